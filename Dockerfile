@@ -1,0 +1,26 @@
+# Multi-stage build: compile in the Rust image, run as a non-root user in a slim Debian image.
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY Cargo.toml Cargo.lock rustfmt.toml ./
+COPY src src
+COPY config config
+COPY static static
+RUN cargo build --release --bin switchboard
+
+FROM debian:bookworm-slim
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
+    && rm -rf /var/lib/apt/lists/* \
+    && useradd --system --uid 10001 --home /app switchboard
+WORKDIR /app
+COPY --from=build /src/target/release/switchboard /usr/local/bin/switchboard
+COPY static static
+COPY config config
+USER switchboard
+# Listen on all interfaces inside the container; mount a config at /app/config/local.toml
+# (SWITCHBOARD_CONFIG) or set SWITCHBOARD_* variables.
+ENV SWITCHBOARD_SERVER__LISTEN=0.0.0.0:8080
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
+    CMD curl -fsS http://127.0.0.1:8080/healthz || exit 1
+ENTRYPOINT ["switchboard"]
+CMD ["serve"]

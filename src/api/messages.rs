@@ -1,0 +1,113 @@
+//! `/v1.0/conversations/{id}/messages`: post (the REST door to the post path), history, one message.
+
+use super::pagination::page_size;
+use crate::app::AppState;
+use crate::auth::TenantCtx;
+use crate::conversations::{self, Author, PostRequest};
+use crate::error::{Error, ErrorBody, Json, Path, Query, Result};
+use crate::model::{Media, Message};
+use crate::store::SeqRange;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessage {
+    #[serde(default)]
+    pub text: String,
+    #[serde(default)]
+    pub medias: Vec<Media>,
+    /// Retry key: posting again with the same value returns the original message (200).
+    pub client_id: Option<String>,
+    /// Post as this participant instead of as the API.
+    pub author_participant_id: Option<Uuid>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoryParams {
+    /// Only messages with seq lower than this (paging back).
+    pub before: Option<u64>,
+    /// Only messages with seq higher than this (paging forward).
+    pub after: Option<u64>,
+    pub page_size: Option<usize>,
+}
+
+/// Messages in ascending seq order. `has_more`: more exist beyond this page in the paging direction.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessagePage {
+    pub result: Vec<Message>,
+    pub has_more: bool,
+}
+
+#[utoipa::path(post, path = "/v1.0/conversations/{id}/messages", tag = "messages", params(("id" = Uuid, Path)), request_body = PostMessage,
+    responses((status = 201, body = Message), (status = 200, body = Message, description = "duplicate client_id: the original"),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn post(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+    Json(body): Json<PostMessage>,
+) -> Result<(StatusCode, Json<Message>)> {
+    let author = match body.author_participant_id {
+        None => Author::Api,
+        Some(pid) => {
+            conversations::get(&state, t.id, id).await?;
+            let p = conversations::participant(&state, id, pid).await.map_err(|_| {
+                Error::invalid("unknown_author", "author_participant_id is not a participant of this conversation")
+            })?;
+            Author::Participant(p)
+        }
+    };
+    let req = PostRequest {
+        tenant: t.id,
+        conversation_id: id,
+        author,
+        text: body.text,
+        medias: body.medias,
+        client_id: body.client_id,
+    };
+    let appended = conversations::post(&state, req).await?;
+    let status = if appended.duplicate { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(appended.message)))
+}
+
+#[utoipa::path(get, path = "/v1.0/conversations/{id}/messages", tag = "messages", params(("id" = Uuid, Path), HistoryParams),
+    responses((status = 200, body = MessagePage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+    Query(q): Query<HistoryParams>,
+) -> Result<Json<MessagePage>> {
+    conversations::get(&state, t.id, id).await?;
+    let limits = &state.config.limits;
+    let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
+    let mut result = state.store.messages(id, SeqRange { after: q.after, before: q.before, limit: size + 1 }).await?;
+    let has_more = result.len() > size;
+    if has_more {
+        if q.after.is_some() {
+            result.truncate(size);
+        } else {
+            result.remove(0);
+        }
+    }
+    Ok(Json(MessagePage { result, has_more }))
+}
+
+#[utoipa::path(get, path = "/v1.0/conversations/{id}/messages/{message_id}", tag = "messages",
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
+    responses((status = 200, body = Message), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path((id, message_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Message>> {
+    conversations::get(&state, t.id, id).await?;
+    state.store.get_message(id, message_id).await?.map(Json).ok_or(Error::NotFound("message"))
+}

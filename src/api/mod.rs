@@ -1,0 +1,75 @@
+//! The HTTP surface: REST resources under `/v1.0`, the WebSocket upgrade, health probes,
+//! `/openapi.json`, and the static chat client at `/`.
+//!
+//! Handlers here translate HTTP to calls on `conversations` (writes) or the store (reads) and
+//! back; they hold no business rules of their own. Every error leaves as the JSON error body.
+
+pub mod conversations;
+pub mod health;
+pub mod messages;
+pub mod pagination;
+pub mod participants;
+pub mod tokens;
+
+use crate::app::AppState;
+use crate::error::Error;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tower_http::services::{ServeDir, ServeFile};
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+
+/// The OpenAPI document served at `/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Switchboard", description = "Conversation hub REST API. Authenticate with `Authorization: Bearer <api key>`."),
+    paths(
+        conversations::create, conversations::list, conversations::get, conversations::update, conversations::delete,
+        participants::add, participants::list, participants::remove,
+        messages::post, messages::list, messages::get,
+        tokens::mint,
+        health::healthz, health::readyz,
+    ),
+    components(schemas(crate::error::ErrorBody, crate::broker::Event)),
+    modifiers(&ApiKeyScheme),
+)]
+pub struct ApiDoc;
+
+struct ApiKeyScheme;
+
+impl utoipa::Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The whole router for `state`.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/conversations", post(conversations::create).get(conversations::list))
+        .route("/conversations/{id}", get(conversations::get).put(conversations::update).delete(conversations::delete))
+        .route("/conversations/{id}/participants", post(participants::add).get(participants::list))
+        .route("/conversations/{id}/participants/{participant_id}", axum::routing::delete(participants::remove))
+        .route("/conversations/{id}/messages", post(messages::post).get(messages::list))
+        .route("/conversations/{id}/messages/{message_id}", get(messages::get))
+        .route("/tokens", post(tokens::mint))
+        .route("/ws", get(crate::ws::upgrade))
+        .fallback(|| async { Error::NotFound("route") });
+    let static_dir = &state.config.server.static_dir;
+    let files = ServeDir::new(static_dir).fallback(ServeFile::new(format!("{static_dir}/index.html")));
+    Router::new()
+        .nest("/v1.0", api)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .fallback_service(files)
+        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}

@@ -1,0 +1,59 @@
+//! `/v1.0/conversations/{id}/participants`: add, list, remove.
+
+use crate::app::AppState;
+use crate::auth::TenantCtx;
+use crate::conversations;
+use crate::error::{ErrorBody, Json, Path, Result};
+use crate::model::{Address, Participant};
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddParticipant {
+    pub address: Address,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ParticipantList {
+    pub result: Vec<Participant>,
+}
+
+#[utoipa::path(post, path = "/v1.0/conversations/{id}/participants", tag = "participants", params(("id" = Uuid, Path)), request_body = AddParticipant,
+    responses((status = 201, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn add(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+    Json(body): Json<AddParticipant>,
+) -> Result<(StatusCode, Json<Participant>)> {
+    let p = conversations::add_participant(&state, t.id, id, body.address).await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+#[utoipa::path(get, path = "/v1.0/conversations/{id}/participants", tag = "participants", params(("id" = Uuid, Path)),
+    responses((status = 200, body = ParticipantList), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ParticipantList>> {
+    conversations::get(&state, t.id, id).await?;
+    Ok(Json(ParticipantList { result: state.store.list_participants(id).await? }))
+}
+
+#[utoipa::path(delete, path = "/v1.0/conversations/{id}/participants/{participant_id}", tag = "participants",
+    params(("id" = Uuid, Path), ("participant_id" = Uuid, Path)),
+    responses((status = 200, body = Participant, description = "the removed participant"), (status = 404, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn remove(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path((id, participant_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Participant>> {
+    Ok(Json(conversations::remove_participant(&state, t.id, id, participant_id).await?))
+}

@@ -1,0 +1,42 @@
+//! The single-node broker: ephemeral frames go straight into the local hub, events into an
+//! in-process broadcast channel. With one node there is nobody else to tell.
+
+use super::{Broker, Event};
+use crate::error::Result;
+use crate::hub::{Hub, Publication};
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+#[derive(Debug)]
+pub struct MemoryBroker {
+    hub: Hub,
+    events: broadcast::Sender<Event>,
+}
+
+impl MemoryBroker {
+    pub fn new(hub: Hub) -> Self {
+        MemoryBroker { hub, events: broadcast::channel(4096).0 }
+    }
+}
+
+#[async_trait]
+impl Broker for MemoryBroker {
+    async fn publish_ephemeral(&self, room: Uuid, frame: Utf8Bytes) -> Result<()> {
+        self.hub.fanout(Publication { room, seq: 0, frame });
+        Ok(())
+    }
+
+    async fn publish_event(&self, event: &Event) -> Result<()> {
+        // No receiver is fine: nobody listens in-process yet.
+        let _ = self.events.send(event.clone());
+        Ok(())
+    }
+
+    fn room_interest(&self, _room: Uuid) {}
+
+    fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}

@@ -1,0 +1,169 @@
+//! Conversations as the rest of the system changes them: the one place where writes are
+//! validated, applied to the store and announced as events.
+//!
+//! REST handlers, the WebSocket gateway (and later provider webhooks) call these functions
+//! instead of the store, so every door gets the same rules and the same events. This module
+//! owns no state and no transport: HTTP shapes live in `api`, frames in `ws`.
+
+mod post;
+
+pub use post::{Author, PostRequest, post};
+
+use crate::app::AppState;
+use crate::broker::Event;
+use crate::error::{Error, Result};
+use crate::model::{Address, AddressType, Conversation, Participant, now};
+use serde::Serialize;
+use uuid::Uuid;
+
+/// Publishes `event`; a failure is logged and never fails the write that caused it.
+pub async fn emit(state: &AppState, event: Event) {
+    if let Err(e) = state.broker.publish_event(&event).await {
+        tracing::warn!(error = %e, kind = %event.kind, "event not published");
+    }
+}
+
+fn event(kind: &str, tenant: Uuid, conversation: Uuid, data: impl Serialize) -> Event {
+    Event::new(kind, tenant, Some(conversation), data)
+}
+
+/// The conversation, if it exists and belongs to `tenant`; else 404.
+pub async fn get(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Conversation> {
+    state.store.get_conversation(tenant, id).await?.ok_or(Error::NotFound("conversation"))
+}
+
+/// Checks a user-supplied short string against `limits.max_name_bytes`.
+pub fn check_name(state: &AppState, field: &'static str, value: &str) -> Result<()> {
+    if value.len() > state.config.limits.max_name_bytes {
+        return Err(Error::invalid(
+            "too_long",
+            format!("{field} is longer than {} bytes", state.config.limits.max_name_bytes),
+        ));
+    }
+    Ok(())
+}
+
+fn check_metadata(metadata: &serde_json::Value) -> Result<()> {
+    if !metadata.is_object() {
+        return Err(Error::invalid("invalid_metadata", "metadata must be a JSON object"));
+    }
+    Ok(())
+}
+
+pub async fn create(
+    state: &AppState,
+    tenant: Uuid,
+    name: String,
+    detail: String,
+    metadata: serde_json::Value,
+) -> Result<Conversation> {
+    check_name(state, "name", &name)?;
+    check_name(state, "detail", &detail)?;
+    check_metadata(&metadata)?;
+    let t = now();
+    let c = Conversation {
+        id: Uuid::now_v7(),
+        tenant_id: tenant,
+        name,
+        detail,
+        metadata,
+        last_seq: 0,
+        tm_create: t,
+        tm_update: t,
+    };
+    state.store.create_conversation(&c).await?;
+    emit(state, event("conversation.created", tenant, c.id, &c)).await;
+    Ok(c)
+}
+
+/// Applies the given fields; `None` leaves a field as it is.
+pub async fn update(
+    state: &AppState,
+    tenant: Uuid,
+    id: Uuid,
+    name: Option<String>,
+    detail: Option<String>,
+    metadata: Option<serde_json::Value>,
+) -> Result<Conversation> {
+    let mut c = get(state, tenant, id).await?;
+    if let Some(n) = name {
+        check_name(state, "name", &n)?;
+        c.name = n;
+    }
+    if let Some(d) = detail {
+        check_name(state, "detail", &d)?;
+        c.detail = d;
+    }
+    if let Some(m) = metadata {
+        check_metadata(&m)?;
+        c.metadata = m;
+    }
+    c.tm_update = now();
+    if !state.store.update_conversation(&c).await? {
+        return Err(Error::NotFound("conversation"));
+    }
+    emit(state, event("conversation.updated", tenant, id, &c)).await;
+    Ok(c)
+}
+
+pub async fn delete(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Conversation> {
+    let c = get(state, tenant, id).await?;
+    if !state.store.delete_conversation(tenant, id).await? {
+        return Err(Error::NotFound("conversation"));
+    }
+    emit(state, event("conversation.deleted", tenant, id, &c)).await;
+    Ok(c)
+}
+
+pub async fn add_participant(
+    state: &AppState,
+    tenant: Uuid,
+    conversation: Uuid,
+    address: Address,
+) -> Result<Participant> {
+    get(state, tenant, conversation).await?;
+    let target = address.target.trim();
+    if target.is_empty() {
+        return Err(Error::invalid("invalid_address", "address.target must not be empty"));
+    }
+    check_name(state, "address.target", target)?;
+    check_name(state, "address.name", &address.name)?;
+    if address.kind != AddressType::Webchat {
+        return Err(Error::invalid(
+            "unsupported_address_type",
+            format!("address type `{}` needs a channel account; only `webchat` is available", address.kind.as_str()),
+        ));
+    }
+    let p = Participant {
+        id: Uuid::now_v7(),
+        conversation_id: conversation,
+        tenant_id: tenant,
+        address: Address { target: target.to_string(), ..address },
+        last_read_seq: 0,
+        tm_create: now(),
+    };
+    state.store.add_participant(&p).await?;
+    emit(state, event("participant.added", tenant, conversation, &p)).await;
+    Ok(p)
+}
+
+pub async fn remove_participant(state: &AppState, tenant: Uuid, conversation: Uuid, id: Uuid) -> Result<Participant> {
+    get(state, tenant, conversation).await?;
+    let p = participant(state, conversation, id).await?;
+    if !state.store.remove_participant(conversation, id).await? {
+        return Err(Error::NotFound("participant"));
+    }
+    emit(state, event("participant.removed", tenant, conversation, &p)).await;
+    Ok(p)
+}
+
+pub async fn participant(state: &AppState, conversation: Uuid, id: Uuid) -> Result<Participant> {
+    let list = state.store.list_participants(conversation).await?;
+    list.into_iter().find(|p| p.id == id).ok_or(Error::NotFound("participant"))
+}
+
+/// The webchat participant of `conversation` whose identity is `identity`, if any.
+pub async fn webchat_participant(state: &AppState, conversation: Uuid, identity: &str) -> Result<Option<Participant>> {
+    let list = state.store.list_participants(conversation).await?;
+    Ok(list.into_iter().find(|p| p.address.kind == AddressType::Webchat && p.address.target == identity))
+}

@@ -1,0 +1,96 @@
+//! The post path every message takes, whatever door it came in by.
+//!
+//! validate → resolve the room → `store.append` (seq assigned, persisted and published in one
+//! atomic step) → event. The caller acknowledges only after this returns `Ok`, so an ack always
+//! means "durable and on its way to every subscriber".
+
+use super::emit;
+use crate::app::AppState;
+use crate::broker::Event;
+use crate::error::{Error, Result};
+use crate::model::{Direction, Media, Message, MessageStatus, Participant, now};
+use crate::store::{Appended, Draft};
+use uuid::Uuid;
+
+/// Who is writing.
+#[derive(Debug, Clone)]
+pub enum Author {
+    /// The tenant's backend through the REST API.
+    Api,
+    /// A participant of the conversation (chat user, SMS sender…).
+    Participant(Participant),
+}
+
+#[derive(Debug, Clone)]
+pub struct PostRequest {
+    pub tenant: Uuid,
+    pub conversation_id: Uuid,
+    pub author: Author,
+    pub text: String,
+    pub medias: Vec<Media>,
+    /// The sender's retry key; the same key from the same author yields the original message.
+    pub client_id: Option<String>,
+}
+
+const MAX_CLIENT_ID: usize = 128;
+
+/// Validates and appends a message; see the module docs.
+pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
+    validate(state, &req)?;
+    super::get(state, req.tenant, req.conversation_id).await?;
+    let (author, direction, status, scope) = match &req.author {
+        Author::Api => (None, Direction::Outbound, MessageStatus::Sent, "api".to_string()),
+        Author::Participant(p) => {
+            if p.conversation_id != req.conversation_id {
+                return Err(Error::Forbidden("author is not a participant of this conversation".into()));
+            }
+            (Some(p.id), Direction::Inbound, MessageStatus::Received, p.id.to_string())
+        }
+    };
+    let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
+    let message = Message {
+        id: Uuid::now_v7(),
+        conversation_id: req.conversation_id,
+        seq: 0,
+        author,
+        direction,
+        text: req.text,
+        medias: req.medias,
+        status,
+        client_id: req.client_id,
+        tm_create: now(),
+    };
+    let appended = state.store.append(Draft { message, idempotency_key }).await?;
+    if !appended.duplicate {
+        let m = &appended.message;
+        emit(state, Event::new("message.created", req.tenant, Some(m.conversation_id), m)).await;
+    }
+    Ok(appended)
+}
+
+fn validate(state: &AppState, req: &PostRequest) -> Result<()> {
+    let limits = &state.config.limits;
+    if req.text.trim().is_empty() && req.medias.is_empty() {
+        return Err(Error::invalid("empty_message", "a message needs text or at least one media"));
+    }
+    if req.text.len() > limits.max_text_bytes {
+        return Err(Error::PayloadTooLarge(format!("text is longer than {} bytes", limits.max_text_bytes)));
+    }
+    if req.medias.len() > limits.max_medias {
+        return Err(Error::invalid("too_many_medias", format!("at most {} medias per message", limits.max_medias)));
+    }
+    for m in &req.medias {
+        if !(m.url.starts_with("https://") || m.url.starts_with("http://")) || m.url.len() > 2048 {
+            return Err(Error::invalid("invalid_media", "media url must be an http(s) URL of at most 2048 bytes"));
+        }
+        if m.content_type.len() > 255 {
+            return Err(Error::invalid("invalid_media", "media content_type is too long"));
+        }
+    }
+    if let Some(c) = &req.client_id
+        && (c.is_empty() || c.len() > MAX_CLIENT_ID)
+    {
+        return Err(Error::invalid("invalid_client_id", format!("client_id must be 1 to {MAX_CLIENT_ID} bytes")));
+    }
+    Ok(())
+}

@@ -1,0 +1,202 @@
+//! The node-local hub: which WebSocket connections on *this* node watch which rooms.
+//!
+//! Rooms live in a `DashMap` keyed (and therefore sharded) by room id. A publication is
+//! serialized once by whoever produced it and handed to every local subscriber as a shared
+//! `Arc`, through each connection's bounded queue with `try_send`: fan-out never awaits, never
+//! holds a lock across `.await`, and a full queue marks that one connection as a slow consumer
+//! instead of slowing the room. The hub owns no durable state and knows nothing about other
+//! nodes; the broker feeds it publications from elsewhere and the store feeds it local ones.
+
+mod conn;
+
+pub use conn::{ConnCtl, Publication};
+
+use dashmap::DashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Identifies one WebSocket connection on this node.
+pub type ConnId = u64;
+
+/// The sending side of a connection's outbound queue.
+pub type Outbox = mpsc::Sender<Arc<Publication>>;
+
+/// One connection's membership in one room.
+#[derive(Debug, Clone)]
+pub struct Subscriber {
+    pub conn: ConnId,
+    pub tx: Outbox,
+    pub ctl: Arc<ConnCtl>,
+    /// The holder's identity, for presence.
+    pub identity: Arc<str>,
+}
+
+#[derive(Debug, Default)]
+struct Room {
+    subs: Vec<Subscriber>,
+}
+
+/// What changed when a connection joined a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Joined {
+    /// First local subscriber: the broker must start listening for this room.
+    pub first_in_room: bool,
+    /// First local connection of this identity in the room: announce presence.
+    pub first_for_identity: bool,
+}
+
+/// What changed when a connection left a room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Left {
+    pub last_in_room: bool,
+    pub last_for_identity: bool,
+}
+
+/// Cheap to clone; every clone is the same hub.
+#[derive(Debug, Clone, Default)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+#[derive(Debug, Default)]
+struct HubInner {
+    rooms: DashMap<Uuid, Room>,
+    next_conn: AtomicU64,
+    fanout_drops: AtomicU64,
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn next_conn_id(&self) -> ConnId {
+        self.inner.next_conn.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Adds `sub` to `room` (idempotent per connection).
+    pub fn subscribe(&self, room: Uuid, sub: Subscriber) -> Joined {
+        let mut r = self.inner.rooms.entry(room).or_default();
+        if r.subs.iter().any(|s| s.conn == sub.conn) {
+            return Joined { first_in_room: false, first_for_identity: false };
+        }
+        let first_in_room = r.subs.is_empty();
+        let first_for_identity = !r.subs.iter().any(|s| s.identity == sub.identity);
+        r.subs.push(sub);
+        Joined { first_in_room, first_for_identity }
+    }
+
+    /// Removes connection `conn` from `room`; `None` if it was not there.
+    pub fn unsubscribe(&self, room: Uuid, conn: ConnId) -> Option<Left> {
+        let mut left = None;
+        self.inner.rooms.remove_if_mut(&room, |_, r| {
+            if let Some(i) = r.subs.iter().position(|s| s.conn == conn) {
+                let gone = r.subs.swap_remove(i);
+                left = Some(Left {
+                    last_in_room: r.subs.is_empty(),
+                    last_for_identity: !r.subs.iter().any(|s| s.identity == gone.identity),
+                });
+            }
+            r.subs.is_empty()
+        });
+        left
+    }
+
+    /// Hands `publication` to every local subscriber of its room; returns how many took it.
+    /// A subscriber whose queue is full is told to close as a slow consumer.
+    pub fn fanout(&self, publication: Publication) -> usize {
+        let Some(room) = self.inner.rooms.get(&publication.room) else { return 0 };
+        let shared = Arc::new(publication);
+        let mut n = 0;
+        for s in &room.subs {
+            match s.tx.try_send(shared.clone()) {
+                Ok(()) => n += 1,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    self.inner.fanout_drops.fetch_add(1, Ordering::Relaxed);
+                    s.ctl.kill(crate::ws::close::SLOW_CONSUMER);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+        n
+    }
+
+    /// Identities with at least one connection in `room` on this node.
+    pub fn online(&self, room: Uuid) -> Vec<String> {
+        let mut ids: Vec<String> = match self.inner.rooms.get(&room) {
+            Some(r) => r.subs.iter().map(|s| s.identity.to_string()).collect(),
+            None => Vec::new(),
+        };
+        ids.sort();
+        ids.dedup();
+        ids
+    }
+
+    /// Whether any local connection watches `room` (the broker's subscription test).
+    pub fn has_room(&self, room: Uuid) -> bool {
+        self.inner.rooms.contains_key(&room)
+    }
+
+    /// Rooms with local subscribers.
+    pub fn rooms(&self) -> Vec<Uuid> {
+        self.inner.rooms.iter().map(|r| *r.key()).collect()
+    }
+
+    pub fn room_count(&self) -> usize {
+        self.inner.rooms.len()
+    }
+
+    /// Publications refused because a subscriber's queue was full.
+    pub fn fanout_drops(&self) -> u64 {
+        self.inner.fanout_drops.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub(hub: &Hub, identity: &str, cap: usize) -> (Subscriber, mpsc::Receiver<Arc<Publication>>) {
+        let (tx, rx) = mpsc::channel(cap);
+        (Subscriber { conn: hub.next_conn_id(), tx, ctl: Arc::new(ConnCtl::default()), identity: identity.into() }, rx)
+    }
+
+    fn publication(room: Uuid, seq: u64) -> Publication {
+        Publication { room, seq, frame: format!("{{\"seq\":{seq}}}").into() }
+    }
+
+    #[test]
+    fn join_leave_reports_room_and_identity_edges() {
+        let hub = Hub::new();
+        let room = Uuid::now_v7();
+        let (a1, _r1) = sub(&hub, "alice", 4);
+        let (a2, _r2) = sub(&hub, "alice", 4);
+        assert_eq!(hub.subscribe(room, a1.clone()), Joined { first_in_room: true, first_for_identity: true });
+        assert_eq!(hub.subscribe(room, a2.clone()), Joined { first_in_room: false, first_for_identity: false });
+        assert_eq!(hub.online(room), vec!["alice".to_string()]);
+        assert_eq!(hub.unsubscribe(room, a1.conn), Some(Left { last_in_room: false, last_for_identity: false }));
+        assert_eq!(hub.unsubscribe(room, a2.conn), Some(Left { last_in_room: true, last_for_identity: true }));
+        assert!(!hub.has_room(room));
+        assert_eq!(hub.unsubscribe(room, a2.conn), None);
+    }
+
+    #[test]
+    fn fanout_shares_one_frame_and_kills_only_the_full_queue() {
+        let hub = Hub::new();
+        let room = Uuid::now_v7();
+        let (fast, mut fast_rx) = sub(&hub, "fast", 8);
+        let (slow, _slow_rx) = sub(&hub, "slow", 1);
+        hub.subscribe(room, fast.clone());
+        hub.subscribe(room, slow.clone());
+        assert_eq!(hub.fanout(publication(room, 1)), 2);
+        assert_eq!(hub.fanout(publication(room, 2)), 1);
+        assert_eq!(slow.ctl.killed(), Some(crate::ws::close::SLOW_CONSUMER));
+        assert_eq!(fast.ctl.killed(), None);
+        let a = fast_rx.try_recv().unwrap();
+        let b = fast_rx.try_recv().unwrap();
+        assert_eq!((a.seq, b.seq), (1, 2));
+        assert_eq!(hub.fanout_drops(), 1);
+    }
+}

@@ -1,0 +1,49 @@
+//! # Switchboard
+//!
+//! A self-hosted conversation hub: conversation rooms kept live in memory, joined over
+//! WebSocket by browsers, driven by a REST API, persisted to an embedded store or Redis.
+//!
+//! Map of the crate (see `../shared/DESIGN.md` for the data flow):
+//! - [`app`]: shared state, wiring of the backend, graceful drain.
+//! - [`config`]: layered configuration and its validation.
+//! - [`api`]: REST handlers, health, `/openapi.json`.
+//! - [`ws`]: the WebSocket gateway: upgrade, session loop, protocol frames, close codes.
+//! - [`conversations`]: the one write path (validate → append → publish → event).
+//! - [`hub`]: node-local rooms and fan-out to connections.
+//! - [`store`]: durable state (memory or Redis) with the atomic append.
+//! - [`broker`]: cross-node delivery and the outside-consumer event channel.
+//! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod broker;
+pub mod config;
+pub mod conversations;
+pub mod error;
+pub mod hub;
+pub mod model;
+pub mod store;
+pub mod ws;
+
+pub use app::{AppState, Bootstrap};
+pub use config::Config;
+
+use std::future::Future;
+use tokio::net::TcpListener;
+
+/// Builds the node from `config` and serves on `listener` until `shutdown` resolves.
+/// This is what `switchboard serve` runs and what tests call.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (state, boot) = AppState::build(config).await?;
+    if let Some(key) = &boot.dev_api_key {
+        tracing::info!("no tenants configured: created tenant `dev`");
+        println!("dev tenant API key: {key}");
+    }
+    tracing::info!(addr = %listener.local_addr()?, node = %state.node_id, backend = ?state.config.store.backend, "switchboard listening");
+    app::serve(listener, state, shutdown).await
+}

@@ -1,0 +1,309 @@
+//! The embedded backend: everything in this process, nothing survives it.
+//!
+//! Each room's history sits behind its own `std::sync::Mutex`, so appends to different rooms
+//! never contend, and within a room "assign seq, store, fan out" happens under that one lock —
+//! the in-memory equivalent of the Redis Lua script. The lock is never held across `.await`:
+//! fan-out is the hub's non-blocking `try_send`. The epoch is random per process, so a client
+//! that resumes against a restarted memory node is told its history is gone.
+
+use super::{Appended, Draft, RoomState, SeqRange, Store};
+use crate::error::{Error, Result};
+use crate::hub::{Hub, Publication};
+use crate::model::{Conversation, Message, Participant, Tenant};
+use crate::ws::protocol::message_frame;
+use async_trait::async_trait;
+use dashmap::DashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+#[derive(Debug, Default)]
+struct RoomLog {
+    /// `messages[i].seq == i + 1`.
+    messages: Vec<Message>,
+    by_id: HashMap<Uuid, usize>,
+    /// idempotency key → (index into messages, when it was stored)
+    idempotency: HashMap<String, (usize, Instant)>,
+}
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct MemoryStore {
+    hub: Hub,
+    epoch: String,
+    idempotency_ttl: Duration,
+    tenants: DashMap<Uuid, Tenant>,
+    keys: DashMap<String, Uuid>,
+    conversations: DashMap<Uuid, Conversation>,
+    /// Per tenant, conversation ids in creation order (UUIDv7 sorts by time).
+    by_tenant: DashMap<Uuid, BTreeSet<Uuid>>,
+    participants: DashMap<Uuid, Vec<Participant>>,
+    rooms: DashMap<Uuid, Arc<Mutex<RoomLog>>>,
+}
+
+impl MemoryStore {
+    /// Publications go straight to `hub`: on this backend there are no other nodes.
+    pub fn new(hub: Hub, idempotency_ttl: Duration) -> Self {
+        MemoryStore {
+            hub,
+            epoch: Uuid::new_v4().simple().to_string()[..8].to_string(),
+            idempotency_ttl,
+            tenants: DashMap::new(),
+            keys: DashMap::new(),
+            conversations: DashMap::new(),
+            by_tenant: DashMap::new(),
+            participants: DashMap::new(),
+            rooms: DashMap::new(),
+        }
+    }
+
+    fn room(&self, conversation: Uuid) -> Option<Arc<Mutex<RoomLog>>> {
+        self.rooms.get(&conversation).map(|r| r.clone())
+    }
+}
+
+fn lock(room: &Mutex<RoomLog>) -> std::sync::MutexGuard<'_, RoomLog> {
+    // A panic elsewhere must not take the room down with it: the log itself stays consistent
+    // because every mutation below is a single push/insert.
+    room.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
+    async fn put_tenant(&self, tenant: &Tenant, key_hashes: &[String]) -> Result<()> {
+        self.tenants.insert(tenant.id, tenant.clone());
+        for h in key_hashes {
+            self.keys.insert(h.clone(), tenant.id);
+        }
+        Ok(())
+    }
+
+    async fn tenant_by_key_hash(&self, hash: &str) -> Result<Option<Tenant>> {
+        let Some(id) = self.keys.get(hash).map(|r| *r) else { return Ok(None) };
+        Ok(self.tenants.get(&id).map(|t| t.clone()))
+    }
+
+    async fn create_conversation(&self, c: &Conversation) -> Result<()> {
+        self.rooms.insert(c.id, Arc::default());
+        self.participants.insert(c.id, Vec::new());
+        self.conversations.insert(c.id, c.clone());
+        self.by_tenant.entry(c.tenant_id).or_default().insert(c.id);
+        Ok(())
+    }
+
+    async fn get_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Conversation>> {
+        Ok(self.conversations.get(&id).filter(|c| c.tenant_id == tenant).map(|c| c.clone()))
+    }
+
+    async fn list_conversations(&self, tenant: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Conversation>> {
+        let ids: Vec<Uuid> = match self.by_tenant.get(&tenant) {
+            Some(set) => match before {
+                Some(b) => set.range(..b).rev().take(limit).copied().collect(),
+                None => set.iter().rev().take(limit).copied().collect(),
+            },
+            None => return Ok(Vec::new()),
+        };
+        Ok(ids.iter().filter_map(|id| self.conversations.get(id).map(|c| c.clone())).collect())
+    }
+
+    async fn update_conversation(&self, c: &Conversation) -> Result<bool> {
+        match self.conversations.get_mut(&c.id) {
+            Some(mut cur) if cur.tenant_id == c.tenant_id => {
+                cur.name.clone_from(&c.name);
+                cur.detail.clone_from(&c.detail);
+                cur.metadata.clone_from(&c.metadata);
+                cur.tm_update = c.tm_update;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    async fn delete_conversation(&self, tenant: Uuid, id: Uuid) -> Result<bool> {
+        if self.conversations.remove_if(&id, |_, c| c.tenant_id == tenant).is_none() {
+            return Ok(false);
+        }
+        if let Some(mut set) = self.by_tenant.get_mut(&tenant) {
+            set.remove(&id);
+        }
+        self.participants.remove(&id);
+        self.rooms.remove(&id);
+        Ok(true)
+    }
+
+    async fn add_participant(&self, p: &Participant) -> Result<()> {
+        let mut list = self.participants.get_mut(&p.conversation_id).ok_or(Error::NotFound("conversation"))?;
+        if list.iter().any(|q| q.address.same_endpoint(&p.address)) {
+            return Err(Error::Conflict(format!(
+                "a participant with address {}:{} is already in this conversation",
+                p.address.kind.as_str(),
+                p.address.target
+            )));
+        }
+        list.push(p.clone());
+        Ok(())
+    }
+
+    async fn list_participants(&self, conversation: Uuid) -> Result<Vec<Participant>> {
+        Ok(self.participants.get(&conversation).map(|l| l.clone()).unwrap_or_default())
+    }
+
+    async fn remove_participant(&self, conversation: Uuid, id: Uuid) -> Result<bool> {
+        let Some(mut list) = self.participants.get_mut(&conversation) else { return Ok(false) };
+        let before = list.len();
+        list.retain(|p| p.id != id);
+        Ok(list.len() != before)
+    }
+
+    async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()> {
+        if let Some(mut list) = self.participants.get_mut(&conversation)
+            && let Some(p) = list.iter_mut().find(|p| p.id == participant)
+        {
+            p.last_read_seq = p.last_read_seq.max(seq);
+        }
+        Ok(())
+    }
+
+    async fn append(&self, draft: Draft) -> Result<Appended> {
+        let conversation = draft.message.conversation_id;
+        let room = self.room(conversation).ok_or(Error::NotFound("conversation"))?;
+        let message = {
+            let mut log = lock(&room);
+            if let Some(key) = &draft.idempotency_key
+                && let Some(&(i, at)) = log.idempotency.get(key)
+                && at.elapsed() < self.idempotency_ttl
+            {
+                return Ok(Appended { message: log.messages[i].clone(), duplicate: true });
+            }
+            let mut message = draft.message;
+            message.seq = log.messages.len() as u64 + 1;
+            let index = log.messages.len();
+            log.by_id.insert(message.id, index);
+            if let Some(key) = draft.idempotency_key {
+                log.idempotency.insert(key, (index, Instant::now()));
+            }
+            let frame = message_frame(&message);
+            self.hub.fanout(Publication { room: conversation, seq: message.seq, frame });
+            log.messages.push(message.clone());
+            message
+        };
+        if let Some(mut c) = self.conversations.get_mut(&conversation) {
+            c.last_seq = c.last_seq.max(message.seq);
+        }
+        Ok(Appended { message, duplicate: false })
+    }
+
+    async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {
+        let Some(room) = self.room(conversation) else { return Ok(None) };
+        let log = lock(&room);
+        Ok(log.by_id.get(&id).map(|&i| log.messages[i].clone()))
+    }
+
+    async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>> {
+        let Some(room) = self.room(conversation) else { return Ok(Vec::new()) };
+        let log = lock(&room);
+        Ok(slice(&log.messages, range).to_vec())
+    }
+
+    async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>> {
+        Ok(self
+            .room(conversation)
+            .map(|r| RoomState { seq: lock(&r).messages.len() as u64, epoch: self.epoch.clone() }))
+    }
+
+    async fn first_retained_seq(&self, _conversation: Uuid) -> Result<u64> {
+        Ok(1)
+    }
+}
+
+/// The messages of `range` from a log where `log[i].seq == i + 1`.
+fn slice(log: &[Message], range: SeqRange) -> &[Message] {
+    let len = log.len() as u64;
+    // Exclusive upper bound as an index: seq < before  <=>  index < before - 1.
+    let end = range.before.map_or(len, |b| b.saturating_sub(1).min(len)) as usize;
+    let start = match range.after {
+        Some(a) => (a.min(end as u64) as usize).min(end),
+        None => end.saturating_sub(range.limit),
+    };
+    let stop = (start + range.limit).min(end);
+    &log[start..stop]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Direction, MessageStatus, now};
+
+    fn msgs(n: u64) -> Vec<Message> {
+        (1..=n)
+            .map(|seq| Message {
+                id: Uuid::now_v7(),
+                conversation_id: Uuid::nil(),
+                seq,
+                author: None,
+                direction: Direction::Outbound,
+                text: seq.to_string(),
+                medias: vec![],
+                status: MessageStatus::Sent,
+                client_id: None,
+                tm_create: now(),
+            })
+            .collect()
+    }
+
+    fn seqs(s: &[Message]) -> Vec<u64> {
+        s.iter().map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn slices_history_by_seq() {
+        let log = msgs(10);
+        let r = |after, before, limit| seqs(slice(&log, SeqRange { after, before, limit }));
+        assert_eq!(r(None, None, 3), vec![8, 9, 10]);
+        assert_eq!(r(None, Some(8), 3), vec![5, 6, 7]);
+        assert_eq!(r(Some(2), None, 3), vec![3, 4, 5]);
+        assert_eq!(r(Some(8), None, 5), vec![9, 10]);
+        assert_eq!(r(Some(2), Some(5), 10), vec![3, 4]);
+        assert_eq!(r(Some(10), None, 5), Vec::<u64>::new());
+        assert_eq!(r(Some(50), None, 5), Vec::<u64>::new());
+        assert_eq!(r(None, Some(1), 5), Vec::<u64>::new());
+        assert_eq!(r(None, Some(100), 2), vec![9, 10]);
+        assert_eq!(r(Some(5), Some(3), 2), Vec::<u64>::new());
+    }
+
+    #[tokio::test]
+    async fn append_assigns_gap_free_seq_and_dedupes() {
+        let store = MemoryStore::new(Hub::new(), Duration::from_secs(60));
+        let c = Conversation {
+            id: Uuid::now_v7(),
+            tenant_id: Uuid::nil(),
+            name: String::new(),
+            detail: String::new(),
+            metadata: serde_json::json!({}),
+            last_seq: 0,
+            tm_create: now(),
+            tm_update: now(),
+        };
+        store.create_conversation(&c).await.unwrap();
+        let mut m = msgs(1).remove(0);
+        m.conversation_id = c.id;
+        let draft = |key: Option<&str>| Draft {
+            message: Message { id: Uuid::now_v7(), ..m.clone() },
+            idempotency_key: key.map(String::from),
+        };
+        let a = store.append(draft(Some("k"))).await.unwrap();
+        let b = store.append(draft(None)).await.unwrap();
+        let again = store.append(draft(Some("k"))).await.unwrap();
+        assert_eq!((a.message.seq, b.message.seq), (1, 2));
+        assert!(again.duplicate);
+        assert_eq!(again.message.id, a.message.id);
+        assert_eq!(store.room_state(c.id).await.unwrap().unwrap().seq, 2);
+        assert_eq!(store.get_conversation(Uuid::nil(), c.id).await.unwrap().unwrap().last_seq, 2);
+        assert!(store.get_conversation(Uuid::now_v7(), c.id).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,86 @@
+//! Durable state behind one trait, with an in-memory and a Redis implementation.
+//!
+//! The store owns tenants and API-key hashes, conversations, participants and message history,
+//! plus the idempotency keys that make sends retry-safe. Its central promise is `append`:
+//! assign the room's next `seq`, persist the message and publish its frame **in one atomic
+//! step**, so that history order equals delivery order on every node. The store does not know
+//! about WebSocket connections (the hub does) or about other nodes (the broker does).
+
+pub mod memory;
+
+use crate::error::Result;
+use crate::model::{Conversation, Message, Participant, Tenant};
+use async_trait::async_trait;
+use uuid::Uuid;
+
+pub use memory::MemoryStore;
+
+/// A message about to be appended: everything but `seq`, which the store assigns.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub message: Message,
+    /// Retry key scoped to the sender (`<author or api>:<client_id>`); a second append with
+    /// the same key returns the first message instead of storing a new one.
+    pub idempotency_key: Option<String>,
+}
+
+/// The result of `append`.
+#[derive(Debug, Clone)]
+pub struct Appended {
+    pub message: Message,
+    /// True when the idempotency key had been seen: `message` is the original.
+    pub duplicate: bool,
+}
+
+/// A room's position: its newest seq and the epoch its history belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomState {
+    pub seq: u64,
+    pub epoch: String,
+}
+
+/// Which slice of history to read. Results are always in ascending seq order.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SeqRange {
+    /// Only messages with seq > after; read forward from there.
+    pub after: Option<u64>,
+    /// Only messages with seq < before; without `after`, the newest `limit` of them.
+    pub before: Option<u64>,
+    pub limit: usize,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the backend can serve requests (`/readyz`).
+    async fn ping(&self) -> Result<()>;
+
+    /// Creates or replaces a tenant and the API keys (as hashes) that resolve to it.
+    async fn put_tenant(&self, tenant: &Tenant, key_hashes: &[String]) -> Result<()>;
+    async fn tenant_by_key_hash(&self, hash: &str) -> Result<Option<Tenant>>;
+
+    async fn create_conversation(&self, c: &Conversation) -> Result<()>;
+    /// `None` also when the conversation belongs to another tenant.
+    async fn get_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Conversation>>;
+    /// Newest first; `before` is the id of the last item of the previous page.
+    async fn list_conversations(&self, tenant: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Conversation>>;
+    /// Replaces name, detail, metadata and tm_update of an existing conversation.
+    async fn update_conversation(&self, c: &Conversation) -> Result<bool>;
+    /// Deletes the conversation with its participants and history.
+    async fn delete_conversation(&self, tenant: Uuid, id: Uuid) -> Result<bool>;
+
+    /// `Error::Conflict` if a participant with the same address type and target exists.
+    async fn add_participant(&self, p: &Participant) -> Result<()>;
+    async fn list_participants(&self, conversation: Uuid) -> Result<Vec<Participant>>;
+    async fn remove_participant(&self, conversation: Uuid, id: Uuid) -> Result<bool>;
+    /// Raises a participant's read marker (never lowers it).
+    async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()>;
+
+    /// Assigns the next seq, stores the message and publishes its frame, atomically.
+    async fn append(&self, draft: Draft) -> Result<Appended>;
+    async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>>;
+    async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>>;
+    /// `None` for an unknown room.
+    async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>>;
+    /// Lowest seq still in history (1 unless trimmed); recovery below it is impossible.
+    async fn first_retained_seq(&self, conversation: Uuid) -> Result<u64>;
+}

@@ -1,0 +1,243 @@
+//! What a session does for each client frame: subscribe (with history recovery), unsubscribe,
+//! send (through the one post path), typing, read, ping.
+//!
+//! Subscribing registers with the hub *before* reading the room's position and history, so a
+//! message appended meanwhile arrives twice (replay and live) rather than never; the session's
+//! `last_seq` drops the second copy.
+
+use super::protocol::{ClientFrame, ServerFrame, message_frame};
+use super::session::{Session, Sub};
+use crate::app::AppState;
+use crate::auth::ClientClaims;
+use crate::conversations::{self, Author, PostRequest};
+use crate::error::Error;
+use crate::hub::Subscriber;
+use crate::model::{Address, AddressType};
+use crate::store::SeqRange;
+use axum::extract::ws::Message;
+use futures_util::SinkExt;
+use uuid::Uuid;
+
+type Sent = Result<(), axum::Error>;
+
+impl Session {
+    pub(super) async fn handle(&mut self, frame: ClientFrame) -> Sent {
+        match frame {
+            ClientFrame::Subscribe { conversation_id, since, epoch } => {
+                match self.subscribe(conversation_id, since, epoch).await {
+                    Ok(()) => Ok(()),
+                    Err(e) => self.error(&e, Some(conversation_id), None).await,
+                }
+            }
+            ClientFrame::Unsubscribe { conversation_id } => {
+                if self.subs.contains_key(&conversation_id) {
+                    self.leave(conversation_id).await;
+                }
+                self.send_now(ServerFrame::Unsubscribed { conversation_id, reason: "client" }.to_text()).await
+            }
+            ClientFrame::Send { conversation_id, text, medias, client_id } => {
+                match self.post(conversation_id, text, medias, client_id.clone()).await {
+                    Ok(frame) => self.send_now(frame).await,
+                    Err(e) => self.error(&e, Some(conversation_id), client_id.as_deref()).await,
+                }
+            }
+            ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {
+                Ok(pid) => {
+                    let f = ServerFrame::Typing { conversation_id, participant_id: pid, identity: &self.identity };
+                    self.ephemeral(conversation_id, f.to_text()).await
+                }
+                Err(e) => self.error(&e, Some(conversation_id), None).await,
+            },
+            ClientFrame::Read { conversation_id, seq } => match self.subscribed_participant(conversation_id) {
+                Ok(pid) => {
+                    if let Some(pid) = pid
+                        && let Err(e) = self.state.store.mark_read(conversation_id, pid, seq).await
+                    {
+                        return self.error(&e, Some(conversation_id), None).await;
+                    }
+                    let f = ServerFrame::Read { conversation_id, participant_id: pid, identity: &self.identity, seq };
+                    self.ephemeral(conversation_id, f.to_text()).await
+                }
+                Err(e) => self.error(&e, Some(conversation_id), None).await,
+            },
+            ClientFrame::Ping { id } => self.send_now(ServerFrame::Pong { id: id.as_ref() }.to_text()).await,
+        }
+    }
+
+    async fn error(&mut self, e: &Error, conversation_id: Option<Uuid>, client_id: Option<&str>) -> Sent {
+        let msg = e.to_string();
+        self.send_now(ServerFrame::Error { code: e.code(), message: &msg, conversation_id, client_id }.to_text()).await
+    }
+
+    /// Access check shared by subscribe and send: token scope, tenant, and (for client tokens)
+    /// current membership. Returns the holder's participant in the room, if any.
+    ///
+    /// Takes the parts it needs rather than `&self`: the socket inside `Session` is not `Sync`.
+    async fn authorize(
+        state: &AppState,
+        claims: &ClientClaims,
+        conversation_id: Uuid,
+    ) -> Result<Option<crate::model::Participant>, Error> {
+        if !claims.may_access(conversation_id) {
+            return Err(Error::Forbidden("this token does not grant access to that conversation".into()));
+        }
+        conversations::get(state, claims.tid, conversation_id).await?;
+        let participant = conversations::webchat_participant(state, conversation_id, &claims.sub).await?;
+        if participant.is_none() && claims.convs.is_some() {
+            return Err(Error::Forbidden("you are no longer a participant of this conversation".into()));
+        }
+        Ok(participant)
+    }
+
+    async fn subscribe(&mut self, room: Uuid, since: Option<u64>, epoch: Option<String>) -> Result<(), Error> {
+        if !self.subs.contains_key(&room) && self.subs.len() >= self.state.config.ws.max_subscriptions {
+            return Err(Error::invalid(
+                "too_many_subscriptions",
+                format!("at most {} subscriptions per connection", self.state.config.ws.max_subscriptions),
+            ));
+        }
+        let participant = Self::authorize(&self.state, &self.claims, room).await?;
+        let joined = self.state.hub.subscribe(
+            room,
+            Subscriber { conn: self.conn, tx: self.tx.clone(), ctl: self.ctl.clone(), identity: self.identity.clone() },
+        );
+        if joined.first_in_room {
+            self.state.broker.room_interest(room);
+        }
+        // Until the subscription is recorded below, live publications for `room` are skipped by
+        // `deliver`; they are still covered because the replay reads history after joining.
+        let result = self.recover(room, since, epoch, participant).await;
+        if result.is_err() && !self.subs.contains_key(&room) {
+            self.state.hub.unsubscribe(room, self.conn);
+            self.state.broker.room_interest(room);
+            return result;
+        }
+        if joined.first_for_identity {
+            let f =
+                ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "joined" }.to_text();
+            let _ = self.state.broker.publish_ephemeral(room, f).await;
+        }
+        result
+    }
+
+    /// Sends `subscribed` and the replay, and records the subscription's position.
+    async fn recover(
+        &mut self,
+        room: Uuid,
+        since: Option<u64>,
+        epoch: Option<String>,
+        participant: Option<crate::model::Participant>,
+    ) -> Result<(), Error> {
+        let store = &self.state.store;
+        let pos = store.room_state(room).await?.ok_or(Error::NotFound("conversation"))?;
+        let max = self.state.config.ws.max_recovery as u64;
+        let mut replay = Vec::new();
+        let recovered = match since {
+            None => false,
+            Some(s) => {
+                let same_epoch = epoch.as_ref().is_none_or(|e| *e == pos.epoch);
+                let retained = store.first_retained_seq(room).await?;
+                if same_epoch && s <= pos.seq && pos.seq - s <= max && s + 1 >= retained {
+                    replay =
+                        store.messages(room, SeqRange { after: Some(s), before: None, limit: max as usize }).await?;
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        let last_seq = replay.last().map_or(pos.seq, |m| m.seq.max(pos.seq));
+        let online = self.state.hub.online(room);
+        let f = ServerFrame::Subscribed { conversation_id: room, seq: pos.seq, epoch: &pos.epoch, recovered, online };
+        self.subs.insert(room, Sub { last_seq, participant });
+        let write = async {
+            self.socket.feed(Message::Text(f.to_text())).await?;
+            for m in &replay {
+                self.socket.feed(Message::Text(message_frame(m))).await?;
+            }
+            self.socket.flush().await
+        };
+        write.await.map_err(|e| Error::Internal(format!("socket: {e}")))
+    }
+
+    /// Leaves `room` locally, releasing broker interest and announcing presence as needed.
+    pub(super) async fn leave(&mut self, room: Uuid) {
+        self.subs.remove(&room);
+        if let Some(left) = self.state.hub.unsubscribe(room, self.conn) {
+            if left.last_in_room {
+                self.state.broker.room_interest(room);
+            }
+            if left.last_for_identity {
+                let f =
+                    ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "left" }.to_text();
+                let _ = self.state.broker.publish_ephemeral(room, f).await;
+            }
+        }
+    }
+
+    /// Runs `send` through the post path; returns the `ack` frame.
+    async fn post(
+        &mut self,
+        room: Uuid,
+        text: String,
+        medias: Vec<crate::model::Media>,
+        client_id: Option<String>,
+    ) -> Result<axum::extract::ws::Utf8Bytes, Error> {
+        let cached = self.subs.get(&room).and_then(|s| s.participant.clone());
+        let participant = match cached {
+            Some(p) => p,
+            None => match Self::authorize(&self.state, &self.claims, room).await? {
+                Some(p) => p,
+                // Operator tokens join a room as a webchat participant the first time they write.
+                None => {
+                    let address =
+                        Address { kind: AddressType::Webchat, target: self.identity.to_string(), name: String::new() };
+                    match conversations::add_participant(&self.state, self.claims.tid, room, address).await {
+                        Ok(p) => p,
+                        Err(Error::Conflict(_)) => {
+                            conversations::webchat_participant(&self.state, room, &self.identity)
+                                .await?
+                                .ok_or(Error::NotFound("participant"))?
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            },
+        };
+        if let Some(sub) = self.subs.get_mut(&room) {
+            sub.participant = Some(participant.clone());
+        }
+        let req = PostRequest {
+            tenant: self.claims.tid,
+            conversation_id: room,
+            author: Author::Participant(participant),
+            text,
+            medias,
+            client_id,
+        };
+        let a = conversations::post(&self.state, req).await?;
+        let m = &a.message;
+        Ok(ServerFrame::Ack {
+            conversation_id: room,
+            client_id: m.client_id.as_deref(),
+            seq: m.seq,
+            message_id: m.id,
+            duplicate: a.duplicate,
+        }
+        .to_text())
+    }
+
+    fn subscribed_participant(&self, room: Uuid) -> Result<Option<Uuid>, Error> {
+        match self.subs.get(&room) {
+            Some(s) => Ok(s.participant.as_ref().map(|p| p.id)),
+            None => Err(Error::invalid("not_subscribed", "subscribe to the conversation first")),
+        }
+    }
+
+    async fn ephemeral(&mut self, room: Uuid, frame: axum::extract::ws::Utf8Bytes) -> Sent {
+        if let Err(e) = self.state.broker.publish_ephemeral(room, frame).await {
+            return self.error(&e, Some(room), None).await;
+        }
+        Ok(())
+    }
+}

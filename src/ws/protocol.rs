@@ -1,0 +1,148 @@
+//! The WebSocket protocol: JSON text frames tagged by `type`.
+//!
+//! Client → server frames are parsed into [`ClientFrame`]; server → client frames are built
+//! here so that every producer (store, session, broker) emits byte-identical JSON. A message
+//! frame is serialized once per message, never per subscriber.
+
+use crate::model::{Media, Message};
+use axum::extract::ws::Utf8Bytes;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Frames a client may send.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Join a room; with `since`, first replay every message after that seq.
+    Subscribe {
+        conversation_id: Uuid,
+        #[serde(default)]
+        since: Option<u64>,
+        /// The epoch the client's `since` belongs to; a different one means "reload".
+        #[serde(default)]
+        epoch: Option<String>,
+    },
+    Unsubscribe {
+        conversation_id: Uuid,
+    },
+    /// Post a message; `client_id` makes retries safe (same id → the original ack).
+    Send {
+        conversation_id: Uuid,
+        #[serde(default)]
+        text: String,
+        #[serde(default)]
+        medias: Vec<Media>,
+        #[serde(default)]
+        client_id: Option<String>,
+    },
+    Typing {
+        conversation_id: Uuid,
+    },
+    Read {
+        conversation_id: Uuid,
+        seq: u64,
+    },
+    Ping {
+        #[serde(default)]
+        id: Option<serde_json::Value>,
+    },
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerFrame<'a> {
+    Subscribed {
+        conversation_id: Uuid,
+        seq: u64,
+        epoch: &'a str,
+        recovered: bool,
+        online: Vec<String>,
+    },
+    Unsubscribed {
+        conversation_id: Uuid,
+        reason: &'a str,
+    },
+    Message {
+        message: &'a Message,
+    },
+    Ack {
+        conversation_id: Uuid,
+        client_id: Option<&'a str>,
+        seq: u64,
+        message_id: Uuid,
+        duplicate: bool,
+    },
+    Typing {
+        conversation_id: Uuid,
+        participant_id: Option<Uuid>,
+        identity: &'a str,
+    },
+    Read {
+        conversation_id: Uuid,
+        participant_id: Option<Uuid>,
+        identity: &'a str,
+        seq: u64,
+    },
+    Presence {
+        conversation_id: Uuid,
+        identity: &'a str,
+        state: &'a str,
+    },
+    Error {
+        code: &'a str,
+        message: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<Uuid>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        client_id: Option<&'a str>,
+    },
+    Pong {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a serde_json::Value>,
+    },
+}
+
+impl ServerFrame<'_> {
+    pub fn to_text(&self) -> Utf8Bytes {
+        serde_json::to_string(self).expect("server frames always serialize").into()
+    }
+}
+
+/// The frame every subscriber of a room receives for a new message.
+pub fn message_frame(message: &Message) -> Utf8Bytes {
+    ServerFrame::Message { message }.to_text()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_client_frame() {
+        let id = Uuid::now_v7();
+        let f: ClientFrame =
+            serde_json::from_str(&format!(r#"{{"type":"subscribe","conversation_id":"{id}","since":4}}"#)).unwrap();
+        assert_eq!(f, ClientFrame::Subscribe { conversation_id: id, since: Some(4), epoch: None });
+        let f: ClientFrame = serde_json::from_str(&format!(
+            r#"{{"type":"send","conversation_id":"{id}","text":"hi","client_id":"c1"}}"#
+        ))
+        .unwrap();
+        assert!(matches!(f, ClientFrame::Send { ref text, .. } if text == "hi"));
+        let f: ClientFrame = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
+        assert_eq!(f, ClientFrame::Ping { id: None });
+    }
+
+    #[test]
+    fn rejects_unknown_types_and_fields() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"explode"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","extra":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"read","conversation_id":"nope","seq":1}"#).is_err());
+    }
+
+    #[test]
+    fn server_frames_are_tagged_json() {
+        let v: serde_json::Value = serde_json::from_str(ServerFrame::Pong { id: None }.to_text().as_str()).unwrap();
+        assert_eq!(v, serde_json::json!({"type":"pong"}));
+    }
+}

@@ -1,0 +1,219 @@
+//! One connection's life: a single task selecting over the client's frames, the connection's
+//! bounded outbound queue, its kill switch, node shutdown and token expiry.
+//!
+//! Delivery keeps a per-room `last_seq`: a publication at or below it is a duplicate (history
+//! replay and live fan-out overlap by design, so no message falls between them) and is dropped;
+//! one above `last_seq + 1` reveals a gap, which is filled from the store before it is sent.
+//! Writes are batched — everything queued is fed, then flushed once — and raced against the
+//! kill switch so a stuck socket cannot pin a dead session.
+
+use super::close;
+use super::protocol::{ServerFrame, message_frame};
+use crate::app::AppState;
+use crate::auth::ClientClaims;
+use crate::hub::{ConnCtl, ConnId, Publication};
+use crate::model::Participant;
+use crate::store::SeqRange;
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// Most frames written before one flush.
+const WRITE_BATCH: usize = 64;
+/// Consecutive malformed frames tolerated before closing with 1002.
+const MAX_BAD_FRAMES: u32 = 5;
+
+/// A room this connection is subscribed to.
+#[derive(Debug)]
+pub(super) struct Sub {
+    pub last_seq: u64,
+    pub participant: Option<Participant>,
+}
+
+pub(super) struct Session {
+    pub state: AppState,
+    pub claims: ClientClaims,
+    pub conn: ConnId,
+    pub ctl: Arc<ConnCtl>,
+    pub tx: mpsc::Sender<Arc<Publication>>,
+    pub identity: Arc<str>,
+    pub subs: HashMap<Uuid, Sub>,
+    pub socket: WebSocket,
+    bad_frames: u32,
+}
+
+/// Why the loop ended.
+enum End {
+    /// Close with this code.
+    Close(u16),
+    /// The peer is gone; nothing to send.
+    Gone,
+}
+
+pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims) {
+    let (tx, rx) = mpsc::channel(state.config.ws.queue_len);
+    let mut s = Session {
+        conn: state.hub.next_conn_id(),
+        identity: claims.sub.as_str().into(),
+        state,
+        claims,
+        ctl: Arc::new(ConnCtl::default()),
+        tx,
+        subs: HashMap::new(),
+        socket,
+        bad_frames: 0,
+    };
+    let end = s.event_loop(rx).await;
+    s.leave_all().await;
+    if let End::Close(code) = end {
+        let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
+        let _ = tokio::time::timeout(timeout, s.socket.send(super::close_message(code))).await;
+    }
+}
+
+impl Session {
+    async fn event_loop(&mut self, mut rx: mpsc::Receiver<Arc<Publication>>) -> End {
+        let expires_in = Duration::from_secs(self.claims.exp.saturating_sub(chrono::Utc::now().timestamp() as u64));
+        let expiry = tokio::time::sleep(expires_in);
+        tokio::pin!(expiry);
+        let shutdown = self.state.shutdown.clone();
+        let ctl = self.ctl.clone();
+        loop {
+            tokio::select! {
+                biased;
+                _ = ctl.cancelled() => return End::Close(ctl.killed().unwrap_or(close::INTERNAL_ERROR)),
+                _ = shutdown.cancelled() => return End::Close(close::GOING_AWAY),
+                _ = &mut expiry => return End::Close(close::TOKEN_EXPIRED),
+                Some(p) = rx.recv() => {
+                    let mut batch = vec![p];
+                    while batch.len() < WRITE_BATCH {
+                        match rx.try_recv() {
+                            Ok(p) => batch.push(p),
+                            Err(_) => break,
+                        }
+                    }
+                    let ctl = ctl.clone();
+                    tokio::select! {
+                        biased;
+                        _ = ctl.cancelled() => return End::Close(ctl.killed().unwrap_or(close::INTERNAL_ERROR)),
+                        r = self.deliver(batch) => if r.is_err() { return End::Gone },
+                    }
+                }
+                incoming = self.socket.recv() => match incoming {
+                    None => return End::Gone,
+                    Some(Err(e)) => return read_error(e),
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(code) = self.on_text(text).await {
+                            return End::Close(code);
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => return End::Close(close::UNSUPPORTED_DATA),
+                    Some(Ok(Message::Close(_))) => return End::Gone,
+                    Some(Ok(_)) => {} // ping/pong: answered by the library
+                },
+            }
+        }
+    }
+
+    /// Parses and runs one client frame; `Some(code)` asks to close.
+    async fn on_text(&mut self, text: Utf8Bytes) -> Option<u16> {
+        match serde_json::from_str(text.as_str()) {
+            Ok(frame) => {
+                self.bad_frames = 0;
+                if self.handle(frame).await.is_err() {
+                    return Some(close::NORMAL);
+                }
+                None
+            }
+            Err(e) => {
+                self.bad_frames += 1;
+                if self.bad_frames >= MAX_BAD_FRAMES {
+                    return Some(close::PROTOCOL_ERROR);
+                }
+                let msg = format!("malformed frame: {e}");
+                let f = ServerFrame::Error { code: "bad_frame", message: &msg, conversation_id: None, client_id: None };
+                self.send_now(f.to_text()).await.err().map(|_| close::NORMAL)
+            }
+        }
+    }
+
+    /// Writes the publications that are new for this connection, filling gaps from history.
+    async fn deliver(&mut self, batch: Vec<Arc<Publication>>) -> Result<(), axum::Error> {
+        let mut wrote = false;
+        for p in batch {
+            let Some(sub) = self.subs.get(&p.room) else { continue };
+            if p.seq == 0 {
+                self.socket.feed(Message::Text(p.frame.clone())).await?;
+                wrote = true;
+                continue;
+            }
+            let last = sub.last_seq;
+            if p.seq <= last {
+                continue;
+            }
+            if p.is_sync() {
+                self.fill_gap(p.room, last, p.seq + 1).await?;
+                wrote = true;
+                continue;
+            }
+            if p.seq > last + 1 {
+                self.fill_gap(p.room, last, p.seq).await?;
+            }
+            self.socket.feed(Message::Text(p.frame.clone())).await?;
+            wrote = true;
+            if let Some(sub) = self.subs.get_mut(&p.room) {
+                sub.last_seq = p.seq;
+            }
+        }
+        if wrote {
+            self.socket.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the messages between `after` and `before` (exclusive) from the store.
+    async fn fill_gap(&mut self, room: Uuid, after: u64, before: u64) -> Result<(), axum::Error> {
+        let limit = (before - after - 1) as usize;
+        let missing =
+            match self.state.store.messages(room, SeqRange { after: Some(after), before: Some(before), limit }).await {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(error = %e, %room, "cannot fill delivery gap");
+                    Vec::new()
+                }
+            };
+        for m in missing {
+            self.socket.feed(Message::Text(message_frame(&m))).await?;
+            if let Some(sub) = self.subs.get_mut(&room) {
+                sub.last_seq = m.seq;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one frame now (replies to the client's own requests).
+    pub(super) async fn send_now(&mut self, frame: Utf8Bytes) -> Result<(), axum::Error> {
+        self.socket.send(Message::Text(frame)).await
+    }
+
+    async fn leave_all(&mut self) {
+        let rooms: Vec<Uuid> = self.subs.keys().copied().collect();
+        for room in rooms {
+            self.leave(room).await;
+        }
+    }
+}
+
+fn read_error(e: axum::Error) -> End {
+    use tungstenite::error::{CapacityError, Error as WsError};
+    let inner = e.into_inner();
+    match inner.downcast_ref::<WsError>() {
+        Some(WsError::Capacity(CapacityError::MessageTooLong { .. })) => End::Close(close::MESSAGE_TOO_BIG),
+        Some(WsError::Protocol(_)) | Some(WsError::Utf8(_)) => End::Close(close::PROTOCOL_ERROR),
+        _ => End::Gone,
+    }
+}

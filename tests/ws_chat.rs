@@ -1,0 +1,331 @@
+//! WebSocket chat against the real server: rooms, ordering, resume, retries, slow readers,
+//! bad frames, tokens and shutdown.
+
+mod common;
+
+use common::{KEY_A, TestServer, Ws};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// A conversation with webchat participants `alice` and `bob`, and a connected, subscribed
+/// client for each.
+async fn room(srv: &TestServer) -> (String, Ws, Ws) {
+    let api = srv.api(KEY_A);
+    let c = api.conversation("room").await;
+    api.webchat(&c, "alice").await;
+    api.webchat(&c, "bob").await;
+    let mut alice = srv.ws(&api.token("alice", &[&c]).await).await;
+    let mut bob = srv.ws(&api.token("bob", &[&c]).await).await;
+    assert_eq!(alice.subscribe(&c, None).await["seq"], 0);
+    assert_eq!(bob.subscribe(&c, None).await["seq"], 0);
+    (c, alice, bob)
+}
+
+fn send(c: &str, text: &str, client_id: &str) -> Value {
+    json!({"type": "send", "conversation_id": c, "text": text, "client_id": client_id})
+}
+
+#[tokio::test]
+async fn two_clients_exchange_messages_in_order() {
+    let srv = TestServer::start().await;
+    let (c, mut alice, mut bob) = room(&srv).await;
+    for i in 0..20 {
+        let (who, text) = if i % 2 == 0 { (&mut alice, format!("a{i}")) } else { (&mut bob, format!("b{i}")) };
+        who.send(send(&c, &text, &format!("c{i}"))).await;
+    }
+    // Each side sees all 20 messages in seq order, whoever wrote them.
+    for ws in [&mut alice, &mut bob] {
+        let mut seqs = Vec::new();
+        let mut acks = 0;
+        while seqs.len() < 20 {
+            let f = ws.next().await;
+            match f["type"].as_str().unwrap() {
+                "message" => seqs.push(f["message"]["seq"].as_u64().unwrap()),
+                "ack" => acks += 1,
+                "presence" => {}
+                other => panic!("unexpected {other}: {f}"),
+            }
+        }
+        assert_eq!(seqs, (1..=20).collect::<Vec<u64>>());
+        while acks < 10 {
+            assert_eq!(ws.next_of("ack").await["type"], "ack");
+            acks += 1;
+        }
+    }
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn rest_post_reaches_subscribers_and_ack_follows_append() {
+    let srv = TestServer::start().await;
+    let (c, mut alice, _bob) = room(&srv).await;
+    let api = srv.api(KEY_A);
+    let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "from the backend"})).await;
+    assert_eq!(s, 201);
+    let f = alice.next_of("message").await;
+    assert_eq!(f["message"]["id"], m["id"]);
+    assert_eq!(f["message"]["text"], "from the backend");
+
+    alice.send(send(&c, "hi", "k1")).await;
+    let ack = alice.next_of("ack").await;
+    assert_eq!((ack["client_id"].as_str(), ack["seq"].as_u64()), (Some("k1"), Some(2)));
+    // Acked means stored: the REST history has it.
+    let (_, one) = api.get(&format!("/v1.0/conversations/{c}/messages/{}", ack["message_id"].as_str().unwrap())).await;
+    assert_eq!(one["text"], "hi");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reconnect_with_since_gets_exactly_the_gap() {
+    let srv = TestServer::start().await;
+    let (c, mut alice, mut bob) = room(&srv).await;
+    for i in 1..=3 {
+        alice.send(send(&c, &format!("m{i}"), &format!("k{i}"))).await;
+        alice.next_of("ack").await;
+    }
+    for _ in 0..3 {
+        bob.next_of("message").await;
+    }
+    let sub = bob.subscribe(&c, None).await;
+    let epoch = sub["epoch"].as_str().unwrap().to_string();
+    drop(bob); // network drop
+    for i in 4..=7 {
+        alice.send(send(&c, &format!("m{i}"), &format!("k{i}"))).await;
+        alice.next_of("ack").await;
+    }
+    let api = srv.api(KEY_A);
+    let mut bob = srv.ws(&api.token("bob", &[&c]).await).await;
+    bob.send(json!({"type": "subscribe", "conversation_id": c, "since": 3, "epoch": epoch})).await;
+    let s = bob.next_of("subscribed").await;
+    assert_eq!((s["recovered"].as_bool(), s["seq"].as_u64()), (Some(true), Some(7)));
+    for want in 4..=7u64 {
+        let m = bob.next_of("message").await;
+        assert_eq!(m["message"]["seq"], want);
+    }
+    // Then live, with no duplicate of the replay.
+    alice.send(send(&c, "m8", "k8")).await;
+    assert_eq!(bob.next_of("message").await["message"]["seq"], 8);
+
+    // A foreign epoch means the history the client holds is not ours: reload.
+    let mut carol = srv.ws(&api.token("bob", &[&c]).await).await;
+    carol.send(json!({"type": "subscribe", "conversation_id": c, "since": 3, "epoch": "other"})).await;
+    let s = carol.next_of("subscribed").await;
+    assert_eq!((s["recovered"].as_bool(), s["seq"].as_u64()), (Some(false), Some(8)));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn gap_beyond_recovery_window_says_reload() {
+    let mut cfg = common::test_config();
+    cfg.ws.max_recovery = 2;
+    let srv = TestServer::start_with(cfg).await;
+    let (c, mut alice, _bob) = room(&srv).await;
+    for i in 1..=5 {
+        alice.send(send(&c, "x", &format!("k{i}"))).await;
+        alice.next_of("ack").await;
+    }
+    let api = srv.api(KEY_A);
+    let mut late = srv.ws(&api.token("bob", &[&c]).await).await;
+    let s = late.subscribe(&c, Some(1)).await;
+    assert_eq!((s["recovered"].as_bool(), s["seq"].as_u64()), (Some(false), Some(5)));
+    let s = late.subscribe(&c, Some(3)).await;
+    assert_eq!(s["recovered"], true);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn duplicate_client_id_is_acked_twice_stored_once() {
+    let srv = TestServer::start().await;
+    let (c, mut alice, mut bob) = room(&srv).await;
+    alice.send(send(&c, "once", "same")).await;
+    let a1 = alice.next_of("ack").await;
+    alice.send(send(&c, "once", "same")).await;
+    let a2 = alice.next_of("ack").await;
+    assert_eq!(a1["message_id"], a2["message_id"]);
+    assert_eq!((a1["duplicate"].as_bool(), a2["duplicate"].as_bool()), (Some(false), Some(true)));
+    alice.send(send(&c, "next", "other")).await;
+    assert_eq!(alice.next_of("ack").await["seq"], 2);
+    assert_eq!(bob.next_of("message").await["message"]["seq"], 1);
+    assert_eq!(bob.next_of("message").await["message"]["seq"], 2, "the retry was not fanned out again");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn slow_reader_is_closed_while_fast_reader_gets_everything() {
+    let mut cfg = common::test_config();
+    cfg.ws.queue_len = 16;
+    let srv = TestServer::start_with(cfg).await;
+    let (c, mut fast, mut slow) = room(&srv).await;
+    let api = srv.api(KEY_A);
+    // Big messages fill the slow reader's socket buffers quickly; it never reads meanwhile.
+    let text = "x".repeat(16_000);
+    let total = 1500u64;
+    let fast_reader = tokio::spawn(async move {
+        let mut next = 1u64;
+        while next <= total {
+            let f = fast.next_of("message").await;
+            assert_eq!(f["message"]["seq"], next, "fast reader sees every message in order");
+            next += 1;
+        }
+        fast
+    });
+    let path = format!("/v1.0/conversations/{c}/messages");
+    for _ in 0..total {
+        let (s, _) = api.post(&path, json!({"text": text})).await;
+        assert_eq!(s, 201);
+    }
+    let _fast = tokio::time::timeout(Duration::from_secs(60), fast_reader).await.unwrap().unwrap();
+    // The slow reader drains what was buffered, then finds the slow-consumer close code.
+    assert_eq!(slow.close_code().await, 4008);
+    assert!(srv.state.hub.fanout_drops() >= 1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_frames_get_errors_then_protocol_close() {
+    let srv = TestServer::start().await;
+    let (c, mut alice, mut bob) = room(&srv).await;
+    alice.stream.send(Message::Text("{oops".into())).await.unwrap();
+    assert_eq!(alice.next_of("error").await["code"], "bad_frame");
+    alice.send(json!({"type": "fly"})).await;
+    assert_eq!(alice.next_of("error").await["code"], "bad_frame");
+    alice.send(json!({"type": "ping", "id": 7})).await;
+    assert_eq!(alice.next_of("pong").await, json!({"type": "pong", "id": 7}), "valid frames still work");
+    // Application errors keep the socket open.
+    alice.send(json!({"type": "send", "conversation_id": c, "text": "", "client_id": "e"})).await;
+    let e = alice.next_of("error").await;
+    assert_eq!((e["code"].as_str(), e["client_id"].as_str()), (Some("empty_message"), Some("e")));
+    alice.send(json!({"type": "typing", "conversation_id": uuid::Uuid::now_v7()})).await;
+    assert_eq!(alice.next_of("error").await["code"], "not_subscribed");
+    for _ in 0..5 {
+        alice.stream.send(Message::Text("nope".into())).await.unwrap();
+    }
+    assert_eq!(alice.close_code().await, 1002);
+    // Binary frames are refused, the server stays up for everyone else.
+    bob.stream.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    assert_eq!(bob.close_code().await, 1003);
+    let api = srv.api(KEY_A);
+    let mut again = srv.ws(&api.token("alice", &[&c]).await).await;
+    again.send(json!({"type": "ping"})).await;
+    assert_eq!(again.next().await["type"], "pong");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn oversized_frame_closes_with_1009() {
+    let mut cfg = common::test_config();
+    cfg.ws.max_frame_bytes = 1024;
+    let srv = TestServer::start_with(cfg).await;
+    let (c, mut alice, _bob) = room(&srv).await;
+    alice.send(send(&c, &"x".repeat(4096), "big")).await;
+    assert_eq!(alice.close_code().await, 1009);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn tokens_are_checked_and_scoped() {
+    let srv = TestServer::start().await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("scoped").await;
+    let other = api.conversation("other").await;
+    api.webchat(&c, "alice").await;
+    let mut ws = Ws::connect(&format!("ws://{}/v1.0/ws", srv.addr)).await;
+    assert_eq!(ws.close_code().await, 4001, "missing token");
+    let mut ws = srv.ws("forged.token.value").await;
+    assert_eq!(ws.close_code().await, 4001, "invalid token");
+    let now = chrono::Utc::now().timestamp() as u64;
+    let expired =
+        switchboard::auth::TokenSigner::new(common::SECRET.as_bytes()).sign(&switchboard::auth::ClientClaims {
+            sub: "alice".into(),
+            tid: srv.state.config.tenants[0].tenant_id(),
+            convs: Some(vec![c.parse().unwrap()]),
+            iat: now - 100,
+            exp: now - 10,
+        });
+    let mut ws = srv.ws(&expired).await;
+    assert_eq!(ws.close_code().await, 4002, "expired token");
+
+    let mut alice = srv.ws(&api.token("alice", &[&c]).await).await;
+    alice.send(json!({"type": "subscribe", "conversation_id": other})).await;
+    assert_eq!(alice.next_of("error").await["code"], "forbidden");
+    alice.send(send(&other, "sneak", "s")).await;
+    assert_eq!(alice.next_of("error").await["code"], "forbidden");
+    // Removed from the room: the old token no longer opens it.
+    let (_, parts) = api.get(&format!("/v1.0/conversations/{c}/participants")).await;
+    let pid = parts["result"][0]["id"].as_str().unwrap();
+    api.delete(&format!("/v1.0/conversations/{c}/participants/{pid}")).await;
+    alice.send(json!({"type": "subscribe", "conversation_id": c})).await;
+    assert_eq!(alice.next_of("error").await["code"], "forbidden");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn token_expiry_closes_a_live_connection() {
+    let srv = TestServer::start().await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("short").await;
+    api.webchat(&c, "alice").await;
+    let (_, t) = api.post("/v1.0/tokens", json!({"identity": "alice", "conversation_ids": [c], "ttl": 2})).await;
+    let mut ws = srv.ws(t["token"].as_str().unwrap()).await;
+    ws.subscribe(&c, None).await;
+    assert_eq!(ws.close_code().await, 4002);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn typing_read_and_presence_reach_the_room() {
+    let srv = TestServer::start().await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("live").await;
+    api.webchat(&c, "alice").await;
+    api.webchat(&c, "bob").await;
+    let mut alice = srv.ws(&api.token("alice", &[&c]).await).await;
+    alice.subscribe(&c, None).await;
+    let mut bob = srv.ws(&api.token("bob", &[&c]).await).await;
+    let s = bob.subscribe(&c, None).await;
+    assert_eq!(s["online"], json!(["alice", "bob"]));
+    let own = alice.next().await;
+    assert_eq!((own["identity"].as_str(), own["state"].as_str()), (Some("alice"), Some("joined")));
+    let p = alice.next().await;
+    assert_eq!(
+        (p["type"].as_str(), p["identity"].as_str(), p["state"].as_str()),
+        (Some("presence"), Some("bob"), Some("joined"))
+    );
+    bob.send(json!({"type": "typing", "conversation_id": c})).await;
+    let t = alice.next().await;
+    assert_eq!((t["type"].as_str(), t["identity"].as_str()), (Some("typing"), Some("bob")));
+    bob.send(json!({"type": "read", "conversation_id": c, "seq": 0})).await;
+    assert_eq!(alice.next().await["type"], "read");
+    drop(bob);
+    let p = alice.next().await;
+    assert_eq!((p["type"].as_str(), p["state"].as_str()), (Some("presence"), Some("left")));
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn operator_token_joins_any_room_and_writes_as_participant() {
+    let srv = TestServer::start().await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("ops").await;
+    let (_, t) = api.post("/v1.0/tokens", json!({"identity": "agent-7", "all_conversations": true})).await;
+    let mut op = srv.ws(t["token"].as_str().unwrap()).await;
+    op.subscribe(&c, None).await;
+    op.send(send(&c, "hello, how can I help?", "op1")).await;
+    assert_eq!(op.next_of("ack").await["seq"], 1);
+    let (_, parts) = api.get(&format!("/v1.0/conversations/{c}/participants")).await;
+    assert_eq!(parts["result"][0]["address"]["target"], "agent-7");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_closes_sockets_with_1001() {
+    let srv = TestServer::start().await;
+    let (_c, mut alice, mut bob) = room(&srv).await;
+    let stopping = tokio::spawn(srv.stop());
+    assert_eq!(alice.close_code().await, 1001);
+    assert_eq!(bob.close_code().await, 1001);
+    tokio::time::timeout(Duration::from_secs(10), stopping).await.unwrap().unwrap();
+    let _ = alice.stream.next().await;
+}
