@@ -9,7 +9,9 @@ use crate::broker::{Broker, MemoryBroker};
 use crate::config::{Backend, Config};
 use crate::hub::Hub;
 use crate::model::Tenant;
-use crate::store::{MemoryStore, Store};
+use crate::channels::Registry;
+use crate::channels::outbox::Outbox;
+use crate::store::{ChannelStore, MemoryStore, Store};
 use dashmap::DashMap;
 use std::future::Future;
 use std::ops::Deref;
@@ -27,7 +29,14 @@ pub struct Inner {
     pub config: Config,
     pub node_id: String,
     pub store: Arc<dyn Store>,
+    pub channel_store: Arc<dyn ChannelStore>,
     pub broker: Arc<dyn Broker>,
+    /// Provider adapters by name.
+    pub channels: Registry,
+    /// Outbound deliveries to channel participants.
+    pub outbox: Outbox,
+    /// Shared HTTP client for provider APIs (connection pooling, request timeout).
+    pub http: reqwest::Client,
     pub hub: Hub,
     pub tokens: TokenSigner,
     /// API-key hash → tenant, filled on first use (keys are not revocable at run time yet).
@@ -36,6 +45,12 @@ pub struct Inner {
     pub shutdown: CancellationToken,
     /// Every WebSocket session and background task, awaited on shutdown.
     pub tasks: TaskTracker,
+    /// The actual listen address (port 0 resolved), set by `serve`.
+    pub bound: std::sync::OnceLock<String>,
+    /// This node's Prometheus recorder (no global recorder: see `crate::metrics`).
+    pub metrics: crate::metrics::Metrics,
+    /// Rate limiters and connection counts.
+    pub limits: crate::limits::Limits,
 }
 
 impl Deref for AppState {
@@ -51,6 +66,19 @@ impl std::fmt::Debug for AppState {
     }
 }
 
+impl AppState {
+    /// The base URL providers reach this node at: `server.public_url`, else the listen address.
+    pub fn public_base(&self) -> String {
+        let u = &self.config.server.public_url;
+        if u.is_empty() { format!("http://{}", self.local_addr()) } else { u.trim_end_matches('/').to_string() }
+    }
+
+    /// The address the listener is bound to (known once `serve` started).
+    pub fn local_addr(&self) -> String {
+        self.bound.get().cloned().unwrap_or_else(|| self.config.server.listen.clone())
+    }
+}
+
 /// What `build` found worth telling the operator.
 #[derive(Debug, Default)]
 pub struct Bootstrap {
@@ -62,12 +90,21 @@ impl AppState {
     /// Connects the configured backend and seeds tenants.
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
-        let (store, broker): (Arc<dyn Store>, Arc<dyn Broker>) = match config.store.backend {
-            Backend::Memory => (
-                Arc::new(MemoryStore::new(hub.clone(), Duration::from_secs(config.store.idempotency_ttl_secs))),
-                Arc::new(MemoryBroker::new(hub.clone())),
-            ),
-            Backend::Redis => anyhow::bail!("store.backend = \"redis\" is not available in this build yet"),
+        let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) = match config
+            .store
+            .backend
+        {
+            Backend::Memory => {
+                let mem = Arc::new(MemoryStore::new(hub.clone(), Duration::from_secs(config.store.idempotency_ttl_secs)));
+                (mem.clone(), mem, Arc::new(MemoryBroker::new(hub.clone())))
+            }
+            Backend::Redis => {
+                // Fails here, before serving anything, when Redis is unreachable.
+                let redis = crate::store::redis::RedisClient::connect(&config.redis).await?;
+                let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
+                let broker = crate::broker::RedisBroker::start(redis, &config.redis, hub.clone(), store.clone());
+                (store.clone(), store, Arc::new(broker))
+            }
         };
         let secret = if config.auth.token_secret.is_empty() {
             tracing::warn!("auth.token_secret is empty: using a random secret; client tokens die with this process");
@@ -98,16 +135,28 @@ impl AppState {
             let hashes: Vec<String> = t.api_keys.iter().map(|k| hash_api_key(k)).collect();
             store.put_tenant(&Tenant { id: t.tenant_id(), name: t.name.clone() }, &hashes).await?;
         }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.channels.request_timeout_ms))
+            .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let (metrics, limits) = (crate::metrics::Metrics::new(&node_id), crate::limits::Limits::new(&config));
         let state = AppState(Arc::new(Inner {
             config,
             node_id,
             store,
+            channel_store,
             broker,
+            channels: Registry::default(),
+            outbox: Outbox::default(),
+            http,
             hub,
             tokens: TokenSigner::new(&secret),
             key_cache: DashMap::new(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            bound: std::sync::OnceLock::new(),
+            metrics,
+            limits,
         }));
         Ok((state, boot))
     }
@@ -120,7 +169,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        let _ = state.bound.set(addr.to_string());
+    }
     let app = crate::api::router(state.clone());
+    state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();
     tokio::spawn(async move {
         shutdown.await;

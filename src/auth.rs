@@ -112,16 +112,23 @@ impl FromRequestParts<AppState> for TenantCtx {
             .filter(|k| !k.is_empty())
             .ok_or_else(|| Error::Unauthorized("expected `Authorization: Bearer <api key>`".into()))?;
         let hash = hash_api_key(key);
-        if let Some(t) = state.key_cache.get(&hash) {
-            return Ok(TenantCtx(t.clone()));
+        let cached = state.key_cache.get(&hash).map(|t| t.clone());
+        let tenant = match cached {
+            Some(t) => t,
+            None => match state.store.tenant_by_key_hash(&hash).await? {
+                Some(t) => {
+                    state.key_cache.insert(hash.clone(), t.clone());
+                    t
+                }
+                None => return Err(Error::Unauthorized("unknown API key".into())),
+            },
+        };
+        // Limited per key once it is known to be valid, so unknown keys cannot grow the map.
+        if let Err(e) = state.limits.api.check(&hash) {
+            state.metrics.rate_limited("api");
+            return Err(e);
         }
-        match state.store.tenant_by_key_hash(&hash).await? {
-            Some(t) => {
-                state.key_cache.insert(hash, t.clone());
-                Ok(TenantCtx(t))
-            }
-            None => Err(Error::Unauthorized("unknown API key".into())),
-        }
+        Ok(TenantCtx(tenant))
     }
 }
 

@@ -26,6 +26,17 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub ws: WsConfig,
     pub log: LogConfig,
+    pub metrics: MetricsConfig,
+    pub channels: ChannelsConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelsConfig {
+    pub request_timeout_ms: u64,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -35,6 +46,8 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     pub static_dir: String,
     pub node_id: String,
+    /// Public base URL providers reach this node at (signed webhook URLs, status callbacks).
+    pub public_url: String,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
@@ -59,6 +72,35 @@ pub struct RedisConfig {
     pub key_prefix: String,
     pub history_max_len: u64,
     pub command_timeout_ms: u64,
+    pub events_stream_max_len: u64,
+    pub provider_ref_ttl_secs: u64,
+}
+
+impl RedisConfig {
+    /// Problems that would only surface once Redis is in use.
+    fn validate(&self, errs: &mut Vec<String>) {
+        let urls: Vec<&str> = self.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+        if urls.is_empty() || urls.iter().any(|u| !u.starts_with("redis://") && !u.starts_with("rediss://")) {
+            errs.push(format!("redis.url: `{}` must start with redis:// or rediss://", self.url));
+        }
+        if urls.len() > 1 && !self.cluster {
+            errs.push("redis.url: several URLs are only meaningful with redis.cluster = true".into());
+        }
+        // Braces would become the hash tag of every key and put all rooms in one cluster slot.
+        if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}']) || self.key_prefix.contains(char::is_whitespace)
+        {
+            errs.push("redis.key_prefix: must be non-empty, without braces or whitespace".into());
+        }
+        if self.history_max_len == 0 {
+            errs.push("redis.history_max_len: must be greater than 0".into());
+        }
+        if self.command_timeout_ms == 0 {
+            errs.push("redis.command_timeout_ms: must be greater than 0".into());
+        }
+        if self.provider_ref_ttl_secs == 0 {
+            errs.push("redis.provider_ref_ttl_secs: must be greater than 0".into());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -97,6 +139,11 @@ pub struct LimitsConfig {
     pub max_name_bytes: usize,
     pub page_size_default: usize,
     pub page_size_max: usize,
+    pub max_webhook_body_bytes: usize,
+    pub api_rate_per_sec: u32,
+    pub api_burst: u32,
+    pub provider_rate_per_sec: u32,
+    pub provider_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -108,6 +155,15 @@ pub struct WsConfig {
     pub max_recovery: usize,
     pub close_timeout_ms: u64,
     pub write_buffer_bytes: usize,
+    pub max_connections: usize,
+    pub max_connections_per_identity: usize,
+    /// Browser origins allowed to open a WebSocket; empty = any.
+    pub allowed_origins: Vec<String>,
+    pub ping_interval_secs: u64,
+    pub idle_timeout_secs: u64,
+    pub rate_per_sec: u32,
+    pub rate_burst: u32,
+    pub max_rate_limited_frames: u32,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -115,6 +171,13 @@ pub struct WsConfig {
 pub struct LogConfig {
     pub format: String,
     pub filter: String,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Bearer token `GET /metrics` requires; empty = open.
+    pub token: String,
 }
 
 impl Config {
@@ -147,11 +210,8 @@ impl Config {
         if self.server.node_id.contains(char::is_whitespace) {
             errs.push("server.node_id: must not contain whitespace".into());
         }
-        if self.store.backend == Backend::Redis
-            && !self.redis.url.starts_with("redis://")
-            && !self.redis.url.starts_with("rediss://")
-        {
-            errs.push(format!("redis.url: `{}` must start with redis:// or rediss://", self.redis.url));
+        if self.store.backend == Backend::Redis {
+            self.redis.validate(&mut errs);
         }
         if !self.auth.token_secret.is_empty() && self.auth.token_secret.len() < 32 {
             errs.push(
@@ -196,10 +256,59 @@ impl Config {
         if l.page_size_default > l.page_size_max {
             errs.push("limits.page_size_default: must not exceed limits.page_size_max".into());
         }
+        if !self.server.public_url.is_empty()
+            && !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://"))
+        {
+            errs.push(format!("server.public_url: `{}` must start with http:// or https://", self.server.public_url));
+        }
+        if self.channels.max_attempts == 0 {
+            errs.push("channels.max_attempts: must be at least 1".into());
+        }
+        if self.channels.retry_base_ms == 0 || self.channels.retry_base_ms > self.channels.retry_max_ms {
+            errs.push("channels.retry_base_ms: must be > 0 and <= channels.retry_max_ms".into());
+        }
         if !matches!(self.log.format.as_str(), "human" | "json") {
             errs.push(format!("log.format: `{}` must be `human` or `json`", self.log.format));
         }
+        self.validate_operations(&mut errs);
         if errs.is_empty() { Ok(()) } else { Err(errs) }
+    }
+
+    /// Limits, rate limits, keepalive, origins and the metrics token.
+    fn validate_operations(&self, errs: &mut Vec<String>) {
+        let (l, ws) = (&self.limits, &self.ws);
+        for (name, v) in [
+            ("limits.max_webhook_body_bytes", l.max_webhook_body_bytes),
+            ("ws.max_connections", ws.max_connections),
+            ("ws.max_connections_per_identity", ws.max_connections_per_identity),
+        ] {
+            if v == 0 {
+                errs.push(format!("{name}: must be greater than 0"));
+            }
+        }
+        for (rate, burst, name) in [
+            (l.api_rate_per_sec, l.api_burst, "limits.api_burst"),
+            (l.provider_rate_per_sec, l.provider_burst, "limits.provider_burst"),
+            (ws.rate_per_sec, ws.rate_burst, "ws.rate_burst"),
+        ] {
+            if rate > 0 && burst == 0 {
+                errs.push(format!("{name}: must be at least 1 when its rate is set (rate 0 = unlimited)"));
+            }
+        }
+        if ws.ping_interval_secs == 0 || ws.idle_timeout_secs <= ws.ping_interval_secs {
+            errs.push("ws.idle_timeout_secs: must be greater than ws.ping_interval_secs, which must be > 0".into());
+        }
+        for o in &ws.allowed_origins {
+            let host = o.strip_prefix("https://").or_else(|| o.strip_prefix("http://")).unwrap_or("");
+            if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
+                errs.push(format!(
+                    "ws.allowed_origins: `{o}` must be an origin like https://app.example.com (scheme and host, no path)"
+                ));
+            }
+        }
+        if !self.metrics.token.is_empty() && self.metrics.token.len() < 16 {
+            errs.push("metrics.token: use at least 16 characters (or leave empty for an open /metrics)".into());
+        }
     }
 }
 
@@ -222,5 +331,19 @@ mod tests {
         assert_eq!(errs.len(), 4, "{errs:?}");
         assert!(errs.iter().any(|e| e.starts_with("server.listen")));
         assert!(errs.iter().any(|e| e.starts_with("auth.token_secret")));
+    }
+
+    #[test]
+    fn redis_settings_are_checked_only_for_the_redis_backend() {
+        let mut c = Config::defaults();
+        c.redis.key_prefix = "a{b}".into();
+        c.redis.url = "redis://a:1,redis://b:2".into();
+        c.validate().unwrap();
+        c.store.backend = Backend::Redis;
+        let errs = c.validate().unwrap_err();
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        c.redis.cluster = true;
+        c.redis.key_prefix = "sb".into();
+        c.validate().unwrap();
     }
 }

@@ -33,6 +33,9 @@ pub enum Error {
     Unprocessable { code: &'static str, message: String },
     #[error("too many requests")]
     RateLimited { retry_after_secs: u64 },
+    /// A concurrency limit (not a rate): 429 without `Retry-After`, e.g. `too_many_connections`.
+    #[error("{message}")]
+    TooMany { code: &'static str, message: String },
     /// A backend (Redis) cannot take writes right now; the caller may retry.
     #[error("{0}")]
     Unavailable(String),
@@ -58,7 +61,7 @@ impl Error {
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::RateLimited { .. } | Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -67,7 +70,7 @@ impl Error {
     /// Stable code for clients to branch on.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadRequest { code, .. } | Error::Unprocessable { code, .. } => code,
+            Error::BadRequest { code, .. } | Error::Unprocessable { code, .. } | Error::TooMany { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

@@ -13,15 +13,21 @@
 //! - [`store`]: durable state (memory or Redis) with the atomic append.
 //! - [`broker`]: cross-node delivery and the outside-consumer event channel.
 //! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
+//! - [`metrics`], [`limits`], [`logging`]: operations: Prometheus metrics, rate and connection
+//!   limits, log setup that keeps secrets out.
 
 pub mod api;
 pub mod app;
 pub mod auth;
 pub mod broker;
+pub mod channels;
 pub mod config;
 pub mod conversations;
 pub mod error;
 pub mod hub;
+pub mod limits;
+pub mod logging;
+pub mod metrics;
 pub mod model;
 pub mod store;
 pub mod ws;

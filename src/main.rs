@@ -40,14 +40,7 @@ enum Cmd {
 }
 
 fn init_logs(config: &Config, format: Option<&str>) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if format.unwrap_or(&config.log.format) == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    switchboard::logging::init(format.unwrap_or(&config.log.format), &config.log.filter);
 }
 
 fn main() -> ExitCode {

@@ -92,9 +92,85 @@ pub struct Participant {
     pub conversation_id: Uuid,
     pub tenant_id: Uuid,
     pub address: Address,
+    /// The channel account `address` is reached through (`None` for webchat).
+    #[serde(default)]
+    pub account_id: Option<Uuid>,
+    /// More addresses of the same person (e.g. their LINE id next to their phone number):
+    /// inbound on any of them lands in this room.
+    #[serde(default)]
+    pub linked: Vec<Endpoint>,
+    /// Where replies go: the endpoint this participant last wrote from (`None` = `address`).
+    #[serde(default)]
+    pub reply_via: Option<Endpoint>,
     /// Highest seq this participant reported as read.
     pub last_read_seq: u64,
     pub tm_create: DateTime<Utc>,
+}
+
+impl Participant {
+    /// Every endpoint of this participant, primary first.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        let mut v = vec![Endpoint { address: self.address.clone(), account_id: self.account_id }];
+        v.extend(self.linked.iter().cloned());
+        v
+    }
+
+    /// The endpoint outbound messages to this participant use.
+    pub fn reply_endpoint(&self) -> Endpoint {
+        self.reply_via.clone().unwrap_or(Endpoint { address: self.address.clone(), account_id: self.account_id })
+    }
+}
+
+/// An address together with the channel account it is reached through.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Endpoint {
+    pub address: Address,
+    #[serde(default)]
+    pub account_id: Option<Uuid>,
+}
+
+/// Delivery of one message to one participant over an outbound channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+pub struct Delivery {
+    pub participant_id: Uuid,
+    pub account_id: Uuid,
+    /// `tel`, `line`, `whatsapp`, `telegram`.
+    pub channel: AddressType,
+    pub to: String,
+    pub status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_message_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    pub attempts: u32,
+    pub tm_update: DateTime<Utc>,
+}
+
+/// A channel account: our number / LINE channel / bot on one provider.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Account {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// The address type of peers on this account: `tel`, `line`, `whatsapp`, `telegram`.
+    pub kind: AddressType,
+    /// `twilio`, `telnyx`, `line`, `whatsapp`, `telegram`.
+    pub provider: String,
+    pub name: String,
+    /// Our address on the channel: a phone number, a LINE channel id, a bot name.
+    pub address: String,
+    /// Provider secrets; never returned by the API nor logged.
+    pub credentials: serde_json::Map<String, serde_json::Value>,
+    /// Override of the provider's API base URL (tests, self-hosted gateways).
+    pub api_base_url: Option<String>,
+    pub tm_create: DateTime<Utc>,
+    pub tm_update: DateTime<Utc>,
+}
+
+impl Account {
+    /// A credential as a string, or `""`.
+    pub fn secret(&self, key: &str) -> &str {
+        self.credentials.get(key).and_then(|v| v.as_str()).unwrap_or("")
+    }
 }
 
 /// Who a message is going to relative to the hub.
@@ -147,4 +223,51 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_id: Option<String>,
     pub tm_create: DateTime<Utc>,
+    /// The channel it arrived on (`webchat`, `tel`, `line`…); `None` for API posts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<AddressType>,
+    /// Outbound deliveries to channel participants and their status.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deliveries: Vec<Delivery>,
+}
+
+impl MessageStatus {
+    /// Progress order of a delivery; a report never moves a delivery backwards.
+    fn rank(self) -> u8 {
+        match self {
+            MessageStatus::Queued | MessageStatus::Received => 0,
+            MessageStatus::Sent => 1,
+            MessageStatus::Delivered | MessageStatus::Failed => 2,
+        }
+    }
+}
+
+impl Message {
+    /// Applies a delivery report; returns false when it would move the delivery backwards
+    /// (late or duplicate callbacks) or change a final state. Outbound messages take the
+    /// aggregate status of their deliveries.
+    pub fn apply_delivery(&mut self, d: &Delivery) -> bool {
+        match self.deliveries.iter_mut().find(|x| x.participant_id == d.participant_id) {
+            Some(cur) => {
+                if cur.status.rank() == 2 || d.status.rank() < cur.status.rank() || cur == d {
+                    return false;
+                }
+                *cur = d.clone();
+            }
+            None => self.deliveries.push(d.clone()),
+        }
+        if self.direction == Direction::Outbound {
+            let all = |s: MessageStatus| self.deliveries.iter().all(|d| d.status == s);
+            self.status = if self.deliveries.iter().any(|d| d.status == MessageStatus::Failed) {
+                MessageStatus::Failed
+            } else if all(MessageStatus::Delivered) {
+                MessageStatus::Delivered
+            } else if self.deliveries.iter().all(|d| d.status.rank() >= 1) {
+                MessageStatus::Sent
+            } else {
+                MessageStatus::Queued
+            };
+        }
+        true
+    }
 }

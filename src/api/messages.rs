@@ -70,8 +70,12 @@ pub async fn post(
         text: body.text,
         medias: body.medias,
         client_id: body.client_id,
+        via: None,
     };
     let appended = conversations::post(&state, req).await?;
+    if !appended.duplicate {
+        state.metrics.message_posted(crate::metrics::Entry::Rest);
+    }
     let status = if appended.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(appended.message)))
 }

@@ -1,12 +1,15 @@
 //! The HTTP surface: REST resources under `/v1.0`, the WebSocket upgrade, health probes,
-//! `/openapi.json`, and the static chat client at `/`.
+//! `/openapi.json`, `/metrics`, and the static chat client at `/`.
 //!
 //! Handlers here translate HTTP to calls on `conversations` (writes) or the store (reads) and
 //! back; they hold no business rules of their own. Every error leaves as the JSON error body.
 
+pub mod accounts;
 pub mod conversations;
 pub mod health;
 pub mod messages;
+pub mod metrics;
+pub mod observe;
 pub mod pagination;
 pub mod participants;
 pub mod tokens;
@@ -17,7 +20,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::services::{ServeDir, ServeFile};
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 /// The OpenAPI document served at `/openapi.json`.
@@ -26,9 +28,10 @@ use utoipa::OpenApi;
     info(title = "Switchboard", description = "Conversation hub REST API. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         conversations::create, conversations::list, conversations::get, conversations::update, conversations::delete,
-        participants::add, participants::list, participants::remove,
+        participants::add, participants::list, participants::remove, participants::link,
         messages::post, messages::list, messages::get,
         tokens::mint,
+        accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
         health::healthz, health::readyz,
     ),
     components(schemas(crate::error::ErrorBody, crate::broker::Event)),
@@ -56,20 +59,24 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations/{id}", get(conversations::get).put(conversations::update).delete(conversations::delete))
         .route("/conversations/{id}/participants", post(participants::add).get(participants::list))
         .route("/conversations/{id}/participants/{participant_id}", axum::routing::delete(participants::remove))
+        .route("/conversations/{id}/participants/{participant_id}/links", post(participants::link))
         .route("/conversations/{id}/messages", post(messages::post).get(messages::list))
         .route("/conversations/{id}/messages/{message_id}", get(messages::get))
         .route("/tokens", post(tokens::mint))
+        .route("/conversation_accounts", post(accounts::create).get(accounts::list))
+        .route("/conversation_accounts/{id}", get(accounts::get).put(accounts::update).delete(accounts::delete))
+        .route("/hooks/{provider}/{account_id}", get(crate::channels::inbound::hook).post(crate::channels::inbound::hook))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { Error::NotFound("route") });
     let static_dir = &state.config.server.static_dir;
     let files = ServeDir::new(static_dir).fallback(ServeFile::new(format!("{static_dir}/index.html")));
-    Router::new()
+    let app = Router::new()
         .nest("/v1.0", api)
+        .route("/metrics", get(metrics::scrape))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
         .fallback_service(files)
-        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
+    observe::layer(app, &state).with_state(state)
 }

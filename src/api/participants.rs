@@ -15,6 +15,16 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct AddParticipant {
     pub address: Address,
+    /// The channel account to reach a non-webchat address through.
+    pub account_id: Option<Uuid>,
+}
+
+/// Another address for the same person.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LinkAddress {
+    pub address: Address,
+    pub account_id: Option<Uuid>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -31,7 +41,8 @@ pub async fn add(
     Path(id): Path<Uuid>,
     Json(body): Json<AddParticipant>,
 ) -> Result<(StatusCode, Json<Participant>)> {
-    let p = conversations::add_participant(&state, t.id, id, body.address).await?;
+    let new = conversations::NewParticipant { id: None, address: body.address, account_id: body.account_id };
+    let p = conversations::add_participant(&state, t.id, id, new).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }
 
@@ -56,4 +67,17 @@ pub async fn remove(
     Path((id, participant_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<Participant>> {
     Ok(Json(conversations::remove_participant(&state, t.id, id, participant_id).await?))
+}
+
+#[utoipa::path(post, path = "/v1.0/conversations/{id}/participants/{participant_id}/links", tag = "participants",
+    params(("id" = Uuid, Path), ("participant_id" = Uuid, Path)), request_body = LinkAddress,
+    responses((status = 200, body = Participant), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn link(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path((id, participant_id)): Path<(Uuid, Uuid)>,
+    Json(body): Json<LinkAddress>,
+) -> Result<Json<Participant>> {
+    Ok(Json(conversations::link_endpoint(&state, t.id, id, participant_id, body.address, body.account_id).await?))
 }

@@ -7,6 +7,7 @@
 //! (published atomically with the append); the broker only brings them in from the wire.
 
 pub mod memory;
+pub mod redis;
 
 use crate::error::Result;
 use async_trait::async_trait;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 pub use memory::MemoryBroker;
+pub use self::redis::RedisBroker;
 
 /// An event as outside consumers see it: `{id, type, tenant_id, tm_create, data}`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]

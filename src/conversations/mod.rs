@@ -5,14 +5,16 @@
 //! instead of the store, so every door gets the same rules and the same events. This module
 //! owns no state and no transport: HTTP shapes live in `api`, frames in `ws`.
 
+mod participants;
 mod post;
 
+pub use participants::{NewParticipant, add_participant, link_endpoint, participant, remove_participant, webchat_participant};
 pub use post::{Author, PostRequest, post};
 
 use crate::app::AppState;
 use crate::broker::Event;
 use crate::error::{Error, Result};
-use crate::model::{Address, AddressType, Conversation, Participant, now};
+use crate::model::{Conversation, now};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -23,7 +25,7 @@ pub async fn emit(state: &AppState, event: Event) {
     }
 }
 
-fn event(kind: &str, tenant: Uuid, conversation: Uuid, data: impl Serialize) -> Event {
+pub(crate) fn event(kind: &str, tenant: Uuid, conversation: Uuid, data: impl Serialize) -> Event {
     Event::new(kind, tenant, Some(conversation), data)
 }
 
@@ -57,12 +59,24 @@ pub async fn create(
     detail: String,
     metadata: serde_json::Value,
 ) -> Result<Conversation> {
+    create_with_id(state, Uuid::now_v7(), tenant, name, detail, metadata).await
+}
+
+/// `create` with a caller-chosen id (inbound channels reserve the id in the room binding first).
+pub async fn create_with_id(
+    state: &AppState,
+    id: Uuid,
+    tenant: Uuid,
+    name: String,
+    detail: String,
+    metadata: serde_json::Value,
+) -> Result<Conversation> {
     check_name(state, "name", &name)?;
     check_name(state, "detail", &detail)?;
     check_metadata(&metadata)?;
     let t = now();
     let c = Conversation {
-        id: Uuid::now_v7(),
+        id,
         tenant_id: tenant,
         name,
         detail,
@@ -108,62 +122,13 @@ pub async fn update(
 
 pub async fn delete(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Conversation> {
     let c = get(state, tenant, id).await?;
+    let members = state.store.list_participants(id).await?;
     if !state.store.delete_conversation(tenant, id).await? {
         return Err(Error::NotFound("conversation"));
     }
+    for p in &members {
+        participants::unbind_all(state, p).await;
+    }
     emit(state, event("conversation.deleted", tenant, id, &c)).await;
     Ok(c)
-}
-
-pub async fn add_participant(
-    state: &AppState,
-    tenant: Uuid,
-    conversation: Uuid,
-    address: Address,
-) -> Result<Participant> {
-    get(state, tenant, conversation).await?;
-    let target = address.target.trim();
-    if target.is_empty() {
-        return Err(Error::invalid("invalid_address", "address.target must not be empty"));
-    }
-    check_name(state, "address.target", target)?;
-    check_name(state, "address.name", &address.name)?;
-    if address.kind != AddressType::Webchat {
-        return Err(Error::invalid(
-            "unsupported_address_type",
-            format!("address type `{}` needs a channel account; only `webchat` is available", address.kind.as_str()),
-        ));
-    }
-    let p = Participant {
-        id: Uuid::now_v7(),
-        conversation_id: conversation,
-        tenant_id: tenant,
-        address: Address { target: target.to_string(), ..address },
-        last_read_seq: 0,
-        tm_create: now(),
-    };
-    state.store.add_participant(&p).await?;
-    emit(state, event("participant.added", tenant, conversation, &p)).await;
-    Ok(p)
-}
-
-pub async fn remove_participant(state: &AppState, tenant: Uuid, conversation: Uuid, id: Uuid) -> Result<Participant> {
-    get(state, tenant, conversation).await?;
-    let p = participant(state, conversation, id).await?;
-    if !state.store.remove_participant(conversation, id).await? {
-        return Err(Error::NotFound("participant"));
-    }
-    emit(state, event("participant.removed", tenant, conversation, &p)).await;
-    Ok(p)
-}
-
-pub async fn participant(state: &AppState, conversation: Uuid, id: Uuid) -> Result<Participant> {
-    let list = state.store.list_participants(conversation).await?;
-    list.into_iter().find(|p| p.id == id).ok_or(Error::NotFound("participant"))
-}
-
-/// The webchat participant of `conversation` whose identity is `identity`, if any.
-pub async fn webchat_participant(state: &AppState, conversation: Uuid, identity: &str) -> Result<Option<Participant>> {
-    let list = state.store.list_participants(conversation).await?;
-    Ok(list.into_iter().find(|p| p.address.kind == AddressType::Webchat && p.address.target == identity))
 }

@@ -6,9 +6,10 @@
 
 use super::emit;
 use crate::app::AppState;
+use crate::channels::dispatch;
 use crate::broker::Event;
 use crate::error::{Error, Result};
-use crate::model::{Direction, Media, Message, MessageStatus, Participant, now};
+use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, now};
 use crate::store::{Appended, Draft};
 use uuid::Uuid;
 
@@ -30,6 +31,8 @@ pub struct PostRequest {
     pub medias: Vec<Media>,
     /// The sender's retry key; the same key from the same author yields the original message.
     pub client_id: Option<String>,
+    /// The endpoint a participant wrote from, when not its primary address (inbound channels).
+    pub via: Option<Endpoint>,
 }
 
 const MAX_CLIENT_ID: usize = 128;
@@ -38,6 +41,10 @@ const MAX_CLIENT_ID: usize = 128;
 pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     validate(state, &req)?;
     super::get(state, req.tenant, req.conversation_id).await?;
+    let channel = match &req.author {
+        Author::Api => None,
+        Author::Participant(p) => Some(req.via.as_ref().map_or(p.address.kind, |e| e.address.kind)),
+    };
     let (author, direction, status, scope) = match &req.author {
         Author::Api => (None, Direction::Outbound, MessageStatus::Sent, "api".to_string()),
         Author::Participant(p) => {
@@ -47,6 +54,9 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
             (Some(p.id), Direction::Inbound, MessageStatus::Received, p.id.to_string())
         }
     };
+    let participants = state.store.list_participants(req.conversation_id).await?;
+    let deliveries = dispatch::plan(&participants, author);
+    let status = if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
     let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
     let message = Message {
         id: Uuid::now_v7(),
@@ -59,10 +69,13 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
         status,
         client_id: req.client_id,
         tm_create: now(),
+        channel,
+        deliveries,
     };
     let appended = state.store.append(Draft { message, idempotency_key }).await?;
     if !appended.duplicate {
         let m = &appended.message;
+        dispatch::enqueue(state, req.tenant, m);
         emit(state, Event::new("message.created", req.tenant, Some(m.conversation_id), m)).await;
     }
     Ok(appended)

@@ -148,6 +148,11 @@ impl Hub {
         self.inner.rooms.len()
     }
 
+    /// Room subscriptions held by local connections (one connection in three rooms counts 3).
+    pub fn subscription_count(&self) -> usize {
+        self.inner.rooms.iter().map(|r| r.subs.len()).sum()
+    }
+
     /// Publications refused because a subscriber's queue was full.
     pub fn fanout_drops(&self) -> u64 {
         self.inner.fanout_drops.load(Ordering::Relaxed)

@@ -9,7 +9,8 @@
 use super::{Appended, Draft, RoomState, SeqRange, Store};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Publication};
-use crate::model::{Conversation, Message, Participant, Tenant};
+use super::channels::{Binding, DeliveryRef};
+use crate::model::{Account, Conversation, Message, Participant, Tenant};
 use crate::ws::protocol::message_frame;
 use async_trait::async_trait;
 use dashmap::DashMap;
@@ -40,6 +41,17 @@ pub struct MemoryStore {
     by_tenant: DashMap<Uuid, BTreeSet<Uuid>>,
     participants: DashMap<Uuid, Vec<Participant>>,
     rooms: DashMap<Uuid, Arc<Mutex<RoomLog>>>,
+    pub(super) channels: ChannelMaps,
+}
+
+/// The channel side of the memory backend (see `memory_channels.rs`).
+#[derive(Debug, Default)]
+pub(super) struct ChannelMaps {
+    pub accounts: DashMap<Uuid, Account>,
+    /// (account, `<type>:<target>`) → room
+    pub bindings: DashMap<(Uuid, String), Binding>,
+    /// (account, provider message id) → delivery
+    pub provider_refs: DashMap<(Uuid, String), DeliveryRef>,
 }
 
 impl MemoryStore {
@@ -55,7 +67,27 @@ impl MemoryStore {
             by_tenant: DashMap::new(),
             participants: DashMap::new(),
             rooms: DashMap::new(),
+            channels: ChannelMaps::default(),
         }
+    }
+
+    /// Replaces the stored participant with the same id.
+    pub(super) fn replace_participant(&self, p: &Participant) {
+        if let Some(mut list) = self.participants.get_mut(&p.conversation_id)
+            && let Some(cur) = list.iter_mut().find(|q| q.id == p.id)
+        {
+            *cur = p.clone();
+        }
+    }
+
+    /// Applies `f` to a stored message and returns the result.
+    pub(super) fn with_message(&self, conversation: Uuid, id: Uuid, f: impl FnOnce(&mut Message)) -> Option<Message> {
+        let room = self.room(conversation)?;
+        let mut log = lock(&room);
+        let i = *log.by_id.get(&id)?;
+        let m = &mut log.messages[i];
+        f(m);
+        Some(m.clone())
     }
 
     fn room(&self, conversation: Uuid) -> Option<Arc<Mutex<RoomLog>>> {
@@ -252,6 +284,8 @@ mod tests {
                 status: MessageStatus::Sent,
                 client_id: None,
                 tm_create: now(),
+                channel: None,
+                deliveries: vec![],
             })
             .collect()
     }

@@ -6,14 +6,19 @@
 //! step**, so that history order equals delivery order on every node. The store does not know
 //! about WebSocket connections (the hub does) or about other nodes (the broker does).
 
+pub mod channels;
 pub mod memory;
+pub mod redis;
+mod memory_channels;
 
 use crate::error::Result;
 use crate::model::{Conversation, Message, Participant, Tenant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use channels::{Binding, ChannelStore, DeliveryRef};
 pub use memory::MemoryStore;
+pub use self::redis::RedisStore;
 
 /// A message about to be appended: everything but `seq`, which the store assigns.
 #[derive(Debug, Clone)]

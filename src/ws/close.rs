@@ -1,8 +1,8 @@
 //! WebSocket close codes, as documented in README ("Close codes").
 //!
 //! Standard codes where one fits; 4xxx application codes otherwise. A client should reconnect
-//! (with `since`) after 1001, 1011 and 4008; fetch a new token after 4001/4002; and fix its
-//! frames after 1002/1003/1009.
+//! (with `since`) after 1001, 1011, 4008 and 4009; fetch a new token after 4001/4002; fix its
+//! frames after 1002/1003/1009; and slow down after 4029.
 
 /// The client closed, or the server ended a connection normally.
 pub const NORMAL: u16 = 1000;
@@ -22,6 +22,10 @@ pub const INVALID_TOKEN: u16 = 4001;
 pub const TOKEN_EXPIRED: u16 = 4002;
 /// The client read too slowly and its queue overflowed; it resumes with `since`.
 pub const SLOW_CONSUMER: u16 = 4008;
+/// No frame and no pong within `ws.idle_timeout_secs`: the peer is presumed gone.
+pub const IDLE_TIMEOUT: u16 = 4009;
+/// The client kept sending over its frame rate limit after `rate_limited` errors.
+pub const RATE_LIMITED: u16 = 4029;
 
 /// Short reason text sent with the close frame.
 pub fn reason(code: u16) -> &'static str {
@@ -34,6 +38,8 @@ pub fn reason(code: u16) -> &'static str {
         INVALID_TOKEN => "invalid token",
         TOKEN_EXPIRED => "token expired",
         SLOW_CONSUMER => "slow consumer",
+        IDLE_TIMEOUT => "idle timeout",
+        RATE_LIMITED => "rate limit exceeded",
         _ => "internal error",
     }
 }

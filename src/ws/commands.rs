@@ -1,5 +1,5 @@
 //! What a session does for each client frame: subscribe (with history recovery), unsubscribe,
-//! send (through the one post path), typing, read, ping.
+//! send (through the one post path), typing, read, ping, refresh (in `hygiene`).
 //!
 //! Subscribing registers with the hub *before* reading the room's position and history, so a
 //! message appended meanwhile arrives twice (replay and live) rather than never; the session's
@@ -61,6 +61,7 @@ impl Session {
                 Err(e) => self.error(&e, Some(conversation_id), None).await,
             },
             ClientFrame::Ping { id } => self.send_now(ServerFrame::Pong { id: id.as_ref() }.to_text()).await,
+            ClientFrame::Refresh { token } => self.refresh(&token.0).await,
         }
     }
 
@@ -192,7 +193,8 @@ impl Session {
                 None => {
                     let address =
                         Address { kind: AddressType::Webchat, target: self.identity.to_string(), name: String::new() };
-                    match conversations::add_participant(&self.state, self.claims.tid, room, address).await {
+                    let new = conversations::NewParticipant { id: None, address, account_id: None };
+                    match conversations::add_participant(&self.state, self.claims.tid, room, new).await {
                         Ok(p) => p,
                         Err(Error::Conflict(_)) => {
                             conversations::webchat_participant(&self.state, room, &self.identity)
@@ -214,8 +216,12 @@ impl Session {
             text,
             medias,
             client_id,
+            via: None,
         };
         let a = conversations::post(&self.state, req).await?;
+        if !a.duplicate {
+            self.state.metrics.message_posted(crate::metrics::Entry::Ws);
+        }
         let m = &a.message;
         Ok(ServerFrame::Ack {
             conversation_id: room,

@@ -5,16 +5,22 @@
 //! its bounded queue), to `conversations` (the post path) and to the store (history replay);
 //! it never touches another connection.
 
+mod admission;
 pub mod close;
 mod commands;
+mod hygiene;
 pub mod protocol;
 mod session;
 
 use crate::app::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
+use tracing::Instrument;
+
+pub use admission::origin_allowed;
 
 #[derive(Debug, Deserialize)]
 pub struct WsParams {
@@ -23,27 +29,33 @@ pub struct WsParams {
 
 /// Upgrades, then either runs a session or closes at once with the token's close code: a
 /// browser cannot read an HTTP status from a failed upgrade, but it can read a close code.
-pub async fn upgrade(ws: WebSocketUpgrade, State(state): State<AppState>, Query(q): Query<WsParams>) -> Response {
-    let cfg = &state.config.ws;
-    let verdict = match q.token.as_deref() {
-        None | Some("") => Err(close::INVALID_TOKEN),
-        Some(t) => state.tokens.verify(t).map_err(|e| match e {
-            crate::auth::TokenError::Expired => close::TOKEN_EXPIRED,
-            crate::auth::TokenError::Invalid => close::INVALID_TOKEN,
-        }),
+/// Origin and connection limits refuse before the upgrade (see `admission`).
+pub async fn upgrade(
+    ws: WebSocketUpgrade,
+    State(state): State<AppState>,
+    Query(q): Query<WsParams>,
+    headers: HeaderMap,
+) -> Response {
+    let admission::Admitted { verdict, permit } = match admission::admit(&state, &headers, q.token.as_deref()) {
+        Ok(a) => a,
+        Err(refused) => return refused,
     };
+    let cfg = &state.config.ws;
+    // A child of the request's span, so session logs carry its request id.
+    let span = tracing::info_span!("ws_session");
     let tasks = state.tasks.clone();
     ws.max_message_size(cfg.max_frame_bytes)
         .max_frame_size(cfg.max_frame_bytes)
         .write_buffer_size(cfg.write_buffer_bytes)
         .on_upgrade(move |socket| {
-            tasks.track_future(async move {
+            let session = async move {
                 match verdict {
-                    Ok(claims) if !state.shutdown.is_cancelled() => session::run(state, socket, claims).await,
+                    Ok(claims) if !state.shutdown.is_cancelled() => session::run(state, socket, claims, permit).await,
                     Ok(_) => close_now(socket, close::GOING_AWAY).await,
                     Err(code) => close_now(socket, code).await,
                 }
-            })
+            };
+            tasks.track_future(session.instrument(span))
         })
 }
 

@@ -46,6 +46,21 @@ pub enum ClientFrame {
         #[serde(default)]
         id: Option<serde_json::Value>,
     },
+    /// Swap in a fresh token for the same tenant and identity before the current one expires.
+    Refresh {
+        token: SecretToken,
+    },
+}
+
+/// A client token inside a frame: its `Debug` is redacted so it cannot reach a log line.
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct SecretToken(pub String);
+
+impl std::fmt::Debug for SecretToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretToken(***)")
+    }
 }
 
 /// Frames the server sends.
@@ -64,6 +79,10 @@ pub enum ServerFrame<'a> {
         reason: &'a str,
     },
     Message {
+        message: &'a Message,
+    },
+    /// A message changed after it was sent (delivery status); same seq, same id.
+    MessageUpdated {
         message: &'a Message,
     },
     Ack {
@@ -100,6 +119,10 @@ pub enum ServerFrame<'a> {
     Pong {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a serde_json::Value>,
+    },
+    /// The `refresh` token is in use; the connection now lives until `expires_at`.
+    Refreshed {
+        expires_at: chrono::DateTime<chrono::Utc>,
     },
 }
 

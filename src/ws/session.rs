@@ -1,5 +1,6 @@
 //! One connection's life: a single task selecting over the client's frames, the connection's
-//! bounded outbound queue, its kill switch, node shutdown and token expiry.
+//! bounded outbound queue, its kill switch, node shutdown, token expiry (re-armed by `refresh`)
+//! and the keepalive timer; `hygiene` holds the rate limit, keepalive and refresh logic.
 //!
 //! Delivery keeps a per-room `last_seq`: a publication at or below it is a duplicate (history
 //! replay and live fan-out overlap by design, so no message falls between them) and is dropped;
@@ -8,10 +9,12 @@
 //! kill switch so a stuck socket cannot pin a dead session.
 
 use super::close;
+use super::hygiene::{Hygiene, Throttle, expiry_deadline, keepalive_timer};
 use super::protocol::{ServerFrame, message_frame};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
 use crate::hub::{ConnCtl, ConnId, Publication};
+use crate::limits::ConnPermit;
 use crate::model::Participant;
 use crate::store::SeqRange;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
@@ -44,19 +47,23 @@ pub(super) struct Session {
     pub subs: HashMap<Uuid, Sub>,
     pub socket: WebSocket,
     bad_frames: u32,
+    pub hygiene: Hygiene,
 }
 
 /// Why the loop ended.
-enum End {
+pub(super) enum End {
     /// Close with this code.
     Close(u16),
-    /// The peer is gone; nothing to send.
+    /// The peer is gone (or closed with this code); nothing to send.
     Gone,
+    PeerClosed(u16),
 }
 
-pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims) {
+pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims, permit: ConnPermit) {
     let (tx, rx) = mpsc::channel(state.config.ws.queue_len);
+    state.metrics.ws_opened();
     let mut s = Session {
+        hygiene: Hygiene::new(&state.config.ws, permit),
         conn: state.hub.next_conn_id(),
         identity: claims.sub.as_str().into(),
         state,
@@ -69,17 +76,24 @@ pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims
     };
     let end = s.event_loop(rx).await;
     s.leave_all().await;
-    if let End::Close(code) = end {
-        let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
-        let _ = tokio::time::timeout(timeout, s.socket.send(super::close_message(code))).await;
-    }
+    let code = match end {
+        End::Close(code) => {
+            let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
+            let _ = tokio::time::timeout(timeout, s.socket.send(super::close_message(code))).await;
+            code
+        }
+        End::PeerClosed(code) => code,
+        End::Gone => 1006, // "abnormal closure": no close frame
+    };
+    s.state.metrics.ws_closed(code);
 }
 
 impl Session {
     async fn event_loop(&mut self, mut rx: mpsc::Receiver<Arc<Publication>>) -> End {
-        let expires_in = Duration::from_secs(self.claims.exp.saturating_sub(chrono::Utc::now().timestamp() as u64));
-        let expiry = tokio::time::sleep(expires_in);
+        let mut armed_exp = self.claims.exp;
+        let expiry = tokio::time::sleep_until(expiry_deadline(armed_exp));
         tokio::pin!(expiry);
+        let mut keepalive = keepalive_timer(&self.state.config.ws);
         let shutdown = self.state.shutdown.clone();
         let ctl = self.ctl.clone();
         loop {
@@ -88,6 +102,7 @@ impl Session {
                 _ = ctl.cancelled() => return End::Close(ctl.killed().unwrap_or(close::INTERNAL_ERROR)),
                 _ = shutdown.cancelled() => return End::Close(close::GOING_AWAY),
                 _ = &mut expiry => return End::Close(close::TOKEN_EXPIRED),
+                _ = keepalive.tick() => if let Some(end) = self.keepalive().await { return end },
                 Some(p) = rx.recv() => {
                     let mut batch = vec![p];
                     while batch.len() < WRITE_BATCH {
@@ -103,24 +118,37 @@ impl Session {
                         r = self.deliver(batch) => if r.is_err() { return End::Gone },
                     }
                 }
-                incoming = self.socket.recv() => match incoming {
-                    None => return End::Gone,
-                    Some(Err(e)) => return read_error(e),
-                    Some(Ok(Message::Text(text))) => {
-                        if let Some(code) = self.on_text(text).await {
-                            return End::Close(code);
+                incoming = self.socket.recv() => {
+                    self.hygiene.last_seen = tokio::time::Instant::now();
+                    match incoming {
+                        None => return End::Gone,
+                        Some(Err(e)) => return read_error(e),
+                        Some(Ok(Message::Text(text))) => {
+                            if let Some(code) = self.on_text(text).await {
+                                return End::Close(code);
+                            }
+                            if self.claims.exp != armed_exp {
+                                // A `refresh` swapped the token: re-arm the expiry.
+                                armed_exp = self.claims.exp;
+                                expiry.as_mut().reset(expiry_deadline(armed_exp));
+                            }
                         }
+                        Some(Ok(Message::Binary(_))) => return End::Close(close::UNSUPPORTED_DATA),
+                        Some(Ok(Message::Close(f))) => return End::PeerClosed(f.map_or(1005, |f| f.code)),
+                        Some(Ok(_)) => {} // ping/pong: answered by the library
                     }
-                    Some(Ok(Message::Binary(_))) => return End::Close(close::UNSUPPORTED_DATA),
-                    Some(Ok(Message::Close(_))) => return End::Gone,
-                    Some(Ok(_)) => {} // ping/pong: answered by the library
-                },
+                }
             }
         }
     }
 
     /// Parses and runs one client frame; `Some(code)` asks to close.
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<u16> {
+        match self.throttle().await {
+            Throttle::Pass => {}
+            Throttle::Drop => return None,
+            Throttle::Close(code) => return Some(code),
+        }
         match serde_json::from_str(text.as_str()) {
             Ok(frame) => {
                 self.bad_frames = 0;

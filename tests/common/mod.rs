@@ -1,6 +1,9 @@
 //! Test harness: the real server on 127.0.0.1:0 (in-process), real HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod redis;
+pub mod stub;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -24,6 +27,9 @@ pub fn test_config() -> Config {
     c.server.static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static").into();
     c.server.shutdown_grace_secs = 5;
     c.auth.token_secret = SECRET.into();
+    // Throughput tests post thousands of messages per key; rate limits have their own tests.
+    c.limits.api_rate_per_sec = 0;
+    c.ws.rate_per_sec = 0;
     c.tenants = vec![
         switchboard::config::TenantConfig { id: None, name: "a".into(), api_keys: vec![KEY_A.into()] },
         switchboard::config::TenantConfig { id: None, name: "b".into(), api_keys: vec![KEY_B.into()] },

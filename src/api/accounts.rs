@@ -1,0 +1,207 @@
+//! `/v1.0/conversation_accounts`: channel accounts (our number / LINE channel / bot).
+//!
+//! Credentials are write-only: accepted on create and update, checked for the keys the
+//! provider needs, never returned (the view lists only which keys are set) and never logged.
+
+use crate::app::AppState;
+use crate::auth::TenantCtx;
+use crate::broker::Event;
+use crate::conversations::emit;
+use crate::error::{Error, ErrorBody, Json, Path, Result};
+use crate::model::{Account, AddressType, now};
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateAccount {
+    /// `tel` (SMS/MMS), `line`, `whatsapp`, `telegram`.
+    #[serde(rename = "type")]
+    pub kind: AddressType,
+    /// `twilio`, `telnyx`, `line`, `whatsapp`, `telegram`.
+    pub provider: String,
+    #[serde(default)]
+    pub name: String,
+    /// Our address: the phone number (E.164), LINE channel id, WhatsApp number, bot username.
+    pub address: String,
+    /// Provider secrets (write-only), e.g. Twilio `{account_sid, auth_token}`.
+    #[schema(value_type = Object)]
+    pub credentials: serde_json::Map<String, serde_json::Value>,
+    /// Override of the provider API base URL.
+    pub api_base_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateAccount {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    /// Replaces all credentials when given.
+    #[schema(value_type = Option<Object>)]
+    pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
+    pub api_base_url: Option<String>,
+}
+
+/// An account as the API shows it: no secrets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub kind: AddressType,
+    pub provider: String,
+    pub name: String,
+    pub address: String,
+    /// Names of the credentials that are set (values are never returned).
+    pub credentials_set: Vec<String>,
+    pub api_base_url: Option<String>,
+    /// Where to point the provider's webhooks (messages and delivery reports).
+    pub inbound_url: String,
+    pub tm_create: DateTime<Utc>,
+    pub tm_update: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountList {
+    pub result: Vec<AccountView>,
+}
+
+fn view(state: &AppState, a: &Account) -> AccountView {
+    let mut keys: Vec<String> = a.credentials.keys().cloned().collect();
+    keys.sort();
+    AccountView {
+        id: a.id,
+        kind: a.kind,
+        provider: a.provider.clone(),
+        name: a.name.clone(),
+        address: a.address.clone(),
+        credentials_set: keys,
+        api_base_url: a.api_base_url.clone(),
+        inbound_url: format!("{}/v1.0/hooks/{}/{}", state.public_base(), a.provider, a.id),
+        tm_create: a.tm_create,
+        tm_update: a.tm_update,
+    }
+}
+
+fn validate(state: &AppState, a: &Account) -> Result<()> {
+    let p = state.channels.get(&a.provider).ok_or_else(|| {
+        Error::invalid("unknown_provider", format!("provider must be one of {}", state.channels.names().join(", ")))
+    })?;
+    if p.channel() != a.kind {
+        return Err(Error::invalid(
+            "provider_mismatch",
+            format!("provider `{}` serves `{}` accounts", a.provider, p.channel().as_str()),
+        ));
+    }
+    if a.address.trim().is_empty() {
+        return Err(Error::invalid("invalid_address", "address must not be empty"));
+    }
+    crate::conversations::check_name(state, "name", &a.name)?;
+    crate::conversations::check_name(state, "address", &a.address)?;
+    for k in p.required_credentials() {
+        if a.credentials.get(*k).and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+            return Err(Error::invalid("missing_credentials", format!("credentials.{k} is required for {}", a.provider)));
+        }
+    }
+    if let Some(u) = &a.api_base_url
+        && !(u.starts_with("https://") || u.starts_with("http://"))
+    {
+        return Err(Error::invalid("invalid_url", "api_base_url must be an http(s) URL"));
+    }
+    Ok(())
+}
+
+async fn owned(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Account> {
+    state.channel_store.get_account(id).await?.filter(|a| a.tenant_id == tenant).ok_or(Error::NotFound("account"))
+}
+
+async fn announce(state: &AppState, kind: &str, a: &AccountView, tenant: Uuid) {
+    emit(state, Event::new(kind, tenant, None, a)).await;
+}
+
+#[utoipa::path(post, path = "/v1.0/conversation_accounts", tag = "accounts", request_body = CreateAccount,
+    responses((status = 201, body = AccountView), (status = 400, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn create(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Json(b): Json<CreateAccount>,
+) -> Result<(StatusCode, Json<AccountView>)> {
+    let at = now();
+    let a = Account {
+        id: Uuid::now_v7(),
+        tenant_id: t.id,
+        kind: b.kind,
+        provider: b.provider,
+        name: b.name,
+        address: b.address.trim().to_string(),
+        credentials: b.credentials,
+        api_base_url: b.api_base_url,
+        tm_create: at,
+        tm_update: at,
+    };
+    validate(&state, &a)?;
+    state.channel_store.put_account(&a).await?;
+    let v = view(&state, &a);
+    announce(&state, "account.created", &v, t.id).await;
+    Ok((StatusCode::CREATED, Json(v)))
+}
+
+#[utoipa::path(get, path = "/v1.0/conversation_accounts", tag = "accounts",
+    responses((status = 200, body = AccountList)), security(("api_key" = [])))]
+pub async fn list(State(state): State<AppState>, TenantCtx(t): TenantCtx) -> Result<Json<AccountList>> {
+    let all = state.channel_store.list_accounts(t.id).await?;
+    Ok(Json(AccountList { result: all.iter().map(|a| view(&state, a)).collect() }))
+}
+
+#[utoipa::path(get, path = "/v1.0/conversation_accounts/{id}", tag = "accounts", params(("id" = Uuid, Path)),
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get(State(state): State<AppState>, TenantCtx(t): TenantCtx, Path(id): Path<Uuid>) -> Result<Json<AccountView>> {
+    Ok(Json(view(&state, &owned(&state, t.id, id).await?)))
+}
+
+#[utoipa::path(put, path = "/v1.0/conversation_accounts/{id}", tag = "accounts", params(("id" = Uuid, Path)),
+    request_body = UpdateAccount,
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn update(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+    Json(b): Json<UpdateAccount>,
+) -> Result<Json<AccountView>> {
+    let mut a = owned(&state, t.id, id).await?;
+    if let Some(n) = b.name {
+        a.name = n;
+    }
+    if let Some(addr) = b.address {
+        a.address = addr.trim().to_string();
+    }
+    if let Some(c) = b.credentials {
+        a.credentials = c;
+    }
+    if let Some(u) = b.api_base_url {
+        a.api_base_url = Some(u).filter(|u| !u.is_empty());
+    }
+    a.tm_update = now();
+    validate(&state, &a)?;
+    state.channel_store.put_account(&a).await?;
+    let v = view(&state, &a);
+    announce(&state, "account.updated", &v, t.id).await;
+    Ok(Json(v))
+}
+
+#[utoipa::path(delete, path = "/v1.0/conversation_accounts/{id}", tag = "accounts", params(("id" = Uuid, Path)),
+    responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn delete(State(state): State<AppState>, TenantCtx(t): TenantCtx, Path(id): Path<Uuid>) -> Result<Json<AccountView>> {
+    let a = owned(&state, t.id, id).await?;
+    if !state.channel_store.delete_account(t.id, id).await? {
+        return Err(Error::NotFound("account"));
+    }
+    let v = view(&state, &a);
+    announce(&state, "account.deleted", &v, t.id).await;
+    Ok(Json(v))
+}

@@ -1,0 +1,105 @@
+//! The multi-node broker: Redis pub/sub between nodes, and event envelopes for outside consumers.
+//!
+//! Owns publishing ephemeral frames and events, and starts the control task (`control`) that
+//! owns this node's subscriptions over a dedicated pub/sub link (`link`). Durable message
+//! frames are published by the store's append script, not here; both kinds travel on the
+//! room's channel `P:room:{<room>}` as `<seq> <frame>`, where seq `0` marks an ephemeral frame
+//! (see `store::redis::keys`), so a receiver tells them apart without parsing JSON.
+//!
+//! Events are published as JSON on `P:events:<tenant>` (for `SUBSCRIBE`rs) and appended to
+//! `P:events:{<tenant>}:stream` (for consumers that must not miss any), besides the in-process
+//! broadcast that local listeners (webhooks) read.
+
+mod control;
+mod link;
+
+use super::{Broker, Event};
+use crate::config::RedisConfig;
+use crate::error::{Error, Result};
+use crate::hub::Hub;
+use crate::store::Store;
+use crate::store::redis::{Keys, RedisClient, channel_payload};
+use async_trait::async_trait;
+use axum::extract::ws::Utf8Bytes;
+use redis::cmd;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
+use uuid::Uuid;
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct RedisBroker {
+    redis: RedisClient,
+    keys: Keys,
+    interest: mpsc::UnboundedSender<Uuid>,
+    events: broadcast::Sender<Event>,
+    events_stream_max_len: u64,
+}
+
+impl RedisBroker {
+    /// Starts the subscription control task; it stops when the broker is dropped.
+    /// `redis` is the shared command connection (publishing), `store` answers the sync reads.
+    pub fn start(redis: RedisClient, config: &RedisConfig, hub: Hub, store: Arc<dyn Store>) -> RedisBroker {
+        let keys = Keys::new(&config.key_prefix);
+        let (interest, rx) = mpsc::unbounded_channel();
+        let control = control::Control {
+            url: config.url.clone(),
+            cluster: config.cluster,
+            timeout: Duration::from_millis(config.command_timeout_ms),
+            keys: keys.clone(),
+            hub,
+            store,
+            interest: rx,
+        };
+        tokio::spawn(control.run());
+        RedisBroker {
+            redis,
+            keys,
+            interest,
+            events: broadcast::channel(4096).0,
+            events_stream_max_len: config.events_stream_max_len,
+        }
+    }
+}
+
+#[async_trait]
+impl Broker for RedisBroker {
+    async fn publish_ephemeral(&self, room: Uuid, frame: Utf8Bytes) -> Result<()> {
+        let publish = self.redis.publish_command();
+        let payload = channel_payload(0, frame.as_str());
+        self.redis.query::<()>(cmd(publish).arg(self.keys.room_channel(room)).arg(payload)).await
+    }
+
+    async fn publish_event(&self, event: &Event) -> Result<()> {
+        // No receiver is fine: nobody may listen in-process.
+        let _ = self.events.send(event.clone());
+        let json = serde_json::to_string(event).map_err(|e| Error::Internal(format!("encode event: {e}")))?;
+        let mut publish = cmd(self.redis.publish_command());
+        publish.arg(self.keys.events_channel(event.tenant_id)).arg(&json);
+        let publish = self.redis.query::<()>(&publish);
+        if self.events_stream_max_len == 0 {
+            return publish.await;
+        }
+        let mut xadd = cmd("XADD");
+        xadd.arg(self.keys.events_stream(event.tenant_id))
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(self.events_stream_max_len)
+            .arg("*")
+            .arg("event")
+            .arg(&json);
+        // Different slots on a cluster, so two commands; sent together they share a round trip.
+        let (a, b) = tokio::join!(publish, self.redis.query::<()>(&xadd));
+        a.and(b)
+    }
+
+    fn room_interest(&self, room: Uuid) {
+        // Only fails once the control task is gone, i.e. while shutting down.
+        let _ = self.interest.send(room);
+    }
+
+    fn events(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+}

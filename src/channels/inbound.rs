@@ -1,0 +1,144 @@
+//! `/v1.0/hooks/{provider}/{account_id}`: provider webhooks into rooms.
+//!
+//! Order matters: find the account, **verify the signature before anything else** (a bad one
+//! is a 403 and nothing is stored), parse, then for each message match the room by
+//! `(account, peer address)` — creating conversation and participant when there is none — and
+//! post through the one write path with the provider's message id as the idempotency key, so
+//! a provider retrying a webhook never creates a second message. Status reports update the
+//! delivery they name. A backend failure answers 503 so the provider retries later.
+
+use super::{HookRequest, InboundMessage, dispatch};
+use crate::app::AppState;
+use crate::conversations::{self, Author, NewParticipant, PostRequest};
+use crate::error::{Error, Path, Result};
+use crate::model::{Account, Address, Endpoint, Participant};
+use crate::store::Binding;
+use axum::extract::{OriginalUri, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Compares secrets without leaking where they differ through timing.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The URL the provider called, as it saw it (Twilio signs it).
+fn public_url(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> String {
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    let base = &state.config.server.public_url;
+    if !base.is_empty() {
+        return format!("{}{path}", base.trim_end_matches('/'));
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}{path}")
+}
+
+/// Handles GET (verification handshakes) and POST (events) for every provider.
+pub async fn hook(
+    State(state): State<AppState>,
+    Path((provider, account_id)): Path<(String, Uuid)>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let p = state.channels.get(&provider).ok_or(Error::NotFound("provider"))?;
+    let account = state
+        .channel_store
+        .get_account(account_id)
+        .await?
+        .filter(|a| a.provider == provider)
+        .ok_or(Error::NotFound("account"))?;
+    let query = uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+    let req = HookRequest { method, url: public_url(&state, &headers, &uri), headers, query, body };
+    if let Err(e) = p.verify(&account, &req) {
+        tracing::warn!(provider = %provider, account = %account.id, "webhook signature refused");
+        return Err(e);
+    }
+    let inbound = p.parse(&account, &req)?;
+    if let Some(challenge) = inbound.challenge {
+        return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], challenge).into_response());
+    }
+    for m in inbound.messages {
+        receive(&state, &account, m).await?;
+    }
+    for s in &inbound.statuses {
+        dispatch::on_status(&state, account.tenant_id, account.id, s).await;
+    }
+    let reply = p.reply();
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
+}
+
+/// Posts one inbound message into its room.
+pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> Result<()> {
+    let (conversation, participant) = resolve_room(state, account, &m.from).await?;
+    let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
+    let via = (!(participant.address.same_endpoint(&m.from) && participant.account_id == Some(account.id)))
+        .then(|| endpoint.clone());
+    let client_id = format!("{}:{}", account.provider, m.provider_message_id);
+    let req = PostRequest {
+        tenant: account.tenant_id,
+        conversation_id: conversation,
+        author: Author::Participant(participant.clone()),
+        text: m.text,
+        medias: m.medias,
+        client_id: Some(client_id.chars().take(128).collect()),
+        via,
+    };
+    conversations::post(state, req).await?;
+    // Replies follow the person to the channel they last wrote from.
+    let current = participant.reply_endpoint();
+    if !(current.address.same_endpoint(&endpoint.address) && current.account_id == endpoint.account_id) {
+        let mut p = participant;
+        p.reply_via = Some(endpoint);
+        state.channel_store.update_participant(&p).await?;
+    }
+    Ok(())
+}
+
+/// The room and participant for `peer` on `account`, created when there is none.
+///
+/// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
+/// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
+/// for the winner to finish creating it.
+pub async fn resolve_room(state: &AppState, account: &Account, peer: &Address) -> Result<(Uuid, Participant)> {
+    let store = &state.channel_store;
+    for attempt in 0..20 {
+        if let Some(b) = store.binding(account.id, peer).await? {
+            match conversations::participant(state, b.conversation_id, b.participant_id).await {
+                Ok(p) => return Ok((b.conversation_id, p)),
+                Err(Error::NotFound(_)) if attempt < 19 => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    continue;
+                }
+                Err(Error::NotFound(_)) => {
+                    // A binding left behind by a room that never finished; take it over.
+                    store.unbind(account.id, peer).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let b = Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() };
+        if store.bind(account.id, peer, b).await?.is_some() {
+            continue;
+        }
+        return open_room(state, account, peer, b).await;
+    }
+    Err(Error::Unavailable("could not resolve the conversation for this sender; retry".into()))
+}
+
+async fn open_room(state: &AppState, account: &Account, peer: &Address, b: Binding) -> Result<(Uuid, Participant)> {
+    let name = if peer.name.is_empty() { peer.target.clone() } else { peer.name.clone() };
+    let detail = format!("{} via {}", peer.kind.as_str(), account.name);
+    let metadata = serde_json::json!({"source": {"account_id": account.id, "provider": account.provider}});
+    let t = account.tenant_id;
+    conversations::create_with_id(state, b.conversation_id, t, name, detail, metadata).await?;
+    // The binding already names this participant, so adding it re-binds to the same target.
+    let new = NewParticipant { id: Some(b.participant_id), address: peer.clone(), account_id: Some(account.id) };
+    let p = conversations::add_participant(state, t, b.conversation_id, new).await?;
+    Ok((b.conversation_id, p))
+}

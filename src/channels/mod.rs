@@ -1,0 +1,179 @@
+//! Channels: SMS/MMS and social networks bridged into conversation rooms.
+//!
+//! This module owns the provider adapters (one file each: verify an inbound signature, parse
+//! the provider's payload, send through its API), the inbound webhook route that matches a
+//! peer to a room, and the outbound dispatch through a retrying outbox. It does not own rooms
+//! or history: inbound messages enter through `conversations::post` like every other message.
+
+pub mod dispatch;
+pub mod inbound;
+pub mod outbox;
+pub mod split;
+pub mod twilio;
+
+use crate::error::Error;
+use crate::model::{Account, Address, AddressType, Media, MessageStatus};
+use async_trait::async_trait;
+use axum::http::{HeaderMap, Method};
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// An inbound webhook request as the provider sent it.
+#[derive(Debug, Clone)]
+pub struct HookRequest {
+    pub method: Method,
+    /// The full public URL the provider called (scheme, host, path, query): Twilio signs it.
+    pub url: String,
+    pub headers: HeaderMap,
+    pub query: HashMap<String, String>,
+    pub body: Bytes,
+}
+
+impl HookRequest {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A message a peer sent us.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundMessage {
+    /// The provider's id for it: retries of the same id never create a second message.
+    pub provider_message_id: String,
+    pub from: Address,
+    pub text: String,
+    pub medias: Vec<Media>,
+}
+
+/// A delivery report for something we sent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub provider_message_id: String,
+    pub status: MessageStatus,
+    pub error: Option<String>,
+}
+
+/// What an inbound request carried.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Inbound {
+    pub messages: Vec<InboundMessage>,
+    pub statuses: Vec<StatusUpdate>,
+    /// A verification handshake to answer with this body (WhatsApp `hub.challenge`).
+    pub challenge: Option<String>,
+}
+
+/// The HTTP answer a provider expects.
+#[derive(Debug, Clone)]
+pub struct HookReply {
+    pub content_type: &'static str,
+    pub body: String,
+}
+
+impl HookReply {
+    pub fn ok() -> HookReply {
+        HookReply { content_type: "text/plain", body: "OK".into() }
+    }
+}
+
+/// One outbound message to one peer.
+#[derive(Debug, Clone)]
+pub struct Outgoing<'a> {
+    pub to: &'a str,
+    pub text: &'a str,
+    pub medias: &'a [Media],
+    /// URL for delivery callbacks, where the provider takes one per message (Twilio).
+    pub status_callback: &'a str,
+}
+
+/// The result of one send attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    Sent { provider_message_id: String },
+    /// Transient (timeout, 5xx, 429): try again, after `after` if the provider said so.
+    Retry { after: Option<Duration>, error: String },
+    /// Permanent (other 4xx, bad credentials): do not retry.
+    Failed { error: String },
+}
+
+/// A provider adapter. Stateless: account data and secrets come in with every call.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// Path segment and `account.provider` value: `twilio`, `line`…
+    fn name(&self) -> &'static str;
+    /// The address type of peers on this provider.
+    fn channel(&self) -> AddressType;
+    /// Credential keys an account must have.
+    fn required_credentials(&self) -> &'static [&'static str];
+    /// Default API base URL (override per account with `api_base_url`).
+    fn default_api_base(&self) -> &'static str;
+    /// Longest text one outbound message may carry; longer text is split.
+    fn max_text_chars(&self) -> usize;
+    /// Checks the request's signature with the account's secrets. `Err` = 403, nothing stored.
+    fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error>;
+    /// Parses a verified request. `Err` = 400.
+    fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error>;
+    /// The body the provider expects back on success.
+    fn reply(&self) -> HookReply {
+        HookReply::ok()
+    }
+    /// Sends one message (already split to `max_text_chars`).
+    async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome;
+}
+
+/// The base URL to call for `account`.
+pub fn api_base<'a>(provider: &'a dyn Provider, account: &'a Account) -> &'a str {
+    account.api_base_url.as_deref().filter(|u| !u.is_empty()).unwrap_or(provider.default_api_base()).trim_end_matches('/')
+}
+
+/// Maps an HTTP response status to a send outcome (shared by every provider).
+pub fn outcome_for_status(status: reqwest::StatusCode, retry_after: Option<&str>, body: &str) -> Option<SendOutcome> {
+    if status.is_success() {
+        return None;
+    }
+    let error = format!("HTTP {}: {}", status.as_u16(), body.chars().take(300).collect::<String>());
+    if status == reqwest::StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
+        let after = retry_after.and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
+        return Some(SendOutcome::Retry { after, error });
+    }
+    Some(SendOutcome::Failed { error })
+}
+
+/// A transport error (connect, timeout) is always worth a retry.
+pub fn outcome_for_error(e: &reqwest::Error) -> SendOutcome {
+    SendOutcome::Retry { after: None, error: format!("request failed: {e}") }
+}
+
+/// Every provider, by name.
+#[derive(Clone)]
+pub struct Registry {
+    providers: Arc<HashMap<&'static str, Arc<dyn Provider>>>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.providers.keys()).finish()
+    }
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        let all: Vec<Arc<dyn Provider>> = vec![
+            Arc::new(twilio::Twilio),
+        ];
+        Registry { providers: Arc::new(all.into_iter().map(|p| (p.name(), p)).collect()) }
+    }
+}
+
+impl Registry {
+    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.get(name).cloned()
+    }
+
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v: Vec<_> = self.providers.keys().copied().collect();
+        v.sort();
+        v
+    }
+}

@@ -1,0 +1,156 @@
+//! Participants: who is in a room and how each is reached.
+//!
+//! A webchat participant is reached live over WebSocket. Any other participant is reached
+//! through a channel account, and its `(account, address)` pair is *bound* to the room in the
+//! store's binding index — the same index inbound provider webhooks use to find the room. A
+//! pair can be bound to one room only, so adding a phone number that already talks in another
+//! conversation on the same account is a conflict, not a silent second room.
+
+use super::{emit, event, get};
+use crate::app::AppState;
+use crate::error::{Error, Result};
+use crate::model::{Address, AddressType, Endpoint, Participant, now};
+use crate::store::Binding;
+use uuid::Uuid;
+
+/// What the API (or an inbound channel) asks to add.
+#[derive(Debug, Clone)]
+pub struct NewParticipant {
+    /// Chosen by the caller when a room binding already reserved it.
+    pub id: Option<Uuid>,
+    pub address: Address,
+    pub account_id: Option<Uuid>,
+}
+
+/// Validates an address and, for channel addresses, its account; returns the cleaned endpoint.
+async fn check_endpoint(state: &AppState, tenant: Uuid, address: Address, account_id: Option<Uuid>) -> Result<Endpoint> {
+    let target = address.target.trim().to_string();
+    if target.is_empty() {
+        return Err(Error::invalid("invalid_address", "address.target must not be empty"));
+    }
+    super::check_name(state, "address.target", &target)?;
+    super::check_name(state, "address.name", &address.name)?;
+    let address = Address { target, ..address };
+    match (address.kind, account_id) {
+        (AddressType::Webchat, None) => Ok(Endpoint { address, account_id: None }),
+        (AddressType::Webchat, Some(_)) => {
+            Err(Error::invalid("invalid_account", "webchat participants are reached live; they take no account_id"))
+        }
+        (kind, None) => Err(Error::invalid(
+            "account_required",
+            format!("a `{}` address needs the account_id of a `{}` channel account", kind.as_str(), kind.as_str()),
+        )),
+        (kind, Some(id)) => {
+            let account = state
+                .channel_store
+                .get_account(id)
+                .await?
+                .filter(|a| a.tenant_id == tenant)
+                .ok_or(Error::NotFound("account"))?;
+            if account.kind != kind {
+                return Err(Error::invalid(
+                    "account_mismatch",
+                    format!("account {id} serves `{}` addresses, not `{}`", account.kind.as_str(), kind.as_str()),
+                ));
+            }
+            Ok(Endpoint { address, account_id: Some(id) })
+        }
+    }
+}
+
+/// Reserves `(account, address)` for this participant's room; 409 if another room has it.
+async fn bind(state: &AppState, e: &Endpoint, target: Binding) -> Result<()> {
+    let Some(account) = e.account_id else { return Ok(()) };
+    match state.channel_store.bind(account, &e.address, target).await? {
+        Some(b) if b != target => Err(Error::Conflict(format!(
+            "{}:{} on this account already belongs to conversation {}",
+            e.address.kind.as_str(),
+            e.address.target,
+            b.conversation_id
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Releases every channel binding of `p` (it left, or its room was deleted).
+pub(super) async fn unbind_all(state: &AppState, p: &Participant) {
+    for e in p.endpoints() {
+        if let Some(account) = e.account_id
+            && let Err(err) = state.channel_store.unbind(account, &e.address).await
+        {
+            tracing::warn!(error = %err, "binding not released");
+        }
+    }
+}
+
+pub async fn add_participant(state: &AppState, tenant: Uuid, conversation: Uuid, new: NewParticipant) -> Result<Participant> {
+    get(state, tenant, conversation).await?;
+    let e = check_endpoint(state, tenant, new.address, new.account_id).await?;
+    let id = new.id.unwrap_or_else(Uuid::now_v7);
+    let target = Binding { conversation_id: conversation, participant_id: id };
+    bind(state, &e, target).await?;
+    let p = Participant {
+        id,
+        conversation_id: conversation,
+        tenant_id: tenant,
+        address: e.address.clone(),
+        account_id: e.account_id,
+        linked: Vec::new(),
+        reply_via: None,
+        last_read_seq: 0,
+        tm_create: now(),
+    };
+    if let Err(err) = state.store.add_participant(&p).await {
+        if let Some(account) = e.account_id {
+            let _ = state.channel_store.unbind(account, &e.address).await;
+        }
+        return Err(err);
+    }
+    emit(state, event("participant.added", tenant, conversation, &p)).await;
+    Ok(p)
+}
+
+/// Gives a participant another address (e.g. their LINE id next to their phone number):
+/// inbound on it lands in this room from now on.
+pub async fn link_endpoint(
+    state: &AppState,
+    tenant: Uuid,
+    conversation: Uuid,
+    participant_id: Uuid,
+    address: Address,
+    account_id: Option<Uuid>,
+) -> Result<Participant> {
+    get(state, tenant, conversation).await?;
+    let mut p = participant(state, conversation, participant_id).await?;
+    let e = check_endpoint(state, tenant, address, account_id).await?;
+    if p.endpoints().iter().any(|x| x.address.same_endpoint(&e.address) && x.account_id == e.account_id) {
+        return Ok(p);
+    }
+    bind(state, &e, Binding { conversation_id: conversation, participant_id }).await?;
+    p.linked.push(e);
+    state.channel_store.update_participant(&p).await?;
+    emit(state, event("participant.updated", tenant, conversation, &p)).await;
+    Ok(p)
+}
+
+pub async fn remove_participant(state: &AppState, tenant: Uuid, conversation: Uuid, id: Uuid) -> Result<Participant> {
+    get(state, tenant, conversation).await?;
+    let p = participant(state, conversation, id).await?;
+    if !state.store.remove_participant(conversation, id).await? {
+        return Err(Error::NotFound("participant"));
+    }
+    unbind_all(state, &p).await;
+    emit(state, event("participant.removed", tenant, conversation, &p)).await;
+    Ok(p)
+}
+
+pub async fn participant(state: &AppState, conversation: Uuid, id: Uuid) -> Result<Participant> {
+    let list = state.store.list_participants(conversation).await?;
+    list.into_iter().find(|p| p.id == id).ok_or(Error::NotFound("participant"))
+}
+
+/// The webchat participant of `conversation` whose identity is `identity`, if any.
+pub async fn webchat_participant(state: &AppState, conversation: Uuid, identity: &str) -> Result<Option<Participant>> {
+    let list = state.store.list_participants(conversation).await?;
+    Ok(list.into_iter().find(|p| p.address.kind == AddressType::Webchat && p.address.target == identity))
+}

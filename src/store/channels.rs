@@ -1,0 +1,56 @@
+//! Channel state: provider accounts, the room-binding index, and delivery bookkeeping.
+//!
+//! Kept apart from [`Store`](super::Store) because it only matters once channels are in play,
+//! but it follows the same rules: tenant-scoped reads, and a create-if-absent `bind` that is
+//! the single point where two nodes racing on the same inbound peer agree on one room.
+
+use crate::error::Result;
+use crate::model::{Account, Address, Delivery, Message, Participant};
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Where inbound traffic from one peer on one account goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Binding {
+    pub conversation_id: Uuid,
+    pub participant_id: Uuid,
+}
+
+/// Where a provider's message id points: the delivery it confirms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryRef {
+    pub conversation_id: Uuid,
+    pub message_id: Uuid,
+    pub participant_id: Uuid,
+}
+
+/// The index key of a peer on an account: `<type>:<target>`.
+pub fn peer_key(peer: &Address) -> String {
+    format!("{}:{}", peer.kind.as_str(), peer.target)
+}
+
+#[async_trait]
+pub trait ChannelStore: Send + Sync + 'static {
+    /// Creates or replaces an account.
+    async fn put_account(&self, a: &Account) -> Result<()>;
+    /// By id alone: provider webhooks arrive before we know the tenant.
+    async fn get_account(&self, id: Uuid) -> Result<Option<Account>>;
+    async fn list_accounts(&self, tenant: Uuid) -> Result<Vec<Account>>;
+    async fn delete_account(&self, tenant: Uuid, id: Uuid) -> Result<bool>;
+
+    /// Binds `(account, peer)` to `target` unless already bound; returns the existing binding
+    /// when there was one (and then changes nothing).
+    async fn bind(&self, account: Uuid, peer: &Address, target: Binding) -> Result<Option<Binding>>;
+    async fn binding(&self, account: Uuid, peer: &Address) -> Result<Option<Binding>>;
+    async fn unbind(&self, account: Uuid, peer: &Address) -> Result<()>;
+
+    /// Replaces a participant's linked endpoints and reply route.
+    async fn update_participant(&self, p: &Participant) -> Result<()>;
+
+    async fn put_provider_ref(&self, account: Uuid, provider_message_id: &str, r: DeliveryRef) -> Result<()>;
+    async fn provider_ref(&self, account: Uuid, provider_message_id: &str) -> Result<Option<DeliveryRef>>;
+    /// Applies a delivery report with `Message::apply_delivery`; returns the updated message,
+    /// or `None` when nothing changed (unknown message, or a report that would go backwards).
+    async fn update_delivery(&self, conversation: Uuid, message: Uuid, d: &Delivery) -> Result<Option<Message>>;
+}

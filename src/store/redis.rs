@@ -1,0 +1,362 @@
+//! The durable backend: all state in Redis, shared by every node pointing at it.
+//!
+//! Owns the mapping of the `Store` contract onto Redis data structures (layout in `keys`,
+//! atomic multi-key changes in `scripts`, transport and deadlines in `client`). The append is
+//! one Lua script that assigns the seq, writes history and publishes the frame on the room's
+//! channel; this store never fans out to the local hub itself — the broker's subscription
+//! brings every publication back, this node's included, so there is one delivery path.
+//! It does not subscribe to anything (the broker does) and knows nothing of WebSockets beyond
+//! building the message frame once per append.
+
+mod channels;
+mod client;
+mod keys;
+mod scripts;
+
+pub use client::{RedisClient, urls};
+pub use keys::{Keys, channel_payload, parse_channel_payload};
+
+use super::{Appended, Draft, RoomState, SeqRange, Store};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::{Conversation, Message, Participant, Tenant};
+use crate::ws::protocol::message_frame;
+use async_trait::async_trait;
+use futures_util::future::try_join_all;
+use redis::cmd;
+use scripts::Scripts;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct RedisStore {
+    redis: RedisClient,
+    keys: Keys,
+    scripts: Scripts,
+    history_max_len: u64,
+    idempotency_ttl_secs: u64,
+    provider_ref_ttl_secs: u64,
+}
+
+impl RedisStore {
+    pub fn new(redis: RedisClient, config: &Config) -> RedisStore {
+        RedisStore {
+            redis,
+            keys: Keys::new(&config.redis.key_prefix),
+            scripts: Scripts::new(),
+            history_max_len: config.redis.history_max_len.max(1),
+            idempotency_ttl_secs: config.store.idempotency_ttl_secs.max(1),
+            provider_ref_ttl_secs: config.redis.provider_ref_ttl_secs.max(1),
+        }
+    }
+
+    /// Reads conversations by id, in the given order, skipping ids whose hash is gone.
+    async fn conversations_by_id(&self, ids: &[Uuid]) -> Result<Vec<Option<Conversation>>> {
+        // Separate commands, issued together: on one server they are pipelined on the shared
+        // connection; on a cluster each goes to the node owning that conversation.
+        try_join_all(ids.iter().map(|&id| self.read_conversation(id))).await
+    }
+
+    /// A message's JSON as last updated.
+    async fn message_doc(&self, conversation: Uuid, id: Uuid) -> Result<Option<String>> {
+        let keys = ["ids", "hist", "patch"].map(|p| self.keys.room(conversation, p));
+        self.redis.script(&self.scripts.get_message, &keys, &[&id.to_string()]).await
+    }
+
+    async fn read_conversation(&self, id: Uuid) -> Result<Option<Conversation>> {
+        let (doc, seq): (Option<String>, Option<u64>) =
+            self.redis.query(cmd("HMGET").arg(self.keys.conversation(id)).arg("doc").arg("seq")).await?;
+        let Some(doc) = doc else { return Ok(None) };
+        let mut c: Conversation = decode(&doc)?;
+        c.last_seq = seq.unwrap_or(0);
+        Ok(Some(c))
+    }
+}
+
+fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::Internal(format!("encode: {e}")))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| Error::Internal(format!("corrupt record in redis: {e}")))
+}
+
+/// `text` split around the first `"seq":0`, keeping `"seq":` in the prefix. In a message (and
+/// its frame) that is the message's own seq: it follows only the two fixed UUID fields.
+fn split_at_seq(text: &str) -> Result<(&str, &str)> {
+    const MARK: &str = "\"seq\":0";
+    let i = text.find(MARK).ok_or_else(|| Error::Internal("message JSON without a seq".into()))?;
+    Ok((&text[..i + MARK.len() - 1], &text[i + MARK.len()..]))
+}
+
+/// Element `i` of a script's array reply.
+fn reply_at<T: redis::FromRedisValue>(reply: &[redis::Value], i: usize) -> Result<T> {
+    let v = reply.get(i).ok_or_else(|| Error::Internal(format!("script reply too short: {reply:?}")))?;
+    redis::from_redis_value_ref(v).map_err(|e| Error::Internal(format!("unexpected script reply: {e}")))
+}
+
+/// Whether a conversation id (UUIDv7: it carries its creation time) is older than any create
+/// could still be running for.
+fn is_stale(id: Uuid) -> bool {
+    let Some(ts) = id.get_timestamp() else { return true };
+    let (secs, _) = ts.to_unix();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    now.saturating_sub(secs) > 60
+}
+
+/// The seq of a history stream id `<seq>-1`.
+fn seq_of_stream_id(id: &str) -> Result<u64> {
+    id.split('-').next().and_then(|s| s.parse().ok()).ok_or_else(|| Error::Internal(format!("bad stream id {id}")))
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn ping(&self) -> Result<()> {
+        self.redis.query::<String>(&cmd("PING")).await.map(|_| ())
+    }
+
+    async fn put_tenant(&self, tenant: &Tenant, key_hashes: &[String]) -> Result<()> {
+        let id = tenant.id.to_string();
+        self.redis.query::<()>(cmd("SET").arg(self.keys.tenant(tenant.id)).arg(encode(tenant)?)).await?;
+        try_join_all(key_hashes.iter().map(|h| async {
+            self.redis.query::<()>(cmd("SET").arg(self.keys.api_key(h)).arg(&id)).await
+        }))
+        .await?;
+        Ok(())
+    }
+
+    async fn tenant_by_key_hash(&self, hash: &str) -> Result<Option<Tenant>> {
+        let id: Option<String> = self.redis.query(cmd("GET").arg(self.keys.api_key(hash))).await?;
+        let Some(id) = id.and_then(|s| Uuid::parse_str(&s).ok()) else { return Ok(None) };
+        let doc: Option<String> = self.redis.query(cmd("GET").arg(self.keys.tenant(id))).await?;
+        doc.map(|d| decode(&d)).transpose()
+    }
+
+    async fn create_conversation(&self, c: &Conversation) -> Result<()> {
+        // Index first: a conversation must never exist unlisted. If the create below fails,
+        // the index entry points at nothing and `list_conversations` drops it later.
+        let index = self.keys.tenant_conversations(c.tenant_id);
+        self.redis.query::<()>(cmd("ZADD").arg(index).arg(0).arg(c.id.simple().to_string())).await?;
+        let epoch = Uuid::new_v4().simple().to_string()[..8].to_string();
+        let created: i64 = self
+            .redis
+            .script(
+                &self.scripts.create_conversation,
+                &[self.keys.conversation(c.id)],
+                &[&c.tenant_id.to_string(), &encode(c)?, &epoch],
+            )
+            .await?;
+        if created == 0 {
+            return Err(Error::Conflict(format!("conversation {} already exists", c.id)));
+        }
+        Ok(())
+    }
+
+    async fn get_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Conversation>> {
+        Ok(self.read_conversation(id).await?.filter(|c| c.tenant_id == tenant))
+    }
+
+    async fn list_conversations(&self, tenant: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Conversation>> {
+        let index = self.keys.tenant_conversations(tenant);
+        let mut max = before.map_or_else(|| "+".to_string(), |b| format!("({}", b.simple()));
+        let mut out = Vec::with_capacity(limit);
+        // Loops only when index entries point at no conversation (a create or delete
+        // interrupted between its two steps): the page is refilled past them.
+        while out.len() < limit {
+            let want = limit - out.len();
+            let members: Vec<String> =
+                self.redis.query(cmd("ZREVRANGEBYLEX").arg(&index).arg(&max).arg("-").arg("LIMIT").arg(0).arg(want)).await?;
+            let ids: Vec<Uuid> = members.iter().filter_map(|m| Uuid::parse_str(m).ok()).collect();
+            for (id, c) in ids.iter().zip(self.conversations_by_id(&ids).await?) {
+                match c {
+                    Some(c) if c.tenant_id == tenant => out.push(c),
+                    // A young entry may belong to a create still in flight; leave it alone.
+                    _ if is_stale(*id) => {
+                        self.redis.query::<()>(cmd("ZREM").arg(&index).arg(id.simple().to_string())).await?
+                    }
+                    _ => {}
+                }
+            }
+            match members.last() {
+                Some(last) if members.len() == want => max = format!("({last}"),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    async fn update_conversation(&self, c: &Conversation) -> Result<bool> {
+        let args: [&dyn client::ToRedisArgsDyn; 2] = [&c.tenant_id.to_string(), &encode(c)?];
+        let n: i64 =
+            self.redis.script(&self.scripts.update_conversation, &[self.keys.conversation(c.id)], &args).await?;
+        Ok(n == 1)
+    }
+
+    async fn delete_conversation(&self, tenant: Uuid, id: Uuid) -> Result<bool> {
+        let keys = self.keys.room_keys(id);
+        let n: i64 = self.redis.script(&self.scripts.delete_conversation, &keys, &[&tenant.to_string()]).await?;
+        if n == 1 {
+            let index = self.keys.tenant_conversations(tenant);
+            self.redis.query::<()>(cmd("ZREM").arg(index).arg(id.simple().to_string())).await?;
+        }
+        Ok(n == 1)
+    }
+
+    async fn add_participant(&self, p: &Participant) -> Result<()> {
+        let room = p.conversation_id;
+        let keys = [self.keys.conversation(room), self.keys.room(room, "parts"), self.keys.room(room, "eps")];
+        let endpoint = format!("{}:{}", p.address.kind.as_str(), p.address.target);
+        let args: [&dyn client::ToRedisArgsDyn; 3] = [&p.id.to_string(), &endpoint, &encode(p)?];
+        match self.redis.script::<i64>(&self.scripts.add_participant, &keys, &args).await? {
+            1 => Ok(()),
+            0 => Err(Error::Conflict(format!(
+                "a participant with address {}:{} is already in this conversation",
+                p.address.kind.as_str(),
+                p.address.target
+            ))),
+            _ => Err(Error::NotFound("conversation")),
+        }
+    }
+
+    async fn list_participants(&self, conversation: Uuid) -> Result<Vec<Participant>> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("HVALS").arg(self.keys.room(conversation, "parts"));
+        pipe.cmd("HGETALL").arg(self.keys.room(conversation, "read"));
+        let (docs, read): (Vec<String>, HashMap<String, u64>) = self.redis.pipe(&pipe).await?;
+        let mut list = docs.iter().map(|d| decode::<Participant>(d)).collect::<Result<Vec<_>>>()?;
+        for p in &mut list {
+            p.last_read_seq = read.get(&p.id.to_string()).copied().unwrap_or(0).max(p.last_read_seq);
+        }
+        // UUIDv7 ids: creation order, as the memory store keeps it.
+        list.sort_by_key(|p| p.id);
+        Ok(list)
+    }
+
+    async fn remove_participant(&self, conversation: Uuid, id: Uuid) -> Result<bool> {
+        let keys = ["parts", "eps", "read"].map(|p| self.keys.room(conversation, p));
+        let n: i64 = self.redis.script(&self.scripts.remove_participant, &keys, &[&id.to_string()]).await?;
+        Ok(n == 1)
+    }
+
+    async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()> {
+        let keys = ["parts", "read"].map(|p| self.keys.room(conversation, p));
+        let args: [&dyn client::ToRedisArgsDyn; 2] = [&participant.to_string(), &seq];
+        self.redis.script::<i64>(&self.scripts.mark_read, &keys, &args).await.map(|_| ())
+    }
+
+    async fn append(&self, draft: Draft) -> Result<Appended> {
+        let room = draft.message.conversation_id;
+        let mut message = draft.message;
+        message.seq = 0;
+        let json = encode(&message)?;
+        let frame = message_frame(&message);
+        let (m_pre, m_post) = split_at_seq(&json)?;
+        let (f_pre, f_post) = split_at_seq(frame.as_str())?;
+        let mut keys = vec![
+            self.keys.conversation(room),
+            self.keys.room(room, "hist"),
+            self.keys.room(room, "ids"),
+            self.keys.room(room, "patch"),
+        ];
+        if let Some(k) = &draft.idempotency_key {
+            keys.push(self.keys.idempotency(room, k));
+        }
+        let args: [&dyn client::ToRedisArgsDyn; 9] = [
+            &m_pre,
+            &m_post,
+            &f_pre,
+            &f_post,
+            &message.id.to_string(),
+            &self.idempotency_ttl_secs,
+            &self.history_max_len,
+            &self.keys.room_channel(room),
+            &self.redis.publish_command(),
+        ];
+        let reply: Vec<redis::Value> = self.redis.script(&self.scripts.append, &keys, &args).await?;
+        match reply_at::<i64>(&reply, 0)? {
+            1 => {
+                message.seq = reply_at(&reply, 1)?;
+                Ok(Appended { message, duplicate: false })
+            }
+            2 => Ok(Appended { message: decode(&reply_at::<String>(&reply, 1)?)?, duplicate: true }),
+            3 => Err(Error::Conflict(
+                "client_id was already used for a message that is no longer in the retained history".into(),
+            )),
+            _ => Err(Error::NotFound("conversation")),
+        }
+    }
+
+    async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {
+        self.message_doc(conversation, id).await?.map(|d| decode(&d)).transpose()
+    }
+
+    async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>> {
+        let upper = range.before.map(|b| b.saturating_sub(1));
+        if range.limit == 0 || upper == Some(0) || matches!((range.after, upper), (Some(a), Some(u)) if a >= u) {
+            return Ok(Vec::new());
+        }
+        let keys = [self.keys.room(conversation, "hist"), self.keys.room(conversation, "patch")];
+        let hi = upper.map_or_else(|| "+".to_string(), |u| u.to_string());
+        let docs: Vec<String> = match range.after {
+            Some(a) => {
+                let args: [&dyn client::ToRedisArgsDyn; 4] = [&"XRANGE", &(a + 1), &hi, &range.limit];
+                self.redis.script(&self.scripts.read_range, &keys, &args).await?
+            }
+            None => {
+                let args: [&dyn client::ToRedisArgsDyn; 4] = [&"XREVRANGE", &hi, &"-", &range.limit];
+                let mut newest: Vec<String> = self.redis.script(&self.scripts.read_range, &keys, &args).await?;
+                newest.reverse();
+                newest
+            }
+        };
+        docs.iter().map(|d| decode(d)).collect()
+    }
+
+    async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>> {
+        let (seq, epoch): (Option<u64>, Option<String>) =
+            self.redis.query(cmd("HMGET").arg(self.keys.conversation(conversation)).arg("seq").arg("epoch")).await?;
+        Ok(match (seq, epoch) {
+            (Some(seq), Some(epoch)) => Some(RoomState { seq, epoch }),
+            _ => None,
+        })
+    }
+
+    async fn first_retained_seq(&self, conversation: Uuid) -> Result<u64> {
+        let first: Vec<(String, Vec<String>)> = self
+            .redis
+            .query(cmd("XRANGE").arg(self.keys.room(conversation, "hist")).arg("-").arg("+").arg("COUNT").arg(1))
+            .await?;
+        // An empty history only happens before the first message: everything (nothing) is kept.
+        first.first().map_or(Ok(1), |(id, _)| seq_of_stream_id(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_message_json_at_its_seq() {
+        let m = Message {
+            id: Uuid::now_v7(),
+            conversation_id: Uuid::now_v7(),
+            seq: 0,
+            author: None,
+            direction: crate::model::Direction::Outbound,
+            text: "\"seq\":0 in the text".into(),
+            medias: vec![],
+            status: crate::model::MessageStatus::Sent,
+            client_id: Some("\"seq\":0".into()),
+            tm_create: crate::model::now(),
+        };
+        let frame = message_frame(&m);
+        let (pre, post) = split_at_seq(frame.as_str()).unwrap();
+        let rebuilt = format!("{pre}17{post}");
+        assert_eq!(rebuilt, message_frame(&Message { seq: 17, ..m.clone() }).as_str());
+        let json = encode(&m).unwrap();
+        let (pre, post) = split_at_seq(&json).unwrap();
+        assert_eq!(decode::<Message>(&format!("{pre}17{post}")).unwrap().seq, 17);
+        assert_eq!(seq_of_stream_id("42-1").unwrap(), 42);
+    }
+}

@@ -1,0 +1,106 @@
+//! [`ChannelStore`] on Redis: accounts, the room-binding index, provider message references
+//! and delivery-status updates of stored messages.
+//!
+//! Owns only the Redis side of these records; the rules (who may bind what, how a delivery
+//! report changes a message) stay in `conversations` and `Message::apply_delivery`. `bind` is
+//! a single `HSETNX` in a script, so two nodes racing on the same peer agree on one room.
+
+use super::client::ToRedisArgsDyn;
+use super::{RedisStore, decode, encode};
+use crate::error::{Error, Result};
+use crate::model::{Account, Address, Delivery, Message, Participant};
+use crate::store::channels::{Binding, ChannelStore, DeliveryRef, peer_key};
+use async_trait::async_trait;
+use futures_util::future::try_join_all;
+use redis::cmd;
+use uuid::Uuid;
+
+/// Compare-and-set rounds before a delivery update gives up (each loses only to another
+/// update of the same message that landed in between).
+const CAS_ROUNDS: usize = 16;
+
+#[async_trait]
+impl ChannelStore for RedisStore {
+    async fn put_account(&self, a: &Account) -> Result<()> {
+        self.redis.query::<()>(cmd("SET").arg(self.keys.account(a.id)).arg(encode(a)?)).await?;
+        let index = self.keys.tenant_accounts(a.tenant_id);
+        self.redis.query::<()>(cmd("SADD").arg(index).arg(a.id.to_string())).await
+    }
+
+    async fn get_account(&self, id: Uuid) -> Result<Option<Account>> {
+        let doc: Option<String> = self.redis.query(cmd("GET").arg(self.keys.account(id))).await?;
+        doc.map(|d| decode(&d)).transpose()
+    }
+
+    async fn list_accounts(&self, tenant: Uuid) -> Result<Vec<Account>> {
+        let ids: Vec<String> = self.redis.query(cmd("SMEMBERS").arg(self.keys.tenant_accounts(tenant))).await?;
+        let ids: Vec<Uuid> = ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect();
+        let found = try_join_all(ids.iter().map(|&id| self.get_account(id))).await?;
+        let mut list: Vec<Account> = found.into_iter().flatten().filter(|a| a.tenant_id == tenant).collect();
+        list.sort_by_key(|a| a.id);
+        Ok(list)
+    }
+
+    async fn delete_account(&self, tenant: Uuid, id: Uuid) -> Result<bool> {
+        match self.get_account(id).await? {
+            Some(a) if a.tenant_id == tenant => {}
+            _ => return Ok(false),
+        }
+        // Bindings first: an account that is gone must not keep routing peers into rooms.
+        self.redis.query::<()>(cmd("DEL").arg(self.keys.bindings(id))).await?;
+        let gone: i64 = self.redis.query(cmd("DEL").arg(self.keys.account(id))).await?;
+        self.redis.query::<()>(cmd("SREM").arg(self.keys.tenant_accounts(tenant)).arg(id.to_string())).await?;
+        Ok(gone == 1)
+    }
+
+    async fn bind(&self, account: Uuid, peer: &Address, target: Binding) -> Result<Option<Binding>> {
+        let args: [&dyn ToRedisArgsDyn; 2] = [&peer_key(peer), &encode(&target)?];
+        let existing: Option<String> =
+            self.redis.script(&self.scripts.bind, &[self.keys.bindings(account)], &args).await?;
+        existing.map(|d| decode(&d)).transpose()
+    }
+
+    async fn binding(&self, account: Uuid, peer: &Address) -> Result<Option<Binding>> {
+        let doc: Option<String> =
+            self.redis.query(cmd("HGET").arg(self.keys.bindings(account)).arg(peer_key(peer))).await?;
+        doc.map(|d| decode(&d)).transpose()
+    }
+
+    async fn unbind(&self, account: Uuid, peer: &Address) -> Result<()> {
+        self.redis.query::<()>(cmd("HDEL").arg(self.keys.bindings(account)).arg(peer_key(peer))).await
+    }
+
+    async fn update_participant(&self, p: &Participant) -> Result<()> {
+        let key = self.keys.room(p.conversation_id, "parts");
+        let args: [&dyn ToRedisArgsDyn; 2] = [&p.id.to_string(), &encode(p)?];
+        self.redis.script::<i64>(&self.scripts.update_participant, &[key], &args).await.map(|_| ())
+    }
+
+    async fn put_provider_ref(&self, account: Uuid, provider_message_id: &str, r: DeliveryRef) -> Result<()> {
+        let key = self.keys.provider_ref(account, provider_message_id);
+        self.redis.query::<()>(cmd("SET").arg(key).arg(encode(&r)?).arg("EX").arg(self.provider_ref_ttl_secs)).await
+    }
+
+    async fn provider_ref(&self, account: Uuid, provider_message_id: &str) -> Result<Option<DeliveryRef>> {
+        let doc: Option<String> = self.redis.query(cmd("GET").arg(self.keys.provider_ref(account, provider_message_id))).await?;
+        doc.map(|d| decode(&d)).transpose()
+    }
+
+    async fn update_delivery(&self, conversation: Uuid, message: Uuid, d: &Delivery) -> Result<Option<Message>> {
+        let keys = ["ids", "hist", "patch"].map(|p| self.keys.room(conversation, p));
+        for _ in 0..CAS_ROUNDS {
+            let Some(current) = self.message_doc(conversation, message).await? else { return Ok(None) };
+            let mut m: Message = decode(&current)?;
+            if !m.apply_delivery(d) {
+                return Ok(None);
+            }
+            let args: [&dyn ToRedisArgsDyn; 3] = [&message.to_string(), &current, &encode(&m)?];
+            match self.redis.script::<i64>(&self.scripts.update_message, &keys, &args).await? {
+                1 => return Ok(Some(m)),
+                0 => continue,
+                _ => return Ok(None),
+            }
+        }
+        Err(Error::Unavailable("message is being updated concurrently; retry".into()))
+    }
+}

@@ -1,0 +1,183 @@
+//! One handle on Redis for commands, single server or cluster, with a deadline on every call.
+//!
+//! Owns connecting (and failing clearly at start-up), the choice between `ConnectionManager`
+//! (one multiplexed, self-reconnecting connection) and the cluster client, the per-command
+//! timeout, and the mapping of every Redis failure to `Error::Unavailable`. It does not know
+//! key names (see `keys`) or pub/sub subscriptions (the broker opens its own link).
+//!
+//! Both connection kinds multiplex: concurrent commands from many tasks are pipelined on the
+//! same socket, so the handle is cloned per call and never put behind a mutex.
+
+use crate::config::RedisConfig;
+use crate::error::{Error, Result};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Script, ToRedisArgs, Value};
+use std::future::Future;
+use std::time::Duration;
+
+/// The two transports behind one `ConnectionLike`.
+#[derive(Clone)]
+pub enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
+/// Cheap to clone; every clone shares the same connection(s).
+#[derive(Clone)]
+pub struct RedisClient {
+    conn: Conn,
+    timeout: Duration,
+    cluster: bool,
+}
+
+impl std::fmt::Debug for RedisClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisClient").field("cluster", &self.cluster).finish_non_exhaustive()
+    }
+}
+
+/// The seed URLs of `redis.url` (a comma-separated list on a cluster).
+pub fn urls(url: &str) -> Vec<String> {
+    url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect()
+}
+
+impl RedisClient {
+    /// Connects and checks that Redis answers, within `redis.command_timeout_ms` per step.
+    pub async fn connect(cfg: &RedisConfig) -> anyhow::Result<RedisClient> {
+        let timeout = Duration::from_millis(cfg.command_timeout_ms);
+        let conn = if cfg.cluster {
+            let client = ClusterClient::builder(urls(&cfg.url))
+                .connection_timeout(timeout)
+                .response_timeout(timeout)
+                .retries(2)
+                .build()
+                .map_err(|e| anyhow::anyhow!("redis.url `{}`: {e}", cfg.url))?;
+            let conn = tokio::time::timeout(timeout * 3, client.get_async_connection())
+                .await
+                .map_err(|_| anyhow::anyhow!("cannot reach the Redis cluster at {}: timed out", cfg.url))?
+                .map_err(|e| anyhow::anyhow!("cannot reach the Redis cluster at {}: {e}", cfg.url))?;
+            Conn::Cluster(conn)
+        } else {
+            let client = redis::Client::open(cfg.url.as_str()).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
+            // Few, quick retries: a caller waits at most `timeout` anyway, and a reconnect that
+            // keeps going after that only delays noticing that Redis is back.
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(timeout))
+                .set_response_timeout(Some(timeout))
+                .set_number_of_retries(2)
+                .set_max_delay(Duration::from_millis(500));
+            let conn = tokio::time::timeout(timeout * 3, client.get_connection_manager_with_config(config))
+                .await
+                .map_err(|_| anyhow::anyhow!("cannot reach Redis at {}: timed out", cfg.url))?
+                .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", cfg.url))?;
+            Conn::Single(conn)
+        };
+        let client = RedisClient { conn, timeout, cluster: cfg.cluster };
+        client
+            .query::<String>(&redis::cmd("PING"))
+            .await
+            .map_err(|e| anyhow::anyhow!("Redis at {} does not answer: {e}", cfg.url))?;
+        Ok(client)
+    }
+
+    /// True on a Redis Cluster (sharded pub/sub, no cross-slot pipelines).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
+    /// The command that publishes on a room or events channel: `SPUBLISH` on a cluster, so a
+    /// message only travels to the shard that owns the channel instead of every node.
+    pub fn publish_command(&self) -> &'static str {
+        if self.cluster { "SPUBLISH" } else { "PUBLISH" }
+    }
+
+    /// The deadline applied to every call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Runs `f` on a clone of the connection, bounded by the command timeout.
+    async fn bounded<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: FnOnce(Conn) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(unavailable(&e)),
+            Err(_) => Err(Error::Unavailable(format!("redis did not answer within {} ms", self.timeout.as_millis()))),
+        }
+    }
+
+    pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
+        self.bounded(|mut c| async move { cmd.query_async(&mut c).await }).await
+    }
+
+    /// A non-atomic pipeline; on a cluster every command in it must hit the same slot.
+    pub async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
+        self.bounded(|mut c| async move { pipe.query_async(&mut c).await }).await
+    }
+
+    /// `EVALSHA` (loading the script on `NOSCRIPT`) with the given keys and arguments.
+    pub async fn script<T: FromRedisValue>(
+        &self,
+        script: &Script,
+        keys: &[String],
+        args: &[&dyn ToRedisArgsDyn],
+    ) -> Result<T> {
+        let mut inv = script.prepare_invoke();
+        for k in keys {
+            inv.key(k);
+        }
+        for a in args {
+            inv.arg(a.to_args());
+        }
+        self.bounded(|mut c| async move { inv.invoke_async(&mut c).await }).await
+    }
+}
+
+/// Object-safe stand-in for `ToRedisArgs`, so scripts take mixed argument types in one slice.
+pub trait ToRedisArgsDyn: Sync {
+    fn to_args(&self) -> Vec<Vec<u8>>;
+}
+
+impl<T: ToRedisArgs + Sync> ToRedisArgsDyn for T {
+    fn to_args(&self) -> Vec<Vec<u8>> {
+        self.to_redis_args()
+    }
+}
+
+/// A Redis failure as callers see it: retryable, HTTP 503, WebSocket `error` without `ack`.
+pub fn unavailable(e: &redis::RedisError) -> Error {
+    Error::Unavailable(format!("redis: {e}"))
+}

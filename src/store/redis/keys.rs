@@ -1,0 +1,152 @@
+//! The Redis key and channel layout, and the wire format of room channel payloads.
+//!
+//! Owns *names* only: every key and channel this backend touches is built here, so the layout
+//! documented in `docs-redis.md` has exactly one source. It does not issue commands.
+//!
+//! Every key that belongs to a room carries the room id as a hash tag (`{<room id>}`), so the
+//! append script and every other multi-key operation on a room land in one Redis Cluster slot,
+//! and so does the room's sharded pub/sub channel (a script may only `SPUBLISH` within the slot
+//! of its keys). The tenant's conversation index is tagged with the tenant id instead: it is
+//! never touched in the same command as room keys.
+
+use uuid::Uuid;
+
+/// Builds keys and channel names under one deployment prefix.
+#[derive(Debug, Clone)]
+pub struct Keys {
+    prefix: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys { prefix: prefix.to_string() }
+    }
+
+    /// `P:tenant:<tenant id>` → tenant JSON.
+    pub fn tenant(&self, tenant: Uuid) -> String {
+        format!("{}:tenant:{}", self.prefix, tenant)
+    }
+
+    /// `P:apikey:<sha256 hex>` → tenant id.
+    pub fn api_key(&self, hash: &str) -> String {
+        format!("{}:apikey:{}", self.prefix, hash)
+    }
+
+    /// `P:tconvs:{<tenant id>}`: ZSET of the tenant's conversation ids (32 hex digits, score 0),
+    /// so lexicographic order is creation order (UUIDv7) and pages are `ZREVRANGEBYLEX`.
+    pub fn tenant_conversations(&self, tenant: Uuid) -> String {
+        format!("{}:tconvs:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:conv:{<room>}` hash: `tenant`, `doc` (conversation JSON), `seq`, `epoch`.
+    pub fn conversation(&self, room: Uuid) -> String {
+        format!("{}:conv:{{{}}}", self.prefix, room)
+    }
+
+    /// `P:room:{<room>}:<part>` for the room's other keys (`hist`, `ids`, `patch`, `parts`,
+    /// `eps`, `read`).
+    pub fn room(&self, room: Uuid, part: &str) -> String {
+        format!("{}:room:{{{}}}:{}", self.prefix, room, part)
+    }
+
+    /// `P:room:{<room>}:idem:<key>` → seq of the message first sent with that retry key.
+    pub fn idempotency(&self, room: Uuid, key: &str) -> String {
+        format!("{}:room:{{{}}}:idem:{}", self.prefix, room, key)
+    }
+
+    /// Every key of a room, for deletion (idempotency keys expire by themselves).
+    pub fn room_keys(&self, room: Uuid) -> Vec<String> {
+        let mut keys = vec![self.conversation(room)];
+        keys.extend(["hist", "ids", "patch", "parts", "eps", "read"].iter().map(|p| self.room(room, p)));
+        keys
+    }
+
+    /// `P:account:<account id>` → account JSON (credentials included).
+    pub fn account(&self, account: Uuid) -> String {
+        format!("{}:account:{}", self.prefix, account)
+    }
+
+    /// `P:taccounts:{<tenant id>}`: SET of the tenant's account ids.
+    pub fn tenant_accounts(&self, tenant: Uuid) -> String {
+        format!("{}:taccounts:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:binds:{<account id>}` hash: peer key (`<type>:<target>`) → binding JSON.
+    pub fn bindings(&self, account: Uuid) -> String {
+        format!("{}:binds:{{{}}}", self.prefix, account)
+    }
+
+    /// `P:pref:{<account id>}:<provider message id>` → delivery reference JSON, with a TTL.
+    pub fn provider_ref(&self, account: Uuid, provider_message_id: &str) -> String {
+        format!("{}:pref:{{{}}}:{}", self.prefix, account, provider_message_id)
+    }
+
+    /// `P:room:{<room>}`: the room's pub/sub channel (sharded on a cluster).
+    pub fn room_channel(&self, room: Uuid) -> String {
+        format!("{}:room:{{{}}}", self.prefix, room)
+    }
+
+    /// The room a `room_channel` name belongs to.
+    pub fn room_of_channel(&self, channel: &str) -> Option<Uuid> {
+        let rest = channel.strip_prefix(&self.prefix)?.strip_prefix(":room:{")?;
+        Uuid::parse_str(rest.strip_suffix('}')?).ok()
+    }
+
+    /// `P:events:<tenant id>`: outside consumers `SUBSCRIBE` here (`SSUBSCRIBE` on a cluster).
+    pub fn events_channel(&self, tenant: Uuid) -> String {
+        format!("{}:events:{}", self.prefix, tenant)
+    }
+
+    /// `P:events:{<tenant id>}:stream`: the same envelopes, for consumers that must not miss any.
+    pub fn events_stream(&self, tenant: Uuid) -> String {
+        format!("{}:events:{{{}}}:stream", self.prefix, tenant)
+    }
+}
+
+/// Frames travel on a room channel as `<seq> <frame>`: the decimal seq of a message, or `0`
+/// for an ephemeral frame (typing, read, presence), one space, then the WebSocket frame exactly
+/// as clients receive it. The receiver finds the seq without parsing JSON and forwards the
+/// rest untouched.
+pub fn channel_payload(seq: u64, frame: &str) -> String {
+    let mut s = String::with_capacity(frame.len() + 21);
+    s.push_str(&seq.to_string());
+    s.push(' ');
+    s.push_str(frame);
+    s
+}
+
+/// Splits a room channel payload into its seq and frame; `None` if it is not one.
+pub fn parse_channel_payload(payload: &[u8]) -> Option<(u64, &str)> {
+    let space = payload.iter().position(|&b| b == b' ')?;
+    let seq = std::str::from_utf8(&payload[..space]).ok()?.parse().ok()?;
+    let frame = std::str::from_utf8(&payload[space + 1..]).ok()?;
+    Some((seq, frame))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_keys_share_one_hash_tag() {
+        let k = Keys::new("sb");
+        let room = Uuid::now_v7();
+        let tag = format!("{{{room}}}");
+        for key in k.room_keys(room).iter().chain([&k.room_channel(room), &k.idempotency(room, "x:{y}")]) {
+            let open = key.find('{').unwrap();
+            let close = key[open..].find('}').unwrap() + open;
+            assert_eq!(&key[open..=close], tag, "{key}");
+        }
+        assert_eq!(k.room_of_channel(&k.room_channel(room)), Some(room));
+        assert_eq!(k.room_of_channel("sb:events:x"), None);
+    }
+
+    #[test]
+    fn channel_payload_round_trips() {
+        let p = channel_payload(42, r#"{"type":"message"}"#);
+        assert_eq!(parse_channel_payload(p.as_bytes()), Some((42, r#"{"type":"message"}"#)));
+        assert_eq!(parse_channel_payload(b"0 {}"), Some((0, "{}")));
+        assert_eq!(parse_channel_payload(b"{}"), None);
+        assert_eq!(parse_channel_payload(b"x {}"), None);
+    }
+}

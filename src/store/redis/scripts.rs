@@ -1,0 +1,192 @@
+//! The Lua scripts that make each multi-key change to a room atomic.
+//!
+//! Owns the script sources and their calling conventions (the `KEYS`/`ARGV` order is written
+//! above each one); `RedisStore` owns when they run. Every script touches the keys of exactly
+//! one room (one hash tag), so each runs whole on one Redis Cluster node. Scripts are sent with
+//! `EVALSHA` and loaded on `NOSCRIPT` (after a Redis restart the script cache is empty).
+
+use redis::Script;
+
+/// The append, in one round trip: idempotency check, next seq, history, id index, retry key,
+/// history trimming and the publication — so history order is delivery order on every node.
+///
+/// KEYS: conv, hist, ids, patch, [idem]
+/// ARGV: message JSON before the seq, after it; frame before the seq, after it; message id;
+///       idempotency TTL secs; history max len; room channel; `PUBLISH` or `SPUBLISH`
+/// Returns `{0}` unknown room, `{1, seq}` appended, `{2, json}` duplicate, `{3, seq}` duplicate
+/// whose original fell out of history.
+///
+/// History is trimmed in batches (once it is 64 over the limit) so that the trimmed messages'
+/// id-index and patch entries can be removed with them.
+const APPEND: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+if KEYS[5] then
+  local prev = redis.call('GET', KEYS[5])
+  if prev then
+    local e = redis.call('XRANGE', KEYS[2], prev .. '-1', prev .. '-1')
+    if e[1] then return {2, redis.call('HGET', KEYS[4], e[1][2][2]) or e[1][2][4]} end
+    return {3, tonumber(prev)}
+  end
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local s = string.format('%d', seq)
+redis.call('XADD', KEYS[2], s .. '-1', 'i', ARGV[5], 'm', ARGV[1] .. s .. ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[5], s)
+if KEYS[5] then redis.call('SET', KEYS[5], s, 'EX', ARGV[6]) end
+local max = tonumber(ARGV[7])
+local len = redis.call('XLEN', KEYS[2])
+if len > max + 64 then
+  local old = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', len - max)
+  for _, e in ipairs(old) do
+    redis.call('HDEL', KEYS[3], e[2][2])
+    redis.call('HDEL', KEYS[4], e[2][2])
+  end
+  redis.call('XTRIM', KEYS[2], 'MAXLEN', max)
+end
+redis.call(ARGV[9], ARGV[8], s .. ' ' .. ARGV[3] .. s .. ARGV[4])
+return {1, seq}
+";
+
+/// A slice of history, each message as last updated (history entries are immutable, so a
+/// delivery-status change is stored in the room's `patch` hash and wins over the entry).
+/// KEYS: hist, patch. ARGV: `XRANGE` or `XREVRANGE`, from, to, count. Returns JSON strings.
+const READ_RANGE: &str = r"
+local e = redis.call(ARGV[1], KEYS[1], ARGV[2], ARGV[3], 'COUNT', ARGV[4])
+local patched = redis.call('EXISTS', KEYS[2]) == 1
+local out = {}
+for i, x in ipairs(e) do
+  out[i] = (patched and redis.call('HGET', KEYS[2], x[2][2])) or x[2][4]
+end
+return out
+";
+
+/// Creates a conversation unless its key exists, so two creators can never both win.
+/// KEYS: conv. ARGV: tenant, doc, epoch. Returns 1 created, 0 existed.
+const CREATE_CONVERSATION: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'tenant', ARGV[1], 'doc', ARGV[2], 'seq', 0, 'epoch', ARGV[3])
+return 1
+";
+
+/// KEYS: conv. ARGV: tenant, doc. Returns 1 updated, 0 unknown (or another tenant's).
+const UPDATE_CONVERSATION: &str = r"
+if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'doc', ARGV[2])
+return 1
+";
+
+/// KEYS: conv, then every other room key. ARGV: tenant. Returns 1 deleted, 0 unknown.
+const DELETE_CONVERSATION: &str = r"
+if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
+redis.call('DEL', unpack(KEYS))
+return 1
+";
+
+/// KEYS: conv, parts, eps. ARGV: participant id, endpoint (`type:target`), participant JSON.
+/// Returns 1 added, 0 endpoint taken, -1 unknown room.
+const ADD_PARTICIPANT: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+return 1
+";
+
+/// KEYS: parts, eps, read. ARGV: participant id. Returns 1 removed, 0 unknown.
+const REMOVE_PARTICIPANT: &str = r"
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[1])
+local eps = redis.call('HGETALL', KEYS[2])
+for i = 1, #eps, 2 do
+  if eps[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[2], eps[i]) end
+end
+return 1
+";
+
+/// Raises (never lowers) a participant's read marker.
+/// KEYS: parts, read. ARGV: participant id, seq.
+const MARK_READ: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+local cur = tonumber(redis.call('HGET', KEYS[2], ARGV[1]) or '0')
+if tonumber(ARGV[2]) > cur then redis.call('HSET', KEYS[2], ARGV[1], ARGV[2]) end
+return 1
+";
+
+/// KEYS: ids, hist, patch. ARGV: message id. Returns the message JSON (as last updated) or nil.
+const GET_MESSAGE: &str = r"
+local p = redis.call('HGET', KEYS[3], ARGV[1])
+if p then return p end
+local s = redis.call('HGET', KEYS[1], ARGV[1])
+if not s then return false end
+local e = redis.call('XRANGE', KEYS[2], s .. '-1', s .. '-1')
+if e[1] then return e[1][2][4] end
+return false
+";
+
+/// Replaces a message as stored, if it still reads `expected` (compare-and-set, so two
+/// concurrent delivery reports cannot overwrite each other).
+/// KEYS: ids, hist, patch. ARGV: message id, expected JSON, new JSON.
+/// Returns 1 replaced, 0 changed meanwhile, -1 unknown (or trimmed) message.
+const UPDATE_MESSAGE: &str = r"
+local cur = redis.call('HGET', KEYS[3], ARGV[1])
+if not cur then
+  local s = redis.call('HGET', KEYS[1], ARGV[1])
+  if not s then return -1 end
+  local e = redis.call('XRANGE', KEYS[2], s .. '-1', s .. '-1')
+  if not e[1] then return -1 end
+  cur = e[1][2][4]
+end
+if cur ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[3], ARGV[1], ARGV[3])
+return 1
+";
+
+/// Create-if-absent of a room binding: the one point where nodes racing on the same inbound
+/// peer agree on one room. KEYS: the account's bindings. ARGV: peer key, binding JSON.
+/// Returns nil when bound now, else the existing binding JSON.
+const BIND: &str = r"
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return false end
+return redis.call('HGET', KEYS[1], ARGV[1])
+";
+
+/// KEYS: parts. ARGV: participant id, JSON. Replaces an existing participant only.
+const UPDATE_PARTICIPANT: &str = r"
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+";
+
+/// Every script, hashed once at start-up.
+#[derive(Debug)]
+pub struct Scripts {
+    pub append: Script,
+    pub create_conversation: Script,
+    pub update_conversation: Script,
+    pub delete_conversation: Script,
+    pub add_participant: Script,
+    pub remove_participant: Script,
+    pub mark_read: Script,
+    pub get_message: Script,
+    pub read_range: Script,
+    pub update_message: Script,
+    pub bind: Script,
+    pub update_participant: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        Scripts {
+            append: Script::new(APPEND),
+            create_conversation: Script::new(CREATE_CONVERSATION),
+            update_conversation: Script::new(UPDATE_CONVERSATION),
+            delete_conversation: Script::new(DELETE_CONVERSATION),
+            add_participant: Script::new(ADD_PARTICIPANT),
+            remove_participant: Script::new(REMOVE_PARTICIPANT),
+            mark_read: Script::new(MARK_READ),
+            get_message: Script::new(GET_MESSAGE),
+            read_range: Script::new(READ_RANGE),
+            update_message: Script::new(UPDATE_MESSAGE),
+            bind: Script::new(BIND),
+            update_participant: Script::new(UPDATE_PARTICIPANT),
+        }
+    }
+}

@@ -1,0 +1,129 @@
+//! What keeps one connection honest and alive: the per-connection frame rate limit, the
+//! ping/pong keepalive with its idle timeout, and the `refresh` frame that extends a token.
+//!
+//! All of it runs inside the session task (no timers of its own beyond the keepalive
+//! interval the session selects on), so there is nothing to share or lock.
+
+use super::close;
+use super::protocol::ServerFrame;
+use super::session::{End, Session};
+use crate::auth::TokenError;
+use crate::config::WsConfig;
+use crate::limits::{ConnPermit, FrameLimiter};
+use axum::extract::ws::Message;
+use std::time::Duration;
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use uuid::Uuid;
+
+/// Per-connection operational state.
+#[derive(Debug)]
+pub(super) struct Hygiene {
+    limiter: FrameLimiter,
+    /// Client frames refused by the rate limit in a row.
+    strikes: u32,
+    /// Last time anything (frame, pong, ping) arrived from the client.
+    pub last_seen: Instant,
+    /// The connection's slot in the node and identity counts, released when the session ends.
+    _permit: ConnPermit,
+}
+
+impl Hygiene {
+    pub fn new(cfg: &WsConfig, permit: ConnPermit) -> Self {
+        Hygiene {
+            limiter: FrameLimiter::new(cfg.rate_per_sec, cfg.rate_burst),
+            strikes: 0,
+            last_seen: Instant::now(),
+            _permit: permit,
+        }
+    }
+}
+
+/// What the rate limit says about one client frame.
+pub(super) enum Throttle {
+    /// Handle it.
+    Pass,
+    /// Dropped; the client was told with an `error` frame.
+    Drop,
+    /// Close the connection with this code.
+    Close(u16),
+}
+
+/// The keepalive timer: first tick one interval from now.
+pub(super) fn keepalive_timer(cfg: &WsConfig) -> Interval {
+    let every = Duration::from_secs(cfg.ping_interval_secs.max(1));
+    let mut timer = tokio::time::interval_at(Instant::now() + every, every);
+    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    timer
+}
+
+/// When a token with expiry `exp` (Unix seconds) runs out, as a timer deadline.
+pub(super) fn expiry_deadline(exp: u64) -> Instant {
+    let now = chrono::Utc::now().timestamp().max(0) as u64;
+    Instant::now() + Duration::from_secs(exp.saturating_sub(now))
+}
+
+impl Session {
+    /// Applies the frame rate limit to the frame just received.
+    pub(super) async fn throttle(&mut self) -> Throttle {
+        let Err(wait) = self.hygiene.limiter.check() else {
+            self.hygiene.strikes = 0;
+            return Throttle::Pass;
+        };
+        self.state.metrics.rate_limited("ws");
+        self.hygiene.strikes += 1;
+        let cfg = &self.state.config.ws;
+        if self.hygiene.strikes > cfg.max_rate_limited_frames {
+            return Throttle::Close(close::RATE_LIMITED);
+        }
+        let msg = format!(
+            "more than {} frames per second: frame dropped; retry in {} ms (keep going and the connection closes with 4029)",
+            cfg.rate_per_sec,
+            wait.as_millis().max(1)
+        );
+        match self.send_error("rate_limited", &msg).await {
+            Ok(()) => Throttle::Drop,
+            Err(_) => Throttle::Close(close::NORMAL),
+        }
+    }
+
+    /// One keepalive tick: close an idle connection, else ping it. The ping write is bounded
+    /// so a peer that stopped reading cannot hold the session here.
+    pub(super) async fn keepalive(&mut self) -> Option<End> {
+        let cfg = &self.state.config.ws;
+        if self.hygiene.last_seen.elapsed() >= Duration::from_secs(cfg.idle_timeout_secs) {
+            return Some(End::Close(close::IDLE_TIMEOUT));
+        }
+        let bound = Duration::from_millis(cfg.close_timeout_ms);
+        match tokio::time::timeout(bound, self.socket.send(Message::Ping(Default::default()))).await {
+            Ok(Ok(())) => None,
+            Ok(Err(_)) => Some(End::Gone),
+            Err(_) => Some(End::Close(close::IDLE_TIMEOUT)),
+        }
+    }
+
+    /// `refresh {token}`: adopt a new token for the same tenant and identity. Rooms the new
+    /// token does not cover are left (`unsubscribed`, reason `token_scope`). A bad token only
+    /// earns an `error` frame; the current one stays in force.
+    pub(super) async fn refresh(&mut self, token: &str) -> Result<(), axum::Error> {
+        let claims = match self.state.tokens.verify(token) {
+            Ok(c) => c,
+            Err(TokenError::Expired) => return self.send_error("token_expired", "the new token has already expired").await,
+            Err(TokenError::Invalid) => return self.send_error("invalid_token", "the new token is malformed or forged").await,
+        };
+        if claims.tid != self.claims.tid || claims.sub != self.claims.sub {
+            return self.send_error("forbidden", "a refresh token must name the same tenant and identity").await;
+        }
+        let dropped: Vec<Uuid> = self.subs.keys().filter(|room| !claims.may_access(**room)).copied().collect();
+        for room in dropped {
+            self.leave(room).await;
+            self.send_now(ServerFrame::Unsubscribed { conversation_id: room, reason: "token_scope" }.to_text()).await?;
+        }
+        let expires_at = chrono::DateTime::from_timestamp(claims.exp as i64, 0).unwrap_or_default();
+        self.claims = claims;
+        self.send_now(ServerFrame::Refreshed { expires_at }.to_text()).await
+    }
+
+    async fn send_error(&mut self, code: &str, message: &str) -> Result<(), axum::Error> {
+        self.send_now(ServerFrame::Error { code, message, conversation_id: None, client_id: None }.to_text()).await
+    }
+}

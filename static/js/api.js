@@ -1,0 +1,109 @@
+// REST client for /v1.0 (API-key mode) and client-token helpers.
+//
+// Every failure is thrown as an ApiError carrying the server's stable error `code`, so views can
+// show the server's own message instead of logging to the console.
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+  }
+}
+
+export class Api {
+  /** @param {string} key API key sent as `Authorization: Bearer <key>` */
+  constructor(key, base = '') {
+    this.key = key;
+    this.base = base;
+  }
+
+  async call(method, path, body) {
+    const headers = { Authorization: `Bearer ${this.key}` };
+    const init = { method, headers };
+    if (body !== undefined) {
+      headers['Content-Type'] = 'application/json';
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(`${this.base}/v1.0${path}`, init);
+    } catch (e) {
+      throw new ApiError(0, 'network', 'Cannot reach the server');
+    }
+    const text = await res.text();
+    let data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch {
+      data = null;
+    }
+    if (!res.ok) {
+      const err = data && data.error ? data.error : {};
+      throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText);
+    }
+    return data;
+  }
+
+  /** Operator token: may join any conversation of the tenant. */
+  mintOperatorToken(identity) {
+    return this.call('POST', '/tokens', { identity, all_conversations: true });
+  }
+
+  /** End-user token for one webchat identity, scoped to `conversationIds`. */
+  mintClientToken(identity, conversationIds) {
+    return this.call('POST', '/tokens', { identity, conversation_ids: conversationIds });
+  }
+
+  listConversations({ pageSize = 30, pageToken } = {}) {
+    const q = new URLSearchParams({ page_size: String(pageSize) });
+    if (pageToken) q.set('page_token', pageToken);
+    return this.call('GET', `/conversations?${q}`);
+  }
+
+  createConversation(name) {
+    return this.call('POST', '/conversations', { name });
+  }
+
+  /** Newest page when `before` is absent; `{result (ascending), has_more}`. */
+  history(conversationId, { before, pageSize = 30 } = {}) {
+    const q = new URLSearchParams({ page_size: String(pageSize) });
+    if (before !== undefined && before !== null) q.set('before', String(before));
+    return this.call('GET', `/conversations/${conversationId}/messages?${q}`);
+  }
+
+  participants(conversationId) {
+    return this.call('GET', `/conversations/${conversationId}/participants`);
+  }
+
+  addParticipant(conversationId, address) {
+    return this.call('POST', `/conversations/${conversationId}/participants`, { address });
+  }
+}
+
+/**
+ * Reads a client token's claims without verifying it (the server verifies; the page only needs
+ * the identity, the conversation list and the expiry).
+ * @returns {{sub: string, tid: string, convs?: string[], exp: number} | null}
+ */
+export function decodeToken(token) {
+  const parts = String(token || '').split('.');
+  if (parts.length !== 3) return null;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const padded = b64 + '='.repeat((4 - (b64.length % 4)) % 4);
+    const bytes = Uint8Array.from(atob(padded), (c) => c.charCodeAt(0));
+    const claims = JSON.parse(new TextDecoder().decode(bytes));
+    if (typeof claims.sub !== 'string' || typeof claims.exp !== 'number') return null;
+    return claims;
+  } catch {
+    return null;
+  }
+}
+
+/** The WebSocket URL for `token`, on the page's own origin. */
+export function socketUrl(token) {
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  return `${proto}//${location.host}/v1.0/ws?token=${encodeURIComponent(token)}`;
+}

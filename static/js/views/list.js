@@ -1,0 +1,135 @@
+// The conversation list: name, channel badges, last message preview, time and unread count;
+// plus (operator) "new conversation" and "load more".
+
+import { $, h, channelBadges, roomTitle, setChildren, timeEl } from './dom.js';
+
+export class ListView {
+  /** @param {{store: import('../store.js').Store, chat: import('../chat.js').Chat, onOpen: (id: string) => void}} o */
+  constructor({ store, chat, onOpen }) {
+    this.store = store;
+    this.chat = chat;
+    this.onOpen = onOpen;
+    this.ul = $('#conv-list');
+    this.items = new Map(); // room id -> li
+    this.order = '';
+    const form = $('#new-conv');
+    form.hidden = store.mode !== 'operator';
+    form.onsubmit = (ev) => this.create(ev);
+    const more = $('#more-convs');
+    more.onclick = async () => {
+      more.disabled = true;
+      try {
+        await chat.loadMoreConversations();
+      } catch (e) {
+        store.setNotice(`Could not load conversations: ${e.message}`);
+      } finally {
+        more.disabled = false;
+      }
+    };
+    this.ul.addEventListener('keydown', (ev) => this.arrows(ev));
+  }
+
+  async create(ev) {
+    ev.preventDefault();
+    const input = $('#new-conv-name');
+    const name = input.value.trim();
+    const button = ev.target.querySelector('button');
+    button.disabled = true;
+    try {
+      const r = await this.chat.createConversation(name);
+      input.value = '';
+      this.onOpen(r.id);
+    } catch (e) {
+      this.store.setNotice(`Could not create the conversation: ${e.message}`);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  /** Up/Down move between conversations. */
+  arrows(ev) {
+    if (ev.key !== 'ArrowDown' && ev.key !== 'ArrowUp') return;
+    const buttons = [...this.ul.querySelectorAll('button.conv')];
+    const i = buttons.indexOf(document.activeElement);
+    if (i < 0) return;
+    const next = buttons[ev.key === 'ArrowDown' ? Math.min(i + 1, buttons.length - 1) : Math.max(i - 1, 0)];
+    next.focus();
+    ev.preventDefault();
+  }
+
+  sortKey(r) {
+    const last = this.store.lastMessage(r);
+    return (last && last.tm_create) || r.tmCreate || '';
+  }
+
+  render() {
+    const s = this.store;
+    const rooms = [...s.rooms.values()].filter((r) => r.access !== 'gone');
+    rooms.sort((a, b) => (this.sortKey(b) > this.sortKey(a) ? 1 : this.sortKey(b) < this.sortKey(a) ? -1 : 0));
+    const focusedId = document.activeElement && document.activeElement.closest('#conv-list') ? document.activeElement.dataset.id : null;
+    for (const [id, li] of this.items) {
+      if (!s.rooms.has(id) || s.room(id).access === 'gone') {
+        li.remove();
+        this.items.delete(id);
+      }
+    }
+    for (const r of rooms) {
+      let li = this.items.get(r.id);
+      if (!li) {
+        const button = h('button', { type: 'button', class: 'conv', dataset: { id: r.id }, onclick: () => this.onOpen(r.id) });
+        li = h('li', {}, button);
+        this.items.set(r.id, li);
+      }
+      this.fill(li.firstChild, r);
+    }
+    const order = rooms.map((r) => r.id).join();
+    if (order !== this.order) {
+      this.order = order;
+      for (const r of rooms) this.ul.append(this.items.get(r.id));
+      if (focusedId && this.items.has(focusedId)) this.items.get(focusedId).firstChild.focus();
+    }
+    if (!rooms.length) {
+      if (!this.ul.querySelector('.none')) {
+        setChildren(this.ul, h('li', { class: 'none muted' }, s.mode === 'operator' ? 'No conversations yet: create one above.' : 'No conversations.'));
+      }
+    } else {
+      const none = this.ul.querySelector('.none');
+      if (none) none.remove();
+    }
+    $('#more-convs').hidden = !(s.mode === 'operator' && s.nextPageToken);
+  }
+
+  fill(button, r) {
+    const s = this.store;
+    const last = s.lastMessage(r);
+    const pendingLast = [...r.pending.values()].pop();
+    const unread = s.unread(r);
+    let preview = 'No messages yet';
+    if (pendingLast) preview = `You: ${pendingLast.text}`;
+    else if (last) preview = `${s.authorName(r, last)}: ${last.text || (last.medias.length ? '📎 attachment' : '')}`;
+    const active = s.activeId === r.id;
+    if (active) button.setAttribute('aria-current', 'true');
+    else button.removeAttribute('aria-current');
+    const label = `${roomTitle(r)}${unread ? `, ${unread} unread` : ''}`;
+    button.setAttribute('aria-label', label);
+    const sig = JSON.stringify([roomTitle(r), preview, unread, [...s.channels(r)], last && last.tm_create, r.access]);
+    if (button.dataset.sig === sig) return;
+    button.dataset.sig = sig;
+    setChildren(
+      button,
+      h(
+        'span',
+        { class: 'conv-top' },
+        h('span', { class: 'conv-name' }, roomTitle(r)),
+        h('span', { class: 'badges' }, channelBadges(s.channels(r))),
+        last ? timeEl(last.tm_create) : null,
+      ),
+      h(
+        'span',
+        { class: 'conv-bottom' },
+        h('span', { class: 'preview' }, r.access === 'denied' ? 'No access' : preview),
+        unread ? h('span', { class: 'unread', 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null,
+      ),
+    );
+  }
+}

@@ -1,0 +1,241 @@
+// The message list of the open room: keyed bubbles (an optimistic bubble becomes its acked
+// message in place), images for image medias, scroll pinning, infinite scroll back through
+// history, read receipts for what is on screen, and the typing line.
+
+import { $, h, channelLabel, safeUrl, setChildren, timeEl } from './dom.js';
+
+const NEAR_BOTTOM_PX = 80;
+const LOAD_OLDER_PX = 160;
+
+export class MessagesView {
+  /** @param {{store: import('../store.js').Store, chat: import('../chat.js').Chat}} o */
+  constructor({ store, chat }) {
+    this.store = store;
+    this.chat = chat;
+    this.scroller = $('#scroller');
+    this.ol = $('#messages');
+    this.historyState = $('#history-state');
+    this.typingEl = $('#typing');
+    this.roomId = null;
+    this.nodes = new Map(); // key -> li
+    this.visible = new Set(); // li currently on screen
+    this.readTimer = 0;
+    this.stickNext = false;
+    this.readObserver = new IntersectionObserver((entries) => this.onSeen(entries), {
+      root: this.scroller,
+      threshold: 0.5,
+    });
+    this.scroller.addEventListener('scroll', () => this.maybeLoadOlder(), { passive: true });
+    // An image that finishes loading grows the list: stay pinned to the bottom if we were there.
+    this.scroller.addEventListener(
+      'load',
+      (ev) => {
+        if (ev.target.tagName !== 'IMG') return;
+        const sc = this.scroller;
+        const height = ev.target.getBoundingClientRect().height;
+        if (sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_BOTTOM_PX + height) sc.scrollTop = sc.scrollHeight;
+      },
+      true,
+    );
+    document.addEventListener('visibilitychange', () => this.scheduleRead());
+  }
+
+  show(roomId) {
+    if (this.roomId === roomId) return;
+    this.roomId = roomId;
+    this.readObserver.disconnect();
+    this.visible.clear();
+    this.nodes.clear();
+    this.ol.replaceChildren();
+    this.stickNext = true;
+    this.render();
+  }
+
+  /** Scroll to the newest message after the next render (the user just sent one). */
+  pinToBottom() {
+    this.stickNext = true;
+  }
+
+  render() {
+    const s = this.store;
+    const r = s.room(this.roomId);
+    if (!r) return;
+    const sc = this.scroller;
+    const atBottom = sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_BOTTOM_PX;
+    const firstBefore = this.ol.firstElementChild;
+    const heightBefore = sc.scrollHeight;
+    const topBefore = sc.scrollTop;
+
+    const items = [];
+    for (const m of s.sorted(r)) items.push({ key: `m:${m.id}`, m });
+    for (const p of r.pending.values()) items.push({ key: `p:${p.clientId}`, p });
+    const keep = new Set(items.map((i) => i.key));
+    for (const [key, li] of this.nodes) {
+      if (keep.has(key)) continue;
+      // A pending bubble whose message arrived is adopted by it below rather than removed.
+      if (key.startsWith('p:') && items.some((i) => i.m && i.m.client_id === key.slice(2))) continue;
+      this.readObserver.unobserve(li);
+      this.visible.delete(li);
+      li.remove();
+      this.nodes.delete(key);
+    }
+    let prev = null;
+    for (const item of items) {
+      let li = this.nodes.get(item.key);
+      if (!li && item.m && item.m.client_id && this.nodes.has(`p:${item.m.client_id}`)) {
+        li = this.nodes.get(`p:${item.m.client_id}`);
+        this.nodes.delete(`p:${item.m.client_id}`);
+        this.nodes.set(item.key, li);
+      }
+      if (!li) {
+        li = h('li', { class: 'msg' });
+        this.nodes.set(item.key, li);
+      }
+      this.fill(li, r, item);
+      const want = prev ? prev.nextElementSibling : this.ol.firstElementChild;
+      if (want !== li) {
+        if (prev) prev.after(li);
+        else this.ol.prepend(li);
+      }
+      prev = li;
+    }
+
+    this.renderHistoryState(r);
+    this.renderTyping(r);
+
+    const prepended = firstBefore && this.ol.firstElementChild !== firstBefore && firstBefore.isConnected;
+    if (this.stickNext || (atBottom && !prepended)) {
+      sc.scrollTop = sc.scrollHeight;
+      this.stickNext = false;
+    } else if (prepended) {
+      sc.scrollTop = topBefore + (sc.scrollHeight - heightBefore);
+    }
+    this.maybeLoadOlder();
+    this.scheduleRead();
+  }
+
+  fill(li, r, { m, p }) {
+    const s = this.store;
+    const mine = p ? true : s.isMine(r, m);
+    const deliveries = (m && m.deliveries) || [];
+    let status = '';
+    if (p) status = p.state === 'failed' ? 'failed' : 'sending…';
+    else if (deliveries.length) status = deliveryStatus(deliveries);
+    else if (mine) status = s.peerReadSeq(r) >= m.seq ? 'read' : 'sent';
+    else if (m.direction === 'outbound') status = m.status;
+    const author = p ? 'You' : s.authorName(r, m);
+    const participant = m && m.author ? r.participants.get(m.author) : null;
+    const channel = (m && m.channel) || (participant && participant.address.type) || 'webchat';
+    const via = channel !== 'webchat' ? channelLabel(channel) : '';
+    const statusTitle = deliveries.map((d) => `${channelLabel(d.channel)} to ${d.to}: ${d.status}${d.error ? ` (${d.error})` : ''}`).join('\n');
+    const text = p ? p.text : m.text;
+    const medias = p ? p.medias : m.medias;
+    const tm = p ? p.tm : m.tm_create;
+    const sig = JSON.stringify([mine, status, statusTitle, author, via, text, tm, medias.length, p && p.error]);
+    if (li.dataset.sig === sig) return;
+    li.dataset.sig = sig;
+    li.className = `msg ${mine ? 'mine' : 'theirs'}${p ? ' pending' : ''}${status === 'failed' ? ' failed' : ''}`;
+    if (m) {
+      li.dataset.seq = String(m.seq);
+      li.dataset.id = m.id;
+      if (!mine) this.readObserver.observe(li);
+    } else {
+      delete li.dataset.seq;
+    }
+    const retry = p && p.state === 'failed'
+      ? h('button', { type: 'button', class: 'link retry', onclick: () => this.chat.retry(r.id, p.clientId) }, 'Retry')
+      : null;
+    setChildren(
+      li,
+      h(
+        'div',
+        { class: 'bubble' },
+        h('div', { class: 'meta' }, h('span', { class: 'author' }, author), via ? h('span', { class: 'via' }, ` via ${via}`) : null),
+        text ? h('p', { class: 'text' }, text) : null,
+        medias.length ? h('div', { class: 'medias' }, medias.map(mediaEl)) : null,
+        h(
+          'div',
+          { class: 'foot' },
+          timeEl(tm),
+          status ? h('span', { class: `status st-${status.replace(/\W/g, '')}`, title: statusTitle || null }, status) : null,
+          p && p.error ? h('span', { class: 'error' }, p.error) : null,
+          retry,
+        ),
+      ),
+    );
+  }
+
+  renderHistoryState(r) {
+    let text = '';
+    if (r.loadingOlder) text = 'Loading older messages…';
+    else if (r.historyGap) text = 'Earlier messages are not available.';
+    else if (r.hasMore) text = '';
+    else if (r.loaded && r.messages.size) text = 'Beginning of the conversation';
+    else if (r.loaded || r.subscribed) text = 'No messages yet. Say hello!';
+    else text = 'Loading…';
+    if (r.hasMore && !r.loadingOlder) {
+      if (!this.historyState.querySelector('button')) {
+        setChildren(
+          this.historyState,
+          h('button', { type: 'button', class: 'link', onclick: () => this.chat.loadOlder(r.id) }, 'Load older messages'),
+        );
+      }
+    } else if (this.historyState.textContent !== text || this.historyState.querySelector('button')) {
+      this.historyState.textContent = text;
+    }
+  }
+
+  renderTyping(r) {
+    const who = this.store.typingNow(r);
+    const text = who.length === 0 ? '' : who.length === 1 ? `${who[0]} is typing…` : `${who.join(', ')} are typing…`;
+    if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
+  }
+
+  maybeLoadOlder() {
+    const r = this.store.room(this.roomId);
+    if (!r || !r.hasMore || r.loadingOlder || this.scroller.scrollTop > LOAD_OLDER_PX) return;
+    this.chat.loadOlder(r.id);
+  }
+
+  onSeen(entries) {
+    for (const e of entries) {
+      if (e.isIntersecting) this.visible.add(e.target);
+      else this.visible.delete(e.target);
+    }
+    this.scheduleRead();
+  }
+
+  /** Sends `read` for the newest message of others that is on screen. */
+  scheduleRead() {
+    clearTimeout(this.readTimer);
+    this.readTimer = setTimeout(() => {
+      if (document.visibilityState !== 'visible' || !this.roomId) return;
+      let max = 0;
+      for (const li of this.visible) if (li.isConnected) max = Math.max(max, Number(li.dataset.seq) || 0);
+      if (max) this.chat.markRead(this.roomId, max);
+    }, 200);
+  }
+}
+
+/** Aggregate of per-channel deliveries: failed > queued > sent > delivered. */
+function deliveryStatus(list) {
+  if (list.some((d) => d.status === 'failed')) return 'failed';
+  if (list.every((d) => d.status === 'delivered')) return 'delivered';
+  if (list.every((d) => d.status === 'sent' || d.status === 'delivered')) return 'sent';
+  return 'queued';
+}
+
+function mediaEl(media) {
+  const url = safeUrl(media.url);
+  if (!url) return null;
+  if ((media.content_type || '').startsWith('image/')) {
+    return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, h('img', { src: url, alt: 'Image attachment', loading: 'lazy' }));
+  }
+  let name = new URL(url).pathname.split('/').pop() || 'attachment';
+  try {
+    name = decodeURIComponent(name);
+  } catch {
+    // keep it encoded
+  }
+  return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'file' }, `📎 ${name}`);
+}

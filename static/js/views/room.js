@@ -1,0 +1,184 @@
+// The open room's header (title, channel badges, who is online, participants, add a
+// participant, join, invite links) and its composer.
+
+import { $, h, channelBadges, channelLabel, roomTitle, setChildren } from './dom.js';
+
+export class RoomView {
+  /**
+   * @param {object} o
+   * @param {import('../store.js').Store} o.store
+   * @param {import('../chat.js').Chat} o.chat
+   * @param {import('./messages.js').MessagesView} o.messages
+   */
+  constructor({ store, chat, messages }) {
+    this.store = store;
+    this.chat = chat;
+    this.messages = messages;
+    this.roomId = null;
+    this.operator = store.mode === 'operator';
+    $('#add-person').hidden = !this.operator;
+    $('#add-person').onsubmit = (ev) => this.addPerson(ev);
+    $('#join').onclick = () => this.join();
+    this.text = $('#composer-text');
+    $('#composer').onsubmit = (ev) => {
+      ev.preventDefault();
+      this.send();
+    };
+    this.text.addEventListener('keydown', (ev) => {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        this.send();
+      }
+    });
+    this.text.addEventListener('input', () => {
+      this.grow();
+      if (this.roomId && this.text.value.trim()) this.chat.typing(this.roomId);
+    });
+  }
+
+  show(roomId) {
+    const changed = this.roomId !== roomId;
+    this.roomId = roomId;
+    $('#empty').hidden = !!roomId;
+    $('#room').hidden = !roomId;
+    if (!roomId) return;
+    if (changed) {
+      $('#add-result').textContent = '';
+      $('#people').open = false;
+      this.text.value = '';
+      this.grow();
+    }
+    this.messages.show(roomId);
+    this.render();
+  }
+
+  send() {
+    const text = this.text.value;
+    if (!this.roomId || !text.trim()) return;
+    this.messages.pinToBottom();
+    this.chat.send(this.roomId, text);
+    this.text.value = '';
+    this.grow();
+    this.text.focus();
+  }
+
+  grow() {
+    this.text.style.height = 'auto';
+    this.text.style.height = `${Math.min(this.text.scrollHeight, 160)}px`;
+  }
+
+  render() {
+    const s = this.store;
+    const r = s.room(this.roomId);
+    if (!r) return;
+    const title = roomTitle(r);
+    if ($('#room-title').textContent !== title) $('#room-title').textContent = title;
+    const channels = [...s.channels(r)];
+    const badges = $('#room-badges');
+    if (badges.dataset.sig !== channels.join()) {
+      badges.dataset.sig = channels.join();
+      setChildren(badges, channelBadges(channels));
+    }
+    this.renderOnline(r);
+    this.renderPeople(r);
+    const denied = r.access !== 'ok';
+    this.text.disabled = denied;
+    this.text.placeholder = denied
+      ? r.access === 'gone' ? 'This conversation was deleted.' : 'You no longer have access to this conversation.'
+      : 'Write a message — Enter to send, Shift+Enter for a new line';
+    this.messages.render();
+  }
+
+  renderOnline(r) {
+    const others = [...r.online].filter((id) => id !== this.store.identity).sort();
+    const text = others.length ? `Online: ${others.join(', ')}` : 'Nobody else is online';
+    const el = $('#online');
+    if (el.textContent !== text) {
+      setChildren(el, h('span', { class: `dot${others.length ? ' on' : ''}`, 'aria-hidden': 'true' }), text);
+    }
+  }
+
+  renderPeople(r) {
+    const list = [...r.participants.values()];
+    const summary = $('#people summary');
+    const label = this.operator ? `Participants (${list.length})` : 'Participants';
+    if (summary.textContent !== label) summary.textContent = label;
+    $('#people').hidden = !this.operator;
+    const joined = list.some((p) => p.address.type === 'webchat' && p.address.target === this.store.identity);
+    $('#join').hidden = !this.operator || joined || r.access !== 'ok';
+    const ul = $('#people-list');
+    const sig = JSON.stringify(list.map((p) => [p.id, p.address, [...r.online].includes(p.address.target)]));
+    if (ul.dataset.sig === sig) return;
+    ul.dataset.sig = sig;
+    setChildren(
+      ul,
+      list.map((p) => {
+        const a = p.address;
+        const me = a.type === 'webchat' && a.target === this.store.identity;
+        const invite =
+          this.operator && a.type === 'webchat' && !me
+            ? h('button', { type: 'button', class: 'link', onclick: (ev) => this.invite(ev, r.id, a.target) }, 'Invite link')
+            : null;
+        return h(
+          'li',
+          {},
+          h('span', { class: 'badge' }, channelLabel(a.type)),
+          ' ',
+          a.name && a.name !== a.target ? `${a.name} (${a.target})` : a.target,
+          me ? ' — you' : '',
+          r.online.has(a.target) && a.type === 'webchat' ? h('span', { class: 'dot on', title: 'online' }) : null,
+          invite ? ' ' : null,
+          invite,
+        );
+      }),
+    );
+  }
+
+  async invite(ev, roomId, identity) {
+    const li = ev.target.closest('li');
+    try {
+      const url = await this.chat.inviteLink(roomId, identity);
+      const old = li.querySelector('input');
+      if (old) old.remove();
+      const input = h('input', { type: 'text', readonly: true, value: url, 'aria-label': `Invite link for ${identity}`, class: 'invite' });
+      li.append(input);
+      input.focus();
+      input.select();
+    } catch (e) {
+      $('#add-result').textContent = `Could not mint a link: ${e.message}`;
+    }
+  }
+
+  async addPerson(ev) {
+    ev.preventDefault();
+    const out = $('#add-result');
+    const type = $('#add-type').value;
+    const target = $('#add-target').value.trim();
+    const name = $('#add-name').value.trim();
+    if (!target) {
+      out.textContent = 'Enter an address.';
+      $('#add-target').focus();
+      return;
+    }
+    const button = ev.target.querySelector('button[type=submit]');
+    button.disabled = true;
+    try {
+      await this.chat.addParticipant(this.roomId, { type, target, name });
+      out.textContent = `Added ${name || target} (${channelLabel(type)}).`;
+      $('#add-target').value = '';
+      $('#add-name').value = '';
+    } catch (e) {
+      out.textContent = `Not added: ${e.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async join() {
+    try {
+      await this.chat.join(this.roomId);
+    } catch (e) {
+      $('#add-result').textContent = `Could not join: ${e.message}`;
+    }
+  }
+}

@@ -1,0 +1,105 @@
+//! The browser chat page (`static/`), end to end in Debian's headless Chromium.
+//!
+//! Starts the server in-process and runs `node tests/browser/e2e.mjs <base url> <api key>`
+//! (playwright-core driving `/usr/bin/chromium`; see that file for the scenarios). What the run
+//! needs is installed here when missing: Chromium with apt-get (when running as root) and the
+//! node packages with `npm ci`. Anything that cannot be installed fails the test with a message
+//! saying what to do; it never skips.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+/// The whole node run, browser start to screenshots; e2e.mjs has its own, shorter, deadline.
+const E2E_TIMEOUT: Duration = Duration::from_secs(240);
+
+fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Result<(), String> {
+    let mut c = Command::new(cmd);
+    c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    let out = c.output().map_err(|e| format!("cannot run `{cmd}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{cmd} {}` failed ({}):\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
+
+/// Installs Debian's `chromium` if it is missing and we may; fails otherwise.
+fn ensure_chromium() {
+    if Path::new(CHROMIUM).exists() {
+        return;
+    }
+    assert!(
+        is_root(),
+        "{CHROMIUM} is missing and this test is not running as root: install it with \
+         `sudo apt-get update && sudo apt-get install -y chromium`"
+    );
+    eprintln!("browser test: installing chromium with apt-get");
+    run("apt-get", &["update"], None).unwrap_or_else(|e| panic!("{e}"));
+    run("apt-get", &["install", "-y", "chromium"], None).unwrap_or_else(|e| panic!("{e}"));
+    assert!(Path::new(CHROMIUM).exists(), "apt-get installed chromium but {CHROMIUM} is still missing");
+}
+
+/// Runs `npm ci` in tests/browser when its node_modules are missing (playwright-core only:
+/// it downloads no browser).
+fn ensure_node_modules(dir: &Path) {
+    assert!(
+        run("node", &["--version"], None).is_ok(),
+        "`node` (20 or later) is needed to drive the browser: install Node.js and npm"
+    );
+    if dir.join("node_modules/playwright-core/package.json").exists() {
+        return;
+    }
+    eprintln!("browser test: running `npm ci` in {}", dir.display());
+    run("npm", &["ci", "--no-audit", "--no-fund"], Some(dir))
+        .unwrap_or_else(|e| panic!("cannot install the browser test's node packages: {e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_page_end_to_end_in_chromium() {
+    let started = Instant::now();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = root.join("tests/browser");
+    let deps = dir.clone();
+    tokio::task::spawn_blocking(move || {
+        ensure_chromium();
+        ensure_node_modules(&deps);
+    })
+    .await
+    .unwrap();
+
+    let server = common::TestServer::start().await;
+    let base = server.url("");
+    let child = tokio::process::Command::new("node")
+        .arg(dir.join("e2e.mjs"))
+        .arg(&base)
+        .arg(common::KEY_A)
+        .current_dir(&root)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(E2E_TIMEOUT, child)
+        .await
+        .unwrap_or_else(|_| panic!("e2e.mjs did not finish within {E2E_TIMEOUT:?}"))
+        .expect("cannot run node");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    server.stop().await;
+    println!("browser test: {:.1}s in all", started.elapsed().as_secs_f64());
+    assert!(out.status.success(), "e2e.mjs failed ({}); output above, screenshots in target/screenshots/", out.status);
+}

@@ -1,0 +1,334 @@
+// End-to-end test of the chat page in Debian's headless Chromium, driven by playwright-core.
+//
+//   node tests/browser/e2e.mjs <base url> <api key>
+//
+// Scenarios: an operator (API key, desktop) and an end user (?token=, phone width) chat both
+// ways in one conversation and see each other's messages live and in order; the end user's
+// typing shows on the operator side; read receipts; infinite scroll back through history; the
+// end user's network drops while the operator sends 3 messages (and the end user queues one):
+// after the reconnect every message is there exactly once; a reload restores the same history;
+// the operator adds a participant from the page. Any console error or page error fails the run.
+// Screenshots go to target/screenshots/; one is copied to docs/chat.png.
+
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const [base, apiKey] = process.argv.slice(2);
+if (!base || !apiKey) {
+  console.error('usage: node e2e.mjs <base url> <api key>');
+  process.exit(2);
+}
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const SHOTS = path.join(ROOT, 'target', 'screenshots');
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const WAIT = 10_000;
+const started = Date.now();
+const errors = [];
+let step = 'start';
+
+const log = (...a) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
+
+// A hard stop so a hung browser can never hang the Rust test.
+const deadline = setTimeout(() => {
+  console.error(`e2e: timed out during step "${step}"`);
+  process.exit(1);
+}, 150_000);
+
+async function rest(method, p, body) {
+  const res = await fetch(`${base}/v1.0${p}`, {
+    method,
+    headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const data = await res.json().catch(() => null);
+  if (!res.ok) throw new Error(`${method} ${p} -> ${res.status} ${JSON.stringify(data)}`);
+  return data;
+}
+
+function assert(cond, message) {
+  if (!cond) throw new Error(`assertion failed: ${message}`);
+}
+
+function watch(page, who) {
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`${who} console.error: ${msg.text()}`);
+  });
+  page.on('pageerror', (e) => errors.push(`${who} page error: ${e.message}`));
+}
+
+const texts = (page) => page.$$eval('#messages .text', (els) => els.map((e) => e.textContent));
+
+async function waitForText(page, text, who) {
+  await page
+    .locator('#messages .text', { hasText: text })
+    .first()
+    .waitFor({ timeout: WAIT })
+    .catch(() => {
+      throw new Error(`${who} never showed message "${text}"`);
+    });
+}
+
+async function expectConn(page, text, who) {
+  await page.waitForFunction((t) => document.querySelector('#conn').textContent.startsWith(t), text, { timeout: WAIT }).catch(
+    async () => {
+      const now = await page.textContent('#conn');
+      throw new Error(`${who}: connection state "${now}", expected "${text}"`);
+    },
+  );
+}
+
+/** Every text of `expected` appears exactly once, in this order, at the end of the list. */
+async function expectTail(page, expected, who) {
+  await page
+    .waitForFunction(
+      (exp) => {
+        const all = [...document.querySelectorAll('#messages .text')].map((e) => e.textContent);
+        return JSON.stringify(all.slice(-exp.length)) === JSON.stringify(exp);
+      },
+      expected,
+      { timeout: WAIT },
+    )
+    .catch(async () => {
+      throw new Error(`${who}: last messages are ${JSON.stringify((await texts(page)).slice(-expected.length))}, expected ${JSON.stringify(expected)}`);
+    });
+  const all = await texts(page);
+  for (const t of expected) {
+    const n = all.filter((x) => x === t).length;
+    assert(n === 1, `${who} shows "${t}" ${n} times`);
+  }
+}
+
+async function send(page, text) {
+  const box = page.locator('#composer-text');
+  await box.click();
+  await box.pressSequentially(text, { delay: 5 });
+  await box.press('Enter');
+}
+
+async function main() {
+  fs.mkdirSync(SHOTS, { recursive: true });
+
+  step = 'seed data over REST';
+  const conv = await rest('POST', '/conversations', { name: 'Order #1042 — Alice' });
+  await rest('POST', `/conversations/${conv.id}/participants`, { address: { type: 'webchat', target: 'alice', name: 'Alice' } });
+  for (let i = 1; i <= 40; i++) await rest('POST', `/conversations/${conv.id}/messages`, { text: `Earlier message ${i}` });
+  await rest('POST', `/conversations/${conv.id}/messages`, {
+    text: 'Your parcel label:',
+    medias: [{ url: `${base}/img/logo.svg`, content_type: 'image/svg+xml' }],
+  });
+  const other = await rest('POST', '/conversations', { name: 'Billing question' });
+  await rest('POST', `/conversations/${other.id}/messages`, { text: 'Was I charged twice?' });
+  await rest('POST', `/conversations/${other.id}/messages`, { text: 'Invoice 88-311 attached.' });
+  const { token } = await rest('POST', '/tokens', { identity: 'alice', conversation_ids: [conv.id] });
+
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  log('chromium', browser.version());
+  const opCtx = await browser.newContext({ viewport: { width: 1180, height: 760 } });
+  const userCtx = await browser.newContext({ viewport: { width: 390, height: 780 }, isMobile: true, hasTouch: true });
+  const op = await opCtx.newPage();
+  const user = await userCtx.newPage();
+  watch(op, 'operator');
+  watch(user, 'end user');
+  const userFrames = []; // frames the end user's page sent and received, over every socket
+  user.on('websocket', (ws) => {
+    ws.on('framesent', (f) => userFrames.push({ dir: 'out', ...JSON.parse(f.payload) }));
+    ws.on('framereceived', (f) => userFrames.push({ dir: 'in', ...JSON.parse(f.payload) }));
+  });
+
+  try {
+    step = 'operator signs in';
+    await op.goto(base);
+    await op.fill('#login-key', apiKey);
+    await op.fill('#login-identity', 'Olivia');
+    await op.press('#login-identity', 'Enter');
+    await expectConn(op, 'connected', 'operator');
+    const billing = op.locator('#conv-list button', { hasText: 'Billing question' });
+    await billing.waitFor({ timeout: WAIT });
+    await op.waitForFunction(() => {
+      const b = [...document.querySelectorAll('#conv-list button')].find((x) => x.textContent.includes('Billing question'));
+      return b && b.querySelector('.unread') && b.querySelector('.unread').textContent === '2';
+    }, null, { timeout: WAIT });
+    log('operator: list shows 2 unread in "Billing question"');
+
+    step = 'operator opens the conversation; infinite scroll';
+    await op.click(`#conv-list button[data-id="${conv.id}"]`);
+    await waitForText(op, 'Your parcel label:', 'operator');
+    await op.locator('#messages img').first().waitFor({ timeout: WAIT });
+    const first = (await texts(op)).length;
+    assert(first < 41, `operator loaded only the newest page first (got ${first})`);
+    await op.evaluate(() => {
+      document.querySelector('#scroller').scrollTop = 0;
+    });
+    await op.waitForFunction(() => document.querySelectorAll('#messages .text').length === 41, null, { timeout: WAIT });
+    const afterScroll = await texts(op);
+    assert(afterScroll[0] === 'Earlier message 1', `oldest message first after scrolling back, got ${afterScroll[0]}`);
+    log(`operator: history ${first} -> ${afterScroll.length} messages by scrolling up`);
+
+    step = 'end user opens the link';
+    await user.goto(`${base}/?token=${encodeURIComponent(token)}`);
+    await expectConn(user, 'connected', 'end user');
+    await waitForText(user, 'Your parcel label:', 'end user');
+    assert((await texts(user)).length === 41, 'end user sees the whole history');
+    await op.waitForFunction(() => document.querySelector('#online').textContent.includes('alice'), null, { timeout: WAIT });
+    log('end user connected; operator sees alice online');
+
+    step = 'typing indicator';
+    const ubox = user.locator('#composer-text');
+    await ubox.click();
+    await ubox.pressSequentially('Hi, where is my parcel?', { delay: 10 });
+    await op.waitForFunction(() => document.querySelector('#typing').textContent.includes('alice is typing'), null, {
+      timeout: WAIT,
+    });
+    log('operator sees "alice is typing…"');
+    await ubox.press('Enter');
+
+    step = 'chat both ways';
+    const convo = ['Hi, where is my parcel?'];
+    await expectTail(op, convo, 'operator');
+    await send(op, 'Hello Alice! Let me check that for you.');
+    convo.push('Hello Alice! Let me check that for you.');
+    await send(user, 'Thanks!');
+    convo.push('Thanks!');
+    await send(op, 'It left our warehouse this morning.');
+    convo.push('It left our warehouse this morning.');
+    await expectTail(op, convo, 'operator');
+    await expectTail(user, convo, 'end user');
+    await op.waitForFunction(() => document.querySelector('#typing').textContent === '', null, { timeout: WAIT });
+    await user.waitForFunction(() => !document.querySelector('#messages .msg.pending'), null, { timeout: WAIT });
+    log('both sides show the same 4 messages in order');
+
+    step = 'read receipts';
+    await user.waitForFunction(
+      () => {
+        const mine = [...document.querySelectorAll('#messages .msg.mine .status')];
+        return mine.length && mine[mine.length - 1].textContent === 'read';
+      },
+      null,
+      { timeout: WAIT },
+    );
+    log('end user sees its message marked read');
+
+    step = 'network drop while the operator sends 3 messages';
+    await userCtx.setOffline(true);
+    await expectConn(user, 'reconnecting', 'end user');
+    const gap = ['First while you were away', 'Second while you were away', 'Third while you were away'];
+    for (const t of gap) await send(op, t);
+    await send(user, 'Typed while offline');
+    await user.locator('#messages .msg.pending').first().waitFor({ timeout: WAIT });
+    await expectTail(op, [...convo, ...gap], 'operator');
+    assert(!(await texts(user)).includes(gap[0]), 'the end user is really offline');
+    const mark = userFrames.length;
+    await userCtx.setOffline(false);
+    await expectConn(user, 'connected', 'end user');
+    const after = [...convo, ...gap, 'Typed while offline'];
+    await expectTail(user, after, 'end user');
+    await expectTail(op, after, 'operator');
+    const resumed = userFrames.slice(mark).find((f) => f.dir === 'out' && f.type === 'subscribe');
+    assert(resumed && resumed.since > 0 && resumed.epoch, `resubscribed with since and epoch: ${JSON.stringify(resumed)}`);
+    for (const t of gap) {
+      const n = userFrames.filter((f) => f.dir === 'in' && f.type === 'message' && f.message.text === t).length;
+      assert(n === 1, `"${t}" reached the end user ${n} times over the wire`);
+    }
+    const sends = userFrames.filter((f) => f.dir === 'out' && f.type === 'send' && f.text === 'Typed while offline');
+    assert(sends.length === 1, `the queued message was sent ${sends.length} times`);
+    log(`after the reconnect (subscribe since=${resumed.since}): the 3 missed messages and the queued one appear exactly once`);
+
+    step = 'reload restores the same history';
+    await user.reload();
+    await expectConn(user, 'connected', 'end user');
+    await expectTail(user, after, 'end user');
+    const all = await texts(user);
+    assert(new Set(all).size === all.length, 'no duplicate after reload');
+    log(`end user reloaded: ${all.length} messages, no duplicates`);
+
+    step = 'operator adds a participant';
+    await op.click('#people summary');
+    await op.selectOption('#add-type', 'webchat');
+    await op.fill('#add-target', 'bob');
+    await op.fill('#add-name', 'Bob');
+    await op.click('#add-person button[type=submit]');
+    await op.waitForFunction(() => document.querySelector('#add-result').textContent.startsWith('Added Bob'), null, {
+      timeout: WAIT,
+    });
+    await op.locator('#people-list li', { hasText: 'Bob (bob)' }).waitFor({ timeout: WAIT });
+    const parts = (await rest('GET', `/conversations/${conv.id}/participants`)).result.map((p) => p.address.target).sort();
+    assert(JSON.stringify(parts) === JSON.stringify(['Olivia', 'alice', 'bob']), `participants ${parts}`);
+    await op.click('#people summary');
+    log('operator added bob from the page');
+
+    step = 'accessibility basics';
+    for (const [page, who] of [
+      [op, 'operator'],
+      [user, 'end user'],
+    ]) {
+      const unlabeled = await page.evaluate(() =>
+        [...document.querySelectorAll('input, textarea, select, button')]
+          .filter((el) => el.offsetParent !== null)
+          .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.textContent.trim())
+          .map((el) => el.id || el.outerHTML.slice(0, 60)),
+      );
+      assert(!unlabeled.length, `${who}: controls without a label: ${unlabeled}`);
+    }
+    await op.focus('#composer-text');
+    await op.keyboard.press('Shift+Tab');
+    const beforeComposer = await op.evaluate(() => (document.activeElement.closest('#scroller') ? 'history' : document.activeElement.id));
+    assert(beforeComposer === 'history', `focus order: before the composer comes the message history, got ${beforeComposer}`);
+
+    step = 'screenshots';
+    await op.evaluate(() => {
+      const sc = document.querySelector('#scroller');
+      sc.scrollTop = sc.scrollHeight;
+    });
+    await user.locator('#composer-text').pressSequentially('One more question', { delay: 10 });
+    await op.waitForFunction(() => document.querySelector('#typing').textContent.includes('alice is typing'), null, {
+      timeout: WAIT,
+    });
+    await op.locator('#composer-text').blur();
+    const shot = path.join(SHOTS, 'chat.png');
+    await op.screenshot({ path: shot });
+    await user.screenshot({ path: path.join(SHOTS, 'chat-phone.png') });
+    fs.mkdirSync(path.join(ROOT, 'docs'), { recursive: true });
+    fs.copyFileSync(shot, path.join(ROOT, 'docs', 'chat.png'));
+    log(`screenshots: ${shot}, ${path.join(SHOTS, 'chat-phone.png')}; copied to docs/chat.png`);
+
+    step = 'console errors';
+    assert(!errors.length, `console errors:\n  ${errors.join('\n  ')}`);
+  } catch (e) {
+    for (const [page, name] of [
+      [op, 'operator'],
+      [user, 'user'],
+    ]) {
+      await page.screenshot({ path: path.join(SHOTS, `failure-${name}.png`) }).catch(() => {});
+    }
+    if (errors.length) console.error(`console errors so far:\n  ${errors.join('\n  ')}`);
+    throw e;
+  } finally {
+    await browser.close();
+  }
+}
+
+main().then(
+  () => {
+    clearTimeout(deadline);
+    log('e2e: all scenarios passed');
+  },
+  (e) => {
+    clearTimeout(deadline);
+    console.error(`e2e FAILED at step "${step}": ${e.stack || e}`);
+    process.exit(1);
+  },
+);

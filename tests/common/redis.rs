@@ -1,0 +1,270 @@
+//! Real processes for the Redis backend tests: `redis-server` (alone or as a 3-master cluster)
+//! and `switchboard` nodes (the built binary) pointed at it.
+//!
+//! Owns process lifecycles only — free ports, private data dirs, readiness waits, SIGKILL and
+//! restart, cleanup on drop. Never touches :6379 or any Redis it did not start. The scenarios
+//! live in `tests/redis_backend.rs`.
+
+use super::{Api, Ws, test_config};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use switchboard::config::Backend;
+use tempfile::TempDir;
+
+/// A port nobody listens on right now (the OS picks it; we release it for the child).
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// `redis-server` / `redis-cli` from PATH, or a clear failure telling how to get them.
+pub fn redis_binary(name: &str) -> PathBuf {
+    let found = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|dir| dir.join(name))
+        .find(|p| p.is_file());
+    found.unwrap_or_else(|| {
+        panic!("`{name}` is not on PATH: the Redis backend tests need Redis 7+ (e.g. `apt-get install redis-server`)")
+    })
+}
+
+/// Polls `check` every 25 ms until it returns true, failing with `what` after `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// One `redis-server` on a free port with its own data dir; SIGKILLed on drop.
+pub struct RedisServer {
+    pub port: u16,
+    dir: TempDir,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl RedisServer {
+    /// Without persistence (`--save ""`, no AOF).
+    pub async fn start() -> RedisServer {
+        Self::start_with(&["--appendonly", "no"]).await
+    }
+
+    /// With AOF and `appendfsync always`: every acknowledged write survives a SIGKILL.
+    pub async fn start_durable() -> RedisServer {
+        Self::start_with(&["--appendonly", "yes", "--appendfsync", "always"]).await
+    }
+
+    pub async fn start_with(extra: &[&str]) -> RedisServer {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut s = RedisServer { port: free_port(), dir, args: extra.iter().map(|a| a.to_string()).collect(), child: None };
+        s.spawn().await;
+        s
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("redis.log")).expect("log file");
+        let child = Command::new(redis_binary("redis-server"))
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(self.dir.path())
+            .args(&self.args)
+            .stdout(log)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn redis-server");
+        self.child = Some(child);
+        let url = self.url();
+        wait_until(Duration::from_secs(10), "redis-server to answer PING", || ping(url.clone())).await;
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// SIGKILL: no shutdown save, no goodbye to clients.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts again on the same port and data dir (replaying the AOF if enabled).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
+        let client = redis::Client::open(self.url()).expect("client");
+        client.get_multiplexed_async_connection().await.expect("connect to test redis")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn ping(url: String) -> bool {
+    let Ok(client) = redis::Client::open(url) else { return false };
+    let attempt = async {
+        let mut c = client.get_multiplexed_async_connection().await.ok()?;
+        redis::cmd("PING").query_async::<String>(&mut c).await.ok()
+    };
+    matches!(tokio::time::timeout(Duration::from_millis(500), attempt).await, Ok(Some(_)))
+}
+
+/// Three masters, no replicas, every slot assigned.
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub async fn start() -> RedisCluster {
+        let mut nodes = Vec::new();
+        for _ in 0..3 {
+            let args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--appendonly", "no"];
+            nodes.push(RedisServer::start_with(&args).await);
+        }
+        let out = tokio::process::Command::new(redis_binary("redis-cli"))
+            .arg("--cluster")
+            .arg("create")
+            .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .await
+            .expect("run redis-cli --cluster create");
+        assert!(out.status.success(), "cluster create failed: {}", String::from_utf8_lossy(&out.stdout));
+        for n in &nodes {
+            let url = n.url();
+            wait_until(Duration::from_secs(20), "cluster_state:ok on every node", || cluster_ok(url.clone())).await;
+        }
+        RedisCluster { nodes }
+    }
+
+    /// Every node as a seed, comma-separated (the `redis.url` form for a cluster).
+    pub fn url(&self) -> String {
+        self.nodes.iter().map(|n| n.url()).collect::<Vec<_>>().join(",")
+    }
+}
+
+async fn cluster_ok(url: String) -> bool {
+    let Ok(client) = redis::Client::open(url) else { return false };
+    let Ok(mut c) = client.get_multiplexed_async_connection().await else { return false };
+    let info: String = redis::cmd("CLUSTER").arg("INFO").query_async(&mut c).await.unwrap_or_default();
+    info.contains("cluster_state:ok") && info.contains("cluster_slots_ok:16384")
+}
+
+/// A `switchboard` process (the real binary) on the Redis backend.
+pub struct Node {
+    pub port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// Writes the test config (tenants `a`/`b`, fixed secret, no rate limits) as a TOML file
+    /// pointing at `redis_url`, starts the binary and waits for `/readyz`.
+    pub async fn start(redis_url: &str, cluster: bool) -> Node {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut c = test_config();
+        c.server.listen = format!("127.0.0.1:{port}");
+        c.store.backend = Backend::Redis;
+        c.redis.url = redis_url.to_string();
+        c.redis.cluster = cluster;
+        // Outage tests wait for a failed write; keep that wait short.
+        c.redis.command_timeout_ms = 1000;
+        c.log.filter = "warn,switchboard=info".into();
+        let toml = toml::to_string(&c).expect("config serializes to TOML");
+        std::fs::write(dir.path().join("config.toml"), toml).expect("write config");
+        let mut node = Node { port, dir, child: None };
+        node.spawn().await;
+        node
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    /// The node's stderr so far (for assertion messages).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("node.log")).unwrap_or_default()
+    }
+
+    async fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("node.log"))
+            .expect("node log");
+        let child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("serve")
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn switchboard");
+        self.child = Some(child);
+        let url = self.url("/readyz");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(c) = self.child.as_mut()
+                && let Ok(Some(status)) = c.try_wait()
+            {
+                panic!("switchboard exited with {status} before ready:\n{}", self.log());
+            }
+            if let Ok(r) = reqwest::get(&url).await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "node not ready in 20s:\n{}", self.log());
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// SIGKILL: no drain, no flush — whatever was acked must already be in Redis.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Same port, same config.
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.spawn().await;
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+
+    pub fn api(&self, key: &str) -> Api {
+        Api { client: reqwest::Client::new(), base: self.url(""), key: key.to_string() }
+    }
+
+    pub async fn ws(&self, token: &str) -> Ws {
+        Ws::connect(&format!("ws://127.0.0.1:{}/v1.0/ws?token={token}", self.port)).await
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
