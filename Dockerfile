@@ -17,7 +17,9 @@ COPY static static
 COPY config config
 USER switchboard
 # Listen on all interfaces inside the container; mount a config at /app/config/local.toml
-# (SWITCHBOARD_CONFIG) or set SWITCHBOARD_* variables.
+# (SWITCHBOARD_CONFIG) or set SWITCHBOARD_* variables. For several nodes on one Redis start from
+# config/production.example.toml and pass secrets as SWITCHBOARD_AUTH__TOKEN_SECRET,
+# SWITCHBOARD_METRICS__TOKEN. An invalid config makes the container exit with code 2.
 ENV SWITCHBOARD_SERVER__LISTEN=0.0.0.0:8080
 EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \

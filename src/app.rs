@@ -51,6 +51,8 @@ pub struct Inner {
     pub metrics: crate::metrics::Metrics,
     /// Rate limiters and connection counts.
     pub limits: crate::limits::Limits,
+    /// Customer webhooks: subscriptions index, outbox, intercept.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 impl Deref for AppState {
@@ -90,6 +92,7 @@ impl AppState {
     /// Connects the configured backend and seeds tenants.
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
+        let mut webhook_redis = None;
         let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) = match config
             .store
             .backend
@@ -101,6 +104,7 @@ impl AppState {
             Backend::Redis => {
                 // Fails here, before serving anything, when Redis is unreachable.
                 let redis = crate::store::redis::RedisClient::connect(&config.redis).await?;
+                webhook_redis = Some(redis.clone());
                 let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
                 let broker = crate::broker::RedisBroker::start(redis, &config.redis, hub.clone(), store.clone());
                 (store.clone(), store, Arc::new(broker))
@@ -139,6 +143,7 @@ impl AppState {
             .timeout(Duration::from_millis(config.channels.request_timeout_ms))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_redis)?;
         let (metrics, limits) = (crate::metrics::Metrics::new(&node_id), crate::limits::Limits::new(&config));
         let state = AppState(Arc::new(Inner {
             config,
@@ -157,6 +162,7 @@ impl AppState {
             bound: std::sync::OnceLock::new(),
             metrics,
             limits,
+            webhooks,
         }));
         Ok((state, boot))
     }
@@ -173,6 +179,7 @@ pub async fn serve(
         let _ = state.bound.set(addr.to_string());
     }
     let app = crate::api::router(state.clone());
+    crate::webhooks::start(&state).await?;
     state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();
     tokio::spawn(async move {

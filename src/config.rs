@@ -28,6 +28,7 @@ pub struct Config {
     pub log: LogConfig,
     pub metrics: MetricsConfig,
     pub channels: ChannelsConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -37,6 +38,46 @@ pub struct ChannelsConfig {
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
     pub max_attempts: u32,
+}
+
+/// Customer webhooks (`crate::webhooks`); every key is documented in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    pub allow_private_targets: bool,
+    pub max_per_tenant: usize,
+    pub request_timeout_ms: u64,
+    pub intercept_timeout_ms: u64,
+    pub max_concurrency_per_endpoint: usize,
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    pub retry_horizon_secs: u64,
+    pub secret_grace_secs: u64,
+    pub deliveries_kept: usize,
+    pub lease_secs: u64,
+    pub refresh_ms: u64,
+}
+
+impl WebhooksConfig {
+    fn validate(&self, errs: &mut Vec<String>) {
+        for (name, v) in [
+            ("webhooks.max_per_tenant", self.max_per_tenant as u64),
+            ("webhooks.request_timeout_ms", self.request_timeout_ms),
+            ("webhooks.intercept_timeout_ms", self.intercept_timeout_ms),
+            ("webhooks.max_concurrency_per_endpoint", self.max_concurrency_per_endpoint as u64),
+            ("webhooks.retry_horizon_secs", self.retry_horizon_secs),
+            ("webhooks.deliveries_kept", self.deliveries_kept as u64),
+            ("webhooks.lease_secs", self.lease_secs),
+            ("webhooks.refresh_ms", self.refresh_ms),
+        ] {
+            if v == 0 {
+                errs.push(format!("{name}: must be greater than 0"));
+            }
+        }
+        if self.retry_base_ms == 0 || self.retry_base_ms > self.retry_max_ms {
+            errs.push("webhooks.retry_base_ms: must be > 0 and <= webhooks.retry_max_ms".into());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -87,7 +128,9 @@ impl RedisConfig {
             errs.push("redis.url: several URLs are only meaningful with redis.cluster = true".into());
         }
         // Braces would become the hash tag of every key and put all rooms in one cluster slot.
-        if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}']) || self.key_prefix.contains(char::is_whitespace)
+        if self.key_prefix.is_empty()
+            || self.key_prefix.contains(['{', '}'])
+            || self.key_prefix.contains(char::is_whitespace)
         {
             errs.push("redis.key_prefix: must be non-empty, without braces or whitespace".into());
         }
@@ -155,6 +198,7 @@ pub struct WsConfig {
     pub max_recovery: usize,
     pub close_timeout_ms: u64,
     pub write_buffer_bytes: usize,
+    pub read_buffer_bytes: usize,
     pub max_connections: usize,
     pub max_connections_per_identity: usize,
     /// Browser origins allowed to open a WebSocket; empty = any.
@@ -271,6 +315,7 @@ impl Config {
             errs.push(format!("log.format: `{}` must be `human` or `json`", self.log.format));
         }
         self.validate_operations(&mut errs);
+        self.webhooks.validate(&mut errs);
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 
@@ -306,6 +351,9 @@ impl Config {
                 ));
             }
         }
+        if self.store.backend == Backend::Redis && self.auth.token_secret.is_empty() {
+            errs.push("auth.token_secret: required with store.backend = \"redis\" (every node must verify the tokens the others mint)".into());
+        }
         if !self.metrics.token.is_empty() && self.metrics.token.len() < 16 {
             errs.push("metrics.token: use at least 16 characters (or leave empty for an open /metrics)".into());
         }
@@ -336,6 +384,7 @@ mod tests {
     #[test]
     fn redis_settings_are_checked_only_for_the_redis_backend() {
         let mut c = Config::defaults();
+        c.auth.token_secret = "x".repeat(32);
         c.redis.key_prefix = "a{b}".into();
         c.redis.url = "redis://a:1,redis://b:2".into();
         c.validate().unwrap();

@@ -13,6 +13,7 @@
 //! - [`store`]: durable state (memory or Redis) with the atomic append.
 //! - [`broker`]: cross-node delivery and the outside-consumer event channel.
 //! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
+//! - [`webhooks`]: customer webhooks: signed deliveries from an outbox, pre-post interception.
 //! - [`metrics`], [`limits`], [`logging`]: operations: Prometheus metrics, rate and connection
 //!   limits, log setup that keeps secrets out.
 
@@ -30,6 +31,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod store;
+pub mod webhooks;
 pub mod ws;
 
 pub use app::{AppState, Bootstrap};

@@ -238,4 +238,13 @@ mod tests {
         l.check("k2").unwrap();
         KeyedLimiter::new(0, 0).check("any").unwrap();
     }
+
+    #[test]
+    fn webhook_body_limit_is_413() {
+        let mut c = Config::defaults();
+        c.limits.max_webhook_body_bytes = 10;
+        check_webhook_body(&c.limits, 10).unwrap();
+        let e = check_webhook_body(&c.limits, 11).unwrap_err();
+        assert_eq!((e.status().as_u16(), e.code()), (413, "payload_too_large"));
+    }
 }

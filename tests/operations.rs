@@ -5,6 +5,10 @@
 //! window and then checks the outcome, never "how fast" something happened.
 
 mod common;
+#[path = "operations/check_config.rs"]
+mod check_config;
+#[path = "operations/logs.rs"]
+mod logs;
 
 use common::{KEY_A, KEY_B, TestServer, Ws};
 use futures_util::{SinkExt, StreamExt};
@@ -36,11 +40,8 @@ fn metric(text: &str, name: &str, want: &[(&str, &str)]) -> f64 {
         if n != name {
             continue;
         }
-        let labels: HashMap<&str, &str> = labels
-            .split(',')
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k, v.trim_matches('"')))
-            .collect();
+        let labels: HashMap<&str, &str> =
+            labels.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k, v.trim_matches('"'))).collect();
         if want.iter().all(|(k, v)| labels.get(k) == Some(v)) {
             sum += value.parse::<f64>().unwrap();
         }
@@ -151,6 +152,9 @@ async fn connection_limits_answer_their_documented_errors() {
     let (_, op) = api.post("/v1.0/tokens", json!({"identity": "carol", "all_conversations": true})).await;
     let (status, body) = try_ws(&srv, op["token"].as_str().unwrap(), None).await.err().expect("node is full");
     assert_eq!((status, body["error"]["code"].as_str()), (503, Some("unavailable")), "{body}");
+    let text = scrape(&srv).await;
+    assert_eq!(metric(&text, "switchboard_ws_connections_refused_total", &[("reason", "identity_limit")]), 1.0);
+    assert_eq!(metric(&text, "switchboard_ws_connections_refused_total", &[("reason", "node_limit")]), 1.0);
 
     // Alice leaves: her slot (node and identity) comes back once the server saw it go.
     drop(alice);
@@ -240,6 +244,8 @@ async fn ws_rate_limit_answers_errors_recovers_then_closes_4029() {
     let (errors, code) = errors_until_close(&mut ws).await;
     assert_eq!(errors, vec!["rate_limited", "rate_limited"]);
     assert_eq!(code, 4029);
+    let text = scrape_until(&srv, "switchboard_ws_connections_closed_total", &[("code", "4029")], 1.0).await;
+    assert_eq!(metric(&text, "switchboard_rate_limited_total", &[("scope", "ws")]), 4.0);
     srv.stop().await;
 }
 
@@ -251,6 +257,8 @@ async fn disallowed_origin_is_refused_before_upgrade() {
     let (_c, t) = alice_room(&srv).await;
     let (status, body) = try_ws(&srv, &t, Some("https://evil.example")).await.err().expect("refused");
     assert_eq!((status, body["error"]["code"].as_str()), (403, Some("forbidden")), "{body}");
+    let refused = metric(&scrape(&srv).await, "switchboard_ws_connections_refused_total", &[("reason", "origin")]);
+    assert_eq!(refused, 1.0);
     for origin in [Some("https://app.example.com"), None] {
         let mut ws = try_ws(&srv, &t, origin).await.unwrap_or_else(|e| panic!("{origin:?} refused: {e:?}"));
         ws.send(json!({"type": "ping"})).await;
@@ -325,170 +333,4 @@ async fn idle_connection_is_closed_4009_while_one_answering_pings_stays() {
     assert_eq!(alive.next().await["type"], "pong");
     assert_eq!(silent.close_code().await, 4009);
     srv.stop().await;
-}
-
-/// Collects what the fmt layer writes.
-#[derive(Clone, Default)]
-struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogBuffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-// A current-thread runtime (the `tokio::test` default): the in-process server's tasks all run
-// on this thread, so the thread's default subscriber sees every log line they write.
-#[tokio::test]
-async fn no_secrets_in_logs_of_a_full_scenario() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let buf = LogBuffer::default();
-    let writer = buf.clone();
-    let subscriber = tracing_subscriber::registry()
-        .with(switchboard::logging::no_payloads())
-        .with(tracing_subscriber::EnvFilter::new("trace"))
-        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || writer.clone()));
-    let guard = subscriber.set_default();
-
-    let mut cfg = common::test_config();
-    cfg.metrics.token = METRICS_TOKEN.into();
-    let srv = TestServer::start_with(cfg).await;
-    let http = reqwest::Client::new();
-    let res = http.get(srv.url("/v1.0/conversations")).bearer_auth(KEY_A).header("x-request-id", "req-ops-1").send();
-    let res = res.await.unwrap();
-    assert_eq!(res.headers()["x-request-id"], "req-ops-1", "the request id is echoed");
-    let wrong_key = "sk_not_a_real_key_0123456789";
-    assert_eq!(http.get(srv.url("/v1.0/conversations")).bearer_auth(wrong_key).send().await.unwrap().status(), 401);
-    let (c, token) = alice_room(&srv).await;
-    let api = srv.api(KEY_A);
-    let (_, other) = api.post("/v1.0/tokens", json!({"identity": "alice", "conversation_ids": [c]})).await;
-    let fresh = other["token"].as_str().unwrap().to_string();
-    let mut ws = srv.ws(&token).await;
-    ws.subscribe(&c, None).await;
-    ws.send(send(&c, "hello", "k1")).await;
-    ws.next_of("ack").await;
-    ws.send(json!({"type": "refresh", "token": fresh})).await;
-    ws.next_of("refreshed").await;
-    api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "from the backend"})).await;
-    ws.next_of("message").await;
-    srv.ws("forged.token.value").await.close_code().await;
-    scrape(&srv).await;
-    ws.stream.send(Message::Close(None)).await.unwrap();
-    srv.stop().await;
-    drop(guard);
-
-    let logs = String::from_utf8_lossy(&buf.0.lock().unwrap()).to_string();
-    assert!(logs.contains("req-ops-1"), "request ids are in the span");
-    assert!(logs.contains("path=/v1.0/ws"), "WebSocket requests are logged, by path:\n{logs}");
-    let signature = |t: &str| t.rsplit('.').next().unwrap().to_string();
-    let secrets = [
-        KEY_A.to_string(),
-        KEY_B.to_string(),
-        wrong_key.to_string(),
-        METRICS_TOKEN.to_string(),
-        common::SECRET.to_string(),
-        token.clone(),
-        signature(&token),
-        fresh.clone(),
-        signature(&fresh),
-    ];
-    for s in &secrets {
-        assert!(!logs.contains(s.as_str()), "a secret leaked into the logs: {s}");
-    }
-}
-
-/// Runs the real binary with `args` and a config file holding `toml`; returns (exit code,
-/// stderr). Fails if the process is still running after 20 s (i.e. it started serving).
-fn run_binary(toml: Option<&str>, args: &[&str]) -> (i32, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("switchboard.toml");
-    if let Some(t) = toml {
-        std::fs::write(&path, t).unwrap();
-    }
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("SWITCHBOARD_")) {
-        cmd.env_remove(k);
-    }
-    let mut child = cmd
-        .arg("--config")
-        .arg(&path)
-        .args(args)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("`switchboard {args:?}` did not exit: it started despite the config");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).to_string())
-}
-
-#[test]
-fn check_config_lists_every_problem_and_serve_refuses_the_same_config() {
-    let broken = r#"
-[server]
-listen = "nowhere"
-[ws]
-max_connections = 0
-ping_interval_secs = 30
-idle_timeout_secs = 10
-allowed_origins = ["app.example.com", "https://ok.example.com"]
-rate_per_sec = 5
-rate_burst = 0
-[limits]
-max_webhook_body_bytes = 0
-[metrics]
-token = "short"
-"#;
-    let expected = [
-        "server.listen",
-        "ws.max_connections: must be greater than 0",
-        "ws.idle_timeout_secs: must be greater than ws.ping_interval_secs",
-        "ws.allowed_origins: `app.example.com`",
-        "ws.rate_burst: must be at least 1",
-        "limits.max_webhook_body_bytes: must be greater than 0",
-        "metrics.token: use at least 16 characters",
-    ];
-    let (code, err) = run_binary(Some(broken), &["check-config"]);
-    assert_eq!(code, 2, "{err}");
-    for e in expected {
-        assert!(err.contains(e), "missing `{e}` in:\n{err}");
-    }
-    assert!(!err.contains("https://ok.example.com"), "valid origins are not reported:\n{err}");
-    assert_eq!(err.lines().filter(|l| l.trim_start().starts_with("- ")).count(), expected.len(), "{err}");
-
-    let (code, serve_err) = run_binary(Some(broken), &["serve"]);
-    assert_eq!(code, 2, "{serve_err}");
-    assert_eq!(serve_err, err, "serve refuses with the same messages");
-}
-
-#[test]
-fn check_config_explains_unknown_keys_bad_types_bad_toml_and_missing_files() {
-    let cases: &[(Option<&str>, &str)] = &[
-        (Some("[ws]\nmax_conections = 5\n"), "max_conections"),
-        (Some("[ws]\nmax_connections = \"many\"\n"), "max_connections"),
-        (Some("[ws\nmax_connections = 5\n"), "TOML"),
-        (Some("[metrics]\ntoken = 12\n"), "token"),
-        (None, "does not exist"),
-    ];
-    for (toml, needle) in cases {
-        let (code, err) = run_binary(*toml, &["check-config"]);
-        assert_eq!(code, 2, "{toml:?}: {err}");
-        assert!(err.contains("invalid configuration"), "{toml:?}: {err}");
-        assert!(err.contains(needle), "{toml:?}: expected `{needle}` in:\n{err}");
-    }
-    let good = "[ws]\nallowed_origins = [\"https://app.example.com\"]\n[metrics]\ntoken = \"0123456789abcdef\"\n";
-    let (code, err) = run_binary(Some(good), &["check-config"]);
-    assert_eq!(code, 0, "{err}");
 }

@@ -1,72 +1,24 @@
 //! The Redis backend end to end: real `redis-server` processes (single and 3-master cluster)
 //! and real `switchboard` processes, killed and restarted for the fault scenarios.
 //!
-//! Every wait is on a condition with a deadline; nothing sleeps and hopes.
+//! Every wait is on a condition with a deadline; nothing sleeps and hopes. Node-level
+//! scenarios are here; `cluster` runs the core flows on a 3-master cluster and `store` checks
+//! the store's own guarantees (race-free creation, trimming, delivery updates) directly.
 
+#[path = "redis_backend/cluster.rs"]
+mod cluster;
 mod common;
+#[path = "redis_backend/store.rs"]
+mod store;
 
-use common::redis::{Node, RedisCluster, RedisServer, wait_until};
-use common::{KEY_A, KEY_B, Ws};
+use common::KEY_A;
+use common::redis::{Node, RedisServer, history, messages_until, next_within, room, seqs, tenant_id, wait_until};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use switchboard::config::TenantConfig;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
 use uuid::Uuid;
-
-fn tenant_id(name: &str) -> Uuid {
-    TenantConfig { id: None, name: name.into(), api_keys: vec![] }.tenant_id()
-}
-
-/// The next JSON text frame within `limit`, or `None`.
-async fn next_within(ws: &mut Ws, limit: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        match tokio::time::timeout_at(deadline, ws.stream.next()).await.ok()?? {
-            Ok(WsMessage::Text(t)) => return Some(serde_json::from_str(&t).expect("json frame")),
-            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
-            other => panic!("unexpected websocket event {other:?}"),
-        }
-    }
-}
-
-/// Reads frames until a `message` frame with seq `last` arrived; returns every message frame's
-/// message (other frames — acks, presence, typing — are skipped).
-async fn messages_until(ws: &mut Ws, last: u64, limit: Duration) -> Vec<Value> {
-    let mut got = Vec::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    while got.last().and_then(|m: &Value| m["seq"].as_u64()) != Some(last) {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let f = next_within(ws, left).await.unwrap_or_else(|| panic!("no message seq {last} in {limit:?}; got {got:?}"));
-        if f["type"] == "message" {
-            got.push(f["message"].clone());
-        }
-    }
-    got
-}
-
-fn seqs(msgs: &[Value]) -> Vec<u64> {
-    msgs.iter().map(|m| m["seq"].as_u64().expect("seq")).collect()
-}
-
-/// A room with webchat participants `identities`, and a token for each.
-async fn room(api: &common::Api, name: &str, identities: &[&str]) -> (String, Vec<String>) {
-    let conv = api.conversation(name).await;
-    let mut tokens = Vec::new();
-    for id in identities {
-        api.webchat(&conv, id).await;
-        tokens.push(api.token(id, &[&conv]).await);
-    }
-    (conv, tokens)
-}
-
-async fn history(api: &common::Api, conv: &str) -> Vec<Value> {
-    let (s, v) = api.get(&format!("/v1.0/conversations/{conv}/messages?page_size=100")).await;
-    assert_eq!(s, 200, "{v}");
-    v["result"].as_array().expect("result").clone()
-}
 
 #[tokio::test]
 async fn acked_messages_survive_a_node_sigkill_and_seq_continues() {
@@ -76,7 +28,12 @@ async fn acked_messages_survive_a_node_sigkill_and_seq_continues() {
     let (conv, tokens) = room(&api, "persist", &["alice"]).await;
     let mut acked = BTreeMap::new();
     for i in 1..=10 {
-        let (s, m) = api.post(&format!("/v1.0/conversations/{conv}/messages"), json!({"text": format!("m{i}"), "client_id": format!("c{i}")})).await;
+        let (s, m) = api
+            .post(
+                &format!("/v1.0/conversations/{conv}/messages"),
+                json!({"text": format!("m{i}"), "client_id": format!("c{i}")}),
+            )
+            .await;
         assert_eq!(s, 201, "{m}");
         acked.insert(m["seq"].as_u64().unwrap(), m["id"].clone());
     }
@@ -92,20 +49,26 @@ async fn acked_messages_survive_a_node_sigkill_and_seq_continues() {
     let h = history(&api, &conv).await;
     let stored: BTreeMap<u64, Value> = h.iter().map(|m| (m["seq"].as_u64().unwrap(), m["id"].clone())).collect();
     assert_eq!(stored, acked, "every acked message is there, at its seq");
-    let (s, dup) = api.post(&format!("/v1.0/conversations/{conv}/messages"), json!({"text": "again", "client_id": "c3"})).await;
+    let (s, dup) =
+        api.post(&format!("/v1.0/conversations/{conv}/messages"), json!({"text": "again", "client_id": "c3"})).await;
     assert_eq!((s, &dup["seq"], &dup["id"]), (200, &json!(3), &acked[&3]), "retry keys survive the restart");
     let (s, next) = api.post(&format!("/v1.0/conversations/{conv}/messages"), json!({"text": "after"})).await;
     assert_eq!((s, next["seq"].as_u64()), (201, Some(12)));
     let mut ws = node.ws(&tokens[0]).await;
     let resumed = ws.subscribe(&conv, Some(10)).await;
-    assert_eq!((&resumed["epoch"], &resumed["recovered"]), (&sub["epoch"], &json!(true)), "same epoch: history is intact");
+    assert_eq!(
+        (&resumed["epoch"], &resumed["recovered"]),
+        (&sub["epoch"], &json!(true)),
+        "same epoch: history is intact"
+    );
     assert_eq!(seqs(&messages_until(&mut ws, 12, Duration::from_secs(5)).await), vec![11, 12]);
 }
 
 #[tokio::test]
 async fn two_nodes_in_one_room_exchange_messages_in_seq_order() {
     let redis = RedisServer::start().await;
-    let (a, b) = tokio::join!(Node::start(&redis.url(), false), Node::start(&redis.url(), false));
+    let url = redis.url();
+    let (a, b) = tokio::join!(Node::start(&url, false), Node::start(&url, false));
     let (conv, tokens) = room(&a.api(KEY_A), "two nodes", &["alice", "bob"]).await;
     let mut alice = a.ws(&tokens[0]).await;
     let mut bob = b.ws(&tokens[1]).await;
@@ -137,7 +100,8 @@ async fn two_nodes_in_one_room_exchange_messages_in_seq_order() {
 #[tokio::test]
 async fn concurrent_appends_from_two_nodes_never_share_a_seq() {
     let redis = RedisServer::start().await;
-    let (a, b) = tokio::join!(Node::start(&redis.url(), false), Node::start(&redis.url(), false));
+    let url = redis.url();
+    let (a, b) = tokio::join!(Node::start(&url, false), Node::start(&url, false));
     let conv = a.api(KEY_A).conversation("race").await;
     let posts = (0..40).map(|i| {
         let api = if i % 2 == 0 { a.api(KEY_A) } else { b.api(KEY_A) };
@@ -157,36 +121,6 @@ async fn concurrent_appends_from_two_nodes_never_share_a_seq() {
 }
 
 #[tokio::test]
-async fn concurrent_room_creation_ends_with_one_room() {
-    use switchboard::model::{Address, AddressType};
-    use switchboard::store::{Binding, ChannelStore, RedisStore};
-    let redis = RedisServer::start().await;
-    let mut config = common::test_config();
-    config.store.backend = switchboard::config::Backend::Redis;
-    config.redis.url = redis.url();
-    // Two stores with their own connections: two nodes racing on the same inbound peer.
-    let mut stores = Vec::new();
-    for _ in 0..2 {
-        let client = switchboard::store::redis::RedisClient::connect(&config.redis).await.unwrap();
-        stores.push(Arc::new(RedisStore::new(client, &config)));
-    }
-    let account = Uuid::now_v7();
-    let peer = Address { kind: AddressType::Tel, target: "+15550001111".into(), name: String::new() };
-    let attempts = (0..20).map(|i| {
-        let (store, peer) = (stores[i % 2].clone(), peer.clone());
-        let mine = Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() };
-        async move { (mine, store.bind(account, &peer, mine).await.unwrap()) }
-    });
-    let results = futures_util::future::join_all(attempts).await;
-    let winners: Vec<Binding> = results.iter().filter(|(_, existing)| existing.is_none()).map(|(b, _)| *b).collect();
-    assert_eq!(winners.len(), 1, "exactly one creator wins");
-    for (_, existing) in results.iter().filter(|(_, e)| e.is_some()) {
-        assert_eq!(*existing, Some(winners[0]), "every loser is pointed at the winner's room");
-    }
-    assert_eq!(stores[1].binding(account, &peer).await.unwrap(), Some(winners[0]));
-}
-
-#[tokio::test]
 async fn redis_outage_fails_writes_cleanly_and_subscribers_recover_the_gap() {
     let mut redis = RedisServer::start_durable().await;
     let node = Node::start(&redis.url(), false).await;
@@ -202,12 +136,14 @@ async fn redis_outage_fails_writes_cleanly_and_subscribers_recover_the_gap() {
     let failures = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let stop = tokio_util::sync::CancellationToken::new();
     let writer = {
-        let (api, conv, acked, failures, stop) = (api.clone(), conv.clone(), acked.clone(), failures.clone(), stop.clone());
+        let (api, conv, acked, failures, stop) =
+            (api.clone(), conv.clone(), acked.clone(), failures.clone(), stop.clone());
         tokio::spawn(async move {
             let mut i = 0;
             while !stop.is_cancelled() {
                 i += 1;
-                let (s, m) = api.post(&format!("/v1.0/conversations/{conv}/messages"), json!({"text": format!("w{i}")})).await;
+                let (s, m) =
+                    api.post(&format!("/v1.0/conversations/{conv}/messages"), json!({"text": format!("w{i}")})).await;
                 match s {
                     201 => {
                         acked.lock().unwrap().insert(m["seq"].as_u64().unwrap(), m["id"].clone());
@@ -244,7 +180,8 @@ async fn redis_outage_fails_writes_cleanly_and_subscribers_recover_the_gap() {
     let before_restart = acked_count();
 
     redis.restart().await;
-    wait_until(Duration::from_secs(20), "writes to succeed again", || async { acked_count() >= before_restart + 20 }).await;
+    wait_until(Duration::from_secs(20), "writes to succeed again", || async { acked_count() >= before_restart + 20 })
+        .await;
     stop.cancel();
     writer.await.unwrap();
 
@@ -260,6 +197,33 @@ async fn redis_outage_fails_writes_cleanly_and_subscribers_recover_the_gap() {
     assert_eq!(seqs(&seen), (1..=last).collect::<Vec<_>>(), "the subscriber got every message once, in order");
     let (ready, _) = api.get("/readyz").await;
     assert_eq!(ready, 200);
+}
+
+#[tokio::test]
+async fn a_lost_pubsub_link_is_repaired_and_subscribers_get_what_they_missed() {
+    let redis = RedisServer::start().await;
+    let node = Node::start(&redis.url(), false).await;
+    let api = node.api(KEY_A);
+    let (conv, tokens) = room(&api, "link loss", &["watcher"]).await;
+    let mut watcher = node.ws(&tokens[0]).await;
+    watcher.subscribe(&conv, None).await;
+    let mut c = redis.connection().await;
+    let mut killed = 0;
+    for round in 0..3u64 {
+        // Drop the node's subscriber connection only: commands keep working, so these posts are
+        // acked while nobody on the node listens to the room channel.
+        let n: u64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut c).await.unwrap();
+        killed += n;
+        for i in 0..3 {
+            let (s, m) = api
+                .post(&format!("/v1.0/conversations/{conv}/messages"), json!({"text": format!("{round}.{i}")}))
+                .await;
+            assert_eq!(s, 201, "{m}");
+        }
+        let got = messages_until(&mut watcher, round * 3 + 3, Duration::from_secs(10)).await;
+        assert_eq!(seqs(&got), (round * 3 + 1..=round * 3 + 3).collect::<Vec<_>>());
+    }
+    assert!(killed >= 1, "the node had a pub/sub connection to kill");
 }
 
 #[tokio::test]
@@ -283,11 +247,18 @@ async fn a_plain_redis_subscriber_receives_event_envelopes() {
 
     let mut events: Vec<Value> = Vec::new();
     while events.last().map(|e| e["type"].clone()) != Some(json!("conversation.deleted")) {
-        let m = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("event in 5s").expect("link open");
+        let m =
+            tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("event in 5s").expect("link open");
         events.push(serde_json::from_slice(m.get_payload_bytes()).expect("envelope is JSON"));
     }
     let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
-    let expected = ["conversation.created", "participant.added", "message.created", "conversation.updated", "conversation.deleted"];
+    let expected = [
+        "conversation.created",
+        "participant.added",
+        "message.created",
+        "conversation.updated",
+        "conversation.deleted",
+    ];
     let mut rest = kinds.iter();
     for k in expected {
         assert!(rest.any(|x| *x == k), "`{k}` missing or out of order in {kinds:?}");
@@ -300,9 +271,15 @@ async fn a_plain_redis_subscriber_receives_event_envelopes() {
     assert_eq!(events[0]["data"]["id"], json!(conv));
     // The same envelopes, in the same order, in the tenant's stream.
     let mut c = redis.connection().await;
-    let entries: Vec<(String, Vec<(String, String)>)> =
-        redis::cmd("XRANGE").arg(format!("switchboard:events:{{{tenant}}}:stream")).arg("-").arg("+").query_async(&mut c).await.unwrap();
-    let ids: Vec<Value> = entries.iter().map(|(_, f)| serde_json::from_str::<Value>(&f[0].1).unwrap()["id"].clone()).collect();
+    let entries: Vec<(String, Vec<(String, String)>)> = redis::cmd("XRANGE")
+        .arg(format!("switchboard:events:{{{tenant}}}:stream"))
+        .arg("-")
+        .arg("+")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let ids: Vec<Value> =
+        entries.iter().map(|(_, f)| serde_json::from_str::<Value>(&f[0].1).unwrap()["id"].clone()).collect();
     assert_eq!(ids, events.iter().map(|e| e["id"].clone()).collect::<Vec<_>>());
 }
 
@@ -326,96 +303,4 @@ async fn a_node_refuses_to_start_without_redis() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot reach Redis"), "{err}");
-}
-
-#[tokio::test]
-async fn core_flows_work_on_a_redis_cluster() {
-    let cluster = RedisCluster::start().await;
-    let (a, b) = tokio::join!(Node::start(&cluster.url(), true), Node::start(&cluster.url(), true));
-    let api = a.api(KEY_B);
-
-    // CRUD
-    let conv = api.conversation("on a cluster").await;
-    let (s, c) = b.api(KEY_B).get(&format!("/v1.0/conversations/{conv}")).await;
-    assert_eq!((s, &c["name"]), (200, &json!("on a cluster")), "visible from the other node");
-    let (s, c) = api.put(&format!("/v1.0/conversations/{conv}"), json!({"name": "renamed", "metadata": {"k": 1}})).await;
-    assert_eq!((s, &c["name"], &c["metadata"]["k"]), (200, &json!("renamed"), &json!(1)));
-    let (s, _) = a.api(KEY_A).get(&format!("/v1.0/conversations/{conv}")).await;
-    assert_eq!(s, 404, "other tenants do not see it");
-
-    // Pagination: newest first, cursor pages with no repeats.
-    let mut created = vec![conv.clone()];
-    for i in 0..4 {
-        created.push(api.conversation(&format!("p{i}")).await);
-    }
-    let (mut listed, mut token) = (Vec::new(), None::<String>);
-    loop {
-        let q = token.as_ref().map_or(String::new(), |t| format!("&page_token={t}"));
-        let (s, page) = api.get(&format!("/v1.0/conversations?page_size=2{q}")).await;
-        assert_eq!(s, 200, "{page}");
-        listed.extend(page["result"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()));
-        match page["next_page_token"].as_str() {
-            Some(t) => token = Some(t.to_string()),
-            None => break,
-        }
-    }
-    created.reverse();
-    assert_eq!(listed, created);
-
-    // Messages, duplicate client_id, history paging.
-    let path = format!("/v1.0/conversations/{conv}/messages");
-    for i in 1..=5 {
-        let (s, m) = api.post(&path, json!({"text": format!("m{i}"), "client_id": format!("k{i}")})).await;
-        assert_eq!((s, m["seq"].as_u64()), (201, Some(i)));
-    }
-    let (s, dup) = api.post(&path, json!({"text": "retry", "client_id": "k2"})).await;
-    assert_eq!((s, &dup["seq"], &dup["text"]), (200, &json!(2), &json!("m2")));
-    let (_, page) = api.get(&format!("{path}?before=5&page_size=2")).await;
-    assert_eq!(seqs(page["result"].as_array().unwrap()), vec![3, 4]);
-    assert_eq!(page["has_more"], json!(true));
-    let (_, page) = api.get(&format!("{path}?after=3&page_size=5")).await;
-    assert_eq!(seqs(page["result"].as_array().unwrap()), vec![4, 5]);
-
-    // WebSocket: resume with since, then both ways across nodes (sharded pub/sub).
-    api.webchat(&conv, "ann").await;
-    api.webchat(&conv, "ben").await;
-    let mut ann = a.ws(&api.token("ann", &[&conv]).await).await;
-    let mut ben = b.ws(&api.token("ben", &[&conv]).await).await;
-    let sub = ann.subscribe(&conv, Some(3)).await;
-    assert_eq!(sub["recovered"], json!(true));
-    assert_eq!(seqs(&messages_until(&mut ann, 5, Duration::from_secs(5)).await), vec![4, 5]);
-    ben.subscribe(&conv, Some(5)).await;
-    ben.send(json!({"type": "send", "conversation_id": conv, "text": "from b", "client_id": "b1"})).await;
-    ann.send(json!({"type": "send", "conversation_id": conv, "text": "from a", "client_id": "a1"})).await;
-    for ws in [&mut ann, &mut ben] {
-        let got = messages_until(ws, 7, Duration::from_secs(10)).await;
-        assert_eq!(seqs(&got), vec![6, 7]);
-    }
-    ben.send(json!({"type": "send", "conversation_id": conv, "text": "from b again", "client_id": "b1"})).await;
-    let ack = ben.next_of("ack").await;
-    assert_eq!((&ack["duplicate"], ack["seq"].as_u64().map(|s| s == 6 || s == 7)), (&json!(true), Some(true)));
-
-    // Events on the sharded channel, then delete.
-    let (tx, mut pushes) = tokio::sync::mpsc::unbounded_channel();
-    let client = redis::cluster::ClusterClient::builder(cluster.nodes.iter().map(|n| n.url()))
-        .use_protocol(redis::ProtocolVersion::RESP3)
-        .push_sender(tx)
-        .build()
-        .unwrap();
-    let mut events = client.get_async_connection().await.unwrap();
-    events.ssubscribe(format!("switchboard:events:{}", tenant_id("b"))).await.unwrap();
-    let (s, _) = api.delete(&format!("/v1.0/conversations/{conv}")).await;
-    assert!(s == 200 || s == 204);
-    let deleted = loop {
-        let p = tokio::time::timeout(Duration::from_secs(5), pushes.recv()).await.expect("event in 5s").expect("open");
-        if let Some(m) = redis::Msg::from_push_info(p) {
-            let e: Value = serde_json::from_slice(m.get_payload_bytes()).unwrap();
-            if e["type"] == "conversation.deleted" {
-                break e;
-            }
-        }
-    };
-    assert_eq!(deleted["data"]["id"], json!(conv));
-    let (s, _) = b.api(KEY_B).get(&format!("/v1.0/conversations/{conv}")).await;
-    assert_eq!(s, 404);
 }

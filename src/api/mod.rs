@@ -13,6 +13,7 @@ pub mod observe;
 pub mod pagination;
 pub mod participants;
 pub mod tokens;
+pub mod webhooks;
 
 use crate::app::AppState;
 use crate::error::Error;
@@ -32,6 +33,8 @@ use utoipa::OpenApi;
         messages::post, messages::list, messages::get,
         tokens::mint,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
+        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
+        webhooks::rotate_secret, webhooks::deliveries, webhooks::redeliver,
         health::healthz, health::readyz,
     ),
     components(schemas(crate::error::ErrorBody, crate::broker::Event)),
@@ -65,7 +68,17 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(tokens::mint))
         .route("/conversation_accounts", post(accounts::create).get(accounts::list))
         .route("/conversation_accounts/{id}", get(accounts::get).put(accounts::update).delete(accounts::delete))
-        .route("/hooks/{provider}/{account_id}", get(crate::channels::inbound::hook).post(crate::channels::inbound::hook))
+        .route("/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/webhooks/{id}", get(webhooks::get).put(webhooks::update).delete(webhooks::delete))
+        .route("/webhooks/{id}/rotate_secret", post(webhooks::rotate_secret))
+        .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
+        .route("/webhooks/{id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
+        .route(
+            "/hooks/{provider}/{account_id}",
+            get(crate::channels::inbound::hook)
+                .post(crate::channels::inbound::hook)
+                .layer(crate::limits::webhook_body_limit(&state.config)),
+        )
         .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { Error::NotFound("route") });
     let static_dir = &state.config.server.static_dir;

@@ -7,9 +7,13 @@
 
 pub mod dispatch;
 pub mod inbound;
+pub mod line;
 pub mod outbox;
 pub mod split;
+pub mod telegram;
+pub mod telnyx;
 pub mod twilio;
+pub mod whatsapp;
 
 use crate::error::Error;
 use crate::model::{Account, Address, AddressType, Media, MessageStatus};
@@ -161,6 +165,10 @@ impl Default for Registry {
     fn default() -> Self {
         let all: Vec<Arc<dyn Provider>> = vec![
             Arc::new(twilio::Twilio),
+            Arc::new(telnyx::Telnyx),
+            Arc::new(line::Line),
+            Arc::new(whatsapp::WhatsApp),
+            Arc::new(telegram::Telegram),
         ];
         Registry { providers: Arc::new(all.into_iter().map(|p| (p.name(), p)).collect()) }
     }

@@ -12,7 +12,12 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
     while rest.chars().count() > max {
         // Byte offset just past the `max`-th character.
         let hard = rest.char_indices().nth(max).map_or(rest.len(), |(i, _)| i);
-        let cut = rest[..hard].rfind(char::is_whitespace).filter(|&i| i > 0).unwrap_or(hard);
+        // A break right after the limit is the best cut of all; else the last one before it.
+        let cut = if rest[hard..].starts_with(char::is_whitespace) {
+            hard
+        } else {
+            rest[..hard].rfind(char::is_whitespace).filter(|&i| i > 0).unwrap_or(hard)
+        };
         out.push(rest[..cut].trim_end().to_string());
         rest = rest[cut..].trim_start();
     }

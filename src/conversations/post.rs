@@ -58,7 +58,7 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     let deliveries = dispatch::plan(&participants, author);
     let status = if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
     let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
-    let message = Message {
+    let mut message = Message {
         id: Uuid::now_v7(),
         conversation_id: req.conversation_id,
         seq: 0,
@@ -72,6 +72,8 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
         channel,
         deliveries,
     };
+    // Customer intercept webhooks may reject (422, nothing stored) or modify the draft.
+    crate::webhooks::intercept(state, req.tenant, &message).await?.apply(&mut message.text, &mut message.medias);
     let appended = state.store.append(Draft { message, idempotency_key }).await?;
     if !appended.duplicate {
         let m = &appended.message;

@@ -1,7 +1,8 @@
 //! The durable backend: all state in Redis, shared by every node pointing at it.
 //!
 //! Owns the mapping of the `Store` contract onto Redis data structures (layout in `keys`,
-//! atomic multi-key changes in `scripts`, transport and deadlines in `client`). The append is
+//! atomic multi-key changes in `scripts`, transport and deadlines in `client`, the
+//! `ChannelStore` side in `channels`). The append is
 //! one Lua script that assigns the seq, writes history and publishes the frame on the room's
 //! channel; this store never fans out to the local hub itself — the broker's subscription
 //! brings every publication back, this node's included, so there is one delivery path.
@@ -51,7 +52,7 @@ impl RedisStore {
         }
     }
 
-    /// Reads conversations by id, in the given order, skipping ids whose hash is gone.
+    /// Reads conversations by id, in the given order; `None` where the conversation is gone.
     async fn conversations_by_id(&self, ids: &[Uuid]) -> Result<Vec<Option<Conversation>>> {
         // Separate commands, issued together: on one server they are pipelined on the shared
         // connection; on a cluster each goes to the node owning that conversation.
@@ -119,9 +120,11 @@ impl Store for RedisStore {
     async fn put_tenant(&self, tenant: &Tenant, key_hashes: &[String]) -> Result<()> {
         let id = tenant.id.to_string();
         self.redis.query::<()>(cmd("SET").arg(self.keys.tenant(tenant.id)).arg(encode(tenant)?)).await?;
-        try_join_all(key_hashes.iter().map(|h| async {
-            self.redis.query::<()>(cmd("SET").arg(self.keys.api_key(h)).arg(&id)).await
-        }))
+        try_join_all(
+            key_hashes
+                .iter()
+                .map(|h| async { self.redis.query::<()>(cmd("SET").arg(self.keys.api_key(h)).arg(&id)).await }),
+        )
         .await?;
         Ok(())
     }
@@ -165,8 +168,10 @@ impl Store for RedisStore {
         // interrupted between its two steps): the page is refilled past them.
         while out.len() < limit {
             let want = limit - out.len();
-            let members: Vec<String> =
-                self.redis.query(cmd("ZREVRANGEBYLEX").arg(&index).arg(&max).arg("-").arg("LIMIT").arg(0).arg(want)).await?;
+            let members: Vec<String> = self
+                .redis
+                .query(cmd("ZREVRANGEBYLEX").arg(&index).arg(&max).arg("-").arg("LIMIT").arg(0).arg(want))
+                .await?;
             let ids: Vec<Uuid> = members.iter().filter_map(|m| Uuid::parse_str(m).ok()).collect();
             for (id, c) in ids.iter().zip(self.conversations_by_id(&ids).await?) {
                 match c {
@@ -349,6 +354,8 @@ mod tests {
             status: crate::model::MessageStatus::Sent,
             client_id: Some("\"seq\":0".into()),
             tm_create: crate::model::now(),
+            channel: None,
+            deliveries: vec![],
         };
         let frame = message_frame(&m);
         let (pre, post) = split_at_seq(frame.as_str()).unwrap();

@@ -12,7 +12,6 @@ use crate::auth::{ClientClaims, TokenError};
 use crate::error::Error;
 use crate::limits::ConnPermit;
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Response};
 
 /// A connection let in: its token verdict (claims, or the close code to leave with) and its
 /// slot in the connection counts, held for the session's life.
@@ -21,11 +20,11 @@ pub(super) struct Admitted {
     pub permit: ConnPermit,
 }
 
-/// Runs the door checks in order; `Err` is the response refusing the upgrade.
-pub(super) fn admit(state: &AppState, headers: &HeaderMap, token: Option<&str>) -> Result<Admitted, Response> {
+/// Runs the door checks in order; `Err` is the error refusing the upgrade (already counted).
+pub(super) fn admit(state: &AppState, headers: &HeaderMap, token: Option<&str>) -> Result<Admitted, Error> {
     let refuse = |reason: &'static str, e: Error| {
         state.metrics.ws_refused(reason);
-        e.into_response()
+        e
     };
     let origin = headers.get(header::ORIGIN).map(|o| o.to_str().unwrap_or("\u{fffd}"));
     if !origin_allowed(&state.config.ws.allowed_origins, origin) {
@@ -42,7 +41,9 @@ pub(super) fn admit(state: &AppState, headers: &HeaderMap, token: Option<&str>) 
     };
     match &verdict {
         Ok(c) => state.limits.identity(&mut permit, c.tid, &c.sub).map_err(|e| refuse("identity_limit", e))?,
-        Err(code) => state.metrics.ws_refused(if *code == close::TOKEN_EXPIRED { "token_expired" } else { "invalid_token" }),
+        Err(code) => {
+            state.metrics.ws_refused(if *code == close::TOKEN_EXPIRED { "token_expired" } else { "invalid_token" })
+        }
     }
     Ok(Admitted { verdict, permit })
 }

@@ -107,8 +107,12 @@ impl Session {
     pub(super) async fn refresh(&mut self, token: &str) -> Result<(), axum::Error> {
         let claims = match self.state.tokens.verify(token) {
             Ok(c) => c,
-            Err(TokenError::Expired) => return self.send_error("token_expired", "the new token has already expired").await,
-            Err(TokenError::Invalid) => return self.send_error("invalid_token", "the new token is malformed or forged").await,
+            Err(TokenError::Expired) => {
+                return self.send_error("token_expired", "the new token has already expired").await;
+            }
+            Err(TokenError::Invalid) => {
+                return self.send_error("invalid_token", "the new token is malformed or forged").await;
+            }
         };
         if claims.tid != self.claims.tid || claims.sub != self.claims.sub {
             return self.send_error("forbidden", "a refresh token must name the same tenant and identity").await;

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -38,7 +38,7 @@ pub async fn upgrade(
 ) -> Response {
     let admission::Admitted { verdict, permit } = match admission::admit(&state, &headers, q.token.as_deref()) {
         Ok(a) => a,
-        Err(refused) => return refused,
+        Err(refused) => return refused.into_response(),
     };
     let cfg = &state.config.ws;
     // A child of the request's span, so session logs carry its request id.
@@ -47,6 +47,7 @@ pub async fn upgrade(
     ws.max_message_size(cfg.max_frame_bytes)
         .max_frame_size(cfg.max_frame_bytes)
         .write_buffer_size(cfg.write_buffer_bytes)
+        .read_buffer_size(cfg.read_buffer_bytes)
         .on_upgrade(move |socket| {
             let session = async move {
                 match verdict {

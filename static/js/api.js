@@ -12,14 +12,42 @@ export class ApiError extends Error {
   }
 }
 
+const MAX_IN_FLIGHT = 6;
+const MAX_RETRIES_429 = 2;
+
 export class Api {
   /** @param {string} key API key sent as `Authorization: Bearer <key>` */
   constructor(key, base = '') {
     this.key = key;
     this.base = base;
+    this.inFlight = 0;
+    this.waiting = [];
   }
 
+  /**
+   * At most MAX_IN_FLIGHT requests at a time (the server rate-limits per API key); a 429 is
+   * retried after its Retry-After.
+   */
   async call(method, path, body) {
+    if (this.inFlight >= MAX_IN_FLIGHT) await new Promise((resolve) => this.waiting.push(resolve));
+    this.inFlight += 1;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          return await this.once(method, path, body);
+        } catch (e) {
+          if (e.status !== 429 || attempt >= MAX_RETRIES_429) throw e;
+          await new Promise((resolve) => setTimeout(resolve, (e.retryAfter || 1) * 1000));
+        }
+      }
+    } finally {
+      this.inFlight -= 1;
+      const next = this.waiting.shift();
+      if (next) next();
+    }
+  }
+
+  async once(method, path, body) {
     const headers = { Authorization: `Bearer ${this.key}` };
     const init = { method, headers };
     if (body !== undefined) {
@@ -41,7 +69,9 @@ export class Api {
     }
     if (!res.ok) {
       const err = data && data.error ? data.error : {};
-      throw new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText);
+      const e = new ApiError(res.status, err.code || `http_${res.status}`, err.message || res.statusText);
+      e.retryAfter = Number(res.headers.get('Retry-After')) || 0;
+      throw e;
     }
     return data;
   }
@@ -77,8 +107,16 @@ export class Api {
     return this.call('GET', `/conversations/${conversationId}/participants`);
   }
 
-  addParticipant(conversationId, address) {
-    return this.call('POST', `/conversations/${conversationId}/participants`, { address });
+  /** `accountId`: the channel account a non-webchat address is reached through. */
+  addParticipant(conversationId, address, accountId) {
+    const body = { address };
+    if (accountId) body.account_id = accountId;
+    return this.call('POST', `/conversations/${conversationId}/participants`, body);
+  }
+
+  /** Channel accounts (our SMS numbers, LINE channels, bots…): `{result: [{id, type, name, address}]}`. */
+  listAccounts() {
+    return this.call('GET', '/conversation_accounts');
   }
 }
 

@@ -7,12 +7,14 @@
 // an end user (no REST access) resubscribes from seq 0 once.
 
 import { socketUrl } from './api.js';
+import { Directory } from './directory.js';
 import { Socket } from './socket.js';
 
 const HISTORY_PAGE = 30;
-const LIST_PAGE = 30;
-const LIST_POLL_MS = 15000;
-const MAX_SUBSCRIPTIONS = 90;
+/** New rooms (an inbound SMS from a new number) show up within this long. */
+const LIST_POLL_MS = 5000;
+/** Below the server's `ws.max_subscriptions` (100 by default). */
+export const MAX_SUBSCRIPTIONS = 90;
 const TYPING_EVERY_MS = 2500;
 
 export function newClientId() {
@@ -33,10 +35,13 @@ export class Chat {
    * @param {string[]} [o.conversationIds] end-user mode: the token's conversations
    * @param {(text: string) => void} o.announce screen-reader announcement
    */
-  constructor({ store, api, token, conversationIds, announce }) {
+  constructor({ store, api, token, expiresAt, conversationIds, announce }) {
     this.store = store;
     this.api = api;
     this.token = token;
+    this.refreshTimer = 0;
+    /** Operator-only REST actions (conversation list, participants, invites). */
+    this.directory = api ? new Directory(this) : null;
     this.announce = announce;
     this.sentSince = new Map(); // room -> since sent with the pending subscribe
     this.reloadedFromZero = new Set();
@@ -44,6 +49,7 @@ export class Chat {
     this.lastTyping = 0;
     this.pollTimer = 0;
     for (const id of conversationIds || []) store.ensureRoom(id);
+    this.scheduleRenewal(expiresAt);
     this.socket = new Socket({
       getUrl: (refresh) => this.tokenUrl(refresh),
       onOpen: () => this.onOpen(),
@@ -60,23 +66,42 @@ export class Chat {
   }
 
   async start() {
-    if (this.operator) await this.refreshConversations();
+    const dir = this.directory;
+    if (dir) await dir.refresh();
     this.socket.start();
-    if (this.operator) this.pollTimer = setInterval(() => this.refreshConversations(), LIST_POLL_MS);
+    if (dir) this.pollTimer = setInterval(() => dir.refresh(), LIST_POLL_MS);
   }
 
   stop() {
     clearInterval(this.pollTimer);
+    clearTimeout(this.refreshTimer);
     this.socket.stop();
   }
 
   async tokenUrl(refresh) {
     if (refresh) {
       if (!this.api) return null;
-      const t = await this.api.mintOperatorToken(this.store.identity);
-      this.token = t.token;
+      await this.renewToken();
     }
     return socketUrl(this.token);
+  }
+
+  /** Operator tokens are renewed a minute before they expire, on the live connection too. */
+  scheduleRenewal(expiresAt) {
+    clearTimeout(this.refreshTimer);
+    if (!this.api || !expiresAt) return;
+    const inMs = Math.max(5000, new Date(expiresAt).getTime() - Date.now() - 60000);
+    this.refreshTimer = setTimeout(() => {
+      this.renewToken()
+        .then(() => this.socket.send({ type: 'refresh', token: this.token }))
+        .catch(() => this.scheduleRenewal(new Date(Date.now() + 65000).toISOString()));
+    }, Math.min(inMs, 2 ** 31 - 1));
+  }
+
+  async renewToken() {
+    const t = await this.api.mintOperatorToken(this.store.identity);
+    this.token = t.token;
+    this.scheduleRenewal(t.expires_at);
   }
 
   // ---- socket --------------------------------------------------------------------------------
@@ -146,6 +171,8 @@ export class Chat {
       }
       case 'error':
         return this.onError(f);
+      case 'refreshed':
+        return undefined;
       default:
         return undefined;
     }
@@ -181,6 +208,7 @@ export class Chat {
       this.loadLatest(r);
     }
     if (since !== undefined && f.recovered) {
+      this.reloadedFromZero.delete(r.id);
       r.loaded = true;
       if (epochChanged) r.historyGap = false;
     }
@@ -266,61 +294,13 @@ export class Chat {
     return p;
   }
 
-  // ---- conversations (operator) ------------------------------------------------------------------
-
-  async refreshConversations() {
-    if (!this.api) return;
-    try {
-      const page = await this.api.listConversations({ pageSize: LIST_PAGE });
-      this.addConversations(page.result);
-      if (this.store.nextPageToken === null) this.store.nextPageToken = page.next_page_token || '';
-    } catch (e) {
-      if (e.status === 401) this.store.setNotice('The API key was refused.');
-    }
-  }
-
-  async loadMoreConversations() {
-    const token = this.store.nextPageToken;
-    if (!this.api || !token) return;
-    const page = await this.api.listConversations({ pageSize: LIST_PAGE, pageToken: token });
-    this.store.nextPageToken = page.next_page_token || '';
-    this.addConversations(page.result);
-  }
-
-  addConversations(list) {
-    for (const c of list) {
-      const known = this.store.room(c.id);
-      const r = this.store.upsertConversation(c);
-      if (!known && this.socket.isOpen) this.subscribe(r);
-    }
-  }
-
-  async createConversation(name) {
-    const c = await this.api.createConversation(name);
-    const r = this.store.upsertConversation(c);
-    r.loaded = true;
-    this.subscribe(r);
-    return r;
-  }
-
-  async addParticipant(roomId, address) {
-    const p = await this.api.addParticipant(roomId, address);
-    const r = this.store.room(roomId);
-    if (r) await this.loadParticipants(r, true);
-    return p;
-  }
-
-  /** Operator joins the room as a webchat participant (also happens on the first send). */
-  join(roomId) {
-    return this.addParticipant(roomId, { type: 'webchat', target: this.store.identity, name: this.store.identity });
-  }
-
-  async inviteLink(roomId, identity) {
-    const t = await this.api.mintClientToken(identity, [roomId]);
-    return `${location.origin}/?token=${encodeURIComponent(t.token)}`;
-  }
-
   // ---- user actions ----------------------------------------------------------------------------
+
+  canSubscribe() {
+    let n = 0;
+    for (const r of this.store.rooms.values()) if (r.subscribed || this.sentSince.has(r.id)) n += 1;
+    return n < MAX_SUBSCRIPTIONS;
+  }
 
   open(roomId) {
     const s = this.store;

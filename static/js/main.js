@@ -48,7 +48,7 @@ async function startOperator({ key, identity }) {
     // storage disabled: a reload asks again
   }
   const store = new Store({ mode: 'operator', identity: t.identity || identity });
-  const chat = new Chat({ store, api, token: t.token, announce });
+  const chat = new Chat({ store, api, token: t.token, expiresAt: t.expires_at, announce });
   await chat.start();
   mount(store, chat);
 }
@@ -97,6 +97,11 @@ function mount(store, chat) {
     if (b) b.focus();
   };
   $('#back').onclick = back;
+  $('.skip').onclick = (ev) => {
+    ev.preventDefault();
+    const target = store.activeId ? $('#scroller') : $('#conv-list button');
+    if (target) target.focus();
+  };
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape' && document.body.classList.contains('room-open') && matchMedia('(max-width: 720px)').matches) back();
   });

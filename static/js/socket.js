@@ -4,7 +4,10 @@
 //   stayed up for a few seconds.
 // - While the browser reports being offline no attempt is made (it would only fail); the
 //   `online` event reconnects at once, the `offline` event drops the socket at once.
-// - A ping every 20 s; no frame for 10 s after it means the connection is dead: drop it.
+// - A ping every 20 s (the server closes connections silent for `ws.idle_timeout_secs`); no
+//   frame for 10 s after it means the connection is dead: drop it and reconnect.
+// - Outgoing frames pass a token bucket (15/s, bursts of 30) below the server's per-connection
+//   limit, so re-subscribing to many rooms at once is paced instead of refused.
 // - Close codes 4001/4002 (bad or expired token) ask the owner for a fresh token once; when it
 //   has none, the socket stops in the "expired" state.
 //
@@ -17,6 +20,8 @@ const BACKOFF_MAX_MS = 15000;
 const STABLE_AFTER_MS = 3000;
 const PING_EVERY_MS = 20000;
 const PONG_TIMEOUT_MS = 10000;
+const RATE_PER_SEC = 15;
+const RATE_BURST = 30;
 
 export class Socket {
   /**
@@ -39,7 +44,11 @@ export class Socket {
     this.everConnected = false;
     this.refreshNext = false;
     this.authRetries = 0;
-    this.timers = { retry: 0, stable: 0, ping: 0, pong: 0 };
+    this.timers = { retry: 0, stable: 0, ping: 0, pong: 0, pump: 0 };
+    this.queue = []; // frames waiting for rate-limit tokens
+    this.tokens = RATE_BURST;
+    this.refilledAt = 0;
+    this.lastRx = 0;
     this.onOnline = () => {
       this.attempt = 0;
       this.connect();
@@ -70,11 +79,27 @@ export class Socket {
     return !!this.ws && this.ws.readyState === WebSocket.OPEN && this.state === 'connected';
   }
 
-  /** Sends a frame; false when not connected (the caller keeps it for after the reconnect). */
+  /**
+   * Queues a frame for sending (paced by the rate limit); false when not connected, in which
+   * case the caller keeps what it needs for after the reconnect.
+   */
   send(frame) {
     if (!this.isOpen) return false;
-    this.ws.send(JSON.stringify(frame));
+    this.queue.push(JSON.stringify(frame));
+    this.pump();
     return true;
+  }
+
+  pump() {
+    this.clear('pump');
+    const now = performance.now();
+    this.tokens = Math.min(RATE_BURST, this.tokens + ((now - this.refilledAt) / 1000) * RATE_PER_SEC);
+    this.refilledAt = now;
+    while (this.queue.length && this.tokens >= 1 && this.isOpen) {
+      this.ws.send(this.queue.shift());
+      this.tokens -= 1;
+    }
+    if (this.queue.length && this.isOpen) this.timers.pump = setTimeout(() => this.pump(), 1000 / RATE_PER_SEC);
   }
 
   /** Closes the current connection without waiting for the close handshake, then reconnects. */
@@ -91,6 +116,7 @@ export class Socket {
 
   clear(name) {
     clearTimeout(this.timers[name]);
+    clearInterval(this.timers[name]);
     this.timers[name] = 0;
   }
 
@@ -101,6 +127,8 @@ export class Socket {
     this.clear('stable');
     this.clear('ping');
     this.clear('pong');
+    this.clear('pump');
+    this.queue = [];
     if (ws) {
       ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
       try {
@@ -145,12 +173,14 @@ export class Socket {
         this.attempt = 0;
         this.authRetries = 0;
       }, STABLE_AFTER_MS);
-      this.armPing();
+      this.lastRx = performance.now();
+      this.tokens = RATE_BURST;
+      this.refilledAt = this.lastRx;
+      this.timers.ping = setInterval(() => this.ping(), PING_EVERY_MS);
       this.onOpen();
     };
     ws.onmessage = (ev) => {
-      this.clear('pong');
-      this.armPing();
+      this.lastRx = performance.now();
       let frame;
       try {
         frame = JSON.parse(ev.data);
@@ -168,6 +198,8 @@ export class Socket {
       this.clear('stable');
       this.clear('ping');
       this.clear('pong');
+      this.clear('pump');
+      this.queue = [];
       if (ev.code === INVALID_TOKEN || ev.code === TOKEN_EXPIRED) {
         if (this.authRetries >= 1) {
           this.setState('expired');
@@ -194,11 +226,13 @@ export class Socket {
     this.timers.retry = setTimeout(() => this.connect(), delay);
   }
 
-  armPing() {
-    this.clear('ping');
-    this.timers.ping = setTimeout(() => {
-      if (!this.send({ type: 'ping' })) return;
-      this.timers.pong = setTimeout(() => this.reconnectNow(), PONG_TIMEOUT_MS);
-    }, PING_EVERY_MS);
+  /** Keepalive: a ping, and a dead connection is dropped when nothing answers in time. */
+  ping() {
+    const sentAt = performance.now();
+    if (!this.send({ type: 'ping' })) return;
+    this.clear('pong');
+    this.timers.pong = setTimeout(() => {
+      if (this.lastRx < sentAt) this.reconnectNow();
+    }, PONG_TIMEOUT_MS);
   }
 }

@@ -1,23 +1,28 @@
 // End-to-end test of the chat page in Debian's headless Chromium, driven by playwright-core.
 //
-//   node tests/browser/e2e.mjs <base url> <api key>
+//   node tests/browser/e2e.mjs <base url> <api key> [twilio stub url]
 //
 // Scenarios: an operator (API key, desktop) and an end user (?token=, phone width) chat both
 // ways in one conversation and see each other's messages live and in order; the end user's
 // typing shows on the operator side; read receipts; infinite scroll back through history; the
 // end user's network drops while the operator sends 3 messages (and the end user queues one):
 // after the reconnect every message is there exactly once; a reload restores the same history;
-// the operator adds a participant from the page. Any console error or page error fails the run.
+// the operator adds participants from the page. With a Twilio stub URL: an inbound SMS (signed
+// webhook) from a new number appears live in the operator's list and pane, the operator's reply
+// goes out through the stub (the Rust side checks what the stub received) and its delivery
+// status moves to "delivered" on a signed status callback; the operator adds a phone number to
+// a room. Any console error or page error fails the run.
 // Screenshots go to target/screenshots/; one is copied to docs/chat.png.
 
 import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const [base, apiKey] = process.argv.slice(2);
+const [base, apiKey, twilioStub] = process.argv.slice(2);
 if (!base || !apiKey) {
-  console.error('usage: node e2e.mjs <base url> <api key>');
+  console.error('usage: node e2e.mjs <base url> <api key> [twilio stub url]');
   process.exit(2);
 }
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -45,6 +50,28 @@ async function rest(method, p, body) {
   const data = await res.json().catch(() => null);
   if (!res.ok) throw new Error(`${method} ${p} -> ${res.status} ${JSON.stringify(data)}`);
   return data;
+}
+
+const TWILIO_SID = `AC${'0'.repeat(32)}`;
+const TWILIO_TOKEN = 'twilio-auth-token-e2e-0123456789';
+const OUR_NUMBER = '+15005550006';
+const SAM = '+14155550100';
+const SMS_REPLY = 'Sorry Sam, we are resending it today.';
+
+/** Posts a webhook the way Twilio does: form-encoded, signed with X-Twilio-Signature. */
+async function twilioHook(accountId, fields) {
+  const url = `${base}/v1.0/hooks/twilio/${accountId}`;
+  const params = Object.entries(fields);
+  const mac = crypto.createHmac('sha1', TWILIO_TOKEN).update(url);
+  for (const [k, v] of [...params].sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1))) {
+    mac.update(k + v);
+  }
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': mac.digest('base64') },
+    body: new URLSearchParams(params).toString(),
+  });
+  if (!res.ok) throw new Error(`twilio webhook -> ${res.status} ${await res.text()}`);
 }
 
 function assert(cond, message) {
@@ -269,6 +296,94 @@ async function main() {
     assert(JSON.stringify(parts) === JSON.stringify(['Olivia', 'alice', 'bob']), `participants ${parts}`);
     await op.click('#people summary');
     log('operator added bob from the page');
+
+    if (twilioStub) {
+      step = 'inbound SMS from a new number appears live';
+      const acc = await rest('POST', '/conversation_accounts', {
+        type: 'tel',
+        provider: 'twilio',
+        name: 'Support line',
+        address: OUR_NUMBER,
+        credentials: { account_sid: TWILIO_SID, auth_token: TWILIO_TOKEN },
+        api_base_url: twilioStub,
+      });
+      await twilioHook(acc.id, {
+        MessageSid: `SM${'1'.repeat(32)}`,
+        AccountSid: TWILIO_SID,
+        From: SAM,
+        To: OUR_NUMBER,
+        Body: 'Hi, this is Sam. My parcel never arrived.',
+        NumMedia: '0',
+      });
+      const smsRoom = op.locator('#conv-list button', { hasText: SAM });
+      await smsRoom.waitFor({ timeout: 15_000 });
+      await op.waitForFunction(
+        (num) => {
+          const b = [...document.querySelectorAll('#conv-list button')].find((x) => x.textContent.includes(num));
+          return b && b.querySelector('.badge.ch-sms') && b.querySelector('.unread') && b.textContent.includes('My parcel never arrived');
+        },
+        SAM,
+        { timeout: WAIT },
+      );
+      log('operator list shows the new SMS room with its badge, preview and unread count');
+      await smsRoom.click();
+      await waitForText(op, 'Hi, this is Sam. My parcel never arrived.', 'operator');
+      await op.locator('#messages .msg.theirs .via', { hasText: 'via SMS' }).first().waitFor({ timeout: WAIT });
+
+      step = 'operator replies over SMS; delivery status';
+      await send(op, SMS_REPLY);
+      const myStatus = () =>
+        op.evaluate((t) => {
+          const li = [...document.querySelectorAll('#messages .msg.mine')].find((x) => x.querySelector('.text').textContent === t);
+          return li ? li.querySelector('.status').textContent : null;
+        }, SMS_REPLY);
+      await op.waitForFunction(
+        (t) => {
+          const li = [...document.querySelectorAll('#messages .msg.mine')].find((x) => x.querySelector('.text').textContent === t);
+          return li && li.querySelector('.status').textContent === 'sent';
+        },
+        SMS_REPLY,
+        { timeout: WAIT },
+      );
+      const smsConv = await op.evaluate(() => window.switchboard.store.activeId);
+      let sid = null;
+      for (let i = 0; i < 100 && !sid; i++) {
+        const page = await rest('GET', `/conversations/${smsConv}/messages`);
+        const m = page.result.find((x) => x.text === SMS_REPLY);
+        sid = m && m.deliveries && m.deliveries[0] && m.deliveries[0].provider_message_id;
+        if (!sid) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert(sid, 'the reply got a provider message id from the stub');
+      await twilioHook(acc.id, { MessageSid: sid, MessageStatus: 'delivered', SmsStatus: 'delivered', AccountSid: TWILIO_SID, From: OUR_NUMBER, To: SAM });
+      await op
+        .waitForFunction(
+          (t) => {
+            const li = [...document.querySelectorAll('#messages .msg.mine')].find((x) => x.querySelector('.text').textContent === t);
+            return li && li.querySelector('.status').textContent === 'delivered';
+          },
+          SMS_REPLY,
+          { timeout: WAIT },
+        )
+        .catch(async () => {
+          throw new Error(`reply status is "${await myStatus()}", expected "delivered"`);
+        });
+      log('operator reply went out over SMS: sent, then delivered');
+
+      step = 'operator adds a phone number to the chat room';
+      await op.click(`#conv-list button[data-id="${conv.id}"]`);
+      await op.click('#people summary');
+      await op.selectOption('#add-type', 'tel');
+      await op.locator('#add-account option', { hasText: OUR_NUMBER }).waitFor({ state: 'attached', timeout: WAIT });
+      await op.fill('#add-target', '+15550001234');
+      await op.fill('#add-name', 'Alice (mobile)');
+      await op.click('#add-person button[type=submit]');
+      await op.waitForFunction(() => document.querySelector('#add-result').textContent.startsWith('Added Alice (mobile)'), null, {
+        timeout: WAIT,
+      });
+      await op.locator('#room-badges .badge.ch-sms').waitFor({ timeout: WAIT });
+      await op.click('#people summary');
+      log('operator added +15550001234 over the SMS account; the room shows the SMS badge');
+    }
 
     step = 'accessibility basics';
     for (const [page, who] of [

@@ -1,16 +1,20 @@
 //! Real processes for the Redis backend tests: `redis-server` (alone or as a 3-master cluster)
 //! and `switchboard` nodes (the built binary) pointed at it.
 //!
-//! Owns process lifecycles only — free ports, private data dirs, readiness waits, SIGKILL and
-//! restart, cleanup on drop. Never touches :6379 or any Redis it did not start. The scenarios
-//! live in `tests/redis_backend.rs`.
+//! Owns process lifecycles — free ports, private data dirs, readiness waits, SIGKILL and
+//! restart, cleanup on drop — plus the few client-side helpers the scenarios share. Never
+//! touches :6379 or any Redis it did not start. The scenarios live in `tests/redis_backend.rs`.
 
 use super::{Api, Ws, test_config};
+use futures_util::StreamExt;
+use serde_json::Value;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-use switchboard::config::Backend;
+use switchboard::config::{Backend, TenantConfig};
 use tempfile::TempDir;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use uuid::Uuid;
 
 /// A port nobody listens on right now (the OS picks it; we release it for the child).
 pub fn free_port() -> u16 {
@@ -64,7 +68,8 @@ impl RedisServer {
 
     pub async fn start_with(extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s = RedisServer { port: free_port(), dir, args: extra.iter().map(|a| a.to_string()).collect(), child: None };
+        let mut s =
+            RedisServer { port: free_port(), dir, args: extra.iter().map(|a| a.to_string()).collect(), child: None };
         s.spawn().await;
         s
     }
@@ -267,4 +272,59 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+// ---- client-side helpers shared by the scenarios ----
+
+pub fn tenant_id(name: &str) -> Uuid {
+    TenantConfig { id: None, name: name.into(), api_keys: vec![] }.tenant_id()
+}
+
+/// The next JSON text frame within `limit`, or `None`.
+pub async fn next_within(ws: &mut Ws, limit: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, ws.stream.next()).await.ok()?? {
+            Ok(WsMessage::Text(t)) => return Some(serde_json::from_str(&t).expect("json frame")),
+            Ok(WsMessage::Ping(_) | WsMessage::Pong(_)) => continue,
+            other => panic!("unexpected websocket event {other:?}"),
+        }
+    }
+}
+
+/// Reads frames until a `message` frame with seq `last` arrived; returns every message frame's
+/// message (other frames — acks, presence, typing — are skipped).
+pub async fn messages_until(ws: &mut Ws, last: u64, limit: Duration) -> Vec<Value> {
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while got.last().and_then(|m: &Value| m["seq"].as_u64()) != Some(last) {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f =
+            next_within(ws, left).await.unwrap_or_else(|| panic!("no message seq {last} in {limit:?}; got {got:?}"));
+        if f["type"] == "message" {
+            got.push(f["message"].clone());
+        }
+    }
+    got
+}
+
+pub fn seqs(msgs: &[Value]) -> Vec<u64> {
+    msgs.iter().map(|m| m["seq"].as_u64().expect("seq")).collect()
+}
+
+/// A room with webchat participants `identities`, and a token for each.
+pub async fn room(api: &Api, name: &str, identities: &[&str]) -> (String, Vec<String>) {
+    let conv = api.conversation(name).await;
+    let mut tokens = Vec::new();
+    for id in identities {
+        api.webchat(&conv, id).await;
+        tokens.push(api.token(id, &[&conv]).await);
+    }
+    (conv, tokens)
+}
+
+pub async fn history(api: &Api, conv: &str) -> Vec<Value> {
+    let (s, v) = api.get(&format!("/v1.0/conversations/{conv}/messages?page_size=100")).await;
+    assert_eq!(s, 200, "{v}");
+    v["result"].as_array().expect("result").clone()
 }

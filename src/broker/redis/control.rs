@@ -132,7 +132,12 @@ impl Control {
     }
 
     /// Brings the subscriptions of `rooms` in line with the hub as it is now.
-    async fn reconcile(&self, link: &mut Link, subscribed: &mut HashSet<Uuid>, rooms: HashSet<Uuid>) -> Result<(), String> {
+    async fn reconcile(
+        &self,
+        link: &mut Link,
+        subscribed: &mut HashSet<Uuid>,
+        rooms: HashSet<Uuid>,
+    ) -> Result<(), String> {
         let (mut join, mut leave) = (Vec::new(), Vec::new());
         for room in rooms {
             match (self.hub.has_room(room), subscribed.contains(&room)) {
@@ -201,7 +206,10 @@ impl Control {
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(BACKOFF_MAX);
             }
-            tracing::warn!(rooms = pending.len(), "could not sync rooms after resubscribing; they catch up on the next message");
+            tracing::warn!(
+                rooms = pending.len(),
+                "could not sync rooms after resubscribing; they catch up on the next message"
+            );
         });
     }
 }

@@ -82,7 +82,8 @@ impl ChannelStore for RedisStore {
     }
 
     async fn provider_ref(&self, account: Uuid, provider_message_id: &str) -> Result<Option<DeliveryRef>> {
-        let doc: Option<String> = self.redis.query(cmd("GET").arg(self.keys.provider_ref(account, provider_message_id))).await?;
+        let doc: Option<String> =
+            self.redis.query(cmd("GET").arg(self.keys.provider_ref(account, provider_message_id))).await?;
         doc.map(|d| decode(&d)).transpose()
     }
 

@@ -110,20 +110,10 @@ impl RedisClient {
         Ok(client)
     }
 
-    /// True on a Redis Cluster (sharded pub/sub, no cross-slot pipelines).
-    pub fn is_cluster(&self) -> bool {
-        self.cluster
-    }
-
     /// The command that publishes on a room or events channel: `SPUBLISH` on a cluster, so a
     /// message only travels to the shard that owns the channel instead of every node.
     pub fn publish_command(&self) -> &'static str {
         if self.cluster { "SPUBLISH" } else { "PUBLISH" }
-    }
-
-    /// The deadline applied to every call.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
     }
 
     /// Runs `f` on a clone of the connection, bounded by the command timeout.

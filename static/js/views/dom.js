@@ -41,9 +41,11 @@ const CHANNELS = {
   telegram: { label: 'Telegram', cls: 'telegram' },
 };
 
-/** Channel badges for a set of address types; plain "Chat" when there is nothing else. */
+/** Channel badges for a set of address types (channels first, then "Chat"; "Chat" when empty). */
 export function channelBadges(types) {
-  const list = [...types].filter((t) => t !== 'webchat' && CHANNELS[t]);
+  const order = ['tel', 'whatsapp', 'line', 'telegram', 'webchat'];
+  const have = new Set(types);
+  const list = order.filter((t) => have.has(t));
   if (!list.length) list.push('webchat');
   return list.map((t) => h('span', { class: `badge ch-${CHANNELS[t].cls}` }, CHANNELS[t].label));
 }

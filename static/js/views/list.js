@@ -19,7 +19,7 @@ export class ListView {
     more.onclick = async () => {
       more.disabled = true;
       try {
-        await chat.loadMoreConversations();
+        await chat.directory.loadMore();
       } catch (e) {
         store.setNotice(`Could not load conversations: ${e.message}`);
       } finally {
@@ -36,7 +36,7 @@ export class ListView {
     const button = ev.target.querySelector('button');
     button.disabled = true;
     try {
-      const r = await this.chat.createConversation(name);
+      const r = await this.chat.directory.create(name);
       input.value = '';
       this.onOpen(r.id);
     } catch (e) {

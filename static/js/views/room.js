@@ -18,6 +18,10 @@ export class RoomView {
     this.operator = store.mode === 'operator';
     $('#add-person').hidden = !this.operator;
     $('#add-person').onsubmit = (ev) => this.addPerson(ev);
+    $('#add-type').onchange = () => this.fillAccounts();
+    $('#people').addEventListener('toggle', () => {
+      if ($('#people').open) this.fillAccounts();
+    });
     $('#join').onclick = () => this.join();
     this.text = $('#composer-text');
     $('#composer').onsubmit = (ev) => {
@@ -137,7 +141,7 @@ export class RoomView {
   async invite(ev, roomId, identity) {
     const li = ev.target.closest('li');
     try {
-      const url = await this.chat.inviteLink(roomId, identity);
+      const url = await this.chat.directory.inviteLink(roomId, identity);
       const old = li.querySelector('input');
       if (old) old.remove();
       const input = h('input', { type: 'text', readonly: true, value: url, 'aria-label': `Invite link for ${identity}`, class: 'invite' });
@@ -149,21 +153,44 @@ export class RoomView {
     }
   }
 
+  /** Non-webchat addresses are reached through one of the tenant's accounts of that channel. */
+  async fillAccounts() {
+    const type = $('#add-type').value;
+    const select = $('#add-account');
+    const webchat = type === 'webchat';
+    select.hidden = webchat;
+    $('#add-account-label').hidden = webchat;
+    if (webchat) return;
+    const accounts = (await this.chat.directory.accounts()).filter((a) => a.type === type);
+    if ($('#add-type').value !== type) return;
+    setChildren(
+      select,
+      accounts.length
+        ? accounts.map((a) => h('option', { value: a.id }, `${a.name || a.provider} (${a.address})`))
+        : h('option', { value: '' }, `No ${channelLabel(type)} account configured`),
+    );
+  }
+
   async addPerson(ev) {
     ev.preventDefault();
     const out = $('#add-result');
     const type = $('#add-type').value;
     const target = $('#add-target').value.trim();
     const name = $('#add-name').value.trim();
+    const accountId = type === 'webchat' ? null : $('#add-account').value;
     if (!target) {
       out.textContent = 'Enter an address.';
       $('#add-target').focus();
       return;
     }
+    if (type !== 'webchat' && !accountId) {
+      out.textContent = `Set up an account for ${channelLabel(type)} first (POST /v1.0/conversation_accounts).`;
+      return;
+    }
     const button = ev.target.querySelector('button[type=submit]');
     button.disabled = true;
     try {
-      await this.chat.addParticipant(this.roomId, { type, target, name });
+      await this.chat.directory.addParticipant(this.roomId, { type, target, name }, accountId);
       out.textContent = `Added ${name || target} (${channelLabel(type)}).`;
       $('#add-target').value = '';
       $('#add-name').value = '';
@@ -176,7 +203,7 @@ export class RoomView {
 
   async join() {
     try {
-      await this.chat.join(this.roomId);
+      await this.chat.directory.join(this.roomId);
     } catch (e) {
       $('#add-result').textContent = `Could not join: ${e.message}`;
     }

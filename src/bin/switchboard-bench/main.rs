@@ -1,0 +1,116 @@
+//! `switchboard-bench`: drives running servers over real WebSockets and HTTP and reports
+//! every hub figure next to a baseline broadcast server measured in the same run.
+//!
+//! `switchboard-bench all` (after `cargo build --release`) starts each server itself on
+//! 127.0.0.1, runs every scenario, and writes `target/bench/results.md` and `results.json`.
+//! Any lost, duplicated or out-of-order delivery makes it exit non-zero.
+
+mod baseline;
+mod ingest;
+mod peer;
+mod report;
+mod scenarios;
+mod servers;
+
+use clap::{Parser, Subcommand};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(name = "switchboard-bench", about = "Load generator and benchmark suite for Switchboard")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run every scenario and write target/bench/results.{md,json}.
+    All {
+        /// Subscribers in the fanout scenario.
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Rooms in the rooms scenario.
+        #[arg(long, default_value_t = 1000)]
+        rooms: usize,
+        /// Idle connections.
+        #[arg(long, default_value_t = 10_000)]
+        idle: usize,
+        /// Skip the Redis scenarios (no redis-server on this machine).
+        #[arg(long)]
+        no_redis: bool,
+    },
+    /// Serve the baseline broadcast server (used by `all`).
+    Baseline {
+        #[arg(long, default_value = "127.0.0.1:9100")]
+        listen: String,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Runtime::new()?;
+    match cli.cmd {
+        Cmd::Baseline { listen } => rt.block_on(baseline::serve(&listen)),
+        Cmd::All { subscribers, rooms, idle, no_redis } => rt.block_on(all(subscribers, rooms, idle, no_redis)),
+    }
+}
+
+const FANOUT_RATES: &[u64] = &[25, 50, 100, 200, 400, 800];
+const ROOM_RATES: &[u64] = &[250, 500, 1000, 2000, 4000, 8000];
+
+async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool) -> anyhow::Result<()> {
+    let mut r = report::Report::new();
+    eprintln!("fanout: {subscribers} subscribers, rates {FANOUT_RATES:?}");
+    let base = servers::baseline().await?;
+    r.fanout_base = Some(scenarios::fanout(&base, false, subscribers, FANOUT_RATES).await?);
+    drop(base);
+    let hub = scenarios::node(None).await?;
+    r.fanout_hub = Some(scenarios::fanout(&hub, true, subscribers, FANOUT_RATES).await?);
+    drop(hub);
+
+    eprintln!("rooms: {rooms} rooms x 2, rates {ROOM_RATES:?}");
+    let base = servers::baseline().await?;
+    r.rooms_base = Some(scenarios::rooms(&base, false, rooms, ROOM_RATES).await?);
+    drop(base);
+    let hub = scenarios::node(None).await?;
+    r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, ROOM_RATES).await?);
+    drop(hub);
+
+    eprintln!("idle: {idle} connections");
+    let base = servers::baseline().await?;
+    r.idle_base = Some(scenarios::idle(&base, false, idle).await?);
+    drop(base);
+    let hub = scenarios::node(None).await?;
+    r.idle_hub = Some(scenarios::idle(&hub, true, idle).await?);
+    drop(hub);
+
+    eprintln!("ingest (memory)");
+    let hub = scenarios::node(None).await?;
+    r.ingest_memory = Some(scenarios::ingest(&hub, 32, Duration::from_secs(5)).await?);
+    drop(hub);
+
+    if !no_redis {
+        let redis = servers::redis().await?;
+        let url = format!("redis://127.0.0.1:{}", redis.port);
+        eprintln!("ingest (redis)");
+        let hub = scenarios::node(Some(&url)).await?;
+        r.ingest_redis = Some(scenarios::ingest(&hub, 32, Duration::from_secs(5)).await?);
+        drop(hub);
+        eprintln!("fanout (redis)");
+        let hub = scenarios::node(Some(&url)).await?;
+        r.fanout_redis = Some(scenarios::fanout(&hub, true, subscribers, FANOUT_RATES).await?);
+        drop(hub);
+        eprintln!("cluster: two nodes on one redis");
+        let (a, b) = (scenarios::node(Some(&url)).await?, scenarios::node(Some(&url)).await?);
+        r.cluster = Some(scenarios::cluster(&a, &b, subscribers / 2, &[100]).await?);
+    }
+    let problems = r.problems();
+    let dir = std::path::Path::new("target/bench");
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join("results.md"), r.markdown())?;
+    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(&r)?)?;
+    println!("{}", r.markdown());
+    eprintln!("wrote target/bench/results.md and results.json");
+    anyhow::ensure!(problems.is_empty(), "delivery errors: {}", problems.join("; "));
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The results: JSON for machines, a markdown table for README, hub figures as ratios to the
+//! baseline measured in the same run, and the targets of issue 7 checked off.
+
+use crate::ingest::Ingest;
+use crate::scenarios::{Idle, Sweep};
+use serde::Serialize;
+use std::fmt::Write;
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub date: String,
+    pub machine: String,
+    pub fanout_base: Option<Sweep>,
+    pub fanout_hub: Option<Sweep>,
+    pub fanout_redis: Option<Sweep>,
+    pub rooms_base: Option<Sweep>,
+    pub rooms_hub: Option<Sweep>,
+    pub idle_base: Option<Idle>,
+    pub idle_hub: Option<Idle>,
+    pub ingest_memory: Option<Ingest>,
+    pub ingest_redis: Option<Ingest>,
+    /// (subscribers on the publisher's node, subscribers on the other node)
+    pub cluster: Option<(Sweep, Sweep)>,
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 { format!("{:.2}×", a / b) } else { "–".into() }
+}
+
+fn mark(ok: bool) -> &'static str {
+    if ok { "✅" } else { "❌" }
+}
+
+impl Report {
+    pub fn new() -> Report {
+        Report { date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(), machine: machine(), ..Default::default() }
+    }
+
+    /// Lost, duplicated or out-of-order deliveries anywhere.
+    pub fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let sweeps = [
+            ("fanout baseline", &self.fanout_base),
+            ("fanout hub", &self.fanout_hub),
+            ("fanout redis", &self.fanout_redis),
+            ("rooms baseline", &self.rooms_base),
+            ("rooms hub", &self.rooms_hub),
+        ];
+        let cluster = self.cluster.as_ref().map(|(a, b)| [("cluster local", a.clone()), ("cluster remote", b.clone())]);
+        let mut all: Vec<(&str, Sweep)> = sweeps.iter().filter_map(|(n, s)| s.as_ref().map(|s| (*n, s.clone()))).collect();
+        all.extend(cluster.into_iter().flatten());
+        for (name, s) in all {
+            // The baseline drops members whose queue overflows by design; only the hub must be exact.
+            if name.contains("baseline") {
+                continue;
+            }
+            if s.lost + s.duplicated + s.out_of_order > 0 {
+                out.push(format!("{name}: lost {} duplicated {} out-of-order {}", s.lost, s.duplicated, s.out_of_order));
+            }
+        }
+        out
+    }
+
+    fn sweep_table(out: &mut String, title: &str, rows: &[(&str, &Option<Sweep>)]) {
+        let _ = writeln!(out, "\n**{title}** (deliveries/s, latency ms at each offered rate)\n");
+        let _ = writeln!(out, "| server | rate msg/s | deliveries/s | p50 | p99 | max | kept up |");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|:---:|");
+        for (name, s) in rows {
+            let Some(s) = s else { continue };
+            for st in &s.steps {
+                let _ = writeln!(
+                    out,
+                    "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+                    st.rate,
+                    st.deliveries_per_sec,
+                    st.p50_ms,
+                    st.p99_ms,
+                    st.max_ms,
+                    mark(st.kept_up)
+                );
+            }
+        }
+    }
+
+    pub fn markdown(&self) -> String {
+        let mut o = String::new();
+        let _ = writeln!(o, "Run {} on {} (load generator on the same machine).\n", self.date, self.machine);
+        let _ = writeln!(o, "| target | hub | baseline | ratio | goal | met |");
+        let _ = writeln!(o, "|---|---:|---:|---:|---|:---:|");
+        if let (Some(h), Some(b)) = (&self.fanout_hub, &self.fanout_base) {
+            let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
+            let _ = writeln!(o, "| fanout max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.8× | {} |", h.max_deliveries_per_sec, b.max_deliveries_per_sec, ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec), mark(r >= 0.8));
+            let l = h.p99_at_half_ms / b.p99_at_half_ms.max(0.001);
+            let _ = writeln!(o, "| fanout p99 ms at half max rate | {:.1} | {:.1} | {} | ≤ 2× | {} |", h.p99_at_half_ms, b.p99_at_half_ms, ratio(h.p99_at_half_ms, b.p99_at_half_ms), mark(l <= 2.0));
+        }
+        if let (Some(h), Some(b)) = (&self.rooms_hub, &self.rooms_base) {
+            let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
+            let _ = writeln!(o, "| rooms max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.8× | {} |", h.max_deliveries_per_sec, b.max_deliveries_per_sec, ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec), mark(r >= 0.8));
+        }
+        if let (Some(h), Some(b)) = (&self.idle_hub, &self.idle_base) {
+            let kib = h.bytes_per_connection / 1024.0;
+            let _ = writeln!(o, "| idle RSS per connection ({} conns) | {:.1} KiB | {:.1} KiB | {} | ≤ 16 KiB | {} |", h.connections, kib, b.bytes_per_connection / 1024.0, ratio(h.bytes_per_connection, b.bytes_per_connection), mark(kib <= 16.0));
+        }
+        for (name, goal, i) in [("memory", 10_000.0, &self.ingest_memory), ("redis", 5_000.0, &self.ingest_redis)] {
+            if let Some(i) = i {
+                let _ = writeln!(o, "| ingest webhooks/s ({name}), p99 {:.1} ms | {:.0} | – | – | ≥ {goal:.0}/s, p99 ≤ 20 ms | {} |", i.p99_ms, i.per_sec, mark(i.per_sec >= goal && i.p99_ms <= 20.0));
+            }
+        }
+        if let (Some(h), Some(b)) = (&self.fanout_redis, &self.fanout_base) {
+            let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
+            let _ = writeln!(o, "| redis fanout max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.6× | {} |", h.max_deliveries_per_sec, b.max_deliveries_per_sec, ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec), mark(r >= 0.6));
+        }
+        if let Some((a, b)) = &self.cluster {
+            let (pa, pb) = (a.steps[0].p99_ms, b.steps[0].p99_ms);
+            let _ = writeln!(o, "| cluster added p99 ms (remote {pb:.1} − local {pa:.1}) | {:.1} | – | – | ≤ 5 ms | {} |", pb - pa, mark(pb - pa <= 5.0));
+        }
+        Self::sweep_table(&mut o, "fanout: 1 room, 1 publisher", &[("baseline", &self.fanout_base), ("hub", &self.fanout_hub), ("hub+redis", &self.fanout_redis)]);
+        Self::sweep_table(&mut o, "rooms: 1:1 chats", &[("baseline", &self.rooms_base), ("hub", &self.rooms_hub)]);
+        let problems = self.problems();
+        let _ = writeln!(o, "\nDelivery check (lost / duplicated / out of order): {}", if problems.is_empty() { "none".to_string() } else { problems.join("; ") });
+        o
+    }
+}

@@ -1,0 +1,242 @@
+//! The scenarios. Each drives real WebSockets (or HTTP) against a server process and returns
+//! rows for the report; any lost, duplicated or out-of-order delivery is an error.
+
+use crate::peer::{self, PeerStats, Target};
+use crate::servers::{self, Api, Proc};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+/// One step of a rate sweep.
+#[derive(Debug, Clone, Serialize)]
+pub struct StepResult {
+    pub rate: u64,
+    pub expected: u64,
+    pub delivered: u64,
+    pub deliveries_per_sec: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+    pub kept_up: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Sweep {
+    pub steps: Vec<StepResult>,
+    /// Highest deliveries/s of a step that kept up.
+    pub max_deliveries_per_sec: f64,
+    /// p99 at the step closest to half the highest kept-up rate.
+    pub p99_at_half_ms: f64,
+    pub lost: u64,
+    pub duplicated: u64,
+    pub out_of_order: u64,
+}
+
+pub const STEP: Duration = Duration::from_secs(3);
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Publishes at each rate in `rates` (messages/s, spread over `senders`) and measures
+/// `receivers`. `fanout` = how many receivers each message should reach.
+pub async fn sweep(
+    senders: &[tokio::sync::mpsc::UnboundedSender<String>],
+    receivers: Vec<peer::Peer>,
+    rates: &[u64],
+    fanout: u64,
+    epoch: Instant,
+    stop: CancellationToken,
+) -> anyhow::Result<Sweep> {
+    let mut v = sweep_groups(senders, vec![(receivers, fanout)], rates, epoch, stop).await?;
+    Ok(v.remove(0))
+}
+
+/// `sweep` measuring several receiver groups separately (e.g. subscribers on two nodes).
+pub async fn sweep_groups(
+    senders: &[tokio::sync::mpsc::UnboundedSender<String>],
+    groups: Vec<(Vec<peer::Peer>, u64)>,
+    rates: &[u64],
+    epoch: Instant,
+    stop: CancellationToken,
+) -> anyhow::Result<Vec<Sweep>> {
+    let mut sent = vec![0u64; rates.len()];
+    for (step, &rate) in rates.iter().enumerate() {
+        let interval = Duration::from_secs_f64(1.0 / rate as f64);
+        let start = tokio::time::Instant::now();
+        let mut i = 0u64;
+        while start.elapsed() < STEP {
+            tokio::time::sleep_until(start + interval.mul_f64(i as f64)).await;
+            // Catch up in bursts if the timer fell behind, so the offered rate is honest.
+            while start + interval.mul_f64(i as f64) <= tokio::time::Instant::now() && start.elapsed() < STEP {
+                let _ = senders[(i as usize) % senders.len()].send(peer::payload(epoch, step));
+                i += 1;
+            }
+        }
+        sent[step] = i;
+        tokio::time::sleep(DRAIN).await;
+    }
+    stop.cancel();
+    let mut out = Vec::new();
+    for (receivers, fanout) in groups {
+        let mut total = PeerStats::new(rates.len());
+        for r in receivers {
+            total.merge(&r.done.await?);
+        }
+        out.push(summarize(&total, rates, &sent, fanout));
+    }
+    Ok(out)
+}
+
+fn summarize(total: &PeerStats, rates: &[u64], sent: &[u64], fanout: u64) -> Sweep {
+    let mut steps = Vec::new();
+    for (i, &rate) in rates.iter().enumerate() {
+        let expected = sent[i] * fanout;
+        let h = &total.latency[i];
+        let ms = |q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+        let p99 = ms(0.99);
+        let kept_up = total.received[i] >= expected * 99 / 100 && p99 < 1000.0;
+        steps.push(StepResult {
+            rate,
+            expected,
+            delivered: total.received[i],
+            deliveries_per_sec: total.received[i] as f64 / STEP.as_secs_f64(),
+            p50_ms: ms(0.5),
+            p99_ms: p99,
+            max_ms: h.max() as f64 / 1000.0,
+            kept_up,
+        });
+    }
+    let best = steps.iter().filter(|s| s.kept_up).map(|s| s.deliveries_per_sec).fold(0.0, f64::max);
+    let best_rate = steps.iter().filter(|s| s.kept_up).map(|s| s.rate).max().unwrap_or(rates[0]);
+    let half = steps.iter().min_by_key(|s| (s.rate as i64 - best_rate as i64 / 2).abs()).map_or(0.0, |s| s.p99_ms);
+    Sweep {
+        steps,
+        max_deliveries_per_sec: best,
+        p99_at_half_ms: half,
+        lost: total.lost,
+        duplicated: total.duplicated,
+        out_of_order: total.out_of_order,
+    }
+}
+
+/// Two nodes on one Redis: publisher on `a`, `per_node` subscribers on each node.
+/// Returns (subscribers on a, subscribers on b).
+pub async fn cluster(a: &Proc, b: &Proc, per_node: usize, rates: &[u64]) -> anyhow::Result<(Sweep, Sweep)> {
+    let epoch = Instant::now();
+    let stop = CancellationToken::new();
+    let api = Api::new(a);
+    let room = api.conversation().await?;
+    let token = api.operator_token("subscriber").await?;
+    let mut groups = Vec::new();
+    for node in [a, b] {
+        let t = Target::Hub { ws_base: node.ws(), token: token.clone() };
+        let mut g = Vec::new();
+        for _ in 0..per_node {
+            g.push(peer::connect(&t, &room, false, rates.len(), epoch, stop.clone()).await?);
+        }
+        groups.push((g, per_node as u64));
+    }
+    let publ = Target::Hub { ws_base: a.ws(), token: api.operator_token("publisher").await? };
+    let publisher = peer::connect(&publ, &room, true, rates.len(), epoch, stop.clone()).await?;
+    let mut v = sweep_groups(&[publisher.tx.clone()], groups, rates, epoch, stop).await?;
+    let _ = publisher.done.await;
+    let remote = v.remove(1);
+    Ok((v.remove(0), remote))
+}
+
+/// 1 room, `subscribers` receivers, 1 publisher.
+pub async fn fanout(node: &Proc, hub: bool, subscribers: usize, rates: &[u64]) -> anyhow::Result<Sweep> {
+    let epoch = Instant::now();
+    let stop = CancellationToken::new();
+    let (room, sub_target, pub_target) = if hub {
+        let api = Api::new(node);
+        let room = api.conversation().await?;
+        let subs = Target::Hub { ws_base: node.ws(), token: api.operator_token("subscriber").await? };
+        let publ = Target::Hub { ws_base: node.ws(), token: api.operator_token("publisher").await? };
+        (room, subs, publ)
+    } else {
+        let t = Target::Baseline { ws_base: node.ws() };
+        ("fanout".to_string(), t.clone(), t)
+    };
+    let mut receivers = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        receivers.push(peer::connect(&sub_target, &room, false, rates.len(), epoch, stop.clone()).await?);
+    }
+    let publisher = peer::connect(&pub_target, &room, true, rates.len(), epoch, stop.clone()).await?;
+    let r = sweep(&[publisher.tx.clone()], receivers, rates, subscribers as u64, epoch, stop).await;
+    let _ = publisher.done.await;
+    r
+}
+
+/// `rooms` rooms of two peers; each peer both writes and reads (1:1 chats).
+pub async fn rooms(node: &Proc, hub: bool, rooms: usize, rates: &[u64]) -> anyhow::Result<Sweep> {
+    let epoch = Instant::now();
+    let stop = CancellationToken::new();
+    let mut peers = Vec::with_capacity(rooms * 2);
+    let (ta, tb) = if hub {
+        let api = Api::new(node);
+        (
+            Target::Hub { ws_base: node.ws(), token: api.operator_token("peer-a").await? },
+            Target::Hub { ws_base: node.ws(), token: api.operator_token("peer-b").await? },
+        )
+    } else {
+        let t = Target::Baseline { ws_base: node.ws() };
+        (t.clone(), t)
+    };
+    let api = hub.then(|| Api::new(node));
+    for r in 0..rooms {
+        let room = match &api {
+            Some(api) => api.conversation().await?,
+            None => format!("room-{r}"),
+        };
+        peers.push(peer::connect(&ta, &room, false, rates.len(), epoch, stop.clone()).await?);
+        peers.push(peer::connect(&tb, &room, false, rates.len(), epoch, stop.clone()).await?);
+    }
+    // Alternate rooms first, then sides, so consecutive sends hit different rooms.
+    let senders: Vec<_> = (0..2).flat_map(|side| peers.iter().skip(side).step_by(2).map(|p| p.tx.clone())).collect();
+    sweep(&senders, peers, rates, 2, epoch, stop).await
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Idle {
+    pub connections: usize,
+    pub rss_before_mib: f64,
+    pub rss_after_mib: f64,
+    pub bytes_per_connection: f64,
+}
+
+/// `n` idle, authenticated, subscribed connections; server RSS growth per connection.
+pub async fn idle(node: &Proc, hub: bool, n: usize) -> anyhow::Result<Idle> {
+    let epoch = Instant::now();
+    let stop = CancellationToken::new();
+    let (target, room) = if hub {
+        let api = Api::new(node);
+        (Target::Hub { ws_base: node.ws(), token: api.operator_token("idle").await? }, api.conversation().await?)
+    } else {
+        (Target::Baseline { ws_base: node.ws() }, "idle".to_string())
+    };
+    let before = node.rss_bytes();
+    let mut peers = Vec::with_capacity(n);
+    for i in 0..n {
+        // Spread over many rooms so per-room vectors do not dominate.
+        let room = if hub { room.clone() } else { format!("{room}-{}", i % 1000) };
+        peers.push(peer::connect(&target, &room, false, 1, epoch, stop.clone()).await?);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = node.rss_bytes();
+    stop.cancel();
+    for p in peers {
+        let _ = p.done.await;
+    }
+    Ok(Idle {
+        connections: n,
+        rss_before_mib: before as f64 / 1048576.0,
+        rss_after_mib: after as f64 / 1048576.0,
+        bytes_per_connection: after.saturating_sub(before) as f64 / n as f64,
+    })
+}
+
+pub use crate::ingest::ingest;
+
+/// Starts a fresh node for a scenario (memory backend unless `redis` is given).
+pub async fn node(redis: Option<&str>) -> anyhow::Result<Proc> {
+    servers::hub(redis).await
+}

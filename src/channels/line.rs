@@ -1,0 +1,270 @@
+//! LINE Messaging API.
+//!
+//! Inbound: a JSON `{destination, events: [..]}` webhook signed with `X-Line-Signature` =
+//! base64 HMAC-SHA256(channel secret, raw body). Only `message` events become messages (text,
+//! image, video, audio, file, sticker, location); follow/unfollow/postback… are acknowledged
+//! and dropped. The peer is the user (`source.userId`) — or the group/room, since a push to a
+//! `groupId`/`roomId` is how one answers there. Webhooks carry no display name.
+//! Outbound: `POST /v2/bot/message/push` with a bearer channel access token, at most five
+//! message objects per request. LINE has no delivery callbacks, so `sent` is final.
+//! Credentials: `channel_secret`, `channel_access_token`.
+
+use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome};
+use crate::error::Error;
+use crate::model::{Account, Address, AddressType, Media};
+use async_trait::async_trait;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+#[derive(Debug)]
+pub struct Line;
+
+/// LINE's documented cap on message objects in one push request.
+const MAX_OBJECTS: usize = 5;
+
+/// The `X-Line-Signature` of `body`.
+pub fn signature(channel_secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(channel_secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// Where LINE serves the bytes of a message's content. Fetching it needs the channel access
+/// token, so the URL stored on the message is a reference, not something a browser can open.
+fn content_url(message_id: &str) -> String {
+    format!("https://api-data.line.me/v2/bot/message/{message_id}/content")
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+/// Text and media of one LINE message object.
+fn content(m: &Value) -> (String, Vec<Media>) {
+    let id = str_of(m, "id");
+    let media = |ct: &str| {
+        // Content the user sent from outside LINE (`external`) has a public URL; use it.
+        let url = m["contentProvider"]["originalContentUrl"].as_str().filter(|u| u.starts_with("https://"));
+        vec![Media { url: url.map_or_else(|| content_url(id), str::to_string), content_type: ct.into() }]
+    };
+    match str_of(m, "type") {
+        "text" => (str_of(m, "text").into(), vec![]),
+        "image" => (String::new(), media("image/jpeg")),
+        "video" => (String::new(), media("video/mp4")),
+        "audio" => (String::new(), media("audio/m4a")),
+        "file" => (format!("[file] {}", str_of(m, "fileName")).trim_end().into(), media("application/octet-stream")),
+        "sticker" => {
+            let sticker = str_of(m, "stickerId");
+            let url = format!("https://stickershop.line-scdn.net/stickershop/v1/sticker/{sticker}/android/sticker.png");
+            let medias =
+                if sticker.is_empty() { vec![] } else { vec![Media { url, content_type: "image/png".into() }] };
+            ("[sticker]".into(), medias)
+        }
+        "location" => {
+            let (lat, lon) = (m["latitude"].as_f64().unwrap_or(0.0), m["longitude"].as_f64().unwrap_or(0.0));
+            let place: Vec<&str> =
+                [str_of(m, "title"), str_of(m, "address")].into_iter().filter(|s| !s.is_empty()).collect();
+            let place = if place.is_empty() { String::new() } else { format!("{} ", place.join(", ")) };
+            (format!("[location] {place}({lat}, {lon})"), vec![])
+        }
+        other => (format!("[{}]", if other.is_empty() { "message" } else { other }), vec![]),
+    }
+}
+
+/// The peer of an event: the user, or the group/room it was said in.
+fn peer(source: &Value) -> Option<&str> {
+    let key = match str_of(source, "type") {
+        "group" => "groupId",
+        "room" => "roomId",
+        _ => "userId",
+    };
+    source[key].as_str().filter(|s| !s.is_empty())
+}
+
+/// The message objects of one push: text first, then images (HTTPS only, as LINE requires);
+/// other media, and images beyond the five-object cap, degrade to links in a text object.
+fn objects(text: &str, medias: &[Media]) -> Vec<Value> {
+    let is_image = |m: &&Media| m.content_type.starts_with("image/") && m.url.starts_with("https://");
+    let mut images: Vec<&Media> = medias.iter().filter(is_image).collect();
+    let mut links: Vec<&str> = medias.iter().filter(|m| !is_image(m)).map(|m| m.url.as_str()).collect();
+    let texts = usize::from(!text.is_empty());
+    if images.len() > MAX_OBJECTS - texts - usize::from(!links.is_empty()) {
+        // The overflow becomes links, which take one text object themselves.
+        let room = MAX_OBJECTS - texts - 1;
+        links.extend(images.drain(room..).map(|m| m.url.as_str()));
+    }
+    let mut out = Vec::new();
+    if !text.is_empty() {
+        out.push(json!({"type": "text", "text": text}));
+    }
+    if !links.is_empty() {
+        out.push(json!({"type": "text", "text": links.join("\n")}));
+    }
+    out.extend(images.iter().map(|m| json!({"type": "image", "originalContentUrl": m.url, "previewImageUrl": m.url})));
+    out
+}
+
+/// The first sent message id in a push (or 409 "already accepted") answer.
+fn sent_id(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    v["sentMessages"][0]["id"].as_str().map(str::to_string)
+}
+
+#[async_trait]
+impl Provider for Line {
+    fn name(&self) -> &'static str {
+        "line"
+    }
+    fn channel(&self) -> AddressType {
+        AddressType::Line
+    }
+    fn required_credentials(&self) -> &'static [&'static str] {
+        &["channel_secret", "channel_access_token"]
+    }
+    fn default_api_base(&self) -> &'static str {
+        "https://api.line.me"
+    }
+    fn max_text_chars(&self) -> usize {
+        5000
+    }
+
+    fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
+        let given =
+            req.header("x-line-signature").ok_or_else(|| Error::Forbidden("missing X-Line-Signature".into()))?;
+        let expected = signature(account.secret("channel_secret"), &req.body);
+        if crate::channels::inbound::constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("X-Line-Signature does not match".into()))
+        }
+    }
+
+    fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+        let v: Value = serde_json::from_slice(&req.body)
+            .map_err(|e| Error::bad_request(format!("invalid LINE webhook JSON: {e}")))?;
+        let events = v["events"].as_array().ok_or_else(|| Error::bad_request("events is missing"))?;
+        let mut inbound = Inbound::default();
+        for e in events.iter().filter(|e| e["type"] == "message") {
+            let m = &e["message"];
+            let Some(target) = peer(&e["source"]) else { continue };
+            // The message id survives redelivery (as does webhookEventId, the fallback).
+            let id = m["id"].as_str().or_else(|| e["webhookEventId"].as_str()).unwrap_or("");
+            if id.is_empty() {
+                return Err(Error::bad_request("message.id is missing"));
+            }
+            let (text, medias) = content(m);
+            inbound.messages.push(InboundMessage {
+                provider_message_id: id.into(),
+                from: Address { kind: AddressType::Line, target: target.into(), name: String::new() },
+                text,
+                medias,
+            });
+        }
+        Ok(inbound)
+    }
+
+    async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
+        let url = format!("{}/v2/bot/message/push", super::api_base(self, account));
+        let body = json!({"to": out.to, "messages": objects(out.text, out.medias)});
+        // The outbox hands us no stable id for a delivery attempt chain, so the key is fresh
+        // per attempt: it makes this request idempotent but cannot dedupe the outbox's retries.
+        let retry_key = uuid::Uuid::new_v4().to_string();
+        let res = http
+            .post(url)
+            .bearer_auth(account.secret("channel_access_token"))
+            .header("x-line-retry-key", &retry_key)
+            .json(&body)
+            .send()
+            .await;
+        let res = match res {
+            Ok(r) => r,
+            Err(e) => return super::outcome_for_error(&e),
+        };
+        let status = res.status();
+        let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let accepted =
+            res.headers().get("x-line-accepted-request-id").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = res.text().await.unwrap_or_default();
+        // 409 = this retry key was already accepted: the message went out.
+        if status == reqwest::StatusCode::CONFLICT {
+            let id = sent_id(&text).or(accepted).unwrap_or(retry_key);
+            return SendOutcome::Sent { provider_message_id: id };
+        }
+        if let Some(o) = super::outcome_for_status(status, retry_after.as_deref(), &text) {
+            return o;
+        }
+        // Older API versions answer `{}`: accepted all the same, keyed by our retry key.
+        SendOutcome::Sent { provider_message_id: sent_id(&text).unwrap_or(retry_key) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(body: &str) -> HookRequest {
+        HookRequest {
+            method: axum::http::Method::POST,
+            url: String::new(),
+            headers: Default::default(),
+            query: Default::default(),
+            body: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    fn account() -> Account {
+        serde_json::from_value(json!({"id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(), "kind": "line",
+            "provider": "line", "name": "", "address": "", "credentials": {"channel_secret": "s"},
+            "api_base_url": null, "tm_create": "2024-01-01T00:00:00Z", "tm_update": "2024-01-01T00:00:00Z"}))
+        .unwrap()
+    }
+
+    #[test]
+    fn signature_is_base64_hmac_sha256_of_the_body() {
+        // HMAC-SHA256("key", "The quick brown fox jumps over the lazy dog"), a well-known vector.
+        let sig = signature("key", b"The quick brown fox jumps over the lazy dog");
+        assert_eq!(sig, STANDARD.encode(hex("f7bc83f430538424b13298e6aa6fb143ef4d59a14946175997479dbc2d1a3cd8")));
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+    }
+
+    #[test]
+    fn parses_text_image_sticker_and_skips_other_events() {
+        let body = json!({"destination": "Uxxx", "events": [
+            {"type": "follow", "source": {"type": "user", "userId": "U1"}},
+            {"type": "message", "message": {"type": "text", "id": "1", "text": "hi"}, "source": {"type": "user", "userId": "U1"}},
+            {"type": "message", "message": {"type": "image", "id": "2", "contentProvider": {"type": "line"}}, "source": {"type": "user", "userId": "U1"}},
+            {"type": "message", "message": {"type": "sticker", "id": "3", "packageId": "446", "stickerId": "1988"}, "source": {"type": "group", "groupId": "C9", "userId": "U1"}},
+            {"type": "message", "message": {"type": "text", "id": "4", "text": "no source"}, "source": {"type": "user"}},
+        ]});
+        let inbound = Line.parse(&account(), &req(&body.to_string())).unwrap();
+        let m = &inbound.messages;
+        assert_eq!(m.len(), 3);
+        assert_eq!((m[0].text.as_str(), m[0].from.target.as_str()), ("hi", "U1"));
+        assert_eq!(m[1].medias[0].url, "https://api-data.line.me/v2/bot/message/2/content");
+        assert_eq!(m[2].text, "[sticker]");
+        assert_eq!(m[2].from.target, "C9");
+        assert!(m[2].medias[0].url.ends_with("/sticker/1988/android/sticker.png"));
+        assert!(Line.parse(&account(), &req("not json")).is_err());
+        assert!(Line.parse(&account(), &req(r#"{"destination":"U","events":[]}"#)).unwrap().messages.is_empty());
+    }
+
+    #[test]
+    fn objects_respect_the_cap_and_degrade_non_images_to_links() {
+        let img = |u: &str| Media { url: u.into(), content_type: "image/png".into() };
+        let medias: Vec<Media> = (0..6).map(|i| img(&format!("https://x/{i}.png"))).collect();
+        let o = objects("hello", &medias);
+        assert_eq!(o.len(), 5);
+        assert_eq!(o[0]["text"], "hello");
+        assert_eq!(o[1]["text"], "https://x/3.png\nhttps://x/4.png\nhttps://x/5.png");
+        assert_eq!(o[2]["originalContentUrl"], "https://x/0.png");
+        let pdf = Media { url: "https://x/a.pdf".into(), content_type: "application/pdf".into() };
+        let o = objects("", &[pdf, img("http://insecure/p.png")]);
+        assert_eq!(o, vec![json!({"type": "text", "text": "https://x/a.pdf\nhttp://insecure/p.png"})]);
+    }
+}

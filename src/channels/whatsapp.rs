@@ -1,0 +1,310 @@
+//! WhatsApp Cloud API (Meta Graph API).
+//!
+//! Subscribing: Meta calls the webhook with `GET ?hub.mode=subscribe&hub.verify_token=..&
+//! hub.challenge=..`; we echo the challenge when the token is the account's `verify_token`.
+//! Inbound: `POST` JSON (`object: whatsapp_business_account`, entries of changes) signed with
+//! `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>`. A change carries
+//! `messages` from users and/or `statuses` of what we sent (sent → delivered → read, failed).
+//! Meta sends one webhook per app, so changes for another phone number than the account's
+//! `phone_number_id` are skipped. Media arrive as ids that need an authenticated Graph call to
+//! resolve, so they come in as text placeholders (`[image] caption`), not as medias.
+//! Outbound: `POST /v17.0/{phone_number_id}/messages` with a bearer access token; one image
+//! goes as an image message (caption ≤ 1,024), anything else degrades to links in the text.
+//! Credentials: `access_token`, `app_secret`, `verify_token`, `phone_number_id`.
+
+use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome, StatusUpdate};
+use crate::error::Error;
+use crate::model::{Account, Address, AddressType, MessageStatus};
+use async_trait::async_trait;
+use axum::http::Method;
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+#[derive(Debug)]
+pub struct WhatsApp;
+
+const GRAPH_VERSION: &str = "v17.0";
+const MAX_CAPTION: usize = 1024;
+
+/// Graph error codes Meta documents as throttling or temporary: worth a retry even on a 400.
+const TRANSIENT_CODES: &[i64] = &[1, 2, 4, 80007, 130429, 131000, 131016, 131056];
+
+/// The `X-Hub-Signature-256` header value for `body`.
+pub fn signature(app_secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(body);
+    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+fn status(s: &str) -> Option<MessageStatus> {
+    Some(match s {
+        "sent" => MessageStatus::Sent,
+        "delivered" | "read" => MessageStatus::Delivered,
+        "failed" => MessageStatus::Failed,
+        _ => return None,
+    })
+}
+
+/// The text of a user message; media and other kinds become `[kind] caption` placeholders.
+fn text_of(m: &Value) -> String {
+    let kind = str_of(m, "type");
+    let body = &m[kind];
+    let joined = |head: String, tail: &str| if tail.is_empty() { head } else { format!("{head} {tail}") };
+    match kind {
+        "text" => str_of(body, "body").to_string(),
+        "image" | "video" | "sticker" | "audio" => joined(format!("[{kind}]"), str_of(body, "caption")),
+        "document" => {
+            let file = str_of(body, "filename");
+            let head = if file.is_empty() { "[document]".to_string() } else { format!("[document {file}]") };
+            joined(head, str_of(body, "caption"))
+        }
+        "location" => {
+            let (lat, lon) = (body["latitude"].as_f64().unwrap_or(0.0), body["longitude"].as_f64().unwrap_or(0.0));
+            let place: Vec<&str> =
+                [str_of(body, "name"), str_of(body, "address")].into_iter().filter(|s| !s.is_empty()).collect();
+            joined(joined("[location]".into(), &place.join(", ")), &format!("({lat}, {lon})"))
+        }
+        "button" => str_of(body, "text").to_string(),
+        "interactive" => {
+            let reply = if body["button_reply"].is_object() { &body["button_reply"] } else { &body["list_reply"] };
+            str_of(reply, "title").to_string()
+        }
+        "reaction" => joined("[reaction]".into(), str_of(body, "emoji")),
+        "" => "[message]".into(),
+        other => format!("[{other}]"),
+    }
+}
+
+/// One failed status's reason, from its first error.
+fn status_error(s: &Value) -> Option<String> {
+    let e = s["errors"].as_array()?.first()?;
+    let title = e["title"].as_str().or_else(|| e["message"].as_str()).unwrap_or("failed");
+    Some(match e["code"].as_i64() {
+        Some(code) => format!("WhatsApp error {code}: {title}"),
+        None => title.to_string(),
+    })
+}
+
+/// The request body for one outgoing message.
+fn body(out: &Outgoing<'_>) -> Value {
+    let base = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": out.to});
+    let one_image = match out.medias {
+        [m] if m.content_type.starts_with("image/") && out.text.chars().count() <= MAX_CAPTION => Some(m),
+        _ => None,
+    };
+    let mut b = base;
+    if let Some(m) = one_image {
+        let mut image = json!({"link": m.url});
+        if !out.text.is_empty() {
+            image["caption"] = json!(out.text);
+        }
+        b["type"] = json!("image");
+        b["image"] = image;
+    } else {
+        let mut text = out.text.to_string();
+        for m in out.medias {
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(&m.url);
+        }
+        b["type"] = json!("text");
+        b["text"] = json!({"body": text});
+    }
+    b
+}
+
+#[async_trait]
+impl Provider for WhatsApp {
+    fn name(&self) -> &'static str {
+        "whatsapp"
+    }
+    fn channel(&self) -> AddressType {
+        AddressType::Whatsapp
+    }
+    fn required_credentials(&self) -> &'static [&'static str] {
+        &["access_token", "app_secret", "verify_token", "phone_number_id"]
+    }
+    fn default_api_base(&self) -> &'static str {
+        "https://graph.facebook.com"
+    }
+    fn max_text_chars(&self) -> usize {
+        4096
+    }
+
+    fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
+        let eq = crate::channels::inbound::constant_time_eq;
+        if req.method == Method::GET {
+            let mode = req.query.get("hub.mode").map(String::as_str);
+            let token = req.query.get("hub.verify_token").map_or("", String::as_str);
+            let expected = account.secret("verify_token");
+            if mode == Some("subscribe") && !expected.is_empty() && eq(token.as_bytes(), expected.as_bytes()) {
+                return Ok(());
+            }
+            return Err(Error::Forbidden("hub.verify_token does not match".into()));
+        }
+        let given =
+            req.header("x-hub-signature-256").ok_or_else(|| Error::Forbidden("missing X-Hub-Signature-256".into()))?;
+        let expected = signature(account.secret("app_secret"), &req.body);
+        if eq(given.trim().to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("X-Hub-Signature-256 does not match".into()))
+        }
+    }
+
+    fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+        if req.method == Method::GET {
+            let challenge =
+                req.query.get("hub.challenge").ok_or_else(|| Error::bad_request("hub.challenge is missing"))?;
+            return Ok(Inbound { challenge: Some(challenge.clone()), ..Inbound::default() });
+        }
+        let v: Value = serde_json::from_slice(&req.body)
+            .map_err(|e| Error::bad_request(format!("invalid WhatsApp webhook JSON: {e}")))?;
+        let entries = v["entry"].as_array().ok_or_else(|| Error::bad_request("entry is missing"))?;
+        let ours = account.secret("phone_number_id");
+        let mut inbound = Inbound::default();
+        let changes = entries.iter().filter_map(|e| e["changes"].as_array()).flatten();
+        for value in changes.filter(|c| c["field"] == "messages").map(|c| &c["value"]) {
+            let number = str_of(&value["metadata"], "phone_number_id");
+            if !number.is_empty() && number != ours {
+                continue;
+            }
+            let contacts = value["contacts"].as_array().map(Vec::as_slice).unwrap_or_default();
+            for m in value["messages"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let (id, from) = (str_of(m, "id"), str_of(m, "from"));
+                if id.is_empty() || from.is_empty() {
+                    return Err(Error::bad_request("a message lacks id or from"));
+                }
+                let name = contacts.iter().find(|c| c["wa_id"] == from).map_or("", |c| str_of(&c["profile"], "name"));
+                inbound.messages.push(InboundMessage {
+                    provider_message_id: id.into(),
+                    from: Address { kind: AddressType::Whatsapp, target: from.into(), name: name.into() },
+                    text: text_of(m),
+                    medias: vec![],
+                });
+            }
+            for s in value["statuses"].as_array().map(Vec::as_slice).unwrap_or_default() {
+                let (Some(st), id) = (status(str_of(s, "status")), str_of(s, "id")) else { continue };
+                if id.is_empty() {
+                    continue;
+                }
+                let error = if st == MessageStatus::Failed { status_error(s) } else { None };
+                inbound.statuses.push(StatusUpdate { provider_message_id: id.into(), status: st, error });
+            }
+        }
+        Ok(inbound)
+    }
+
+    async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
+        let number = account.secret("phone_number_id");
+        let url = format!("{}/{GRAPH_VERSION}/{number}/messages", super::api_base(self, account));
+        let res = http.post(url).bearer_auth(account.secret("access_token")).json(&body(out)).send().await;
+        let res = match res {
+            Ok(r) => r,
+            Err(e) => return super::outcome_for_error(&e),
+        };
+        let status = res.status();
+        let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
+        let text = res.text().await.unwrap_or_default();
+        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Some(o) = super::outcome_for_status(status, retry_after.as_deref(), &text) {
+            // Meta reports throttling as a 400 with a Graph error code.
+            let code = v["error"]["code"].as_i64().unwrap_or(0);
+            if let SendOutcome::Failed { error } = &o
+                && TRANSIENT_CODES.contains(&code)
+            {
+                return SendOutcome::Retry { after: None, error: error.clone() };
+            }
+            return o;
+        }
+        match v["messages"][0]["id"].as_str() {
+            Some(id) => SendOutcome::Sent { provider_message_id: id.into() },
+            None => SendOutcome::Failed { error: "WhatsApp answered without a message id".into() },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Media;
+
+    fn req(method: Method, query: &[(&str, &str)], body: &str) -> HookRequest {
+        HookRequest {
+            method,
+            url: String::new(),
+            headers: Default::default(),
+            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            body: bytes::Bytes::from(body.to_string()),
+        }
+    }
+
+    fn account() -> Account {
+        serde_json::from_value(json!({"id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(), "kind": "whatsapp",
+            "provider": "whatsapp", "name": "", "address": "", "api_base_url": null,
+            "credentials": {"app_secret": "s", "verify_token": "vt", "phone_number_id": "106540352242922"},
+            "tm_create": "2024-01-01T00:00:00Z", "tm_update": "2024-01-01T00:00:00Z"}))
+        .unwrap()
+    }
+
+    #[test]
+    fn get_handshake_echoes_the_challenge_only_for_our_token() {
+        let ok = req(
+            Method::GET,
+            &[("hub.mode", "subscribe"), ("hub.verify_token", "vt"), ("hub.challenge", "1158201444")],
+            "",
+        );
+        assert!(WhatsApp.verify(&account(), &ok).is_ok());
+        assert_eq!(WhatsApp.parse(&account(), &ok).unwrap().challenge.as_deref(), Some("1158201444"));
+        let bad = req(Method::GET, &[("hub.mode", "subscribe"), ("hub.verify_token", "x"), ("hub.challenge", "1")], "");
+        assert!(WhatsApp.verify(&account(), &bad).is_err());
+    }
+
+    #[test]
+    fn signature_is_prefixed_lowercase_hex() {
+        let mut r = req(Method::POST, &[], "{}");
+        r.headers.insert(
+            "x-hub-signature-256",
+            signature("s", b"{}").to_uppercase().replace("SHA256=", "sha256=").parse().unwrap(),
+        );
+        assert!(WhatsApp.verify(&account(), &r).is_ok());
+        assert!(signature("s", b"{}").starts_with("sha256=") && signature("s", b"{}").len() == 7 + 64);
+    }
+
+    #[test]
+    fn parses_messages_statuses_and_skips_other_numbers() {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+            {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "106540352242922"},
+              "contacts": [{"profile": {"name": "Kerry"}, "wa_id": "16315551181"}],
+              "messages": [{"from": "16315551181", "id": "wamid.A", "timestamp": "1", "type": "image", "image": {"id": "m1", "mime_type": "image/jpeg", "caption": "receipt"}}],
+              "statuses": [{"id": "wamid.B", "status": "failed", "timestamp": "1", "recipient_id": "1", "errors": [{"code": 131047, "title": "Re-engagement message"}]},
+                           {"id": "wamid.C", "status": "read", "timestamp": "1", "recipient_id": "1"}]}},
+            {"field": "messages", "value": {"metadata": {"phone_number_id": "999"},
+              "messages": [{"from": "1", "id": "wamid.D", "type": "text", "text": {"body": "not ours"}}]}}]}]});
+        let i = WhatsApp.parse(&account(), &req(Method::POST, &[], &body.to_string())).unwrap();
+        assert_eq!(i.messages.len(), 1);
+        assert_eq!((i.messages[0].text.as_str(), i.messages[0].from.name.as_str()), ("[image] receipt", "Kerry"));
+        assert_eq!(i.statuses[0].error.as_deref(), Some("WhatsApp error 131047: Re-engagement message"));
+        assert_eq!(i.statuses[1].status, MessageStatus::Delivered);
+    }
+
+    #[test]
+    fn one_image_goes_as_image_else_links() {
+        let img = [Media { url: "https://x/a.png".into(), content_type: "image/png".into() }];
+        let b = body(&Outgoing { to: "1", text: "hi", medias: &img, status_callback: "" });
+        assert_eq!(
+            (b["type"].as_str(), &b["image"]),
+            (Some("image"), &json!({"link": "https://x/a.png", "caption": "hi"}))
+        );
+        let pdf = [Media { url: "https://x/a.pdf".into(), content_type: "application/pdf".into() }];
+        let b = body(&Outgoing { to: "1", text: "hi", medias: &pdf, status_callback: "" });
+        assert_eq!(b["text"]["body"], "hi\nhttps://x/a.pdf");
+    }
+}

@@ -1,0 +1,86 @@
+// Operator-only actions over REST: the conversation list (first page polled for new rooms,
+// further pages on demand), creating a conversation, adding participants, joining, and minting
+// end-user invite links.
+
+const LIST_PAGE = 30;
+
+export class Directory {
+  /** @param {import('./chat.js').Chat} chat */
+  constructor(chat) {
+    this.chat = chat;
+    this.api = chat.api;
+    this.store = chat.store;
+  }
+
+  /** The newest page: new rooms appear (and are subscribed) without a reload. */
+  async refresh() {
+    if (this.listed && document.visibilityState === 'hidden') return;
+    try {
+      const page = await this.api.listConversations({ pageSize: LIST_PAGE });
+      this.add(page.result);
+      if (this.store.nextPageToken === null) this.store.nextPageToken = page.next_page_token || '';
+    } catch (e) {
+      if (e.status === 401) this.store.setNotice('The API key was refused.');
+    }
+  }
+
+  async loadMore() {
+    const token = this.store.nextPageToken;
+    if (!token) return;
+    const page = await this.api.listConversations({ pageSize: LIST_PAGE, pageToken: token });
+    this.store.nextPageToken = page.next_page_token || '';
+    this.add(page.result);
+  }
+
+  add(list) {
+    for (const c of list) {
+      const known = this.store.room(c.id);
+      const r = this.store.upsertConversation(c);
+      if (known) continue;
+      if (this.listed) this.chat.announce(`New conversation: ${c.name || 'unnamed'}`);
+      if (this.chat.socket.isOpen && this.chat.canSubscribe()) this.chat.subscribe(r);
+    }
+    this.listed = true;
+  }
+
+  async create(name) {
+    const c = await this.api.createConversation(name);
+    const r = this.store.upsertConversation(c);
+    r.loaded = true;
+    this.chat.subscribe(r);
+    return r;
+  }
+
+  /** The tenant's channel accounts, fetched once (empty when none or not available). */
+  accounts() {
+    if (!this.accountsPromise) {
+      this.accountsPromise = this.api
+        .listAccounts()
+        .then((res) => res.result || [])
+        .catch(() => {
+          this.accountsPromise = null;
+          return [];
+        });
+    }
+    return this.accountsPromise;
+  }
+
+  async addParticipant(roomId, address, accountId) {
+    const p = await this.api.addParticipant(roomId, address, accountId);
+    const r = this.store.room(roomId);
+    if (r) await this.chat.loadParticipants(r, true);
+    return p;
+  }
+
+  /** The operator joins the room as a webchat participant (also happens on its first send). */
+  join(roomId) {
+    const me = this.store.identity;
+    return this.addParticipant(roomId, { type: 'webchat', target: me, name: me });
+  }
+
+  /** A link that opens the page in end-user mode as `identity`, for this room only. */
+  async inviteLink(roomId, identity) {
+    const t = await this.api.mintClientToken(identity, [roomId]);
+    return `${location.origin}/?token=${encodeURIComponent(t.token)}`;
+  }
+}

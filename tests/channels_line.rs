@@ -1,0 +1,243 @@
+//! LINE Messaging API end to end: signed webhooks into rooms, outbound through a stub push API,
+//! retries. LINE has no delivery callbacks, so a delivery ends at `sent`.
+
+mod common;
+
+use common::stub::{Answer, Stub, eventually};
+use common::{KEY_A, TestServer};
+use serde_json::{Value, json};
+use switchboard::channels::line::signature;
+
+const SECRET: &str = "line-channel-secret-0123456789ab";
+const TOKEN: &str = "line-channel-access-token-abcdefghijklmnop";
+const USER: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
+}
+
+/// A stub LINE push API answering like the real one (200 + sentMessages).
+async fn line_stub() -> Stub {
+    Stub::start(|_, i| {
+        Answer::status(200, &fixture("line_push_response.json").replace("__ID__", &format!("{}", 481000 + i)))
+    })
+    .await
+}
+
+fn config() -> switchboard::Config {
+    let mut c = common::test_config();
+    c.channels.retry_base_ms = 10;
+    c.channels.retry_max_ms = 50;
+    c.channels.max_attempts = 3;
+    c
+}
+
+async fn account(srv: &TestServer, stub: &Stub, channel: &str) -> String {
+    let (s, a) = srv
+        .api(KEY_A)
+        .post(
+            "/v1.0/conversation_accounts",
+            json!({"type": "line", "provider": "line", "name": "LINE support", "address": channel,
+                   "credentials": {"channel_secret": SECRET, "channel_access_token": TOKEN},
+                   "api_base_url": stub.url}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert!(!a.to_string().contains(SECRET) && !a.to_string().contains(TOKEN), "credentials are write-only: {a}");
+    a["id"].as_str().unwrap().to_string()
+}
+
+/// Posts a webhook the way LINE does, signed (or not) with `secret`.
+async fn webhook(srv: &TestServer, account: &str, body: &str, secret: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(srv.url(&format!("/v1.0/hooks/line/{account}")))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(s) = secret {
+        req = req.header("x-line-signature", signature(s, body.as_bytes()));
+    }
+    req.send().await.unwrap()
+}
+
+async fn conversations(srv: &TestServer) -> Vec<Value> {
+    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+}
+
+async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
+    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn signature_bad_or_missing_is_403_and_stores_nothing() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = line_stub().await;
+    let acc = account(&srv, &stub, "1650000001").await;
+    let body = fixture("line_inbound_text.json");
+    assert_eq!(webhook(&srv, &acc, &body, None).await.status(), 403);
+    assert_eq!(webhook(&srv, &acc, &body, Some("another-secret")).await.status(), 403);
+    let r = reqwest::Client::new()
+        .post(srv.url(&format!("/v1.0/hooks/line/{acc}")))
+        .header("x-line-signature", signature(SECRET, body.as_bytes()))
+        .body(body.replace("lamp", "sofa"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "signature over another body");
+    assert!(conversations(&srv).await.is_empty());
+    // LINE's "Verify" button sends an empty event list: fine, nothing to store.
+    let ping = r#"{"destination":"U3c28a70ed7c5e7d79fbdbf5dfc62ed19","events":[]}"#;
+    assert_eq!(webhook(&srv, &acc, ping, Some(SECRET)).await.status(), 200);
+    assert!(conversations(&srv).await.is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = line_stub().await;
+    let acc = account(&srv, &stub, "1650000001").await;
+    let text = fixture("line_inbound_text.json");
+    assert_eq!(webhook(&srv, &acc, &text, Some(SECRET)).await.status(), 200);
+    // LINE redelivers the same event (isRedelivery: true): still one message.
+    let again = text.replace("\"isRedelivery\": false", "\"isRedelivery\": true");
+    assert_eq!(webhook(&srv, &acc, &again, Some(SECRET)).await.status(), 200);
+    let convs = conversations(&srv).await;
+    assert_eq!(convs.len(), 1);
+    let c = convs[0]["id"].as_str().unwrap();
+    let msgs = messages(&srv, c).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["text"], "Hello, I ordered a lamp yesterday");
+    assert_eq!(msgs[0]["channel"], "line");
+    let (_, parts) = srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/participants")).await;
+    assert_eq!(parts["result"][0]["address"], json!({"type": "line", "target": USER, "name": ""}));
+
+    // follow (ignored) + image + sticker from the same user: same room, two more messages.
+    assert_eq!(webhook(&srv, &acc, &fixture("line_inbound_media.json"), Some(SECRET)).await.status(), 200);
+    assert_eq!(conversations(&srv).await.len(), 1);
+    let msgs = messages(&srv, c).await;
+    assert_eq!(msgs.len(), 3);
+    assert_eq!(
+        msgs[1]["medias"][0],
+        json!({"url": "https://api-data.line.me/v2/bot/message/468789577898262531/content", "content_type": "image/jpeg"})
+    );
+    assert_eq!(msgs[2]["text"], "[sticker]");
+    assert_eq!(
+        msgs[2]["medias"][0]["url"],
+        "https://stickershop.line-scdn.net/stickershop/v1/sticker/52002734/android/sticker.png"
+    );
+
+    // Another LINE channel is another account: another room for the same user.
+    let other = account(&srv, &stub, "1650000002").await;
+    assert_eq!(webhook(&srv, &other, &text, Some(SECRET)).await.status(), 200);
+    assert_eq!(conversations(&srv).await.len(), 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reply_goes_out_through_the_push_api() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = line_stub().await;
+    let acc = account(&srv, &stub, "1650000001").await;
+    webhook(&srv, &acc, &fixture("line_inbound_text.json"), Some(SECRET)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let api = srv.api(KEY_A);
+    api.webchat(&c, "agent").await;
+    let mut ws = srv.ws(&api.token("agent", &[&c]).await).await;
+    ws.subscribe(&c, None).await;
+
+    let medias = json!([{"url": "https://cdn.example.com/lamp.jpg", "content_type": "image/jpeg"},
+                        {"url": "https://cdn.example.com/manual.pdf", "content_type": "application/pdf"}]);
+    let (s, m) = api
+        .post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "We are on it!", "medias": medias}))
+        .await;
+    assert_eq!(s, 201, "{m}");
+    let req = &stub.wait_for(1).await[0];
+    assert_eq!((req.method.as_str(), req.path.as_str()), ("POST", "/v2/bot/message/push"));
+    assert_eq!(req.header("authorization"), format!("Bearer {TOKEN}"));
+    assert!(uuid::Uuid::parse_str(req.header("x-line-retry-key")).is_ok(), "retry key is a UUID");
+    assert_eq!(
+        req.json(),
+        json!({"to": USER, "messages": [
+            {"type": "text", "text": "We are on it!"},
+            {"type": "text", "text": "https://cdn.example.com/manual.pdf"},
+            {"type": "image", "originalContentUrl": "https://cdn.example.com/lamp.jpg", "previewImageUrl": "https://cdn.example.com/lamp.jpg"},
+        ]})
+    );
+    let upd = ws.next_of("message_updated").await;
+    assert_eq!(upd["message"]["deliveries"][0]["status"], "sent");
+    assert_eq!(upd["message"]["deliveries"][0]["provider_message_id"], "481000");
+    assert_eq!(upd["message"]["status"], "sent");
+
+    // Text over 5,000 characters goes as several pushes.
+    let long = "word ".repeat(1500);
+    api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": long})).await;
+    let reqs = stub.wait_for(3).await;
+    let pieces: Vec<String> =
+        reqs[1..].iter().map(|r| r.json()["messages"][0]["text"].as_str().unwrap().to_string()).collect();
+    assert!(pieces.iter().all(|p| p.chars().count() <= 5000));
+    assert_eq!(pieces.join(" ").split_whitespace().count(), 1500);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_and_permanent_ones_fail() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = line_stub().await;
+    let acc = account(&srv, &stub, "1650000001").await;
+    webhook(&srv, &acc, &fixture("line_inbound_text.json"), Some(SECRET)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let api = srv.api(KEY_A);
+    let path = format!("/v1.0/conversations/{c}/messages");
+    let settled = |id: String| {
+        let (api, path) = (api.clone(), path.clone());
+        move || {
+            let (api, path, id) = (api.clone(), path.clone(), id.clone());
+            async move {
+                let (_, m) = api.get(&format!("{path}/{id}")).await;
+                let d = m["deliveries"][0].clone();
+                matches!(d["status"].as_str(), Some("sent" | "failed")).then_some(d)
+            }
+        }
+    };
+
+    stub.script([
+        Answer::status(500, r#"{"message":"An error occurred in the server"}"#),
+        Answer {
+            status: 429,
+            headers: vec![("retry-after", "0".into())],
+            body: r#"{"message":"Too Many Requests"}"#.into(),
+        },
+    ]);
+    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
+    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
+    let keys: Vec<String> = stub.requests().iter().map(|r| r.header("x-line-retry-key").to_string()).collect();
+    assert!(keys.len() == 3 && keys.iter().all(|k| uuid::Uuid::parse_str(k).is_ok()), "{keys:?}");
+
+    stub.script((0..3).map(|_| Answer::status(503, "unavailable")));
+    let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
+    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
+    assert!(d["error"].as_str().unwrap().contains("503"));
+
+    let before = stub.requests().len();
+    stub.script([Answer::status(
+        400,
+        r#"{"message":"The request body has 1 error(s)","details":[{"message":"Invalid user ID","property":"to"}]}"#,
+    )]);
+    let (_, m) = api.post(&path, json!({"text": "bad user"})).await;
+    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
+    assert!(d["error"].as_str().unwrap().contains("Invalid user ID"));
+    assert_eq!(stub.requests().len(), before + 1);
+
+    // 409: LINE already accepted this retry key, so the message did go out.
+    stub.script([Answer::status(
+        409,
+        r#"{"message":"The retry key is already accepted","sentMessages":[{"id":"777","quoteToken":"x"}]}"#,
+    )]);
+    let (_, m) = api.post(&path, json!({"text": "already there"})).await;
+    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    assert_eq!((d["status"].as_str(), d["provider_message_id"].as_str()), (Some("sent"), Some("777")));
+    srv.stop().await;
+}

@@ -1,0 +1,257 @@
+//! Twilio-compatible SMS/MMS end to end: signed inbound webhooks into rooms, outbound through
+//! a stub Twilio API, status callbacks, retries.
+
+mod common;
+
+use common::stub::{Answer, Stub, eventually};
+use common::{KEY_A, TestServer};
+use serde_json::{Value, json};
+use switchboard::channels::twilio::signature;
+
+const TOKEN: &str = "twilio-auth-token-0123456789";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
+}
+
+/// A stub Twilio Messages API answering like the real one (201 + message resource).
+async fn twilio_stub() -> Stub {
+    Stub::start(|req, i| {
+        let sid = format!("SM{:032x}", i + 1);
+        let body = req.form_field("Body").unwrap_or_default();
+        let json = fixture("twilio_send_response.json").replace("__SID__", &sid).replace("__BODY__", &body);
+        Answer::status(201, &json)
+    })
+    .await
+}
+
+fn config() -> switchboard::Config {
+    let mut c = common::test_config();
+    c.channels.retry_base_ms = 10;
+    c.channels.retry_max_ms = 50;
+    c.channels.max_attempts = 3;
+    c
+}
+
+async fn account(srv: &TestServer, stub: &Stub, number: &str) -> String {
+    let (s, a) = srv
+        .api(KEY_A)
+        .post(
+            "/v1.0/conversation_accounts",
+            json!({"type": "tel", "provider": "twilio", "name": "support line", "address": number,
+                   "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
+                   "api_base_url": stub.url}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    assert!(a.get("credentials").is_none(), "credentials are write-only: {a}");
+    assert!(!a.to_string().contains(TOKEN));
+    a["id"].as_str().unwrap().to_string()
+}
+
+/// Posts a form webhook the way Twilio does, signed (or not) with `token`.
+async fn webhook(srv: &TestServer, account: &str, form: &str, token: Option<&str>) -> reqwest::Response {
+    let url = srv.url(&format!("/v1.0/hooks/twilio/{account}"));
+    let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+    let mut req = reqwest::Client::new().post(&url).header("content-type", "application/x-www-form-urlencoded").body(form.to_string());
+    if let Some(t) = token {
+        req = req.header("x-twilio-signature", signature(t, &url, &params));
+    }
+    req.send().await.unwrap()
+}
+
+async fn conversations(srv: &TestServer) -> Vec<Value> {
+    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+}
+
+async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
+    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
+}
+
+#[tokio::test]
+async fn signature_bad_or_missing_is_403_and_stores_nothing() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    let sms = fixture("twilio_inbound_sms.form");
+    assert_eq!(webhook(&srv, &acc, &sms, None).await.status(), 403);
+    assert_eq!(webhook(&srv, &acc, &sms, Some("wrong-token")).await.status(), 403);
+    let tampered = sms.replace("help", "refund");
+    let url = srv.url(&format!("/v1.0/hooks/twilio/{acc}"));
+    let params: Vec<(String, String)> = form_urlencoded::parse(sms.as_bytes()).into_owned().collect();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", signature(TOKEN, &url, &params))
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "signature over other params");
+    assert!(conversations(&srv).await.is_empty());
+    let r = webhook(&srv, &uuid::Uuid::now_v7().to_string(), &sms, Some(TOKEN)).await;
+    assert_eq!(r.status(), 404, "unknown account");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    let sms = fixture("twilio_inbound_sms.form");
+    let r = webhook(&srv, &acc, &sms, Some(TOKEN)).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/xml");
+    assert!(r.text().await.unwrap().contains("<Response></Response>"), "empty TwiML");
+    // Twilio retries the same MessageSid: still one message.
+    assert_eq!(webhook(&srv, &acc, &sms, Some(TOKEN)).await.status(), 200);
+    let convs = conversations(&srv).await;
+    assert_eq!(convs.len(), 1);
+    let c = convs[0]["id"].as_str().unwrap();
+    let msgs = messages(&srv, c).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0]["text"], "Hi, I need help with my order");
+    assert_eq!((msgs[0]["direction"].as_str(), msgs[0]["channel"].as_str()), (Some("inbound"), Some("tel")));
+    let (_, parts) = srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/participants")).await;
+    assert_eq!(parts["result"][0]["address"], json!({"type": "tel", "target": "+14155550100", "name": ""}));
+    assert_eq!(parts["result"][0]["account_id"], acc.as_str());
+
+    // The same number again (an MMS, new sid) lands in the same room, with its media.
+    assert_eq!(webhook(&srv, &acc, &fixture("twilio_inbound_mms.form"), Some(TOKEN)).await.status(), 200);
+    assert_eq!(conversations(&srv).await.len(), 1);
+    let msgs = messages(&srv, c).await;
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[1]["medias"][0]["content_type"], "image/jpeg");
+    assert!(msgs[1]["medias"][0]["url"].as_str().unwrap().starts_with("https://api.twilio.com/"));
+
+    // Another of our numbers is another account: another room.
+    let other = account(&srv, &stub, "+15005550007").await;
+    assert_eq!(webhook(&srv, &other, &sms.replace("%2B15005550006", "%2B15005550007"), Some(TOKEN)).await.status(), 200);
+    assert_eq!(conversations(&srv).await.len(), 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reply_goes_out_through_twilio_and_status_callbacks_update_it() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let api = srv.api(KEY_A);
+    api.webchat(&c, "agent").await;
+    let mut ws = srv.ws(&api.token("agent", &[&c]).await).await;
+    ws.subscribe(&c, None).await;
+
+    let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "We are on it!"})).await;
+    assert_eq!(s, 201);
+    assert_eq!((m["status"].as_str(), m["deliveries"][0]["status"].as_str()), (Some("queued"), Some("queued")));
+    let req = &stub.wait_for(1).await[0];
+    assert_eq!(req.path, "/2010-04-01/Accounts/AC00000000000000000000000000000000/Messages.json");
+    use base64::Engine;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("AC00000000000000000000000000000000:{TOKEN}"));
+    assert_eq!(req.header("authorization"), format!("Basic {basic}"));
+    assert_eq!(req.form_field("To").as_deref(), Some("+14155550100"));
+    assert_eq!(req.form_field("From").as_deref(), Some("+15005550006"));
+    assert_eq!(req.form_field("Body").as_deref(), Some("We are on it!"));
+    let callback = req.form_field("StatusCallback").unwrap();
+    assert_eq!(callback, srv.url(&format!("/v1.0/hooks/twilio/{acc}")));
+
+    // The room sees the message, then its delivery move: queued → sent.
+    assert_eq!(ws.next_of("message").await["message"]["id"], m["id"]);
+    let upd = { let mut v; loop { v = ws.next().await; eprintln!("FRAME {v}"); if v["type"] == "message_updated" { break v; } } };
+    assert_eq!(upd["message"]["deliveries"][0]["status"], "sent");
+    let sid = upd["message"]["deliveries"][0]["provider_message_id"].as_str().unwrap().to_string();
+
+    // Twilio reports delivery to the StatusCallback URL.
+    let status = fixture("twilio_status_delivered.form").replace("__SID__", &sid);
+    assert_eq!(webhook(&srv, &acc, &status, Some(TOKEN)).await.status(), 200);
+    let upd = { let mut v; loop { v = ws.next().await; eprintln!("FRAME {v}"); if v["type"] == "message_updated" { break v; } } };
+    assert_eq!(upd["message"]["status"], "delivered");
+    let (_, stored) = api.get(&format!("/v1.0/conversations/{c}/messages/{}", m["id"].as_str().unwrap())).await;
+    assert_eq!(stored["deliveries"][0]["status"], "delivered");
+    // A late "sent" report does not move it backwards.
+    let late = status.replace("MessageStatus=delivered", "MessageStatus=sent");
+    webhook(&srv, &acc, &late, Some(TOKEN)).await;
+    let (_, stored) = api.get(&format!("/v1.0/conversations/{c}/messages/{}", m["id"].as_str().unwrap())).await;
+    assert_eq!(stored["deliveries"][0]["status"], "delivered");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn transient_errors_are_retried_and_permanent_ones_fail() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let api = srv.api(KEY_A);
+    let path = format!("/v1.0/conversations/{c}/messages");
+    let delivery = |id: String| {
+        let api = api.clone();
+        let path = path.clone();
+        move || {
+            let (api, path, id) = (api.clone(), path.clone(), id.clone());
+            async move {
+                let (_, m) = api.get(&format!("{path}/{id}")).await;
+                let d = m["deliveries"][0].clone();
+                matches!(d["status"].as_str(), Some("sent" | "failed")).then_some(d)
+            }
+        }
+    };
+
+    // 500, then 429 with Retry-After: 0, then success: sent on the third attempt.
+    stub.script([
+        Answer::status(500, "oops"),
+        Answer { status: 429, headers: vec![("retry-after", "0".into())], body: "slow down".into() },
+    ]);
+    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
+    let d = eventually(delivery(m["id"].as_str().unwrap().into())).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
+    assert_eq!(stub.requests().len(), 3);
+
+    // Always 503: failed after max_attempts (3).
+    stub.script((0..3).map(|_| Answer::status(503, "down")));
+    let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
+    let d = eventually(delivery(m["id"].as_str().unwrap().into())).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
+    assert!(d["error"].as_str().unwrap().contains("503"));
+
+    // A 400 is permanent: no retry.
+    let before = stub.requests().len();
+    stub.script([Answer::status(400, r#"{"code": 21211, "message": "Invalid 'To' Phone Number"}"#)]);
+    let (_, m) = api.post(&path, json!({"text": "bad number"})).await;
+    let d = eventually(delivery(m["id"].as_str().unwrap().into())).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
+    assert_eq!(stub.requests().len(), before + 1);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn long_text_is_split_and_accounts_are_validated() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let api = srv.api(KEY_A);
+    let long = "word ".repeat(700); // 3,500 chars → 3 SMS of at most 1,600
+    api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": long})).await;
+    let reqs = stub.wait_for(3).await;
+    assert!(reqs.iter().all(|r| r.form_field("Body").unwrap().chars().count() <= 1600));
+    let joined: Vec<String> = reqs.iter().map(|r| r.form_field("Body").unwrap()).collect();
+    assert_eq!(joined.join(" ").split_whitespace().count(), 700);
+
+    for (body, code) in [
+        (json!({"type": "tel", "provider": "pigeon", "address": "x", "credentials": {}}), "unknown_provider"),
+        (json!({"type": "line", "provider": "twilio", "address": "x", "credentials": {}}), "provider_mismatch"),
+        (json!({"type": "tel", "provider": "twilio", "address": "+1", "credentials": {"account_sid": "AC1"}}), "missing_credentials"),
+    ] {
+        let (s, e) = api.post("/v1.0/conversation_accounts", body).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (422, Some(code)));
+    }
+    // Another tenant sees nothing of this account.
+    let (s, _) = srv.api(common::KEY_B).get(&format!("/v1.0/conversation_accounts/{acc}")).await;
+    assert_eq!(s, 404);
+    srv.stop().await;
+}

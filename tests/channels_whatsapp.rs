@@ -1,0 +1,243 @@
+//! WhatsApp Cloud API end to end: the GET verification handshake, signed webhooks into rooms,
+//! outbound through a stub Graph API, status webhooks, retries.
+
+mod common;
+
+use common::stub::{Answer, Stub, eventually};
+use common::{KEY_A, TestServer};
+use serde_json::{Value, json};
+use switchboard::channels::whatsapp::signature;
+
+const APP_SECRET: &str = "wa-app-secret-0123456789abcdef";
+const ACCESS_TOKEN: &str = "EAAJB0000000000000000000000000000000000000000ZDZD";
+const VERIFY_TOKEN: &str = "wa-verify-token-31337";
+const NUMBER_ID: &str = "106540352242922";
+const PEER: &str = "16505551234";
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
+}
+
+/// A stub Graph API answering the messages endpoint like the real one.
+async fn graph_stub() -> Stub {
+    Stub::start(|_, i| {
+        let wamid = format!("wamid.HBgLMTY1MDU1NTEyMzQVAgARGBI{i:04}");
+        Answer::status(200, &fixture("whatsapp_send_response.json").replace("__WAMID__", &wamid))
+    })
+    .await
+}
+
+fn config() -> switchboard::Config {
+    let mut c = common::test_config();
+    c.channels.retry_base_ms = 10;
+    c.channels.retry_max_ms = 50;
+    c.channels.max_attempts = 3;
+    c
+}
+
+async fn account(srv: &TestServer, stub: &Stub, number_id: &str) -> String {
+    let (s, a) = srv
+        .api(KEY_A)
+        .post(
+            "/v1.0/conversation_accounts",
+            json!({"type": "whatsapp", "provider": "whatsapp", "name": "WA support", "address": "+15550783881",
+                   "credentials": {"access_token": ACCESS_TOKEN, "app_secret": APP_SECRET,
+                                   "verify_token": VERIFY_TOKEN, "phone_number_id": number_id},
+                   "api_base_url": stub.url}),
+        )
+        .await;
+    assert_eq!(s, 201, "{a}");
+    for secret in [APP_SECRET, ACCESS_TOKEN, VERIFY_TOKEN] {
+        assert!(!a.to_string().contains(secret), "credentials are write-only: {a}");
+    }
+    a["id"].as_str().unwrap().to_string()
+}
+
+async fn webhook(srv: &TestServer, account: &str, body: &str, secret: Option<&str>) -> reqwest::Response {
+    let mut req = reqwest::Client::new()
+        .post(srv.url(&format!("/v1.0/hooks/whatsapp/{account}")))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(s) = secret {
+        req = req.header("x-hub-signature-256", signature(s, body.as_bytes()));
+    }
+    req.send().await.unwrap()
+}
+
+async fn conversations(srv: &TestServer) -> Vec<Value> {
+    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+}
+
+async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
+    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
+}
+
+async fn settled(srv: &TestServer, c: &str, id: &str) -> Value {
+    let api = srv.api(KEY_A);
+    let path = format!("/v1.0/conversations/{c}/messages/{id}");
+    eventually(|| async {
+        let d = api.get(&path).await.1["deliveries"][0].clone();
+        matches!(d["status"].as_str(), Some("sent" | "failed")).then_some(d)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn verification_handshake_and_signatures() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = graph_stub().await;
+    let acc = account(&srv, &stub, NUMBER_ID).await;
+    let hook = srv.url(&format!("/v1.0/hooks/whatsapp/{acc}"));
+    let get = |token: &str| {
+        let url = format!("{hook}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444");
+        async move { reqwest::get(url).await.unwrap() }
+    };
+    let ok = get(VERIFY_TOKEN).await;
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    assert_eq!(get("wrong").await.status(), 403);
+    assert_eq!(reqwest::get(&hook).await.unwrap().status(), 403, "no hub params");
+
+    let body = fixture("whatsapp_inbound_text.json");
+    assert_eq!(webhook(&srv, &acc, &body, None).await.status(), 403);
+    assert_eq!(webhook(&srv, &acc, &body, Some("other-secret")).await.status(), 403);
+    let r = reqwest::Client::new()
+        .post(&hook)
+        .header("x-hub-signature-256", signature(APP_SECRET, body.as_bytes()))
+        .body(body.replace("color", "size"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "signature over another body");
+    assert!(conversations(&srv).await.is_empty());
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = graph_stub().await;
+    let acc = account(&srv, &stub, NUMBER_ID).await;
+    let text = fixture("whatsapp_inbound_text.json");
+    assert_eq!(webhook(&srv, &acc, &text, Some(APP_SECRET)).await.status(), 200);
+    assert_eq!(webhook(&srv, &acc, &text, Some(APP_SECRET)).await.status(), 200, "Meta retries");
+    let convs = conversations(&srv).await;
+    assert_eq!(convs.len(), 1);
+    let c = convs[0]["id"].as_str().unwrap();
+    let msgs = messages(&srv, c).await;
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(
+        (msgs[0]["text"].as_str(), msgs[0]["channel"].as_str()),
+        (Some("Does it come in another color?"), Some("whatsapp"))
+    );
+    let (_, parts) = srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/participants")).await;
+    assert_eq!(parts["result"][0]["address"], json!({"type": "whatsapp", "target": PEER, "name": "Sheena Nelson"}));
+
+    assert_eq!(webhook(&srv, &acc, &fixture("whatsapp_inbound_image.json"), Some(APP_SECRET)).await.status(), 200);
+    assert_eq!(conversations(&srv).await.len(), 1);
+    assert_eq!(messages(&srv, c).await[1]["text"], "[image] This one, in blue");
+
+    // Another business number is another account: another room. And a webhook for a number
+    // that is not the account's (Meta sends one webhook per app) is skipped.
+    let other = account(&srv, &stub, "106540352242999").await;
+    let theirs = text.replace(NUMBER_ID, "106540352242999");
+    assert_eq!(webhook(&srv, &other, &theirs, Some(APP_SECRET)).await.status(), 200);
+    assert_eq!(conversations(&srv).await.len(), 2);
+    let stray = text.replace(NUMBER_ID, "106540352240000").replace("QzQTRB", "QzQTRC");
+    assert_eq!(webhook(&srv, &acc, &stray, Some(APP_SECRET)).await.status(), 200);
+    assert_eq!(messages(&srv, c).await.len(), 2);
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn reply_goes_out_and_status_webhooks_update_it() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = graph_stub().await;
+    let acc = account(&srv, &stub, NUMBER_ID).await;
+    webhook(&srv, &acc, &fixture("whatsapp_inbound_text.json"), Some(APP_SECRET)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let api = srv.api(KEY_A);
+    api.webchat(&c, "agent").await;
+    let mut ws = srv.ws(&api.token("agent", &[&c]).await).await;
+    ws.subscribe(&c, None).await;
+
+    let (_, m) =
+        api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "Yes, in blue and green."})).await;
+    let req = &stub.wait_for(1).await[0];
+    assert_eq!(req.path, format!("/v17.0/{NUMBER_ID}/messages"));
+    assert_eq!(req.header("authorization"), format!("Bearer {ACCESS_TOKEN}"));
+    assert_eq!(
+        req.json(),
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": PEER,
+               "type": "text", "text": {"body": "Yes, in blue and green."}})
+    );
+    let upd = ws.next_of("message_updated").await;
+    assert_eq!(upd["message"]["deliveries"][0]["status"], "sent");
+    let wamid = upd["message"]["deliveries"][0]["provider_message_id"].as_str().unwrap().to_string();
+    assert!(wamid.starts_with("wamid."));
+
+    let status = |s: &str| fixture("whatsapp_status.json").replace("__WAMID__", &wamid).replace("__STATUS__", s);
+    assert_eq!(webhook(&srv, &acc, &status("delivered"), Some(APP_SECRET)).await.status(), 200);
+    let upd = ws.next_of("message_updated").await;
+    assert_eq!(upd["message"]["status"], "delivered");
+    // "read" maps to delivered too; a late "sent" never moves it back.
+    webhook(&srv, &acc, &status("read"), Some(APP_SECRET)).await;
+    webhook(&srv, &acc, &status("sent"), Some(APP_SECRET)).await;
+    let (_, stored) = api.get(&format!("/v1.0/conversations/{c}/messages/{}", m["id"].as_str().unwrap())).await;
+    assert_eq!(stored["deliveries"][0]["status"], "delivered");
+
+    // An image goes as an image message with its caption; a failure report names the error.
+    let img = json!([{"url": "https://cdn.example.com/blue.jpg", "content_type": "image/jpeg"}]);
+    let (_, m2) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "Blue", "medias": img})).await;
+    let req = &stub.wait_for(2).await[1];
+    assert_eq!(
+        (req.json()["type"].as_str(), &req.json()["image"]),
+        (Some("image"), &json!({"link": "https://cdn.example.com/blue.jpg", "caption": "Blue"}))
+    );
+    let d = settled(&srv, &c, m2["id"].as_str().unwrap()).await;
+    let failed =
+        fixture("whatsapp_status_failed.json").replace("__WAMID__", d["provider_message_id"].as_str().unwrap());
+    assert_eq!(webhook(&srv, &acc, &failed, Some(APP_SECRET)).await.status(), 200);
+    let id2 = m2["id"].as_str().unwrap().to_string();
+    let d = eventually(|| async {
+        let (_, m) = api.get(&format!("/v1.0/conversations/{c}/messages/{id2}")).await;
+        (m["deliveries"][0]["status"] == "failed").then(|| m["deliveries"][0].clone())
+    })
+    .await;
+    assert_eq!(d["error"], "WhatsApp error 131047: Re-engagement message");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn throttling_is_retried_and_permanent_errors_fail() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = graph_stub().await;
+    let acc = account(&srv, &stub, NUMBER_ID).await;
+    webhook(&srv, &acc, &fixture("whatsapp_inbound_text.json"), Some(APP_SECRET)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let api = srv.api(KEY_A);
+    let path = format!("/v1.0/conversations/{c}/messages");
+
+    // 500, then Meta's throttling error (HTTP 400, code 130429), then success.
+    let throttled = r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"Az8or2yhqkZfEZ-_4Qn_Bam"}}"#;
+    stub.script([Answer::status(500, "oops"), Answer::status(400, throttled)]);
+    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
+    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
+
+    stub.script((0..3).map(|_| Answer::status(503, "down")));
+    let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
+    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
+
+    let before = stub.requests().len();
+    let invalid =
+        r#"{"error":{"message":"(#100) Invalid parameter","type":"OAuthException","code":100,"fbtrace_id":"AbC"}}"#;
+    stub.script([Answer::status(400, invalid)]);
+    let (_, m) = api.post(&path, json!({"text": "bad"})).await;
+    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
+    assert!(d["error"].as_str().unwrap().contains("Invalid parameter"));
+    assert_eq!(stub.requests().len(), before + 1);
+    srv.stop().await;
+}

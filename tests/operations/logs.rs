@@ -1,0 +1,93 @@
+//! No secrets in the logs: a full scenario (REST, WebSocket, refresh, metrics, a bad key and a
+//! forged token) logged at `trace` into a buffer, then searched for every secret it used.
+
+use super::common::{self, KEY_A, KEY_B, TestServer, Ws};
+use super::{METRICS_TOKEN, alice_room, scrape, send};
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+/// The next frame of `kind`, skipping every other frame.
+async fn skip_to(ws: &mut Ws, kind: &str) -> Value {
+    loop {
+        let v = ws.next().await;
+        if v["type"] == kind {
+            return v;
+        }
+    }
+}
+
+/// Collects what the fmt layer writes.
+#[derive(Clone, Default)]
+struct LogBuffer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogBuffer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// A current-thread runtime (the `tokio::test` default): the in-process server's tasks all run
+// on this thread, so the thread's default subscriber sees every log line they write.
+#[tokio::test]
+async fn no_secrets_in_logs_of_a_full_scenario() {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let buf = LogBuffer::default();
+    let writer = buf.clone();
+    let subscriber = tracing_subscriber::registry()
+        .with(switchboard::logging::no_payloads())
+        .with(tracing_subscriber::EnvFilter::new("trace"))
+        .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || writer.clone()));
+    let guard = subscriber.set_default();
+
+    let mut cfg = common::test_config();
+    cfg.metrics.token = METRICS_TOKEN.into();
+    let srv = TestServer::start_with(cfg).await;
+    let http = reqwest::Client::new();
+    let res = http.get(srv.url("/v1.0/conversations")).bearer_auth(KEY_A).header("x-request-id", "req-ops-1").send();
+    let res = res.await.unwrap();
+    assert_eq!(res.headers()["x-request-id"], "req-ops-1", "the request id is echoed");
+    let wrong_key = "sk_not_a_real_key_0123456789";
+    assert_eq!(http.get(srv.url("/v1.0/conversations")).bearer_auth(wrong_key).send().await.unwrap().status(), 401);
+    let (c, token) = alice_room(&srv).await;
+    let api = srv.api(KEY_A);
+    let (_, other) = api.post("/v1.0/tokens", json!({"identity": "alice", "conversation_ids": [c]})).await;
+    let fresh = other["token"].as_str().unwrap().to_string();
+    let mut ws = srv.ws(&token).await;
+    ws.subscribe(&c, None).await;
+    ws.send(send(&c, "hello", "k1")).await;
+    skip_to(&mut ws, "ack").await;
+    ws.send(json!({"type": "refresh", "token": fresh})).await;
+    skip_to(&mut ws, "refreshed").await;
+    api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "from the backend"})).await;
+    while skip_to(&mut ws, "message").await["message"]["seq"] != 2 {}
+    srv.ws("forged.token.value").await.close_code().await;
+    scrape(&srv).await;
+    ws.stream.send(Message::Close(None)).await.unwrap();
+    srv.stop().await;
+    drop(guard);
+
+    let logs = String::from_utf8_lossy(&buf.0.lock().unwrap()).to_string();
+    assert!(logs.contains("req-ops-1"), "request ids are in the span");
+    assert!(logs.contains(r#"path="/v1.0/ws""#), "WebSocket requests are logged, by path:\n{logs}");
+    let signature = |t: &str| t.rsplit('.').next().unwrap().to_string();
+    let secrets = [
+        KEY_A.to_string(),
+        KEY_B.to_string(),
+        wrong_key.to_string(),
+        METRICS_TOKEN.to_string(),
+        common::SECRET.to_string(),
+        token.clone(),
+        signature(&token),
+        fresh.clone(),
+        signature(&fresh),
+    ];
+    for s in &secrets {
+        assert!(!logs.contains(s.as_str()), "a secret leaked into the logs: {s}");
+    }
+}
