@@ -6,11 +6,11 @@
 
 use crate::auth::{TokenSigner, hash_api_key, random_key};
 use crate::broker::{Broker, MemoryBroker};
+use crate::channels::Registry;
+use crate::channels::outbox::Outbox;
 use crate::config::{Backend, Config};
 use crate::hub::Hub;
 use crate::model::Tenant;
-use crate::channels::Registry;
-use crate::channels::outbox::Outbox;
 use crate::store::{ChannelStore, MemoryStore, Store};
 use dashmap::DashMap;
 use std::future::Future;
@@ -93,23 +93,22 @@ impl AppState {
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
         let mut webhook_redis = None;
-        let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) = match config
-            .store
-            .backend
-        {
-            Backend::Memory => {
-                let mem = Arc::new(MemoryStore::new(hub.clone(), Duration::from_secs(config.store.idempotency_ttl_secs)));
-                (mem.clone(), mem, Arc::new(MemoryBroker::new(hub.clone())))
-            }
-            Backend::Redis => {
-                // Fails here, before serving anything, when Redis is unreachable.
-                let redis = crate::store::redis::RedisClient::connect(&config.redis).await?;
-                webhook_redis = Some(redis.clone());
-                let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
-                let broker = crate::broker::RedisBroker::start(redis, &config.redis, hub.clone(), store.clone());
-                (store.clone(), store, Arc::new(broker))
-            }
-        };
+        let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) =
+            match config.store.backend {
+                Backend::Memory => {
+                    let mem =
+                        Arc::new(MemoryStore::new(hub.clone(), Duration::from_secs(config.store.idempotency_ttl_secs)));
+                    (mem.clone(), mem, Arc::new(MemoryBroker::new(hub.clone())))
+                }
+                Backend::Redis => {
+                    // Fails here, before serving anything, when Redis is unreachable.
+                    let redis = crate::store::redis::RedisClient::connect(&config.redis).await?;
+                    webhook_redis = Some(redis.clone());
+                    let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
+                    let broker = crate::broker::RedisBroker::start(redis, &config.redis, hub.clone(), store.clone());
+                    (store.clone(), store, Arc::new(broker))
+                }
+            };
         let secret = if config.auth.token_secret.is_empty() {
             tracing::warn!("auth.token_secret is empty: using a random secret; client tokens die with this process");
             random_key("").into_bytes()

@@ -300,9 +300,8 @@ impl Config {
         if l.page_size_default > l.page_size_max {
             errs.push("limits.page_size_default: must not exceed limits.page_size_max".into());
         }
-        if !self.server.public_url.is_empty()
-            && !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://"))
-        {
+        let url = &self.server.public_url;
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             errs.push(format!("server.public_url: `{}` must start with http:// or https://", self.server.public_url));
         }
         if self.channels.max_attempts == 0 {

@@ -4,7 +4,7 @@
 mod common;
 
 use common::stub::{Answer, Stub, eventually};
-use common::{KEY_A, TestServer};
+use common::{BACKENDS, Backend, KEY_A, TestServer};
 use serde_json::{Value, json};
 use switchboard::channels::line::signature;
 
@@ -67,9 +67,27 @@ async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
     srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
 }
 
+/// The next `message_updated` frame, past the room's own `message` and presence frames.
+async fn next_update(ws: &mut common::Ws) -> Value {
+    loop {
+        let f = ws.next().await;
+        match f["type"].as_str() {
+            Some("message_updated") => return f,
+            Some("message" | "presence" | "typing" | "read") => continue,
+            _ => panic!("expected `message_updated`, got {f}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn signature_bad_or_missing_is_403_and_stores_nothing() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        signature_bad_or_missing_is_403_and_stores_nothing_on(backend).await;
+    }
+}
+
+async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = line_stub().await;
     let acc = account(&srv, &stub, "1650000001").await;
     let body = fixture("line_inbound_text.json");
@@ -93,7 +111,13 @@ async fn signature_bad_or_missing_is_403_and_stores_nothing() {
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend).await;
+    }
+}
+
+async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = line_stub().await;
     let acc = account(&srv, &stub, "1650000001").await;
     let text = fixture("line_inbound_text.json");
@@ -135,7 +159,13 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery() {
 
 #[tokio::test]
 async fn reply_goes_out_through_the_push_api() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        reply_goes_out_through_the_push_api_on(backend).await;
+    }
+}
+
+async fn reply_goes_out_through_the_push_api_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = line_stub().await;
     let acc = account(&srv, &stub, "1650000001").await;
     webhook(&srv, &acc, &fixture("line_inbound_text.json"), Some(SECRET)).await;
@@ -163,7 +193,7 @@ async fn reply_goes_out_through_the_push_api() {
             {"type": "image", "originalContentUrl": "https://cdn.example.com/lamp.jpg", "previewImageUrl": "https://cdn.example.com/lamp.jpg"},
         ]})
     );
-    let upd = ws.next_of("message_updated").await;
+    let upd = next_update(&mut ws).await;
     assert_eq!(upd["message"]["deliveries"][0]["status"], "sent");
     assert_eq!(upd["message"]["deliveries"][0]["provider_message_id"], "481000");
     assert_eq!(upd["message"]["status"], "sent");
@@ -181,7 +211,13 @@ async fn reply_goes_out_through_the_push_api() {
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_permanent_ones_fail() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        transient_errors_are_retried_and_permanent_ones_fail_on(backend).await;
+    }
+}
+
+async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = line_stub().await;
     let acc = account(&srv, &stub, "1650000001").await;
     webhook(&srv, &acc, &fixture("line_inbound_text.json"), Some(SECRET)).await;

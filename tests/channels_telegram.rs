@@ -4,7 +4,7 @@
 mod common;
 
 use common::stub::{Answer, Stub, eventually};
-use common::{KEY_A, TestServer};
+use common::{BACKENDS, Backend, KEY_A, TestServer};
 use serde_json::{Value, json};
 
 const BOT_TOKEN: &str = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
@@ -82,7 +82,13 @@ async fn settled(srv: &TestServer, c: &str, id: &str) -> Value {
 
 #[tokio::test]
 async fn secret_token_bad_or_missing_is_403_and_stores_nothing() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        secret_token_bad_or_missing_is_403_and_stores_nothing_on(backend).await;
+    }
+}
+
+async fn secret_token_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telegram_stub().await;
     let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
     let update = fixture("telegram_update_text.json");
@@ -95,7 +101,13 @@ async fn secret_token_bad_or_missing_is_403_and_stores_nothing() {
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend).await;
+    }
+}
+
+async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telegram_stub().await;
     let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
     let update = fixture("telegram_update_text.json");
@@ -135,7 +147,13 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery() {
 
 #[tokio::test]
 async fn replies_go_out_as_send_message_and_send_photo() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        replies_go_out_as_send_message_and_send_photo_on(backend).await;
+    }
+}
+
+async fn replies_go_out_as_send_message_and_send_photo_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telegram_stub().await;
     let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
     webhook(&srv, &acc, &fixture("telegram_update_text.json"), Some(SECRET_TOKEN)).await;
@@ -163,7 +181,13 @@ async fn replies_go_out_as_send_message_and_send_photo() {
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_failures_keep_the_token_out() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        retry_after_is_honoured_and_failures_keep_the_token_out_on(backend).await;
+    }
+}
+
+async fn retry_after_is_honoured_and_failures_keep_the_token_out_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telegram_stub().await;
     let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
     webhook(&srv, &acc, &fixture("telegram_update_text.json"), Some(SECRET_TOKEN)).await;

@@ -6,7 +6,7 @@ mod common;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use common::stub::{Answer, Stub, eventually};
-use common::{KEY_A, TestServer};
+use common::{BACKENDS, Backend, KEY_A, TestServer};
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{Value, json};
 use switchboard::channels::telnyx::signed_payload;
@@ -104,9 +104,27 @@ async fn delivery_when(srv: &TestServer, c: &str, id: &str, states: &[&str]) -> 
     .await
 }
 
+/// The next `message_updated` frame, past the room's own `message` and presence frames.
+async fn next_update(ws: &mut common::Ws) -> Value {
+    loop {
+        let f = ws.next().await;
+        match f["type"].as_str() {
+            Some("message_updated") => return f,
+            Some("message" | "presence" | "typing" | "read") => continue,
+            _ => panic!("expected `message_updated`, got {f}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn signature_bad_missing_or_stale_is_403_and_stores_nothing() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        signature_bad_missing_or_stale_is_403_and_stores_nothing_on(backend).await;
+    }
+}
+
+async fn signature_bad_missing_or_stale_is_403_and_stores_nothing_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telnyx_stub().await;
     let acc = account(&srv, &stub, "+18445550001").await;
     let sms = fixture("telnyx_inbound_sms.json");
@@ -134,7 +152,13 @@ async fn signature_bad_missing_or_stale_is_403_and_stores_nothing() {
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend).await;
+    }
+}
+
+async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telnyx_stub().await;
     let acc = account(&srv, &stub, "+18445550001").await;
     let sms = fixture("telnyx_inbound_sms.json");
@@ -161,12 +185,24 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries() {
     let other = account(&srv, &stub, "+18445550002").await;
     assert_eq!(webhook(&srv, &other, &sms.replace("+18445550001", "+18445550002")).await.status(), 200);
     assert_eq!(conversations(&srv).await.len(), 2);
+
+    // The messaging profile's webhook also carries messages to its other numbers: not ours.
+    let elsewhere = sms.replace("+18445550001", "+18445550009").replace("7ee4241c", "8ee4241c");
+    assert_eq!(webhook(&srv, &acc, &elsewhere).await.status(), 200);
+    assert_eq!(messages(&srv, c).await.len(), 2);
+    assert_eq!(conversations(&srv).await.len(), 2);
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn reply_goes_out_and_delivery_events_update_it() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        reply_goes_out_and_delivery_events_update_it_on(backend).await;
+    }
+}
+
+async fn reply_goes_out_and_delivery_events_update_it_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telnyx_stub().await;
     let acc = account(&srv, &stub, "+18445550001").await;
     webhook(&srv, &acc, &fixture("telnyx_inbound_sms.json")).await;
@@ -188,13 +224,13 @@ async fn reply_goes_out_and_delivery_events_update_it() {
                "media_urls": ["https://cdn.example.com/label.png"],
                "webhook_url": srv.url(&format!("/v1.0/hooks/telnyx/{acc}"))})
     );
-    let upd = ws.next_of("message_updated").await;
+    let upd = next_update(&mut ws).await;
     assert_eq!(upd["message"]["deliveries"][0]["status"], "sent");
     let id = upd["message"]["deliveries"][0]["provider_message_id"].as_str().unwrap().to_string();
 
     let event = |s: &str| fixture("telnyx_message_finalized.json").replace("__ID__", &id).replace("__STATUS__", s);
     assert_eq!(webhook(&srv, &acc, &event("delivered")).await.status(), 200);
-    let upd = ws.next_of("message_updated").await;
+    let upd = next_update(&mut ws).await;
     assert_eq!(upd["message"]["status"], "delivered");
     webhook(&srv, &acc, &event("sent").replace("message.finalized", "message.sent")).await;
     let d = delivery_when(&srv, &c, m["id"].as_str().unwrap(), &["delivered"]).await;
@@ -218,7 +254,13 @@ async fn reply_goes_out_and_delivery_events_update_it() {
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_permanent_ones_fail() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        transient_errors_are_retried_and_permanent_ones_fail_on(backend).await;
+    }
+}
+
+async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = telnyx_stub().await;
     let acc = account(&srv, &stub, "+18445550001").await;
     webhook(&srv, &acc, &fixture("telnyx_inbound_sms.json")).await;

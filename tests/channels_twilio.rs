@@ -4,7 +4,7 @@
 mod common;
 
 use common::stub::{Answer, Stub, eventually};
-use common::{KEY_A, TestServer};
+use common::{BACKENDS, Backend, KEY_A, TestServer};
 use serde_json::{Value, json};
 use switchboard::channels::twilio::signature;
 
@@ -53,7 +53,10 @@ async fn account(srv: &TestServer, stub: &Stub, number: &str) -> String {
 async fn webhook(srv: &TestServer, account: &str, form: &str, token: Option<&str>) -> reqwest::Response {
     let url = srv.url(&format!("/v1.0/hooks/twilio/{account}"));
     let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
-    let mut req = reqwest::Client::new().post(&url).header("content-type", "application/x-www-form-urlencoded").body(form.to_string());
+    let mut req = reqwest::Client::new()
+        .post(&url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.to_string());
     if let Some(t) = token {
         req = req.header("x-twilio-signature", signature(t, &url, &params));
     }
@@ -70,7 +73,13 @@ async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn signature_bad_or_missing_is_403_and_stores_nothing() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        signature_bad_or_missing_is_403_and_stores_nothing_on(backend).await;
+    }
+}
+
+async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = twilio_stub().await;
     let acc = account(&srv, &stub, "+15005550006").await;
     let sms = fixture("twilio_inbound_sms.form");
@@ -95,7 +104,13 @@ async fn signature_bad_or_missing_is_403_and_stores_nothing() {
 
 #[tokio::test]
 async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend).await;
+    }
+}
+
+async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = twilio_stub().await;
     let acc = account(&srv, &stub, "+15005550006").await;
     let sms = fixture("twilio_inbound_sms.form");
@@ -126,14 +141,23 @@ async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries() {
 
     // Another of our numbers is another account: another room.
     let other = account(&srv, &stub, "+15005550007").await;
-    assert_eq!(webhook(&srv, &other, &sms.replace("%2B15005550006", "%2B15005550007"), Some(TOKEN)).await.status(), 200);
+    assert_eq!(
+        webhook(&srv, &other, &sms.replace("%2B15005550006", "%2B15005550007"), Some(TOKEN)).await.status(),
+        200
+    );
     assert_eq!(conversations(&srv).await.len(), 2);
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn reply_goes_out_through_twilio_and_status_callbacks_update_it() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        reply_goes_out_through_twilio_and_status_callbacks_update_it_on(backend).await;
+    }
+}
+
+async fn reply_goes_out_through_twilio_and_status_callbacks_update_it_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = twilio_stub().await;
     let acc = account(&srv, &stub, "+15005550006").await;
     webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
@@ -180,7 +204,13 @@ async fn reply_goes_out_through_twilio_and_status_callbacks_update_it() {
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_permanent_ones_fail() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        transient_errors_are_retried_and_permanent_ones_fail_on(backend).await;
+    }
+}
+
+async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = twilio_stub().await;
     let acc = account(&srv, &stub, "+15005550006").await;
     webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
@@ -229,7 +259,13 @@ async fn transient_errors_are_retried_and_permanent_ones_fail() {
 
 #[tokio::test]
 async fn long_text_is_split_and_accounts_are_validated() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        long_text_is_split_and_accounts_are_validated_on(backend).await;
+    }
+}
+
+async fn long_text_is_split_and_accounts_are_validated_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = twilio_stub().await;
     let acc = account(&srv, &stub, "+15005550006").await;
     webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
@@ -245,7 +281,10 @@ async fn long_text_is_split_and_accounts_are_validated() {
     for (body, code) in [
         (json!({"type": "tel", "provider": "pigeon", "address": "x", "credentials": {}}), "unknown_provider"),
         (json!({"type": "line", "provider": "twilio", "address": "x", "credentials": {}}), "provider_mismatch"),
-        (json!({"type": "tel", "provider": "twilio", "address": "+1", "credentials": {"account_sid": "AC1"}}), "missing_credentials"),
+        (
+            json!({"type": "tel", "provider": "twilio", "address": "+1", "credentials": {"account_sid": "AC1"}}),
+            "missing_credentials",
+        ),
     ] {
         let (s, e) = api.post("/v1.0/conversation_accounts", body).await;
         assert_eq!((s, e["error"]["code"].as_str()), (422, Some(code)));

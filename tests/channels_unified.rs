@@ -7,7 +7,7 @@
 mod common;
 
 use common::stub::{Answer, Stub};
-use common::{KEY_A, TestServer};
+use common::{BACKENDS, Backend, KEY_A, TestServer};
 use serde_json::json;
 use std::time::Duration;
 
@@ -53,12 +53,13 @@ async fn line(srv: &TestServer, account: &str, body: &str) {
     assert_eq!(r.status(), 200);
 }
 
-/// The next `message` frame, past acks and delivery updates of the agent's own replies.
-async fn next_message(ws: &mut common::Ws) -> serde_json::Value {
+/// The next `message` frame not written by `me`, past acks and delivery updates of my replies.
+async fn next_message(ws: &mut common::Ws, me: &str) -> serde_json::Value {
     loop {
         let f = ws.next().await;
         match f["type"].as_str() {
-            Some("message") => return f,
+            Some("message") if f["message"]["author"] != me => return f,
+            Some("message") => continue,
             Some("ack" | "message_updated" | "presence" | "typing" | "read") => continue,
             _ => panic!("unexpected frame {f}"),
         }
@@ -67,9 +68,15 @@ async fn next_message(ws: &mut common::Ws) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_conversation_starts_on_sms_and_continues_on_line() {
+    for backend in BACKENDS {
+        a_conversation_starts_on_sms_and_continues_on_line_on(backend).await;
+    }
+}
+
+async fn a_conversation_starts_on_sms_and_continues_on_line_on(backend: Backend) {
     let mut config = common::test_config();
     config.channels.retry_base_ms = 10;
-    let srv = TestServer::start_with(config).await;
+    let srv = TestServer::start_on(backend, config).await;
     let twilio = Stub::start(|req, i| {
         let body = fixture("twilio_send_response.json")
             .replace("__SID__", &format!("SM{:032x}", i + 1))
@@ -107,16 +114,16 @@ async fn a_conversation_starts_on_sms_and_continues_on_line() {
     assert_eq!(parts["result"][0]["address"]["target"], PHONE);
 
     // 2. An agent joins over the API and subscribes: the SMS is there, and the next one is live.
-    api.webchat(&c, "agent").await;
+    let me = api.webchat(&c, "agent").await;
     let mut agent = srv.ws(&api.token("agent", &[&c]).await).await;
     agent.subscribe(&c, Some(0)).await;
-    let first = next_message(&mut agent).await;
+    let first = next_message(&mut agent, &me).await;
     assert_eq!(
         (first["message"]["text"].as_str(), first["message"]["channel"].as_str()),
         (Some("Hi, I need help with my order"), Some("tel"))
     );
     sms(&srv, &sms_acc, &fixture("twilio_inbound_mms.form")).await;
-    let live = next_message(&mut agent).await;
+    let live = next_message(&mut agent, &me).await;
     assert_eq!(
         (live["message"]["text"].as_str(), live["message"]["author"].as_str()),
         (Some("Here is the photo"), Some(person.as_str()))
@@ -143,7 +150,7 @@ async fn a_conversation_starts_on_sms_and_continues_on_line() {
     line(&srv, &line_acc, &fixture("line_inbound_text.json")).await;
     let (_, convs) = api.get("/v1.0/conversations").await;
     assert_eq!(convs["result"].as_array().unwrap().len(), 1, "no second room");
-    let m = next_message(&mut agent).await;
+    let m = next_message(&mut agent, &me).await;
     assert_eq!(m["message"]["text"], "Hello, I ordered a lamp yesterday");
     assert_eq!(
         (m["message"]["channel"].as_str(), m["message"]["author"].as_str()),

@@ -4,7 +4,7 @@
 mod common;
 
 use common::stub::{Answer, Stub, eventually};
-use common::{KEY_A, TestServer};
+use common::{BACKENDS, Backend, KEY_A, TestServer};
 use serde_json::{Value, json};
 use switchboard::channels::whatsapp::signature;
 
@@ -82,9 +82,27 @@ async fn settled(srv: &TestServer, c: &str, id: &str) -> Value {
     .await
 }
 
+/// The next `message_updated` frame, past the room's own `message` and presence frames.
+async fn next_update(ws: &mut common::Ws) -> Value {
+    loop {
+        let f = ws.next().await;
+        match f["type"].as_str() {
+            Some("message_updated") => return f,
+            Some("message" | "presence" | "typing" | "read") => continue,
+            _ => panic!("expected `message_updated`, got {f}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn verification_handshake_and_signatures() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        verification_handshake_and_signatures_on(backend).await;
+    }
+}
+
+async fn verification_handshake_and_signatures_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = graph_stub().await;
     let acc = account(&srv, &stub, NUMBER_ID).await;
     let hook = srv.url(&format!("/v1.0/hooks/whatsapp/{acc}"));
@@ -115,7 +133,13 @@ async fn verification_handshake_and_signatures() {
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend).await;
+    }
+}
+
+async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = graph_stub().await;
     let acc = account(&srv, &stub, NUMBER_ID).await;
     let text = fixture("whatsapp_inbound_text.json");
@@ -151,7 +175,13 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries() {
 
 #[tokio::test]
 async fn reply_goes_out_and_status_webhooks_update_it() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        reply_goes_out_and_status_webhooks_update_it_on(backend).await;
+    }
+}
+
+async fn reply_goes_out_and_status_webhooks_update_it_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = graph_stub().await;
     let acc = account(&srv, &stub, NUMBER_ID).await;
     webhook(&srv, &acc, &fixture("whatsapp_inbound_text.json"), Some(APP_SECRET)).await;
@@ -171,14 +201,14 @@ async fn reply_goes_out_and_status_webhooks_update_it() {
         json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": PEER,
                "type": "text", "text": {"body": "Yes, in blue and green."}})
     );
-    let upd = ws.next_of("message_updated").await;
+    let upd = next_update(&mut ws).await;
     assert_eq!(upd["message"]["deliveries"][0]["status"], "sent");
     let wamid = upd["message"]["deliveries"][0]["provider_message_id"].as_str().unwrap().to_string();
     assert!(wamid.starts_with("wamid."));
 
     let status = |s: &str| fixture("whatsapp_status.json").replace("__WAMID__", &wamid).replace("__STATUS__", s);
     assert_eq!(webhook(&srv, &acc, &status("delivered"), Some(APP_SECRET)).await.status(), 200);
-    let upd = ws.next_of("message_updated").await;
+    let upd = next_update(&mut ws).await;
     assert_eq!(upd["message"]["status"], "delivered");
     // "read" maps to delivered too; a late "sent" never moves it back.
     webhook(&srv, &acc, &status("read"), Some(APP_SECRET)).await;
@@ -210,7 +240,13 @@ async fn reply_goes_out_and_status_webhooks_update_it() {
 
 #[tokio::test]
 async fn throttling_is_retried_and_permanent_errors_fail() {
-    let srv = TestServer::start_with(config()).await;
+    for backend in BACKENDS {
+        throttling_is_retried_and_permanent_errors_fail_on(backend).await;
+    }
+}
+
+async fn throttling_is_retried_and_permanent_errors_fail_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = graph_stub().await;
     let acc = account(&srv, &stub, NUMBER_ID).await;
     webhook(&srv, &acc, &fixture("whatsapp_inbound_text.json"), Some(APP_SECRET)).await;

@@ -4,9 +4,9 @@
 //! Windows are configured short (1–2 s) instead of asserting on timings: a test waits past a
 //! window and then checks the outcome, never "how fast" something happened.
 
-mod common;
 #[path = "operations/check_config.rs"]
 mod check_config;
+mod common;
 #[path = "operations/logs.rs"]
 mod logs;
 

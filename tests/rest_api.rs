@@ -92,7 +92,9 @@ async fn participants_add_list_remove_and_conflict() {
     assert_eq!(s, 400);
     let (s, e) = api.post(&path, json!({"address": {"type": "tel", "target": "+15550100"}})).await;
     assert_eq!((s, e["error"]["code"].as_str()), (422, Some("account_required")));
-    let (s, e) = api.post(&path, json!({"address": {"type": "tel", "target": "+15550100"}, "account_id": uuid::Uuid::now_v7()})).await;
+    let (s, e) = api
+        .post(&path, json!({"address": {"type": "tel", "target": "+15550100"}, "account_id": uuid::Uuid::now_v7()}))
+        .await;
     assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")), "unknown account");
     srv.stop().await;
 }

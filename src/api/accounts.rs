@@ -103,7 +103,10 @@ fn validate(state: &AppState, a: &Account) -> Result<()> {
     crate::conversations::check_name(state, "address", &a.address)?;
     for k in p.required_credentials() {
         if a.credentials.get(*k).and_then(|v| v.as_str()).is_none_or(str::is_empty) {
-            return Err(Error::invalid("missing_credentials", format!("credentials.{k} is required for {}", a.provider)));
+            return Err(Error::invalid(
+                "missing_credentials",
+                format!("credentials.{k} is required for {}", a.provider),
+            ));
         }
     }
     if let Some(u) = &a.api_base_url
@@ -159,7 +162,11 @@ pub async fn list(State(state): State<AppState>, TenantCtx(t): TenantCtx) -> Res
 
 #[utoipa::path(get, path = "/v1.0/conversation_accounts/{id}", tag = "accounts", params(("id" = Uuid, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get(State(state): State<AppState>, TenantCtx(t): TenantCtx, Path(id): Path<Uuid>) -> Result<Json<AccountView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+) -> Result<Json<AccountView>> {
     Ok(Json(view(&state, &owned(&state, t.id, id).await?)))
 }
 
@@ -196,7 +203,11 @@ pub async fn update(
 
 #[utoipa::path(delete, path = "/v1.0/conversation_accounts/{id}", tag = "accounts", params(("id" = Uuid, Path)),
     responses((status = 200, body = AccountView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn delete(State(state): State<AppState>, TenantCtx(t): TenantCtx, Path(id): Path<Uuid>) -> Result<Json<AccountView>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+) -> Result<Json<AccountView>> {
     let a = owned(&state, t.id, id).await?;
     if !state.channel_store.delete_account(t.id, id).await? {
         return Err(Error::NotFound("account"));

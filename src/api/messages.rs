@@ -60,7 +60,7 @@ pub async fn post(
             let p = conversations::participant(&state, id, pid).await.map_err(|_| {
                 Error::invalid("unknown_author", "author_participant_id is not a participant of this conversation")
             })?;
-            Author::Participant(p)
+            Author::Participant(Box::new(p))
         }
     };
     let req = PostRequest {

@@ -155,7 +155,11 @@ pub async fn list(State(state): State<AppState>, TenantCtx(t): TenantCtx) -> Res
 
 #[utoipa::path(get, path = "/v1.0/webhooks/{id}", tag = "webhooks", params(("id" = Uuid, Path)),
     responses((status = 200, body = WebhookView), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get(State(state): State<AppState>, TenantCtx(t): TenantCtx, Path(id): Path<Uuid>) -> Result<Json<WebhookView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+) -> Result<Json<WebhookView>> {
     Ok(Json(view(&webhooks::get(&state, t.id, id).await?)))
 }
 
@@ -168,14 +172,19 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Json(b): Json<UpdateWebhook>,
 ) -> Result<Json<WebhookView>> {
-    let c = Changes { url: b.url, events: b.events, mode: b.mode, on_failure: b.on_failure, description: b.description };
+    let c =
+        Changes { url: b.url, events: b.events, mode: b.mode, on_failure: b.on_failure, description: b.description };
     Ok(Json(view(&webhooks::update(&state, t.id, id, c).await?)))
 }
 
 #[utoipa::path(delete, path = "/v1.0/webhooks/{id}", tag = "webhooks", params(("id" = Uuid, Path)),
     responses((status = 200, body = WebhookView, description = "the deleted webhook"), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn delete(State(state): State<AppState>, TenantCtx(t): TenantCtx, Path(id): Path<Uuid>) -> Result<Json<WebhookView>> {
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+) -> Result<Json<WebhookView>> {
     Ok(Json(view(&webhooks::delete(&state, t.id, id).await?)))
 }
 

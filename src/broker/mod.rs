@@ -15,8 +15,8 @@ use axum::extract::ws::Utf8Bytes;
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use memory::MemoryBroker;
 pub use self::redis::RedisBroker;
+pub use memory::MemoryBroker;
 
 /// An event as outside consumers see it: `{id, type, tenant_id, tm_create, data}`.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, utoipa::ToSchema)]

@@ -79,11 +79,18 @@ pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> 
     let via = (!(participant.address.same_endpoint(&m.from) && participant.account_id == Some(account.id)))
         .then(|| endpoint.clone());
     let client_id = format!("{}:{}", account.provider, m.provider_message_id);
+    // A provider retries until we accept, so an over-long text is cut rather than refused.
+    let mut text = m.text;
+    let max = state.config.limits.max_text_bytes;
+    if text.len() > max {
+        let cut = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        text.truncate(cut);
+    }
     let req = PostRequest {
         tenant: account.tenant_id,
         conversation_id: conversation,
-        author: Author::Participant(participant.clone()),
-        text: m.text,
+        author: Author::Participant(Box::new(participant.clone())),
+        text,
         medias: m.medias,
         client_id: Some(client_id.chars().take(128).collect()),
         via,

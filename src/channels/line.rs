@@ -4,7 +4,8 @@
 //! base64 HMAC-SHA256(channel secret, raw body). Only `message` events become messages (text,
 //! image, video, audio, file, sticker, location); follow/unfollow/postback… are acknowledged
 //! and dropped. The peer is the user (`source.userId`) — or the group/room, since a push to a
-//! `groupId`/`roomId` is how one answers there. Webhooks carry no display name.
+//! `groupId`/`roomId` is how one answers there. Webhooks carry no display name. Media that
+//! users send come as LINE content URLs, which only the channel access token can fetch.
 //! Outbound: `POST /v2/bot/message/push` with a bearer channel access token, at most five
 //! message objects per request. LINE has no delivery callbacks, so `sent` is final.
 //! Credentials: `channel_secret`, `channel_access_token`.
@@ -169,9 +170,11 @@ impl Provider for Line {
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
         let url = format!("{}/v2/bot/message/push", super::api_base(self, account));
         let body = json!({"to": out.to, "messages": objects(out.text, out.medias)});
-        // The outbox hands us no stable id for a delivery attempt chain, so the key is fresh
-        // per attempt: it makes this request idempotent but cannot dedupe the outbox's retries.
-        let retry_key = uuid::Uuid::new_v4().to_string();
+        // The outbox hands us no stable id for a delivery attempt chain, and a key derived from
+        // the content would silently drop a repeated "ok" within LINE's retry-key window. So the
+        // key is fresh per attempt: harmless, but it cannot dedupe the outbox's own retries.
+        // Same key for every retry of this piece, so LINE accepts it at most once (409 after).
+        let retry_key = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, out.key.as_bytes()).to_string();
         let res = http
             .post(url)
             .bearer_auth(account.secret("channel_access_token"))

@@ -89,16 +89,26 @@ pub struct Outgoing<'a> {
     pub medias: &'a [Media],
     /// URL for delivery callbacks, where the provider takes one per message (Twilio).
     pub status_callback: &'a str,
+    /// Stable across retries of the same piece of the same delivery
+    /// (`<message id>:<participant id>:<piece>`): providers with idempotent sends use it.
+    pub key: &'a str,
 }
 
 /// The result of one send attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
-    Sent { provider_message_id: String },
+    Sent {
+        provider_message_id: String,
+    },
     /// Transient (timeout, 5xx, 429): try again, after `after` if the provider said so.
-    Retry { after: Option<Duration>, error: String },
+    Retry {
+        after: Option<Duration>,
+        error: String,
+    },
     /// Permanent (other 4xx, bad credentials): do not retry.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// A provider adapter. Stateless: account data and secrets come in with every call.
@@ -128,7 +138,12 @@ pub trait Provider: Send + Sync + 'static {
 
 /// The base URL to call for `account`.
 pub fn api_base<'a>(provider: &'a dyn Provider, account: &'a Account) -> &'a str {
-    account.api_base_url.as_deref().filter(|u| !u.is_empty()).unwrap_or(provider.default_api_base()).trim_end_matches('/')
+    account
+        .api_base_url
+        .as_deref()
+        .filter(|u| !u.is_empty())
+        .unwrap_or(provider.default_api_base())
+        .trim_end_matches('/')
 }
 
 /// Maps an HTTP response status to a send outcome (shared by every provider).

@@ -86,17 +86,22 @@ async fn attempt(state: &AppState, mut job: Job) {
     job.attempt += 1;
     let account = match state.channel_store.get_account(job.account_id).await {
         Ok(Some(a)) => a,
-        Ok(None) => return record(state, &job, MessageStatus::Failed, Some("channel account was deleted".into())).await,
+        Ok(None) => {
+            return record(state, &job, MessageStatus::Failed, Some("channel account was deleted".into())).await;
+        }
         Err(e) => return retry(state, job, None, e.to_string()).await,
     };
     let Some(provider) = state.channels.get(&account.provider) else {
-        return record(state, &job, MessageStatus::Failed, Some(format!("unknown provider {}", account.provider))).await;
+        return record(state, &job, MessageStatus::Failed, Some(format!("unknown provider {}", account.provider)))
+            .await;
     };
     let callback = format!("{}/v1.0/hooks/{}/{}", state.public_base(), provider.name(), account.id);
     let pieces = split(&job.text, provider.max_text_chars());
     while job.pieces_sent < pieces.len() {
         let first = job.pieces_sent == 0;
+        let key = format!("{}:{}:{}", job.message_id, job.participant_id, job.pieces_sent);
         let out = Outgoing {
+            key: &key,
             to: &job.to,
             text: &pieces[job.pieces_sent],
             medias: if first { &job.medias } else { &[] },

@@ -255,11 +255,12 @@ mod tests {
     #[test]
     fn chooses_the_method_by_media() {
         let media = |url: &str, ct: &str| Media { url: url.into(), content_type: ct.into() };
-        let send = |text: &str, medias: &[Media]| request(&Outgoing { to: "42", text, medias, status_callback: "" });
+        let send =
+            |text: &str, medias: &[Media]| request(&Outgoing { to: "42", text, medias, status_callback: "", key: "k" });
         assert_eq!(send("hi", &[]), ("sendMessage", json!({"chat_id": 42, "text": "hi"})));
         let a = media("https://x/a.png", "image/png");
         assert_eq!(
-            send("hi", &[a.clone()]),
+            send("hi", std::slice::from_ref(&a)),
             ("sendPhoto", json!({"chat_id": 42, "photo": "https://x/a.png", "caption": "hi"}))
         );
         let (m, b) = send("", &[a.clone(), media("https://x/b.jpg", "image/jpeg")]);

@@ -5,7 +5,9 @@
 //! checked against the account's public key. A timestamp more than five minutes away from our
 //! clock is refused, so a captured request cannot be replayed later.
 //! `message.received` becomes a message (MMS media URLs are Telnyx-hosted and public for a
-//! while); `message.sent` / `message.finalized` carry `payload.to[0].status` and update the
+//! while). Telnyx posts one webhook per messaging profile, which may hold several numbers: a
+//! message to a number other than the account's address is skipped, else our reply would go
+//! out from the wrong number. `message.sent` / `message.finalized` carry `payload.to[0].status` and update the
 //! delivery they name by `payload.id`. Other events are acknowledged and dropped.
 //! Outbound: `POST /v2/messages`, bearer API key, JSON with `webhook_url` so delivery events
 //! come back to this account's hook. Credentials: `api_key`, `public_key` (base64).
@@ -72,6 +74,15 @@ fn status(s: &str) -> Option<MessageStatus> {
     })
 }
 
+/// Whether a message's `to` list names `address` (digits compared, so `+1 844-555` formatting
+/// of the account address does not matter). An empty list cannot say; it counts as ours.
+fn to_us(to: &Value, address: &str) -> bool {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let ours = digits(address);
+    let list = to.as_array().map(Vec::as_slice).unwrap_or_default();
+    list.is_empty() || list.iter().any(|t| digits(str_of(t, "phone_number")) == ours)
+}
+
 /// The first error of a payload or an API answer, as `code: title (detail)`.
 fn first_error(errors: &Value) -> Option<String> {
     let e = errors.as_array()?.first()?;
@@ -110,7 +121,7 @@ impl Provider for Telnyx {
         check(account.secret("public_key"), sig, ts, &req.body, now).map_err(|e| Error::Forbidden(e.into()))
     }
 
-    fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+    fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Error::bad_request(format!("invalid Telnyx webhook JSON: {e}")))?;
         let data = &v["data"];
@@ -122,6 +133,9 @@ impl Provider for Telnyx {
                 let from = str_of(&p["from"], "phone_number");
                 if id.is_empty() || from.is_empty() {
                     return Err(Error::bad_request("payload.id or payload.from.phone_number is missing"));
+                }
+                if !to_us(&p["to"], &account.address) {
+                    return Ok(inbound);
                 }
                 let medias: Vec<Media> = p["media"]
                     .as_array()
@@ -224,7 +238,7 @@ mod tests {
             body: bytes::Bytes::from(v.to_string()),
         };
         let account: Account = serde_json::from_value(json!({"id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(),
-            "kind": "tel", "provider": "telnyx", "name": "", "address": "+1", "credentials": {}, "api_base_url": null,
+            "kind": "tel", "provider": "telnyx", "name": "", "address": "+1 312 555 0002", "credentials": {}, "api_base_url": null,
             "tm_create": "2024-01-01T00:00:00Z", "tm_update": "2024-01-01T00:00:00Z"}))
         .unwrap();
         Telnyx.parse(&account, &req).unwrap()
@@ -244,5 +258,8 @@ mod tests {
         assert_eq!(i.statuses[0].status, MessageStatus::Failed);
         assert_eq!(i.statuses[0].error.as_deref(), Some("Telnyx error 40300: Blocked as spam"));
         assert!(parse(json!({"data": {"event_type": "call.initiated", "payload": {}}})).messages.is_empty());
+        let elsewhere = json!({"data": {"event_type": "message.received", "id": "e3", "payload": {"id": "m3",
+            "from": {"phone_number": "+13125550001"}, "to": [{"phone_number": "+13125550009"}], "text": "hi"}}});
+        assert!(parse(elsewhere).messages.is_empty(), "another number of the messaging profile");
     }
 }

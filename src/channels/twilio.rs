@@ -69,7 +69,8 @@ impl Provider for Twilio {
     }
 
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
-        let given = req.header("x-twilio-signature").ok_or_else(|| Error::Forbidden("missing X-Twilio-Signature".into()))?;
+        let given =
+            req.header("x-twilio-signature").ok_or_else(|| Error::Forbidden("missing X-Twilio-Signature".into()))?;
         let expected = signature(account.secret("auth_token"), &req.url, &form(&req.body));
         if crate::channels::inbound::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
@@ -102,7 +103,11 @@ impl Provider for Twilio {
             .collect();
         inbound.messages.push(InboundMessage {
             provider_message_id: sid.into(),
-            from: Address { kind: AddressType::Tel, target: from.into(), name: field(&p, "ProfileName").unwrap_or("").into() },
+            from: Address {
+                kind: AddressType::Tel,
+                target: from.into(),
+                name: field(&p, "ProfileName").unwrap_or("").into(),
+            },
             text: field(&p, "Body").unwrap_or("").into(),
             medias,
         });
@@ -110,7 +115,10 @@ impl Provider for Twilio {
     }
 
     fn reply(&self) -> HookReply {
-        HookReply { content_type: "text/xml", body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>".into() }
+        HookReply {
+            content_type: "text/xml",
+            body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>".into(),
+        }
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
@@ -141,7 +149,8 @@ impl Provider for Twilio {
         if let Some(o) = super::outcome_for_status(status, retry_after.as_deref(), &text) {
             return o;
         }
-        match serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["sid"].as_str().map(str::to_string)) {
+        match serde_json::from_str::<serde_json::Value>(&text).ok().and_then(|v| v["sid"].as_str().map(str::to_string))
+        {
             Some(id) => SendOutcome::Sent { provider_message_id: id },
             None => SendOutcome::Failed { error: "Twilio answered without a message sid".into() },
         }

@@ -53,6 +53,12 @@ fn status(s: &str) -> Option<MessageStatus> {
 
 /// The text of a user message; media and other kinds become `[kind] caption` placeholders.
 fn text_of(m: &Value) -> String {
+    let text = described(m);
+    // An empty message would be refused by the post path, and Meta would retry it forever.
+    if text.trim().is_empty() { format!("[{}]", str_of(m, "type")) } else { text }
+}
+
+fn described(m: &Value) -> String {
     let kind = str_of(m, "type");
     let body = &m[kind];
     let joined = |head: String, tail: &str| if tail.is_empty() { head } else { format!("{head} {tail}") };
@@ -298,13 +304,13 @@ mod tests {
     #[test]
     fn one_image_goes_as_image_else_links() {
         let img = [Media { url: "https://x/a.png".into(), content_type: "image/png".into() }];
-        let b = body(&Outgoing { to: "1", text: "hi", medias: &img, status_callback: "" });
+        let b = body(&Outgoing { to: "1", text: "hi", medias: &img, status_callback: "", key: "k" });
         assert_eq!(
             (b["type"].as_str(), &b["image"]),
             (Some("image"), &json!({"link": "https://x/a.png", "caption": "hi"}))
         );
         let pdf = [Media { url: "https://x/a.pdf".into(), content_type: "application/pdf".into() }];
-        let b = body(&Outgoing { to: "1", text: "hi", medias: &pdf, status_callback: "" });
+        let b = body(&Outgoing { to: "1", text: "hi", medias: &pdf, status_callback: "", key: "k" });
         assert_eq!(b["text"]["body"], "hi\nhttps://x/a.pdf");
     }
 }

@@ -8,7 +8,9 @@
 mod participants;
 mod post;
 
-pub use participants::{NewParticipant, add_participant, link_endpoint, participant, remove_participant, webchat_participant};
+pub use participants::{
+    NewParticipant, add_participant, link_endpoint, participant, remove_participant, webchat_participant,
+};
 pub use post::{Author, PostRequest, post};
 
 use crate::app::AppState;
@@ -75,16 +77,7 @@ pub async fn create_with_id(
     check_name(state, "detail", &detail)?;
     check_metadata(&metadata)?;
     let t = now();
-    let c = Conversation {
-        id,
-        tenant_id: tenant,
-        name,
-        detail,
-        metadata,
-        last_seq: 0,
-        tm_create: t,
-        tm_update: t,
-    };
+    let c = Conversation { id, tenant_id: tenant, name, detail, metadata, last_seq: 0, tm_create: t, tm_update: t };
     state.store.create_conversation(&c).await?;
     emit(state, event("conversation.created", tenant, c.id, &c)).await;
     Ok(c)

@@ -23,7 +23,12 @@ pub struct NewParticipant {
 }
 
 /// Validates an address and, for channel addresses, its account; returns the cleaned endpoint.
-async fn check_endpoint(state: &AppState, tenant: Uuid, address: Address, account_id: Option<Uuid>) -> Result<Endpoint> {
+async fn check_endpoint(
+    state: &AppState,
+    tenant: Uuid,
+    address: Address,
+    account_id: Option<Uuid>,
+) -> Result<Endpoint> {
     let target = address.target.trim().to_string();
     if target.is_empty() {
         return Err(Error::invalid("invalid_address", "address.target must not be empty"));
@@ -83,7 +88,12 @@ pub(super) async fn unbind_all(state: &AppState, p: &Participant) {
     }
 }
 
-pub async fn add_participant(state: &AppState, tenant: Uuid, conversation: Uuid, new: NewParticipant) -> Result<Participant> {
+pub async fn add_participant(
+    state: &AppState,
+    tenant: Uuid,
+    conversation: Uuid,
+    new: NewParticipant,
+) -> Result<Participant> {
     get(state, tenant, conversation).await?;
     let e = check_endpoint(state, tenant, new.address, new.account_id).await?;
     let id = new.id.unwrap_or_else(Uuid::now_v7);

@@ -6,8 +6,8 @@
 
 use super::emit;
 use crate::app::AppState;
-use crate::channels::dispatch;
 use crate::broker::Event;
+use crate::channels::dispatch;
 use crate::error::{Error, Result};
 use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, now};
 use crate::store::{Appended, Draft};
@@ -18,8 +18,8 @@ use uuid::Uuid;
 pub enum Author {
     /// The tenant's backend through the REST API.
     Api,
-    /// A participant of the conversation (chat user, SMS sender…).
-    Participant(Participant),
+    /// A participant of the conversation (chat user, SMS sender…); boxed, it is large.
+    Participant(Box<Participant>),
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +56,8 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     };
     let participants = state.store.list_participants(req.conversation_id).await?;
     let deliveries = dispatch::plan(&participants, author);
-    let status = if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
+    let status =
+        if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
     let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
     let mut message = Message {
         id: Uuid::now_v7(),

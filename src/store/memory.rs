@@ -6,10 +6,10 @@
 //! fan-out is the hub's non-blocking `try_send`. The epoch is random per process, so a client
 //! that resumes against a restarted memory node is told its history is gone.
 
+use super::channels::{Binding, DeliveryRef};
 use super::{Appended, Draft, RoomState, SeqRange, Store};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Publication};
-use super::channels::{Binding, DeliveryRef};
 use crate::model::{Account, Conversation, Message, Participant, Tenant};
 use crate::ws::protocol::message_frame;
 use async_trait::async_trait;

@@ -8,17 +8,17 @@
 
 pub mod channels;
 pub mod memory;
-pub mod redis;
 mod memory_channels;
+pub mod redis;
 
 use crate::error::Result;
 use crate::model::{Conversation, Message, Participant, Tenant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
+pub use self::redis::RedisStore;
 pub use channels::{Binding, ChannelStore, DeliveryRef};
 pub use memory::MemoryStore;
-pub use self::redis::RedisStore;
 
 /// A message about to be appended: everything but `seq`, which the store assigns.
 #[derive(Debug, Clone)]

@@ -4,12 +4,15 @@
 //! One task reads `Broker::events()` and writes to the outbox sequentially, so entries of a
 //! conversation enter the outbox in the order the events were published. It never calls a
 //! webhook endpoint itself (the outbox workers do), so a slow endpoint cannot hold it up.
+//! Next to it runs the index refresher, which re-reads subscriptions when the store's version
+//! moved (changes made through another node).
 
 use super::model::{Delivery, DeliveryStatus, Mode, OutboxEntry};
 use crate::app::AppState;
 use crate::broker::Event;
 use crate::error::Result;
 use crate::model::now;
+use std::time::Duration;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
@@ -59,6 +62,20 @@ async fn fan_out(state: &AppState, ev: &Event) {
         };
         if let Err(e) = queue(state, &d).await {
             tracing::warn!(error = %e, webhook = %w.id, event = %ev.id, "webhook delivery not queued");
+        }
+    }
+}
+
+/// Keeps this node's webhook index current with changes made through other nodes.
+pub(super) async fn refresh_loop(state: AppState) {
+    let every = Duration::from_millis(state.config.webhooks.refresh_ms);
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        if let Err(e) = state.webhooks.refresh().await {
+            tracing::warn!(error = %e, "webhook index not refreshed");
         }
     }
 }

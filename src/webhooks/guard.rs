@@ -10,7 +10,7 @@
 use crate::error::{Error, Result};
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// Longest webhook URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
@@ -31,13 +31,11 @@ pub fn is_public(ip: IpAddr) -> bool {
                 let [c, d] = s[7].to_be_bytes();
                 return is_public_v4(Ipv4Addr::new(a, b, c, d));
             }
-            !(v6.is_loopback()
-                || v6.is_unspecified()
+            !(s[..6] == [0, 0, 0, 0, 0, 0] // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
                 || v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
                 || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated) fec0::/10
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0))
+                || (s[0] & 0xffc0) == 0xfec0) // site local (deprecated) fec0::/10
         }
     }
 }
@@ -165,6 +163,7 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
+            "::127.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -183,5 +182,13 @@ mod tests {
         assert!(check_url("http://localhost:9/", false).await.is_err());
         assert!(check_url("http://127.0.0.1:9/", true).await.is_ok());
         assert!(check_url("https://93.184.216.34/hook", false).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_resolver_drops_internal_addresses() {
+        let name = |s: &str| s.parse::<Name>().unwrap();
+        assert!(GuardedResolver { allow_private: false }.resolve(name("localhost")).await.is_err());
+        let mut ok = GuardedResolver { allow_private: true }.resolve(name("localhost")).await.unwrap();
+        assert!(ok.next().is_some_and(|a| a.ip().is_loopback()));
     }
 }

@@ -11,7 +11,7 @@
 //! and the webhook's `on_failure` decides.
 
 use super::model::{MESSAGE_CREATING, Mode, OnFailure, Webhook};
-use super::outbox::{SendError, post_signed};
+use super::sign::{SendError, post_signed};
 use crate::app::AppState;
 use crate::broker::Event;
 use crate::error::{Error, Result};
@@ -97,7 +97,9 @@ pub async fn intercept(state: &AppState, tenant: Uuid, draft: &Message) -> Resul
         }
     }
     Ok(match changed {
-        Some(m) if m.text != draft.text || m.medias != draft.medias => Verdict::Modify { text: m.text, medias: m.medias },
+        Some(m) if m.text != draft.text || m.medias != draft.medias => {
+            Verdict::Modify { text: m.text, medias: m.medias }
+        }
         _ => Verdict::Allow,
     })
 }

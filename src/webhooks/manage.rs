@@ -103,7 +103,10 @@ pub async fn list(state: &AppState, tenant: Uuid) -> Result<Vec<Webhook>> {
 pub async fn create(state: &AppState, tenant: Uuid, c: Changes) -> Result<Webhook> {
     let cfg = &state.config.webhooks;
     if state.webhooks.store.list_webhooks(Some(tenant)).await?.len() >= cfg.max_per_tenant {
-        return Err(Error::invalid("too_many_webhooks", format!("a tenant may have at most {} webhooks", cfg.max_per_tenant)));
+        return Err(Error::invalid(
+            "too_many_webhooks",
+            format!("a tenant may have at most {} webhooks", cfg.max_per_tenant),
+        ));
     }
     if c.url.is_none() {
         return Err(Error::invalid("invalid_url", "url is required"));

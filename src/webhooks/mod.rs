@@ -135,11 +135,14 @@ impl Webhooks {
     fn install(&self, tenant: Uuid, hooks: Vec<Webhook>, generation: u64) {
         let intercept = hooks.iter().any(|w| w.mode == Mode::Intercept);
         let fresh = Arc::new(TenantHooks { generation, hooks, intercept });
-        self.index.entry(tenant).and_modify(|cur| {
-            if cur.generation < generation {
-                *cur = fresh.clone();
-            }
-        }).or_insert(fresh);
+        self.index
+            .entry(tenant)
+            .and_modify(|cur| {
+                if cur.generation < generation {
+                    *cur = fresh.clone();
+                }
+            })
+            .or_insert(fresh);
     }
 
     /// Re-reads one tenant's webhooks after this node changed them.
@@ -179,20 +182,7 @@ pub async fn start(state: &AppState) -> anyhow::Result<()> {
     state.webhooks.refresh().await?;
     let events = state.broker.events();
     state.tasks.spawn(dispatch::run(state.clone(), events));
-    state.tasks.spawn(refresh_loop(state.clone()));
+    state.tasks.spawn(dispatch::refresh_loop(state.clone()));
     state.tasks.spawn(outbox::run(state.clone()));
     Ok(())
-}
-
-async fn refresh_loop(state: AppState) {
-    let every = Duration::from_millis(state.config.webhooks.refresh_ms);
-    loop {
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(every) => {}
-        }
-        if let Err(e) = state.webhooks.refresh().await {
-            tracing::warn!(error = %e, "webhook index not refreshed");
-        }
-    }
 }

@@ -11,8 +11,8 @@
 //! Losing the lease (or shutdown) cancels the session: lanes stop where they are and their
 //! entries stay pending in the store, for whoever takes over to `reclaim` — at-least-once.
 
-use super::model::{Attempt, Claimed, Delivery, DeliveryStatus, OutboxEntry, Webhook};
-use super::{guard, sign};
+use super::model::{Attempt, Claimed, Delivery, DeliveryStatus, Mode, OutboxEntry};
+use super::sign::{SendError, post_signed};
 use crate::app::AppState;
 use crate::model::now;
 use chrono::{DateTime, Utc};
@@ -108,13 +108,10 @@ async fn consume(state: AppState, s: Arc<Session>) {
 fn route(state: &AppState, s: &Arc<Session>, c: Claimed) {
     let key = (c.entry.webhook_id, c.entry.conversation_id);
     let mut fresh = false;
-    s.lanes
-        .entry(key)
-        .and_modify(|q| q.push_back(c.clone()))
-        .or_insert_with(|| {
-            fresh = true;
-            VecDeque::from([c])
-        });
+    s.lanes.entry(key).and_modify(|q| q.push_back(c.clone())).or_insert_with(|| {
+        fresh = true;
+        VecDeque::from([c])
+    });
     if fresh {
         state.tasks.spawn(lane(state.clone(), s.clone(), key));
     }
@@ -176,7 +173,8 @@ async fn deliver(state: &AppState, token: &CancellationToken, e: &OutboxEntry) -
         {
             return false;
         }
-        let Some(hook) = wh.find(e.tenant_id, e.webhook_id) else { return true };
+        // Deleted, or turned into an intercept webhook since: nothing left to deliver to.
+        let Some(hook) = wh.find(e.tenant_id, e.webhook_id).filter(|h| h.mode == Mode::Notify) else { return true };
         let limit = wh.limit(hook.id, cfg.max_concurrency_per_endpoint);
         let permit = tokio::select! {
             _ = token.cancelled() => return false,
@@ -197,8 +195,12 @@ async fn deliver(state: &AppState, token: &CancellationToken, e: &OutboxEntry) -
                 let a = Attempt { at, status_code: Some(code), error: None, latency_ms };
                 (a, classify(code))
             }
-            Err(SendError::Refused(msg)) => (Attempt { at, status_code: None, error: Some(msg), latency_ms }, Class::Final),
-            Err(SendError::Transport(msg)) => (Attempt { at, status_code: None, error: Some(msg), latency_ms }, Class::Retry),
+            Err(SendError::Refused(msg)) => {
+                (Attempt { at, status_code: None, error: Some(msg), latency_ms }, Class::Final)
+            }
+            Err(SendError::Transport(msg)) => {
+                (Attempt { at, status_code: None, error: Some(msg), latency_ms }, Class::Retry)
+            }
         };
         settle(state, &mut d, attempt, class);
         loop {
@@ -252,54 +254,6 @@ fn settle(state: &AppState, d: &mut Delivery, attempt: Attempt, class: Class) {
             }
         }
     };
-}
-
-/// Why a request got no HTTP answer.
-pub(super) enum SendError {
-    /// The SSRF guard refused the target: not worth retrying.
-    Refused(String),
-    /// Timeout, DNS or connection failure: worth retrying.
-    Transport(String),
-}
-
-/// POSTs `body` to `hook` with the signature and event id headers.
-pub(super) async fn post_signed(
-    state: &AppState,
-    hook: &Webhook,
-    event_id: Uuid,
-    body: String,
-    timeout: Duration,
-) -> Result<reqwest::Response, SendError> {
-    let wh = &state.webhooks;
-    let url = guard::parse(&hook.url).map_err(|e| SendError::Refused(e.to_string()))?;
-    guard::check_literal(&url, wh.allow_private).map_err(|e| SendError::Refused(e.to_string()))?;
-    let at = now();
-    let signature = sign::header(at.timestamp(), body.as_bytes(), &hook.signing_secrets(at));
-    wh.http
-        .post(url)
-        .timeout(timeout)
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .header(sign::SIGNATURE_HEADER, signature)
-        .header(sign::EVENT_ID_HEADER, event_id.to_string())
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| SendError::Transport(describe(&e, timeout)))
-}
-
-/// A transport error without the URL (it may carry a customer's token in its query).
-fn describe(e: &reqwest::Error, timeout: Duration) -> String {
-    if e.is_timeout() {
-        return format!("timed out after {} ms", timeout.as_millis());
-    }
-    let mut msg = if e.is_connect() { "connection failed".to_string() } else { "request failed".to_string() };
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        src = s.source();
-    }
-    msg
 }
 
 #[cfg(test)]

@@ -149,11 +149,8 @@ impl WebhookStore for RedisWebhookStore {
         p.cmd("INCR").arg(self.shared("version")).ignore();
         let (removed,): (u64,) = self.redis.pipe(&p).await?;
         let ids: Vec<String> = self.redis.query(cmd("ZRANGE").arg(self.delivery_ids(w.id)).arg(0).arg(-1)).await?;
-        let mut keys: Vec<String> = ids
-            .iter()
-            .filter_map(|i| Uuid::parse_str(i).ok())
-            .map(|id| self.delivery(w.id, id))
-            .collect();
+        let mut keys: Vec<String> =
+            ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).map(|id| self.delivery(w.id, id)).collect();
         keys.push(self.delivery_ids(w.id));
         for chunk in keys.chunks(500) {
             self.redis.query::<()>(cmd("DEL").arg(chunk)).await?;
@@ -182,7 +179,12 @@ impl WebhookStore for RedisWebhookStore {
     async fn put_delivery(&self, d: &Delivery, keep: usize) -> Result<()> {
         let ids = self.delivery_ids(d.webhook_id);
         let mut p = redis::pipe();
-        p.cmd("SET").arg(self.delivery(d.webhook_id, d.id)).arg(encode(d)?).arg("EX").arg(self.delivery_ttl_secs).ignore();
+        p.cmd("SET")
+            .arg(self.delivery(d.webhook_id, d.id))
+            .arg(encode(d)?)
+            .arg("EX")
+            .arg(self.delivery_ttl_secs)
+            .ignore();
         p.cmd("ZADD").arg(&ids).arg(0).arg(d.id.simple().to_string()).ignore();
         let keep = i64::try_from(keep.max(1)).unwrap_or(i64::MAX - 1);
         p.cmd("ZREMRANGEBYRANK").arg(&ids).arg(0).arg(-(keep + 1)).ignore();
@@ -199,7 +201,9 @@ impl WebhookStore for RedisWebhookStore {
         let max = before.map_or_else(|| "+".to_string(), |b| format!("({}", b.simple()));
         let ids: Vec<String> = self
             .redis
-            .query(cmd("ZREVRANGEBYLEX").arg(self.delivery_ids(webhook)).arg(max).arg("-").arg("LIMIT").arg(0).arg(limit))
+            .query(
+                cmd("ZREVRANGEBYLEX").arg(self.delivery_ids(webhook)).arg(max).arg("-").arg("LIMIT").arg(0).arg(limit),
+            )
             .await?;
         let keys: Vec<String> =
             ids.iter().filter_map(|i| Uuid::parse_str(i).ok()).map(|id| self.delivery(webhook, id)).collect();
@@ -211,7 +215,9 @@ impl WebhookStore for RedisWebhookStore {
     }
 
     async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
-        self.redis.query::<String>(cmd("XADD").arg(self.shared("outbox")).arg("*").arg("e").arg(encode(entry)?)).await?;
+        self.redis
+            .query::<String>(cmd("XADD").arg(self.shared("outbox")).arg("*").arg("e").arg(encode(entry)?))
+            .await?;
         Ok(())
     }
 

@@ -1,9 +1,15 @@
-//! The `Switchboard-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
+//! Signed requests to webhook endpoints, and the `Switchboard-Signature` header: `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`,
 //! with one `v1=` per secret that currently signs (two during a rotation's grace period).
 //! The key is the whole secret string, `whsec_` prefix included, as UTF-8 bytes.
 
+use super::guard;
+use super::model::Webhook;
+use crate::app::AppState;
+use crate::model::now;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::time::Duration;
+use uuid::Uuid;
 
 pub const SIGNATURE_HEADER: &str = "Switchboard-Signature";
 pub const EVENT_ID_HEADER: &str = "Switchboard-Event-Id";
@@ -59,6 +65,54 @@ pub fn verify(header_value: &str, body: &[u8], secret: &str, now: i64, tolerance
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Why a request got no HTTP answer.
+pub(super) enum SendError {
+    /// The SSRF guard refused the target: not worth retrying.
+    Refused(String),
+    /// Timeout, DNS or connection failure: worth retrying.
+    Transport(String),
+}
+
+/// POSTs `body` to `hook` with the signature and event id headers.
+pub(super) async fn post_signed(
+    state: &AppState,
+    hook: &Webhook,
+    event_id: Uuid,
+    body: String,
+    timeout: Duration,
+) -> Result<reqwest::Response, SendError> {
+    let wh = &state.webhooks;
+    let url = guard::parse(&hook.url).map_err(|e| SendError::Refused(e.to_string()))?;
+    guard::check_literal(&url, wh.allow_private).map_err(|e| SendError::Refused(e.to_string()))?;
+    let at = now();
+    let signature = header(at.timestamp(), body.as_bytes(), &hook.signing_secrets(at));
+    wh.http
+        .post(url)
+        .timeout(timeout)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .header(EVENT_ID_HEADER, event_id.to_string())
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| SendError::Transport(describe(&e, timeout)))
+}
+
+/// A transport error without the URL (it may carry a customer's token in its query).
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timed out after {} ms", timeout.as_millis());
+    }
+    let mut msg = if e.is_connect() { "connection failed".to_string() } else { "request failed".to_string() };
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    msg
 }
 
 #[cfg(test)]

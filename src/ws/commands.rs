@@ -212,7 +212,7 @@ impl Session {
         let req = PostRequest {
             tenant: self.claims.tid,
             conversation_id: room,
-            author: Author::Participant(participant),
+            author: Author::Participant(Box::new(participant)),
             text,
             medias,
             client_id,

@@ -79,7 +79,7 @@ pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims
     let code = match end {
         End::Close(code) => {
             let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
-            let _ = tokio::time::timeout(timeout, s.socket.send(super::close_message(code))).await;
+            let _ = tokio::time::timeout(timeout, close_handshake(&mut s.socket, code)).await;
             code
         }
         End::PeerClosed(code) => code,
@@ -188,8 +188,10 @@ impl Session {
                 wrote = true;
                 continue;
             }
-            if p.seq > last + 1 {
-                self.fill_gap(p.room, last, p.seq).await?;
+            // If the store cannot be read now, hold `last_seq` below the gap and drop this
+            // frame: the next publication or sync marker retries the fill, so nothing is skipped.
+            if p.seq > last + 1 && !self.fill_gap(p.room, last, p.seq).await? {
+                continue;
             }
             self.socket.feed(Message::Text(p.frame.clone())).await?;
             wrote = true;
@@ -203,15 +205,16 @@ impl Session {
         Ok(())
     }
 
-    /// Sends the messages between `after` and `before` (exclusive) from the store.
-    async fn fill_gap(&mut self, room: Uuid, after: u64, before: u64) -> Result<(), axum::Error> {
+    /// Sends the messages between `after` and `before` (exclusive) from the store; `false`
+    /// when the store could not be read (nothing was sent, `last_seq` unchanged).
+    async fn fill_gap(&mut self, room: Uuid, after: u64, before: u64) -> Result<bool, axum::Error> {
         let limit = (before - after - 1) as usize;
         let missing =
             match self.state.store.messages(room, SeqRange { after: Some(after), before: Some(before), limit }).await {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(error = %e, %room, "cannot fill delivery gap");
-                    Vec::new()
+                    tracing::warn!(error = %e, %room, "cannot fill delivery gap yet");
+                    return Ok(false);
                 }
             };
         for m in missing {
@@ -220,7 +223,7 @@ impl Session {
                 sub.last_seq = m.seq;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Writes one frame now (replies to the client's own requests).
@@ -232,6 +235,23 @@ impl Session {
         let rooms: Vec<Uuid> = self.subs.keys().copied().collect();
         for room in rooms {
             self.leave(room).await;
+        }
+    }
+}
+
+/// Sends our close frame, then reads until the peer's close reply (RFC 6455 §7.1.1) or the end
+/// of the stream. Dropping a socket with unread bytes (say the rest of an oversized frame)
+/// makes the kernel reset the connection, and the reset can destroy our close frame before the
+/// peer read it; draining first lets the close code arrive. Bounded by the caller's timeout
+/// and by a frame count, since reads after a protocol error may fail without consuming input.
+async fn close_handshake(socket: &mut WebSocket, code: u16) {
+    if socket.send(super::close_message(code)).await.is_err() {
+        return;
+    }
+    for _ in 0..64 {
+        match socket.recv().await {
+            None | Some(Ok(Message::Close(_))) => return,
+            Some(_) => {}
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Test harness: the real server on 127.0.0.1:0 (in-process), real HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod provision;
 pub mod redis;
 pub mod stub;
 
@@ -42,11 +43,37 @@ pub struct TestServer {
     pub state: AppState,
     shutdown: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<anyhow::Result<()>>>,
+    /// The private `redis-server` behind a Redis-backed test server (dropped with it).
+    pub redis: Option<redis::RedisServer>,
 }
+
+/// Which store a test server runs on; suites that must hold on both loop over [`BACKENDS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Memory,
+    Redis,
+}
+
+pub const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Redis];
 
 impl TestServer {
     pub async fn start() -> TestServer {
         Self::start_with(test_config()).await
+    }
+
+    /// `config` on `backend`; for Redis, a private `redis-server` is started for this server.
+    pub async fn start_on(backend: Backend, mut config: Config) -> TestServer {
+        match backend {
+            Backend::Memory => Self::start_with(config).await,
+            Backend::Redis => {
+                let r = redis::RedisServer::start().await;
+                config.store.backend = switchboard::config::Backend::Redis;
+                config.redis.url = r.url();
+                let mut srv = Self::start_with(config).await;
+                srv.redis = Some(r);
+                srv
+            }
+        }
     }
 
     pub async fn start_with(config: Config) -> TestServer {
@@ -57,7 +84,7 @@ impl TestServer {
         let handle = tokio::spawn(switchboard::app::serve(listener, state.clone(), async move {
             let _ = rx.await;
         }));
-        TestServer { addr, state, shutdown: Some(tx), handle: Some(handle) }
+        TestServer { addr, state, shutdown: Some(tx), handle: Some(handle), redis: None }
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -22,16 +22,9 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
-/// `redis-server` / `redis-cli` from PATH, or a clear failure telling how to get them.
+/// `redis-server` / `redis-cli`, installed with Debian's `redis-server` package when missing.
 pub fn redis_binary(name: &str) -> PathBuf {
-    let found = std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file());
-    found.unwrap_or_else(|| {
-        panic!("`{name}` is not on PATH: the Redis backend tests need Redis 7+ (e.g. `apt-get install redis-server`)")
-    })
+    super::provision::ensure(name, "redis-server")
 }
 
 /// Polls `check` every 25 ms until it returns true, failing with `what` after `limit`.

@@ -43,7 +43,9 @@ pub async fn serve(listen: &str) -> anyhow::Result<()> {
 }
 
 async fn upgrade(ws: WebSocketUpgrade, State(rooms): State<Arc<Rooms>>, Query(j): Query<Join>) -> Response {
-    ws.write_buffer_size(8192).read_buffer_size(4096).on_upgrade(move |socket| session(rooms, j.room, j.publish, socket))
+    ws.write_buffer_size(8192)
+        .read_buffer_size(4096)
+        .on_upgrade(move |socket| session(rooms, j.room, j.publish, socket))
 }
 
 async fn session(rooms: Arc<Rooms>, room: String, publish_only: bool, socket: WebSocket) {

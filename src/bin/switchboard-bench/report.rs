@@ -26,7 +26,10 @@ pub struct Report {
 fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .and_then(|c| {
+            c.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {cpu}")
@@ -42,7 +45,11 @@ fn mark(ok: bool) -> &'static str {
 
 impl Report {
     pub fn new() -> Report {
-        Report { date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(), machine: machine(), ..Default::default() }
+        Report {
+            date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
+            machine: machine(),
+            ..Default::default()
+        }
     }
 
     /// Lost, duplicated or out-of-order deliveries anywhere.
@@ -56,7 +63,8 @@ impl Report {
             ("rooms hub", &self.rooms_hub),
         ];
         let cluster = self.cluster.as_ref().map(|(a, b)| [("cluster local", a.clone()), ("cluster remote", b.clone())]);
-        let mut all: Vec<(&str, Sweep)> = sweeps.iter().filter_map(|(n, s)| s.as_ref().map(|s| (*n, s.clone()))).collect();
+        let mut all: Vec<(&str, Sweep)> =
+            sweeps.iter().filter_map(|(n, s)| s.as_ref().map(|s| (*n, s.clone()))).collect();
         all.extend(cluster.into_iter().flatten());
         for (name, s) in all {
             // The baseline drops members whose queue overflows by design; only the hub must be exact.
@@ -64,7 +72,10 @@ impl Report {
                 continue;
             }
             if s.lost + s.duplicated + s.out_of_order > 0 {
-                out.push(format!("{name}: lost {} duplicated {} out-of-order {}", s.lost, s.duplicated, s.out_of_order));
+                out.push(format!(
+                    "{name}: lost {} duplicated {} out-of-order {}",
+                    s.lost, s.duplicated, s.out_of_order
+                ));
             }
         }
         out
@@ -98,35 +109,90 @@ impl Report {
         let _ = writeln!(o, "|---|---:|---:|---:|---|:---:|");
         if let (Some(h), Some(b)) = (&self.fanout_hub, &self.fanout_base) {
             let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
-            let _ = writeln!(o, "| fanout max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.8× | {} |", h.max_deliveries_per_sec, b.max_deliveries_per_sec, ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec), mark(r >= 0.8));
+            let _ = writeln!(
+                o,
+                "| fanout max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.8× | {} |",
+                h.max_deliveries_per_sec,
+                b.max_deliveries_per_sec,
+                ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec),
+                mark(r >= 0.8)
+            );
             let l = h.p99_at_half_ms / b.p99_at_half_ms.max(0.001);
-            let _ = writeln!(o, "| fanout p99 ms at half max rate | {:.1} | {:.1} | {} | ≤ 2× | {} |", h.p99_at_half_ms, b.p99_at_half_ms, ratio(h.p99_at_half_ms, b.p99_at_half_ms), mark(l <= 2.0));
+            let _ = writeln!(
+                o,
+                "| fanout p99 ms at half max rate | {:.1} | {:.1} | {} | ≤ 2× | {} |",
+                h.p99_at_half_ms,
+                b.p99_at_half_ms,
+                ratio(h.p99_at_half_ms, b.p99_at_half_ms),
+                mark(l <= 2.0)
+            );
         }
         if let (Some(h), Some(b)) = (&self.rooms_hub, &self.rooms_base) {
             let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
-            let _ = writeln!(o, "| rooms max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.8× | {} |", h.max_deliveries_per_sec, b.max_deliveries_per_sec, ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec), mark(r >= 0.8));
+            let _ = writeln!(
+                o,
+                "| rooms max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.8× | {} |",
+                h.max_deliveries_per_sec,
+                b.max_deliveries_per_sec,
+                ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec),
+                mark(r >= 0.8)
+            );
         }
         if let (Some(h), Some(b)) = (&self.idle_hub, &self.idle_base) {
             let kib = h.bytes_per_connection / 1024.0;
-            let _ = writeln!(o, "| idle RSS per connection ({} conns) | {:.1} KiB | {:.1} KiB | {} | ≤ 16 KiB | {} |", h.connections, kib, b.bytes_per_connection / 1024.0, ratio(h.bytes_per_connection, b.bytes_per_connection), mark(kib <= 16.0));
+            let _ = writeln!(
+                o,
+                "| idle RSS per connection ({} conns) | {:.1} KiB | {:.1} KiB | {} | ≤ 16 KiB | {} |",
+                h.connections,
+                kib,
+                b.bytes_per_connection / 1024.0,
+                ratio(h.bytes_per_connection, b.bytes_per_connection),
+                mark(kib <= 16.0)
+            );
         }
         for (name, goal, i) in [("memory", 10_000.0, &self.ingest_memory), ("redis", 5_000.0, &self.ingest_redis)] {
             if let Some(i) = i {
-                let _ = writeln!(o, "| ingest webhooks/s ({name}), p99 {:.1} ms | {:.0} | – | – | ≥ {goal:.0}/s, p99 ≤ 20 ms | {} |", i.p99_ms, i.per_sec, mark(i.per_sec >= goal && i.p99_ms <= 20.0));
+                let _ = writeln!(
+                    o,
+                    "| ingest webhooks/s ({name}), p99 {:.1} ms | {:.0} | – | – | ≥ {goal:.0}/s, p99 ≤ 20 ms | {} |",
+                    i.p99_ms,
+                    i.per_sec,
+                    mark(i.per_sec >= goal && i.p99_ms <= 20.0)
+                );
             }
         }
         if let (Some(h), Some(b)) = (&self.fanout_redis, &self.fanout_base) {
             let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
-            let _ = writeln!(o, "| redis fanout max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.6× | {} |", h.max_deliveries_per_sec, b.max_deliveries_per_sec, ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec), mark(r >= 0.6));
+            let _ = writeln!(
+                o,
+                "| redis fanout max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.6× | {} |",
+                h.max_deliveries_per_sec,
+                b.max_deliveries_per_sec,
+                ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec),
+                mark(r >= 0.6)
+            );
         }
         if let Some((a, b)) = &self.cluster {
             let (pa, pb) = (a.steps[0].p99_ms, b.steps[0].p99_ms);
-            let _ = writeln!(o, "| cluster added p99 ms (remote {pb:.1} − local {pa:.1}) | {:.1} | – | – | ≤ 5 ms | {} |", pb - pa, mark(pb - pa <= 5.0));
+            let _ = writeln!(
+                o,
+                "| cluster added p99 ms (remote {pb:.1} − local {pa:.1}) | {:.1} | – | – | ≤ 5 ms | {} |",
+                pb - pa,
+                mark(pb - pa <= 5.0)
+            );
         }
-        Self::sweep_table(&mut o, "fanout: 1 room, 1 publisher", &[("baseline", &self.fanout_base), ("hub", &self.fanout_hub), ("hub+redis", &self.fanout_redis)]);
+        Self::sweep_table(
+            &mut o,
+            "fanout: 1 room, 1 publisher",
+            &[("baseline", &self.fanout_base), ("hub", &self.fanout_hub), ("hub+redis", &self.fanout_redis)],
+        );
         Self::sweep_table(&mut o, "rooms: 1:1 chats", &[("baseline", &self.rooms_base), ("hub", &self.rooms_hub)]);
         let problems = self.problems();
-        let _ = writeln!(o, "\nDelivery check (lost / duplicated / out of order): {}", if problems.is_empty() { "none".to_string() } else { problems.join("; ") });
+        let _ = writeln!(
+            o,
+            "\nDelivery check (lost / duplicated / out of order): {}",
+            if problems.is_empty() { "none".to_string() } else { problems.join("; ") }
+        );
         o
     }
 }

@@ -136,7 +136,7 @@ pub async fn cluster(a: &Proc, b: &Proc, per_node: usize, rates: &[u64]) -> anyh
     }
     let publ = Target::Hub { ws_base: a.ws(), token: api.operator_token("publisher").await? };
     let publisher = peer::connect(&publ, &room, true, rates.len(), epoch, stop.clone()).await?;
-    let mut v = sweep_groups(&[publisher.tx.clone()], groups, rates, epoch, stop).await?;
+    let mut v = sweep_groups(std::slice::from_ref(&publisher.tx), groups, rates, epoch, stop).await?;
     let _ = publisher.done.await;
     let remote = v.remove(1);
     Ok((v.remove(0), remote))
@@ -161,7 +161,7 @@ pub async fn fanout(node: &Proc, hub: bool, subscribers: usize, rates: &[u64]) -
         receivers.push(peer::connect(&sub_target, &room, false, rates.len(), epoch, stop.clone()).await?);
     }
     let publisher = peer::connect(&pub_target, &room, true, rates.len(), epoch, stop.clone()).await?;
-    let r = sweep(&[publisher.tx.clone()], receivers, rates, subscribers as u64, epoch, stop).await;
+    let r = sweep(std::slice::from_ref(&publisher.tx), receivers, rates, subscribers as u64, epoch, stop).await;
     let _ = publisher.done.await;
     r
 }
