@@ -93,6 +93,7 @@ impl AppState {
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
         let mut webhook_redis = None;
+        let mut outbox = Outbox::default();
         let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) =
             match config.store.backend {
                 Backend::Memory => {
@@ -104,6 +105,10 @@ impl AppState {
                     // Fails here, before serving anything, when Redis is unreachable.
                     let redis = crate::store::redis::RedisClient::connect(&config.redis).await?;
                     webhook_redis = Some(redis.clone());
+                    outbox = Outbox::durable(crate::store::redis::StreamQueue::new(
+                        redis.clone(),
+                        format!("{}:outbox:{{channels}}", config.redis.key_prefix),
+                    ));
                     let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
                     let broker = crate::broker::RedisBroker::start(redis, &config.redis, hub.clone(), store.clone());
                     (store.clone(), store, Arc::new(broker))
@@ -151,7 +156,7 @@ impl AppState {
             channel_store,
             broker,
             channels: Registry::default(),
-            outbox: Outbox::default(),
+            outbox,
             http,
             hub,
             tokens: TokenSigner::new(&secret),
@@ -179,6 +184,7 @@ pub async fn serve(
     }
     let app = crate::api::router(state.clone());
     crate::webhooks::start(&state).await?;
+    state.outbox.start(&state);
     state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();
     tokio::spawn(async move {

@@ -294,3 +294,59 @@ async fn long_text_is_split_and_accounts_are_validated_on(backend: Backend) {
     assert_eq!(s, 404);
     srv.stop().await;
 }
+
+/// Redis backend: a node SIGKILLed while a delivery waits for its retry loses nothing — the
+/// restarted node reclaims the outbox entry and sends it.
+#[tokio::test]
+async fn pending_delivery_survives_a_killed_node() {
+    let redis = common::redis::RedisServer::start().await;
+    let stub = twilio_stub().await;
+    stub.script([Answer { status: 503, headers: vec![("retry-after", "2".into())], body: "busy".into() }]);
+    let mut node = common::redis::Node::start_with(&redis.url(), false, |c| {
+        c.channels.retry_base_ms = 1500;
+        c.channels.retry_max_ms = 1500;
+        c.channels.request_timeout_ms = 500;
+    })
+    .await;
+    let api = node.api(KEY_A);
+    let (_, a) = api
+        .post(
+            "/v1.0/conversation_accounts",
+            json!({"type": "tel", "provider": "twilio", "name": "line", "address": "+15005550006",
+                   "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
+                   "api_base_url": stub.url}),
+        )
+        .await;
+    let acc = a["id"].as_str().unwrap().to_string();
+    let url = node.url(&format!("/v1.0/hooks/twilio/{acc}"));
+    let form = fixture("twilio_inbound_sms.form");
+    let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("x-twilio-signature", signature(TOKEN, &url, &params))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, list) = api.get("/v1.0/conversations").await;
+    let c = list["result"][0]["id"].as_str().unwrap().to_string();
+    let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "survive"})).await;
+    assert_eq!(s, 201);
+    // First attempt answered 503: the retry now waits (2 s) in the durable outbox.
+    stub.wait_for(1).await;
+    node.kill();
+    node.restart().await;
+    let reqs = stub.wait_for(2).await;
+    assert_eq!(reqs[1].form_field("Body").as_deref(), Some("survive"));
+    let path = format!("/v1.0/conversations/{c}/messages/{}", m["id"].as_str().unwrap());
+    let api = node.api(KEY_A);
+    let d = eventually(|| async {
+        let (_, m) = api.get(&path).await;
+        (m["deliveries"][0]["status"] == "sent").then(|| m["deliveries"][0].clone())
+    })
+    .await;
+    assert_eq!(d["attempts"], 2);
+    assert_eq!(stub.requests().len(), 2, "sent exactly once after the restart");
+}

@@ -35,26 +35,32 @@ pub fn plan(participants: &[Participant], author: Option<Uuid>) -> Vec<Delivery>
         .collect()
 }
 
-/// Hands every planned delivery of a freshly stored message to the outbox.
-pub fn enqueue(state: &AppState, tenant: Uuid, message: &Message) {
+/// Hands every planned delivery of a freshly stored message to the outbox (before the sender
+/// is acknowledged, so on Redis an acked message's deliveries are already durable).
+pub async fn enqueue(state: &AppState, tenant: Uuid, message: &Message) {
     for d in &message.deliveries {
-        state.outbox.enqueue(
-            state,
-            Job {
-                tenant,
-                conversation_id: message.conversation_id,
-                message_id: message.id,
-                participant_id: d.participant_id,
-                account_id: d.account_id,
-                channel: d.channel,
-                to: d.to.clone(),
-                text: message.text.clone(),
-                medias: message.medias.clone(),
-                attempt: 0,
-                pieces_sent: 0,
-                provider_ids: Vec::new(),
-            },
-        );
+        state
+            .outbox
+            .enqueue(
+                state,
+                Job {
+                    tenant,
+                    conversation_id: message.conversation_id,
+                    message_id: message.id,
+                    participant_id: d.participant_id,
+                    account_id: d.account_id,
+                    channel: d.channel,
+                    to: d.to.clone(),
+                    text: message.text.clone(),
+                    medias: message.medias.clone(),
+                    attempt: 0,
+                    pieces_sent: 0,
+                    provider_ids: Vec::new(),
+                    not_before_ms: 0,
+                    token: None,
+                },
+            )
+            .await;
     }
 }
 

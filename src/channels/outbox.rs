@@ -7,22 +7,28 @@
 //! `channels.max_attempts`; a permanent one (other 4xx) fails at once. Every state change is
 //! written to the message's delivery, published to the room and emitted as `message.updated`.
 //!
-//! This queue lives in the process: on the memory backend nothing else survives a restart
-//! either. Deliveries still `queued` when a node stops stay visible as such on the message.
+//! On the memory backend the queue lives in the process (nothing else survives a restart
+//! either). On Redis, jobs go through a durable stream ([`StreamQueue`]): every node pumps
+//! claimed entries into its local per-account workers and acknowledges an entry only once its
+//! delivery is settled (sent, failed, or re-queued for a retry with a `not_before` time), and
+//! periodically reclaims entries another node held for too long — so a node killed mid-send
+//! loses nothing: another node (or this one, restarted) sends it. Delivery is at least once.
 
 use super::split::split;
 use super::{Outgoing, SendOutcome};
 use crate::app::AppState;
 use crate::model::{AddressType, Delivery, Media, MessageStatus, now};
+use crate::store::redis::StreamQueue;
 use dashmap::DashMap;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// One message to one participant over one account.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Job {
     pub tenant: Uuid,
     pub conversation_id: Uuid,
@@ -38,17 +44,55 @@ pub struct Job {
     /// Pieces of a split text already accepted by the provider (a retry resumes after them).
     pub pieces_sent: usize,
     pub provider_ids: Vec<String>,
+    /// Not to be attempted before this time (unix ms): a retry's backoff, durable across nodes.
+    #[serde(default)]
+    pub not_before_ms: u64,
+    /// The durable queue entry this job came from, acknowledged once the delivery is settled.
+    #[serde(skip)]
+    pub token: Option<String>,
 }
 
-/// Per-account queues; cheap to clone.
+/// Per-account queues, and the durable stream in front of them on Redis; cheap to clone.
 #[derive(Debug, Clone, Default)]
 pub struct Outbox {
     queues: Arc<DashMap<Uuid, mpsc::UnboundedSender<Job>>>,
+    durable: Option<Arc<StreamQueue>>,
+}
+
+fn now_ms() -> u64 {
+    chrono::Utc::now().timestamp_millis().max(0) as u64
 }
 
 impl Outbox {
-    /// Queues `job` on its account's worker, starting the worker on first use.
-    pub fn enqueue(&self, state: &AppState, job: Job) {
+    /// An outbox whose jobs go through `queue` first (the Redis backend).
+    pub fn durable(queue: StreamQueue) -> Outbox {
+        Outbox { queues: Arc::default(), durable: Some(Arc::new(queue)) }
+    }
+
+    /// Queues `job`: on the durable stream when there is one (falling back to this process if
+    /// Redis refuses the write), else straight on its account's worker.
+    pub async fn enqueue(&self, state: &AppState, job: Job) {
+        if let Some(q) = &self.durable {
+            match serde_json::to_string(&job) {
+                Ok(json) => match q.push(&json).await {
+                    Ok(()) => return,
+                    Err(e) => tracing::warn!(error = %e, "outbox stream refused a job; sending from this node"),
+                },
+                Err(e) => tracing::warn!(error = %e, "outbox job not encodable; sending from this node"),
+            }
+        }
+        self.local(state, job);
+    }
+
+    /// Starts pumping the durable stream into this node's workers (no-op in memory mode).
+    pub fn start(&self, state: &AppState) {
+        if let Some(q) = &self.durable {
+            state.tasks.spawn(pump(state.clone(), q.clone()));
+        }
+    }
+
+    /// Hands `job` to its account's worker in this process, starting the worker on first use.
+    fn local(&self, state: &AppState, job: Job) {
         let account = job.account_id;
         let tx = self
             .queues
@@ -62,6 +106,77 @@ impl Outbox {
         if tx.send(job).is_err() {
             tracing::warn!(%account, "outbox worker gone (shutting down); delivery stays queued");
         }
+    }
+}
+
+/// How long an entry may stay claimed before another node takes it over: longer than any
+/// retry wait plus two provider calls, so a live node never loses an entry it is still working.
+fn reclaim_idle_ms(state: &AppState) -> u64 {
+    let c = &state.config.channels;
+    c.retry_max_ms + 2 * c.request_timeout_ms + 1000
+}
+
+async fn pump(state: AppState, q: Arc<StreamQueue>) {
+    let consumer = state.node_id.clone();
+    let idle = reclaim_idle_ms(&state);
+    let mut next_reclaim = tokio::time::Instant::now();
+    loop {
+        let mut entries = match q.claim(&consumer, 64).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "outbox stream unreadable; retrying");
+                Vec::new()
+            }
+        };
+        if tokio::time::Instant::now() >= next_reclaim {
+            next_reclaim = tokio::time::Instant::now() + std::time::Duration::from_millis(idle / 2);
+            match q.reclaim(&consumer, idle, 64).await {
+                Ok(more) => entries.extend(more),
+                Err(e) => tracing::warn!(error = %e, "outbox reclaim failed"),
+            }
+        }
+        let idle_round = entries.is_empty();
+        for (id, json) in entries {
+            match serde_json::from_str::<Job>(&json) {
+                Ok(mut job) => {
+                    job.token = Some(id);
+                    schedule(&state, job);
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "undecodable outbox entry dropped");
+                    let _ = q.ack(&id).await;
+                }
+            }
+        }
+        let pause = if idle_round { 50 } else { 0 };
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
+        }
+    }
+}
+
+/// Runs `job` now, or once its `not_before` time has come.
+fn schedule(state: &AppState, job: Job) {
+    let wait = job.not_before_ms.saturating_sub(now_ms());
+    if wait == 0 {
+        return state.outbox.local(state, job);
+    }
+    let st = state.clone();
+    state.tasks.spawn(async move {
+        tokio::select! {
+            _ = st.shutdown.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => st.outbox.local(&st, job),
+        }
+    });
+}
+
+/// The delivery of `job` is settled: drop its durable entry.
+async fn settle(state: &AppState, job: &Job) {
+    if let (Some(q), Some(id)) = (&state.outbox.durable, &job.token)
+        && let Err(e) = q.ack(id).await
+    {
+        tracing::warn!(error = %e, "outbox entry not acknowledged; it will be sent again");
     }
 }
 
@@ -82,18 +197,28 @@ pub fn backoff(base_ms: u64, max_ms: u64, attempt: u32) -> Duration {
     Duration::from_millis(((exp as f64) * jitter) as u64)
 }
 
-async fn attempt(state: &AppState, mut job: Job) {
+async fn attempt(state: &AppState, job: Job) {
+    let settled = job.clone();
+    let requeued = run(state, job).await;
+    if !requeued {
+        settle(state, &settled).await;
+    }
+}
+
+/// One attempt; true when the job was handed on for a retry (which settles it itself).
+async fn run(state: &AppState, mut job: Job) -> bool {
     job.attempt += 1;
     let account = match state.channel_store.get_account(job.account_id).await {
         Ok(Some(a)) => a,
         Ok(None) => {
-            return record(state, &job, MessageStatus::Failed, Some("channel account was deleted".into())).await;
+            record(state, &job, MessageStatus::Failed, Some("channel account was deleted".into())).await;
+            return false;
         }
         Err(e) => return retry(state, job, None, e.to_string()).await,
     };
     let Some(provider) = state.channels.get(&account.provider) else {
-        return record(state, &job, MessageStatus::Failed, Some(format!("unknown provider {}", account.provider)))
-            .await;
+        record(state, &job, MessageStatus::Failed, Some(format!("unknown provider {}", account.provider))).await;
+        return false;
     };
     let callback = format!("{}/v1.0/hooks/{}/{}", state.public_base(), provider.name(), account.id);
     let pieces = split(&job.text, provider.max_text_chars());
@@ -121,27 +246,45 @@ async fn attempt(state: &AppState, mut job: Job) {
                 job.pieces_sent += 1;
             }
             SendOutcome::Retry { after, error } => return retry(state, job, after, error).await,
-            SendOutcome::Failed { error } => return record(state, &job, MessageStatus::Failed, Some(error)).await,
+            SendOutcome::Failed { error } => {
+                record(state, &job, MessageStatus::Failed, Some(error)).await;
+                return false;
+            }
         }
     }
     record(state, &job, MessageStatus::Sent, None).await;
+    false
 }
 
-async fn retry(state: &AppState, job: Job, after: Option<Duration>, error: String) {
+/// Schedules the next attempt (or gives up); true when the job was re-queued.
+async fn retry(state: &AppState, mut job: Job, after: Option<Duration>, error: String) -> bool {
     let cfg = &state.config.channels;
     if job.attempt >= cfg.max_attempts {
         let msg = format!("gave up after {} attempts: {error}", job.attempt);
-        return record(state, &job, MessageStatus::Failed, Some(msg)).await;
+        record(state, &job, MessageStatus::Failed, Some(msg)).await;
+        return false;
     }
     record(state, &job, MessageStatus::Queued, Some(error)).await;
-    let delay = after.unwrap_or_else(|| backoff(cfg.retry_base_ms, cfg.retry_max_ms, job.attempt - 1));
-    let (st, outbox) = (state.clone(), state.outbox.clone());
+    let max = Duration::from_millis(cfg.retry_max_ms);
+    let delay = after.map_or_else(|| backoff(cfg.retry_base_ms, cfg.retry_max_ms, job.attempt - 1), |a| a.min(max));
+    if state.outbox.durable.is_some() {
+        // The retry is a new entry, written before this one is acknowledged: no window in
+        // which a crash loses it.
+        let old = job.token.take();
+        job.not_before_ms = now_ms() + delay.as_millis() as u64;
+        state.outbox.enqueue(state, job.clone()).await;
+        job.token = old;
+        settle(state, &job).await;
+        return true;
+    }
+    let st = state.clone();
     state.tasks.spawn(async move {
         tokio::select! {
             _ = st.shutdown.cancelled() => {}
-            _ = tokio::time::sleep(delay) => outbox.enqueue(&st, job),
+            _ = tokio::time::sleep(delay) => st.outbox.local(&st, job),
         }
     });
+    true
 }
 
 /// Writes the delivery's new state (see `dispatch::apply_delivery`).

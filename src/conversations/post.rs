@@ -78,7 +78,7 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     let appended = state.store.append(Draft { message, idempotency_key }).await?;
     if !appended.duplicate {
         let m = &appended.message;
-        dispatch::enqueue(state, req.tenant, m);
+        dispatch::enqueue(state, req.tenant, m).await;
         emit(state, Event::new("message.created", req.tenant, Some(m.conversation_id), m)).await;
     }
     Ok(appended)

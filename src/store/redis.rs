@@ -12,10 +12,12 @@
 mod channels;
 mod client;
 mod keys;
+mod queue;
 mod scripts;
 
 pub use client::{RedisClient, urls};
 pub use keys::{Keys, channel_payload, parse_channel_payload};
+pub use queue::StreamQueue;
 
 use super::{Appended, Draft, RoomState, SeqRange, Store};
 use crate::config::Config;

@@ -29,6 +29,8 @@ use uuid::Uuid;
 const WRITE_BATCH: usize = 64;
 /// Consecutive malformed frames tolerated before closing with 1002.
 const MAX_BAD_FRAMES: u32 = 5;
+/// How long a closing session waits for the peer's close reply (see `close_handshake`).
+const CLOSE_LINGER: Duration = Duration::from_millis(250);
 
 /// A room this connection is subscribed to.
 #[derive(Debug)]
@@ -239,21 +241,28 @@ impl Session {
     }
 }
 
-/// Sends our close frame, then reads until the peer's close reply (RFC 6455 §7.1.1) or the end
-/// of the stream. Dropping a socket with unread bytes (say the rest of an oversized frame)
-/// makes the kernel reset the connection, and the reset can destroy our close frame before the
-/// peer read it; draining first lets the close code arrive. Bounded by the caller's timeout
-/// and by a frame count, since reads after a protocol error may fail without consuming input.
+/// Sends our close frame, then waits (at most `CLOSE_LINGER`) for the peer's close reply
+/// (RFC 6455 §7.1.1), so the socket is not dropped while our close frame may still be unread.
+///
+/// After a read error (an oversized frame, say) the library ends the stream at once while the
+/// unread rest of the frame stays in the kernel buffer: dropping the socket then sends a TCP
+/// reset, which can destroy the close frame before the peer read it. So when the reply cannot
+/// be read we still linger until the deadline before letting go.
 async fn close_handshake(socket: &mut WebSocket, code: u16) {
     if socket.send(super::close_message(code)).await.is_err() {
         return;
     }
-    for _ in 0..64 {
-        match socket.recv().await {
-            None | Some(Ok(Message::Close(_))) => return,
-            Some(_) => {}
+    let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
+    let wait_reply = async {
+        loop {
+            match socket.recv().await {
+                Some(Ok(Message::Close(_))) => return,
+                None | Some(Err(_)) => return tokio::time::sleep_until(deadline).await,
+                Some(Ok(_)) => {}
+            }
         }
-    }
+    };
+    let _ = tokio::time::timeout_at(deadline, wait_reply).await;
 }
 
 fn read_error(e: axum::Error) -> End {

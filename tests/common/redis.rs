@@ -174,6 +174,11 @@ impl Node {
     /// Writes the test config (tenants `a`/`b`, fixed secret, no rate limits) as a TOML file
     /// pointing at `redis_url`, starts the binary and waits for `/readyz`.
     pub async fn start(redis_url: &str, cluster: bool) -> Node {
+        Self::start_with(redis_url, cluster, |_| {}).await
+    }
+
+    /// `start`, with `tweak` applied to the config first.
+    pub async fn start_with(redis_url: &str, cluster: bool, tweak: impl FnOnce(&mut switchboard::Config)) -> Node {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let mut c = test_config();
@@ -184,6 +189,7 @@ impl Node {
         // Outage tests wait for a failed write; keep that wait short.
         c.redis.command_timeout_ms = 1000;
         c.log.filter = "warn,switchboard=info".into();
+        tweak(&mut c);
         let toml = toml::to_string(&c).expect("config serializes to TOML");
         std::fs::write(dir.path().join("config.toml"), toml).expect("write config");
         let mut node = Node { port, dir, child: None };

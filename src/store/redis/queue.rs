@@ -1,0 +1,105 @@
+//! A durable work queue on one Redis stream with a consumer group.
+//!
+//! `push` appends a JSON job; `claim` hands new entries to this node (they stay in the group's
+//! pending list until `ack`); `reclaim` takes over entries another consumer has held longer
+//! than a threshold — a node that died, or this node before a restart under another name. So a
+//! job that reached the queue is worked at least once whatever node dies. Polling instead of
+//! `XREADGROUP BLOCK`: the connection is multiplexed, and a blocking read would stall every
+//! other command on it.
+
+use super::RedisClient;
+use crate::error::Result;
+use redis::cmd;
+use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const GROUP: &str = "workers";
+const FIELD: &str = "j";
+
+/// See the module docs.
+#[derive(Debug)]
+pub struct StreamQueue {
+    redis: RedisClient,
+    key: String,
+    group_ready: AtomicBool,
+}
+
+/// A claimed entry: its stream id (for `ack`) and its payload.
+pub type Entry = (String, String);
+
+impl StreamQueue {
+    pub fn new(redis: RedisClient, key: String) -> StreamQueue {
+        StreamQueue { redis, key, group_ready: AtomicBool::new(false) }
+    }
+
+    async fn ensure_group(&self) -> Result<()> {
+        if self.group_ready.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let c = cmd("XGROUP").arg("CREATE").arg(&self.key).arg(GROUP).arg("0").arg("MKSTREAM").clone();
+        match self.redis.query::<()>(&c).await {
+            Ok(()) => {}
+            Err(e) if e.to_string().contains("BUSYGROUP") => {}
+            Err(e) => return Err(e),
+        }
+        self.group_ready.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn forget_group_on(&self, e: crate::error::Error) -> crate::error::Error {
+        if e.to_string().contains("NOGROUP") {
+            self.group_ready.store(false, Ordering::Relaxed);
+        }
+        e
+    }
+
+    fn entries(ids: Vec<StreamId>) -> Vec<Entry> {
+        ids.into_iter().filter_map(|s| s.get::<String>(FIELD).map(|j| (s.id, j))).collect()
+    }
+
+    pub async fn push(&self, payload: &str) -> Result<()> {
+        self.redis.query::<String>(cmd("XADD").arg(&self.key).arg("*").arg(FIELD).arg(payload)).await?;
+        Ok(())
+    }
+
+    /// Up to `max` entries nobody has claimed yet.
+    pub async fn claim(&self, consumer: &str, max: usize) -> Result<Vec<Entry>> {
+        self.ensure_group().await?;
+        let c = cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg(GROUP)
+            .arg(consumer)
+            .arg("COUNT")
+            .arg(max)
+            .arg("STREAMS")
+            .arg(&self.key)
+            .arg(">")
+            .clone();
+        let reply: Option<StreamReadReply> = self.redis.query(&c).await.map_err(|e| self.forget_group_on(e))?;
+        Ok(Self::entries(reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect()))
+    }
+
+    /// Up to `max` entries held by any consumer for longer than `min_idle_ms`, now ours.
+    pub async fn reclaim(&self, consumer: &str, min_idle_ms: u64, max: usize) -> Result<Vec<Entry>> {
+        self.ensure_group().await?;
+        let c = cmd("XAUTOCLAIM")
+            .arg(&self.key)
+            .arg(GROUP)
+            .arg(consumer)
+            .arg(min_idle_ms)
+            .arg("0-0")
+            .arg("COUNT")
+            .arg(max)
+            .clone();
+        let reply: StreamAutoClaimReply = self.redis.query(&c).await.map_err(|e| self.forget_group_on(e))?;
+        Ok(Self::entries(reply.claimed))
+    }
+
+    /// Settles an entry: removed from the pending list and from the stream.
+    pub async fn ack(&self, id: &str) -> Result<()> {
+        let mut p = redis::pipe();
+        p.cmd("XACK").arg(&self.key).arg(GROUP).arg(id).ignore();
+        p.cmd("XDEL").arg(&self.key).arg(id).ignore();
+        self.redis.pipe::<()>(&p).await
+    }
+}
