@@ -52,6 +52,10 @@ pub async fn hook(
         .await?
         .filter(|a| a.provider == provider)
         .ok_or(Error::NotFound("account"))?;
+    if let Err(e) = state.limits.provider.check(&account.id.to_string()) {
+        state.metrics.rate_limited("provider");
+        return Err(e);
+    }
     let query = uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
     let req = HookRequest { method, url: public_url(&state, &headers, &uri), headers, query, body };
     if let Err(e) = p.verify(&account, &req) {
@@ -96,6 +100,7 @@ pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> 
         via,
     };
     conversations::post(state, req).await?;
+    state.metrics.message_posted(crate::metrics::Entry::Provider);
     // Replies follow the person to the channel they last wrote from.
     let current = participant.reply_endpoint();
     if !(current.address.same_endpoint(&endpoint.address) && current.account_id == endpoint.account_id) {

@@ -156,17 +156,28 @@ async fn pump(state: AppState, q: Arc<StreamQueue>) {
     }
 }
 
-/// Runs `job` now, or once its `not_before` time has come.
-fn schedule(state: &AppState, job: Job) {
+/// Runs `job` now, or once its `not_before` time has come. A durable entry is never held
+/// longer than half the reclaim threshold: a longer wait (a provider's big `Retry-After`) is
+/// passed on as a fresh entry, so no other node mistakes this live one for dead.
+fn schedule(state: &AppState, mut job: Job) {
     let wait = job.not_before_ms.saturating_sub(now_ms());
     if wait == 0 {
         return state.outbox.local(state, job);
     }
+    let hold = reclaim_idle_ms(state) / 2;
     let st = state.clone();
     state.tasks.spawn(async move {
         tokio::select! {
             _ = st.shutdown.cancelled() => {}
-            _ = tokio::time::sleep(Duration::from_millis(wait)) => st.outbox.local(&st, job),
+            _ = tokio::time::sleep(Duration::from_millis(wait.min(hold))) => {
+                if wait <= hold || job.token.is_none() {
+                    return st.outbox.local(&st, job);
+                }
+                let old = job.token.take();
+                st.outbox.enqueue(&st, job.clone()).await;
+                job.token = old;
+                settle(&st, &job).await;
+            }
         }
     });
 }
@@ -265,8 +276,12 @@ async fn retry(state: &AppState, mut job: Job, after: Option<Duration>, error: S
         return false;
     }
     record(state, &job, MessageStatus::Queued, Some(error)).await;
-    let max = Duration::from_millis(cfg.retry_max_ms);
-    let delay = after.map_or_else(|| backoff(cfg.retry_base_ms, cfg.retry_max_ms, job.attempt - 1), |a| a.min(max));
+    state.metrics.outbox_retry("channel", &job.account_id.to_string());
+    // A provider's Retry-After is honoured as given (up to an hour: a sanity bound).
+    let delay = after.map_or_else(
+        || backoff(cfg.retry_base_ms, cfg.retry_max_ms, job.attempt - 1),
+        |a| a.min(Duration::from_secs(3600)),
+    );
     if state.outbox.durable.is_some() {
         // The retry is a new entry, written before this one is acknowledged: no window in
         // which a crash loses it.
@@ -289,6 +304,9 @@ async fn retry(state: &AppState, mut job: Job, after: Option<Duration>, error: S
 
 /// Writes the delivery's new state (see `dispatch::apply_delivery`).
 async fn record(state: &AppState, job: &Job, status: MessageStatus, error: Option<String>) {
+    let status_name =
+        serde_json::to_value(status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    state.metrics.delivery(job.channel.as_str(), &status_name);
     let d = Delivery {
         participant_id: job.participant_id,
         account_id: job.account_id,

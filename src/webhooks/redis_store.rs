@@ -18,17 +18,14 @@
 use super::model::{Claimed, Delivery, OutboxEntry, Webhook};
 use super::store::WebhookStore;
 use crate::error::{Error, Result};
-use crate::store::redis::RedisClient;
+use crate::store::redis::{RedisClient, StreamQueue};
 use async_trait::async_trait;
-use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use redis::{Script, cmd};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
-const GROUP: &str = "workers";
-/// Upper bound on `XAUTOCLAIM` rounds in one `reclaim` (100 entries each).
-const MAX_RECLAIM_ROUNDS: usize = 10_000;
+/// Upper bound on entries taken over in one `reclaim`.
+const MAX_RECLAIM: usize = 1_000_000;
 
 /// Takes the lease if free, renews it if ours; 1 when held afterwards.
 const LEASE: &str = r"
@@ -47,7 +44,7 @@ pub struct RedisWebhookStore {
     redis: RedisClient,
     prefix: String,
     delivery_ttl_secs: u64,
-    group_ready: AtomicBool,
+    outbox: StreamQueue,
     lease: Script,
 }
 
@@ -69,11 +66,11 @@ impl RedisWebhookStore {
     /// Delivery records live `retry_horizon_secs` plus a week after their last change.
     pub fn new(redis: RedisClient, prefix: &str, retry_horizon_secs: u64) -> RedisWebhookStore {
         RedisWebhookStore {
-            redis,
             prefix: prefix.to_string(),
             delivery_ttl_secs: retry_horizon_secs.saturating_add(7 * 86_400),
-            group_ready: AtomicBool::new(false),
+            outbox: StreamQueue::new(redis.clone(), format!("{prefix}:webhooks:{{webhooks}}:outbox")),
             lease: Script::new(LEASE),
+            redis,
         }
     }
 
@@ -89,41 +86,19 @@ impl RedisWebhookStore {
         format!("{}:webhooks:{{{webhook}}}:d:{}", self.prefix, id.simple())
     }
 
-    async fn ensure_group(&self) -> Result<()> {
-        if self.group_ready.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        let create = cmd("XGROUP").arg("CREATE").arg(self.shared("outbox")).arg(GROUP).arg("0").arg("MKSTREAM").clone();
-        match self.redis.query::<()>(&create).await {
-            Ok(()) => {}
-            Err(e) if e.to_string().contains("BUSYGROUP") => {}
-            Err(e) => return Err(e),
-        }
-        self.group_ready.store(true, Ordering::Relaxed);
-        Ok(())
-    }
-
     /// Outbox entries as claimed work; undecodable ones are dropped from the outbox.
-    async fn claimed(&self, ids: Vec<StreamId>) -> Vec<Claimed> {
-        let mut out = Vec::with_capacity(ids.len());
-        for s in ids {
-            match s.get::<String>("e").map(|e| decode::<OutboxEntry>(&e)) {
-                Some(Ok(entry)) => out.push(Claimed { token: s.id, entry }),
-                _ => {
-                    tracing::warn!(id = %s.id, "undecodable webhook outbox entry dropped");
-                    let _ = self.ack(&s.id).await;
+    async fn claimed(&self, entries: Vec<(String, String)>) -> Vec<Claimed> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (id, json) in entries {
+            match decode::<OutboxEntry>(&json) {
+                Ok(entry) => out.push(Claimed { token: id, entry }),
+                Err(_) => {
+                    tracing::warn!(%id, "undecodable webhook outbox entry dropped");
+                    let _ = self.ack(&id).await;
                 }
             }
         }
         out
-    }
-
-    /// Forgets that the group exists when Redis lost it (a flush, a failover without it).
-    fn on_error(&self, e: Error) -> Error {
-        if e.to_string().contains("NOGROUP") {
-            self.group_ready.store(false, Ordering::Relaxed);
-        }
-        e
     }
 }
 
@@ -215,59 +190,21 @@ impl WebhookStore for RedisWebhookStore {
     }
 
     async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
-        self.redis
-            .query::<String>(cmd("XADD").arg(self.shared("outbox")).arg("*").arg("e").arg(encode(entry)?))
-            .await?;
-        Ok(())
+        self.outbox.push(&encode(entry)?).await
     }
 
     async fn claim(&self, consumer: &str, max: usize) -> Result<Vec<Claimed>> {
-        self.ensure_group().await?;
-        let read = cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg(GROUP)
-            .arg(consumer)
-            .arg("COUNT")
-            .arg(max)
-            .arg("STREAMS")
-            .arg(self.shared("outbox"))
-            .arg(">")
-            .clone();
-        let reply: Option<StreamReadReply> = self.redis.query(&read).await.map_err(|e| self.on_error(e))?;
-        let ids = reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect();
-        Ok(self.claimed(ids).await)
+        let entries = self.outbox.claim(consumer, max).await?;
+        Ok(self.claimed(entries).await)
     }
 
     async fn reclaim(&self, consumer: &str) -> Result<Vec<Claimed>> {
-        self.ensure_group().await?;
-        let mut cursor = "0-0".to_string();
-        let mut out = Vec::new();
-        for _ in 0..MAX_RECLAIM_ROUNDS {
-            let c = cmd("XAUTOCLAIM")
-                .arg(self.shared("outbox"))
-                .arg(GROUP)
-                .arg(consumer)
-                .arg(0)
-                .arg(&cursor)
-                .arg("COUNT")
-                .arg(100)
-                .clone();
-            let reply: StreamAutoClaimReply = self.redis.query(&c).await.map_err(|e| self.on_error(e))?;
-            out.extend(self.claimed(reply.claimed).await);
-            cursor = reply.next_stream_id;
-            if cursor == "0-0" {
-                break;
-            }
-        }
-        Ok(out)
+        let entries = self.outbox.reclaim(consumer, 0, MAX_RECLAIM).await?;
+        Ok(self.claimed(entries).await)
     }
 
     async fn ack(&self, token: &str) -> Result<()> {
-        let outbox = self.shared("outbox");
-        let mut p = redis::pipe();
-        p.cmd("XACK").arg(&outbox).arg(GROUP).arg(token).ignore();
-        p.cmd("XDEL").arg(&outbox).arg(token).ignore();
-        self.redis.pipe::<()>(&p).await
+        self.outbox.ack(token).await
     }
 
     async fn lease(&self, consumer: &str, ttl: Duration) -> Result<bool> {

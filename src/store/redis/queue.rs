@@ -79,20 +79,30 @@ impl StreamQueue {
         Ok(Self::entries(reply.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids).collect()))
     }
 
-    /// Up to `max` entries held by any consumer for longer than `min_idle_ms`, now ours.
+    /// Up to `max` entries held by any consumer for longer than `min_idle_ms`, now ours
+    /// (walks the whole pending list, 100 entries per `XAUTOCLAIM`).
     pub async fn reclaim(&self, consumer: &str, min_idle_ms: u64, max: usize) -> Result<Vec<Entry>> {
         self.ensure_group().await?;
-        let c = cmd("XAUTOCLAIM")
-            .arg(&self.key)
-            .arg(GROUP)
-            .arg(consumer)
-            .arg(min_idle_ms)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(max)
-            .clone();
-        let reply: StreamAutoClaimReply = self.redis.query(&c).await.map_err(|e| self.forget_group_on(e))?;
-        Ok(Self::entries(reply.claimed))
+        let mut cursor = "0-0".to_string();
+        let mut out = Vec::new();
+        while out.len() < max {
+            let c = cmd("XAUTOCLAIM")
+                .arg(&self.key)
+                .arg(GROUP)
+                .arg(consumer)
+                .arg(min_idle_ms)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(100.min(max - out.len()))
+                .clone();
+            let reply: StreamAutoClaimReply = self.redis.query(&c).await.map_err(|e| self.forget_group_on(e))?;
+            out.extend(Self::entries(reply.claimed));
+            cursor = reply.next_stream_id;
+            if cursor == "0-0" {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Settles an entry: removed from the pending list and from the stream.
