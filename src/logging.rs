@@ -25,6 +25,23 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// The request id header, set by `SetRequestIdLayer` and echoed by `PropagateRequestIdLayer`.
 pub const REQUEST_ID: &str = "x-request-id";
 
+tokio::task_local! {
+    /// The id of the HTTP request the current task is serving (see [`with_request_id`]).
+    static CURRENT_REQUEST: String;
+}
+
+/// Runs `f` with `id` as the current request id, so work it starts elsewhere — an outbound
+/// provider call, a webhook delivery — can carry the same `X-Request-Id` (a task-local, not a
+/// global: it exists only inside this request's future).
+pub async fn with_request_id<F: std::future::Future>(id: String, f: F) -> F::Output {
+    CURRENT_REQUEST.scope(id, f).await
+}
+
+/// The request id of the HTTP request being served by this task, if any.
+pub fn current_request_id() -> Option<String> {
+    CURRENT_REQUEST.try_with(Clone::clone).ok()
+}
+
 /// Targets whose TRACE output contains payload bytes.
 const PAYLOAD_TARGETS: &[&str] = &["tungstenite", "tokio_tungstenite", "reqwest::connect"];
 

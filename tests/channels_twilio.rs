@@ -3,16 +3,16 @@
 
 mod common;
 
+use common::channels::{
+    agent_ws, config, conversations, create_account, first_conversation, fixture, hook_url, messages, post,
+    post_webhook, settled,
+};
 use common::stub::{Answer, Stub, eventually};
 use common::{BACKENDS, Backend, KEY_A, TestServer};
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard::channels::twilio::signature;
 
 const TOKEN: &str = "twilio-auth-token-0123456789";
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
-}
 
 /// A stub Twilio Messages API answering like the real one (201 + message resource).
 async fn twilio_stub() -> Stub {
@@ -25,50 +25,39 @@ async fn twilio_stub() -> Stub {
     .await
 }
 
-fn config() -> switchboard::Config {
-    let mut c = common::test_config();
-    c.channels.retry_base_ms = 10;
-    c.channels.retry_max_ms = 50;
-    c.channels.max_attempts = 3;
-    c
-}
+const FORM: &str = "application/x-www-form-urlencoded";
 
 async fn account(srv: &TestServer, stub: &Stub, number: &str) -> String {
-    let (s, a) = srv
-        .api(KEY_A)
-        .post(
-            "/v1.0/conversation_accounts",
-            json!({"type": "tel", "provider": "twilio", "name": "support line", "address": number,
-                   "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
-                   "api_base_url": stub.url}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
+    let body = json!({"type": "tel", "provider": "twilio", "name": "support line", "address": number,
+                      "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
+                      "api_base_url": stub.url});
+    let a = create_account(srv, body, &[TOKEN]).await;
     assert!(a.get("credentials").is_none(), "credentials are write-only: {a}");
-    assert!(!a.to_string().contains(TOKEN));
     a["id"].as_str().unwrap().to_string()
+}
+
+/// Twilio's signature of `form` posted to `url`, with `token`.
+fn signed(token: &str, url: &str, form: &str) -> String {
+    let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
+    signature(token, url, &params)
 }
 
 /// Posts a form webhook the way Twilio does, signed (or not) with `token`.
 async fn webhook(srv: &TestServer, account: &str, form: &str, token: Option<&str>) -> reqwest::Response {
-    let url = srv.url(&format!("/v1.0/hooks/twilio/{account}"));
-    let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
-    let mut req = reqwest::Client::new()
-        .post(&url)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.to_string());
-    if let Some(t) = token {
-        req = req.header("x-twilio-signature", signature(t, &url, &params));
-    }
-    req.send().await.unwrap()
+    let url = hook_url(srv, "twilio", account);
+    let mut headers = vec![("content-type", FORM.to_string())];
+    headers.extend(token.map(|t| ("x-twilio-signature", signed(t, &url, form))));
+    post_webhook(srv, "twilio", account, &headers, form).await
 }
 
-async fn conversations(srv: &TestServer) -> Vec<Value> {
-    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
-}
-
-async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
-    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
+/// A server on `backend` with a Twilio account, and the room an inbound SMS opened.
+async fn with_room(backend: Backend) -> (TestServer, Stub, String, String) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
+    let c = first_conversation(&srv).await;
+    (srv, stub, acc, c)
 }
 
 #[tokio::test]
@@ -86,15 +75,8 @@ async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend)
     assert_eq!(webhook(&srv, &acc, &sms, None).await.status(), 403);
     assert_eq!(webhook(&srv, &acc, &sms, Some("wrong-token")).await.status(), 403);
     let tampered = sms.replace("help", "refund");
-    let url = srv.url(&format!("/v1.0/hooks/twilio/{acc}"));
-    let params: Vec<(String, String)> = form_urlencoded::parse(sms.as_bytes()).into_owned().collect();
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", signature(TOKEN, &url, &params))
-        .body(tampered)
-        .send()
-        .await
-        .unwrap();
+    let url = hook_url(&srv, "twilio", &acc);
+    let r = post(&url, &[("x-twilio-signature", signed(TOKEN, &url, &sms))], &tampered).await;
     assert_eq!(r.status(), 403, "signature over other params");
     assert!(conversations(&srv).await.is_empty());
     let r = webhook(&srv, &uuid::Uuid::now_v7().to_string(), &sms, Some(TOKEN)).await;
@@ -157,15 +139,9 @@ async fn reply_goes_out_through_twilio_and_status_callbacks_update_it() {
 }
 
 async fn reply_goes_out_through_twilio_and_status_callbacks_update_it_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = twilio_stub().await;
-    let acc = account(&srv, &stub, "+15005550006").await;
-    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, acc, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
-    api.webchat(&c, "agent").await;
-    let mut ws = srv.ws(&api.token("agent", &[&c]).await).await;
-    ws.subscribe(&c, None).await;
+    let mut ws = agent_ws(&srv, &c).await;
 
     let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "We are on it!"})).await;
     assert_eq!(s, 201);
@@ -210,25 +186,9 @@ async fn transient_errors_are_retried_and_permanent_ones_fail() {
 }
 
 async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = twilio_stub().await;
-    let acc = account(&srv, &stub, "+15005550006").await;
-    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, _, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
     let path = format!("/v1.0/conversations/{c}/messages");
-    let delivery = |id: String| {
-        let api = api.clone();
-        let path = path.clone();
-        move || {
-            let (api, path, id) = (api.clone(), path.clone(), id.clone());
-            async move {
-                let (_, m) = api.get(&format!("{path}/{id}")).await;
-                let d = m["deliveries"][0].clone();
-                matches!(d["status"].as_str(), Some("sent" | "failed")).then_some(d)
-            }
-        }
-    };
 
     // 500, then 429 with Retry-After: 0, then success: sent on the third attempt.
     stub.script([
@@ -236,14 +196,14 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
         Answer { status: 429, headers: vec![("retry-after", "0".into())], body: "slow down".into() },
     ]);
     let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
-    let d = eventually(delivery(m["id"].as_str().unwrap().into())).await;
+    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
     assert_eq!(stub.requests().len(), 3);
 
     // Always 503: failed after max_attempts (3).
     stub.script((0..3).map(|_| Answer::status(503, "down")));
     let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
-    let d = eventually(delivery(m["id"].as_str().unwrap().into())).await;
+    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
     assert!(d["error"].as_str().unwrap().contains("503"));
 
@@ -251,7 +211,7 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
     let before = stub.requests().len();
     stub.script([Answer::status(400, r#"{"code": 21211, "message": "Invalid 'To' Phone Number"}"#)]);
     let (_, m) = api.post(&path, json!({"text": "bad number"})).await;
-    let d = eventually(delivery(m["id"].as_str().unwrap().into())).await;
+    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
     assert_eq!(stub.requests().len(), before + 1);
     srv.stop().await;
@@ -265,11 +225,7 @@ async fn long_text_is_split_and_accounts_are_validated() {
 }
 
 async fn long_text_is_split_and_accounts_are_validated_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = twilio_stub().await;
-    let acc = account(&srv, &stub, "+15005550006").await;
-    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, acc, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
     let long = "word ".repeat(700); // 3,500 chars → 3 SMS of at most 1,600
     api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": long})).await;
@@ -320,15 +276,8 @@ async fn pending_delivery_survives_a_killed_node() {
     let acc = a["id"].as_str().unwrap().to_string();
     let url = node.url(&format!("/v1.0/hooks/twilio/{acc}"));
     let form = fixture("twilio_inbound_sms.form");
-    let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", signature(TOKEN, &url, &params))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form.clone())
-        .send()
-        .await
-        .unwrap();
+    let r =
+        post(&url, &[("x-twilio-signature", signed(TOKEN, &url, &form)), ("content-type", FORM.into())], &form).await;
     assert_eq!(r.status(), 200);
     let (_, list) = api.get("/v1.0/conversations").await;
     let c = list["result"][0]["id"].as_str().unwrap().to_string();
@@ -349,4 +298,26 @@ async fn pending_delivery_survives_a_killed_node() {
     .await;
     assert_eq!(d["attempts"], 2);
     assert_eq!(stub.requests().len(), 2, "sent exactly once after the restart");
+}
+
+/// The `X-Request-Id` of the API call that posted a message reaches the provider's API.
+#[tokio::test]
+async fn request_id_travels_to_the_provider() {
+    let srv = TestServer::start_with(config()).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
+    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let r = reqwest::Client::new()
+        .post(srv.url(&format!("/v1.0/conversations/{c}/messages")))
+        .bearer_auth(KEY_A)
+        .header("x-request-id", "req-7f3a")
+        .json(&json!({"text": "traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["x-request-id"].to_str().unwrap()), (201, "req-7f3a"));
+    let sent = &stub.wait_for(1).await[0];
+    assert_eq!(sent.header("x-request-id"), "req-7f3a");
+    srv.stop().await;
 }

@@ -32,7 +32,8 @@ async fn record_latency(State(state): State<AppState>, req: Request, next: Next)
     let route = req.extensions().get::<MatchedPath>().map_or("fallback", MatchedPath::as_str).to_owned();
     let method = req.method().clone();
     let start = std::time::Instant::now();
-    let res = next.run(req).await;
+    let id = req.headers().get(REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let res = crate::logging::with_request_id(id, next.run(req)).await;
     state.metrics.http_request(method.as_str(), &route, res.status().as_u16(), start.elapsed());
     res
 }

@@ -31,6 +31,9 @@ pub struct Event {
     pub conversation_id: Option<Uuid>,
     #[schema(value_type = Object)]
     pub data: serde_json::Value,
+    /// The `X-Request-Id` of the API request that caused it, when there was one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 impl Event {
@@ -42,6 +45,7 @@ impl Event {
             tm_create: crate::model::now(),
             conversation_id,
             data: serde_json::to_value(data).unwrap_or_default(),
+            request_id: crate::logging::current_request_id().filter(|r| !r.is_empty()),
         }
     }
 }

@@ -57,6 +57,7 @@ pub async fn enqueue(state: &AppState, tenant: Uuid, message: &Message) {
                     pieces_sent: 0,
                     provider_ids: Vec::new(),
                     not_before_ms: 0,
+                    request_id: crate::logging::current_request_id().unwrap_or_default(),
                     token: None,
                 },
             )

@@ -152,5 +152,6 @@ async fn open_room(state: &AppState, account: &Account, peer: &Address, b: Bindi
     // The binding already names this participant, so adding it re-binds to the same target.
     let new = NewParticipant { id: Some(b.participant_id), address: peer.clone(), account_id: Some(account.id) };
     let p = conversations::add_participant(state, t, b.conversation_id, new).await?;
+    crate::agents::auto_assign(state, t, b.conversation_id).await;
     Ok((b.conversation_id, p))
 }

@@ -175,8 +175,7 @@ impl Provider for Line {
         // key is fresh per attempt: harmless, but it cannot dedupe the outbox's own retries.
         // Same key for every retry of this piece, so LINE accepts it at most once (409 after).
         let retry_key = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, out.key.as_bytes()).to_string();
-        let res = http
-            .post(url)
+        let res = super::traced(http.post(url), out)
             .bearer_auth(account.secret("channel_access_token"))
             .header("x-line-retry-key", &retry_key)
             .json(&body)
@@ -207,22 +206,10 @@ impl Provider for Line {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(body: &str) -> HookRequest {
-        HookRequest {
-            method: axum::http::Method::POST,
-            url: String::new(),
-            headers: Default::default(),
-            query: Default::default(),
-            body: bytes::Bytes::from(body.to_string()),
-        }
-    }
+    use crate::channels::test_support::{self, req};
 
     fn account() -> Account {
-        serde_json::from_value(json!({"id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(), "kind": "line",
-            "provider": "line", "name": "", "address": "", "credentials": {"channel_secret": "s"},
-            "api_base_url": null, "tm_create": "2024-01-01T00:00:00Z", "tm_update": "2024-01-01T00:00:00Z"}))
-        .unwrap()
+        test_support::account("line", "line", json!({"channel_secret": "s"}))
     }
 
     #[test]

@@ -12,6 +12,8 @@ pub mod outbox;
 pub mod split;
 pub mod telegram;
 pub mod telnyx;
+#[cfg(test)]
+pub(crate) mod test_support;
 pub mod twilio;
 pub mod whatsapp;
 
@@ -92,6 +94,13 @@ pub struct Outgoing<'a> {
     /// Stable across retries of the same piece of the same delivery
     /// (`<message id>:<participant id>:<piece>`): providers with idempotent sends use it.
     pub key: &'a str,
+    /// `X-Request-Id` of the API request that posted the message ("" when none).
+    pub request_id: &'a str,
+}
+
+/// `builder` carrying the message's request id, so a provider-side log lines up with ours.
+pub fn traced(builder: reqwest::RequestBuilder, out: &Outgoing<'_>) -> reqwest::RequestBuilder {
+    if out.request_id.is_empty() { builder } else { builder.header(crate::logging::REQUEST_ID, out.request_id) }
 }
 
 /// The result of one send attempt.

@@ -47,6 +47,9 @@ pub struct Job {
     /// Not to be attempted before this time (unix ms): a retry's backoff, durable across nodes.
     #[serde(default)]
     pub not_before_ms: u64,
+    /// `X-Request-Id` of the API request that posted the message.
+    #[serde(default)]
+    pub request_id: String,
     /// The durable queue entry this job came from, acknowledged once the delivery is settled.
     #[serde(skip)]
     pub token: Option<String>,
@@ -238,6 +241,7 @@ async fn run(state: &AppState, mut job: Job) -> bool {
         let key = format!("{}:{}:{}", job.message_id, job.participant_id, job.pieces_sent);
         let out = Outgoing {
             key: &key,
+            request_id: &job.request_id,
             to: &job.to,
             text: &pieces[job.pieces_sent],
             medias: if first { &job.medias } else { &[] },

@@ -170,7 +170,7 @@ impl Provider for Telegram {
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
         let (method, body) = request(out);
         let url = format!("{}/bot{}/{method}", super::api_base(self, account), account.secret("bot_token"));
-        let res = match http.post(url).json(&body).send().await {
+        let res = match super::traced(http.post(url), out).json(&body).send().await {
             Ok(r) => r,
             // The URL holds the bot token: keep it out of the error we store and log.
             Err(e) => return super::outcome_for_error(&e.without_url()),
@@ -206,22 +206,10 @@ impl Provider for Telegram {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn req(body: &str) -> HookRequest {
-        HookRequest {
-            method: axum::http::Method::POST,
-            url: String::new(),
-            headers: Default::default(),
-            query: Default::default(),
-            body: bytes::Bytes::from(body.to_string()),
-        }
-    }
+    use crate::channels::test_support::{self, req};
 
     fn account() -> Account {
-        serde_json::from_value(json!({"id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(), "kind": "telegram",
-            "provider": "telegram", "name": "", "address": "", "credentials": {"secret_token": "tok"},
-            "api_base_url": null, "tm_create": "2024-01-01T00:00:00Z", "tm_update": "2024-01-01T00:00:00Z"}))
-        .unwrap()
+        test_support::account("telegram", "telegram", json!({"secret_token": "tok"}))
     }
 
     #[test]
@@ -255,8 +243,9 @@ mod tests {
     #[test]
     fn chooses_the_method_by_media() {
         let media = |url: &str, ct: &str| Media { url: url.into(), content_type: ct.into() };
-        let send =
-            |text: &str, medias: &[Media]| request(&Outgoing { to: "42", text, medias, status_callback: "", key: "k" });
+        let send = |text: &str, medias: &[Media]| {
+            request(&Outgoing { to: "42", text, medias, status_callback: "", key: "k", request_id: "" })
+        };
         assert_eq!(send("hi", &[]), ("sendMessage", json!({"chat_id": 42, "text": "hi"})));
         let a = media("https://x/a.png", "image/png");
         assert_eq!(

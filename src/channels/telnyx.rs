@@ -179,10 +179,11 @@ impl Provider for Telnyx {
         if !out.status_callback.is_empty() {
             body["webhook_url"] = json!(out.status_callback);
         }
-        let res = match http.post(url).bearer_auth(account.secret("api_key")).json(&body).send().await {
-            Ok(r) => r,
-            Err(e) => return super::outcome_for_error(&e),
-        };
+        let res =
+            match super::traced(http.post(url), out).bearer_auth(account.secret("api_key")).json(&body).send().await {
+                Ok(r) => r,
+                Err(e) => return super::outcome_for_error(&e),
+            };
         let status = res.status();
         let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
         let text = res.text().await.unwrap_or_default();
@@ -202,6 +203,7 @@ impl Provider for Telnyx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::test_support::{self, req};
     use ed25519_dalek::{Signer, SigningKey};
 
     fn keys() -> (SigningKey, String) {
@@ -230,18 +232,9 @@ mod tests {
     }
 
     fn parse(v: Value) -> Inbound {
-        let req = HookRequest {
-            method: axum::http::Method::POST,
-            url: String::new(),
-            headers: Default::default(),
-            query: Default::default(),
-            body: bytes::Bytes::from(v.to_string()),
-        };
-        let account: Account = serde_json::from_value(json!({"id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(),
-            "kind": "tel", "provider": "telnyx", "name": "", "address": "+1 312 555 0002", "credentials": {}, "api_base_url": null,
-            "tm_create": "2024-01-01T00:00:00Z", "tm_update": "2024-01-01T00:00:00Z"}))
-        .unwrap();
-        Telnyx.parse(&account, &req).unwrap()
+        let mut account = test_support::account("tel", "telnyx", json!({}));
+        account.address = "+1 312 555 0002".into();
+        Telnyx.parse(&account, &req(&v.to_string())).unwrap()
     }
 
     #[test]

@@ -132,8 +132,7 @@ impl Provider for Twilio {
             params.push(("StatusCallback", out.status_callback));
         }
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
-        let res = http
-            .post(url)
+        let res = super::traced(http.post(url), out)
             .basic_auth(sid, Some(account.secret("auth_token")))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)

@@ -211,7 +211,11 @@ impl Provider for WhatsApp {
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
         let number = account.secret("phone_number_id");
         let url = format!("{}/{GRAPH_VERSION}/{number}/messages", super::api_base(self, account));
-        let res = http.post(url).bearer_auth(account.secret("access_token")).json(&body(out)).send().await;
+        let res = super::traced(http.post(url), out)
+            .bearer_auth(account.secret("access_token"))
+            .json(&body(out))
+            .send()
+            .await;
         let res = match res {
             Ok(r) => r,
             Err(e) => return super::outcome_for_error(&e),
@@ -240,42 +244,31 @@ impl Provider for WhatsApp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::channels::test_support::{self, req, req_with};
     use crate::model::Media;
 
-    fn req(method: Method, query: &[(&str, &str)], body: &str) -> HookRequest {
-        HookRequest {
-            method,
-            url: String::new(),
-            headers: Default::default(),
-            query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-            body: bytes::Bytes::from(body.to_string()),
-        }
-    }
-
     fn account() -> Account {
-        serde_json::from_value(json!({"id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(), "kind": "whatsapp",
-            "provider": "whatsapp", "name": "", "address": "", "api_base_url": null,
-            "credentials": {"app_secret": "s", "verify_token": "vt", "phone_number_id": "106540352242922"},
-            "tm_create": "2024-01-01T00:00:00Z", "tm_update": "2024-01-01T00:00:00Z"}))
-        .unwrap()
+        let credentials = json!({"app_secret": "s", "verify_token": "vt", "phone_number_id": "106540352242922"});
+        test_support::account("whatsapp", "whatsapp", credentials)
     }
 
     #[test]
     fn get_handshake_echoes_the_challenge_only_for_our_token() {
-        let ok = req(
+        let ok = req_with(
             Method::GET,
             &[("hub.mode", "subscribe"), ("hub.verify_token", "vt"), ("hub.challenge", "1158201444")],
             "",
         );
         assert!(WhatsApp.verify(&account(), &ok).is_ok());
         assert_eq!(WhatsApp.parse(&account(), &ok).unwrap().challenge.as_deref(), Some("1158201444"));
-        let bad = req(Method::GET, &[("hub.mode", "subscribe"), ("hub.verify_token", "x"), ("hub.challenge", "1")], "");
+        let bad =
+            req_with(Method::GET, &[("hub.mode", "subscribe"), ("hub.verify_token", "x"), ("hub.challenge", "1")], "");
         assert!(WhatsApp.verify(&account(), &bad).is_err());
     }
 
     #[test]
     fn signature_is_prefixed_lowercase_hex() {
-        let mut r = req(Method::POST, &[], "{}");
+        let mut r = req("{}");
         r.headers.insert(
             "x-hub-signature-256",
             signature("s", b"{}").to_uppercase().replace("SHA256=", "sha256=").parse().unwrap(),
@@ -294,7 +287,7 @@ mod tests {
                            {"id": "wamid.C", "status": "read", "timestamp": "1", "recipient_id": "1"}]}},
             {"field": "messages", "value": {"metadata": {"phone_number_id": "999"},
               "messages": [{"from": "1", "id": "wamid.D", "type": "text", "text": {"body": "not ours"}}]}}]}]});
-        let i = WhatsApp.parse(&account(), &req(Method::POST, &[], &body.to_string())).unwrap();
+        let i = WhatsApp.parse(&account(), &req(&body.to_string())).unwrap();
         assert_eq!(i.messages.len(), 1);
         assert_eq!((i.messages[0].text.as_str(), i.messages[0].from.name.as_str()), ("[image] receipt", "Kerry"));
         assert_eq!(i.statuses[0].error.as_deref(), Some("WhatsApp error 131047: Re-engagement message"));
@@ -304,13 +297,13 @@ mod tests {
     #[test]
     fn one_image_goes_as_image_else_links() {
         let img = [Media { url: "https://x/a.png".into(), content_type: "image/png".into() }];
-        let b = body(&Outgoing { to: "1", text: "hi", medias: &img, status_callback: "", key: "k" });
+        let b = body(&Outgoing { to: "1", text: "hi", medias: &img, status_callback: "", key: "k", request_id: "" });
         assert_eq!(
             (b["type"].as_str(), &b["image"]),
             (Some("image"), &json!({"link": "https://x/a.png", "caption": "hi"}))
         );
         let pdf = [Media { url: "https://x/a.pdf".into(), content_type: "application/pdf".into() }];
-        let b = body(&Outgoing { to: "1", text: "hi", medias: &pdf, status_callback: "", key: "k" });
+        let b = body(&Outgoing { to: "1", text: "hi", medias: &pdf, status_callback: "", key: "k", request_id: "" });
         assert_eq!(b["text"]["body"], "hi\nhttps://x/a.pdf");
     }
 }

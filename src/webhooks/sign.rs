@@ -88,8 +88,19 @@ pub(super) async fn post_signed(
     guard::check_literal(&url, wh.allow_private).map_err(|e| SendError::Refused(e.to_string()))?;
     let at = now();
     let signature = header(at.timestamp(), body.as_bytes(), &hook.signing_secrets(at));
+    // The request that caused the event, if any: from the envelope, or (intercept) this task.
+    #[derive(serde::Deserialize)]
+    struct Caused {
+        request_id: Option<String>,
+    }
+    let request_id = serde_json::from_str::<Caused>(&body)
+        .ok()
+        .and_then(|c| c.request_id)
+        .or_else(crate::logging::current_request_id)
+        .unwrap_or_default();
     wh.http
         .post(url)
+        .header(crate::logging::REQUEST_ID, request_id)
         .timeout(timeout)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(SIGNATURE_HEADER, signature)
