@@ -47,12 +47,16 @@ pub struct Inner {
     pub tasks: TaskTracker,
     /// The actual listen address (port 0 resolved), set by `serve`.
     pub bound: std::sync::OnceLock<String>,
+    /// Events waiting for the node's one ordered publisher task (see `conversations::emit`).
+    pub events: crate::conversations::EventQueue,
     /// This node's Prometheus recorder (no global recorder: see `crate::metrics`).
     pub metrics: crate::metrics::Metrics,
     /// Rate limiters and connection counts.
     pub limits: crate::limits::Limits,
     /// Customer webhooks: subscriptions index, outbox, intercept.
     pub webhooks: crate::webhooks::Webhooks,
+    /// Which agents are available (connected), for auto-assignment.
+    pub agents: crate::agents::Presence,
 }
 
 impl Deref for AppState {
@@ -147,6 +151,7 @@ impl AppState {
             .timeout(Duration::from_millis(config.channels.request_timeout_ms))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let agents = crate::agents::Presence::new(&config, &node_id, webhook_redis.clone());
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_redis)?;
         let (metrics, limits) = (crate::metrics::Metrics::new(&node_id), crate::limits::Limits::new(&config));
         let state = AppState(Arc::new(Inner {
@@ -163,10 +168,12 @@ impl AppState {
             key_cache: DashMap::new(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            events: crate::conversations::EventQueue::default(),
             bound: std::sync::OnceLock::new(),
             metrics,
             limits,
             webhooks,
+            agents,
         }));
         Ok((state, boot))
     }
@@ -185,6 +192,7 @@ pub async fn serve(
     let app = crate::api::router(state.clone());
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
+    crate::conversations::start_event_publisher(&state);
     state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();
     tokio::spawn(async move {

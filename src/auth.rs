@@ -42,11 +42,28 @@ pub struct ClientClaims {
     pub convs: Option<Vec<Uuid>>,
     pub iat: u64,
     pub exp: u64,
+    /// `agent` for agent tokens: the holder is an `agent` participant and may act only on
+    /// conversations assigned to it or unassigned (see `crate::agents`). Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
 }
 
+/// The `role` claim of agent tokens.
+pub const ROLE_AGENT: &str = "agent";
+
 impl ClientClaims {
+    /// The token's scope only; agents are further limited by assignment (`crate::agents`).
     pub fn may_access(&self, conversation: Uuid) -> bool {
         self.convs.as_ref().is_none_or(|c| c.contains(&conversation))
+    }
+
+    pub fn is_agent(&self) -> bool {
+        self.role.as_deref() == Some(ROLE_AGENT)
+    }
+
+    /// The address type the holder takes part as: `agent` for agent tokens, else `webchat`.
+    pub fn address_kind(&self) -> crate::model::AddressType {
+        if self.is_agent() { crate::model::AddressType::Agent } else { crate::model::AddressType::Webchat }
     }
 }
 
@@ -144,6 +161,7 @@ mod tests {
             convs: Some(vec![Uuid::nil()]),
             iat: now as u64,
             exp: (now + exp_offset) as u64,
+            role: None,
         }
     }
 

@@ -29,6 +29,27 @@ pub struct Config {
     pub metrics: MetricsConfig,
     pub channels: ChannelsConfig,
     pub webhooks: WebhooksConfig,
+    pub assignment: AssignmentConfig,
+}
+
+/// Agent assignment (`crate::agents`); every key is documented in `config/default.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignmentConfig {
+    pub auto: bool,
+    pub strategy: String,
+    pub presence_ttl_secs: u64,
+}
+
+impl AssignmentConfig {
+    fn validate(&self, errs: &mut Vec<String>) {
+        if self.strategy != "round_robin" {
+            errs.push(format!("assignment.strategy: `{}` must be `round_robin`", self.strategy));
+        }
+        if self.presence_ttl_secs < 3 {
+            errs.push("assignment.presence_ttl_secs: must be at least 3".into());
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -315,6 +336,7 @@ impl Config {
         }
         self.validate_operations(&mut errs);
         self.webhooks.validate(&mut errs);
+        self.assignment.validate(&mut errs);
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 

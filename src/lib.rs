@@ -13,10 +13,12 @@
 //! - [`store`]: durable state (memory or Redis) with the atomic append.
 //! - [`broker`]: cross-node delivery and the outside-consumer event channel.
 //! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
+//! - [`agents`]: conversation ownership, agent access rules, presence and auto-assignment.
 //! - [`webhooks`]: customer webhooks: signed deliveries from an outbox, pre-post interception.
 //! - [`metrics`], [`limits`], [`logging`]: operations: Prometheus metrics, rate and connection
 //!   limits, log setup that keeps secrets out.
 
+pub mod agents;
 pub mod api;
 pub mod app;
 pub mod auth;

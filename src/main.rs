@@ -79,6 +79,7 @@ fn main() -> ExitCode {
                 convs: if conversations.is_empty() { None } else { Some(conversations) },
                 iat: now,
                 exp: now + ttl,
+                role: None,
             };
             println!("{}", TokenSigner::new(config.auth.token_secret.as_bytes()).sign(&claims));
             ExitCode::SUCCESS

@@ -36,6 +36,10 @@ pub enum AddressType {
     Whatsapp,
     /// A Telegram chat id.
     Telegram,
+    /// A support agent, identified by the identity of its agent client token.
+    Agent,
+    /// An email address, reached over SMTP.
+    Email,
 }
 
 impl AddressType {
@@ -46,6 +50,8 @@ impl AddressType {
             AddressType::Line => "line",
             AddressType::Whatsapp => "whatsapp",
             AddressType::Telegram => "telegram",
+            AddressType::Agent => "agent",
+            AddressType::Email => "email",
         }
     }
 }
@@ -83,6 +89,27 @@ pub struct Conversation {
     pub last_seq: u64,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
+    /// Who handles the conversation: `agent`, or `null` while it is unassigned.
+    #[serde(default)]
+    pub owner_type: Option<OwnerType>,
+    /// The owning agent's identity (`null` while unassigned).
+    #[serde(default)]
+    pub owner_id: Option<String>,
+}
+
+/// The kind of owner a conversation can have.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum OwnerType {
+    Agent,
+}
+
+impl Conversation {
+    /// Sets the owning agent (`None` = unassigned), keeping `owner_type` in step.
+    pub fn set_owner(&mut self, agent: Option<String>) {
+        self.owner_type = agent.as_ref().map(|_| OwnerType::Agent);
+        self.owner_id = agent;
+    }
 }
 
 /// A member of a conversation, reachable at `address`.
@@ -105,6 +132,11 @@ pub struct Participant {
     /// Highest seq this participant reported as read.
     pub last_read_seq: u64,
     pub tm_create: DateTime<Utc>,
+    /// Channel state kept for this participant, e.g. `email_thread`: the Message-IDs that
+    /// outbound mail to it threads under.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Participant {
@@ -134,7 +166,7 @@ pub struct Endpoint {
 pub struct Delivery {
     pub participant_id: Uuid,
     pub account_id: Uuid,
-    /// `tel`, `line`, `whatsapp`, `telegram`.
+    /// `tel`, `line`, `whatsapp`, `telegram`, `email`.
     pub channel: AddressType,
     pub to: String,
     pub status: MessageStatus,
@@ -151,9 +183,9 @@ pub struct Delivery {
 pub struct Account {
     pub id: Uuid,
     pub tenant_id: Uuid,
-    /// The address type of peers on this account: `tel`, `line`, `whatsapp`, `telegram`.
+    /// The address type of peers on this account: `tel`, `line`, `whatsapp`, `telegram`, `email`.
     pub kind: AddressType,
-    /// `twilio`, `telnyx`, `line`, `whatsapp`, `telegram`.
+    /// `twilio`, `telnyx`, `line`, `whatsapp`, `telegram`, `smtp`.
     pub provider: String,
     pub name: String,
     /// Our address on the channel: a phone number, a LINE channel id, a bot name.

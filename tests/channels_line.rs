@@ -3,18 +3,18 @@
 
 mod common;
 
-use common::stub::{Answer, Stub, eventually};
-use common::{BACKENDS, Backend, KEY_A, TestServer};
-use serde_json::{Value, json};
+use common::channels::{
+    agent_ws, config, conversations, create_account, first_conversation, fixture, json_webhook, messages, next_update,
+    post_webhook, send_and_settle,
+};
+use common::stub::{Answer, Stub};
+use common::{Backend, KEY_A, TestServer, on_every_backend};
+use serde_json::json;
 use switchboard::channels::line::signature;
 
 const SECRET: &str = "line-channel-secret-0123456789ab";
 const TOKEN: &str = "line-channel-access-token-abcdefghijklmnop";
 const USER: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
-}
 
 /// A stub LINE push API answering like the real one (200 + sentMessages).
 async fn line_stub() -> Stub {
@@ -24,82 +24,47 @@ async fn line_stub() -> Stub {
     .await
 }
 
-fn config() -> switchboard::Config {
-    let mut c = common::test_config();
-    c.channels.retry_base_ms = 10;
-    c.channels.retry_max_ms = 50;
-    c.channels.max_attempts = 3;
-    c
-}
-
 async fn account(srv: &TestServer, stub: &Stub, channel: &str) -> String {
-    let (s, a) = srv
-        .api(KEY_A)
-        .post(
-            "/v1.0/conversation_accounts",
-            json!({"type": "line", "provider": "line", "name": "LINE support", "address": channel,
-                   "credentials": {"channel_secret": SECRET, "channel_access_token": TOKEN},
-                   "api_base_url": stub.url}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    assert!(!a.to_string().contains(SECRET) && !a.to_string().contains(TOKEN), "credentials are write-only: {a}");
-    a["id"].as_str().unwrap().to_string()
+    let body = json!({"type": "line", "provider": "line", "name": "LINE support", "address": channel,
+                      "credentials": {"channel_secret": SECRET, "channel_access_token": TOKEN},
+                      "api_base_url": stub.url});
+    create_account(srv, body, &[SECRET, TOKEN]).await["id"].as_str().unwrap().to_string()
 }
 
 /// Posts a webhook the way LINE does, signed (or not) with `secret`.
 async fn webhook(srv: &TestServer, account: &str, body: &str, secret: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/line/{account}")))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(s) = secret {
-        req = req.header("x-line-signature", signature(s, body.as_bytes()));
-    }
-    req.send().await.unwrap()
+    let signed: Vec<_> = secret.map(|s| ("x-line-signature", signature(s, body.as_bytes()))).into_iter().collect();
+    json_webhook(srv, "line", account, body, &signed).await
 }
 
-async fn conversations(srv: &TestServer) -> Vec<Value> {
-    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+/// A server on `backend` with a LINE account on a fresh stub.
+async fn start(backend: Backend) -> (TestServer, Stub, String) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let stub = line_stub().await;
+    let acc = account(&srv, &stub, "1650000001").await;
+    (srv, stub, acc)
 }
 
-async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
-    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
-}
-
-/// The next `message_updated` frame, past the room's own `message` and presence frames.
-async fn next_update(ws: &mut common::Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        match f["type"].as_str() {
-            Some("message_updated") => return f,
-            Some("message" | "presence" | "typing" | "read") => continue,
-            _ => panic!("expected `message_updated`, got {f}"),
-        }
-    }
+/// A server on `backend` with a LINE account, and the room an inbound text opened.
+async fn with_room(backend: Backend) -> (TestServer, Stub, String) {
+    let (srv, stub, acc) = start(backend).await;
+    webhook(&srv, &acc, &fixture("line_inbound_text.json"), Some(SECRET)).await;
+    let c = first_conversation(&srv).await;
+    (srv, stub, c)
 }
 
 #[tokio::test]
 async fn signature_bad_or_missing_is_403_and_stores_nothing() {
-    for backend in BACKENDS {
-        signature_bad_or_missing_is_403_and_stores_nothing_on(backend).await;
-    }
+    on_every_backend(signature_bad_or_missing_is_403_and_stores_nothing_on).await;
 }
 
 async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = line_stub().await;
-    let acc = account(&srv, &stub, "1650000001").await;
+    let (srv, _stub, acc) = start(backend).await;
     let body = fixture("line_inbound_text.json");
     assert_eq!(webhook(&srv, &acc, &body, None).await.status(), 403);
     assert_eq!(webhook(&srv, &acc, &body, Some("another-secret")).await.status(), 403);
-    let r = reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/line/{acc}")))
-        .header("x-line-signature", signature(SECRET, body.as_bytes()))
-        .body(body.replace("lamp", "sofa"))
-        .send()
-        .await
-        .unwrap();
+    let signed = [("x-line-signature", signature(SECRET, body.as_bytes()))];
+    let r = post_webhook(&srv, "line", &acc, &signed, &body.replace("lamp", "sofa")).await;
     assert_eq!(r.status(), 403, "signature over another body");
     assert!(conversations(&srv).await.is_empty());
     // LINE's "Verify" button sends an empty event list: fine, nothing to store.
@@ -111,15 +76,11 @@ async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend)
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery() {
-    for backend in BACKENDS {
-        inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend).await;
-    }
+    on_every_backend(inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on).await;
 }
 
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = line_stub().await;
-    let acc = account(&srv, &stub, "1650000001").await;
+    let (srv, stub, acc) = start(backend).await;
     let text = fixture("line_inbound_text.json");
     assert_eq!(webhook(&srv, &acc, &text, Some(SECRET)).await.status(), 200);
     // LINE redelivers the same event (isRedelivery: true): still one message.
@@ -159,21 +120,13 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend
 
 #[tokio::test]
 async fn reply_goes_out_through_the_push_api() {
-    for backend in BACKENDS {
-        reply_goes_out_through_the_push_api_on(backend).await;
-    }
+    on_every_backend(reply_goes_out_through_the_push_api_on).await;
 }
 
 async fn reply_goes_out_through_the_push_api_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = line_stub().await;
-    let acc = account(&srv, &stub, "1650000001").await;
-    webhook(&srv, &acc, &fixture("line_inbound_text.json"), Some(SECRET)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
-    api.webchat(&c, "agent").await;
-    let mut ws = srv.ws(&api.token("agent", &[&c]).await).await;
-    ws.subscribe(&c, None).await;
+    let mut ws = agent_ws(&srv, &c).await;
 
     let medias = json!([{"url": "https://cdn.example.com/lamp.jpg", "content_type": "image/jpeg"},
                         {"url": "https://cdn.example.com/manual.pdf", "content_type": "application/pdf"}]);
@@ -211,30 +164,11 @@ async fn reply_goes_out_through_the_push_api_on(backend: Backend) {
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_permanent_ones_fail() {
-    for backend in BACKENDS {
-        transient_errors_are_retried_and_permanent_ones_fail_on(backend).await;
-    }
+    on_every_backend(transient_errors_are_retried_and_permanent_ones_fail_on).await;
 }
 
 async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = line_stub().await;
-    let acc = account(&srv, &stub, "1650000001").await;
-    webhook(&srv, &acc, &fixture("line_inbound_text.json"), Some(SECRET)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
-    let api = srv.api(KEY_A);
-    let path = format!("/v1.0/conversations/{c}/messages");
-    let settled = |id: String| {
-        let (api, path) = (api.clone(), path.clone());
-        move || {
-            let (api, path, id) = (api.clone(), path.clone(), id.clone());
-            async move {
-                let (_, m) = api.get(&format!("{path}/{id}")).await;
-                let d = m["deliveries"][0].clone();
-                matches!(d["status"].as_str(), Some("sent" | "failed")).then_some(d)
-            }
-        }
-    };
+    let (srv, stub, c) = with_room(backend).await;
 
     stub.script([
         Answer::status(500, r#"{"message":"An error occurred in the server"}"#),
@@ -244,15 +178,13 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
             body: r#"{"message":"Too Many Requests"}"#.into(),
         },
     ]);
-    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
-    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    let d = send_and_settle(&srv, &c, "retry me").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
     let keys: Vec<String> = stub.requests().iter().map(|r| r.header("x-line-retry-key").to_string()).collect();
     assert!(keys.len() == 3 && keys.iter().all(|k| uuid::Uuid::parse_str(k).is_ok()), "{keys:?}");
 
     stub.script((0..3).map(|_| Answer::status(503, "unavailable")));
-    let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
-    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    let d = send_and_settle(&srv, &c, "doomed").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
     assert!(d["error"].as_str().unwrap().contains("503"));
 
@@ -261,8 +193,7 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
         400,
         r#"{"message":"The request body has 1 error(s)","details":[{"message":"Invalid user ID","property":"to"}]}"#,
     )]);
-    let (_, m) = api.post(&path, json!({"text": "bad user"})).await;
-    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    let d = send_and_settle(&srv, &c, "bad user").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
     assert!(d["error"].as_str().unwrap().contains("Invalid user ID"));
     assert_eq!(stub.requests().len(), before + 1);
@@ -272,8 +203,7 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
         409,
         r#"{"message":"The retry key is already accepted","sentMessages":[{"id":"777","quoteToken":"x"}]}"#,
     )]);
-    let (_, m) = api.post(&path, json!({"text": "already there"})).await;
-    let d = eventually(settled(m["id"].as_str().unwrap().into())).await;
+    let d = send_and_settle(&srv, &c, "already there").await;
     assert_eq!((d["status"].as_str(), d["provider_message_id"].as_str()), (Some("sent"), Some("777")));
     srv.stop().await;
 }

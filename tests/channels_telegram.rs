@@ -3,17 +3,17 @@
 
 mod common;
 
-use common::stub::{Answer, Stub, eventually};
-use common::{BACKENDS, Backend, KEY_A, TestServer};
-use serde_json::{Value, json};
+use common::channels::{
+    config, conversations, create_account, first_conversation, fixture, json_webhook, messages, send_and_settle,
+    settled,
+};
+use common::stub::{Answer, Stub};
+use common::{Backend, KEY_A, TestServer, on_every_backend};
+use serde_json::json;
 
 const BOT_TOKEN: &str = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";
 const SECRET_TOKEN: &str = "tg-webhook-secret_0123456789";
 const CHAT: &str = "111222333";
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
-}
 
 /// A stub Bot API answering `{"ok":true,"result":Message}` like the real one.
 async fn telegram_stub() -> Stub {
@@ -28,69 +28,40 @@ async fn telegram_stub() -> Stub {
     .await
 }
 
-fn config() -> switchboard::Config {
-    let mut c = common::test_config();
-    c.channels.retry_base_ms = 10;
-    c.channels.retry_max_ms = 50;
-    c.channels.max_attempts = 3;
-    c
-}
-
 async fn account(srv: &TestServer, base: &str, bot: &str) -> String {
-    let (s, a) = srv
-        .api(KEY_A)
-        .post(
-            "/v1.0/conversation_accounts",
-            json!({"type": "telegram", "provider": "telegram", "name": "bot", "address": bot,
-                   "credentials": {"bot_token": BOT_TOKEN, "secret_token": SECRET_TOKEN}, "api_base_url": base}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    assert!(!a.to_string().contains(BOT_TOKEN) && !a.to_string().contains(SECRET_TOKEN), "{a}");
-    a["id"].as_str().unwrap().to_string()
+    let body = json!({"type": "telegram", "provider": "telegram", "name": "bot", "address": bot,
+                      "credentials": {"bot_token": BOT_TOKEN, "secret_token": SECRET_TOKEN}, "api_base_url": base});
+    create_account(srv, body, &[BOT_TOKEN, SECRET_TOKEN]).await["id"].as_str().unwrap().to_string()
 }
 
 async fn webhook(srv: &TestServer, account: &str, body: &str, secret: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/telegram/{account}")))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(s) = secret {
-        req = req.header("x-telegram-bot-api-secret-token", s);
-    }
-    req.send().await.unwrap()
+    let signed: Vec<_> = secret.map(|s| ("x-telegram-bot-api-secret-token", s.to_string())).into_iter().collect();
+    json_webhook(srv, "telegram", account, body, &signed).await
 }
 
-async fn conversations(srv: &TestServer) -> Vec<Value> {
-    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+/// A server on `backend` with a bot account on a fresh stub.
+async fn start(backend: Backend) -> (TestServer, Stub, String) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let stub = telegram_stub().await;
+    let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
+    (srv, stub, acc)
 }
 
-async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
-    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
-}
-
-/// Polls a message until its first delivery is `sent` or `failed`.
-async fn settled(srv: &TestServer, c: &str, id: &str) -> Value {
-    let api = srv.api(KEY_A);
-    let path = format!("/v1.0/conversations/{c}/messages/{id}");
-    eventually(|| async {
-        let d = api.get(&path).await.1["deliveries"][0].clone();
-        matches!(d["status"].as_str(), Some("sent" | "failed")).then_some(d)
-    })
-    .await
+/// A server on `backend` with a bot account, and the room an inbound text opened.
+async fn with_room(backend: Backend) -> (TestServer, Stub, String, String) {
+    let (srv, stub, acc) = start(backend).await;
+    webhook(&srv, &acc, &fixture("telegram_update_text.json"), Some(SECRET_TOKEN)).await;
+    let c = first_conversation(&srv).await;
+    (srv, stub, acc, c)
 }
 
 #[tokio::test]
 async fn secret_token_bad_or_missing_is_403_and_stores_nothing() {
-    for backend in BACKENDS {
-        secret_token_bad_or_missing_is_403_and_stores_nothing_on(backend).await;
-    }
+    on_every_backend(secret_token_bad_or_missing_is_403_and_stores_nothing_on).await;
 }
 
 async fn secret_token_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telegram_stub().await;
-    let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
+    let (srv, _stub, acc) = start(backend).await;
     let update = fixture("telegram_update_text.json");
     assert_eq!(webhook(&srv, &acc, &update, None).await.status(), 403);
     assert_eq!(webhook(&srv, &acc, &update, Some("guess")).await.status(), 403);
@@ -101,15 +72,11 @@ async fn secret_token_bad_or_missing_is_403_and_stores_nothing_on(backend: Backe
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery() {
-    for backend in BACKENDS {
-        inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend).await;
-    }
+    on_every_backend(inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on).await;
 }
 
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telegram_stub().await;
-    let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
+    let (srv, stub, acc) = start(backend).await;
     let update = fixture("telegram_update_text.json");
     assert_eq!(webhook(&srv, &acc, &update, Some(SECRET_TOKEN)).await.status(), 200);
     assert_eq!(webhook(&srv, &acc, &update, Some(SECRET_TOKEN)).await.status(), 200, "redelivery");
@@ -147,17 +114,11 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend
 
 #[tokio::test]
 async fn replies_go_out_as_send_message_and_send_photo() {
-    for backend in BACKENDS {
-        replies_go_out_as_send_message_and_send_photo_on(backend).await;
-    }
+    on_every_backend(replies_go_out_as_send_message_and_send_photo_on).await;
 }
 
 async fn replies_go_out_as_send_message_and_send_photo_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telegram_stub().await;
-    let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
-    webhook(&srv, &acc, &fixture("telegram_update_text.json"), Some(SECRET_TOKEN)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, _, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
     let path = format!("/v1.0/conversations/{c}/messages");
 
@@ -181,25 +142,17 @@ async fn replies_go_out_as_send_message_and_send_photo_on(backend: Backend) {
 
 #[tokio::test]
 async fn retry_after_is_honoured_and_failures_keep_the_token_out() {
-    for backend in BACKENDS {
-        retry_after_is_honoured_and_failures_keep_the_token_out_on(backend).await;
-    }
+    on_every_backend(retry_after_is_honoured_and_failures_keep_the_token_out_on).await;
 }
 
 async fn retry_after_is_honoured_and_failures_keep_the_token_out_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telegram_stub().await;
-    let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
-    webhook(&srv, &acc, &fixture("telegram_update_text.json"), Some(SECRET_TOKEN)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, acc, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
-    let path = format!("/v1.0/conversations/{c}/messages");
 
     // 429 with parameters.retry_after = 1 (in the body): the retry waits about a second.
     stub.script([Answer::status(429, &fixture("telegram_429.json")), Answer::status(502, "Bad Gateway")]);
     let started = std::time::Instant::now();
-    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "retry me").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
     assert!(started.elapsed() >= std::time::Duration::from_millis(900), "retry_after honoured");
 
@@ -209,8 +162,7 @@ async fn retry_after_is_honoured_and_failures_keep_the_token_out_on(backend: Bac
         403,
         r#"{"ok":false,"error_code":403,"description":"Forbidden: bot was blocked by the user"}"#,
     )]);
-    let (_, m) = api.post(&path, json!({"text": "blocked"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "blocked").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
     assert!(d["error"].as_str().unwrap().contains("blocked"));
     assert_eq!(stub.requests().len(), before + 1);
@@ -219,8 +171,7 @@ async fn retry_after_is_honoured_and_failures_keep_the_token_out_on(backend: Bac
     let (s, _) =
         api.put(&format!("/v1.0/conversation_accounts/{acc}"), json!({"api_base_url": "http://127.0.0.1:9"})).await;
     assert_eq!(s, 200);
-    let (_, m) = api.post(&path, json!({"text": "into the void"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "into the void").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
     assert!(!d["error"].as_str().unwrap().contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"), "{d}");
     srv.stop().await;

@@ -5,10 +5,14 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use common::stub::{Answer, Stub, eventually};
-use common::{BACKENDS, Backend, KEY_A, TestServer};
+use common::channels::{
+    agent_ws, config, conversations, create_account, delivery_when, first_conversation, fixture, json_webhook,
+    messages, next_update, post_webhook, send_and_settle,
+};
+use common::stub::{Answer, Stub};
+use common::{Backend, KEY_A, TestServer, on_every_backend};
 use ed25519_dalek::{Signer, SigningKey};
-use serde_json::{Value, json};
+use serde_json::json;
 use switchboard::channels::telnyx::signed_payload;
 
 const API_KEY: &str = "KEY0190ABCDEF0123456789_telnyxtestkey";
@@ -23,10 +27,6 @@ fn public_key(k: &SigningKey) -> String {
     STANDARD.encode(k.verifying_key().to_bytes())
 }
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
-}
-
 async fn telnyx_stub() -> Stub {
     Stub::start(|req, i| {
         let id = format!("40385f64-5717-4562-b3fc-2c963f66a{i:03}");
@@ -39,27 +39,17 @@ async fn telnyx_stub() -> Stub {
     .await
 }
 
-fn config() -> switchboard::Config {
-    let mut c = common::test_config();
-    c.channels.retry_base_ms = 10;
-    c.channels.retry_max_ms = 50;
-    c.channels.max_attempts = 3;
-    c
+async fn account(srv: &TestServer, stub: &Stub, number: &str) -> String {
+    let body = json!({"type": "tel", "provider": "telnyx", "name": "Telnyx line", "address": number,
+                      "credentials": {"api_key": API_KEY, "public_key": public_key(&telnyx_key())},
+                      "api_base_url": stub.url});
+    create_account(srv, body, &[API_KEY]).await["id"].as_str().unwrap().to_string()
 }
 
-async fn account(srv: &TestServer, stub: &Stub, number: &str) -> String {
-    let (s, a) = srv
-        .api(KEY_A)
-        .post(
-            "/v1.0/conversation_accounts",
-            json!({"type": "tel", "provider": "telnyx", "name": "Telnyx line", "address": number,
-                   "credentials": {"api_key": API_KEY, "public_key": public_key(&telnyx_key())},
-                   "api_base_url": stub.url}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    assert!(!a.to_string().contains(API_KEY), "credentials are write-only: {a}");
-    a["id"].as_str().unwrap().to_string()
+/// The signature headers of `body` signed by `key` at unix time `ts`.
+fn signed(key: &SigningKey, ts: String, body: &str) -> Vec<(&'static str, String)> {
+    let sig = STANDARD.encode(key.sign(&signed_payload(&ts, body.as_bytes())).to_bytes());
+    vec![("telnyx-signature-ed25519", sig), ("telnyx-timestamp", ts)]
 }
 
 /// Posts a webhook signed by `key` at `age_secs` in the past (or unsigned when `None`).
@@ -70,79 +60,45 @@ async fn webhook_at(
     key: Option<&SigningKey>,
     age_secs: i64,
 ) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/telnyx/{account}")))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(k) = key {
-        let ts = (chrono::Utc::now().timestamp() - age_secs).to_string();
-        let sig = STANDARD.encode(k.sign(&signed_payload(&ts, body.as_bytes())).to_bytes());
-        req = req.header("telnyx-signature-ed25519", sig).header("telnyx-timestamp", ts);
-    }
-    req.send().await.unwrap()
+    let headers = key.map(|k| signed(k, (chrono::Utc::now().timestamp() - age_secs).to_string(), body));
+    json_webhook(srv, "telnyx", account, body, &headers.unwrap_or_default()).await
 }
 
 async fn webhook(srv: &TestServer, account: &str, body: &str) -> reqwest::Response {
     webhook_at(srv, account, body, Some(&telnyx_key()), 0).await
 }
 
-async fn conversations(srv: &TestServer) -> Vec<Value> {
-    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+/// A server on `backend` with a Telnyx account on a fresh stub.
+async fn start(backend: Backend) -> (TestServer, Stub, String) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let stub = telnyx_stub().await;
+    let acc = account(&srv, &stub, "+18445550001").await;
+    (srv, stub, acc)
 }
 
-async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
-    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
-}
-
-async fn delivery_when(srv: &TestServer, c: &str, id: &str, states: &[&str]) -> Value {
-    let api = srv.api(KEY_A);
-    let path = format!("/v1.0/conversations/{c}/messages/{id}");
-    eventually(|| async {
-        let d = api.get(&path).await.1["deliveries"][0].clone();
-        d["status"].as_str().is_some_and(|s| states.contains(&s)).then_some(d)
-    })
-    .await
-}
-
-/// The next `message_updated` frame, past the room's own `message` and presence frames.
-async fn next_update(ws: &mut common::Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        match f["type"].as_str() {
-            Some("message_updated") => return f,
-            Some("message" | "presence" | "typing" | "read") => continue,
-            _ => panic!("expected `message_updated`, got {f}"),
-        }
-    }
+/// A server on `backend` with a Telnyx account, and the room an inbound SMS opened.
+async fn with_room(backend: Backend) -> (TestServer, Stub, String, String) {
+    let (srv, stub, acc) = start(backend).await;
+    webhook(&srv, &acc, &fixture("telnyx_inbound_sms.json")).await;
+    let c = first_conversation(&srv).await;
+    (srv, stub, acc, c)
 }
 
 #[tokio::test]
 async fn signature_bad_missing_or_stale_is_403_and_stores_nothing() {
-    for backend in BACKENDS {
-        signature_bad_missing_or_stale_is_403_and_stores_nothing_on(backend).await;
-    }
+    on_every_backend(signature_bad_missing_or_stale_is_403_and_stores_nothing_on).await;
 }
 
 async fn signature_bad_missing_or_stale_is_403_and_stores_nothing_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telnyx_stub().await;
-    let acc = account(&srv, &stub, "+18445550001").await;
+    let (srv, _stub, acc) = start(backend).await;
     let sms = fixture("telnyx_inbound_sms.json");
     assert_eq!(webhook_at(&srv, &acc, &sms, None, 0).await.status(), 403, "unsigned");
     let impostor = SigningKey::from_bytes(&[7u8; 32]);
     assert_eq!(webhook_at(&srv, &acc, &sms, Some(&impostor), 0).await.status(), 403, "other key");
     assert_eq!(webhook_at(&srv, &acc, &sms, Some(&telnyx_key()), 600).await.status(), 403, "ten minutes old");
     // Signed for one body, sent with another.
-    let ts = chrono::Utc::now().timestamp().to_string();
-    let sig = STANDARD.encode(telnyx_key().sign(&signed_payload(&ts, sms.as_bytes())).to_bytes());
-    let r = reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/telnyx/{acc}")))
-        .header("telnyx-signature-ed25519", sig)
-        .header("telnyx-timestamp", ts)
-        .body(sms.replace("package", "parcel"))
-        .send()
-        .await
-        .unwrap();
+    let headers = signed(&telnyx_key(), chrono::Utc::now().timestamp().to_string(), &sms);
+    let r = post_webhook(&srv, "telnyx", &acc, &headers, &sms.replace("package", "parcel")).await;
     assert_eq!(r.status(), 403);
     assert!(conversations(&srv).await.is_empty());
     // Within the tolerance is fine.
@@ -152,15 +108,11 @@ async fn signature_bad_missing_or_stale_is_403_and_stores_nothing_on(backend: Ba
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries() {
-    for backend in BACKENDS {
-        inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend).await;
-    }
+    on_every_backend(inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on).await;
 }
 
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telnyx_stub().await;
-    let acc = account(&srv, &stub, "+18445550001").await;
+    let (srv, stub, acc) = start(backend).await;
     let sms = fixture("telnyx_inbound_sms.json");
     assert_eq!(webhook(&srv, &acc, &sms).await.status(), 200);
     let retry = sms.replace("\"attempt\": 1", "\"attempt\": 2");
@@ -196,21 +148,13 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: B
 
 #[tokio::test]
 async fn reply_goes_out_and_delivery_events_update_it() {
-    for backend in BACKENDS {
-        reply_goes_out_and_delivery_events_update_it_on(backend).await;
-    }
+    on_every_backend(reply_goes_out_and_delivery_events_update_it_on).await;
 }
 
 async fn reply_goes_out_and_delivery_events_update_it_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telnyx_stub().await;
-    let acc = account(&srv, &stub, "+18445550001").await;
-    webhook(&srv, &acc, &fixture("telnyx_inbound_sms.json")).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, acc, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
-    api.webchat(&c, "agent").await;
-    let mut ws = srv.ws(&api.token("agent", &[&c]).await).await;
-    ws.subscribe(&c, None).await;
+    let mut ws = agent_ws(&srv, &c).await;
 
     let img = json!([{"url": "https://cdn.example.com/label.png", "content_type": "image/png"}]);
     let (_, m) =
@@ -254,17 +198,11 @@ async fn reply_goes_out_and_delivery_events_update_it_on(backend: Backend) {
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_permanent_ones_fail() {
-    for backend in BACKENDS {
-        transient_errors_are_retried_and_permanent_ones_fail_on(backend).await;
-    }
+    on_every_backend(transient_errors_are_retried_and_permanent_ones_fail_on).await;
 }
 
 async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = telnyx_stub().await;
-    let acc = account(&srv, &stub, "+18445550001").await;
-    webhook(&srv, &acc, &fixture("telnyx_inbound_sms.json")).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, _, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
     let path = format!("/v1.0/conversations/{c}/messages");
 
@@ -276,19 +214,16 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
             body: r#"{"errors":[{"code":"10011","title":"Too many requests"}]}"#.into(),
         },
     ]);
-    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
-    let d = delivery_when(&srv, &c, m["id"].as_str().unwrap(), &["sent", "failed"]).await;
+    let d = send_and_settle(&srv, &c, "retry me").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
 
     stub.script((0..3).map(|_| Answer::status(503, "down")));
-    let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
-    let d = delivery_when(&srv, &c, m["id"].as_str().unwrap(), &["sent", "failed"]).await;
+    let d = send_and_settle(&srv, &c, "doomed").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
 
     let before = stub.requests().len();
     stub.script([Answer::status(422, r#"{"errors":[{"code":"40310","title":"Invalid 'to' address","detail":"The 'to' address should be in E.164 format."}]}"#)]);
-    let (_, m) = api.post(&path, json!({"text": "bad number"})).await;
-    let d = delivery_when(&srv, &c, m["id"].as_str().unwrap(), &["sent", "failed"]).await;
+    let d = send_and_settle(&srv, &c, "bad number").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
     assert_eq!(stub.requests().len(), before + 1);
 

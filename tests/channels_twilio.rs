@@ -5,10 +5,10 @@ mod common;
 
 use common::channels::{
     agent_ws, config, conversations, create_account, first_conversation, fixture, hook_url, messages, post,
-    post_webhook, settled,
+    post_webhook, send_and_settle,
 };
 use common::stub::{Answer, Stub, eventually};
-use common::{BACKENDS, Backend, KEY_A, TestServer};
+use common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
 use switchboard::channels::twilio::signature;
 
@@ -50,11 +50,17 @@ async fn webhook(srv: &TestServer, account: &str, form: &str, token: Option<&str
     post_webhook(srv, "twilio", account, &headers, form).await
 }
 
-/// A server on `backend` with a Twilio account, and the room an inbound SMS opened.
-async fn with_room(backend: Backend) -> (TestServer, Stub, String, String) {
+/// A server on `backend` with a Twilio account on a fresh stub.
+async fn start(backend: Backend) -> (TestServer, Stub, String) {
     let srv = TestServer::start_on(backend, config()).await;
     let stub = twilio_stub().await;
     let acc = account(&srv, &stub, "+15005550006").await;
+    (srv, stub, acc)
+}
+
+/// A server on `backend` with a Twilio account, and the room an inbound SMS opened.
+async fn with_room(backend: Backend) -> (TestServer, Stub, String, String) {
+    let (srv, stub, acc) = start(backend).await;
     webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
     let c = first_conversation(&srv).await;
     (srv, stub, acc, c)
@@ -62,15 +68,11 @@ async fn with_room(backend: Backend) -> (TestServer, Stub, String, String) {
 
 #[tokio::test]
 async fn signature_bad_or_missing_is_403_and_stores_nothing() {
-    for backend in BACKENDS {
-        signature_bad_or_missing_is_403_and_stores_nothing_on(backend).await;
-    }
+    on_every_backend(signature_bad_or_missing_is_403_and_stores_nothing_on).await;
 }
 
 async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = twilio_stub().await;
-    let acc = account(&srv, &stub, "+15005550006").await;
+    let (srv, _stub, acc) = start(backend).await;
     let sms = fixture("twilio_inbound_sms.form");
     assert_eq!(webhook(&srv, &acc, &sms, None).await.status(), 403);
     assert_eq!(webhook(&srv, &acc, &sms, Some("wrong-token")).await.status(), 403);
@@ -86,15 +88,11 @@ async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend)
 
 #[tokio::test]
 async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries() {
-    for backend in BACKENDS {
-        inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend).await;
-    }
+    on_every_backend(inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries_on).await;
 }
 
 async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = twilio_stub().await;
-    let acc = account(&srv, &stub, "+15005550006").await;
+    let (srv, stub, acc) = start(backend).await;
     let sms = fixture("twilio_inbound_sms.form");
     let r = webhook(&srv, &acc, &sms, Some(TOKEN)).await;
     assert_eq!(r.status(), 200);
@@ -133,9 +131,7 @@ async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries_on(backen
 
 #[tokio::test]
 async fn reply_goes_out_through_twilio_and_status_callbacks_update_it() {
-    for backend in BACKENDS {
-        reply_goes_out_through_twilio_and_status_callbacks_update_it_on(backend).await;
-    }
+    on_every_backend(reply_goes_out_through_twilio_and_status_callbacks_update_it_on).await;
 }
 
 async fn reply_goes_out_through_twilio_and_status_callbacks_update_it_on(backend: Backend) {
@@ -180,38 +176,31 @@ async fn reply_goes_out_through_twilio_and_status_callbacks_update_it_on(backend
 
 #[tokio::test]
 async fn transient_errors_are_retried_and_permanent_ones_fail() {
-    for backend in BACKENDS {
-        transient_errors_are_retried_and_permanent_ones_fail_on(backend).await;
-    }
+    on_every_backend(transient_errors_are_retried_and_permanent_ones_fail_on).await;
 }
 
 async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backend) {
     let (srv, stub, _, c) = with_room(backend).await;
-    let api = srv.api(KEY_A);
-    let path = format!("/v1.0/conversations/{c}/messages");
 
     // 500, then 429 with Retry-After: 0, then success: sent on the third attempt.
     stub.script([
         Answer::status(500, "oops"),
         Answer { status: 429, headers: vec![("retry-after", "0".into())], body: "slow down".into() },
     ]);
-    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "retry me").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
     assert_eq!(stub.requests().len(), 3);
 
     // Always 503: failed after max_attempts (3).
     stub.script((0..3).map(|_| Answer::status(503, "down")));
-    let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "doomed").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
     assert!(d["error"].as_str().unwrap().contains("503"));
 
     // A 400 is permanent: no retry.
     let before = stub.requests().len();
     stub.script([Answer::status(400, r#"{"code": 21211, "message": "Invalid 'To' Phone Number"}"#)]);
-    let (_, m) = api.post(&path, json!({"text": "bad number"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "bad number").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
     assert_eq!(stub.requests().len(), before + 1);
     srv.stop().await;
@@ -219,9 +208,7 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
 
 #[tokio::test]
 async fn long_text_is_split_and_accounts_are_validated() {
-    for backend in BACKENDS {
-        long_text_is_split_and_accounts_are_validated_on(backend).await;
-    }
+    on_every_backend(long_text_is_split_and_accounts_are_validated_on).await;
 }
 
 async fn long_text_is_split_and_accounts_are_validated_on(backend: Backend) {
@@ -303,11 +290,7 @@ async fn pending_delivery_survives_a_killed_node() {
 /// The `X-Request-Id` of the API call that posted a message reaches the provider's API.
 #[tokio::test]
 async fn request_id_travels_to_the_provider() {
-    let srv = TestServer::start_with(config()).await;
-    let stub = twilio_stub().await;
-    let acc = account(&srv, &stub, "+15005550006").await;
-    webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, _, c) = with_room(Backend::Memory).await;
     let r = reqwest::Client::new()
         .post(srv.url(&format!("/v1.0/conversations/{c}/messages")))
         .bearer_auth(KEY_A)

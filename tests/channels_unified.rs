@@ -6,8 +6,9 @@
 
 mod common;
 
+use common::channels::{create_account, fixture, hook_url, post};
 use common::stub::{Answer, Stub};
-use common::{BACKENDS, Backend, KEY_A, TestServer};
+use common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
 use std::time::Duration;
 
@@ -17,40 +18,20 @@ const LINE_TOKEN: &str = "line-channel-access-token-abcdefghijklmnop";
 const PHONE: &str = "+14155550100";
 const LINE_USER: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
-}
-
-async fn create_account(srv: &TestServer, body: serde_json::Value) -> String {
-    let (s, a) = srv.api(KEY_A).post("/v1.0/conversation_accounts", body).await;
-    assert_eq!(s, 201, "{a}");
-    a["id"].as_str().unwrap().to_string()
+async fn account(srv: &TestServer, body: serde_json::Value) -> String {
+    create_account(srv, body, &[]).await["id"].as_str().unwrap().to_string()
 }
 
 async fn sms(srv: &TestServer, account: &str, form: &str) {
-    let url = srv.url(&format!("/v1.0/hooks/twilio/{account}"));
+    let url = hook_url(srv, "twilio", account);
     let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
     let sig = switchboard::channels::twilio::signature(TWILIO_TOKEN, &url, &params);
-    let r = reqwest::Client::new()
-        .post(&url)
-        .header("x-twilio-signature", sig)
-        .body(form.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post(&url, &[("x-twilio-signature", sig)], form).await.status(), 200);
 }
 
 async fn line(srv: &TestServer, account: &str, body: &str) {
     let sig = switchboard::channels::line::signature(LINE_SECRET, body.as_bytes());
-    let r = reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/line/{account}")))
-        .header("x-line-signature", sig)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post(&hook_url(srv, "line", account), &[("x-line-signature", sig)], body).await.status(), 200);
 }
 
 /// The next `message` frame not written by `me`, past acks and delivery updates of my replies.
@@ -68,9 +49,7 @@ async fn next_message(ws: &mut common::Ws, me: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn a_conversation_starts_on_sms_and_continues_on_line() {
-    for backend in BACKENDS {
-        a_conversation_starts_on_sms_and_continues_on_line_on(backend).await;
-    }
+    on_every_backend(a_conversation_starts_on_sms_and_continues_on_line_on).await;
 }
 
 async fn a_conversation_starts_on_sms_and_continues_on_line_on(backend: Backend) {
@@ -88,14 +67,14 @@ async fn a_conversation_starts_on_sms_and_continues_on_line_on(backend: Backend)
         Answer::status(200, &fixture("line_push_response.json").replace("__ID__", &format!("{}", 9000 + i)))
     })
     .await;
-    let sms_acc = create_account(
+    let sms_acc = account(
         &srv,
         json!({"type": "tel", "provider": "twilio", "name": "support", "address": "+15005550006",
                "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TWILIO_TOKEN},
                "api_base_url": twilio.url}),
     )
     .await;
-    let line_acc = create_account(
+    let line_acc = account(
         &srv,
         json!({"type": "line", "provider": "line", "name": "LINE", "address": "1650000001",
                "credentials": {"channel_secret": LINE_SECRET, "channel_access_token": LINE_TOKEN},

@@ -3,9 +3,13 @@
 
 mod common;
 
-use common::stub::{Answer, Stub, eventually};
-use common::{BACKENDS, Backend, KEY_A, TestServer};
-use serde_json::{Value, json};
+use common::channels::{
+    agent_ws, config, conversations, create_account, delivery_when, first_conversation, fixture, hook_url,
+    json_webhook, messages, next_update, post, send_and_settle, settled,
+};
+use common::stub::{Answer, Stub};
+use common::{Backend, KEY_A, TestServer, on_every_backend};
+use serde_json::json;
 use switchboard::channels::whatsapp::signature;
 
 const APP_SECRET: &str = "wa-app-secret-0123456789abcdef";
@@ -13,10 +17,6 @@ const ACCESS_TOKEN: &str = "EAAJB0000000000000000000000000000000000000000ZDZD";
 const VERIFY_TOKEN: &str = "wa-verify-token-31337";
 const NUMBER_ID: &str = "106540352242922";
 const PEER: &str = "16505551234";
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
-}
 
 /// A stub Graph API answering the messages endpoint like the real one.
 async fn graph_stub() -> Stub {
@@ -27,85 +27,43 @@ async fn graph_stub() -> Stub {
     .await
 }
 
-fn config() -> switchboard::Config {
-    let mut c = common::test_config();
-    c.channels.retry_base_ms = 10;
-    c.channels.retry_max_ms = 50;
-    c.channels.max_attempts = 3;
-    c
-}
-
 async fn account(srv: &TestServer, stub: &Stub, number_id: &str) -> String {
-    let (s, a) = srv
-        .api(KEY_A)
-        .post(
-            "/v1.0/conversation_accounts",
-            json!({"type": "whatsapp", "provider": "whatsapp", "name": "WA support", "address": "+15550783881",
-                   "credentials": {"access_token": ACCESS_TOKEN, "app_secret": APP_SECRET,
-                                   "verify_token": VERIFY_TOKEN, "phone_number_id": number_id},
-                   "api_base_url": stub.url}),
-        )
-        .await;
-    assert_eq!(s, 201, "{a}");
-    for secret in [APP_SECRET, ACCESS_TOKEN, VERIFY_TOKEN] {
-        assert!(!a.to_string().contains(secret), "credentials are write-only: {a}");
-    }
-    a["id"].as_str().unwrap().to_string()
+    let body = json!({"type": "whatsapp", "provider": "whatsapp", "name": "WA support", "address": "+15550783881",
+                      "credentials": {"access_token": ACCESS_TOKEN, "app_secret": APP_SECRET,
+                                      "verify_token": VERIFY_TOKEN, "phone_number_id": number_id},
+                      "api_base_url": stub.url});
+    create_account(srv, body, &[APP_SECRET, ACCESS_TOKEN, VERIFY_TOKEN]).await["id"].as_str().unwrap().to_string()
 }
 
 async fn webhook(srv: &TestServer, account: &str, body: &str, secret: Option<&str>) -> reqwest::Response {
-    let mut req = reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/whatsapp/{account}")))
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(s) = secret {
-        req = req.header("x-hub-signature-256", signature(s, body.as_bytes()));
-    }
-    req.send().await.unwrap()
+    let signed: Vec<_> = secret.map(|s| ("x-hub-signature-256", signature(s, body.as_bytes()))).into_iter().collect();
+    json_webhook(srv, "whatsapp", account, body, &signed).await
 }
 
-async fn conversations(srv: &TestServer) -> Vec<Value> {
-    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+/// A server on `backend` with a WhatsApp account on a fresh stub.
+async fn start(backend: Backend) -> (TestServer, Stub, String) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let stub = graph_stub().await;
+    let acc = account(&srv, &stub, NUMBER_ID).await;
+    (srv, stub, acc)
 }
 
-async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
-    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
-}
-
-async fn settled(srv: &TestServer, c: &str, id: &str) -> Value {
-    let api = srv.api(KEY_A);
-    let path = format!("/v1.0/conversations/{c}/messages/{id}");
-    eventually(|| async {
-        let d = api.get(&path).await.1["deliveries"][0].clone();
-        matches!(d["status"].as_str(), Some("sent" | "failed")).then_some(d)
-    })
-    .await
-}
-
-/// The next `message_updated` frame, past the room's own `message` and presence frames.
-async fn next_update(ws: &mut common::Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        match f["type"].as_str() {
-            Some("message_updated") => return f,
-            Some("message" | "presence" | "typing" | "read") => continue,
-            _ => panic!("expected `message_updated`, got {f}"),
-        }
-    }
+/// A server on `backend` with a WhatsApp account, and the room an inbound text opened.
+async fn with_room(backend: Backend) -> (TestServer, Stub, String, String) {
+    let (srv, stub, acc) = start(backend).await;
+    webhook(&srv, &acc, &fixture("whatsapp_inbound_text.json"), Some(APP_SECRET)).await;
+    let c = first_conversation(&srv).await;
+    (srv, stub, acc, c)
 }
 
 #[tokio::test]
 async fn verification_handshake_and_signatures() {
-    for backend in BACKENDS {
-        verification_handshake_and_signatures_on(backend).await;
-    }
+    on_every_backend(verification_handshake_and_signatures_on).await;
 }
 
 async fn verification_handshake_and_signatures_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = graph_stub().await;
-    let acc = account(&srv, &stub, NUMBER_ID).await;
-    let hook = srv.url(&format!("/v1.0/hooks/whatsapp/{acc}"));
+    let (srv, _stub, acc) = start(backend).await;
+    let hook = hook_url(&srv, "whatsapp", &acc);
     let get = |token: &str| {
         let url = format!("{hook}?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444");
         async move { reqwest::get(url).await.unwrap() }
@@ -119,13 +77,8 @@ async fn verification_handshake_and_signatures_on(backend: Backend) {
     let body = fixture("whatsapp_inbound_text.json");
     assert_eq!(webhook(&srv, &acc, &body, None).await.status(), 403);
     assert_eq!(webhook(&srv, &acc, &body, Some("other-secret")).await.status(), 403);
-    let r = reqwest::Client::new()
-        .post(&hook)
-        .header("x-hub-signature-256", signature(APP_SECRET, body.as_bytes()))
-        .body(body.replace("color", "size"))
-        .send()
-        .await
-        .unwrap();
+    let signed = [("x-hub-signature-256", signature(APP_SECRET, body.as_bytes()))];
+    let r = post(&hook, &signed, &body.replace("color", "size")).await;
     assert_eq!(r.status(), 403, "signature over another body");
     assert!(conversations(&srv).await.is_empty());
     srv.stop().await;
@@ -133,15 +86,11 @@ async fn verification_handshake_and_signatures_on(backend: Backend) {
 
 #[tokio::test]
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries() {
-    for backend in BACKENDS {
-        inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend).await;
-    }
+    on_every_backend(inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on).await;
 }
 
 async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = graph_stub().await;
-    let acc = account(&srv, &stub, NUMBER_ID).await;
+    let (srv, stub, acc) = start(backend).await;
     let text = fixture("whatsapp_inbound_text.json");
     assert_eq!(webhook(&srv, &acc, &text, Some(APP_SECRET)).await.status(), 200);
     assert_eq!(webhook(&srv, &acc, &text, Some(APP_SECRET)).await.status(), 200, "Meta retries");
@@ -175,21 +124,13 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: B
 
 #[tokio::test]
 async fn reply_goes_out_and_status_webhooks_update_it() {
-    for backend in BACKENDS {
-        reply_goes_out_and_status_webhooks_update_it_on(backend).await;
-    }
+    on_every_backend(reply_goes_out_and_status_webhooks_update_it_on).await;
 }
 
 async fn reply_goes_out_and_status_webhooks_update_it_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = graph_stub().await;
-    let acc = account(&srv, &stub, NUMBER_ID).await;
-    webhook(&srv, &acc, &fixture("whatsapp_inbound_text.json"), Some(APP_SECRET)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+    let (srv, stub, acc, c) = with_room(backend).await;
     let api = srv.api(KEY_A);
-    api.webchat(&c, "agent").await;
-    let mut ws = srv.ws(&api.token("agent", &[&c]).await).await;
-    ws.subscribe(&c, None).await;
+    let mut ws = agent_ws(&srv, &c).await;
 
     let (_, m) =
         api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "Yes, in blue and green."})).await;
@@ -228,50 +169,34 @@ async fn reply_goes_out_and_status_webhooks_update_it_on(backend: Backend) {
     let failed =
         fixture("whatsapp_status_failed.json").replace("__WAMID__", d["provider_message_id"].as_str().unwrap());
     assert_eq!(webhook(&srv, &acc, &failed, Some(APP_SECRET)).await.status(), 200);
-    let id2 = m2["id"].as_str().unwrap().to_string();
-    let d = eventually(|| async {
-        let (_, m) = api.get(&format!("/v1.0/conversations/{c}/messages/{id2}")).await;
-        (m["deliveries"][0]["status"] == "failed").then(|| m["deliveries"][0].clone())
-    })
-    .await;
+    let d = delivery_when(&srv, &c, m2["id"].as_str().unwrap(), &["failed"]).await;
     assert_eq!(d["error"], "WhatsApp error 131047: Re-engagement message");
     srv.stop().await;
 }
 
 #[tokio::test]
 async fn throttling_is_retried_and_permanent_errors_fail() {
-    for backend in BACKENDS {
-        throttling_is_retried_and_permanent_errors_fail_on(backend).await;
-    }
+    on_every_backend(throttling_is_retried_and_permanent_errors_fail_on).await;
 }
 
 async fn throttling_is_retried_and_permanent_errors_fail_on(backend: Backend) {
-    let srv = TestServer::start_on(backend, config()).await;
-    let stub = graph_stub().await;
-    let acc = account(&srv, &stub, NUMBER_ID).await;
-    webhook(&srv, &acc, &fixture("whatsapp_inbound_text.json"), Some(APP_SECRET)).await;
-    let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
-    let api = srv.api(KEY_A);
-    let path = format!("/v1.0/conversations/{c}/messages");
+    let (srv, stub, _, c) = with_room(backend).await;
 
     // 500, then Meta's throttling error (HTTP 400, code 130429), then success.
     let throttled = r#"{"error":{"message":"(#130429) Rate limit hit","type":"OAuthException","code":130429,"fbtrace_id":"Az8or2yhqkZfEZ-_4Qn_Bam"}}"#;
     stub.script([Answer::status(500, "oops"), Answer::status(400, throttled)]);
-    let (_, m) = api.post(&path, json!({"text": "retry me"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "retry me").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("sent"), Some(3)));
 
     stub.script((0..3).map(|_| Answer::status(503, "down")));
-    let (_, m) = api.post(&path, json!({"text": "doomed"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "doomed").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(3)));
 
     let before = stub.requests().len();
     let invalid =
         r#"{"error":{"message":"(#100) Invalid parameter","type":"OAuthException","code":100,"fbtrace_id":"AbC"}}"#;
     stub.script([Answer::status(400, invalid)]);
-    let (_, m) = api.post(&path, json!({"text": "bad"})).await;
-    let d = settled(&srv, &c, m["id"].as_str().unwrap()).await;
+    let d = send_and_settle(&srv, &c, "bad").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
     assert!(d["error"].as_str().unwrap().contains("Invalid parameter"));
     assert_eq!(stub.requests().len(), before + 1);

@@ -243,6 +243,7 @@ async fn tokens_are_checked_and_scoped() {
             convs: Some(vec![c.parse().unwrap()]),
             iat: now - 100,
             exp: now - 10,
+            role: None,
         });
     let mut ws = srv.ws(&expired).await;
     assert_eq!(ws.close_code().await, 4002, "expired token");

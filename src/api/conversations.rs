@@ -1,15 +1,17 @@
-//! `/v1.0/conversations`: create, list (newest first, cursor-paged), get, update, delete.
+//! `/v1.0/conversations`: create, list (newest first, cursor-paged, by owner), get, update
+//! (including the owner), unassign, delete. Reads also accept agent tokens (`agents::Caller`).
 
-use super::pagination::{Page, PageParams, decode_cursor, encode_cursor, page_size};
+use super::pagination::{Page, decode_cursor, encode_cursor, page_size};
+use crate::agents::{self, Caller};
 use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::conversations;
-use crate::error::{ErrorBody, Json, Path, Query, Result};
+use crate::error::{Error, ErrorBody, Json, Path, Query, Result};
 use crate::model::Conversation;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use utoipa::ToSchema;
+use serde::{Deserialize, Deserializer};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -37,6 +39,46 @@ pub struct UpdateConversation {
     pub detail: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<serde_json::Value>,
+    /// `agent` to assign (the default when `owner_id` is given), `null` to unassign.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub owner_type: Option<Option<String>>,
+    /// The agent identity to assign to, `null` to unassign.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub owner_id: Option<Option<String>>,
+}
+
+/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+impl UpdateConversation {
+    /// The owner change asked for: `None` = leave it, `Some(None)` = unassign.
+    fn owner(&self) -> Result<Option<Option<String>>> {
+        let bad = |m: &str| Err(Error::invalid("invalid_owner", m));
+        match (&self.owner_type, &self.owner_id) {
+            (Some(Some(t)), _) if t != "agent" => bad("owner_type must be `agent` or null"),
+            (None, None) => Ok(None),
+            (None | Some(Some(_)), Some(Some(id))) => Ok(Some(Some(id.clone()))),
+            (Some(Some(_)), _) => bad("owner_type `agent` needs an owner_id (the agent identity)"),
+            (Some(None), Some(Some(_))) => bad("owner_type null unassigns: give owner_id null too, or omit it"),
+            (_, _) => Ok(Some(None)),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Items per page (default `limits.page_size_default`, at most `limits.page_size_max`).
+    pub page_size: Option<usize>,
+    /// `next_page_token` from the previous page.
+    pub page_token: Option<String>,
+    /// Only conversations owned by this agent; `none` = only unassigned ones. With an agent
+    /// token: its own identity or `none` (default: both).
+    pub owner_id: Option<String>,
 }
 
 #[utoipa::path(post, path = "/v1.0/conversations", tag = "conversations", request_body = CreateConversation,
@@ -51,18 +93,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-#[utoipa::path(get, path = "/v1.0/conversations", tag = "conversations", params(PageParams),
-    responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)),
+#[utoipa::path(get, path = "/v1.0/conversations", tag = "conversations", params(ListParams),
+    responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
-    Query(q): Query<PageParams>,
+    caller: Caller,
+    Query(q): Query<ListParams>,
 ) -> Result<Json<Page<Conversation>>> {
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let before = q.page_token.as_deref().map(decode_cursor).transpose()?;
-    let mut result = state.store.list_conversations(t.id, before, size + 1).await?;
+    let filter = caller.owner_filter(q.owner_id.as_deref())?;
+    let mut result = state.store.list_conversations_by_owner(caller.tenant(), &filter, before, size + 1).await?;
     let next_page_token = if result.len() > size {
         result.truncate(size);
         result.last().map(|c| encode_cursor(c.id))
@@ -73,13 +116,9 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get(
-    State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
-    Path(id): Path<Uuid>,
-) -> Result<Json<Conversation>> {
-    Ok(Json(conversations::get(&state, t.id, id).await?))
+    responses((status = 200, body = Conversation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<Conversation>> {
+    Ok(Json(caller.conversation(&state, id).await?))
 }
 
 #[utoipa::path(put, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)), request_body = UpdateConversation,
@@ -91,7 +130,26 @@ pub async fn update(
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateConversation>,
 ) -> Result<Json<Conversation>> {
-    Ok(Json(conversations::update(&state, t.id, id, body.name, body.detail, body.metadata).await?))
+    let owner = body.owner()?;
+    let mut c = if body.name.is_some() || body.detail.is_some() || body.metadata.is_some() || owner.is_none() {
+        conversations::update(&state, t.id, id, body.name, body.detail, body.metadata).await?
+    } else {
+        conversations::get(&state, t.id, id).await?
+    };
+    if let Some(agent) = owner {
+        c = agents::assign(&state, t.id, id, agent).await?;
+    }
+    Ok(Json(c))
+}
+
+#[utoipa::path(post, path = "/v1.0/conversations/{id}/unassign", tag = "conversations", params(("id" = Uuid, Path)),
+    responses((status = 200, body = Conversation), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn unassign(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+) -> Result<Json<Conversation>> {
+    Ok(Json(agents::assign(&state, t.id, id, None).await?))
 }
 
 #[utoipa::path(delete, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)),

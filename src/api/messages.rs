@@ -85,11 +85,11 @@ pub async fn post(
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
+    caller: crate::agents::Caller,
     Path(id): Path<Uuid>,
     Query(q): Query<HistoryParams>,
 ) -> Result<Json<MessagePage>> {
-    conversations::get(&state, t.id, id).await?;
+    caller.conversation(&state, id).await?;
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let mut result = state.store.messages(id, SeqRange { after: q.after, before: q.before, limit: size + 1 }).await?;
@@ -109,9 +109,9 @@ pub async fn list(
     responses((status = 200, body = Message), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn get(
     State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
+    caller: crate::agents::Caller,
     Path((id, message_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<Message>> {
-    conversations::get(&state, t.id, id).await?;
+    caller.conversation(&state, id).await?;
     state.store.get_message(id, message_id).await?.map(Json).ok_or(Error::NotFound("message"))
 }

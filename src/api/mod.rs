@@ -29,6 +29,7 @@ use utoipa::OpenApi;
     info(title = "Switchboard", description = "Conversation hub REST API. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         conversations::create, conversations::list, conversations::get, conversations::update, conversations::delete,
+        conversations::unassign,
         participants::add, participants::list, participants::remove, participants::link,
         messages::post, messages::list, messages::get,
         tokens::mint,
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/conversations", post(conversations::create).get(conversations::list))
         .route("/conversations/{id}", get(conversations::get).put(conversations::update).delete(conversations::delete))
+        .route("/conversations/{id}/unassign", post(conversations::unassign))
         .route("/conversations/{id}/participants", post(participants::add).get(participants::list))
         .route("/conversations/{id}/participants/{participant_id}", axum::routing::delete(participants::remove))
         .route("/conversations/{id}/participants/{participant_id}/links", post(participants::link))
@@ -73,6 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/rotate_secret", post(webhooks::rotate_secret))
         .route("/webhooks/{id}/deliveries", get(webhooks::deliveries))
         .route("/webhooks/{id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
+        .route(
+            "/hooks/smtp/{account_id}",
+            post(crate::channels::email::hook::hook).layer(crate::limits::webhook_body_limit(&state.config)),
+        )
         .route(
             "/hooks/{provider}/{account_id}",
             get(crate::channels::inbound::hook)

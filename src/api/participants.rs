@@ -50,10 +50,10 @@ pub async fn add(
     responses((status = 200, body = ParticipantList), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
+    caller: crate::agents::Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ParticipantList>> {
-    conversations::get(&state, t.id, id).await?;
+    caller.conversation(&state, id).await?;
     Ok(Json(ParticipantList { result: state.store.list_participants(id).await? }))
 }
 

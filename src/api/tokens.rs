@@ -23,6 +23,9 @@ pub struct TokenRequest {
     pub all_conversations: bool,
     /// Lifetime in seconds (default `auth.token_ttl_secs`, at most `auth.token_max_ttl_secs`).
     pub ttl: Option<u64>,
+    /// `agent`: an agent token for `identity`, acting (WebSocket) and reading (REST) on the
+    /// conversations assigned to it and unassigned ones. Takes no conversation scope.
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -54,7 +57,20 @@ pub async fn mint(
             format!("ttl must be between 1 and {} seconds", auth.token_max_ttl_secs),
         ));
     }
-    let convs = match (body.all_conversations, body.conversation_ids.is_empty()) {
+    let role = match body.role.as_deref() {
+        None => None,
+        Some(crate::auth::ROLE_AGENT) if !body.all_conversations && body.conversation_ids.is_empty() => {
+            Some(crate::auth::ROLE_AGENT.to_string())
+        }
+        Some(crate::auth::ROLE_AGENT) => {
+            return Err(Error::invalid(
+                "invalid_scope",
+                "an agent token is scoped by assignment: give no conversations",
+            ));
+        }
+        Some(_) => return Err(Error::invalid("invalid_role", "role must be `agent` (or absent)")),
+    };
+    let convs = match (body.all_conversations || role.is_some(), body.conversation_ids.is_empty()) {
         (true, true) => None,
         (false, false) => {
             if body.conversation_ids.len() > state.config.ws.max_subscriptions {
@@ -77,7 +93,7 @@ pub async fn mint(
         _ => return Err(Error::invalid("invalid_scope", "give either conversation_ids or all_conversations = true")),
     };
     let now = chrono::Utc::now().timestamp() as u64;
-    let claims = ClientClaims { sub: identity.clone(), tid: t.id, convs, iat: now, exp: now + ttl };
+    let claims = ClientClaims { sub: identity.clone(), tid: t.id, convs, iat: now, exp: now + ttl, role };
     let token = state.tokens.sign(&claims);
     let expires_at = chrono::DateTime::from_timestamp((now + ttl) as i64, 0).unwrap_or_default();
     Ok((StatusCode::CREATED, Json(TokenResponse { token, identity, tenant_id: t.id, expires_at })))

@@ -6,6 +6,7 @@
 //! or history: inbound messages enter through `conversations::post` like every other message.
 
 pub mod dispatch;
+pub mod email;
 pub mod inbound;
 pub mod line;
 pub mod outbox;
@@ -103,6 +104,17 @@ pub fn traced(builder: reqwest::RequestBuilder, out: &Outgoing<'_>) -> reqwest::
     if out.request_id.is_empty() { builder } else { builder.header(crate::logging::REQUEST_ID, out.request_id) }
 }
 
+/// What the outbox knows about a send beyond the wire payload. Providers that need the node's
+/// state for a send (email threads: the conversation name, the recipient's last Message-ID)
+/// read it from here; the state is passed per call, so providers stay stateless.
+pub struct SendContext<'a> {
+    pub state: &'a crate::app::AppState,
+    pub account: &'a Account,
+    pub conversation_id: uuid::Uuid,
+    pub message_id: uuid::Uuid,
+    pub participant_id: uuid::Uuid,
+}
+
 /// The result of one send attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum SendOutcome {
@@ -143,6 +155,10 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// Sends one message (already split to `max_text_chars`).
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome;
+    /// What the outbox calls: `send` with its context; providers needing none keep this.
+    async fn send_in(&self, ctx: &SendContext<'_>, out: &Outgoing<'_>) -> SendOutcome {
+        self.send(&ctx.state.http, ctx.account, out).await
+    }
 }
 
 /// The base URL to call for `account`.
@@ -193,6 +209,7 @@ impl Default for Registry {
             Arc::new(line::Line),
             Arc::new(whatsapp::WhatsApp),
             Arc::new(telegram::Telegram),
+            Arc::new(email::Smtp),
         ];
         Registry { providers: Arc::new(all.into_iter().map(|p| (p.name(), p)).collect()) }
     }

@@ -247,7 +247,14 @@ async fn run(state: &AppState, mut job: Job) -> bool {
             medias: if first { &job.medias } else { &[] },
             status_callback: &callback,
         };
-        match provider.send(&state.http, &account, &out).await {
+        let ctx = super::SendContext {
+            state,
+            account: &account,
+            conversation_id: job.conversation_id,
+            message_id: job.message_id,
+            participant_id: job.participant_id,
+        };
+        match provider.send_in(&ctx, &out).await {
             SendOutcome::Sent { provider_message_id } => {
                 let r = crate::store::DeliveryRef {
                     conversation_id: job.conversation_id,

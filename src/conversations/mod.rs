@@ -9,7 +9,7 @@ mod participants;
 mod post;
 
 pub use participants::{
-    NewParticipant, add_participant, link_endpoint, participant, remove_participant, webchat_participant,
+    NewParticipant, add_participant, link_endpoint, member, participant, remove_participant, webchat_participant,
 };
 pub use post::{Author, PostRequest, post};
 
@@ -20,11 +20,61 @@ use crate::model::{Conversation, now};
 use serde::Serialize;
 use uuid::Uuid;
 
-/// Publishes `event`; a failure is logged and never fails the write that caused it.
+/// Events on their way to the broker: written by every request, read by one task per node,
+/// so events leave in the order they were emitted without a broker round trip on the write
+/// path (on Redis that is a PUBLISH and an XADD per event the sender no longer waits for).
+#[derive(Debug)]
+pub struct EventQueue {
+    tx: tokio::sync::mpsc::UnboundedSender<Event>,
+    rx: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Event>>>,
+}
+
+impl Default for EventQueue {
+    fn default() -> Self {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        EventQueue { tx, rx: std::sync::Mutex::new(Some(rx)) }
+    }
+}
+
+/// Queues `event` for publishing; a failure is logged and never fails the write that caused
+/// it. Before the publisher task runs (tools, tests building state only) it publishes inline.
 pub async fn emit(state: &AppState, event: Event) {
-    if let Err(e) = state.broker.publish_event(&event).await {
+    let started = state.events.rx.lock().map(|rx| rx.is_none()).unwrap_or(true);
+    if !started {
+        return publish(state, &event).await;
+    }
+    if let Err(e) = state.events.tx.send(event) {
+        publish(state, &e.0).await;
+    }
+}
+
+async fn publish(state: &AppState, event: &Event) {
+    if let Err(e) = state.broker.publish_event(event).await {
         tracing::warn!(error = %e, kind = %event.kind, "event not published");
     }
+}
+
+/// Starts the node's event publisher; on shutdown it publishes what is queued, then stops.
+pub fn start_event_publisher(state: &AppState) {
+    let Some(mut rx) = state.events.rx.lock().ok().and_then(|mut r| r.take()) else { return };
+    let st = state.clone();
+    state.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                e = rx.recv() => match e {
+                    Some(e) => publish(&st, &e).await,
+                    None => return,
+                },
+                _ = st.shutdown.cancelled() => {
+                    while let Ok(e) = rx.try_recv() {
+                        publish(&st, &e).await;
+                    }
+                    return;
+                }
+            }
+        }
+    });
 }
 
 pub(crate) fn event(kind: &str, tenant: Uuid, conversation: Uuid, data: impl Serialize) -> Event {
@@ -77,7 +127,18 @@ pub async fn create_with_id(
     check_name(state, "detail", &detail)?;
     check_metadata(&metadata)?;
     let t = now();
-    let c = Conversation { id, tenant_id: tenant, name, detail, metadata, last_seq: 0, tm_create: t, tm_update: t };
+    let c = Conversation {
+        id,
+        tenant_id: tenant,
+        name,
+        detail,
+        metadata,
+        last_seq: 0,
+        tm_create: t,
+        tm_update: t,
+        owner_type: None,
+        owner_id: None,
+    };
     state.store.create_conversation(&c).await?;
     emit(state, event("conversation.created", tenant, c.id, &c)).await;
     Ok(c)

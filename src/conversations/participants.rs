@@ -30,6 +30,8 @@ async fn check_endpoint(
     account_id: Option<Uuid>,
 ) -> Result<Endpoint> {
     let target = address.target.trim().to_string();
+    // Email addresses are matched case-insensitively (inbound mail lowercases the sender).
+    let target = if address.kind == AddressType::Email { target.to_ascii_lowercase() } else { target };
     if target.is_empty() {
         return Err(Error::invalid("invalid_address", "address.target must not be empty"));
     }
@@ -37,10 +39,11 @@ async fn check_endpoint(
     super::check_name(state, "address.name", &address.name)?;
     let address = Address { target, ..address };
     match (address.kind, account_id) {
-        (AddressType::Webchat, None) => Ok(Endpoint { address, account_id: None }),
-        (AddressType::Webchat, Some(_)) => {
-            Err(Error::invalid("invalid_account", "webchat participants are reached live; they take no account_id"))
-        }
+        (AddressType::Webchat | AddressType::Agent, None) => Ok(Endpoint { address, account_id: None }),
+        (kind @ (AddressType::Webchat | AddressType::Agent), Some(_)) => Err(Error::invalid(
+            "invalid_account",
+            format!("{} participants are reached live; they take no account_id", kind.as_str()),
+        )),
         (kind, None) => Err(Error::invalid(
             "account_required",
             format!("a `{}` address needs the account_id of a `{}` channel account", kind.as_str(), kind.as_str()),
@@ -109,6 +112,7 @@ pub async fn add_participant(
         reply_via: None,
         last_read_seq: 0,
         tm_create: now(),
+        data: Default::default(),
     };
     if let Err(err) = state.store.add_participant(&p).await {
         if let Some(account) = e.account_id {
@@ -161,6 +165,17 @@ pub async fn participant(state: &AppState, conversation: Uuid, id: Uuid) -> Resu
 
 /// The webchat participant of `conversation` whose identity is `identity`, if any.
 pub async fn webchat_participant(state: &AppState, conversation: Uuid, identity: &str) -> Result<Option<Participant>> {
+    member(state, conversation, AddressType::Webchat, identity).await
+}
+
+/// The participant of `conversation` at address `kind:target`, if any (a live identity: a
+/// webchat user or an agent).
+pub async fn member(
+    state: &AppState,
+    conversation: Uuid,
+    kind: AddressType,
+    target: &str,
+) -> Result<Option<Participant>> {
     let list = state.store.list_participants(conversation).await?;
-    Ok(list.into_iter().find(|p| p.address.kind == AddressType::Webchat && p.address.target == identity))
+    Ok(list.into_iter().find(|p| p.address.kind == kind && p.address.target == target))
 }

@@ -40,7 +40,11 @@ const MAX_CLIENT_ID: usize = 128;
 /// Validates and appends a message; see the module docs.
 pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     validate(state, &req)?;
-    super::get(state, req.tenant, req.conversation_id).await?;
+    // The room check and the participant list (for channel deliveries) in one round of I/O.
+    let (_, participants) = tokio::try_join!(
+        super::get(state, req.tenant, req.conversation_id),
+        state.store.list_participants(req.conversation_id)
+    )?;
     let channel = match &req.author {
         Author::Api => None,
         Author::Participant(p) => Some(req.via.as_ref().map_or(p.address.kind, |e| e.address.kind)),
@@ -54,7 +58,6 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
             (Some(p.id), Direction::Inbound, MessageStatus::Received, p.id.to_string())
         }
     };
-    let participants = state.store.list_participants(req.conversation_id).await?;
     let deliveries = dispatch::plan(&participants, author);
     let status =
         if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };

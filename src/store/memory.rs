@@ -7,14 +7,16 @@
 //! that resumes against a restarted memory node is told its history is gone.
 
 use super::channels::{Binding, DeliveryRef};
-use super::{Appended, Draft, RoomState, SeqRange, Store};
+use super::{Appended, Draft, OwnerFilter, RoomState, SeqRange, Store};
 use crate::error::{Error, Result};
 use crate::hub::{Hub, Publication};
 use crate::model::{Account, Conversation, Message, Participant, Tenant};
 use crate::ws::protocol::message_frame;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use std::collections::{BTreeSet, HashMap};
+use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -141,6 +143,43 @@ impl Store for MemoryStore {
             None => return Ok(Vec::new()),
         };
         Ok(ids.iter().filter_map(|id| self.conversations.get(id).map(|c| c.clone())).collect())
+    }
+
+    async fn list_conversations_by_owner(
+        &self,
+        tenant: Uuid,
+        filter: &OwnerFilter,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>> {
+        let Some(set) = self.by_tenant.get(&tenant) else { return Ok(Vec::new()) };
+        let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
+        // Filtered while walking the ordered set: no index to keep, and a page costs at most
+        // one pass over the tenant's conversations.
+        Ok(set
+            .range((Bound::Unbounded, upper))
+            .rev()
+            .filter_map(|id| self.conversations.get(id).map(|c| c.clone()))
+            .filter(|c| filter.matches(c))
+            .take(limit)
+            .collect())
+    }
+
+    async fn set_owner(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        agent: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Conversation>> {
+        match self.conversations.get_mut(&id) {
+            Some(mut c) if c.tenant_id == tenant => {
+                c.set_owner(agent.map(str::to_string));
+                c.tm_update = at;
+                Ok(Some(c.clone()))
+            }
+            _ => Ok(None),
+        }
     }
 
     async fn update_conversation(&self, c: &Conversation) -> Result<bool> {
@@ -322,6 +361,8 @@ mod tests {
             last_seq: 0,
             tm_create: now(),
             tm_update: now(),
+            owner_type: None,
+            owner_id: None,
         };
         store.create_conversation(&c).await.unwrap();
         let mut m = msgs(1).remove(0);

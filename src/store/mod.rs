@@ -14,6 +14,7 @@ pub mod redis;
 use crate::error::Result;
 use crate::model::{Conversation, Message, Participant, Tenant};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use self::redis::RedisStore;
@@ -44,6 +45,31 @@ pub struct RoomState {
     pub epoch: String,
 }
 
+/// Which conversations a list returns, by owner.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OwnerFilter {
+    /// Every conversation of the tenant.
+    Any,
+    /// Only conversations nobody owns.
+    Unassigned,
+    /// Only conversations owned by this agent.
+    Agent(String),
+    /// What an agent may see: its own conversations and the unassigned ones.
+    AgentOrUnassigned(String),
+}
+
+impl OwnerFilter {
+    pub fn matches(&self, c: &Conversation) -> bool {
+        let owner = c.owner_id.as_deref();
+        match self {
+            OwnerFilter::Any => true,
+            OwnerFilter::Unassigned => owner.is_none(),
+            OwnerFilter::Agent(a) => owner == Some(a.as_str()),
+            OwnerFilter::AgentOrUnassigned(a) => owner.is_none_or(|o| o == a),
+        }
+    }
+}
+
 /// Which slice of history to read. Results are always in ascending seq order.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SeqRange {
@@ -68,7 +94,25 @@ pub trait Store: Send + Sync + 'static {
     async fn get_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Conversation>>;
     /// Newest first; `before` is the id of the last item of the previous page.
     async fn list_conversations(&self, tenant: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Conversation>>;
-    /// Replaces name, detail, metadata and tm_update of an existing conversation.
+    /// `list_conversations` restricted by owner, with the same order and cursor.
+    async fn list_conversations_by_owner(
+        &self,
+        tenant: Uuid,
+        filter: &OwnerFilter,
+        before: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<Conversation>>;
+    /// Sets the owning agent (`None` = unassigned) and `tm_update`; returns the conversation as
+    /// now stored, or `None` when it is unknown or another tenant's.
+    async fn set_owner(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        agent: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Conversation>>;
+    /// Replaces name, detail, metadata and tm_update of an existing conversation (never the
+    /// owner: that changes only through `set_owner`).
     async fn update_conversation(&self, c: &Conversation) -> Result<bool>;
     /// Deletes the conversation with its participants and history.
     async fn delete_conversation(&self, tenant: Uuid, id: Uuid) -> Result<bool>;

@@ -12,6 +12,7 @@
 mod channels;
 mod client;
 mod keys;
+mod owners;
 mod queue;
 mod scripts;
 
@@ -19,12 +20,13 @@ pub use client::{RedisClient, urls};
 pub use keys::{Keys, channel_payload, parse_channel_payload};
 pub use queue::StreamQueue;
 
-use super::{Appended, Draft, RoomState, SeqRange, Store};
+use super::{Appended, Draft, OwnerFilter, RoomState, SeqRange, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Conversation, Message, Participant, Tenant};
 use crate::ws::protocol::message_frame;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
 use redis::cmd;
 use scripts::Scripts;
@@ -68,11 +70,18 @@ impl RedisStore {
     }
 
     async fn read_conversation(&self, id: Uuid) -> Result<Option<Conversation>> {
-        let (doc, seq): (Option<String>, Option<u64>) =
-            self.redis.query(cmd("HMGET").arg(self.keys.conversation(id)).arg("doc").arg("seq")).await?;
+        let key = self.keys.conversation(id);
+        let (doc, seq, owner, owner_ms): (Option<String>, Option<u64>, Option<String>, Option<i64>) =
+            self.redis.query(cmd("HMGET").arg(key).arg("doc").arg("seq").arg("oid").arg("otm")).await?;
         let Some(doc) = doc else { return Ok(None) };
         let mut c: Conversation = decode(&doc)?;
         c.last_seq = seq.unwrap_or(0);
+        // The owner lives beside the document (see `owners`), so `update_conversation` never
+        // writes back an owner it read before a concurrent assignment.
+        c.set_owner(owner.filter(|o| !o.is_empty()));
+        if let Some(t) = owner_ms.and_then(DateTime::from_timestamp_millis) {
+            c.tm_update = c.tm_update.max(t);
+        }
         Ok(Some(c))
     }
 }
@@ -143,6 +152,7 @@ impl Store for RedisStore {
         // the index entry points at nothing and `list_conversations` drops it later.
         let index = self.keys.tenant_conversations(c.tenant_id);
         self.redis.query::<()>(cmd("ZADD").arg(index).arg(0).arg(c.id.simple().to_string())).await?;
+        self.index_owner(c.tenant_id, c.id, 0, None).await?;
         let epoch = Uuid::new_v4().simple().to_string()[..8].to_string();
         let created: i64 = self
             .redis
@@ -193,6 +203,26 @@ impl Store for RedisStore {
         Ok(out)
     }
 
+    async fn list_conversations_by_owner(
+        &self,
+        t: Uuid,
+        f: &OwnerFilter,
+        b: Option<Uuid>,
+        n: usize,
+    ) -> Result<Vec<Conversation>> {
+        if *f == OwnerFilter::Any { self.list_conversations(t, b, n).await } else { self.list_owned(t, f, b, n).await }
+    }
+
+    async fn set_owner(
+        &self,
+        t: Uuid,
+        id: Uuid,
+        agent: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Conversation>> {
+        self.write_owner(t, id, agent, at).await
+    }
+
     async fn update_conversation(&self, c: &Conversation) -> Result<bool> {
         let args: [&dyn client::ToRedisArgsDyn; 2] = [&c.tenant_id.to_string(), &encode(c)?];
         let n: i64 =
@@ -204,8 +234,7 @@ impl Store for RedisStore {
         let keys = self.keys.room_keys(id);
         let n: i64 = self.redis.script(&self.scripts.delete_conversation, &keys, &[&tenant.to_string()]).await?;
         if n == 1 {
-            let index = self.keys.tenant_conversations(tenant);
-            self.redis.query::<()>(cmd("ZREM").arg(index).arg(id.simple().to_string())).await?;
+            self.unindex(tenant, id).await?;
         }
         Ok(n == 1)
     }

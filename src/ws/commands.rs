@@ -12,7 +12,7 @@ use crate::auth::ClientClaims;
 use crate::conversations::{self, Author, PostRequest};
 use crate::error::Error;
 use crate::hub::Subscriber;
-use crate::model::{Address, AddressType};
+use crate::model::Address;
 use crate::store::SeqRange;
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
@@ -70,8 +70,9 @@ impl Session {
         self.send_now(ServerFrame::Error { code: e.code(), message: &msg, conversation_id, client_id }.to_text()).await
     }
 
-    /// Access check shared by subscribe and send: token scope, tenant, and (for client tokens)
-    /// current membership. Returns the holder's participant in the room, if any.
+    /// Access check shared by subscribe and send: token scope, tenant, assignment (agent
+    /// tokens: own or unassigned conversations only) and (for client tokens) current
+    /// membership. Returns the holder's participant in the room, if any.
     ///
     /// Takes the parts it needs rather than `&self`: the socket inside `Session` is not `Sync`.
     async fn authorize(
@@ -82,8 +83,9 @@ impl Session {
         if !claims.may_access(conversation_id) {
             return Err(Error::Forbidden("this token does not grant access to that conversation".into()));
         }
-        conversations::get(state, claims.tid, conversation_id).await?;
-        let participant = conversations::webchat_participant(state, conversation_id, &claims.sub).await?;
+        let c = conversations::get(state, claims.tid, conversation_id).await?;
+        crate::agents::check_claims(claims, &c)?;
+        let participant = conversations::member(state, conversation_id, claims.address_kind(), &claims.sub).await?;
         if participant.is_none() && claims.convs.is_some() {
             return Err(Error::Forbidden("you are no longer a participant of this conversation".into()));
         }
@@ -184,23 +186,23 @@ impl Session {
         medias: Vec<crate::model::Media>,
         client_id: Option<String>,
     ) -> Result<axum::extract::ws::Utf8Bytes, Error> {
-        let cached = self.subs.get(&room).and_then(|s| s.participant.clone());
+        // Agents are re-checked on every send: the room may have been assigned elsewhere since.
+        let cached = self.subs.get(&room).and_then(|s| s.participant.clone()).filter(|_| !self.claims.is_agent());
         let participant = match cached {
             Some(p) => p,
             None => match Self::authorize(&self.state, &self.claims, room).await? {
                 Some(p) => p,
-                // Operator tokens join a room as a webchat participant the first time they write.
+                // Operator (agent) tokens join a room as a webchat (agent) participant the first
+                // time they write.
                 None => {
-                    let address =
-                        Address { kind: AddressType::Webchat, target: self.identity.to_string(), name: String::new() };
+                    let kind = self.claims.address_kind();
+                    let address = Address { kind, target: self.identity.to_string(), name: String::new() };
                     let new = conversations::NewParticipant { id: None, address, account_id: None };
                     match conversations::add_participant(&self.state, self.claims.tid, room, new).await {
                         Ok(p) => p,
-                        Err(Error::Conflict(_)) => {
-                            conversations::webchat_participant(&self.state, room, &self.identity)
-                                .await?
-                                .ok_or(Error::NotFound("participant"))?
-                        }
+                        Err(Error::Conflict(_)) => conversations::member(&self.state, room, kind, &self.identity)
+                            .await?
+                            .ok_or(Error::NotFound("participant"))?,
                         Err(e) => return Err(e),
                     }
                 }

@@ -51,7 +51,17 @@ pub async fn upgrade(
         .on_upgrade(move |socket| {
             let session = async move {
                 match verdict {
-                    Ok(claims) if !state.shutdown.is_cancelled() => session::run(state, socket, claims, permit).await,
+                    Ok(claims) if !state.shutdown.is_cancelled() => {
+                        // An agent with an open connection is available for auto-assignment.
+                        let agent = claims.is_agent().then(|| (claims.tid, claims.sub.clone()));
+                        if let Some((tenant, identity)) = &agent {
+                            state.agents.connected(&state, *tenant, identity).await;
+                        }
+                        session::run(state.clone(), socket, claims, permit).await;
+                        if let Some((tenant, identity)) = &agent {
+                            state.agents.disconnected(*tenant, identity).await;
+                        }
+                    }
                     Ok(_) => close_now(socket, close::GOING_AWAY).await,
                     Err(code) => close_now(socket, code).await,
                 }

@@ -120,6 +120,12 @@ pub enum ServerFrame<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a serde_json::Value>,
     },
+    /// The conversation's owner changed; both fields are null when it became unassigned.
+    Assigned {
+        conversation_id: Uuid,
+        owner_type: Option<crate::model::OwnerType>,
+        owner_id: Option<&'a str>,
+    },
     /// The `refresh` token is in use; the connection now lives until `expires_at`.
     Refreshed {
         expires_at: chrono::DateTime<chrono::Utc>,

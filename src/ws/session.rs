@@ -174,11 +174,15 @@ impl Session {
     /// Writes the publications that are new for this connection, filling gaps from history.
     async fn deliver(&mut self, batch: Vec<Arc<Publication>>) -> Result<(), axum::Error> {
         let mut wrote = false;
+        let mut revoked = Vec::new();
         for p in batch {
             let Some(sub) = self.subs.get(&p.room) else { continue };
             if p.seq == 0 {
                 self.socket.feed(Message::Text(p.frame.clone())).await?;
                 wrote = true;
+                if self.claims.is_agent() && crate::agents::reassigned_away(p.frame.as_str(), &self.claims.sub) {
+                    revoked.push(p.room);
+                }
                 continue;
             }
             let last = sub.last_seq;
@@ -200,6 +204,12 @@ impl Session {
             if let Some(sub) = self.subs.get_mut(&p.room) {
                 sub.last_seq = p.seq;
             }
+        }
+        // An agent whose room went to another agent stops receiving it.
+        for room in revoked {
+            self.leave(room).await;
+            let f = ServerFrame::Unsubscribed { conversation_id: room, reason: "reassigned" };
+            self.socket.feed(Message::Text(f.to_text())).await?;
         }
         if wrote {
             self.socket.flush().await?;

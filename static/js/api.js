@@ -114,6 +114,15 @@ export class Api {
     return this.call('POST', `/conversations/${conversationId}/participants`, body);
   }
 
+  /** Gives the conversation to agent `ownerId`; returns the updated conversation. */
+  assign(conversationId, ownerId) {
+    return this.call('PUT', `/conversations/${conversationId}`, { owner_type: 'agent', owner_id: ownerId });
+  }
+
+  unassign(conversationId) {
+    return this.call('POST', `/conversations/${conversationId}/unassign`, {});
+  }
+
   /** Channel accounts (our SMS numbers, LINE channels, bots…): `{result: [{id, type, name, address}]}`. */
   listAccounts() {
     return this.call('GET', '/conversation_accounts');

@@ -161,6 +161,12 @@ export class Chat {
       case 'presence':
         s.setPresence(id, f.identity, f.state);
         return undefined;
+      case 'assigned': {
+        s.setOwner(id, f.owner_id);
+        const r = s.room(id);
+        if (r && id === s.activeId) this.announce(f.owner_id ? `Assigned to ${f.owner_id}` : 'Unassigned');
+        return undefined;
+      }
       case 'unsubscribed': {
         const r = s.room(id);
         if (r) {

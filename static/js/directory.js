@@ -72,6 +72,13 @@ export class Directory {
     return p;
   }
 
+  /** Gives the room to an agent (`null`: unassigns); the room's `assigned` frame follows too. */
+  async assign(roomId, agent) {
+    const c = agent ? await this.api.assign(roomId, agent) : await this.api.unassign(roomId);
+    this.store.setOwner(roomId, c.owner_id);
+    return c;
+  }
+
   /** The operator joins the room as a webchat participant (also happens on its first send). */
   join(roomId) {
     const me = this.store.identity;

@@ -11,6 +11,7 @@ export function newRoom(id) {
     id,
     name: '',
     tmCreate: null,
+    owner: null, // the owning agent's identity; null = unassigned
     messages: new Map(), // message id -> message
     sorted: null, // cached messages ascending by seq
     resumeSeq: 0, // highest seq received from the server's ordered stream or history: `since`
@@ -91,9 +92,18 @@ export class Store {
     const r = this.ensureRoom(c.id);
     r.name = c.name || '';
     r.tmCreate = c.tm_create || r.tmCreate;
+    r.owner = c.owner_id || null;
     r.headSeq = Math.max(r.headSeq, c.last_seq || 0);
     this.touch({ room: r.id });
     return r;
+  }
+
+  /** From an `assigned` frame or an assign/unassign answer. */
+  setOwner(roomId, owner) {
+    const r = this.room(roomId);
+    if (!r || r.owner === (owner || null)) return;
+    r.owner = owner || null;
+    this.touch({ room: r.id });
   }
 
   setConn(state) {

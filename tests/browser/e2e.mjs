@@ -297,6 +297,19 @@ async function main() {
     await op.click('#people summary');
     log('operator added bob from the page');
 
+    step = 'operator assigns the conversation to an agent and back';
+    await op.fill('#assign-agent', 'agent-ann');
+    await op.click('#assign-form button[type=submit]');
+    await op.waitForFunction(() => document.querySelector('#owner').textContent === 'Assigned to agent-ann', null, {
+      timeout: WAIT,
+    });
+    const owned = await rest('GET', `/conversations/${conv.id}`);
+    assert(owned.owner_type === 'agent' && owned.owner_id === 'agent-ann', `owner ${owned.owner_id}`);
+    await rest('POST', `/conversations/${conv.id}/unassign`, {});
+    await op.waitForFunction(() => document.querySelector('#owner').textContent === 'Unassigned', null, { timeout: WAIT });
+    assert(!(await op.isVisible('#unassign')), 'no Unassign button while unassigned');
+    log('operator assigned from the page; the unassign done over REST reached the page live');
+
     if (twilioStub) {
       step = 'inbound SMS from a new number appears live';
       const acc = await rest('POST', '/conversation_accounts', {

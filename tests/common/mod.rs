@@ -1,8 +1,10 @@
 //! Test harness: the real server on 127.0.0.1:0 (in-process), real HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod channels;
 pub mod provision;
 pub mod redis;
+pub mod smtp;
 pub mod stub;
 
 use futures_util::{SinkExt, StreamExt};
@@ -55,6 +57,13 @@ pub enum Backend {
 }
 
 pub const BACKENDS: [Backend; 2] = [Backend::Memory, Backend::Redis];
+
+/// Runs `test` on each of [`BACKENDS`] in turn.
+pub async fn on_every_backend(test: impl AsyncFn(Backend)) {
+    for backend in BACKENDS {
+        test(backend).await;
+    }
+}
 
 impl TestServer {
     pub async fn start() -> TestServer {

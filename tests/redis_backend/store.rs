@@ -78,6 +78,8 @@ fn conversation(tenant: Uuid) -> Conversation {
         last_seq: 0,
         tm_create: t,
         tm_update: t,
+        owner_type: None,
+        owner_id: None,
     }
 }
 

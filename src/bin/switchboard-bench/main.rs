@@ -55,8 +55,8 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-const FANOUT_RATES: &[u64] = &[25, 50, 100, 200, 400, 800];
-const ROOM_RATES: &[u64] = &[250, 500, 1000, 2000, 4000, 8000];
+const FANOUT_RATES: &[u64] = &[50, 100, 200, 400, 800, 1600, 3200];
+const ROOM_RATES: &[u64] = &[1000, 2000, 4000, 8000, 16000, 32000];
 
 async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool) -> anyhow::Result<()> {
     let mut r = report::Report::new();

@@ -99,16 +99,19 @@ pub async fn parse(content_type: &str, body: Bytes) -> Result<Email> {
     let from = field(&parts, &["from", "sender"])
         .or_else(|| header(&h, "From").map(Into::into))
         .ok_or_else(|| Error::bad_request("the email has no `from`"))?;
-    let (name, addr) =
-        parse_mailbox(&from).ok_or_else(|| Error::bad_request("`from` is not an email address"))?;
+    let (name, addr) = parse_mailbox(&from).ok_or_else(|| Error::bad_request("`from` is not an email address"))?;
     let subject = field(&parts, &["subject"]).map(|s| s.trim().to_string()).unwrap_or_default();
     let text = match field(&parts, &["stripped-text", "text", "body-plain"]) {
         Some(t) => trim_quoted(&t),
-        None => field(&parts, &["stripped-html", "html", "body-html"]).map(|h| trim_quoted(&html_to_text(&h))).unwrap_or_default(),
+        None => field(&parts, &["stripped-html", "html", "body-html"])
+            .map(|h| trim_quoted(&html_to_text(&h)))
+            .unwrap_or_default(),
     };
     let files: Vec<String> = parts
         .iter()
-        .filter_map(|p| p.file.as_ref().map(|f| format!("[attachment: {f} ({}, {} bytes)]", p.content_type, p.value.len())))
+        .filter_map(|p| {
+            p.file.as_ref().map(|f| format!("[attachment: {f} ({}, {} bytes)]", p.content_type, p.value.len()))
+        })
         .collect();
     let text = [text].into_iter().chain(files).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n");
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
@@ -144,7 +147,8 @@ mod tests {
 
     #[tokio::test]
     async fn sendgrid_shaped_post() {
-        let headers = "Message-ID: <m2@mail.x>\nIn-Reply-To: <out1@switchboard>\nReferences: <m1@mail.x>\n <out1@switchboard>";
+        let headers =
+            "Message-ID: <m2@mail.x>\nIn-Reply-To: <out1@switchboard>\nReferences: <m1@mail.x>\n <out1@switchboard>";
         let (ct, body) = multipart(&[
             ("from", "Alice <ALICE@x.org>"),
             ("subject", "Re: Order"),

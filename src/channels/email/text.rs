@@ -101,8 +101,10 @@ pub fn html_to_text(html: &str) -> String {
             }
             (true, '>') => {
                 in_tag = false;
-                let t = tag.trim_start_matches('/').to_ascii_lowercase();
-                if ["br", "p", "div", "li", "tr"].iter().any(|b| t == *b || t.starts_with(&format!("{b} "))) {
+                // A line break at `<br>` and at the end of a block.
+                let t = tag.trim_end_matches('/').trim().to_ascii_lowercase();
+                let closes_block = ["/p", "/div", "/li", "/tr"].contains(&t.as_str());
+                if closes_block || t == "br" || t.starts_with("br ") {
                     out.push('\n');
                 }
             }
@@ -150,9 +152,11 @@ mod tests {
 
     #[test]
     fn quoted_replies_are_trimmed() {
-        let gmail = "Thanks, that works!\n\nOn Mon, Jan 6, 2025 at 10:00 AM Support <s@x.com> wrote:\n> We are on it.\n";
+        let gmail =
+            "Thanks, that works!\n\nOn Mon, Jan 6, 2025 at 10:00 AM Support <s@x.com> wrote:\n> We are on it.\n";
         assert_eq!(trim_quoted(gmail), "Thanks, that works!");
-        let wrapped = "Yes please.\r\n\r\nOn Mon, Jan 6, 2025 at 10:00 AM Acme Support\r\n<support@acme.test> wrote:\r\n\r\n> hi";
+        let wrapped =
+            "Yes please.\r\n\r\nOn Mon, Jan 6, 2025 at 10:00 AM Acme Support\r\n<support@acme.test> wrote:\r\n\r\n> hi";
         assert_eq!(trim_quoted(wrapped), "Yes please.");
         assert_eq!(trim_quoted("top\n> quoted\nbottom"), "top\nbottom");
         assert_eq!(trim_quoted("Hi\n-----Original Message-----\nFrom: x"), "Hi");

@@ -38,7 +38,36 @@ impl Keys {
         format!("{}:tconvs:{{{}}}", self.prefix, tenant)
     }
 
-    /// `P:conv:{<room>}` hash: `tenant`, `doc` (conversation JSON), `seq`, `epoch`.
+    /// `P:towner:{<tenant id>}` hash: conversation id (32 hex digits) → `<version>:<agent>`
+    /// (agent empty = unassigned): which owner index holds the conversation, and as of which
+    /// ownership version (the `over` field of the conversation hash).
+    pub fn tenant_owners(&self, tenant: Uuid) -> String {
+        format!("{}:towner:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:towned:{<tenant id>}:<agent>`: ZSET like `tconvs` of the conversations `agent` owns.
+    pub fn owned_conversations(&self, tenant: Uuid, agent: &str) -> String {
+        format!("{}:towned:{{{}}}:{}", self.prefix, tenant, agent)
+    }
+
+    /// `P:tunowned:{<tenant id>}`: ZSET like `tconvs` of the unassigned conversations.
+    pub fn unowned_conversations(&self, tenant: Uuid) -> String {
+        format!("{}:tunowned:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:agents:{<tenant id>}`: ZSET of `<node id> <agent identity>` for agents with a live
+    /// WebSocket on that node, scored by the Unix ms the entry expires at (heartbeat).
+    pub fn agents_online(&self, tenant: Uuid) -> String {
+        format!("{}:agents:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:agentpick:{<tenant id>}` → the agent auto-assignment picked last (round robin).
+    pub fn agents_last_pick(&self, tenant: Uuid) -> String {
+        format!("{}:agentpick:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:conv:{<room>}` hash: `tenant`, `doc` (conversation JSON), `seq`, `epoch`, and once
+    /// assigned `oid` (owning agent, empty = none), `otm` (ms of that change), `over` (version).
     pub fn conversation(&self, room: Uuid) -> String {
         format!("{}:conv:{{{}}}", self.prefix, room)
     }

@@ -170,6 +170,8 @@ pub struct Scripts {
     pub update_message: Script,
     pub bind: Script,
     pub update_participant: Script,
+    /// Conversation ownership (sources in `owners.rs`).
+    pub owners: super::owners::OwnerScripts,
 }
 
 impl Scripts {
@@ -187,6 +189,7 @@ impl Scripts {
             update_message: Script::new(UPDATE_MESSAGE),
             bind: Script::new(BIND),
             update_participant: Script::new(UPDATE_PARTICIPANT),
+            owners: super::owners::OwnerScripts::new(),
         }
     }
 }

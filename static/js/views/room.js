@@ -23,6 +23,12 @@ export class RoomView {
       if ($('#people').open) this.fillAccounts();
     });
     $('#join').onclick = () => this.join();
+    $('#assign-form').hidden = !this.operator;
+    $('#assign-form').onsubmit = (ev) => {
+      ev.preventDefault();
+      this.assign($('#assign-agent').value.trim());
+    };
+    $('#unassign').onclick = () => this.assign(null);
     this.text = $('#composer-text');
     $('#composer').onsubmit = (ev) => {
       ev.preventDefault();
@@ -84,6 +90,7 @@ export class RoomView {
       setChildren(badges, channelBadges(channels));
     }
     this.renderOnline(r);
+    this.renderOwner(r);
     this.renderPeople(r);
     const denied = r.access !== 'ok';
     this.text.disabled = denied;
@@ -99,6 +106,27 @@ export class RoomView {
     const el = $('#online');
     if (el.textContent !== text) {
       setChildren(el, h('span', { class: `dot${others.length ? ' on' : ''}`, 'aria-hidden': 'true' }), text);
+    }
+  }
+
+  renderOwner(r) {
+    const el = $('#owner');
+    const text = r.owner ? `Assigned to ${r.owner}` : 'Unassigned';
+    if (el.textContent !== text) el.textContent = text;
+    el.toggleAttribute('data-assigned', !!r.owner);
+    $('#unassign').hidden = !this.operator || !r.owner;
+  }
+
+  async assign(agent) {
+    if (agent === '') {
+      $('#assign-agent').focus();
+      return;
+    }
+    try {
+      await this.chat.directory.assign(this.roomId, agent);
+      $('#assign-agent').value = '';
+    } catch (e) {
+      this.store.setNotice(`Could not ${agent ? 'assign' : 'unassign'}: ${e.message}`);
     }
   }
 

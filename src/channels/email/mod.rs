@@ -1,22 +1,85 @@
-//! Outbound email over SMTP (`lettre`): one multipart text + HTML message per delivery.
+//! Email: accounts of type `email` (provider `smtp`) send over SMTP and receive through an
+//! inbound-parse webhook (SendGrid Inbound Parse, Mailgun routes and alike).
 //!
-//! Threading: every message gets a stable `Message-ID` (`<message id@switchboard>`, so a retry
-//! sends the same id and the outbox indexes it for replies), and when the recipient wrote to us
-//! before, `In-Reply-To` / `References` point at its last mail (kept in the participant's
-//! `data.email_thread` by the inbound hook) with the subject `Re: <conversation name>`.
+//! Credentials (write-only like every account's): `host`, `port`, `tls` (`starttls` — the
+//! default —, `tls` for implicit TLS, or `none`), `username` and `password` (optional: no
+//! AUTH without a username), and `inbound_secret`, which the inbound hook requires. The
+//! account's `address` is the From address, its `name` the From display name.
 //!
-//! Outcomes map onto the outbox's retry policy: SMTP 4xx (transient) and connection, TLS or
-//! timeout failures → retry; 5xx (permanent) and unusable settings → failed.
+//! Outbound rides the common outbox (retries, delivery statuses) as a [`Provider`]: one
+//! multipart text + HTML message per delivery, sent with `lettre`. Every message gets a stable
+//! `Message-ID` (`<message id@switchboard>`: a retry sends the same id, and the outbox indexes
+//! it so replies find the room); when the recipient wrote to us before, `In-Reply-To` /
+//! `References` point at its last mail (kept in the participant's `data.email_thread` by the
+//! inbound hook) and the subject is `Re: <conversation name>`. SMTP 4xx (transient) and
+//! connection, TLS or timeout failures are retried; 5xx (permanent) and unusable settings fail.
+//!
+//! Inbound has its own route (`hook`), because the threading headers choose the room.
 
-use super::text::{base_subject, escape_html};
-use crate::channels::{Outgoing, SendContext, SendOutcome};
-use crate::model::Account;
+pub mod hook;
+pub mod parse;
+pub mod text;
+
+use super::{HookRequest, Inbound, Outgoing, Provider, SendContext, SendOutcome};
+use crate::error::Error;
+use crate::model::{Account, AddressType};
+use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use std::time::Duration;
+use text::{base_subject, escape_html};
 use uuid::Uuid;
+
+/// The provider name: `account.provider` and the hook path segment.
+pub const PROVIDER: &str = "smtp";
+
+#[derive(Debug)]
+pub struct Smtp;
+
+#[async_trait]
+impl Provider for Smtp {
+    fn name(&self) -> &'static str {
+        PROVIDER
+    }
+    fn channel(&self) -> AddressType {
+        AddressType::Email
+    }
+    fn required_credentials(&self) -> &'static [&'static str] {
+        &["host", "inbound_secret"]
+    }
+    fn default_api_base(&self) -> &'static str {
+        ""
+    }
+    /// Far above `limits.max_text_bytes`: an email is never split.
+    fn max_text_chars(&self) -> usize {
+        1_000_000
+    }
+
+    fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
+        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&req.query).finish();
+        if hook::verified(account, Some(&query), &req.headers) {
+            Ok(())
+        } else {
+            Err(Error::Forbidden("inbound_secret missing or wrong".into()))
+        }
+    }
+
+    /// Unused: `POST /v1.0/hooks/smtp/{account_id}` is routed to [`hook::hook`].
+    fn parse(&self, _account: &Account, _req: &HookRequest) -> Result<Inbound, Error> {
+        Err(Error::bad_request("inbound email is handled by POST /v1.0/hooks/smtp/{account_id}"))
+    }
+
+    /// Without the outbox's context: no threading, default timeout.
+    async fn send(&self, _http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
+        send(account, out, None).await
+    }
+
+    async fn send_in(&self, ctx: &SendContext<'_>, out: &Outgoing<'_>) -> SendOutcome {
+        send(ctx.account, out, Some(ctx)).await
+    }
+}
 
 /// The SMTP dialogue may take at most this long when the outbox gave no context.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,7 +107,10 @@ async fn thread(ctx: &SendContext<'_>) -> crate::error::Result<Thread> {
     Ok(Thread {
         conversation_name: c.map(|c| c.name).unwrap_or_default(),
         in_reply_to: t.and_then(|t| ids(&t["message_id"])),
-        references: t.and_then(|t| t["references"].as_array()).map(|a| a.iter().filter_map(ids).collect()).unwrap_or_default(),
+        references: t
+            .and_then(|t| t["references"].as_array())
+            .map(|a| a.iter().filter_map(ids).collect())
+            .unwrap_or_default(),
     })
 }
 
@@ -118,15 +184,11 @@ fn transport(account: &Account, timeout: Duration) -> Result<AsyncSmtpTransport<
 /// Maps an SMTP failure onto the outbox's policy (see the module docs).
 fn outcome(e: &lettre::transport::smtp::Error) -> SendOutcome {
     let error = format!("SMTP: {e}");
-    if e.is_permanent() {
-        SendOutcome::Failed { error }
-    } else {
-        SendOutcome::Retry { after: None, error }
-    }
+    if e.is_permanent() { SendOutcome::Failed { error } } else { SendOutcome::Retry { after: None, error } }
 }
 
 /// Sends one piece; `ctx` (from the outbox) supplies threading and the timeout.
-pub async fn send(account: &Account, out: &Outgoing<'_>, ctx: Option<&SendContext<'_>>) -> SendOutcome {
+async fn send(account: &Account, out: &Outgoing<'_>, ctx: Option<&SendContext<'_>>) -> SendOutcome {
     let mut key = out.key.split(':');
     let message = ctx.map(|c| c.message_id).or_else(|| key.next().and_then(|m| Uuid::parse_str(m).ok()));
     let piece = out.key.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);

@@ -1,0 +1,180 @@
+//! Agents and conversation ownership.
+//!
+//! A conversation may be owned by one agent (`owner_type = "agent"`, `owner_id` = the agent's
+//! identity). Agents hold agent client tokens (`role = "agent"`) and take part in rooms as
+//! participants of address type `agent`. The one rule this module enforces everywhere an agent
+//! reaches a conversation (REST reads, WebSocket subscribe and send): an agent may act on the
+//! conversations assigned to it and on unassigned ones, never on another agent's. Operators
+//! (API keys, operator tokens) see everything.
+//!
+//! The read endpoints (`GET` conversations, one conversation, its messages and participants)
+//! take a [`Caller`] instead of an API key alone, so an agent's console can list "my
+//! conversations" with the token it already holds for the WebSocket; every write stays
+//! API-key only. An agent token is recognised by verifying it as a client token first;
+//! anything that is not one is looked up as an API key, as before.
+//!
+//! Ownership changes go through [`assign`], so every door gets the same event
+//! (`conversation.updated`) and the same live `assigned` frame in the room. [`presence`] knows
+//! which agents are available; [`auto_assign`] hands new inbound conversations to them.
+
+pub mod presence;
+
+pub use presence::Presence;
+
+use crate::app::AppState;
+use crate::auth::{ClientClaims, TenantCtx, TokenError};
+use crate::conversations::{self, emit};
+use crate::error::{Error, Result};
+use crate::model::{Conversation, now};
+use crate::store::OwnerFilter;
+use crate::ws::protocol::ServerFrame;
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use uuid::Uuid;
+
+/// Whether the agent `identity` may act on `c`: it owns it, or nobody does.
+pub fn visible_to(identity: &str, c: &Conversation) -> bool {
+    c.owner_id.as_deref().is_none_or(|o| o == identity)
+}
+
+/// The WebSocket rule: agent tokens only reach their own and unassigned conversations.
+pub fn check_claims(claims: &ClientClaims, c: &Conversation) -> Result<()> {
+    if claims.is_agent() && !visible_to(&claims.sub, c) {
+        return Err(assigned_elsewhere());
+    }
+    Ok(())
+}
+
+/// Whether `frame` is an `assigned` frame giving its room to an agent other than `identity`
+/// (the session then drops that agent's subscription).
+pub fn reassigned_away(frame: &str, identity: &str) -> bool {
+    if !frame.starts_with(r#"{"type":"assigned""#) {
+        return false;
+    }
+    let v: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
+    v["owner_id"].as_str().is_some_and(|o| o != identity)
+}
+
+pub(crate) fn assigned_elsewhere() -> Error {
+    Error::Forbidden("this conversation is assigned to another agent".into())
+}
+
+/// Assigns `id` to `agent`, or unassigns it with `None`; announces the change to outside
+/// consumers (`conversation.updated`) and to the room (`assigned` frame).
+pub async fn assign(state: &AppState, tenant: Uuid, id: Uuid, agent: Option<String>) -> Result<Conversation> {
+    let agent = match agent.map(|a| a.trim().to_string()) {
+        Some(a) if a.is_empty() => return Err(Error::invalid("invalid_owner", "owner_id must not be empty")),
+        Some(a) => {
+            conversations::check_name(state, "owner_id", &a)?;
+            Some(a)
+        }
+        None => None,
+    };
+    let c = state.store.set_owner(tenant, id, agent.as_deref(), now()).await?.ok_or(Error::NotFound("conversation"))?;
+    emit(state, conversations::event("conversation.updated", tenant, id, &c)).await;
+    let frame =
+        ServerFrame::Assigned { conversation_id: id, owner_type: c.owner_type, owner_id: c.owner_id.as_deref() };
+    if let Err(e) = state.broker.publish_ephemeral(id, frame.to_text()).await {
+        tracing::warn!(error = %e, conversation = %id, "assigned frame not published");
+    }
+    Ok(c)
+}
+
+/// With `assignment.auto`, gives a freshly opened conversation to the next available agent
+/// (round robin). Never fails the caller: the conversation simply stays unassigned.
+pub async fn auto_assign(state: &AppState, tenant: Uuid, conversation: Uuid) {
+    if !state.config.assignment.auto {
+        return;
+    }
+    let agent = match state.agents.pick(tenant).await {
+        Ok(Some(a)) => a,
+        Ok(None) => return tracing::debug!(%conversation, "no agent available; conversation stays unassigned"),
+        Err(e) => return tracing::warn!(error = %e, %conversation, "auto-assignment skipped"),
+    };
+    if let Err(e) = assign(state, tenant, conversation, Some(agent)).await {
+        tracing::warn!(error = %e, %conversation, "auto-assignment failed");
+    }
+}
+
+/// The authenticated reader of a REST request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// An API key: the whole tenant.
+    Operator(crate::model::Tenant),
+    /// An agent token: its own and unassigned conversations.
+    Agent { tenant: Uuid, identity: String },
+}
+
+impl Caller {
+    pub fn tenant(&self) -> Uuid {
+        match self {
+            Caller::Operator(t) => t.id,
+            Caller::Agent { tenant, .. } => *tenant,
+        }
+    }
+
+    /// The list filter for `?owner_id=` (`none` = unassigned). Agents get their own and the
+    /// unassigned conversations by default and may narrow that, never widen it.
+    pub fn owner_filter(&self, owner_id: Option<&str>) -> Result<OwnerFilter> {
+        let asked = match owner_id.map(str::trim) {
+            None | Some("") => None,
+            Some("none") => Some(OwnerFilter::Unassigned),
+            Some(a) => Some(OwnerFilter::Agent(a.to_string())),
+        };
+        match (self, asked) {
+            (Caller::Operator(_), asked) => Ok(asked.unwrap_or(OwnerFilter::Any)),
+            (Caller::Agent { identity, .. }, None) => Ok(OwnerFilter::AgentOrUnassigned(identity.clone())),
+            (Caller::Agent { .. }, Some(OwnerFilter::Unassigned)) => Ok(OwnerFilter::Unassigned),
+            (Caller::Agent { identity, .. }, Some(OwnerFilter::Agent(a))) if a == *identity => {
+                Ok(OwnerFilter::Agent(a))
+            }
+            (Caller::Agent { .. }, Some(_)) => {
+                Err(Error::Forbidden("an agent token lists only its own and unassigned conversations".into()))
+            }
+        }
+    }
+
+    /// The conversation, if it exists in the caller's tenant (else 404) and the caller may read
+    /// it (else 403: assigned to another agent).
+    pub async fn conversation(&self, state: &AppState, id: Uuid) -> Result<Conversation> {
+        let c = conversations::get(state, self.tenant(), id).await?;
+        match self {
+            Caller::Agent { identity, .. } if !visible_to(identity, &c) => Err(assigned_elsewhere()),
+            _ => Ok(c),
+        }
+    }
+}
+
+/// The bearer credential, if the header is well-formed.
+fn bearer(parts: &Parts) -> Option<&str> {
+    let h = parts.headers.get(AUTHORIZATION)?.to_str().ok()?;
+    h.strip_prefix("Bearer ").map(str::trim).filter(|t| !t.is_empty())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        // A JWT has exactly two dots; only then is it worth verifying as a client token.
+        if let Some(token) = bearer(parts).filter(|t| t.matches('.').count() == 2) {
+            match state.tokens.verify(token) {
+                Ok(c) if c.is_agent() => {
+                    if let Err(e) = state.limits.api.check(&format!("agent:{}:{}", c.tid, c.sub)) {
+                        state.metrics.rate_limited("api");
+                        return Err(e);
+                    }
+                    return Ok(Caller::Agent { tenant: c.tid, identity: c.sub });
+                }
+                Ok(_) => {
+                    return Err(Error::Forbidden("only agent tokens and API keys may use the REST API".into()));
+                }
+                Err(TokenError::Expired) => return Err(Error::Unauthorized("the agent token has expired".into())),
+                // Not one of our tokens: perhaps an API key that happens to contain dots.
+                Err(TokenError::Invalid) => {}
+            }
+        }
+        let TenantCtx(t) = TenantCtx::from_request_parts(parts, state).await?;
+        Ok(Caller::Operator(t))
+    }
+}

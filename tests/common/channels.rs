@@ -1,0 +1,129 @@
+//! What the channel suites (`tests/channels_*.rs`) share: fixtures, a config with fast retries,
+//! creating an account, posting a webhook, and reading back rooms, messages and deliveries.
+//! Provider-specific pieces (signing, stub answers, credentials) stay in each suite.
+
+use super::stub::eventually;
+use super::{KEY_A, TestServer, Ws};
+use serde_json::Value;
+
+/// `tests/fixtures/<name>`, trimmed.
+pub fn fixture(name: &str) -> String {
+    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
+}
+
+/// The test config with quick retries (10 ms base, 50 ms cap) and at most 3 attempts.
+pub fn config() -> switchboard::Config {
+    let mut c = super::test_config();
+    c.channels.retry_base_ms = 10;
+    c.channels.retry_max_ms = 50;
+    c.channels.max_attempts = 3;
+    c
+}
+
+/// Creates an account for tenant `a` (201 expected) and returns it as the API answered;
+/// none of `secrets` may show in that answer (credentials are write-only).
+pub async fn create_account(srv: &TestServer, body: Value, secrets: &[&str]) -> Value {
+    let (s, a) = srv.api(KEY_A).post("/v1.0/conversation_accounts", body).await;
+    assert_eq!(s, 201, "{a}");
+    for secret in secrets {
+        assert!(!a.to_string().contains(secret), "credentials are write-only: {a}");
+    }
+    a
+}
+
+/// The inbound webhook URL of `account` on `provider`.
+pub fn hook_url(srv: &TestServer, provider: &str, account: &str) -> String {
+    srv.url(&format!("/v1.0/hooks/{provider}/{account}"))
+}
+
+/// POSTs `body` to `url` with exactly these headers.
+pub async fn post(url: &str, headers: &[(&str, String)], body: &str) -> reqwest::Response {
+    let mut req = reqwest::Client::new().post(url);
+    for (name, value) in headers {
+        req = req.header(*name, value);
+    }
+    req.body(body.to_string()).send().await.unwrap()
+}
+
+/// POSTs `body` to `provider`'s webhook for `account` with exactly these headers.
+pub async fn post_webhook(
+    srv: &TestServer,
+    provider: &str,
+    account: &str,
+    headers: &[(&str, String)],
+    body: &str,
+) -> reqwest::Response {
+    post(&hook_url(srv, provider, account), headers, body).await
+}
+
+/// A JSON webhook to `provider` for `account`, with these signature headers (none: unsigned).
+pub async fn json_webhook(
+    srv: &TestServer,
+    provider: &str,
+    account: &str,
+    body: &str,
+    signature: &[(&str, String)],
+) -> reqwest::Response {
+    let mut headers = vec![("content-type", "application/json".to_string())];
+    headers.extend_from_slice(signature);
+    post_webhook(srv, provider, account, &headers, body).await
+}
+
+/// Tenant `a`'s conversations.
+pub async fn conversations(srv: &TestServer) -> Vec<Value> {
+    srv.api(KEY_A).get("/v1.0/conversations").await.1["result"].as_array().unwrap().clone()
+}
+
+/// The id of tenant `a`'s first conversation.
+pub async fn first_conversation(srv: &TestServer) -> String {
+    conversations(srv).await[0]["id"].as_str().unwrap().to_string()
+}
+
+/// The messages of conversation `c`.
+pub async fn messages(srv: &TestServer, c: &str) -> Vec<Value> {
+    srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/messages")).await.1["result"].as_array().unwrap().clone()
+}
+
+/// Polls message `id` of conversation `c` until its first delivery is in one of `states`.
+pub async fn delivery_when(srv: &TestServer, c: &str, id: &str, states: &[&str]) -> Value {
+    let api = srv.api(KEY_A);
+    let path = format!("/v1.0/conversations/{c}/messages/{id}");
+    eventually(|| async {
+        let d = api.get(&path).await.1["deliveries"][0].clone();
+        d["status"].as_str().is_some_and(|s| states.contains(&s)).then_some(d)
+    })
+    .await
+}
+
+/// Polls a message until its first delivery is `sent` or `failed`.
+pub async fn settled(srv: &TestServer, c: &str, id: &str) -> Value {
+    delivery_when(srv, c, id, &["sent", "failed"]).await
+}
+
+/// Posts `text` to conversation `c` and waits until its first delivery is `sent` or `failed`.
+pub async fn send_and_settle(srv: &TestServer, c: &str, text: &str) -> Value {
+    let (_, m) =
+        srv.api(KEY_A).post(&format!("/v1.0/conversations/{c}/messages"), serde_json::json!({"text": text})).await;
+    settled(srv, c, m["id"].as_str().unwrap()).await
+}
+
+/// Adds a webchat `agent` to conversation `c` and returns its WebSocket, subscribed to `c`.
+pub async fn agent_ws(srv: &TestServer, c: &str) -> Ws {
+    let api = srv.api(KEY_A);
+    api.webchat(c, "agent").await;
+    let mut ws = srv.ws(&api.token("agent", &[c]).await).await;
+    ws.subscribe(c, None).await;
+    ws
+}
+
+/// The next `message_updated` frame, past the room's own `message` and presence frames.
+pub async fn next_update(ws: &mut Ws) -> Value {
+    loop {
+        let f = ws.next().await;
+        match f["type"].as_str() {
+            Some("message_updated") => return f,
+            Some("message" | "presence" | "typing" | "read") => continue,
+            _ => panic!("expected `message_updated`, got {f}"),
+        }
+    }
+}
