@@ -34,7 +34,7 @@ fn body(name: &str, f: &Fixture<'_>) -> String {
 
 async fn inbound(srv: &TestServer, account: &str, query: &str, body: String) -> reqwest::Response {
     reqwest::Client::new()
-        .post(srv.url(&format!("/v1.0/hooks/smtp/{account}{query}")))
+        .post(srv.url(&format!("/v1.0/hooks/email/{account}{query}")))
         .header("content-type", "multipart/form-data; boundary=xYzZY")
         .body(body)
         .send()
