@@ -50,7 +50,7 @@ pub struct Inner {
     /// Events waiting for the node's one ordered publisher task (see `conversations::emit`).
     pub events: crate::conversations::EventQueue,
     /// This node's Prometheus recorder (no global recorder: see `crate::metrics`).
-    pub metrics: crate::metrics::Metrics,
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Rate limiters and connection counts.
     pub limits: crate::limits::Limits,
     /// Customer webhooks: subscriptions index, outbox, intercept.
@@ -96,6 +96,13 @@ impl AppState {
     /// Connects the configured backend and seeds tenants.
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
+        let node_id = if config.server.node_id.is_empty() {
+            format!("node-{}", std::process::id())
+        } else {
+            config.server.node_id.clone()
+        };
+        // Built first: the Redis client records its command latencies into it.
+        let metrics = Arc::new(crate::metrics::Metrics::new(&node_id));
         let mut webhook_redis = None;
         let mut outbox = Outbox::default();
         let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) =
@@ -107,7 +114,8 @@ impl AppState {
                 }
                 Backend::Redis => {
                     // Fails here, before serving anything, when Redis is unreachable.
-                    let redis = crate::store::redis::RedisClient::connect(&config.redis).await?;
+                    let redis =
+                        crate::store::redis::RedisClient::connect(&config.redis).await?.observed(metrics.clone());
                     webhook_redis = Some(redis.clone());
                     outbox = Outbox::durable(crate::store::redis::StreamQueue::new(
                         redis.clone(),
@@ -123,11 +131,6 @@ impl AppState {
             random_key("").into_bytes()
         } else {
             config.auth.token_secret.clone().into_bytes()
-        };
-        let node_id = if config.server.node_id.is_empty() {
-            format!("node-{}", std::process::id())
-        } else {
-            config.server.node_id.clone()
         };
         let mut boot = Bootstrap::default();
         if config.tenants.is_empty() {
@@ -153,7 +156,7 @@ impl AppState {
             .build()?;
         let agents = crate::agents::Presence::new(&config, &node_id, webhook_redis.clone());
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_redis)?;
-        let (metrics, limits) = (crate::metrics::Metrics::new(&node_id), crate::limits::Limits::new(&config));
+        let limits = crate::limits::Limits::new(&config);
         let state = AppState(Arc::new(Inner {
             config,
             node_id,

@@ -334,3 +334,26 @@ async fn idle_connection_is_closed_4009_while_one_answering_pings_stays() {
     assert_eq!(silent.close_code().await, 4009);
     srv.stop().await;
 }
+
+/// On the Redis backend every command is timed: the append script shows up in the latency
+/// histogram, and a Redis that goes away shows up as errors.
+#[tokio::test]
+async fn redis_command_latency_and_errors_are_measured() {
+    let mut cfg = common::test_config();
+    cfg.metrics.token = METRICS_TOKEN.into();
+    cfg.redis.command_timeout_ms = 500;
+    let mut srv = TestServer::start_on(common::Backend::Redis, cfg).await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("timed").await;
+    for i in 0..3 {
+        let (s, _) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": format!("m{i}")})).await;
+        assert_eq!(s, 201);
+    }
+    let name = "switchboard_redis_command_duration_seconds_count";
+    let text = scrape_until(&srv, name, &[("command", "evalsha")], 3.0).await;
+    assert!(metric(&text, name, &[("command", "HMGET")]) >= 3.0, "conversation reads are timed too");
+    srv.redis.as_mut().unwrap().kill();
+    let (s, _) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "down"})).await;
+    assert_eq!(s, 503);
+    scrape_until(&srv, "switchboard_redis_errors_total", &[], 1.0).await;
+}

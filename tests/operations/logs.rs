@@ -67,6 +67,43 @@ async fn no_secrets_in_logs_of_a_full_scenario() {
     api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "from the backend"})).await;
     while skip_to(&mut ws, "message").await["message"]["seq"] != 2 {}
     srv.ws("forged.token.value").await.close_code().await;
+
+    // A provider account: its credentials travel in a signed inbound webhook and in the
+    // outbound API call's basic auth, and must appear in neither log.
+    let auth_token = "twilio-secret-token-7c1e5a9f";
+    let stub =
+        common::stub::Stub::start(|_, i| common::stub::Answer::status(201, &format!(r#"{{"sid":"SM{i:032}"}}"#))).await;
+    let (s, acc) = api
+        .post(
+            "/v1.0/conversation_accounts",
+            json!({"type": "tel", "provider": "twilio", "name": "ops", "address": "+15005550006",
+                   "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": auth_token},
+                   "api_base_url": stub.url}),
+        )
+        .await;
+    assert_eq!(s, 201, "{acc}");
+    let url = srv.url(&format!("/v1.0/hooks/twilio/{}", acc["id"].as_str().unwrap()));
+    let params: Vec<(String, String)> =
+        [("MessageSid", "SM1"), ("From", "+14155550100"), ("To", "+15005550006"), ("Body", "hi")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let form = form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
+    let sig = switchboard::channels::twilio::signature(auth_token, &url, &params);
+    let r = http
+        .post(&url)
+        .header("x-twilio-signature", &sig)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (_, list) = api.get("/v1.0/conversations?page_size=1").await;
+    let sms_room = list["result"][0]["id"].as_str().unwrap().to_string();
+    api.post(&format!("/v1.0/conversations/{sms_room}/messages"), json!({"text": "reply"})).await;
+    let sent = stub.wait_for(1).await;
+    let basic = sent[0].header("authorization").trim_start_matches("Basic ").to_string();
     scrape(&srv).await;
     ws.stream.send(Message::Close(None)).await.unwrap();
     srv.stop().await;
@@ -86,6 +123,9 @@ async fn no_secrets_in_logs_of_a_full_scenario() {
         signature(&token),
         fresh.clone(),
         signature(&fresh),
+        auth_token.to_string(),
+        sig.clone(),
+        basic.clone(),
     ];
     for s in &secrets {
         assert!(!logs.contains(s.as_str()), "a secret leaked into the logs: {s}");

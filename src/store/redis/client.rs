@@ -58,6 +58,8 @@ pub struct RedisClient {
     conn: Conn,
     timeout: Duration,
     cluster: bool,
+    /// Where command latencies and errors are recorded (`switchboard_redis_*`).
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 }
 
 impl std::fmt::Debug for RedisClient {
@@ -102,7 +104,7 @@ impl RedisClient {
                 .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", cfg.url))?;
             Conn::Single(conn)
         };
-        let client = RedisClient { conn, timeout, cluster: cfg.cluster };
+        let client = RedisClient { conn, timeout, cluster: cfg.cluster, metrics: None };
         client
             .query::<String>(&redis::cmd("PING"))
             .await
@@ -117,25 +119,36 @@ impl RedisClient {
     }
 
     /// Runs `f` on a clone of the connection, bounded by the command timeout.
-    async fn bounded<T, F, Fut>(&self, f: F) -> Result<T>
+    /// This client, recording every command's latency and errors into `metrics`.
+    pub fn observed(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> RedisClient {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    async fn bounded<T, F, Fut>(&self, label: &'static str, f: F) -> Result<T>
     where
         F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
-        match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
+        let start = std::time::Instant::now();
+        let r = match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
             Ok(Ok(v)) => Ok(v),
             Ok(Err(e)) => Err(unavailable(&e)),
             Err(_) => Err(Error::Unavailable(format!("redis did not answer within {} ms", self.timeout.as_millis()))),
+        };
+        if let Some(m) = &self.metrics {
+            m.redis_command(label, start.elapsed(), r.is_ok());
         }
+        r
     }
 
     pub async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> Result<T> {
-        self.bounded(|mut c| async move { cmd.query_async(&mut c).await }).await
+        self.bounded(command_label(cmd), |mut c| async move { cmd.query_async(&mut c).await }).await
     }
 
     /// A non-atomic pipeline; on a cluster every command in it must hit the same slot.
     pub async fn pipe<T: FromRedisValue>(&self, pipe: &Pipeline) -> Result<T> {
-        self.bounded(|mut c| async move { pipe.query_async(&mut c).await }).await
+        self.bounded("pipeline", |mut c| async move { pipe.query_async(&mut c).await }).await
     }
 
     /// `EVALSHA` (loading the script on `NOSCRIPT`) with the given keys and arguments.
@@ -152,8 +165,49 @@ impl RedisClient {
         for a in args {
             inv.arg(a.to_args());
         }
-        self.bounded(|mut c| async move { inv.invoke_async(&mut c).await }).await
+        self.bounded("evalsha", |mut c| async move { inv.invoke_async(&mut c).await }).await
     }
+}
+
+/// A bounded label for a command's metrics: its name when it is one we use, else `other`.
+fn command_label(cmd: &Cmd) -> &'static str {
+    const KNOWN: &[&str] = &[
+        "GET",
+        "SET",
+        "DEL",
+        "EXPIRE",
+        "HGET",
+        "HSET",
+        "HDEL",
+        "HMGET",
+        "HGETALL",
+        "HSETNX",
+        "HINCRBY",
+        "SADD",
+        "SREM",
+        "SMEMBERS",
+        "ZADD",
+        "ZREM",
+        "ZREVRANGEBYLEX",
+        "ZRANGEBYSCORE",
+        "XADD",
+        "XRANGE",
+        "XREVRANGE",
+        "XREADGROUP",
+        "XAUTOCLAIM",
+        "XACK",
+        "XDEL",
+        "XGROUP",
+        "XLEN",
+        "PUBLISH",
+        "SPUBLISH",
+        "PING",
+        "INCR",
+        "EVALSHA",
+        "SCRIPT",
+    ];
+    let Some(redis::Arg::Simple(name)) = cmd.args_iter().next() else { return "other" };
+    KNOWN.iter().find(|k| k.as_bytes().eq_ignore_ascii_case(name)).copied().unwrap_or("other")
 }
 
 /// Object-safe stand-in for `ToRedisArgs`, so scripts take mixed argument types in one slice.
