@@ -203,6 +203,17 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
     let d = send_and_settle(&srv, &c, "bad number").await;
     assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("failed"), Some(1)));
     assert_eq!(stub.requests().len(), before + 1);
+
+    // The operator sees it in /metrics: 4 retries (2 + 2), deliveries by status, an empty queue.
+    let text = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
+    let value = |name: &str, labels: &str| -> f64 {
+        let series = text.lines().filter(|l| l.starts_with(&format!("{name}{{")) && l.contains(labels));
+        series.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum()
+    };
+    assert_eq!(value("switchboard_outbox_retries_total", "kind=\"channel\""), 4.0, "{text}");
+    assert_eq!(value("switchboard_deliveries_total", "channel=\"tel\",status=\"failed\""), 2.0);
+    assert!(text.contains("switchboard_outbox_depth{"), "the queue depth is exported");
+    assert_eq!(value("switchboard_outbox_depth", "kind=\"channel\""), 0.0);
     srv.stop().await;
 }
 

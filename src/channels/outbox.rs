@@ -59,6 +59,8 @@ pub struct Job {
 #[derive(Debug, Clone, Default)]
 pub struct Outbox {
     queues: Arc<DashMap<Uuid, mpsc::UnboundedSender<Job>>>,
+    /// Jobs handed to each account's worker and not yet attempted (`outbox_depth` gauge).
+    depth: Arc<DashMap<Uuid, usize>>,
     durable: Option<Arc<StreamQueue>>,
 }
 
@@ -69,7 +71,7 @@ fn now_ms() -> u64 {
 impl Outbox {
     /// An outbox whose jobs go through `queue` first (the Redis backend).
     pub fn durable(queue: StreamQueue) -> Outbox {
-        Outbox { queues: Arc::default(), durable: Some(Arc::new(queue)) }
+        Outbox { queues: Arc::default(), depth: Arc::default(), durable: Some(Arc::new(queue)) }
     }
 
     /// Queues `job`: on the durable stream when there is one (falling back to this process if
@@ -108,7 +110,15 @@ impl Outbox {
             .clone();
         if tx.send(job).is_err() {
             tracing::warn!(%account, "outbox worker gone (shutting down); delivery stays queued");
+            return;
         }
+        self.track(state, account, 1);
+    }
+
+    fn track(&self, state: &AppState, account: Uuid, delta: isize) {
+        let mut d = self.depth.entry(account).or_default();
+        *d = d.saturating_add_signed(delta);
+        state.metrics.outbox_depth("channel", &account.to_string(), *d);
     }
 }
 
@@ -200,6 +210,7 @@ async fn worker(state: AppState, mut rx: mpsc::UnboundedReceiver<Job>) {
             _ = state.shutdown.cancelled() => return,
             j = rx.recv() => match j { Some(j) => j, None => return },
         };
+        state.outbox.track(&state, job.account_id, -1);
         attempt(&state, job).await;
     }
 }

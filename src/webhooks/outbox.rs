@@ -34,6 +34,16 @@ type LaneKey = (Uuid, Option<Uuid>);
 struct Session {
     token: CancellationToken,
     lanes: DashMap<LaneKey, VecDeque<Claimed>>,
+    /// Entries routed to each webhook and not yet settled (the `outbox_depth` gauge).
+    depth: DashMap<Uuid, usize>,
+}
+
+impl Session {
+    fn track(&self, state: &AppState, webhook: Uuid, delta: isize) {
+        let mut d = self.depth.entry(webhook).or_default();
+        *d = d.saturating_add_signed(delta);
+        state.metrics.outbox_depth("webhook", &webhook.to_string(), *d);
+    }
 }
 
 /// Holds (or waits for) the outbox lease and runs a session while it is held.
@@ -52,7 +62,11 @@ pub(super) async fn run(state: AppState) {
         match (&session, held) {
             (None, true) => {
                 tracing::info!(consumer = %wh.consumer, "working the webhook outbox");
-                let s = Arc::new(Session { token: state.shutdown.child_token(), lanes: DashMap::new() });
+                let s = Arc::new(Session {
+                    token: state.shutdown.child_token(),
+                    lanes: DashMap::new(),
+                    depth: DashMap::new(),
+                });
                 state.tasks.spawn(consume(state.clone(), s.clone()));
                 session = Some(s);
             }
@@ -107,6 +121,7 @@ async fn consume(state: AppState, s: Arc<Session>) {
 
 fn route(state: &AppState, s: &Arc<Session>, c: Claimed) {
     let key = (c.entry.webhook_id, c.entry.conversation_id);
+    s.track(state, c.entry.webhook_id, 1);
     let mut fresh = false;
     s.lanes.entry(key).and_modify(|q| q.push_back(c.clone())).or_insert_with(|| {
         fresh = true;
@@ -131,7 +146,9 @@ async fn lane(state: AppState, s: Arc<Session>, key: LaneKey) {
             }
             continue;
         };
-        if !deliver(&state, &s.token, &c.entry).await {
+        let delivered = deliver(&state, &s.token, &c.entry).await;
+        s.track(&state, c.entry.webhook_id, -1);
+        if !delivered {
             return;
         }
         if let Err(e) = state.webhooks.store.ack(&c.token).await {
@@ -250,6 +267,7 @@ fn settle(state: &AppState, d: &mut Delivery, attempt: Attempt, class: Class) {
                 DeliveryStatus::Dead
             } else {
                 d.next_retry_at = Some(next);
+                state.metrics.outbox_retry("webhook", &d.webhook_id.to_string());
                 DeliveryStatus::Pending
             }
         }
