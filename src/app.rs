@@ -39,6 +39,8 @@ pub struct Inner {
     pub http: reqwest::Client,
     pub hub: Hub,
     pub tokens: TokenSigner,
+    /// Key signing media proxy URLs (`channels::media`); the token secret's bytes.
+    pub media_key: Vec<u8>,
     /// API-key hash → tenant, filled on first use (keys are not revocable at run time yet).
     pub key_cache: DashMap<String, Tenant>,
     /// Fires when the node starts shutting down.
@@ -168,6 +170,7 @@ impl AppState {
             http,
             hub,
             tokens: TokenSigner::new(&secret),
+            media_key: secret.clone(),
             key_cache: DashMap::new(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),

@@ -176,3 +176,34 @@ async fn retry_after_is_honoured_and_failures_keep_the_token_out_on(backend: Bac
     assert!(!d["error"].as_str().unwrap().contains("AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"), "{d}");
     srv.stop().await;
 }
+
+/// A photo arrives as a media whose URL is ours (signed); opening it downloads the largest
+/// size through the Bot API (getFile, then the file path) without exposing the bot token.
+#[tokio::test]
+async fn photos_arrive_as_media_behind_a_signed_proxy() {
+    let srv = TestServer::start_on(Backend::Memory, config()).await;
+    let stub = Stub::start(|req, _| {
+        if req.path.contains("/getFile") {
+            assert!(req.path.contains("file_id=AgACAgIAAxkBAAIBZmTdLarge"), "largest size asked: {}", req.path);
+            return Answer::status(200, r#"{"ok":true,"result":{"file_id":"x","file_path":"photos/file_7.jpg"}}"#);
+        }
+        assert!(req.path.ends_with("/photos/file_7.jpg"), "{}", req.path);
+        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: "JPEGBYTES".into() }
+    })
+    .await;
+    let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
+    webhook(&srv, &acc, &fixture("telegram_update_photo.json"), Some(SECRET_TOKEN)).await;
+    let c = first_conversation(&srv).await;
+    let m = messages(&srv, &c).await.remove(0);
+    let media = &m["medias"][0];
+    assert_eq!(media["content_type"], "image/jpeg");
+    let url = media["url"].as_str().unwrap();
+    assert!(url.starts_with(&srv.url("/v1.0/media/")) && !url.contains(BOT_TOKEN), "{url}");
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+    assert_eq!(r.text().await.unwrap(), "JPEGBYTES");
+    let last = if url.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &url[..url.len() - 1]);
+    assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403);
+    srv.stop().await;
+}

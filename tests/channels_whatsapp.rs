@@ -202,3 +202,37 @@ async fn throttling_is_retried_and_permanent_errors_fail_on(backend: Backend) {
     assert_eq!(stub.requests().len(), before + 1);
     srv.stop().await;
 }
+
+/// An image arrives as a media whose URL is ours (signed); opening it resolves the media id
+/// through the Graph API and downloads it with the account's token.
+#[tokio::test]
+async fn images_arrive_as_media_behind_a_signed_proxy() {
+    let srv = TestServer::start_on(Backend::Memory, config()).await;
+    let stub = Stub::start(|req, _| {
+        assert_eq!(req.header("authorization"), format!("Bearer {ACCESS_TOKEN}"));
+        if req.path.ends_with("/v17.0/1003383421387256") {
+            let url = format!("http://{}/blob/1003383421387256", req.header("host"));
+            return Answer::status(
+                200,
+                &json!({"url": url, "mime_type": "image/jpeg", "id": "1003383421387256"}).to_string(),
+            );
+        }
+        assert_eq!(req.path, "/blob/1003383421387256");
+        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: "JPEGBYTES".into() }
+    })
+    .await;
+    let acc = account(&srv, &stub, NUMBER_ID).await;
+    webhook(&srv, &acc, &fixture("whatsapp_inbound_image.json"), Some(APP_SECRET)).await;
+    let c = first_conversation(&srv).await;
+    let m = messages(&srv, &c).await.remove(0);
+    let media = &m["medias"][0];
+    assert_eq!(media["content_type"], "image/jpeg");
+    let url = media["url"].as_str().unwrap();
+    assert!(url.starts_with(&srv.url("/v1.0/media/")), "{url}");
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "JPEGBYTES");
+    let last = if url.ends_with('0') { '1' } else { '0' };
+    assert_eq!(reqwest::get(format!("{}{last}", &url[..url.len() - 1])).await.unwrap().status(), 403);
+    srv.stop().await;
+}

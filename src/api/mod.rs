@@ -90,6 +90,7 @@ pub fn router(state: AppState) -> Router {
                 .post(crate::channels::inbound::hook)
                 .layer(crate::limits::webhook_body_limit(&state.config)),
         )
+        .route("/media/{account_id}/{reference}", get(crate::channels::media::fetch))
         .route("/ws", get(crate::ws::upgrade))
         .fallback(|| async { Error::NotFound("route") });
     let static_dir = &state.config.server.static_dir;

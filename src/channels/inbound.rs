@@ -90,12 +90,14 @@ pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> 
         let cut = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
         text.truncate(cut);
     }
+    let mut medias = m.medias;
+    super::media::resolve(state, account, &mut medias);
     let req = PostRequest {
         tenant: account.tenant_id,
         conversation_id: conversation,
         author: Author::Participant(Box::new(participant.clone())),
         text,
-        medias: m.medias,
+        medias,
         client_id: Some(client_id.chars().take(128).collect()),
         via,
     };

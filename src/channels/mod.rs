@@ -9,6 +9,7 @@ pub mod dispatch;
 pub mod email;
 pub mod inbound;
 pub mod line;
+pub mod media;
 pub mod outbox;
 pub mod split;
 pub mod telegram;
@@ -155,6 +156,16 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// Sends one message (already split to `max_text_chars`).
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome;
+    /// Downloads an inbound media that the provider only names (its `media::MEDIA_REF`
+    /// reference): `(content type, bytes)`. Providers whose media URLs are public need none.
+    async fn fetch_media(
+        &self,
+        _http: &reqwest::Client,
+        _account: &Account,
+        _reference: &str,
+    ) -> Result<(String, bytes::Bytes), Error> {
+        Err(Error::NotFound("media"))
+    }
     /// What the outbox calls: `send` with its context; providers needing none keep this.
     async fn send_in(&self, ctx: &SendContext<'_>, out: &Outgoing<'_>) -> SendOutcome {
         self.send(&ctx.state.http, ctx.account, out).await

@@ -5,8 +5,8 @@
 //! messages (edits, channel posts, callbacks… are acknowledged and dropped). The peer is the
 //! chat (`chat.id`): in a private chat that is the user, in a group the group.
 //! Telegram sends file ids, not URLs: turning one into a download URL takes a `getFile` call
-//! and the URL embeds the bot token, so photos, documents and the like arrive as text
-//! placeholders (`[photo] caption`) rather than as medias.
+//! and the URL embeds the bot token, so a photo (largest size) or document arrives as a media
+//! whose URL is our signed proxy (`channels::media`), next to a `[photo] caption` text.
 //! Outbound: `sendMessage`, or `sendPhoto` / `sendMediaGroup` for images with a short caption;
 //! other media degrade to links. No delivery callbacks: `sent` is final.
 //! Credentials: `bot_token`, `secret_token`.
@@ -31,6 +31,20 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
 /// `[kind detail]`, or `[kind]` when there is no detail.
 fn tag(kind: &str, detail: &str) -> String {
     if detail.is_empty() { format!("[{kind}]") } else { format!("[{kind} {detail}]") }
+}
+
+/// A photo (its largest size) or document, by file id: downloading needs the bot token in the
+/// URL, so the stored message gets our signed proxy URL and `fetch_media` does the download.
+fn media_of(m: &Value) -> Vec<Media> {
+    let (id, ct) = if let Some(largest) = m["photo"].as_array().and_then(|p| p.last()) {
+        (str_of(largest, "file_id"), "image/jpeg")
+    } else {
+        (str_of(&m["document"], "file_id"), str_of(&m["document"], "mime_type"))
+    };
+    if id.is_empty() {
+        return vec![];
+    }
+    vec![Media { url: format!("{}{id}", super::media::MEDIA_REF), content_type: ct.to_string() }]
 }
 
 /// The text of a message, with a placeholder for what we cannot carry as media.
@@ -162,9 +176,24 @@ impl Provider for Telegram {
             provider_message_id: format!("{chat}:{id}"),
             from: Address { kind: AddressType::Telegram, target: chat.to_string(), name: name_of(m) },
             text: text_of(m),
-            medias: vec![],
+            medias: media_of(m),
         });
         Ok(inbound)
+    }
+
+    async fn fetch_media(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        reference: &str,
+    ) -> Result<(String, bytes::Bytes), Error> {
+        let base = format!("{}/bot{}", super::api_base(self, account), account.secret("bot_token"));
+        let id: String = form_urlencoded::byte_serialize(reference.as_bytes()).collect();
+        let (_, meta) = super::media::download(http, &format!("{base}/getFile?file_id={id}"), None).await?;
+        let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::Unavailable("bad getFile answer".into()))?;
+        let path = meta["result"]["file_path"].as_str().ok_or(Error::NotFound("media"))?;
+        let file = format!("{}/file/bot{}/{path}", super::api_base(self, account), account.secret("bot_token"));
+        super::media::download(http, &file, None).await
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {

@@ -7,7 +7,8 @@
 //! `messages` from users and/or `statuses` of what we sent (sent → delivered → read, failed).
 //! Meta sends one webhook per app, so changes for another phone number than the account's
 //! `phone_number_id` are skipped. Media arrive as ids that need an authenticated Graph call to
-//! resolve, so they come in as text placeholders (`[image] caption`), not as medias.
+//! resolve: the message keeps a `[image] caption` text and gets a media whose URL is our signed
+//! proxy (`channels::media`), which resolves and downloads it on demand.
 //! Outbound: `POST /v17.0/{phone_number_id}/messages` with a bearer access token; one image
 //! goes as an image message (caption ≤ 1,024), anything else degrades to links in the text.
 //! Credentials: `access_token`, `app_secret`, `verify_token`, `phone_number_id`.
@@ -49,6 +50,20 @@ fn status(s: &str) -> Option<MessageStatus> {
         "failed" => MessageStatus::Failed,
         _ => return None,
     })
+}
+
+/// A media message's attachment, by reference: the bytes need an authenticated Graph API
+/// call, which `fetch_media` makes when someone opens the (signed) URL we store instead.
+fn media_of(m: &Value) -> Vec<crate::model::Media> {
+    let kind = str_of(m, "type");
+    let body = &m[kind];
+    match (kind, str_of(body, "id")) {
+        ("image" | "video" | "audio" | "sticker" | "document", id) if !id.is_empty() => vec![crate::model::Media {
+            url: format!("{}{id}", super::media::MEDIA_REF),
+            content_type: str_of(body, "mime_type").to_string(),
+        }],
+        _ => vec![],
+    }
 }
 
 /// The text of a user message; media and other kinds become `[kind] caption` placeholders.
@@ -193,7 +208,7 @@ impl Provider for WhatsApp {
                     provider_message_id: id.into(),
                     from: Address { kind: AddressType::Whatsapp, target: from.into(), name: name.into() },
                     text: text_of(m),
-                    medias: vec![],
+                    medias: media_of(m),
                 });
             }
             for s in value["statuses"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -206,6 +221,20 @@ impl Provider for WhatsApp {
             }
         }
         Ok(inbound)
+    }
+
+    async fn fetch_media(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        reference: &str,
+    ) -> Result<(String, bytes::Bytes), Error> {
+        let token = account.secret("access_token");
+        let url = format!("{}/v17.0/{reference}", super::api_base(self, account));
+        let (_, meta) = super::media::download(http, &url, Some(token)).await?;
+        let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::Unavailable("bad media metadata".into()))?;
+        let link = meta["url"].as_str().ok_or_else(|| Error::Unavailable("media has no download url".into()))?;
+        super::media::download(http, link, Some(token)).await
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
