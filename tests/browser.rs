@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
 /// What e2e.mjs types in the page as the operator's SMS reply (to the number below).
 const SMS_REPLY: &str = "Sorry Sam, we are resending it today.";
 const SMS_PEER: &str = "+14155550100";
@@ -42,26 +41,6 @@ fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Result<(), String> {
     }
 }
 
-fn is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
-}
-
-/// Installs Debian's `chromium` if it is missing and we may; fails otherwise.
-fn ensure_chromium() {
-    if Path::new(CHROMIUM).exists() {
-        return;
-    }
-    assert!(
-        is_root(),
-        "{CHROMIUM} is missing and this test is not running as root: install it with \
-         `sudo apt-get update && sudo apt-get install -y chromium`"
-    );
-    eprintln!("browser test: installing chromium with apt-get");
-    run("apt-get", &["update"], None).unwrap_or_else(|e| panic!("{e}"));
-    run("apt-get", &["install", "-y", "chromium"], None).unwrap_or_else(|e| panic!("{e}"));
-    assert!(Path::new(CHROMIUM).exists(), "apt-get installed chromium but {CHROMIUM} is still missing");
-}
-
 /// Runs `npm ci` in tests/browser when its node_modules are missing (playwright-core only:
 /// it downloads no browser).
 fn ensure_node_modules(dir: &Path) {
@@ -84,7 +63,7 @@ async fn chat_page_end_to_end_in_chromium() {
     let dir = root.join("tests/browser");
     let deps = dir.clone();
     tokio::task::spawn_blocking(move || {
-        ensure_chromium();
+        common::provision::ensure("chromium", "chromium");
         ensure_node_modules(&deps);
     })
     .await
