@@ -199,6 +199,7 @@ pub async fn serve(
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
     crate::conversations::start_event_publisher(&state);
+    crate::watch::start(&state);
     state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();
     tokio::spawn(async move {

@@ -10,6 +10,7 @@
 //! - [`ws`]: the WebSocket gateway: upgrade, session loop, protocol frames, close codes.
 //! - [`conversations`]: the one write path (validate → append → publish → event).
 //! - [`hub`]: node-local rooms and fan-out to connections.
+//! - [`watch`]: connections following their tenant's conversation list (`conversation` frames).
 //! - [`store`]: durable state (memory or Redis) with the atomic append.
 //! - [`broker`]: cross-node delivery and the outside-consumer event channel.
 //! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
@@ -33,6 +34,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod store;
+pub mod watch;
 pub mod webhooks;
 pub mod ws;
 

@@ -1,5 +1,6 @@
 //! The single-node broker: ephemeral frames go straight into the local hub, events into an
-//! in-process broadcast channel. With one node there is nobody else to tell.
+//! in-process broadcast channel (and to the node's conversation watchers). With one node there
+//! is nobody else to tell.
 
 use super::{Broker, Event};
 use crate::error::Result;
@@ -31,10 +32,16 @@ impl Broker for MemoryBroker {
     async fn publish_event(&self, event: &Event) -> Result<()> {
         // No receiver is fine: nobody listens in-process yet.
         let _ = self.events.send(event.clone());
+        self.hub.watchers().offer(event);
         Ok(())
     }
 
     fn room_interest(&self, _room: Uuid) {}
+
+    fn tenant_interest(&self, tenant: Uuid) {
+        // Every event of this single node passes through `publish_event`: live at once.
+        self.hub.watchers().live(tenant, false);
+    }
 
     fn events(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()

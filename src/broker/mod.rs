@@ -3,7 +3,8 @@
 //! The broker carries what is *not* history — typing, read receipts, presence — to every node
 //! serving a room, tells the transport which rooms this node cares about (ref-counted by the
 //! hub: subscribe on the first local subscriber, unsubscribe after the last), and publishes
-//! event envelopes for outside consumers. Durable message publications are the store's job
+//! event envelopes for outside consumers. While a node has conversation watchers of a tenant
+//! (`crate::watch`), the broker also brings that tenant's events from every node to them. Durable message publications are the store's job
 //! (published atomically with the append); the broker only brings them in from the wire.
 
 pub mod memory;
@@ -58,6 +59,10 @@ pub trait Broker: Send + Sync + 'static {
     async fn publish_event(&self, event: &Event) -> Result<()>;
     /// The hub's interest in `room` changed; the broker reconciles its subscriptions.
     fn room_interest(&self, room: Uuid);
+    /// The node's conversation watchers of `tenant` changed (`crate::watch`): the broker
+    /// starts or stops handing that tenant's events (from every node) to `Watchers::offer`,
+    /// and calls `Watchers::live` once it does.
+    fn tenant_interest(&self, tenant: Uuid);
     /// In-process listeners of every event published by this node.
     fn events(&self) -> tokio::sync::broadcast::Receiver<Event>;
 }

@@ -8,7 +8,9 @@
 //!
 //! Events are published as JSON on `P:events:<tenant>` (for `SUBSCRIBE`rs) and appended to
 //! `P:events:{<tenant>}:stream` (for consumers that must not miss any), besides the in-process
-//! broadcast that local listeners (webhooks) read.
+//! broadcast that local listeners (webhooks) read. While this node has conversation watchers
+//! of a tenant (`crate::watch`), the control task also subscribes to that tenant's event
+//! channel and hands what arrives — this node's events and every other node's — to them.
 
 mod control;
 mod link;
@@ -32,7 +34,7 @@ use uuid::Uuid;
 pub struct RedisBroker {
     redis: RedisClient,
     keys: Keys,
-    interest: mpsc::UnboundedSender<Uuid>,
+    interest: mpsc::UnboundedSender<control::Interest>,
     events: broadcast::Sender<Event>,
     events_stream_max_len: u64,
 }
@@ -96,7 +98,11 @@ impl Broker for RedisBroker {
 
     fn room_interest(&self, room: Uuid) {
         // Only fails once the control task is gone, i.e. while shutting down.
-        let _ = self.interest.send(room);
+        let _ = self.interest.send(control::Interest::Room(room));
+    }
+
+    fn tenant_interest(&self, tenant: Uuid) {
+        let _ = self.interest.send(control::Interest::Tenant(tenant));
     }
 
     fn events(&self) -> broadcast::Receiver<Event> {

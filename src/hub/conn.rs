@@ -26,6 +26,16 @@ impl Publication {
     pub fn is_sync(&self) -> bool {
         self.seq > 0 && self.frame.as_str().is_empty()
     }
+
+    /// A frame for the connection itself rather than for one of its rooms (the tenant-wide
+    /// `conversation` and `watching` frames, see `crate::watch`): written as it is, in queue order.
+    pub fn direct(frame: Utf8Bytes) -> Publication {
+        Publication { room: Uuid::nil(), seq: 0, frame }
+    }
+
+    pub fn is_direct(&self) -> bool {
+        self.room.is_nil()
+    }
 }
 
 /// A connection's kill switch: set once with a close code by whoever decides the connection

@@ -6,6 +6,7 @@
 //! holds a lock across `.await`, and a full queue marks that one connection as a slow consumer
 //! instead of slowing the room. The hub owns no durable state and knows nothing about other
 //! nodes; the broker feeds it publications from elsewhere and the store feeds it local ones.
+//! It also carries the node's tenant-wide watchers (`crate::watch`), which the brokers feed.
 
 mod conn;
 
@@ -63,6 +64,8 @@ pub struct Hub {
 #[derive(Debug, Default)]
 struct HubInner {
     rooms: DashMap<Uuid, Room>,
+    /// Connections following their tenant's whole conversation list.
+    watchers: crate::watch::Watchers,
     next_conn: AtomicU64,
     fanout_drops: AtomicU64,
 }
@@ -70,6 +73,11 @@ struct HubInner {
 impl Hub {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The tenant-wide conversation watchers on this node (see `crate::watch`).
+    pub fn watchers(&self) -> &crate::watch::Watchers {
+        &self.inner.watchers
     }
 
     pub fn next_conn_id(&self) -> ConnId {

@@ -1,5 +1,6 @@
 //! What a session does for each client frame: subscribe (with history recovery), unsubscribe,
-//! send (through the one post path), typing, read, ping, refresh (in `hygiene`).
+//! send (through the one post path), typing, read, ping, refresh (in `hygiene`), and the
+//! conversation-list watch (in `watch`).
 //!
 //! Subscribing registers with the hub *before* reading the room's position and history, so a
 //! message appended meanwhile arrives twice (replay and live) rather than never; the session's
@@ -62,6 +63,8 @@ impl Session {
             },
             ClientFrame::Ping { id } => self.send_now(ServerFrame::Pong { id: id.as_ref() }.to_text()).await,
             ClientFrame::Refresh { token } => self.refresh(&token.0).await,
+            ClientFrame::WatchConversations {} => self.watch_conversations().await,
+            ClientFrame::UnwatchConversations {} => self.unwatch_conversations().await,
         }
     }
 
@@ -151,7 +154,15 @@ impl Session {
         };
         let last_seq = replay.last().map_or(pos.seq, |m| m.seq.max(pos.seq));
         let online = self.state.hub.online(room);
-        let f = ServerFrame::Subscribed { conversation_id: room, seq: pos.seq, epoch: &pos.epoch, recovered, online };
+        let last_read_seq = participant.as_ref().map(|p| p.last_read_seq);
+        let f = ServerFrame::Subscribed {
+            conversation_id: room,
+            seq: pos.seq,
+            epoch: &pos.epoch,
+            recovered,
+            online,
+            last_read_seq,
+        };
         self.subs.insert(room, Sub { last_seq, participant });
         let write = async {
             self.socket.feed(Message::Text(f.to_text())).await?;
@@ -231,6 +242,7 @@ impl Session {
             seq: m.seq,
             message_id: m.id,
             duplicate: a.duplicate,
+            author_participant_id: m.author,
         }
         .to_text())
     }

@@ -123,8 +123,10 @@ impl Session {
             self.send_now(ServerFrame::Unsubscribed { conversation_id: room, reason: "token_scope" }.to_text()).await?;
         }
         let expires_at = chrono::DateTime::from_timestamp(claims.exp as i64, 0).unwrap_or_default();
+        let before = self.claims.clone();
         self.claims = claims;
-        self.send_now(ServerFrame::Refreshed { expires_at }.to_text()).await
+        self.send_now(ServerFrame::Refreshed { expires_at }.to_text()).await?;
+        self.rewatch_after_refresh(&before).await
     }
 
     async fn send_error(&mut self, code: &str, message: &str) -> Result<(), axum::Error> {

@@ -11,6 +11,7 @@ mod commands;
 mod hygiene;
 pub mod protocol;
 mod session;
+mod watch;
 
 use crate::app::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};

@@ -4,7 +4,7 @@
 //! here so that every producer (store, session, broker) emits byte-identical JSON. A message
 //! frame is serialized once per message, never per subscriber.
 
-use crate::model::{Media, Message};
+use crate::model::{Conversation, Media, Message};
 use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -50,6 +50,10 @@ pub enum ClientFrame {
     Refresh {
         token: SecretToken,
     },
+    /// Follow the tenant's conversation list (operator and agent tokens): `watching`, then
+    /// `conversation` frames (see `crate::watch`).
+    WatchConversations {},
+    UnwatchConversations {},
 }
 
 /// A client token inside a frame: its `Debug` is redacted so it cannot reach a log line.
@@ -73,6 +77,9 @@ pub enum ServerFrame<'a> {
         epoch: &'a str,
         recovered: bool,
         online: Vec<String>,
+        /// The holder's participant's read marker, when the holder is a participant.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_read_seq: Option<u64>,
     },
     Unsubscribed {
         conversation_id: Uuid,
@@ -91,6 +98,8 @@ pub enum ServerFrame<'a> {
         seq: u64,
         message_id: Uuid,
         duplicate: bool,
+        /// The participant the message was written as (an operator token joins on its first send).
+        author_participant_id: Option<Uuid>,
     },
     Typing {
         conversation_id: Uuid,
@@ -130,6 +139,21 @@ pub enum ServerFrame<'a> {
     Refreshed {
         expires_at: chrono::DateTime<chrono::Utc>,
     },
+    /// The conversation watch is live: reload the list now; later changes arrive as frames.
+    /// Sent again whenever changes may have been missed.
+    Watching {},
+    /// `unwatch_conversations` took effect (frames already queued may still arrive).
+    Unwatched {},
+    /// A conversation of the tenant changed: `created`, `updated` (fields, owner, or a new
+    /// message: then `last_message`), `deleted`, or (agents) `removed` from its view.
+    Conversation {
+        event: &'a str,
+        conversation_id: Uuid,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation: Option<&'a Conversation>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        last_message: Option<&'a Message>,
+    },
 }
 
 impl ServerFrame<'_> {
@@ -160,6 +184,8 @@ mod tests {
         assert!(matches!(f, ClientFrame::Send { ref text, .. } if text == "hi"));
         let f: ClientFrame = serde_json::from_str(r#"{"type":"ping"}"#).unwrap();
         assert_eq!(f, ClientFrame::Ping { id: None });
+        let f: ClientFrame = serde_json::from_str(r#"{"type":"watch_conversations"}"#).unwrap();
+        assert_eq!(f, ClientFrame::WatchConversations {});
     }
 
     #[test]
@@ -173,5 +199,7 @@ mod tests {
     fn server_frames_are_tagged_json() {
         let v: serde_json::Value = serde_json::from_str(ServerFrame::Pong { id: None }.to_text().as_str()).unwrap();
         assert_eq!(v, serde_json::json!({"type":"pong"}));
+        let v: serde_json::Value = serde_json::from_str(ServerFrame::Watching {}.to_text().as_str()).unwrap();
+        assert_eq!(v, serde_json::json!({"type":"watching"}));
     }
 }

@@ -176,6 +176,12 @@ impl Session {
         let mut wrote = false;
         let mut revoked = Vec::new();
         for p in batch {
+            if p.is_direct() {
+                // A connection-wide frame (conversation watch): not part of any room's order.
+                self.socket.feed(Message::Text(p.frame.clone())).await?;
+                wrote = true;
+                continue;
+            }
             let Some(sub) = self.subs.get(&p.room) else { continue };
             if p.seq == 0 {
                 self.socket.feed(Message::Text(p.frame.clone())).await?;
@@ -244,6 +250,7 @@ impl Session {
     }
 
     async fn leave_all(&mut self) {
+        self.unwatch();
         let rooms: Vec<Uuid> = self.subs.keys().copied().collect();
         for room in rooms {
             self.leave(room).await;

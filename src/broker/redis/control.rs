@@ -7,6 +7,11 @@
 //! `Publication::sync` with the room's current seq from the store: anything published before
 //! the subscription took effect — while joining, or during an outage — is then filled from
 //! history by each session. It does not publish (the store and the broker handle do).
+//!
+//! Tenants are handled the same way for conversation watchers (`crate::watch`): the task
+//! subscribes to `P:events:<tenant>` while the node has watchers of that tenant, hands what
+//! arrives to `Watchers::offer`, and calls `Watchers::live` once subscribed — with `resync`
+//! after a reconnect, since events published during the outage are gone.
 
 use super::link::Link;
 use crate::hub::{Hub, Publication};
@@ -36,7 +41,23 @@ pub(super) struct Control {
     pub hub: Hub,
     pub store: Arc<dyn Store>,
     /// Interest notifications; closed when the broker is dropped, which ends the task.
-    pub interest: mpsc::UnboundedReceiver<Uuid>,
+    pub interest: mpsc::UnboundedReceiver<Interest>,
+}
+
+/// What the node's interest changed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Interest {
+    /// Local subscribers of a room.
+    Room(Uuid),
+    /// Local conversation watchers of a tenant.
+    Tenant(Uuid),
+}
+
+/// What the link is subscribed to.
+#[derive(Debug, Default)]
+struct Subscribed {
+    rooms: HashSet<Uuid>,
+    tenants: HashSet<Uuid>,
 }
 
 /// Why the steady state ended.
@@ -56,7 +77,10 @@ impl Control {
                     backoff = BACKOFF_MIN;
                     match self.serve(link, subscribed).await {
                         Exit::Stop => return,
-                        Exit::Lost => tracing::warn!("redis pub/sub link lost; reconnecting"),
+                        Exit::Lost => {
+                            self.hub.watchers().all_offline();
+                            tracing::warn!("redis pub/sub link lost; reconnecting");
+                        }
                     }
                 }
                 None => {
@@ -77,7 +101,7 @@ impl Control {
     }
 
     /// A new link subscribed to every room the hub has now, or `None` after logging why not.
-    async fn connect(&mut self) -> Option<(Link, HashSet<Uuid>)> {
+    async fn connect(&mut self) -> Option<(Link, Subscribed)> {
         let t = self.timeout;
         let mut link = match tokio::time::timeout(t * 2, Link::connect(&self.url, self.cluster, t)).await {
             Ok(Ok(link)) => link,
@@ -92,27 +116,32 @@ impl Control {
         };
         while self.interest.try_recv().is_ok() {}
         let rooms: HashSet<Uuid> = self.hub.rooms().into_iter().collect();
-        let channels: Vec<String> = rooms.iter().map(|r| self.keys.room_channel(*r)).collect();
+        let tenants: HashSet<Uuid> = self.hub.watchers().tenants().into_iter().collect();
+        let mut channels: Vec<String> = rooms.iter().map(|r| self.keys.room_channel(*r)).collect();
+        channels.extend(tenants.iter().map(|t| self.keys.events_channel(*t)));
         if let Err(e) = bounded(t, link.subscribe(&channels)).await {
             tracing::warn!(error = %e, "redis pub/sub resubscribe failed");
             return None;
         }
         self.sync(rooms.iter().copied().collect());
-        Some((link, rooms))
+        for tenant in &tenants {
+            self.hub.watchers().live(*tenant, true);
+        }
+        Some((link, Subscribed { rooms, tenants }))
     }
 
-    async fn serve(&mut self, mut link: Link, mut subscribed: HashSet<Uuid>) -> Exit {
+    async fn serve(&mut self, mut link: Link, mut subscribed: Subscribed) -> Exit {
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.tick().await;
         loop {
             tokio::select! {
                 n = self.interest.recv() => {
-                    let Some(room) = n else { return Exit::Stop };
-                    let mut rooms = HashSet::from([room]);
-                    while let Ok(r) = self.interest.try_recv() {
-                        rooms.insert(r);
+                    let Some(first) = n else { return Exit::Stop };
+                    let mut changed = HashSet::from([first]);
+                    while let Ok(i) = self.interest.try_recv() {
+                        changed.insert(i);
                     }
-                    if let Err(e) = self.reconcile(&mut link, &mut subscribed, rooms).await {
+                    if let Err(e) = self.reconcile(&mut link, &mut subscribed, changed).await {
                         tracing::warn!(error = %e, "redis (un)subscribe failed");
                         return Exit::Lost;
                     }
@@ -131,35 +160,59 @@ impl Control {
         }
     }
 
-    /// Brings the subscriptions of `rooms` in line with the hub as it is now.
+    /// Brings the subscriptions of the `changed` rooms and tenants in line with the hub and
+    /// its watchers as they are now.
     async fn reconcile(
         &self,
         link: &mut Link,
-        subscribed: &mut HashSet<Uuid>,
-        rooms: HashSet<Uuid>,
+        subscribed: &mut Subscribed,
+        changed: HashSet<Interest>,
     ) -> Result<(), String> {
-        let (mut join, mut leave) = (Vec::new(), Vec::new());
-        for room in rooms {
-            match (self.hub.has_room(room), subscribed.contains(&room)) {
-                (true, false) => join.push(room),
-                (false, true) => leave.push(room),
-                _ => {}
+        let watchers = self.hub.watchers();
+        let (mut join, mut leave, mut join_t, mut leave_t, mut live) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for i in changed {
+            match i {
+                Interest::Room(room) => match (self.hub.has_room(room), subscribed.rooms.contains(&room)) {
+                    (true, false) => join.push(room),
+                    (false, true) => leave.push(room),
+                    _ => {}
+                },
+                Interest::Tenant(t) => match (watchers.has_tenant(t), subscribed.tenants.contains(&t)) {
+                    (true, false) => join_t.push(t),
+                    (false, true) => leave_t.push(t),
+                    // Already listening: a new watcher only needs its `watching`.
+                    (true, true) => live.push(t),
+                    (false, false) => {}
+                },
             }
         }
-        let channels = |rooms: &[Uuid]| rooms.iter().map(|r| self.keys.room_channel(*r)).collect::<Vec<_>>();
-        bounded(self.timeout, link.subscribe(&channels(&join))).await?;
-        subscribed.extend(join.iter().copied());
-        bounded(self.timeout, link.unsubscribe(&channels(&leave))).await?;
+        let mut channels: Vec<String> = join.iter().map(|r| self.keys.room_channel(*r)).collect();
+        channels.extend(join_t.iter().map(|t| self.keys.events_channel(*t)));
+        bounded(self.timeout, link.subscribe(&channels)).await?;
+        subscribed.rooms.extend(join.iter().copied());
+        subscribed.tenants.extend(join_t.iter().copied());
+        let mut channels: Vec<String> = leave.iter().map(|r| self.keys.room_channel(*r)).collect();
+        channels.extend(leave_t.iter().map(|t| self.keys.events_channel(*t)));
+        bounded(self.timeout, link.unsubscribe(&channels)).await?;
         for room in &leave {
-            subscribed.remove(room);
+            subscribed.rooms.remove(room);
+        }
+        for t in &leave_t {
+            subscribed.tenants.remove(t);
         }
         self.sync(join);
+        for t in join_t.into_iter().chain(live) {
+            watchers.live(t, false);
+        }
         Ok(())
     }
 
     /// Hands one received frame to the local subscribers of its room.
     fn deliver(&self, msg: &redis::Msg) {
-        let Some(room) = self.keys.room_of_channel(msg.get_channel_name()) else { return };
+        let Some(room) = self.keys.room_of_channel(msg.get_channel_name()) else {
+            return self.deliver_event(msg);
+        };
         let Some((seq, frame)) = parse_channel_payload(msg.get_payload_bytes()) else {
             tracing::warn!(channel = msg.get_channel_name(), "ignoring a malformed room publication");
             return;
@@ -169,6 +222,17 @@ impl Control {
             return;
         }
         self.hub.fanout(Publication { room, seq, frame: Utf8Bytes::from(frame) });
+    }
+
+    /// Hands one event from a tenant's event channel to the node's watchers of that tenant.
+    fn deliver_event(&self, msg: &redis::Msg) {
+        if self.keys.tenant_of_events_channel(msg.get_channel_name()).is_none() {
+            return;
+        }
+        match serde_json::from_slice::<crate::broker::Event>(msg.get_payload_bytes()) {
+            Ok(event) => self.hub.watchers().offer(&event),
+            Err(e) => tracing::warn!(error = %e, channel = msg.get_channel_name(), "ignoring a malformed event"),
+        }
     }
 
     /// In the background, tells the hub how far each room's history reaches, retrying rooms

@@ -126,6 +126,11 @@ impl Keys {
         format!("{}:events:{}", self.prefix, tenant)
     }
 
+    /// The tenant an `events_channel` name belongs to.
+    pub fn tenant_of_events_channel(&self, channel: &str) -> Option<Uuid> {
+        Uuid::parse_str(channel.strip_prefix(&self.prefix)?.strip_prefix(":events:")?).ok()
+    }
+
     /// `P:events:{<tenant id>}:stream`: the same envelopes, for consumers that must not miss any.
     pub fn events_stream(&self, tenant: Uuid) -> String {
         format!("{}:events:{{{}}}:stream", self.prefix, tenant)
