@@ -3,16 +3,15 @@
 //! Starts the server in-process and a stub Twilio API, runs
 //! `node tests/browser/e2e.mjs <base url> <api key> <stub url>` (playwright-core driving
 //! `/usr/bin/chromium`; see that file for the scenarios), then checks that the operator's SMS
-//! reply typed in the page reached the stub provider. What the run
-//! needs is installed here when missing: Chromium with apt-get (when running as root) and the
-//! node packages with `npm ci`. Anything that cannot be installed fails the test with a message
-//! saying what to do; it never skips.
+//! reply typed in the page reached the stub provider. What the run needs is installed when
+//! missing (`common::browser`): Chromium with apt-get (when running as root) and the node
+//! packages with `npm ci`. Anything that cannot be installed fails the test with a message
+//! saying what to do; it never skips. The restart scenario is `tests/browser_restart.rs`.
 
 mod common;
 
 use common::stub::{Answer, Stub};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// What e2e.mjs types in the page as the operator's SMS reply (to the number below).
@@ -21,53 +20,12 @@ const SMS_PEER: &str = "+14155550100";
 /// The whole node run, browser start to screenshots; e2e.mjs has its own, shorter, deadline.
 const E2E_TIMEOUT: Duration = Duration::from_secs(240);
 
-fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Result<(), String> {
-    let mut c = Command::new(cmd);
-    c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
-    if let Some(d) = dir {
-        c.current_dir(d);
-    }
-    let out = c.output().map_err(|e| format!("cannot run `{cmd}`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{cmd} {}` failed ({}):\n{}{}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
-
-/// Runs `npm ci` in tests/browser when its node_modules are missing (playwright-core only:
-/// it downloads no browser).
-fn ensure_node_modules(dir: &Path) {
-    assert!(
-        run("node", &["--version"], None).is_ok(),
-        "`node` (20 or later) is needed to drive the browser: install Node.js and npm"
-    );
-    if dir.join("node_modules/playwright-core/package.json").exists() {
-        return;
-    }
-    eprintln!("browser test: running `npm ci` in {}", dir.display());
-    run("npm", &["ci", "--no-audit", "--no-fund"], Some(dir))
-        .unwrap_or_else(|e| panic!("cannot install the browser test's node packages: {e}"));
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_page_end_to_end_in_chromium() {
     let started = Instant::now();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = root.join("tests/browser");
-    let deps = dir.clone();
-    tokio::task::spawn_blocking(move || {
-        common::provision::ensure("chromium", "chromium");
-        ensure_node_modules(&deps);
-    })
-    .await
-    .unwrap();
+    let dir = common::browser::dir();
+    tokio::task::spawn_blocking(common::browser::ensure).await.unwrap();
 
     let server = common::TestServer::start().await;
     let base = server.url("");

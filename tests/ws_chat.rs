@@ -312,11 +312,34 @@ async fn operator_token_joins_any_room_and_writes_as_participant() {
     let c = api.conversation("ops").await;
     let (_, t) = api.post("/v1.0/tokens", json!({"identity": "agent-7", "all_conversations": true})).await;
     let mut op = srv.ws(t["token"].as_str().unwrap()).await;
-    op.subscribe(&c, None).await;
+    let s = op.subscribe(&c, None).await;
+    assert!(s.get("last_read_seq").is_none(), "not a participant yet: {s}");
     op.send(send(&c, "hello, how can I help?", "op1")).await;
-    assert_eq!(op.next_of("ack").await["seq"], 1);
+    let ack = op.next_of("ack").await;
+    assert_eq!(ack["seq"], 1);
     let (_, parts) = api.get(&format!("/v1.0/conversations/{c}/participants")).await;
     assert_eq!(parts["result"][0]["address"]["target"], "agent-7");
+    assert_eq!(ack["author_participant_id"], parts["result"][0]["id"], "the ack names the new participant");
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn subscribed_carries_the_holders_read_marker() {
+    let srv = TestServer::start().await;
+    let api = srv.api(KEY_A);
+    let (c, mut alice, _bob) = room(&srv).await;
+    for i in 1..=3 {
+        api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": format!("m{i}")})).await;
+    }
+    for i in 1..=3 {
+        assert_eq!(alice.next_of("message").await["message"]["seq"], i);
+    }
+    alice.send(json!({"type": "read", "conversation_id": c, "seq": 2})).await;
+    assert_eq!(alice.next_of("read").await["seq"], 2);
+    drop(alice);
+    let mut again = srv.ws(&api.token("alice", &[&c]).await).await;
+    let s = again.subscribe(&c, Some(3)).await;
+    assert_eq!((s["seq"].as_u64(), s["last_read_seq"].as_u64()), (Some(3), Some(2)), "{s}");
     srv.stop().await;
 }
 

@@ -11,8 +11,11 @@ import { Directory } from './directory.js';
 import { Socket } from './socket.js';
 
 const HISTORY_PAGE = 30;
-/** New rooms (an inbound SMS from a new number) show up within this long. */
-const LIST_POLL_MS = 5000;
+/**
+ * Fallback only: the list is live over the socket (`watch_conversations`). Polled this often
+ * while connected to a server that does not confirm the watch with `watching`.
+ */
+const LIST_POLL_MS = 60000;
 /** Below the server's `ws.max_subscriptions` (100 by default). */
 export const MAX_SUBSCRIPTIONS = 90;
 const TYPING_EVERY_MS = 2500;
@@ -48,6 +51,7 @@ export class Chat {
     this.participantsLoading = new Map();
     this.lastTyping = 0;
     this.pollTimer = 0;
+    this.watchLive = false; // the server confirmed `watch_conversations` on this connection
     for (const id of conversationIds || []) store.ensureRoom(id);
     this.scheduleRenewal(expiresAt);
     this.socket = new Socket({
@@ -55,7 +59,10 @@ export class Chat {
       onOpen: () => this.onOpen(),
       onFrame: (f) => this.onFrame(f),
       onState: (s) => {
-        if (s !== 'connected') for (const r of this.store.rooms.values()) r.subscribed = false;
+        if (s !== 'connected') {
+          this.watchLive = false;
+          for (const r of this.store.rooms.values()) r.subscribed = false;
+        }
         this.store.setConn(s);
       },
     });
@@ -69,7 +76,11 @@ export class Chat {
     const dir = this.directory;
     if (dir) await dir.refresh();
     this.socket.start();
-    if (dir) this.pollTimer = setInterval(() => dir.refresh(), LIST_POLL_MS);
+    if (dir) {
+      this.pollTimer = setInterval(() => {
+        if (this.socket.isOpen && !this.watchLive) dir.refresh();
+      }, LIST_POLL_MS);
+    }
   }
 
   stop() {
@@ -107,6 +118,8 @@ export class Chat {
   // ---- socket --------------------------------------------------------------------------------
 
   onOpen() {
+    // Operators follow the whole list: `watching` (reload it), then `conversation` frames.
+    if (this.directory) this.socket.send({ type: 'watch_conversations' });
     const rooms = [...this.store.rooms.values()];
     const active = this.store.activeId;
     rooms.sort((a, b) => (b.id === active) - (a.id === active));
@@ -139,6 +152,7 @@ export class Chat {
         return undefined;
       case 'ack': {
         s.ack(id, f);
+        if (f.author_participant_id && s.room(id)) s.rememberMe(s.room(id), f.author_participant_id);
         // An operator joins a room on its first send: show it among the participants.
         const r = s.room(id);
         if (r && this.operator && !f.duplicate && ![...r.participants.values()].some((p) => r.myPids.has(p.id))) {
@@ -178,6 +192,15 @@ export class Chat {
       case 'error':
         return this.onError(f);
       case 'refreshed':
+      case 'unwatched':
+        return undefined;
+      case 'watching':
+        // Live from here on; whatever changed before (or while disconnected) comes from REST.
+        this.watchLive = true;
+        if (this.directory) this.directory.refresh(true);
+        return undefined;
+      case 'conversation':
+        if (this.directory) this.directory.apply(f);
         return undefined;
       default:
         return undefined;
@@ -195,6 +218,7 @@ export class Chat {
     r.epoch = f.epoch;
     r.headSeq = Math.max(r.headSeq, f.seq);
     r.online = new Set(f.online);
+    if (f.last_read_seq) s.setReadSeq(r, f.last_read_seq);
     s.touch({ room: r.id });
     if (since !== undefined && !f.recovered) {
       if (this.operator) {

@@ -1,6 +1,6 @@
-// Operator-only actions over REST: the conversation list (first page polled for new rooms,
-// further pages on demand), creating a conversation, adding participants, joining, and minting
-// end-user invite links.
+// Operator-only actions: the conversation list (the first page over REST whenever the socket's
+// watch says `watching`, then live `conversation` frames; further pages on demand), creating a
+// conversation, adding participants, joining, and minting end-user invite links.
 
 const LIST_PAGE = 30;
 
@@ -12,15 +12,45 @@ export class Directory {
     this.store = chat.store;
   }
 
-  /** The newest page: new rooms appear (and are subscribed) without a reload. */
-  async refresh() {
-    if (this.listed && document.visibilityState === 'hidden') return;
+  /**
+   * The newest page: new rooms appear (and are subscribed) without a reload. `force`: also in a
+   * hidden tab (after `watching`, when changes may have been missed).
+   */
+  async refresh(force = false) {
+    if (!force && this.listed && document.visibilityState === 'hidden') return;
     try {
       const page = await this.api.listConversations({ pageSize: LIST_PAGE });
       this.add(page.result);
       if (this.store.nextPageToken === null) this.store.nextPageToken = page.next_page_token || '';
     } catch (e) {
       if (e.status === 401) this.store.setNotice('The API key was refused.');
+    }
+  }
+
+  /**
+   * A `conversation` frame: `created`/`updated` upsert the room (a new one is subscribed; a
+   * `last_message` becomes the preview of a room whose messages are not streamed to us);
+   * `deleted`/`removed` take it out of the list.
+   */
+  apply(f) {
+    const s = this.store;
+    let r = s.room(f.conversation_id);
+    if (f.event === 'deleted' || f.event === 'removed') {
+      if (!r) return;
+      // Deleted, or (agents) given to someone else: out of the list, unwritable.
+      r.access = f.event === 'deleted' ? 'gone' : 'denied';
+      r.subscribed = false;
+      s.touch({ room: r.id });
+      return;
+    }
+    if (!f.conversation) return;
+    this.add([f.conversation]);
+    r = s.room(f.conversation_id);
+    const m = f.last_message;
+    if (m && r && !(r.preview && r.preview.seq >= m.seq)) {
+      r.preview = m; // not part of the loaded history: see ListView's lastShown
+      r.headSeq = Math.max(r.headSeq, m.seq);
+      s.touch({ room: r.id });
     }
   }
 

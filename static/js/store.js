@@ -32,6 +32,7 @@ export function newRoom(id) {
     typing: new Map(), // identity -> expiry (ms)
     reads: new Map(), // identity -> highest seq that identity read
     readSeq: 0, // my read marker
+    preview: null, // newest message announced by the list watch (rooms not streamed to us)
   };
 }
 

@@ -8,49 +8,45 @@
 // end user's network drops while the operator sends 3 messages (and the end user queues one):
 // after the reconnect every message is there exactly once; a reload restores the same history;
 // the operator adds participants from the page. With a Twilio stub URL: an inbound SMS (signed
-// webhook) from a new number appears live in the operator's list and pane, the operator's reply
+// webhook) from a new number appears live in the operator's list (pushed as a `conversation`
+// frame of the page's list watch, with no REST list request) and pane, the operator's reply
 // goes out through the stub (the Rust side checks what the stub received) and its delivery
 // status moves to "delivered" on a signed status callback; the operator adds a phone number to
 // a room. Any console error or page error fails the run.
 // Screenshots go to target/screenshots/; one is copied to docs/chat.png.
 
-import { chromium } from 'playwright-core';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import {
+  ROOT,
+  SHOTS,
+  WAIT,
+  assert,
+  expectConn,
+  expectTail,
+  launch,
+  recordFrames,
+  restClient,
+  runner,
+  send,
+  signIn,
+  texts,
+  waitForText,
+  watchConsole,
+} from './lib.mjs';
 
 const [base, apiKey, twilioStub] = process.argv.slice(2);
 if (!base || !apiKey) {
   console.error('usage: node e2e.mjs <base url> <api key> [twilio stub url]');
   process.exit(2);
 }
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const SHOTS = path.join(ROOT, 'target', 'screenshots');
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
-const WAIT = 10_000;
-const started = Date.now();
+const run = runner('e2e');
+const { log } = run;
 const errors = [];
-let step = 'start';
-
-const log = (...a) => console.log(`[e2e ${((Date.now() - started) / 1000).toFixed(1)}s]`, ...a);
-
+const rest = restClient(base, apiKey);
 // A hard stop so a hung browser can never hang the Rust test.
-const deadline = setTimeout(() => {
-  console.error(`e2e: timed out during step "${step}"`);
-  process.exit(1);
-}, 150_000);
-
-async function rest(method, p, body) {
-  const res = await fetch(`${base}/v1.0${p}`, {
-    method,
-    headers: { Authorization: `Bearer ${apiKey}`, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const data = await res.json().catch(() => null);
-  if (!res.ok) throw new Error(`${method} ${p} -> ${res.status} ${JSON.stringify(data)}`);
-  return data;
-}
+const deadline = run.guard(150_000);
 
 const TWILIO_SID = `AC${'0'.repeat(32)}`;
 const TWILIO_TOKEN = 'twilio-auth-token-e2e-0123456789';
@@ -74,70 +70,10 @@ async function twilioHook(accountId, fields) {
   if (!res.ok) throw new Error(`twilio webhook -> ${res.status} ${await res.text()}`);
 }
 
-function assert(cond, message) {
-  if (!cond) throw new Error(`assertion failed: ${message}`);
-}
-
-function watch(page, who) {
-  page.on('console', (msg) => {
-    if (msg.type() === 'error') errors.push(`${who} console.error: ${msg.text()}`);
-  });
-  page.on('pageerror', (e) => errors.push(`${who} page error: ${e.message}`));
-}
-
-const texts = (page) => page.$$eval('#messages .text', (els) => els.map((e) => e.textContent));
-
-async function waitForText(page, text, who) {
-  await page
-    .locator('#messages .text', { hasText: text })
-    .first()
-    .waitFor({ timeout: WAIT })
-    .catch(() => {
-      throw new Error(`${who} never showed message "${text}"`);
-    });
-}
-
-async function expectConn(page, text, who) {
-  await page.waitForFunction((t) => document.querySelector('#conn').textContent.startsWith(t), text, { timeout: WAIT }).catch(
-    async () => {
-      const now = await page.textContent('#conn');
-      throw new Error(`${who}: connection state "${now}", expected "${text}"`);
-    },
-  );
-}
-
-/** Every text of `expected` appears exactly once, in this order, at the end of the list. */
-async function expectTail(page, expected, who) {
-  await page
-    .waitForFunction(
-      (exp) => {
-        const all = [...document.querySelectorAll('#messages .text')].map((e) => e.textContent);
-        return JSON.stringify(all.slice(-exp.length)) === JSON.stringify(exp);
-      },
-      expected,
-      { timeout: WAIT },
-    )
-    .catch(async () => {
-      throw new Error(`${who}: last messages are ${JSON.stringify((await texts(page)).slice(-expected.length))}, expected ${JSON.stringify(expected)}`);
-    });
-  const all = await texts(page);
-  for (const t of expected) {
-    const n = all.filter((x) => x === t).length;
-    assert(n === 1, `${who} shows "${t}" ${n} times`);
-  }
-}
-
-async function send(page, text) {
-  const box = page.locator('#composer-text');
-  await box.click();
-  await box.pressSequentially(text, { delay: 5 });
-  await box.press('Enter');
-}
-
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
 
-  step = 'seed data over REST';
+  run.step = 'seed data over REST';
   const conv = await rest('POST', '/conversations', { name: 'Order #1042 — Alice' });
   await rest('POST', `/conversations/${conv.id}/participants`, { address: { type: 'webchat', target: 'alice', name: 'Alice' } });
   for (let i = 1; i <= 40; i++) await rest('POST', `/conversations/${conv.id}/messages`, { text: `Earlier message ${i}` });
@@ -150,39 +86,24 @@ async function main() {
   await rest('POST', `/conversations/${other.id}/messages`, { text: 'Invoice 88-311 attached.' });
   const { token } = await rest('POST', '/tokens', { identity: 'alice', conversation_ids: [conv.id] });
 
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  const browser = await launch();
   log('chromium', browser.version());
   const opCtx = await browser.newContext({ viewport: { width: 1180, height: 760 } });
   const userCtx = await browser.newContext({ viewport: { width: 390, height: 780 }, isMobile: true, hasTouch: true });
   const op = await opCtx.newPage();
   const user = await userCtx.newPage();
-  watch(op, 'operator');
-  watch(user, 'end user');
-  const userFrames = []; // frames the end user's page sent and received, over every socket
-  user.on('websocket', (ws) => {
-    ws.on('framesent', (f) => userFrames.push({ dir: 'out', ...JSON.parse(f.payload) }));
-    ws.on('framereceived', (f) => userFrames.push({ dir: 'in', ...JSON.parse(f.payload) }));
+  watchConsole(op, 'operator', errors);
+  watchConsole(user, 'end user', errors);
+  const userFrames = recordFrames(user); // frames the end user's page sent and received
+  const opFrames = recordFrames(op);
+  let listRequests = 0; // GET /v1.0/conversations by the operator's page (the list over REST)
+  op.on('request', (r) => {
+    if (r.method() === 'GET' && new URL(r.url()).pathname === '/v1.0/conversations') listRequests += 1;
   });
 
   try {
-    step = 'operator signs in';
-    await op.goto(base);
-    await op.fill('#login-key', apiKey);
-    await op.fill('#login-identity', 'Olivia');
-    await op.press('#login-identity', 'Enter');
-    await expectConn(op, 'connected', 'operator');
+    run.step = 'operator signs in';
+    await signIn(op, base, apiKey, 'Olivia');
     const billing = op.locator('#conv-list button', { hasText: 'Billing question' });
     await billing.waitFor({ timeout: WAIT });
     await op.waitForFunction(() => {
@@ -191,7 +112,7 @@ async function main() {
     }, null, { timeout: WAIT });
     log('operator: list shows 2 unread in "Billing question"');
 
-    step = 'operator opens the conversation; infinite scroll';
+    run.step = 'operator opens the conversation; infinite scroll';
     await op.click(`#conv-list button[data-id="${conv.id}"]`);
     await waitForText(op, 'Your parcel label:', 'operator');
     await op.locator('#messages img').first().waitFor({ timeout: WAIT });
@@ -205,7 +126,7 @@ async function main() {
     assert(afterScroll[0] === 'Earlier message 1', `oldest message first after scrolling back, got ${afterScroll[0]}`);
     log(`operator: history ${first} -> ${afterScroll.length} messages by scrolling up`);
 
-    step = 'end user opens the link';
+    run.step = 'end user opens the link';
     await user.goto(`${base}/?token=${encodeURIComponent(token)}`);
     await expectConn(user, 'connected', 'end user');
     await waitForText(user, 'Your parcel label:', 'end user');
@@ -213,7 +134,7 @@ async function main() {
     await op.waitForFunction(() => document.querySelector('#online').textContent.includes('alice'), null, { timeout: WAIT });
     log('end user connected; operator sees alice online');
 
-    step = 'typing indicator';
+    run.step = 'typing indicator';
     const ubox = user.locator('#composer-text');
     await ubox.click();
     await ubox.pressSequentially('Hi, where is my parcel?', { delay: 10 });
@@ -223,7 +144,7 @@ async function main() {
     log('operator sees "alice is typing…"');
     await ubox.press('Enter');
 
-    step = 'chat both ways';
+    run.step = 'chat both ways';
     const convo = ['Hi, where is my parcel?'];
     await expectTail(op, convo, 'operator');
     await send(op, 'Hello Alice! Let me check that for you.');
@@ -238,7 +159,7 @@ async function main() {
     await user.waitForFunction(() => !document.querySelector('#messages .msg.pending'), null, { timeout: WAIT });
     log('both sides show the same 4 messages in order');
 
-    step = 'read receipts';
+    run.step = 'read receipts';
     await user.waitForFunction(
       () => {
         const mine = [...document.querySelectorAll('#messages .msg.mine .status')];
@@ -249,7 +170,7 @@ async function main() {
     );
     log('end user sees its message marked read');
 
-    step = 'network drop while the operator sends 3 messages';
+    run.step = 'network drop while the operator sends 3 messages';
     await userCtx.setOffline(true);
     await expectConn(user, 'reconnecting', 'end user');
     const gap = ['First while you were away', 'Second while you were away', 'Third while you were away'];
@@ -274,7 +195,7 @@ async function main() {
     assert(sends.length === 1, `the queued message was sent ${sends.length} times`);
     log(`after the reconnect (subscribe since=${resumed.since}): the 3 missed messages and the queued one appear exactly once`);
 
-    step = 'reload restores the same history';
+    run.step = 'reload restores the same history';
     await user.reload();
     await expectConn(user, 'connected', 'end user');
     await expectTail(user, after, 'end user');
@@ -282,7 +203,7 @@ async function main() {
     assert(new Set(all).size === all.length, 'no duplicate after reload');
     log(`end user reloaded: ${all.length} messages, no duplicates`);
 
-    step = 'operator adds a participant';
+    run.step = 'operator adds a participant';
     await op.click('#people summary');
     await op.selectOption('#add-type', 'webchat');
     await op.fill('#add-target', 'bob');
@@ -297,7 +218,7 @@ async function main() {
     await op.click('#people summary');
     log('operator added bob from the page');
 
-    step = 'operator assigns the conversation to an agent and back';
+    run.step = 'operator assigns the conversation to an agent and back';
     await op.fill('#assign-agent', 'agent-ann');
     await op.click('#assign-form button[type=submit]');
     await op.waitForFunction(() => document.querySelector('#owner').textContent === 'Assigned to agent-ann', null, {
@@ -311,7 +232,7 @@ async function main() {
     log('operator assigned from the page; the unassign done over REST reached the page live');
 
     if (twilioStub) {
-      step = 'inbound SMS from a new number appears live';
+      run.step = 'inbound SMS from a new number appears live';
       const acc = await rest('POST', '/conversation_accounts', {
         type: 'tel',
         provider: 'twilio',
@@ -320,6 +241,8 @@ async function main() {
         credentials: { account_sid: TWILIO_SID, auth_token: TWILIO_TOKEN },
         api_base_url: twilioStub,
       });
+      assert(opFrames.some((f) => f.dir === 'in' && f.type === 'watching'), 'the operator page watches the conversation list');
+      const listedBefore = listRequests;
       await twilioHook(acc.id, {
         MessageSid: `SM${'1'.repeat(32)}`,
         AccountSid: TWILIO_SID,
@@ -329,7 +252,12 @@ async function main() {
         NumMedia: '0',
       });
       const smsRoom = op.locator('#conv-list button', { hasText: SAM });
-      await smsRoom.waitFor({ timeout: 15_000 });
+      // Live: well within the page's 60 s fallback poll, and without asking REST for the list.
+      await smsRoom.waitFor({ timeout: WAIT });
+      const smsId = await smsRoom.getAttribute('data-id');
+      const pushed = opFrames.find((f) => f.dir === 'in' && f.type === 'conversation' && f.event === 'created' && f.conversation_id === smsId);
+      assert(pushed, 'the new room arrived as a `conversation` frame');
+      assert(listRequests === listedBefore, `the page polled the list ${listRequests - listedBefore} times`);
       await op.waitForFunction(
         (num) => {
           const b = [...document.querySelectorAll('#conv-list button')].find((x) => x.textContent.includes(num));
@@ -338,12 +266,13 @@ async function main() {
         SAM,
         { timeout: WAIT },
       );
-      log('operator list shows the new SMS room with its badge, preview and unread count');
+      assert(listRequests === listedBefore, 'no list polling while the SMS room filled in');
+      log('operator list shows the new SMS room live (pushed, not polled) with its badge, preview and unread count');
       await smsRoom.click();
       await waitForText(op, 'Hi, this is Sam. My parcel never arrived.', 'operator');
       await op.locator('#messages .msg.theirs .via', { hasText: 'via SMS' }).first().waitFor({ timeout: WAIT });
 
-      step = 'operator replies over SMS; delivery status';
+      run.step = 'operator replies over SMS; delivery status';
       await send(op, SMS_REPLY);
       const myStatus = () =>
         op.evaluate((t) => {
@@ -382,7 +311,7 @@ async function main() {
         });
       log('operator reply went out over SMS: sent, then delivered');
 
-      step = 'operator adds a phone number to the chat room';
+      run.step = 'operator adds a phone number to the chat room';
       await op.click(`#conv-list button[data-id="${conv.id}"]`);
       await op.click('#people summary');
       await op.selectOption('#add-type', 'tel');
@@ -398,7 +327,7 @@ async function main() {
       log('operator added +15550001234 over the SMS account; the room shows the SMS badge');
     }
 
-    step = 'accessibility basics';
+    run.step = 'accessibility basics';
     for (const [page, who] of [
       [op, 'operator'],
       [user, 'end user'],
@@ -416,7 +345,7 @@ async function main() {
     const beforeComposer = await op.evaluate(() => (document.activeElement.closest('#scroller') ? 'history' : document.activeElement.id));
     assert(beforeComposer === 'history', `focus order: before the composer comes the message history, got ${beforeComposer}`);
 
-    step = 'screenshots';
+    run.step = 'screenshots';
     await op.evaluate(() => {
       const sc = document.querySelector('#scroller');
       sc.scrollTop = sc.scrollHeight;
@@ -433,7 +362,7 @@ async function main() {
     fs.copyFileSync(shot, path.join(ROOT, 'docs', 'chat.png'));
     log(`screenshots: ${shot}, ${path.join(SHOTS, 'chat-phone.png')}; copied to docs/chat.png`);
 
-    step = 'console errors';
+    run.step = 'console errors';
     assert(!errors.length, `console errors:\n  ${errors.join('\n  ')}`);
   } catch (e) {
     for (const [page, name] of [
@@ -456,7 +385,7 @@ main().then(
   },
   (e) => {
     clearTimeout(deadline);
-    console.error(`e2e FAILED at step "${step}": ${e.stack || e}`);
+    console.error(`e2e FAILED at step "${run.step}": ${e.stack || e}`);
     process.exit(1);
   },
 );

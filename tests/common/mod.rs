@@ -1,6 +1,7 @@
 //! Test harness: the real server on 127.0.0.1:0 (in-process), real HTTP and WebSocket clients.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod channels;
 pub mod provision;
 pub mod redis;

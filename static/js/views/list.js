@@ -3,6 +3,12 @@
 
 import { $, h, channelBadges, roomTitle, setChildren, timeEl } from './dom.js';
 
+/** The room's last message: from its loaded history, or the list watch's newer preview. */
+function lastShown(store, r) {
+  const last = store.lastMessage(r);
+  return r.preview && (!last || r.preview.seq > last.seq) ? r.preview : last;
+}
+
 export class ListView {
   /** @param {{store: import('../store.js').Store, chat: import('../chat.js').Chat, onOpen: (id: string) => void}} o */
   constructor({ store, chat, onOpen }) {
@@ -58,7 +64,7 @@ export class ListView {
   }
 
   sortKey(r) {
-    const last = this.store.lastMessage(r);
+    const last = lastShown(this.store, r);
     return (last && last.tm_create) || r.tmCreate || '';
   }
 
@@ -101,7 +107,7 @@ export class ListView {
 
   fill(button, r) {
     const s = this.store;
-    const last = s.lastMessage(r);
+    const last = lastShown(s, r);
     const pendingLast = [...r.pending.values()].pop();
     const unread = s.unread(r);
     let preview = 'No messages yet';

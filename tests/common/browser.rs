@@ -1,0 +1,54 @@
+//! What the browser tests (`tests/browser.rs`, `tests/browser_restart.rs`) need before they
+//! can drive Chromium: Debian's `chromium` (installed through `provision`) and the node
+//! packages of `tests/browser` (playwright-core only, `npm ci`). Anything missing that cannot
+//! be installed fails the test with what to do; it never skips.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `tests/browser`: the scenarios (`*.mjs`) and their package.json.
+pub fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Result<(), String> {
+    let mut c = Command::new(cmd);
+    c.args(args).env("DEBIAN_FRONTEND", "noninteractive");
+    if let Some(d) = dir {
+        c.current_dir(d);
+    }
+    let out = c.output().map_err(|e| format!("cannot run `{cmd}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{cmd} {}` failed ({}):\n{}{}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+/// Runs `npm ci` in tests/browser when its node_modules are missing (playwright-core only:
+/// it downloads no browser).
+fn ensure_node_modules(dir: &Path) {
+    assert!(
+        run("node", &["--version"], None).is_ok(),
+        "`node` (20 or later) is needed to drive the browser: install Node.js and npm"
+    );
+    if dir.join("node_modules/playwright-core/package.json").exists() {
+        return;
+    }
+    eprintln!("browser test: running `npm ci` in {}", dir.display());
+    run("npm", &["ci", "--no-audit", "--no-fund"], Some(dir))
+        .unwrap_or_else(|e| panic!("cannot install the browser test's node packages: {e}"));
+}
+
+/// Chromium and the node packages, installed when missing (blocking: call it from
+/// `spawn_blocking`).
+pub fn ensure() {
+    super::provision::ensure("chromium", "chromium");
+    ensure_node_modules(&dir());
+}
