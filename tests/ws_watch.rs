@@ -144,6 +144,27 @@ async fn agents_see_only_their_own_and_unassigned_conversations() {
     .await;
 }
 
+#[tokio::test]
+async fn a_refresh_to_an_agent_token_narrows_the_watch() {
+    on_every_backend(async |backend| {
+        let srv = TestServer::start_on(backend, test_config()).await;
+        let api = srv.api(KEY_A);
+        let mut ws = srv.ws(&token(&api, json!({"identity": "ann", "all_conversations": true})).await).await;
+        watch(&mut ws).await;
+        let agent = token(&api, json!({"identity": "ann", "role": "agent"})).await;
+        ws.send(json!({"type": "refresh", "token": agent})).await;
+        assert_eq!(ws.next().await["type"], "refreshed", "{backend:?}");
+        assert_eq!(next_within(&mut ws, SLOW).await, Some(json!({"type": "watching"})), "watch registered anew");
+        let c = api.conversation("for ben").await;
+        assert_eq!(change(&mut ws, Duration::from_secs(5)).await.0, "created");
+        let owner = json!({"owner_type": "agent", "owner_id": "ben"});
+        assert_eq!(api.put(&format!("/v1.0/conversations/{c}"), owner).await.0, 200);
+        assert_eq!(change(&mut ws, Duration::from_secs(5)).await.0, "removed", "now seen as agent ann");
+        srv.stop().await;
+    })
+    .await;
+}
+
 /// A watcher on node `a` sees what is done through node `b`.
 async fn across_nodes(a: &Node, b: &Node) {
     let mut ws = a.ws(&token(&a.api(KEY_A), json!({"identity": "olivia", "all_conversations": true})).await).await;

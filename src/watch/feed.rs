@@ -102,34 +102,37 @@ fn coalesce(batch: Vec<Event>) -> Vec<Item> {
     items
 }
 
-/// Reads the conversations behind message items, then sends every item's frames in order.
+/// Reads the conversations behind message items, then sends every item's frames in order. A
+/// conversation that cannot be read (store unavailable) costs its frame: that tenant's
+/// watchers are told to reload (`watching`) instead.
 async fn send(state: &AppState, watchers: &Watchers, items: Vec<Item>) {
     let wanted: Vec<Option<(Uuid, Uuid)>> =
         items.iter().map(|i| matches!(i.change, Change::Message(_)).then_some((i.tenant, i.conversation))).collect();
-    let reads: Vec<Option<Conversation>> = futures_util::stream::iter(wanted.into_iter().map(|key| {
+    let reads: Vec<Result<Option<Conversation>, ()>> = futures_util::stream::iter(wanted.into_iter().map(|key| {
         let store = state.store.clone();
         async move {
-            let (tenant, id) = key?;
-            match store.get_conversation(tenant, id).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, conversation = %id, "watch: conversation not readable");
-                    None
-                }
-            }
+            let Some((tenant, id)) = key else { return Ok(None) };
+            store.get_conversation(tenant, id).await.map_err(|e| {
+                tracing::warn!(error = %e, conversation = %id, "watch: conversation not readable; watchers reload");
+            })
         }
     }))
     .buffered(READS)
     .collect()
     .await;
+    let mut reload = Vec::new();
     for (item, read) in items.iter().zip(reads) {
+        let Ok(read) = read else {
+            reload.push(item.tenant);
+            continue;
+        };
         let (event, conversation, last_message) = match &item.change {
             Change::Created(c) => ("created", c, None),
             Change::Updated(c) => ("updated", c, None),
             Change::Deleted(c) => ("deleted", c, None),
             Change::Message(m) => match &read {
                 Some(c) => ("updated", c, Some(m)),
-                None => continue, // deleted meanwhile (its `deleted` frame follows) or unreadable
+                None => continue, // deleted meanwhile: its `deleted` frame follows
             },
         };
         let frame = |event: &str, c: Option<&Conversation>, m: Option<&Message>| {
@@ -152,6 +155,11 @@ async fn send(state: &AppState, watchers: &Watchers, items: Vec<Item>) {
                 hidden.clone()
             }
         });
+    }
+    reload.sort();
+    reload.dedup();
+    for tenant in reload {
+        watchers.live(tenant, true);
     }
 }
 

@@ -202,3 +202,58 @@ impl Watchers {
         self.inner.overflowed.swap(false, Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watcher(agent: bool) -> (Watcher, mpsc::Receiver<Arc<Publication>>) {
+        let (tx, rx) = mpsc::channel(4);
+        (Watcher::new(rand::random(), tx, Arc::new(ConnCtl::default()), "ann".into(), agent), rx)
+    }
+
+    fn frames(rx: &mut mpsc::Receiver<Arc<Publication>>) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv().ok()).map(|p| p.frame.to_string()).collect()
+    }
+
+    #[test]
+    fn watching_is_sent_once_live_and_again_on_resync() {
+        let w = Watchers::default();
+        let t = Uuid::now_v7();
+        let (a, mut ra) = watcher(false);
+        assert!(!w.watch(t, a.clone()), "not live yet: the broker must be told");
+        assert!(frames(&mut ra).is_empty());
+        w.live(t, false);
+        assert_eq!(frames(&mut ra), [r#"{"type":"watching"}"#]);
+        let (b, mut rb) = watcher(true);
+        assert!(w.watch(t, b.clone()), "live: told at once");
+        assert_eq!(frames(&mut rb).len(), 1);
+        w.live(t, false);
+        assert!(frames(&mut ra).is_empty() && frames(&mut rb).is_empty(), "already told");
+        w.all_offline();
+        w.live(t, true);
+        assert_eq!((frames(&mut ra).len(), frames(&mut rb).len()), (1, 1), "resync tells everyone");
+        assert!(!w.unwatch(t, a.conn));
+        assert!(w.unwatch(t, b.conn), "the last watcher releases the tenant");
+        assert!(!w.has_tenant(t));
+    }
+
+    #[test]
+    fn offer_keeps_only_list_events_of_watched_tenants_and_a_full_queue_kills() {
+        let w = Watchers::default();
+        let (t, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let (a, _ra) = watcher(false);
+        w.watch(t, a.clone());
+        w.offer(&Event::new("conversation.created", other, None, ()));
+        w.offer(&Event::new("participant.added", t, None, ()));
+        w.offer(&Event::new("message.created", t, None, ()));
+        let mut rx = w.take_receiver().unwrap();
+        assert_eq!(rx.try_recv().unwrap().kind, "message.created");
+        assert!(rx.try_recv().is_err());
+        let frame = Arc::new(Publication::direct("{}".into()));
+        for _ in 0..5 {
+            w.send(t, |_| Some(frame.clone()));
+        }
+        assert_eq!(a.ctl.killed(), Some(crate::ws::close::SLOW_CONSUMER));
+    }
+}
