@@ -39,6 +39,19 @@ enum Cmd {
         #[arg(long)]
         no_redis: bool,
     },
+    /// Run only the fanout scenario (hub on memory, or on a private Redis with `--redis`;
+    /// `--baseline` measures the baseline instead) and print its table.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long)]
+        redis: bool,
+        #[arg(long)]
+        baseline: bool,
+        /// Offered publish rates, messages/s.
+        #[arg(long, value_delimiter = ',', default_values_t = FANOUT_RATES.to_vec())]
+        rates: Vec<u64>,
+    },
     /// Serve the baseline broadcast server (used by `all`).
     Baseline {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -52,11 +65,33 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Baseline { listen } => rt.block_on(baseline::serve(&listen)),
         Cmd::All { subscribers, rooms, idle, no_redis } => rt.block_on(all(subscribers, rooms, idle, no_redis)),
+        Cmd::Fanout { subscribers, redis, baseline, rates } => {
+            rt.block_on(fanout_only(subscribers, redis, baseline, &rates))
+        }
     }
 }
 
-const FANOUT_RATES: &[u64] = &[50, 100, 200, 400, 800, 1600, 3200];
+const FANOUT_RATES: &[u64] = &[50, 100, 200, 400, 800, 1200, 1600, 2400, 3200];
 const ROOM_RATES: &[u64] = &[1000, 2000, 4000, 8000, 16000, 32000];
+
+async fn fanout_only(subscribers: usize, redis: bool, baseline: bool, rates: &[u64]) -> anyhow::Result<()> {
+    let mut r = report::Report::new();
+    if baseline {
+        let base = servers::baseline().await?;
+        r.fanout_base = Some(scenarios::fanout(&base, false, subscribers, rates).await?);
+    } else if redis {
+        let server = servers::redis().await?;
+        let hub = scenarios::node(Some(&format!("redis://127.0.0.1:{}", server.port))).await?;
+        r.fanout_redis = Some(scenarios::fanout(&hub, true, subscribers, rates).await?);
+    } else {
+        let hub = scenarios::node(None).await?;
+        r.fanout_hub = Some(scenarios::fanout(&hub, true, subscribers, rates).await?);
+    }
+    println!("{}", r.markdown());
+    let problems = r.problems();
+    anyhow::ensure!(problems.is_empty(), "delivery errors: {}", problems.join("; "));
+    Ok(())
+}
 
 async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool) -> anyhow::Result<()> {
     let mut r = report::Report::new();
