@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     /// Malformed JSON, missing or mistyped fields, bad query parameters.
     #[error("{message}")]

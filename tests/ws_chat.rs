@@ -324,26 +324,6 @@ async fn operator_token_joins_any_room_and_writes_as_participant() {
 }
 
 #[tokio::test]
-async fn subscribed_carries_the_holders_read_marker() {
-    let srv = TestServer::start().await;
-    let api = srv.api(KEY_A);
-    let (c, mut alice, _bob) = room(&srv).await;
-    for i in 1..=3 {
-        api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": format!("m{i}")})).await;
-    }
-    for i in 1..=3 {
-        assert_eq!(alice.next_of("message").await["message"]["seq"], i);
-    }
-    alice.send(json!({"type": "read", "conversation_id": c, "seq": 2})).await;
-    assert_eq!(alice.next_of("read").await["seq"], 2);
-    drop(alice);
-    let mut again = srv.ws(&api.token("alice", &[&c]).await).await;
-    let s = again.subscribe(&c, Some(3)).await;
-    assert_eq!((s["seq"].as_u64(), s["last_read_seq"].as_u64()), (Some(3), Some(2)), "{s}");
-    srv.stop().await;
-}
-
-#[tokio::test]
 async fn shutdown_closes_sockets_with_1001() {
     let srv = TestServer::start().await;
     let (_c, mut alice, mut bob) = room(&srv).await;
@@ -352,4 +332,84 @@ async fn shutdown_closes_sockets_with_1001() {
     assert_eq!(bob.close_code().await, 1001);
     tokio::time::timeout(Duration::from_secs(10), stopping).await.unwrap().unwrap();
     let _ = alice.stream.next().await;
+}
+
+/// A client firing many `send`s without waiting for acks (they are posted as bursts): every
+/// one is answered in the order sent — acks, a duplicate's original seq, an invalid one's
+/// error — and the room sees the messages in that order, on both backends.
+#[tokio::test]
+async fn a_burst_of_sends_is_answered_and_delivered_in_send_order() {
+    common::on_every_backend(async |backend| {
+        let srv = TestServer::start_on(backend, common::test_config()).await;
+        let (c, alice, mut bob) = room(&srv).await;
+        let api = srv.api(KEY_A);
+        let other = api.conversation("second").await;
+        api.webchat(&other, "alice").await;
+        let mut alice2 = srv.ws(&api.token("alice", &[&c, &other]).await).await;
+        // Everything written at once, unflushed, so the server reads it as one burst.
+        let mut expected = Vec::new();
+        for i in 0..120 {
+            let (room, text, id) = match i {
+                40 => (c.clone(), "   ".to_string(), "bad".to_string()),
+                77 => (c.clone(), "m10 again".to_string(), "m10".to_string()),
+                _ if i % 3 == 0 => (other.clone(), format!("o{i}"), format!("o{i}")),
+                _ => (c.clone(), format!("m{i}"), format!("m{i}")),
+            };
+            let f = json!({"type": "send", "conversation_id": room, "text": text, "client_id": id});
+            alice2.stream.feed(Message::Text(f.to_string().into())).await.unwrap();
+            expected.push((room, id));
+        }
+        alice2.stream.flush().await.unwrap();
+        let mut answers = Vec::new();
+        let mut seq_of: std::collections::HashMap<String, u64> = Default::default();
+        while answers.len() < expected.len() {
+            let f = alice2.next().await;
+            match f["type"].as_str().unwrap() {
+                "ack" => {
+                    let id = f["client_id"].as_str().unwrap().to_string();
+                    let seq = f["seq"].as_u64().unwrap();
+                    if id == "m10" && f["duplicate"] == true {
+                        assert_eq!(seq, seq_of["m10"], "a retried client_id answers with the original seq");
+                    } else {
+                        seq_of.insert(id.clone(), seq);
+                    }
+                    answers.push((f["conversation_id"].as_str().unwrap().to_string(), id));
+                }
+                "error" => {
+                    assert_eq!(f["code"], "empty_message", "{f}");
+                    answers.push((f["conversation_id"].as_str().unwrap().to_string(), f["client_id"].to_string()));
+                }
+                other => panic!("unexpected {other}: {f}"),
+            }
+        }
+        let bad = answers.iter().position(|(_, id)| id == "\"bad\"").expect("the empty send got an error");
+        answers[bad].1 = "bad".into();
+        assert_eq!(answers, expected, "one answer per send, in the order sent ({backend:?})");
+        // Seqs per room follow the send order, with no gaps.
+        for room in [&c, &other] {
+            let seqs: Vec<u64> = expected
+                .iter()
+                .enumerate()
+                .filter(|(i, (r, id))| r == room && id != "bad" && *i != 77)
+                .map(|(_, (_, id))| seq_of[id])
+                .collect();
+            assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>(), "{backend:?}");
+        }
+        // Bob (in the first room only) receives its messages once each, in the sent order.
+        let want: Vec<String> = expected
+            .iter()
+            .enumerate()
+            .filter(|(i, (r, id))| *r == c && id != "bad" && *i != 77)
+            .map(|(_, (_, id))| id.clone())
+            .collect();
+        let mut got = Vec::new();
+        while got.len() < want.len() {
+            let f = bob.next_of("message").await;
+            got.push(f["message"]["client_id"].as_str().unwrap().to_string());
+        }
+        assert_eq!(got, want, "bob sees each message once, in order ({backend:?})");
+        drop(alice);
+        srv.stop().await;
+    })
+    .await;
 }

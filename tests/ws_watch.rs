@@ -1,7 +1,8 @@
-//! The live conversation list over WebSocket (`watch_conversations`): what an operator's or an
-//! agent's page learns without polling, on both backends, and across nodes sharing one Redis
-//! (single server and cluster) — a conversation created or written to on one node reaches a
-//! watcher connected to another.
+//! What a console page learns over WebSocket besides a room's messages. The live conversation
+//! list (`watch_conversations`): what an operator's or an agent's page learns without polling,
+//! on both backends, and across nodes sharing one Redis (single server and cluster) — a
+//! conversation created or written to on one node reaches a watcher connected to another. And
+//! the holder's read marker in `subscribed` (the page's unread divider after a reload).
 
 mod common;
 
@@ -163,6 +164,29 @@ async fn a_refresh_to_an_agent_token_narrows_the_watch() {
         srv.stop().await;
     })
     .await;
+}
+
+#[tokio::test]
+async fn subscribed_carries_the_holders_read_marker() {
+    let srv = TestServer::start().await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("room").await;
+    api.webchat(&c, "alice").await;
+    let mut alice = srv.ws(&api.token("alice", &[&c]).await).await;
+    assert_eq!(alice.subscribe(&c, None).await["last_read_seq"], 0);
+    for i in 1..=3 {
+        api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": format!("m{i}")})).await;
+    }
+    for i in 1..=3 {
+        assert_eq!(alice.next_of("message").await["message"]["seq"], i);
+    }
+    alice.send(json!({"type": "read", "conversation_id": c, "seq": 2})).await;
+    assert_eq!(alice.next_of("read").await["seq"], 2);
+    drop(alice);
+    let mut again = srv.ws(&api.token("alice", &[&c]).await).await;
+    let s = again.subscribe(&c, Some(3)).await;
+    assert_eq!((s["seq"].as_u64(), s["last_read_seq"].as_u64()), (Some(3), Some(2)), "{s}");
+    srv.stop().await;
 }
 
 /// A watcher on node `a` sees what is done through node `b`.

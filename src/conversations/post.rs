@@ -39,12 +39,66 @@ const MAX_CLIENT_ID: usize = 128;
 
 /// Validates and appends a message; see the module docs.
 pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
-    validate(state, &req)?;
+    post_many(state, vec![req]).await.pop().unwrap_or_else(|| Err(Error::Internal("no outcome".into())))
+}
+
+/// `post` for a burst (one WebSocket sender's queued `send`s): one outcome per request, in
+/// order. Each room is read once and the drafts are appended together (`Store::append_many`:
+/// one Redis pipeline), so a fast sender costs a few round trips per burst, not per message.
+/// Messages to the same room keep the order of `reqs`.
+pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<Appended>> {
+    let mut rooms: Vec<(Uuid, Uuid)> = Vec::new();
+    for r in &reqs {
+        if !rooms.contains(&(r.tenant, r.conversation_id)) {
+            rooms.push((r.tenant, r.conversation_id));
+        }
+    }
     // The room check and the participant list (for channel deliveries) in one round of I/O.
-    let (_, participants) = tokio::try_join!(
-        super::get(state, req.tenant, req.conversation_id),
-        state.store.list_participants(req.conversation_id)
-    )?;
+    let reads = futures_util::future::join_all(rooms.iter().map(|&(tenant, id)| async move {
+        let (_, participants) = tokio::try_join!(super::get(state, tenant, id), state.store.list_participants(id))?;
+        Ok::<_, Error>(participants)
+    }))
+    .await;
+    let mut outcomes: Vec<Result<usize>> = Vec::with_capacity(reqs.len());
+    let mut drafts = Vec::new();
+    let mut tenants = Vec::new();
+    for req in reqs {
+        let i = rooms.iter().position(|r| *r == (req.tenant, req.conversation_id)).unwrap_or(0);
+        let tenant = req.tenant;
+        let draft = match &reads[i] {
+            Ok(participants) => draft(state, req, participants).await,
+            Err(e) => Err(e.clone()),
+        };
+        outcomes.push(draft.map(|d| {
+            drafts.push(d);
+            tenants.push(tenant);
+            drafts.len() - 1
+        }));
+    }
+    let mut appended: Vec<Option<Result<Appended>>> =
+        state.store.append_many(drafts).await.into_iter().map(Some).collect();
+    for (r, &tenant) in appended.iter().zip(&tenants) {
+        if let Some(Ok(a)) = r
+            && !a.duplicate
+        {
+            let m = &a.message;
+            dispatch::enqueue(state, tenant, m).await;
+            emit(state, Event::new("message.created", tenant, Some(m.conversation_id), m)).await;
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|o| {
+            let i = o?;
+            appended.get_mut(i).and_then(Option::take).unwrap_or_else(|| Err(Error::Internal("no outcome".into())))
+        })
+        .collect()
+}
+
+/// Checks one request against its room's participants and builds the draft (intercept
+/// webhooks included: they may reject it or change its content).
+async fn draft(state: &AppState, req: PostRequest, participants: &[Participant]) -> Result<Draft> {
+    validate(state, &req)?;
     let channel = match &req.author {
         Author::Api => None,
         Author::Participant(p) => Some(req.via.as_ref().map_or(p.address.kind, |e| e.address.kind)),
@@ -58,7 +112,7 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
             (Some(p.id), Direction::Inbound, MessageStatus::Received, p.id.to_string())
         }
     };
-    let deliveries = dispatch::plan(&participants, author);
+    let deliveries = dispatch::plan(participants, author);
     let status =
         if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
     let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
@@ -78,13 +132,7 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     };
     // Customer intercept webhooks may reject (422, nothing stored) or modify the draft.
     crate::webhooks::intercept(state, req.tenant, &message).await?.apply(&mut message.text, &mut message.medias);
-    let appended = state.store.append(Draft { message, idempotency_key }).await?;
-    if !appended.duplicate {
-        let m = &appended.message;
-        dispatch::enqueue(state, req.tenant, m).await;
-        emit(state, Event::new("message.created", req.tenant, Some(m.conversation_id), m)).await;
-    }
-    Ok(appended)
+    Ok(Draft { message, idempotency_key })
 }
 
 fn validate(state: &AppState, req: &PostRequest) -> Result<()> {

@@ -62,6 +62,12 @@ impl ConnCtl {
         }
     }
 
+    /// A kill switch that also trips when `parent` (the node's shutdown) is cancelled, so a
+    /// session waits on one token instead of two; `killed()` stays `None` in that case.
+    pub fn child_of(parent: &CancellationToken) -> ConnCtl {
+        ConnCtl { code: AtomicU16::new(0), token: parent.child_token() }
+    }
+
     /// Resolves when the connection has been told to close.
     pub async fn cancelled(&self) {
         self.token.cancelled().await

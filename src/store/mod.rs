@@ -126,6 +126,16 @@ pub trait Store: Send + Sync + 'static {
 
     /// Assigns the next seq, stores the message and publishes its frame, atomically.
     async fn append(&self, draft: Draft) -> Result<Appended>;
+    /// Appends several drafts with one outcome each, drafts of one room in the given order.
+    /// A backend that can does it in one round of I/O (Redis: one pipeline per room), so a
+    /// sender writing faster than a round trip is not held to one message per round trip.
+    async fn append_many(&self, drafts: Vec<Draft>) -> Vec<Result<Appended>> {
+        let mut out = Vec::with_capacity(drafts.len());
+        for d in drafts {
+            out.push(self.append(d).await);
+        }
+        out
+    }
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>>;
     async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>>;
     /// `None` for an unknown room.

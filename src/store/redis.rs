@@ -9,6 +9,7 @@
 //! It does not subscribe to anything (the broker does) and knows nothing of WebSockets beyond
 //! building the message frame once per append.
 
+mod append;
 mod channels;
 mod client;
 mod keys;
@@ -24,7 +25,7 @@ use super::{Appended, Draft, OwnerFilter, RoomState, SeqRange, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Conversation, Message, Participant, Tenant};
-use crate::ws::protocol::message_frame;
+use append::append_outcome;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use futures_util::future::try_join_all;
@@ -282,45 +283,40 @@ impl Store for RedisStore {
     }
 
     async fn append(&self, draft: Draft) -> Result<Appended> {
-        let room = draft.message.conversation_id;
-        let mut message = draft.message;
-        message.seq = 0;
-        let json = encode(&message)?;
-        let frame = message_frame(&message);
-        let (m_pre, m_post) = split_at_seq(&json)?;
-        let (f_pre, f_post) = split_at_seq(frame.as_str())?;
-        let mut keys = vec![
-            self.keys.conversation(room),
-            self.keys.room(room, "hist"),
-            self.keys.room(room, "ids"),
-            self.keys.room(room, "patch"),
-        ];
-        if let Some(k) = &draft.idempotency_key {
-            keys.push(self.keys.idempotency(room, k));
-        }
-        let args: [&dyn client::ToRedisArgsDyn; 9] = [
-            &m_pre,
-            &m_post,
-            &f_pre,
-            &f_post,
-            &message.id.to_string(),
-            &self.idempotency_ttl_secs,
-            &self.history_max_len,
-            &self.keys.room_channel(room),
-            &self.redis.publish_command(),
-        ];
-        let reply: Vec<redis::Value> = self.redis.script(&self.scripts.append, &keys, &args).await?;
-        match reply_at::<i64>(&reply, 0)? {
-            1 => {
-                message.seq = reply_at(&reply, 1)?;
-                Ok(Appended { message, duplicate: false })
+        let call = self.append_call(&draft)?;
+        let reply: Vec<redis::Value> = self.redis.script(&self.scripts.append, &call.keys, &call.args()).await?;
+        append_outcome(&reply, draft.message)
+    }
+
+    async fn append_many(&self, drafts: Vec<Draft>) -> Vec<Result<Appended>> {
+        if drafts.len() < 2 {
+            let mut out = Vec::new();
+            for d in drafts {
+                out.push(self.append(d).await);
             }
-            2 => Ok(Appended { message: decode(&reply_at::<String>(&reply, 1)?)?, duplicate: true }),
-            3 => Err(Error::Conflict(
-                "client_id was already used for a message that is no longer in the retained history".into(),
-            )),
-            _ => Err(Error::NotFound("conversation")),
+            return out;
         }
+        // One pipeline per room: a room's keys share a hash slot (one cluster node), and
+        // commands on one connection run in the order sent, so seqs follow the drafts' order.
+        let mut rooms: Vec<(Uuid, Vec<usize>)> = Vec::new();
+        for (i, d) in drafts.iter().enumerate() {
+            let room = d.message.conversation_id;
+            match rooms.iter_mut().find(|(r, _)| *r == room) {
+                Some((_, idx)) => idx.push(i),
+                None => rooms.push((room, vec![i])),
+            }
+        }
+        let mut slots: Vec<Option<Draft>> = drafts.into_iter().map(Some).collect();
+        let groups: Vec<Vec<Draft>> =
+            rooms.iter().map(|(_, idx)| idx.iter().filter_map(|&i| slots[i].take()).collect()).collect();
+        let done = futures_util::future::join_all(groups.into_iter().map(|g| self.append_pipelined(g))).await;
+        let mut out: Vec<Option<Result<Appended>>> = (0..slots.len()).map(|_| None).collect();
+        for ((_, idx), results) in rooms.iter().zip(done) {
+            for (&i, r) in idx.iter().zip(results) {
+                out[i] = Some(r);
+            }
+        }
+        out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Internal("append result missing".into())))).collect()
     }
 
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {
@@ -371,6 +367,7 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ws::protocol::message_frame;
 
     #[test]
     fn splits_message_json_at_its_seq() {

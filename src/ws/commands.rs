@@ -10,10 +10,9 @@ use super::protocol::{ClientFrame, ServerFrame, message_frame};
 use super::session::{Session, Sub};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
-use crate::conversations::{self, Author, PostRequest};
+use crate::conversations;
 use crate::error::Error;
 use crate::hub::Subscriber;
-use crate::model::Address;
 use crate::store::SeqRange;
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
@@ -37,10 +36,8 @@ impl Session {
                 self.send_now(ServerFrame::Unsubscribed { conversation_id, reason: "client" }.to_text()).await
             }
             ClientFrame::Send { conversation_id, text, medias, client_id } => {
-                match self.post(conversation_id, text, medias, client_id.clone()).await {
-                    Ok(frame) => self.send_now(frame).await,
-                    Err(e) => self.error(&e, Some(conversation_id), client_id.as_deref()).await,
-                }
+                // The session's reader normally batches sends (`Session::on_send`); alone here.
+                self.post_batch(vec![super::send::Outgoing { conversation_id, text, medias, client_id }]).await
             }
             ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {
                 Ok(pid) => {
@@ -78,7 +75,7 @@ impl Session {
     /// membership. Returns the holder's participant in the room, if any.
     ///
     /// Takes the parts it needs rather than `&self`: the socket inside `Session` is not `Sync`.
-    async fn authorize(
+    pub(super) async fn authorize(
         state: &AppState,
         claims: &ClientClaims,
         conversation_id: Uuid,
@@ -187,64 +184,6 @@ impl Session {
                 let _ = self.state.broker.publish_ephemeral(room, f).await;
             }
         }
-    }
-
-    /// Runs `send` through the post path; returns the `ack` frame.
-    async fn post(
-        &mut self,
-        room: Uuid,
-        text: String,
-        medias: Vec<crate::model::Media>,
-        client_id: Option<String>,
-    ) -> Result<axum::extract::ws::Utf8Bytes, Error> {
-        // Agents are re-checked on every send: the room may have been assigned elsewhere since.
-        let cached = self.subs.get(&room).and_then(|s| s.participant.clone()).filter(|_| !self.claims.is_agent());
-        let participant = match cached {
-            Some(p) => p,
-            None => match Self::authorize(&self.state, &self.claims, room).await? {
-                Some(p) => p,
-                // Operator (agent) tokens join a room as a webchat (agent) participant the first
-                // time they write.
-                None => {
-                    let kind = self.claims.address_kind();
-                    let address = Address { kind, target: self.identity.to_string(), name: String::new() };
-                    let new = conversations::NewParticipant { id: None, address, account_id: None };
-                    match conversations::add_participant(&self.state, self.claims.tid, room, new).await {
-                        Ok(p) => p,
-                        Err(Error::Conflict(_)) => conversations::member(&self.state, room, kind, &self.identity)
-                            .await?
-                            .ok_or(Error::NotFound("participant"))?,
-                        Err(e) => return Err(e),
-                    }
-                }
-            },
-        };
-        if let Some(sub) = self.subs.get_mut(&room) {
-            sub.participant = Some(participant.clone());
-        }
-        let req = PostRequest {
-            tenant: self.claims.tid,
-            conversation_id: room,
-            author: Author::Participant(Box::new(participant)),
-            text,
-            medias,
-            client_id,
-            via: None,
-        };
-        let a = conversations::post(&self.state, req).await?;
-        if !a.duplicate {
-            self.state.metrics.message_posted(crate::metrics::Entry::Ws);
-        }
-        let m = &a.message;
-        Ok(ServerFrame::Ack {
-            conversation_id: room,
-            client_id: m.client_id.as_deref(),
-            seq: m.seq,
-            message_id: m.id,
-            duplicate: a.duplicate,
-            author_participant_id: m.author,
-        }
-        .to_text())
     }
 
     fn subscribed_participant(&self, room: Uuid) -> Result<Option<Uuid>, Error> {

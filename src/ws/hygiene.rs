@@ -12,7 +12,7 @@ use crate::config::WsConfig;
 use crate::limits::{ConnPermit, FrameLimiter};
 use axum::extract::ws::Message;
 use std::time::Duration;
-use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// Per-connection operational state.
@@ -48,12 +48,40 @@ pub(super) enum Throttle {
     Close(u16),
 }
 
-/// The keepalive timer: first tick one interval from now.
-pub(super) fn keepalive_timer(cfg: &WsConfig) -> Interval {
-    let every = Duration::from_secs(cfg.ping_interval_secs.max(1));
-    let mut timer = tokio::time::interval_at(Instant::now() + every, every);
-    timer.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    timer
+/// The session's one timer: the next keepalive ping or the token's expiry, whichever comes
+/// first (one `Sleep` polled per wake-up instead of two).
+#[derive(Debug)]
+pub(super) struct Deadlines {
+    every: Duration,
+    pub next_ping: Instant,
+    pub expiry: Instant,
+}
+
+/// What the timer fired for.
+pub(super) enum Due {
+    Expired,
+    Ping,
+}
+
+impl Deadlines {
+    pub fn new(cfg: &WsConfig, exp: u64) -> Deadlines {
+        let every = Duration::from_secs(cfg.ping_interval_secs.max(1));
+        Deadlines { every, next_ping: Instant::now() + every, expiry: expiry_deadline(exp) }
+    }
+
+    pub fn next(&self) -> Instant {
+        self.next_ping.min(self.expiry)
+    }
+
+    /// Called when the timer fires; schedules the next ping when this was one.
+    pub fn fired(&mut self) -> Due {
+        let now = Instant::now();
+        if now >= self.expiry {
+            return Due::Expired;
+        }
+        self.next_ping = now + self.every;
+        Due::Ping
+    }
 }
 
 /// When a token with expiry `exp` (Unix seconds) runs out, as a timer deadline.

@@ -10,6 +10,7 @@ pub mod close;
 mod commands;
 mod hygiene;
 pub mod protocol;
+mod send;
 mod session;
 mod watch;
 

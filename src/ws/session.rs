@@ -9,8 +9,8 @@
 //! kill switch so a stuck socket cannot pin a dead session.
 
 use super::close;
-use super::hygiene::{Hygiene, Throttle, expiry_deadline, keepalive_timer};
-use super::protocol::{ServerFrame, message_frame};
+use super::hygiene::{Deadlines, Due, Hygiene, Throttle};
+use super::protocol::{ClientFrame, ServerFrame, message_frame};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
 use crate::hub::{ConnCtl, ConnId, Publication};
@@ -19,7 +19,7 @@ use crate::model::Participant;
 use crate::store::SeqRange;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -46,10 +46,14 @@ pub(super) struct Session {
     pub ctl: Arc<ConnCtl>,
     pub tx: mpsc::Sender<Arc<Publication>>,
     pub identity: Arc<str>,
-    pub subs: HashMap<Uuid, Sub>,
+    /// Keyed by room id with a fast (not flood-resistant) hash: every delivery looks its room
+    /// up here, and the keys are server-generated ids of rooms this connection may read.
+    pub subs: FxHashMap<Uuid, Sub>,
     pub socket: WebSocket,
     bad_frames: u32,
     pub hygiene: Hygiene,
+    /// A frame read ahead (while batching `send`s) that is handled next.
+    pub stash: Option<Option<Result<Message, axum::Error>>>,
 }
 
 /// Why the loop ended.
@@ -68,13 +72,14 @@ pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims
         hygiene: Hygiene::new(&state.config.ws, permit),
         conn: state.hub.next_conn_id(),
         identity: claims.sub.as_str().into(),
+        ctl: Arc::new(ConnCtl::child_of(&state.shutdown)),
         state,
         claims,
-        ctl: Arc::new(ConnCtl::default()),
         tx,
-        subs: HashMap::new(),
+        subs: FxHashMap::default(),
         socket,
         bad_frames: 0,
+        stash: None,
     };
     let end = s.event_loop(rx).await;
     s.leave_all().await;
@@ -93,53 +98,72 @@ pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims
 impl Session {
     async fn event_loop(&mut self, mut rx: mpsc::Receiver<Arc<Publication>>) -> End {
         let mut armed_exp = self.claims.exp;
-        let expiry = tokio::time::sleep_until(expiry_deadline(armed_exp));
-        tokio::pin!(expiry);
-        let mut keepalive = keepalive_timer(&self.state.config.ws);
-        let shutdown = self.state.shutdown.clone();
+        let mut deadlines = Deadlines::new(&self.state.config.ws, armed_exp);
+        let timer = tokio::time::sleep_until(deadlines.next());
+        tokio::pin!(timer);
         let ctl = self.ctl.clone();
+        // One kill switch (a child of the node's shutdown token), created once: re-creating
+        // the wait on every turn costs a notifier registration per frame in a busy room.
+        let killed = ctl.cancelled();
+        tokio::pin!(killed);
+        let shutdown = self.state.shutdown.clone();
+        let close_code = || match ctl.killed() {
+            Some(code) => code,
+            None if shutdown.is_cancelled() => close::GOING_AWAY,
+            None => close::INTERNAL_ERROR,
+        };
         loop {
-            tokio::select! {
-                biased;
-                _ = ctl.cancelled() => return End::Close(ctl.killed().unwrap_or(close::INTERNAL_ERROR)),
-                _ = shutdown.cancelled() => return End::Close(close::GOING_AWAY),
-                _ = &mut expiry => return End::Close(close::TOKEN_EXPIRED),
-                _ = keepalive.tick() => if let Some(end) = self.keepalive().await { return end },
-                Some(p) = rx.recv() => {
-                    let mut batch = vec![p];
-                    while batch.len() < WRITE_BATCH {
-                        match rx.try_recv() {
-                            Ok(p) => batch.push(p),
-                            Err(_) => break,
+            let incoming = match self.stash.take() {
+                Some(incoming) => incoming,
+                None => tokio::select! {
+                    biased;
+                    _ = &mut killed => return End::Close(close_code()),
+                    _ = &mut timer => {
+                        if let Due::Expired = deadlines.fired() {
+                            return End::Close(close::TOKEN_EXPIRED);
                         }
+                        if let Some(end) = self.keepalive().await {
+                            return end;
+                        }
+                        timer.as_mut().reset(deadlines.next());
+                        continue;
                     }
-                    let ctl = ctl.clone();
-                    tokio::select! {
-                        biased;
-                        _ = ctl.cancelled() => return End::Close(ctl.killed().unwrap_or(close::INTERNAL_ERROR)),
-                        r = self.deliver(batch) => if r.is_err() { return End::Gone },
-                    }
-                }
-                incoming = self.socket.recv() => {
-                    self.hygiene.last_seen = tokio::time::Instant::now();
-                    match incoming {
-                        None => return End::Gone,
-                        Some(Err(e)) => return read_error(e),
-                        Some(Ok(Message::Text(text))) => {
-                            if let Some(code) = self.on_text(text).await {
-                                return End::Close(code);
-                            }
-                            if self.claims.exp != armed_exp {
-                                // A `refresh` swapped the token: re-arm the expiry.
-                                armed_exp = self.claims.exp;
-                                expiry.as_mut().reset(expiry_deadline(armed_exp));
+                    Some(p) = rx.recv() => {
+                        let mut batch = vec![p];
+                        while batch.len() < WRITE_BATCH {
+                            match rx.try_recv() {
+                                Ok(p) => batch.push(p),
+                                Err(_) => break,
                             }
                         }
-                        Some(Ok(Message::Binary(_))) => return End::Close(close::UNSUPPORTED_DATA),
-                        Some(Ok(Message::Close(f))) => return End::PeerClosed(f.map_or(1005, |f| f.code)),
-                        Some(Ok(_)) => {} // ping/pong: answered by the library
+                        tokio::select! {
+                            biased;
+                            _ = &mut killed => return End::Close(close_code()),
+                            r = self.deliver(batch) => if r.is_err() { return End::Gone },
+                        }
+                        continue;
+                    }
+                    incoming = self.socket.recv() => incoming,
+                },
+            };
+            self.hygiene.last_seen = tokio::time::Instant::now();
+            match incoming {
+                None => return End::Gone,
+                Some(Err(e)) => return read_error(e),
+                Some(Ok(Message::Text(text))) => {
+                    if let Some(code) = self.on_text(text).await {
+                        return End::Close(code);
+                    }
+                    if self.claims.exp != armed_exp {
+                        // A `refresh` swapped the token: re-arm the expiry.
+                        armed_exp = self.claims.exp;
+                        deadlines.expiry = super::hygiene::expiry_deadline(armed_exp);
+                        timer.as_mut().reset(deadlines.next());
                     }
                 }
+                Some(Ok(Message::Binary(_))) => return End::Close(close::UNSUPPORTED_DATA),
+                Some(Ok(Message::Close(f))) => return End::PeerClosed(f.map_or(1005, |f| f.code)),
+                Some(Ok(_)) => {} // ping/pong: answered by the library
             }
         }
     }
@@ -152,6 +176,10 @@ impl Session {
             Throttle::Close(code) => return Some(code),
         }
         match serde_json::from_str(text.as_str()) {
+            Ok(ClientFrame::Send { conversation_id, text, medias, client_id }) => {
+                self.bad_frames = 0;
+                self.on_send(super::send::Outgoing { conversation_id, text, medias, client_id }).await
+            }
             Ok(frame) => {
                 self.bad_frames = 0;
                 if self.handle(frame).await.is_err() {

@@ -1,10 +1,13 @@
 //! The baseline: the smallest honest WebSocket broadcast server on the same stack.
 //!
 //! `GET /ws?room=<id>` joins a room; every text frame a client sends is given the room's next
-//! seq, formatted **once** as `{"seq":N,"text":"..."}` and handed to every member through a
-//! bounded queue (`try_send`; a full queue drops that member, like the hub's slow-consumer
-//! rule). No auth, no JSON parsing, no history: what is left is the practical ceiling of
-//! axum + tokio-tungstenite fan-out on this machine, which every hub figure is compared to.
+//! seq, formatted **once** into a frame of the same shape and size as the hub's `message`
+//! frame (same fields: ids, seq, author, text, status, timestamp…), and handed to every member
+//! through a bounded queue (`try_send`; a full queue drops that member, like the hub's
+//! slow-consumer rule). No auth, no JSON parsing, no history: what is left is the practical
+//! ceiling of axum + tokio-tungstenite fan-out of the same bytes on this machine, which every
+//! hub figure is compared to. (Broadcasting a 40-byte frame instead would compare two
+//! different workloads: bytes per delivery drive the kernel's and the client's cost.)
 
 use axum::Router;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -70,10 +73,19 @@ async fn session(rooms: Arc<Rooms>, room: String, publish_only: bool, socket: We
             }
         }
     });
+    let (room_id, author) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let mut n = 0u64;
     while let Some(Ok(msg)) = stream.next().await {
         let Message::Text(text) = msg else { continue };
+        n += 1;
         let seq = rooms.seqs.entry(room.clone()).or_default().fetch_add(1, Ordering::Relaxed) + 1;
-        let frame: Utf8Bytes = format!("{{\"seq\":{seq},\"text\":\"{}\"}}", text.as_str()).into();
+        let frame: Utf8Bytes = format!(
+            r#"{{"type":"message","message":{{"id":"{}","conversation_id":"{room_id}","seq":{seq},"author":"{author}","direction":"inbound","text":"{}","medias":[],"status":"received","client_id":"{n}","tm_create":"{}","channel":"webchat"}}}}"#,
+            uuid::Uuid::now_v7(),
+            text.as_str(),
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        )
+        .into();
         if let Some(members) = rooms.members.get(&room) {
             for (_, m) in members.iter() {
                 let _ = m.try_send(frame.clone());

@@ -6,6 +6,7 @@
 //! Any lost, duplicated or out-of-order delivery makes it exit non-zero.
 
 mod baseline;
+mod hold;
 mod ingest;
 mod peer;
 mod report;
@@ -32,12 +33,50 @@ enum Cmd {
         /// Rooms in the rooms scenario.
         #[arg(long, default_value_t = 1000)]
         rooms: usize,
-        /// Idle connections.
-        #[arg(long, default_value_t = 10_000)]
+        /// Idle connections on one node (the 20,000 open-files cap allows ~19,000).
+        #[arg(long, default_value_t = 19_000)]
         idle: usize,
         /// Skip the Redis scenarios (no redis-server on this machine).
         #[arg(long)]
         no_redis: bool,
+        /// Connections per node in the multi-node idle scenario (0 skips it).
+        #[arg(long, default_value_t = 17_000)]
+        cluster_idle: usize,
+    },
+    /// Hold idle connections spread over several Redis-backed nodes (50,000+ in all; one
+    /// node cannot hold them under a 20,000 open-files cap) and check each gets a broadcast.
+    IdleCluster {
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        #[arg(long, default_value_t = 17_000)]
+        per_node: usize,
+    },
+    /// One generator process of `idle-cluster` (started by it).
+    #[command(hide = true)]
+    Hold {
+        #[arg(long)]
+        ws: String,
+        #[arg(long)]
+        token: String,
+        #[arg(long)]
+        room: String,
+        #[arg(long)]
+        n: usize,
+        #[arg(long)]
+        source: u8,
+    },
+    /// Run only the fanout scenario (hub on memory, or on a private Redis with `--redis`;
+    /// `--baseline` measures the baseline instead) and print its table.
+    Fanout {
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        #[arg(long)]
+        redis: bool,
+        #[arg(long)]
+        baseline: bool,
+        /// Offered publish rates, messages/s.
+        #[arg(long, value_delimiter = ',', default_values_t = FANOUT_RATES.to_vec())]
+        rates: Vec<u64>,
     },
     /// Serve the baseline broadcast server (used by `all`).
     Baseline {
@@ -51,14 +90,50 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Runtime::new()?;
     match cli.cmd {
         Cmd::Baseline { listen } => rt.block_on(baseline::serve(&listen)),
-        Cmd::All { subscribers, rooms, idle, no_redis } => rt.block_on(all(subscribers, rooms, idle, no_redis)),
+        Cmd::All { subscribers, rooms, idle, no_redis, cluster_idle } => {
+            rt.block_on(all(subscribers, rooms, idle, no_redis, cluster_idle))
+        }
+        Cmd::IdleCluster { nodes, per_node } => rt.block_on(idle_cluster_only(nodes, per_node)),
+        Cmd::Hold { ws, token, room, n, source } => rt.block_on(hold::hold(&ws, &token, &room, n, source)),
+        Cmd::Fanout { subscribers, redis, baseline, rates } => {
+            rt.block_on(fanout_only(subscribers, redis, baseline, &rates))
+        }
     }
 }
 
-const FANOUT_RATES: &[u64] = &[50, 100, 200, 400, 800, 1600, 3200];
+const FANOUT_RATES: &[u64] = &[50, 100, 200, 400, 800, 1200, 1600, 2400, 3200];
 const ROOM_RATES: &[u64] = &[1000, 2000, 4000, 8000, 16000, 32000];
 
-async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool) -> anyhow::Result<()> {
+async fn fanout_only(subscribers: usize, redis: bool, baseline: bool, rates: &[u64]) -> anyhow::Result<()> {
+    let mut r = report::Report::new();
+    if baseline {
+        let base = servers::baseline().await?;
+        r.fanout_base = Some(scenarios::fanout(&base, false, subscribers, rates).await?);
+    } else if redis {
+        let server = servers::redis().await?;
+        let hub = scenarios::node(Some(&format!("redis://127.0.0.1:{}", server.port))).await?;
+        r.fanout_redis = Some(scenarios::fanout(&hub, true, subscribers, rates).await?);
+    } else {
+        let hub = scenarios::node(None).await?;
+        r.fanout_hub = Some(scenarios::fanout(&hub, true, subscribers, rates).await?);
+    }
+    println!("{}", r.markdown());
+    let problems = r.problems();
+    anyhow::ensure!(problems.is_empty(), "delivery errors: {}", problems.join("; "));
+    Ok(())
+}
+
+async fn idle_cluster_only(nodes: usize, per_node: usize) -> anyhow::Result<()> {
+    let redis = servers::redis().await?;
+    let mut r = report::Report::new();
+    r.idle_cluster = Some(hold::cluster_idle(&format!("redis://127.0.0.1:{}", redis.port), nodes, per_node).await?);
+    println!("{}", r.markdown());
+    let problems = r.problems();
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
+    Ok(())
+}
+
+async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool, cluster_idle: usize) -> anyhow::Result<()> {
     let mut r = report::Report::new();
     eprintln!("fanout: {subscribers} subscribers, rates {FANOUT_RATES:?}");
     let base = servers::baseline().await?;
@@ -103,6 +178,11 @@ async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool) -> a
         eprintln!("cluster: two nodes on one redis");
         let (a, b) = (scenarios::node(Some(&url)).await?, scenarios::node(Some(&url)).await?);
         r.cluster = Some(scenarios::cluster(&a, &b, subscribers / 2, &[100]).await?);
+        drop((a, b));
+        if cluster_idle > 0 {
+            eprintln!("idle-cluster: 3 nodes x {cluster_idle} connections");
+            r.idle_cluster = Some(hold::cluster_idle(&url, 3, cluster_idle).await?);
+        }
     }
     let problems = r.problems();
     let dir = std::path::Path::new("target/bench");

@@ -56,10 +56,21 @@ impl PeerStats {
     }
 }
 
+/// The decimal number right after the first `pat` in `s` (memchr's SIMD substring search:
+/// the generator reads every delivery, so this is its hottest loop).
 fn number_after(s: &str, pat: &str) -> Option<u64> {
-    let i = s.find(pat)? + pat.len();
-    let digits = s[i..].bytes().take_while(u8::is_ascii_digit).count();
-    s[i..i + digits].parse().ok()
+    let s = s.as_bytes();
+    let i = memchr::memmem::find(s, pat.as_bytes())? + pat.len();
+    let mut n: u64 = 0;
+    let mut digits = 0;
+    for &b in &s[i..] {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        n = n.checked_mul(10)?.checked_add(u64::from(b - b'0'))?;
+        digits += 1;
+    }
+    (digits > 0).then_some(n)
 }
 
 /// The payload a publisher sends: when (ns since `epoch`) and in which step.
@@ -86,7 +97,12 @@ pub async fn connect(
         Target::Hub { ws_base, token } => format!("{ws_base}/v1.0/ws?token={token}"),
         Target::Baseline { ws_base } => format!("{ws_base}/ws?room={room}&publish={publish_only}"),
     };
-    let (mut ws, _) = tokio_tungstenite::connect_async(&url).await?;
+    // Small buffers, as on the servers: tungstenite's 128 KiB default read buffer is
+    // zero-filled on reads, which made memset the generator's top cost.
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(8192);
+    let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), true).await?;
     let hub = matches!(target, Target::Hub { .. });
     if hub && !publish_only {
         let sub = format!(r#"{{"type":"subscribe","conversation_id":"{room}"}}"#);
@@ -105,10 +121,12 @@ pub async fn connect(
     let done = tokio::spawn(async move {
         let mut st = PeerStats::new(steps);
         let mut n = 0u64;
+        let stopped = stop.cancelled();
+        tokio::pin!(stopped);
         loop {
             tokio::select! {
                 biased;
-                _ = stop.cancelled() => break,
+                _ = &mut stopped => break,
                 Some(text) = rx.recv() => {
                     n += 1;
                     let frame = if hub {

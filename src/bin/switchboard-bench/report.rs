@@ -21,6 +21,7 @@ pub struct Report {
     pub ingest_redis: Option<Ingest>,
     /// (subscribers on the publisher's node, subscribers on the other node)
     pub cluster: Option<(Sweep, Sweep)>,
+    pub idle_cluster: Option<crate::hold::IdleCluster>,
 }
 
 fn machine() -> String {
@@ -66,6 +67,11 @@ impl Report {
         let mut all: Vec<(&str, Sweep)> =
             sweeps.iter().filter_map(|(n, s)| s.as_ref().map(|s| (*n, s.clone()))).collect();
         all.extend(cluster.into_iter().flatten());
+        if let Some(c) = &self.idle_cluster
+            && c.received < c.connections
+        {
+            out.push(format!("idle-cluster: only {} of {} connections got the broadcast", c.received, c.connections));
+        }
         for (name, s) in all {
             // The baseline drops members whose queue overflows by design; only the hub must be exact.
             if name.contains("baseline") {
@@ -148,6 +154,21 @@ impl Report {
                 b.bytes_per_connection / 1024.0,
                 ratio(h.bytes_per_connection, b.bytes_per_connection),
                 mark(kib <= 16.0)
+            );
+        }
+        if let Some(c) = &self.idle_cluster {
+            let worst = c.kib_per_connection.iter().copied().fold(0.0, f64::max);
+            let per: Vec<String> = c.kib_per_connection.iter().map(|k| format!("{k:.1}")).collect();
+            let _ = writeln!(
+                o,
+                "| idle connections held: {} nodes × {} on one Redis, {} of {} got a broadcast (KiB/conn per node: {}) | {} | – | – | ≥ 50,000, ≤ 16 KiB | {} |",
+                c.nodes,
+                c.per_node,
+                c.received,
+                c.connections,
+                per.join(" / "),
+                c.connections,
+                mark(c.connections >= 50_000 && c.received == c.connections && worst <= 16.0)
             );
         }
         for (name, goal, i) in [("memory", 10_000.0, &self.ingest_memory), ("redis", 5_000.0, &self.ingest_redis)] {

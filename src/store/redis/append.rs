@@ -1,0 +1,123 @@
+//! Appending messages: the arguments of the `append` script for one draft, its reply, and
+//! the pipelined form used by `append_many`.
+//!
+//! A burst from one sender goes out as one pipeline of `EVALSHA`s instead of one round trip
+//! per message: Redis runs commands of one connection in the order sent, so the seqs follow
+//! the drafts' order, and every script keeps its own atomicity (seq, history, publish).
+
+use super::{RedisStore, decode, encode, reply_at, split_at_seq};
+use crate::error::{Error, Result};
+use crate::model::Message;
+use crate::store::{Appended, Draft};
+use crate::ws::protocol::message_frame;
+
+/// Keys and arguments of one `append` script call.
+pub(super) struct AppendCall {
+    pub keys: Vec<String>,
+    pub argv: Vec<String>,
+}
+
+impl AppendCall {
+    pub fn args(&self) -> Vec<&dyn super::client::ToRedisArgsDyn> {
+        self.argv.iter().map(|a| a as &dyn super::client::ToRedisArgsDyn).collect()
+    }
+}
+
+impl RedisStore {
+    /// The script call appending `draft` (its seq is filled in by the script).
+    pub(super) fn append_call(&self, draft: &Draft) -> Result<AppendCall> {
+        let room = draft.message.conversation_id;
+        // The script fills in the seq where the draft's JSON says `"seq":0`.
+        let message = &draft.message;
+        if message.seq != 0 {
+            return Err(Error::Internal("a draft's seq is assigned by the store".into()));
+        }
+        let json = encode(message)?;
+        let frame = message_frame(message);
+        let (m_pre, m_post) = split_at_seq(&json)?;
+        let (f_pre, f_post) = split_at_seq(frame.as_str())?;
+        let mut keys = vec![
+            self.keys.conversation(room),
+            self.keys.room(room, "hist"),
+            self.keys.room(room, "ids"),
+            self.keys.room(room, "patch"),
+        ];
+        if let Some(k) = &draft.idempotency_key {
+            keys.push(self.keys.idempotency(room, k));
+        }
+        let argv = vec![
+            m_pre.to_string(),
+            m_post.to_string(),
+            f_pre.to_string(),
+            f_post.to_string(),
+            message.id.to_string(),
+            self.idempotency_ttl_secs.to_string(),
+            self.history_max_len.to_string(),
+            self.keys.room_channel(room),
+            self.redis.publish_command().to_string(),
+        ];
+        Ok(AppendCall { keys, argv })
+    }
+
+    /// Appends drafts of one room in one pipeline, in order; one outcome per draft.
+    pub(super) async fn append_pipelined(&self, drafts: Vec<Draft>) -> Vec<Result<Appended>> {
+        let calls: Vec<Result<AppendCall>> = drafts.iter().map(|d| self.append_call(d)).collect();
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        for call in calls.iter().flatten() {
+            pipe.cmd("EVALSHA").arg(self.scripts.append.get_hash()).arg(call.keys.len()).arg(&call.keys);
+            for a in &call.argv {
+                pipe.arg(a);
+            }
+        }
+        let replies: Result<Vec<redis::RedisResult<Vec<redis::Value>>>> = self.redis.pipe(&pipe).await;
+        let mut replies = match replies {
+            Ok(r) => r.into_iter(),
+            Err(e) => return drafts.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let mut out = Vec::with_capacity(drafts.len());
+        // After a NOSCRIPT (script cache flushed, e.g. Redis restarted) every later call of the
+        // pipeline failed the same way: append those one by one, which loads the script.
+        let mut reload = false;
+        for (draft, call) in drafts.into_iter().zip(calls) {
+            if let Err(e) = call {
+                out.push(Err(e));
+                continue;
+            }
+            let reply = replies.next();
+            if reload {
+                out.push(self.append_one(draft).await);
+                continue;
+            }
+            out.push(match reply {
+                Some(Ok(values)) => append_outcome(&values, draft.message),
+                Some(Err(e)) if e.code() == Some("NOSCRIPT") => {
+                    reload = true;
+                    self.append_one(draft).await
+                }
+                Some(Err(e)) => Err(super::client::unavailable(&e)),
+                None => Err(Error::Internal("pipeline reply too short".into())),
+            });
+        }
+        out
+    }
+
+    async fn append_one(&self, draft: Draft) -> Result<Appended> {
+        crate::store::Store::append(self, draft).await
+    }
+}
+
+/// What the `append` script's reply means for `message` (the draft as sent).
+pub(super) fn append_outcome(reply: &[redis::Value], mut message: Message) -> Result<Appended> {
+    match reply_at::<i64>(reply, 0)? {
+        1 => {
+            message.seq = reply_at(reply, 1)?;
+            Ok(Appended { message, duplicate: false })
+        }
+        2 => Ok(Appended { message: decode(&reply_at::<String>(reply, 1)?)?, duplicate: true }),
+        3 => Err(Error::Conflict(
+            "client_id was already used for a message that is no longer in the retained history".into(),
+        )),
+        _ => Err(Error::NotFound("conversation")),
+    }
+}

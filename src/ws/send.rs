@@ -1,0 +1,159 @@
+//! `send` frames: read ahead, post as one burst, acknowledge in order.
+//!
+//! A client that sends faster than one store round trip would otherwise be held to one
+//! message per round trip (the session handles its frames in order). So when a `send` is
+//! read, the `send`s already waiting on the socket are read with it (up to `SEND_BATCH`,
+//! each still rate-limited) and posted together through `conversations::post_many`: the
+//! room is read once and the messages are appended in one pipeline, in the order sent. Any
+//! other frame read ahead is kept and handled next, so frames keep their order.
+
+use super::hygiene::Throttle;
+use super::protocol::{ClientFrame, ServerFrame};
+use super::session::Session;
+use crate::conversations::{self, Author, PostRequest};
+use crate::error::Error;
+use crate::model::{Address, Media, Participant};
+use axum::extract::ws::{Message, Utf8Bytes};
+use futures_util::{FutureExt, SinkExt};
+use uuid::Uuid;
+
+/// Most `send`s posted as one burst.
+const SEND_BATCH: usize = 64;
+
+/// One `send` frame.
+#[derive(Debug)]
+pub(super) struct Outgoing {
+    pub conversation_id: Uuid,
+    pub text: String,
+    pub medias: Vec<Media>,
+    pub client_id: Option<String>,
+}
+
+impl Session {
+    /// Posts `first` with the `send`s already waiting behind it; `Some(code)` asks to close
+    /// (after the burst was posted and acknowledged).
+    pub(super) async fn on_send(&mut self, first: Outgoing) -> Option<u16> {
+        let mut batch = vec![first];
+        let close = self.read_ahead(&mut batch).await;
+        if self.post_batch(batch).await.is_err() {
+            return Some(super::close::NORMAL);
+        }
+        close
+    }
+
+    /// Moves `send` frames that have already arrived into `batch`, without waiting.
+    async fn read_ahead(&mut self, batch: &mut Vec<Outgoing>) -> Option<u16> {
+        while batch.len() < SEND_BATCH {
+            let Some(incoming) = self.socket.recv().now_or_never() else { break };
+            self.hygiene.last_seen = tokio::time::Instant::now();
+            let Some(Ok(Message::Text(text))) = incoming else {
+                self.stash = Some(incoming);
+                break;
+            };
+            let Ok(ClientFrame::Send { conversation_id, text: body, medias, client_id }) =
+                serde_json::from_str::<ClientFrame>(text.as_str())
+            else {
+                self.stash = Some(Some(Ok(Message::Text(text))));
+                break;
+            };
+            match self.throttle().await {
+                Throttle::Pass => batch.push(Outgoing { conversation_id, text: body, medias, client_id }),
+                Throttle::Drop => {}
+                Throttle::Close(code) => return Some(code),
+            }
+        }
+        None
+    }
+
+    /// Posts a burst and writes one `ack` or `error` per `send`, in order.
+    pub(super) async fn post_batch(&mut self, batch: Vec<Outgoing>) -> Result<(), axum::Error> {
+        let mut authors: Vec<(Uuid, Result<Participant, Error>)> = Vec::new();
+        for o in &batch {
+            if !authors.iter().any(|(room, _)| *room == o.conversation_id) {
+                let author = self.author(o.conversation_id).await;
+                authors.push((o.conversation_id, author));
+            }
+        }
+        let mut reqs = Vec::with_capacity(batch.len());
+        let mut slots = Vec::with_capacity(batch.len());
+        for o in batch {
+            let author = authors.iter().find(|(room, _)| *room == o.conversation_id).map(|(_, a)| a.clone());
+            let slot = match author {
+                Some(Ok(p)) => {
+                    reqs.push(PostRequest {
+                        tenant: self.claims.tid,
+                        conversation_id: o.conversation_id,
+                        author: Author::Participant(Box::new(p)),
+                        text: o.text,
+                        medias: o.medias,
+                        client_id: o.client_id.clone(),
+                        via: None,
+                    });
+                    Ok(reqs.len() - 1)
+                }
+                Some(Err(e)) => Err(e),
+                None => Err(Error::Internal("author missing".into())),
+            };
+            slots.push((o.conversation_id, o.client_id, slot));
+        }
+        let mut results: Vec<Option<_>> =
+            conversations::post_many(&self.state, reqs).await.into_iter().map(Some).collect();
+        for (room, client_id, slot) in slots {
+            let outcome = slot.and_then(|i| results[i].take().unwrap_or(Err(Error::Internal("no outcome".into()))));
+            let frame = match outcome {
+                Ok(a) => {
+                    if !a.duplicate {
+                        self.state.metrics.message_posted(crate::metrics::Entry::Ws);
+                    }
+                    let m = &a.message;
+                    ServerFrame::Ack {
+                        conversation_id: room,
+                        client_id: m.client_id.as_deref(),
+                        seq: m.seq,
+                        message_id: m.id,
+                        duplicate: a.duplicate,
+                        author_participant_id: m.author,
+                    }
+                    .to_text()
+                }
+                Err(e) => error_frame(&e, room, client_id.as_deref()),
+            };
+            self.socket.feed(Message::Text(frame)).await?;
+        }
+        self.socket.flush().await
+    }
+
+    /// The participant this connection writes to `room` as: cached from the subscription,
+    /// else authorized now (operator tokens join as a chat participant on their first send).
+    async fn author(&mut self, room: Uuid) -> Result<Participant, Error> {
+        // Agents are re-checked on every burst: the room may have been assigned elsewhere.
+        let cached = self.subs.get(&room).and_then(|s| s.participant.clone()).filter(|_| !self.claims.is_agent());
+        let participant = match cached {
+            Some(p) => p,
+            None => match Self::authorize(&self.state, &self.claims, room).await? {
+                Some(p) => p,
+                None => {
+                    let kind = self.claims.address_kind();
+                    let address = Address { kind, target: self.identity.to_string(), name: String::new() };
+                    let new = conversations::NewParticipant { id: None, address, account_id: None };
+                    match conversations::add_participant(&self.state, self.claims.tid, room, new).await {
+                        Ok(p) => p,
+                        Err(Error::Conflict(_)) => conversations::member(&self.state, room, kind, &self.identity)
+                            .await?
+                            .ok_or(Error::NotFound("participant"))?,
+                        Err(e) => return Err(e),
+                    }
+                }
+            },
+        };
+        if let Some(sub) = self.subs.get_mut(&room) {
+            sub.participant = Some(participant.clone());
+        }
+        Ok(participant)
+    }
+}
+
+fn error_frame(e: &Error, room: Uuid, client_id: Option<&str>) -> Utf8Bytes {
+    let msg = e.to_string();
+    ServerFrame::Error { code: e.code(), message: &msg, conversation_id: Some(room), client_id }.to_text()
+}
