@@ -313,7 +313,7 @@ async fn operator_token_joins_any_room_and_writes_as_participant() {
     let (_, t) = api.post("/v1.0/tokens", json!({"identity": "agent-7", "all_conversations": true})).await;
     let mut op = srv.ws(t["token"].as_str().unwrap()).await;
     let s = op.subscribe(&c, None).await;
-    assert!(s.get("last_read_seq").is_none(), "not a participant yet: {s}");
+    assert!(s.get("participant_id").is_none() && s.get("last_read_seq").is_none(), "not a participant yet: {s}");
     op.send(send(&c, "hello, how can I help?", "op1")).await;
     let ack = op.next_of("ack").await;
     assert_eq!(ack["seq"], 1);

@@ -167,13 +167,14 @@ async fn a_refresh_to_an_agent_token_narrows_the_watch() {
 }
 
 #[tokio::test]
-async fn subscribed_carries_the_holders_read_marker() {
+async fn subscribed_names_the_holders_participant_and_read_marker() {
     let srv = TestServer::start().await;
     let api = srv.api(KEY_A);
     let c = api.conversation("room").await;
-    api.webchat(&c, "alice").await;
+    let pid = api.webchat(&c, "alice").await;
     let mut alice = srv.ws(&api.token("alice", &[&c]).await).await;
-    assert_eq!(alice.subscribe(&c, None).await["last_read_seq"], 0);
+    let s = alice.subscribe(&c, None).await;
+    assert_eq!((&s["participant_id"], &s["last_read_seq"]), (&json!(pid), &json!(0)), "{s}");
     for i in 1..=3 {
         api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": format!("m{i}")})).await;
     }

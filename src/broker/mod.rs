@@ -4,8 +4,9 @@
 //! serving a room, tells the transport which rooms this node cares about (ref-counted by the
 //! hub: subscribe on the first local subscriber, unsubscribe after the last), and publishes
 //! event envelopes for outside consumers. While a node has conversation watchers of a tenant
-//! (`crate::watch`), the broker also brings that tenant's events from every node to them. Durable message publications are the store's job
-//! (published atomically with the append); the broker only brings them in from the wire.
+//! (`crate::watch`), the broker also brings that tenant's events from every node to them.
+//! Durable message publications are the store's job (published atomically with the append);
+//! the broker only brings them in from the wire.
 
 pub mod memory;
 pub mod redis;

@@ -151,13 +151,17 @@ impl Session {
         };
         let last_seq = replay.last().map_or(pos.seq, |m| m.seq.max(pos.seq));
         let online = self.state.hub.online(room);
-        let last_read_seq = participant.as_ref().map(|p| p.last_read_seq);
+        let (participant_id, last_read_seq) = match &participant {
+            Some(p) => (Some(p.id), Some(p.last_read_seq)),
+            None => (None, None),
+        };
         let f = ServerFrame::Subscribed {
             conversation_id: room,
             seq: pos.seq,
             epoch: &pos.epoch,
             recovered,
             online,
+            participant_id,
             last_read_seq,
         };
         self.subs.insert(room, Sub { last_seq, participant });

@@ -77,7 +77,9 @@ pub enum ServerFrame<'a> {
         epoch: &'a str,
         recovered: bool,
         online: Vec<String>,
-        /// The holder's participant's read marker, when the holder is a participant.
+        /// The holder's participant in the room and its read marker, when it is a participant.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        participant_id: Option<Uuid>,
         #[serde(skip_serializing_if = "Option::is_none")]
         last_read_seq: Option<u64>,
     },

@@ -152,9 +152,9 @@ export class Chat {
         return undefined;
       case 'ack': {
         s.ack(id, f);
-        if (f.author_participant_id && s.room(id)) s.rememberMe(s.room(id), f.author_participant_id);
-        // An operator joins a room on its first send: show it among the participants.
         const r = s.room(id);
+        if (r && f.author_participant_id) s.rememberMe(r, f.author_participant_id);
+        // An operator joins a room on its first send: show it among the participants.
         if (r && this.operator && !f.duplicate && ![...r.participants.values()].some((p) => r.myPids.has(p.id))) {
           this.loadParticipants(r, true);
         }
@@ -218,6 +218,8 @@ export class Chat {
     r.epoch = f.epoch;
     r.headSeq = Math.max(r.headSeq, f.seq);
     r.online = new Set(f.online);
+    // Which messages are mine and how far I read, also in a browser that has never been here.
+    if (f.participant_id) s.rememberMe(r, f.participant_id);
     if (f.last_read_seq) s.setReadSeq(r, f.last_read_seq);
     s.touch({ room: r.id });
     if (since !== undefined && !f.recovered) {

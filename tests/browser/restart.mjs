@@ -163,6 +163,40 @@ async function main() {
     await op.screenshot({ path: path.join(SHOTS, 'restart-operator.png') });
     log('both pages show all 11 messages exactly once, in the server\'s order');
 
+    run.step = 'a fresh browser learns the read marker from the server';
+    // Alice has read everything (her page sends `read` for what is on screen); she closes the
+    // page, two messages arrive, and she opens the link in a new browser profile (no local
+    // marker; `subscribed` tells it her participant and read marker): the page puts its "New
+    // messages" divider right above the first unread one, not above her own last message.
+    const aliceRead = async () => {
+      const parts = (await restA('GET', `/conversations/${conv.id}/participants`)).result;
+      return parts.find((p) => p.address.target === 'alice').last_read_seq;
+    };
+    for (let i = 0; (await aliceRead()) < final.length - 1; i++) {
+      assert(i < 100, `alice's read marker stays at ${await aliceRead()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await user.close();
+    const unread = ['Unread 1', 'Unread 2'];
+    for (const text of unread) await restA('POST', `/conversations/${conv.id}/messages`, { text });
+    const freshCtx = await browser.newContext({ viewport: { width: 390, height: 780 }, isMobile: true, hasTouch: true });
+    const fresh = await freshCtx.newPage();
+    watchConsole(fresh, 'fresh end user', errors);
+    await fresh.goto(`${baseA}/?token=${encodeURIComponent(token)}`);
+    await expectConn(fresh, 'connected', 'fresh end user');
+    await expectTail(fresh, [...final, ...unread], 'fresh end user');
+    const around = await fresh.evaluate(() => {
+      const d = document.querySelector('#messages .divider');
+      const text = (li) => (li && li.querySelector('.text') ? li.querySelector('.text').textContent : null);
+      return d && [text(d.previousElementSibling), d.textContent, text(d.nextElementSibling)];
+    });
+    assert(
+      JSON.stringify(around) === JSON.stringify([final[final.length - 1], 'New messages', 'Unread 1']),
+      `the divider sits between what alice read and what she did not: ${JSON.stringify(around)}`,
+    );
+    await fresh.screenshot({ path: path.join(SHOTS, 'restart-fresh-profile.png') });
+    log('a fresh profile shows "New messages" above the 2 unread ones (read marker from `subscribed`)');
+
     run.step = 'console errors';
     assert(!errors.length, `console errors:\n  ${errors.join('\n  ')}`);
   } catch (e) {

@@ -1,6 +1,6 @@
 // The message list of the open room: keyed bubbles (an optimistic bubble becomes its acked
 // message in place), images for image medias, scroll pinning, infinite scroll back through
-// history, read receipts for what is on screen, and the typing line.
+// history, read receipts for what is on screen, an unread divider, and the typing line.
 
 import { $, h, channelLabel, safeUrl, setChildren, timeEl } from './dom.js';
 
@@ -21,6 +21,7 @@ export class MessagesView {
     this.visible = new Set(); // li currently on screen
     this.readTimer = 0;
     this.stickNext = false;
+    this.dividerSeq = null; // my read marker when the room was opened: "New messages" below it
     this.readObserver = new IntersectionObserver((entries) => this.onSeen(entries), {
       root: this.scroller,
       threshold: 0.5,
@@ -48,6 +49,7 @@ export class MessagesView {
     this.nodes.clear();
     this.ol.replaceChildren();
     this.stickNext = true;
+    this.dividerSeq = null;
     this.render();
   }
 
@@ -66,8 +68,18 @@ export class MessagesView {
     const heightBefore = sc.scrollHeight;
     const topBefore = sc.scrollTop;
 
+    // The read marker is known once the room is subscribed (`subscribed.last_read_seq`); it is
+    // kept while the room stays open, so what was new when it opened stays marked.
+    if (this.dividerSeq === null && r.subscribed) this.dividerSeq = r.readSeq;
     const items = [];
-    for (const m of s.sorted(r)) items.push({ key: `m:${m.id}`, m });
+    let divided = !(this.dividerSeq > 0);
+    for (const m of s.sorted(r)) {
+      if (!divided && m.seq > this.dividerSeq && !s.isMine(r, m)) {
+        items.push({ key: 'divider' });
+        divided = true;
+      }
+      items.push({ key: `m:${m.id}`, m });
+    }
     for (const p of r.pending.values()) items.push({ key: `p:${p.clientId}`, p });
     const keep = new Set(items.map((i) => i.key));
     for (const [key, li] of this.nodes) {
@@ -88,10 +100,10 @@ export class MessagesView {
         this.nodes.set(item.key, li);
       }
       if (!li) {
-        li = h('li', { class: 'msg' });
+        li = item.key === 'divider' ? h('li', { class: 'divider', role: 'separator' }, h('span', {}, 'New messages')) : h('li', { class: 'msg' });
         this.nodes.set(item.key, li);
       }
-      this.fill(li, r, item);
+      if (item.key !== 'divider') this.fill(li, r, item);
       const want = prev ? prev.nextElementSibling : this.ol.firstElementChild;
       if (want !== li) {
         if (prev) prev.after(li);
