@@ -51,6 +51,13 @@ enum Cmd {
         #[arg(long, default_value_t = 17_000)]
         per_node: usize,
     },
+    /// Run only the ingest scenario (memory node, or Redis-backed with `--redis`).
+    Ingest {
+        #[arg(long)]
+        redis: bool,
+        #[arg(long, default_value_t = 32)]
+        concurrency: usize,
+    },
     /// One generator process of `idle-cluster` (started by it).
     #[command(hide = true)]
     Hold {
@@ -93,6 +100,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::All { subscribers, rooms, idle, no_redis, cluster_idle } => {
             rt.block_on(all(subscribers, rooms, idle, no_redis, cluster_idle))
         }
+        Cmd::Ingest { redis, concurrency } => rt.block_on(ingest_only(redis, concurrency)),
         Cmd::IdleCluster { nodes, per_node } => rt.block_on(idle_cluster_only(nodes, per_node)),
         Cmd::Hold { ws, token, room, n, source } => rt.block_on(hold::hold(&ws, &token, &room, n, source)),
         Cmd::Fanout { subscribers, redis, baseline, rates } => {
@@ -120,6 +128,21 @@ async fn fanout_only(subscribers: usize, redis: bool, baseline: bool, rates: &[u
     println!("{}", r.markdown());
     let problems = r.problems();
     anyhow::ensure!(problems.is_empty(), "delivery errors: {}", problems.join("; "));
+    Ok(())
+}
+
+async fn ingest_only(redis: bool, concurrency: usize) -> anyhow::Result<()> {
+    let mut r = report::Report::new();
+    let server = if redis { Some(servers::redis().await?) } else { None };
+    let url = server.as_ref().map(|s| format!("redis://127.0.0.1:{}", s.port));
+    let hub = scenarios::node(url.as_deref()).await?;
+    let result = Some(scenarios::ingest(&hub, concurrency, Duration::from_secs(5)).await?);
+    if redis {
+        r.ingest_redis = result;
+    } else {
+        r.ingest_memory = result;
+    }
+    println!("{}", r.markdown());
     Ok(())
 }
 
