@@ -217,6 +217,39 @@ async fn errors_until_close(ws: &mut Ws) -> (Vec<String>, u16) {
     }
 }
 
+/// Sends over the frame rate limit, written at once: every `send` is answered in the order
+/// sent, the refused ones with a `rate_limited` error naming their `client_id`.
+#[tokio::test]
+async fn rate_limited_sends_are_answered_in_order_with_their_client_id() {
+    use futures_util::SinkExt;
+    let mut cfg = common::test_config();
+    cfg.ws.rate_per_sec = 1;
+    cfg.ws.rate_burst = 3;
+    cfg.ws.max_rate_limited_frames = 10;
+    let srv = TestServer::start_with(cfg).await;
+    let (c, t) = alice_room(&srv).await;
+    let mut ws = srv.ws(&t).await;
+    for i in 0..6 {
+        let f = json!({"type": "send", "conversation_id": c, "text": format!("m{i}"), "client_id": format!("s{i}")});
+        ws.stream.feed(tokio_tungstenite::tungstenite::Message::Text(f.to_string().into())).await.unwrap();
+    }
+    ws.stream.flush().await.unwrap();
+    let mut answers = Vec::new();
+    while answers.len() < 6 {
+        let f = ws.next().await;
+        match f["type"].as_str() {
+            Some("ack") => answers.push(("ack".to_string(), f["client_id"].as_str().unwrap().to_string())),
+            Some("error") => answers.push((f["code"].as_str().unwrap().to_string(), f["client_id"].to_string())),
+            _ => {} // the room's own message frames
+        }
+    }
+    let want: Vec<(String, String)> = (0..6)
+        .map(|i| if i < 3 { ("ack".into(), format!("s{i}")) } else { ("rate_limited".into(), format!("\"s{i}\"")) })
+        .collect();
+    assert_eq!(answers, want);
+    srv.stop().await;
+}
+
 #[tokio::test]
 async fn ws_rate_limit_answers_errors_recovers_then_closes_4029() {
     let mut cfg = common::test_config();

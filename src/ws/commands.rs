@@ -37,7 +37,8 @@ impl Session {
             }
             ClientFrame::Send { conversation_id, text, medias, client_id } => {
                 // The session's reader normally batches sends (`Session::on_send`); alone here.
-                self.post_batch(vec![super::send::Outgoing { conversation_id, text, medias, client_id }]).await
+                self.post_batch(vec![super::send::Outgoing { conversation_id, text, medias, client_id, refused: None }])
+                    .await
             }
             ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {
                 Ok(pid) => {

@@ -38,6 +38,15 @@ impl Hygiene {
     }
 }
 
+/// The rate limit's verdict on one client frame (see `Session::admit`).
+pub(super) enum Admit {
+    Pass,
+    /// Drop it and tell the client this.
+    Drop(String),
+    /// Close the connection with this code.
+    Close(u16),
+}
+
 /// What the rate limit says about one client frame.
 pub(super) enum Throttle {
     /// Handle it.
@@ -91,27 +100,36 @@ pub(super) fn expiry_deadline(exp: u64) -> Instant {
 }
 
 impl Session {
-    /// Applies the frame rate limit to the frame just received.
+    /// Applies the frame rate limit to the frame just received, telling the client when it
+    /// is dropped.
     pub(super) async fn throttle(&mut self) -> Throttle {
+        match self.admit() {
+            Admit::Pass => Throttle::Pass,
+            Admit::Close(code) => Throttle::Close(code),
+            Admit::Drop(why) => match self.send_error("rate_limited", &why).await {
+                Ok(()) => Throttle::Drop,
+                Err(_) => Throttle::Close(close::NORMAL),
+            },
+        }
+    }
+
+    /// The rate limit's verdict on one frame, without writing anything.
+    pub(super) fn admit(&mut self) -> Admit {
         let Err(wait) = self.hygiene.limiter.check() else {
             self.hygiene.strikes = 0;
-            return Throttle::Pass;
+            return Admit::Pass;
         };
         self.state.metrics.rate_limited("ws");
         self.hygiene.strikes += 1;
         let cfg = &self.state.config.ws;
         if self.hygiene.strikes > cfg.max_rate_limited_frames {
-            return Throttle::Close(close::RATE_LIMITED);
+            return Admit::Close(close::RATE_LIMITED);
         }
-        let msg = format!(
+        Admit::Drop(format!(
             "more than {} frames per second: frame dropped; retry in {} ms (keep going and the connection closes with 4029)",
             cfg.rate_per_sec,
             wait.as_millis().max(1)
-        );
-        match self.send_error("rate_limited", &msg).await {
-            Ok(()) => Throttle::Drop,
-            Err(_) => Throttle::Close(close::NORMAL),
-        }
+        ))
     }
 
     /// One keepalive tick: close an idle connection, else ping it. The ping write is bounded

@@ -7,7 +7,7 @@
 //! room is read once and the messages are appended in one pipeline, in the order sent. Any
 //! other frame read ahead is kept and handled next, so frames keep their order.
 
-use super::hygiene::Throttle;
+use super::hygiene::Admit;
 use super::protocol::{ClientFrame, ServerFrame};
 use super::session::Session;
 use crate::conversations::{self, Author, PostRequest};
@@ -27,6 +27,8 @@ pub(super) struct Outgoing {
     pub text: String,
     pub medias: Vec<Media>,
     pub client_id: Option<String>,
+    /// Refused before posting (the frame rate limit), answered in its place in the burst.
+    pub refused: Option<Error>,
 }
 
 impl Session {
@@ -56,11 +58,14 @@ impl Session {
                 self.stash = Some(Some(Ok(Message::Text(text))));
                 break;
             };
-            match self.throttle().await {
-                Throttle::Pass => batch.push(Outgoing { conversation_id, text: body, medias, client_id }),
-                Throttle::Drop => {}
-                Throttle::Close(code) => return Some(code),
-            }
+            // Refused sends are answered in their place in the burst (with their client_id),
+            // so the client sees its answers in the order it sent.
+            let refused = match self.admit() {
+                Admit::Pass => None,
+                Admit::Drop(why) => Some(Error::TooMany { code: "rate_limited", message: why }),
+                Admit::Close(code) => return Some(code),
+            };
+            batch.push(Outgoing { conversation_id, text: body, medias, client_id, refused });
         }
         None
     }
@@ -68,7 +73,7 @@ impl Session {
     /// Posts a burst and writes one `ack` or `error` per `send`, in order.
     pub(super) async fn post_batch(&mut self, batch: Vec<Outgoing>) -> Result<(), axum::Error> {
         let mut authors: Vec<(Uuid, Result<Participant, Error>)> = Vec::new();
-        for o in &batch {
+        for o in batch.iter().filter(|o| o.refused.is_none()) {
             if !authors.iter().any(|(room, _)| *room == o.conversation_id) {
                 let author = self.author(o.conversation_id).await;
                 authors.push((o.conversation_id, author));
@@ -77,6 +82,10 @@ impl Session {
         let mut reqs = Vec::with_capacity(batch.len());
         let mut slots = Vec::with_capacity(batch.len());
         for o in batch {
+            if let Some(e) = o.refused {
+                slots.push((o.conversation_id, o.client_id, Err(e)));
+                continue;
+            }
             let author = authors.iter().find(|(room, _)| *room == o.conversation_id).map(|(_, a)| a.clone());
             let slot = match author {
                 Some(Ok(p)) => {

@@ -9,7 +9,7 @@
 //! kill switch so a stuck socket cannot pin a dead session.
 
 use super::close;
-use super::hygiene::{Deadlines, Due, Hygiene, Throttle};
+use super::hygiene::{Admit, Deadlines, Due, Hygiene, Throttle};
 use super::protocol::{ClientFrame, ServerFrame, message_frame};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
@@ -170,16 +170,24 @@ impl Session {
 
     /// Parses and runs one client frame; `Some(code)` asks to close.
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<u16> {
+        let parsed = serde_json::from_str(text.as_str());
+        if let Ok(ClientFrame::Send { conversation_id, text, medias, client_id }) = parsed {
+            // A rate-limited `send` is answered in order with its client_id (see `send`).
+            self.bad_frames = 0;
+            let refused = match self.admit() {
+                Admit::Pass => None,
+                Admit::Drop(why) => Some(crate::error::Error::TooMany { code: "rate_limited", message: why }),
+                Admit::Close(code) => return Some(code),
+            };
+            return self.on_send(super::send::Outgoing { conversation_id, text, medias, client_id, refused }).await;
+        }
         match self.throttle().await {
             Throttle::Pass => {}
             Throttle::Drop => return None,
             Throttle::Close(code) => return Some(code),
         }
-        match serde_json::from_str(text.as_str()) {
-            Ok(ClientFrame::Send { conversation_id, text, medias, client_id }) => {
-                self.bad_frames = 0;
-                self.on_send(super::send::Outgoing { conversation_id, text, medias, client_id }).await
-            }
+        match parsed {
+            Ok(ClientFrame::Send { .. }) => None,
             Ok(frame) => {
                 self.bad_frames = 0;
                 if self.handle(frame).await.is_err() {

@@ -18,6 +18,9 @@ pub struct Ingest {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub concurrency: usize,
+    /// Messages stored in all rooms after the run (sum of `last_seq`); must equal the
+    /// accepted webhooks — fewer is a loss, more a duplicate.
+    pub stored: u64,
 }
 
 /// Runs `concurrency` workers posting webhooks for `duration`.
@@ -78,6 +81,7 @@ pub async fn ingest(node: &Proc, concurrency: usize, duration: Duration) -> anyh
         all.add(&w.await?).expect("same bounds");
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let stored = stored_messages(&api).await?;
     Ok(Ingest {
         requests: all.len(),
         errors: errors.load(Ordering::Relaxed),
@@ -86,5 +90,26 @@ pub async fn ingest(node: &Proc, concurrency: usize, duration: Duration) -> anyh
         p99_ms: all.value_at_quantile(0.99) as f64 / 1000.0,
         max_ms: all.max() as f64 / 1000.0,
         concurrency,
+        stored,
     })
+}
+
+/// The sum of every conversation's `last_seq`, paging through the tenant's list.
+async fn stored_messages(api: &Api) -> anyhow::Result<u64> {
+    let mut total = 0;
+    let mut token: Option<String> = None;
+    loop {
+        let path = match &token {
+            Some(t) => format!("/v1.0/conversations?page_size=100&page_token={t}"),
+            None => "/v1.0/conversations?page_size=100".to_string(),
+        };
+        let page = api.get(&path).await?;
+        for c in page["result"].as_array().into_iter().flatten() {
+            total += c["last_seq"].as_u64().unwrap_or(0);
+        }
+        match page["next_page_token"].as_str() {
+            Some(t) => token = Some(t.to_string()),
+            None => return Ok(total),
+        }
+    }
 }

@@ -143,6 +143,8 @@ async fn ingest_only(redis: bool, concurrency: usize) -> anyhow::Result<()> {
         r.ingest_memory = result;
     }
     println!("{}", r.markdown());
+    let problems = r.problems();
+    anyhow::ensure!(problems.is_empty(), "{}", problems.join("; "));
     Ok(())
 }
 

@@ -67,6 +67,16 @@ impl Report {
         let mut all: Vec<(&str, Sweep)> =
             sweeps.iter().filter_map(|(n, s)| s.as_ref().map(|s| (*n, s.clone()))).collect();
         all.extend(cluster.into_iter().flatten());
+        for (name, i) in [("memory", &self.ingest_memory), ("redis", &self.ingest_redis)] {
+            let Some(i) = i else { continue };
+            let accepted = i.requests - i.errors;
+            if i.errors > 0 || i.stored != accepted {
+                out.push(format!(
+                    "ingest ({name}): {} of {} webhooks refused, {} accepted but {} messages stored",
+                    i.errors, i.requests, accepted, i.stored
+                ));
+            }
+        }
         if let Some(c) = &self.idle_cluster
             && c.received < c.connections
         {

@@ -149,6 +149,12 @@ impl Api {
         Ok(r.json().await?)
     }
 
+    pub async fn get(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(API_KEY).send().await?;
+        anyhow::ensure!(r.status().is_success(), "GET {path}: {}", r.status());
+        Ok(r.json().await?)
+    }
+
     pub async fn conversation(&self) -> anyhow::Result<String> {
         let c = self.post("/v1.0/conversations", serde_json::json!({"name": "bench"})).await?;
         Ok(c["id"].as_str().unwrap_or_default().to_string())
