@@ -30,6 +30,8 @@ pub struct Inner {
     pub node_id: String,
     pub store: Arc<dyn Store>,
     pub channel_store: Arc<dyn ChannelStore>,
+    /// Accounts as recently read, for provider callbacks (`channels::accounts`).
+    pub accounts: crate::channels::accounts::AccountCache,
     pub broker: Arc<dyn Broker>,
     /// Provider adapters by name.
     pub channels: Registry,
@@ -172,6 +174,7 @@ impl AppState {
             tokens: TokenSigner::new(&secret),
             media_key: secret.clone(),
             key_cache: DashMap::new(),
+            accounts: Default::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             events: crate::conversations::EventQueue::default(),

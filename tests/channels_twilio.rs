@@ -86,6 +86,30 @@ async fn signature_bad_or_missing_is_403_and_stores_nothing_on(backend: Backend)
     srv.stop().await;
 }
 
+/// A rotated auth token or a deleted account applies to the very next callback (the node
+/// keeps accounts briefly in memory for the webhook path; a change through it is seen at once).
+#[tokio::test]
+async fn rotated_credentials_and_deleted_accounts_apply_to_the_next_callback() {
+    on_every_backend(async |backend| {
+        let (srv, _stub, acc) = start(backend).await;
+        let sms = fixture("twilio_inbound_sms.form");
+        assert_eq!(webhook(&srv, &acc, &sms, Some(TOKEN)).await.status(), 200);
+        let rotated = "twilio-auth-token-rotated-987654";
+        let creds =
+            json!({"credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": rotated}});
+        let (status, _) = srv.api(KEY_A).put(&format!("/v1.0/conversation_accounts/{acc}"), creds).await;
+        assert_eq!(status, 200);
+        let retry = sms.replace("SM", "SN");
+        assert_eq!(webhook(&srv, &acc, &retry, Some(TOKEN)).await.status(), 403, "old token refused ({backend:?})");
+        assert_eq!(webhook(&srv, &acc, &retry, Some(rotated)).await.status(), 200, "new token accepted");
+        assert_eq!(srv.api(KEY_A).delete(&format!("/v1.0/conversation_accounts/{acc}")).await.0, 200);
+        let later = sms.replace("SM", "SO");
+        assert_eq!(webhook(&srv, &acc, &later, Some(rotated)).await.status(), 404, "deleted account ({backend:?})");
+        srv.stop().await;
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries() {
     on_every_backend(inbound_sms_creates_a_room_then_reuses_it_and_dedupes_retries_on).await;

@@ -196,6 +196,7 @@ pub async fn update(
     a.tm_update = now();
     validate(&state, &a)?;
     state.channel_store.put_account(&a).await?;
+    state.accounts.forget(a.id);
     let v = view(&state, &a);
     announce(&state, "account.updated", &v, t.id).await;
     Ok(Json(v))
@@ -212,6 +213,7 @@ pub async fn delete(
     if !state.channel_store.delete_account(t.id, id).await? {
         return Err(Error::NotFound("account"));
     }
+    state.accounts.forget(id);
     let v = view(&state, &a);
     announce(&state, "account.deleted", &v, t.id).await;
     Ok(Json(v))

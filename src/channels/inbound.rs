@@ -47,8 +47,8 @@ pub async fn hook(
 ) -> Result<Response> {
     let p = state.channels.get(&provider).ok_or(Error::NotFound("provider"))?;
     let account = state
-        .channel_store
-        .get_account(account_id)
+        .accounts
+        .get(state.channel_store.as_ref(), account_id)
         .await?
         .filter(|a| a.provider == provider)
         .ok_or(Error::NotFound("account"))?;

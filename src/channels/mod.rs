@@ -5,6 +5,7 @@
 //! peer to a room, and the outbound dispatch through a retrying outbox. It does not own rooms
 //! or history: inbound messages enter through `conversations::post` like every other message.
 
+pub mod accounts;
 pub mod dispatch;
 pub mod email;
 pub mod inbound;

@@ -61,8 +61,8 @@ pub async fn hook(
     body: Bytes,
 ) -> Result<Response> {
     let account = state
-        .channel_store
-        .get_account(account_id)
+        .accounts
+        .get(state.channel_store.as_ref(), account_id)
         .await?
         .filter(|a| a.provider == super::PROVIDER)
         .ok_or(Error::NotFound("account"))?;
