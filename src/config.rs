@@ -136,14 +136,39 @@ pub struct RedisConfig {
     pub command_timeout_ms: u64,
     pub events_stream_max_len: u64,
     pub provider_ref_ttl_secs: u64,
+    /// PEM file of the CA that signed the server certificate of a `rediss://` Redis; empty =
+    /// the bundled public roots (managed Redis services).
+    #[serde(default)]
+    pub tls_ca_file: String,
 }
 
 impl RedisConfig {
+    /// The CA certificate(s) to trust for `rediss://`, read from `tls_ca_file`.
+    pub fn tls_ca(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        if self.tls_ca_file.is_empty() {
+            return Ok(None);
+        }
+        let pem = std::fs::read(&self.tls_ca_file)
+            .map_err(|e| anyhow::anyhow!("redis.tls_ca_file `{}`: {e}", self.tls_ca_file))?;
+        anyhow::ensure!(
+            String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----"),
+            "redis.tls_ca_file `{}`: no PEM certificate in it",
+            self.tls_ca_file
+        );
+        Ok(Some(pem))
+    }
+
     /// Problems that would only surface once Redis is in use.
     fn validate(&self, errs: &mut Vec<String>) {
         let urls: Vec<&str> = self.url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
         if urls.is_empty() || urls.iter().any(|u| !u.starts_with("redis://") && !u.starts_with("rediss://")) {
             errs.push(format!("redis.url: `{}` must start with redis:// or rediss://", self.url));
+        }
+        if let Err(e) = self.tls_ca() {
+            errs.push(e.to_string());
+        }
+        if !self.tls_ca_file.is_empty() && urls.iter().any(|u| u.starts_with("redis://")) {
+            errs.push("redis.tls_ca_file: only used with rediss:// URLs".into());
         }
         if urls.len() > 1 && !self.cluster {
             errs.push("redis.url: several URLs are only meaningful with redis.cluster = true".into());

@@ -2,14 +2,17 @@
 //! and real `switchboard` processes, killed and restarted for the fault scenarios.
 //!
 //! Every wait is on a condition with a deadline; nothing sleeps and hopes. Node-level
-//! scenarios are here; `cluster` runs the core flows on a 3-master cluster and `store` checks
-//! the store's own guarantees (race-free creation, trimming, delivery updates) directly.
+//! scenarios are here; `cluster` runs the core flows on a 3-master cluster, `store` checks
+//! the store's own guarantees (race-free creation, trimming, delivery updates) directly and
+//! `tls` runs a node against a TLS-only Redis port.
 
 #[path = "redis_backend/cluster.rs"]
 mod cluster;
 mod common;
 #[path = "redis_backend/store.rs"]
 mod store;
+#[path = "redis_backend/tls.rs"]
+mod tls;
 
 use common::KEY_A;
 use common::redis::{Node, RedisServer, history, messages_until, next_within, room, seqs, tenant_id, wait_until};

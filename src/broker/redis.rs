@@ -48,6 +48,8 @@ impl RedisBroker {
         let control = control::Control {
             url: config.url.clone(),
             cluster: config.cluster,
+            // Checked (readable, PEM) when the store connected just before.
+            ca: config.tls_ca().ok().flatten(),
             timeout: Duration::from_millis(config.command_timeout_ms),
             keys: keys.clone(),
             hub,

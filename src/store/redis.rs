@@ -17,7 +17,7 @@ mod owners;
 mod queue;
 mod scripts;
 
-pub use client::{RedisClient, urls};
+pub use client::{RedisClient, cluster_builder, single_client, urls};
 pub use keys::{Keys, channel_payload, parse_channel_payload};
 pub use queue::StreamQueue;
 

@@ -36,6 +36,8 @@ const SYNC_CONCURRENCY: usize = 32;
 pub(super) struct Control {
     pub url: String,
     pub cluster: bool,
+    /// PEM CA for `rediss://` (`redis.tls_ca_file`), read at start-up.
+    pub ca: Option<Vec<u8>>,
     pub timeout: Duration,
     pub keys: Keys,
     pub hub: Hub,
@@ -103,17 +105,18 @@ impl Control {
     /// A new link subscribed to every room the hub has now, or `None` after logging why not.
     async fn connect(&mut self) -> Option<(Link, Subscribed)> {
         let t = self.timeout;
-        let mut link = match tokio::time::timeout(t * 2, Link::connect(&self.url, self.cluster, t)).await {
-            Ok(Ok(link)) => link,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "redis pub/sub connect failed");
-                return None;
-            }
-            Err(_) => {
-                tracing::warn!("redis pub/sub connect timed out");
-                return None;
-            }
-        };
+        let mut link =
+            match tokio::time::timeout(t * 2, Link::connect(&self.url, self.cluster, self.ca.as_deref(), t)).await {
+                Ok(Ok(link)) => link,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "redis pub/sub connect failed");
+                    return None;
+                }
+                Err(_) => {
+                    tracing::warn!("redis pub/sub connect timed out");
+                    return None;
+                }
+            };
         while self.interest.try_recv().is_ok() {}
         let rooms: HashSet<Uuid> = self.hub.rooms().into_iter().collect();
         let tenants: HashSet<Uuid> = self.hub.watchers().tenants().into_iter().collect();

@@ -10,9 +10,8 @@
 //! shard owning each room channel, and the library's `Disconnection` push tells us a shard
 //! connection was lost.
 
-use crate::store::redis::urls;
+use crate::store::redis::{cluster_builder, single_client};
 use redis::aio::{PubSubSink, PubSubStream};
-use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{Msg, PushInfo, PushKind, RedisResult};
 use std::time::Duration;
@@ -25,10 +24,11 @@ pub(super) enum Link {
 
 impl Link {
     /// Opens a fresh pub/sub connection with no subscriptions.
-    pub async fn connect(url: &str, cluster: bool, timeout: Duration) -> RedisResult<Link> {
+    /// `ca`: the PEM CA to trust for `rediss://` (see `redis.tls_ca_file`).
+    pub async fn connect(url: &str, cluster: bool, ca: Option<&[u8]>, timeout: Duration) -> RedisResult<Link> {
         if cluster {
             let (tx, pushes) = mpsc::unbounded_channel();
-            let client = ClusterClient::builder(urls(url))
+            let client = cluster_builder(url, ca)
                 .use_protocol(redis::ProtocolVersion::RESP3)
                 .push_sender(tx)
                 .connection_timeout(timeout)
@@ -38,7 +38,7 @@ impl Link {
             let conn = client.get_async_connection().await?;
             Ok(Link::Cluster { conn, pushes })
         } else {
-            let client = redis::Client::open(url)?;
+            let client = single_client(url, ca)?;
             let (sink, stream) = client.get_async_pubsub().await?.split();
             Ok(Link::Single { sink, stream })
         }

@@ -11,9 +11,9 @@
 use crate::config::RedisConfig;
 use crate::error::{Error, Result};
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::cluster::ClusterClient;
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
-use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Script, ToRedisArgs, Value};
+use redis::{Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Script, TlsCertificates, ToRedisArgs, Value};
 use std::future::Future;
 use std::time::Duration;
 
@@ -68,6 +68,28 @@ impl std::fmt::Debug for RedisClient {
     }
 }
 
+/// A single-server client for `url`; a `rediss://` URL trusts `ca` (PEM) when given, else
+/// the bundled public roots.
+pub fn single_client(url: &str, ca: Option<&[u8]>) -> RedisResult<redis::Client> {
+    match ca {
+        Some(pem) if url.starts_with("rediss://") => {
+            redis::Client::build_with_tls(url, TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) })
+        }
+        _ => redis::Client::open(url),
+    }
+}
+
+/// A cluster client builder for the seeds in `url`, trusting `ca` like [`single_client`].
+pub fn cluster_builder(url: &str, ca: Option<&[u8]>) -> ClusterClientBuilder {
+    let builder = ClusterClient::builder(urls(url));
+    match ca {
+        Some(pem) if url.trim_start().starts_with("rediss://") => {
+            builder.certs(TlsCertificates { client_tls: None, root_cert: Some(pem.to_vec()) })
+        }
+        _ => builder,
+    }
+}
+
 /// The seed URLs of `redis.url` (a comma-separated list on a cluster).
 pub fn urls(url: &str) -> Vec<String> {
     url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect()
@@ -77,8 +99,9 @@ impl RedisClient {
     /// Connects and checks that Redis answers, within `redis.command_timeout_ms` per step.
     pub async fn connect(cfg: &RedisConfig) -> anyhow::Result<RedisClient> {
         let timeout = Duration::from_millis(cfg.command_timeout_ms);
+        let ca = cfg.tls_ca()?;
         let conn = if cfg.cluster {
-            let client = ClusterClient::builder(urls(&cfg.url))
+            let client = cluster_builder(&cfg.url, ca.as_deref())
                 .connection_timeout(timeout)
                 .response_timeout(timeout)
                 .retries(2)
@@ -90,7 +113,7 @@ impl RedisClient {
                 .map_err(|e| anyhow::anyhow!("cannot reach the Redis cluster at {}: {e}", cfg.url))?;
             Conn::Cluster(conn)
         } else {
-            let client = redis::Client::open(cfg.url.as_str()).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
+            let client = single_client(&cfg.url, ca.as_deref()).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
             // Few, quick retries: a caller waits at most `timeout` anyway, and a reconnect that
             // keeps going after that only delays noticing that Redis is back.
             let config = ConnectionManagerConfig::new()
