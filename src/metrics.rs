@@ -33,6 +33,7 @@ pub mod names {
     pub const WS_SUBSCRIPTIONS: &str = "switchboard_ws_subscriptions";
     /// Gauge: rooms with at least one local subscriber (sampled at scrape).
     pub const LIVE_ROOMS: &str = "switchboard_live_rooms";
+    pub const WS_WATCHERS: &str = "switchboard_ws_watchers";
     /// Counter: publications refused because a subscriber's queue was full.
     pub const FANOUT_DROPS: &str = "switchboard_fanout_queue_drops_total";
     /// Counter: connections closed as slow consumers (4008).
@@ -120,6 +121,7 @@ impl Metrics {
         m.counter(names::FANOUT_DROPS, &[]).absolute(0);
         m.gauge(names::WS_SUBSCRIPTIONS, &[]).set(0.0);
         m.gauge(names::LIVE_ROOMS, &[]).set(0.0);
+        m.gauge(names::WS_WATCHERS, &[]).set(0.0);
         m.ws_open.set(0.0);
         m
     }
@@ -134,6 +136,7 @@ impl Metrics {
         r.describe_counter(WS_REFUSED.into(), None, d("WebSocket upgrades refused, by reason"));
         r.describe_gauge(WS_SUBSCRIPTIONS.into(), None, d("Room subscriptions held by local connections"));
         r.describe_gauge(LIVE_ROOMS.into(), None, d("Rooms with at least one local subscriber"));
+        r.describe_gauge(WS_WATCHERS.into(), None, d("Connections watching their tenant's conversation list"));
         r.describe_counter(FANOUT_DROPS.into(), None, d("Publications dropped on a full connection queue"));
         r.describe_counter(SLOW_CONSUMER_CLOSES.into(), None, d("Connections closed as slow consumers"));
         r.describe_counter(MESSAGES_POSTED.into(), None, d("Messages stored, by entry door"));
@@ -211,6 +214,7 @@ impl Metrics {
     pub fn sample_hub(&self, hub: &crate::hub::Hub) {
         self.gauge(names::LIVE_ROOMS, &[]).set(hub.room_count() as f64);
         self.gauge(names::WS_SUBSCRIPTIONS, &[]).set(hub.subscription_count() as f64);
+        self.gauge(names::WS_WATCHERS, &[]).set(hub.watchers().count() as f64);
         self.counter(names::FANOUT_DROPS, &[]).absolute(hub.fanout_drops());
     }
 

@@ -39,6 +39,13 @@ async fn post(api: &Api, conv: &str, text: &str) -> Value {
     m
 }
 
+/// `switchboard_ws_watchers` as `/metrics` shows it now.
+async fn watchers_gauge(srv: &TestServer) -> f64 {
+    let text = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with("switchboard_ws_watchers")).expect("the gauge is exported");
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
 #[tokio::test]
 async fn an_operator_page_learns_every_change_to_its_tenants_list() {
     on_every_backend(async |backend| {
@@ -75,10 +82,13 @@ async fn an_operator_page_learns_every_change_to_its_tenants_list() {
         let (event, f) = change(&mut ws, Duration::from_secs(5)).await;
         assert_eq!((event.as_str(), f["conversation_id"].as_str()), ("deleted", Some(conv.as_str())));
 
-        // Watching twice just repeats `watching`; after unwatching nothing more arrives.
+        // Watching twice just repeats `watching` (still one watcher on the node's gauge);
+        // after unwatching nothing more arrives.
         watch(&mut ws).await;
+        assert_eq!(watchers_gauge(&srv).await, 1.0, "{backend:?}");
         ws.send(json!({"type": "unwatch_conversations"})).await;
         assert_eq!(ws.next().await, json!({"type": "unwatched"}));
+        assert_eq!(watchers_gauge(&srv).await, 0.0, "{backend:?}");
         api.conversation("after unwatch").await;
         assert_eq!(next_within(&mut ws, QUIET).await, None);
         srv.stop().await;

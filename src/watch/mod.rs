@@ -125,6 +125,11 @@ impl Watchers {
         live
     }
 
+    /// Watching connections on this node, all tenants (the `switchboard_ws_watchers` gauge).
+    pub fn count(&self) -> usize {
+        self.inner.tenants.iter().map(|t| t.watchers.len()).sum()
+    }
+
     /// Removes connection `conn`; `true` when that was the tenant's last watcher here (the
     /// broker may stop listening).
     pub fn unwatch(&self, tenant: Uuid, conn: ConnId) -> bool {
