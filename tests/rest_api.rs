@@ -291,3 +291,48 @@ async fn openapi_health_and_static_page() {
     assert!(page.text().await.unwrap().contains("Switchboard"));
     srv.stop().await;
 }
+
+/// A browser holding a client token reads the history of its own conversations over REST
+/// (paging back like an operator's page), exactly where its WebSocket may subscribe — and
+/// nothing else: no other conversation, no lists, no participants, no writes, not after it was
+/// removed from the room.
+#[tokio::test]
+async fn client_tokens_read_their_own_conversations_messages_only() {
+    common::on_every_backend(async |backend| {
+        let srv = TestServer::start_on(backend, common::test_config()).await;
+        let api = srv.api(KEY_A);
+        let c = api.conversation("mine").await;
+        let d = api.conversation("not mine").await;
+        let alice_id = api.webchat(&c, "alice").await;
+        for i in 0..3 {
+            let (s, _) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": format!("m{i}")})).await;
+            assert_eq!(s, 201);
+        }
+        let alice = srv.api(&api.token("alice", &[&c]).await);
+        let (s, page) = alice.get(&format!("/v1.0/conversations/{c}/messages?page_size=2")).await;
+        assert_eq!(s, 200, "{backend:?}: {page}");
+        let texts: Vec<&str> = page["result"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+        assert_eq!((texts, &page["has_more"]), (vec!["m1", "m2"], &json!(true)), "newest page first");
+        let (s, older) = alice.get(&format!("/v1.0/conversations/{c}/messages?before=2")).await;
+        assert_eq!((s, older["result"][0]["text"].as_str()), (200, Some("m0")));
+        let id = page["result"][0]["id"].as_str().unwrap();
+        assert_eq!(alice.get(&format!("/v1.0/conversations/{c}/messages/{id}")).await.0, 200);
+
+        for path in [
+            format!("/v1.0/conversations/{d}/messages"),
+            "/v1.0/conversations".to_string(),
+            format!("/v1.0/conversations/{c}"),
+            format!("/v1.0/conversations/{c}/participants"),
+        ] {
+            let (s, e) = alice.get(&path).await;
+            assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "{backend:?} {path}");
+        }
+        let (s, _) = alice.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "over REST"})).await;
+        assert_eq!(s, 401, "writes need an API key");
+        assert_eq!(api.delete(&format!("/v1.0/conversations/{c}/participants/{alice_id}")).await.0, 200);
+        let (s, e) = alice.get(&format!("/v1.0/conversations/{c}/messages")).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "removed from the room");
+        srv.stop().await;
+    })
+    .await;
+}

@@ -104,6 +104,9 @@ pub enum Caller {
     Operator(crate::model::Tenant),
     /// An agent token: its own and unassigned conversations.
     Agent { tenant: Uuid, identity: String },
+    /// A client (end-user or operator chat) token: the messages of the conversations its
+    /// WebSocket may subscribe to, nothing else (see `messages_of`).
+    Client(ClientClaims),
 }
 
 impl Caller {
@@ -111,6 +114,7 @@ impl Caller {
         match self {
             Caller::Operator(t) => t.id,
             Caller::Agent { tenant, .. } => *tenant,
+            Caller::Client(c) => c.tid,
         }
     }
 
@@ -132,18 +136,42 @@ impl Caller {
             (Caller::Agent { .. }, Some(_)) => {
                 Err(Error::Forbidden("an agent token lists only its own and unassigned conversations".into()))
             }
+            (Caller::Client(_), _) => Err(client_reads_messages_only()),
         }
     }
 
     /// The conversation, if it exists in the caller's tenant (else 404) and the caller may read
     /// it (else 403: assigned to another agent).
     pub async fn conversation(&self, state: &AppState, id: Uuid) -> Result<Conversation> {
+        if let Caller::Client(_) = self {
+            return Err(client_reads_messages_only());
+        }
         let c = conversations::get(state, self.tenant(), id).await?;
         match self {
             Caller::Agent { identity, .. } if !visible_to(identity, &c) => Err(assigned_elsewhere()),
             _ => Ok(c),
         }
     }
+
+    /// Checks that the caller may read the messages of conversation `id`: what `conversation`
+    /// allows, and for client tokens exactly what their WebSocket may subscribe to (in the
+    /// token's scope and, for a scoped token, still a participant).
+    pub async fn messages_of(&self, state: &AppState, id: Uuid) -> Result<()> {
+        let Caller::Client(claims) = self else { return self.conversation(state, id).await.map(|_| ()) };
+        if !claims.may_access(id) {
+            return Err(Error::Forbidden("this token does not grant access to that conversation".into()));
+        }
+        conversations::get(state, claims.tid, id).await?;
+        let member = conversations::member(state, id, claims.address_kind(), &claims.sub).await?;
+        if member.is_none() && claims.convs.is_some() {
+            return Err(Error::Forbidden("you are no longer a participant of this conversation".into()));
+        }
+        Ok(())
+    }
+}
+
+fn client_reads_messages_only() -> Error {
+    Error::Forbidden("a client token reads only the messages of its conversations; use an API key".into())
 }
 
 /// The bearer credential, if the header is well-formed.
@@ -159,17 +187,18 @@ impl FromRequestParts<AppState> for Caller {
         // A JWT has exactly two dots; only then is it worth verifying as a client token.
         if let Some(token) = bearer(parts).filter(|t| t.matches('.').count() == 2) {
             match state.tokens.verify(token) {
-                Ok(c) if c.is_agent() => {
-                    if let Err(e) = state.limits.api.check(&format!("agent:{}:{}", c.tid, c.sub)) {
+                Ok(c) => {
+                    let who = if c.is_agent() { "agent" } else { "client" };
+                    if let Err(e) = state.limits.api.check(&format!("{who}:{}:{}", c.tid, c.sub)) {
                         state.metrics.rate_limited("api");
                         return Err(e);
                     }
-                    return Ok(Caller::Agent { tenant: c.tid, identity: c.sub });
+                    if c.is_agent() {
+                        return Ok(Caller::Agent { tenant: c.tid, identity: c.sub });
+                    }
+                    return Ok(Caller::Client(c));
                 }
-                Ok(_) => {
-                    return Err(Error::Forbidden("only agent tokens and API keys may use the REST API".into()));
-                }
-                Err(TokenError::Expired) => return Err(Error::Unauthorized("the agent token has expired".into())),
+                Err(TokenError::Expired) => return Err(Error::Unauthorized("the token has expired".into())),
                 // Not one of our tokens: perhaps an API key that happens to contain dots.
                 Err(TokenError::Invalid) => {}
             }

@@ -89,7 +89,7 @@ pub async fn list(
     Path(id): Path<Uuid>,
     Query(q): Query<HistoryParams>,
 ) -> Result<Json<MessagePage>> {
-    caller.conversation(&state, id).await?;
+    caller.messages_of(&state, id).await?;
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let mut result = state.store.messages(id, SeqRange { after: q.after, before: q.before, limit: size + 1 }).await?;
@@ -112,6 +112,6 @@ pub async fn get(
     caller: crate::agents::Caller,
     Path((id, message_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<Message>> {
-    caller.conversation(&state, id).await?;
+    caller.messages_of(&state, id).await?;
     state.store.get_message(id, message_id).await?.map(Json).ok_or(Error::NotFound("message"))
 }
