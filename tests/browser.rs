@@ -27,7 +27,11 @@ async fn chat_page_end_to_end_in_chromium() {
     let dir = common::browser::dir();
     tokio::task::spawn_blocking(common::browser::ensure).await.unwrap();
 
-    let server = common::TestServer::start().await;
+    // A replay window smaller than the seeded room, so the end user's page must page history
+    // over REST (see e2e.mjs).
+    let mut config = common::test_config();
+    config.ws.max_recovery = 30;
+    let server = common::TestServer::start_with(config).await;
     let base = server.url("");
     // A Twilio Messages API that accepts every send, like the real one (201 + message resource).
     let fixture = std::fs::read_to_string(root.join("tests/fixtures/twilio_send_response.json")).unwrap();

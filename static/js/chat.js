@@ -34,13 +34,17 @@ export class Chat {
    * @param {object} o
    * @param {import('./store.js').Store} o.store
    * @param {import('./api.js').Api|null} o.api present in operator mode
+   * @param {import('./api.js').Api|null} [o.reader] end-user mode: REST with the client token,
+   *   which may read only the messages of its conversations (history pages)
    * @param {string} o.token client token
    * @param {string[]} [o.conversationIds] end-user mode: the token's conversations
    * @param {(text: string) => void} o.announce screen-reader announcement
    */
-  constructor({ store, api, token, expiresAt, conversationIds, announce }) {
+  constructor({ store, api, reader, token, expiresAt, conversationIds, announce }) {
     this.store = store;
     this.api = api;
+    /** History pages over REST: the operator's API key, or the end user's client token. */
+    this.reader = api || reader || null;
     this.token = token;
     this.refreshTimer = 0;
     /** Operator-only REST actions (conversation list, participants, invites). */
@@ -223,7 +227,9 @@ export class Chat {
     if (f.last_read_seq) s.setReadSeq(r, f.last_read_seq);
     s.touch({ room: r.id });
     if (since !== undefined && !f.recovered) {
-      if (this.operator) {
+      if (this.operator || this.reader) {
+        // Replay not possible (gap beyond the server's recovery window, or history lost):
+        // the newest page over REST, older ones by scrolling back.
         s.resetHistory(r.id);
         this.loadLatest(r);
       } else if (since > 0 && !this.reloadedFromZero.has(r.id)) {
@@ -278,9 +284,9 @@ export class Chat {
   // ---- history -------------------------------------------------------------------------------
 
   async loadLatest(r) {
-    if (!this.api) return;
+    if (!this.reader) return;
     try {
-      const page = await this.api.history(r.id, { pageSize: HISTORY_PAGE });
+      const page = await this.reader.history(r.id, { pageSize: HISTORY_PAGE });
       this.store.addMessages(r.id, page.result);
       r.hasMore = page.has_more;
       r.loaded = true;
@@ -294,13 +300,13 @@ export class Chat {
   /** Infinite scroll: the page of messages just before the oldest one loaded. */
   async loadOlder(roomId) {
     const r = this.store.room(roomId);
-    if (!r || !this.api || !r.hasMore || r.loadingOlder) return false;
+    if (!r || !this.reader || !r.hasMore || r.loadingOlder) return false;
     const oldest = this.store.sorted(r).find((m) => !m.synthetic);
     if (!oldest) return false;
     r.loadingOlder = true;
     this.store.touch({ room: r.id });
     try {
-      const page = await this.api.history(r.id, { before: oldest.seq, pageSize: HISTORY_PAGE });
+      const page = await this.reader.history(r.id, { before: oldest.seq, pageSize: HISTORY_PAGE });
       this.store.addMessages(r.id, page.result);
       r.hasMore = page.has_more;
       return true;
