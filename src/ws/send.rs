@@ -36,7 +36,7 @@ impl Session {
     /// (after the burst was posted and acknowledged).
     pub(super) async fn on_send(&mut self, first: Outgoing) -> Option<u16> {
         let mut batch = vec![first];
-        let close = self.read_ahead(&mut batch).await;
+        let close = self.read_ahead(&mut batch);
         if self.post_batch(batch).await.is_err() {
             return Some(super::close::NORMAL);
         }
@@ -44,7 +44,7 @@ impl Session {
     }
 
     /// Moves `send` frames that have already arrived into `batch`, without waiting.
-    async fn read_ahead(&mut self, batch: &mut Vec<Outgoing>) -> Option<u16> {
+    fn read_ahead(&mut self, batch: &mut Vec<Outgoing>) -> Option<u16> {
         while batch.len() < SEND_BATCH {
             let Some(incoming) = self.socket.recv().now_or_never() else { break };
             self.hygiene.last_seen = tokio::time::Instant::now();
@@ -58,16 +58,24 @@ impl Session {
                 self.stash = Some(Some(Ok(Message::Text(text))));
                 break;
             };
-            // Refused sends are answered in their place in the burst (with their client_id),
-            // so the client sees its answers in the order it sent.
-            let refused = match self.admit() {
-                Admit::Pass => None,
-                Admit::Drop(why) => Some(Error::TooMany { code: "rate_limited", message: why }),
-                Admit::Close(code) => return Some(code),
+            let refused = match self.admit_send() {
+                Ok(refused) => refused,
+                Err(code) => return Some(code),
             };
             batch.push(Outgoing { conversation_id, text: body, medias, client_id, refused });
         }
         None
+    }
+
+    /// The rate limit for one `send`: `Ok(Some(error))` when refused — answered in its place in
+    /// the burst, with its client_id, so the client sees its answers in the order it sent —
+    /// `Err(code)` to close.
+    pub(super) fn admit_send(&mut self) -> Result<Option<Error>, u16> {
+        match self.admit() {
+            Admit::Pass => Ok(None),
+            Admit::Drop(why) => Ok(Some(Error::TooMany { code: "rate_limited", message: why })),
+            Admit::Close(code) => Err(code),
+        }
     }
 
     /// Posts a burst and writes one `ack` or `error` per `send`, in order.

@@ -9,7 +9,7 @@
 //! kill switch so a stuck socket cannot pin a dead session.
 
 use super::close;
-use super::hygiene::{Admit, Deadlines, Due, Hygiene, Throttle};
+use super::hygiene::{Deadlines, Due, Hygiene, Throttle};
 use super::protocol::{ClientFrame, ServerFrame, message_frame};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
@@ -174,10 +174,9 @@ impl Session {
         if let Ok(ClientFrame::Send { conversation_id, text, medias, client_id }) = parsed {
             // A rate-limited `send` is answered in order with its client_id (see `send`).
             self.bad_frames = 0;
-            let refused = match self.admit() {
-                Admit::Pass => None,
-                Admit::Drop(why) => Some(crate::error::Error::TooMany { code: "rate_limited", message: why }),
-                Admit::Close(code) => return Some(code),
+            let refused = match self.admit_send() {
+                Ok(refused) => refused,
+                Err(code) => return Some(code),
             };
             return self.on_send(super::send::Outgoing { conversation_id, text, medias, client_id, refused }).await;
         }
