@@ -288,22 +288,7 @@ async fn a_plain_redis_subscriber_receives_event_envelopes() {
 
 #[tokio::test]
 async fn a_node_refuses_to_start_without_redis() {
-    let port = common::redis::free_port();
-    let dir = tempfile::tempdir().unwrap();
-    let mut c = common::test_config();
-    c.server.listen = format!("127.0.0.1:{}", common::redis::free_port());
-    c.store.backend = switchboard::config::Backend::Redis;
-    c.redis.url = format!("redis://127.0.0.1:{port}");
-    c.redis.command_timeout_ms = 300;
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, toml::to_string(&c).unwrap()).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--config")
-        .arg(&path)
-        .arg("serve")
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(10), out).await.expect("exits promptly").unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let url = format!("redis://127.0.0.1:{}", common::redis::free_port());
+    let err = common::redis::serve_refused(&url, |c| c.redis.command_timeout_ms = 300).await;
     assert!(err.contains("cannot reach Redis"), "{err}");
 }

@@ -122,6 +122,29 @@ async fn ping(url: String) -> bool {
     matches!(tokio::time::timeout(Duration::from_millis(500), attempt).await, Ok(Some(_)))
 }
 
+/// Runs `switchboard serve` on a Redis-backed config pointing at `redis_url` (with `tweak`
+/// applied) and expects it to refuse to start: asserts a failed exit within 15 s and returns
+/// its stderr.
+pub async fn serve_refused(redis_url: &str, tweak: impl FnOnce(&mut switchboard::Config)) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut c = test_config();
+    c.server.listen = format!("127.0.0.1:{}", free_port());
+    c.store.backend = Backend::Redis;
+    c.redis.url = redis_url.to_string();
+    tweak(&mut c);
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, toml::to_string(&c).expect("config serializes to TOML")).expect("write config");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .arg("--config")
+        .arg(&path)
+        .arg("serve")
+        .output();
+    let out =
+        tokio::time::timeout(Duration::from_secs(15), out).await.expect("exits promptly").expect("run switchboard");
+    assert!(!out.status.success(), "the node started, but should have refused to");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
 /// Three masters, no replicas, every slot assigned.
 pub struct RedisCluster {
     pub nodes: Vec<RedisServer>,

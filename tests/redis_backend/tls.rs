@@ -10,7 +10,6 @@ use crate::common::redis::{Node, RedisServer, free_port};
 use common::KEY_A;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let bin = common::provision::ensure("openssl", "openssl");
@@ -111,25 +110,15 @@ async fn a_node_uses_a_tls_redis_and_verifies_its_certificate() {
     drop(node);
 
     // Without the CA the certificate is not trusted: the node refuses to start.
-    let dir = tempfile::tempdir().unwrap();
-    let mut cfg = common::test_config();
-    cfg.server.listen = format!("127.0.0.1:{}", free_port());
-    cfg.store.backend = switchboard::config::Backend::Redis;
-    cfg.redis.url = url;
-    cfg.redis.command_timeout_ms = 1000;
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
-    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .arg("--config")
-        .arg(&path)
-        .arg("serve")
-        .output();
-    let out = tokio::time::timeout(Duration::from_secs(15), out).await.expect("exits promptly").unwrap();
-    assert!(!out.status.success(), "a node must not start against an untrusted certificate");
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = common::redis::serve_refused(&url, |c| c.redis.command_timeout_ms = 1000).await;
     assert!(err.contains("cannot reach Redis"), "{err}");
 
     // A CA file that is not a PEM certificate is a configuration error, said at start.
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::test_config();
+    cfg.store.backend = switchboard::config::Backend::Redis;
+    cfg.redis.url = url;
+    let path = dir.path().join("config.toml");
     std::fs::write(dir.path().join("bad.pem"), "not a certificate").unwrap();
     cfg.redis.tls_ca_file = dir.path().join("bad.pem").to_string_lossy().to_string();
     std::fs::write(&path, toml::to_string(&cfg).unwrap()).unwrap();
