@@ -40,6 +40,8 @@ pub struct Inner {
     /// Shared HTTP client for provider APIs (connection pooling, request timeout).
     pub http: reqwest::Client,
     pub hub: Hub,
+    /// Connections following their tenant's conversation list (`crate::watch`).
+    pub watchers: crate::watch::Watchers,
     pub tokens: TokenSigner,
     /// Key signing media proxy URLs (`channels::media`); the token secret's bytes.
     pub media_key: Vec<u8>,
@@ -100,6 +102,8 @@ impl AppState {
     /// Connects the configured backend and seeds tenants.
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
+        let watchers = crate::watch::Watchers::default();
+        let handler = crate::broker::Handler::new(hub.clone(), watchers.clone());
         let node_id = if config.server.node_id.is_empty() {
             format!("node-{}", std::process::id())
         } else {
@@ -112,21 +116,22 @@ impl AppState {
         let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) =
             match config.store.backend {
                 Backend::Memory => {
-                    let mem =
-                        Arc::new(MemoryStore::new(hub.clone(), Duration::from_secs(config.store.idempotency_ttl_secs)));
-                    (mem.clone(), mem, Arc::new(MemoryBroker::new(hub.clone())))
+                    let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+                    let (bus, receivers) = crate::wire::LocalBus::new(shards);
+                    let ttl = Duration::from_secs(config.store.idempotency_ttl_secs);
+                    let mem = Arc::new(MemoryStore::new(bus.clone(), ttl));
+                    (mem.clone(), mem, Arc::new(MemoryBroker::start(bus, receivers, handler)))
                 }
                 Backend::Redis => {
                     // Fails here, before serving anything, when Redis is unreachable.
-                    let redis =
-                        crate::store::redis::RedisClient::connect(&config.redis).await?.observed(metrics.clone());
+                    let redis = crate::redis::RedisClient::connect(&config.redis).await?.observed(metrics.clone());
                     webhook_redis = Some(redis.clone());
-                    outbox = Outbox::durable(crate::store::redis::StreamQueue::new(
+                    outbox = Outbox::durable(crate::redis::StreamQueue::new(
                         redis.clone(),
                         format!("{}:outbox:{{channels}}", config.redis.key_prefix),
                     ));
                     let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
-                    let broker = crate::broker::RedisBroker::start(redis, &config.redis, hub.clone(), store.clone());
+                    let broker = crate::broker::RedisBroker::start(redis, &config.redis, handler, store.clone());
                     (store.clone(), store, Arc::new(broker))
                 }
             };
@@ -158,8 +163,9 @@ impl AppState {
             .timeout(Duration::from_millis(config.channels.request_timeout_ms))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let agents = crate::agents::Presence::new(&config, &node_id, webhook_redis.clone());
-        let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_redis)?;
+        let (roster, webhook_store) = side_backends(&config, &node_id, webhook_redis);
+        let agents = crate::agents::Presence::new(roster);
+        let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
         let limits = crate::limits::Limits::new(&config);
         let state = AppState(Arc::new(Inner {
             config,
@@ -171,6 +177,7 @@ impl AppState {
             outbox,
             http,
             hub,
+            watchers,
             tokens: TokenSigner::new(&secret),
             media_key: secret.clone(),
             key_cache: DashMap::new(),
@@ -185,6 +192,24 @@ impl AppState {
             agents,
         }));
         Ok((state, boot))
+    }
+}
+
+/// The memory or Redis implementation of the smaller seams (agent roster, webhook store):
+/// Redis exactly when the store is Redis (`redis` is its client).
+fn side_backends(
+    config: &Config,
+    node_id: &str,
+    redis: Option<crate::redis::RedisClient>,
+) -> (Arc<dyn crate::agents::Roster>, Arc<dyn crate::webhooks::WebhookStore>) {
+    use crate::agents::presence::{memory::MemoryRoster, redis::RedisRoster};
+    use crate::webhooks::{MemoryWebhookStore, redis_store::RedisWebhookStore};
+    match redis {
+        Some(r) => (
+            Arc::new(RedisRoster::new(r.clone(), config, node_id)),
+            Arc::new(RedisWebhookStore::new(r, &config.redis.key_prefix, config.webhooks.retry_horizon_secs)),
+        ),
+        None => (Arc::new(MemoryRoster::default()), Arc::new(MemoryWebhookStore::default())),
     }
 }
 

@@ -3,16 +3,21 @@
 //! A self-hosted conversation hub: conversation rooms kept live in memory, joined over
 //! WebSocket by browsers, driven by a REST API, persisted to an embedded store or Redis.
 //!
-//! Map of the crate (see `../shared/DESIGN.md` for the data flow):
+//! Map of the crate, ground floor first (`docs/architecture.md` has the layers and the data
+//! flow; a module imports only from floors below its own):
+//! - [`wire`]: frames, close codes, events and publications: every format on the wire.
+//! - [`redis`]: the Redis client, key layout and stream queue every Redis component shares.
+//! - [`conn`]: a connection's id, outbound queue and kill switch (shared by hub and watch).
 //! - [`app`]: shared state, wiring of the backend, graceful drain.
 //! - [`config`]: layered configuration and its validation.
 //! - [`api`]: REST handlers, health, `/openapi.json`.
-//! - [`ws`]: the WebSocket gateway: upgrade, session loop, protocol frames, close codes.
+//! - [`ws`]: the WebSocket gateway: upgrade, session loop, commands.
 //! - [`conversations`]: the one write path (validate → append → publish → event).
 //! - [`hub`]: node-local rooms and fan-out to connections.
 //! - [`watch`]: connections following their tenant's conversation list (`conversation` frames).
 //! - [`store`]: durable state (memory or Redis) with the atomic append.
-//! - [`broker`]: cross-node delivery and the outside-consumer event channel.
+//! - [`broker`]: cross-node delivery (memory or Redis), the one handler that delivers to the
+//!   hub and watchers, and the outside-consumer event channel.
 //! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
 //! - [`agents`]: conversation ownership, agent access rules, presence and auto-assignment.
 //! - [`webhooks`]: customer webhooks: signed deliveries from an outbox, pre-post interception.
@@ -26,6 +31,7 @@ pub mod auth;
 pub mod broker;
 pub mod channels;
 pub mod config;
+pub mod conn;
 pub mod conversations;
 pub mod error;
 pub mod hub;
@@ -33,9 +39,11 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod redis;
 pub mod store;
 pub mod watch;
 pub mod webhooks;
+pub mod wire;
 pub mod ws;
 
 pub use app::{AppState, Bootstrap};

@@ -182,7 +182,7 @@ impl Metrics {
     /// A session ended with `code` (1006 when the peer vanished without a close frame).
     pub fn ws_closed(&self, code: u16) {
         self.ws_open.decrement(1.0);
-        if code == crate::ws::close::SLOW_CONSUMER {
+        if code == crate::wire::close::SLOW_CONSUMER {
             self.slow_consumer_closes.increment(1);
         }
         // Clients pick their own close codes; anything outside the standard range and ours is
@@ -211,14 +211,14 @@ impl Metrics {
     }
 
     /// Samples the hub into the gauges it owns the truth for; called before each render.
-    pub fn sample_hub(&self, hub: &crate::hub::Hub) {
+    pub fn sample_hub(&self, hub: &crate::hub::Hub, watchers: &crate::watch::Watchers) {
         self.gauge(names::LIVE_ROOMS, &[]).set(hub.room_count() as f64);
         self.gauge(names::WS_SUBSCRIPTIONS, &[]).set(hub.subscription_count() as f64);
-        self.gauge(names::WS_WATCHERS, &[]).set(hub.watchers().count() as f64);
+        self.gauge(names::WS_WATCHERS, &[]).set(watchers.count() as f64);
         self.counter(names::FANOUT_DROPS, &[]).absolute(hub.fanout_drops());
     }
 
-    /// For the channel outbox (not written yet): one delivery reached `status`
+    /// For the channel outbox: one delivery reached `status`
     /// (`sent`, `delivered`, `failed`…) on `channel` (`sms`, `line`, `webchat`…).
     pub fn delivery(&self, channel: &str, status: &str) {
         self.counter(names::DELIVERIES, &[("channel", channel), ("status", status)]).increment(1);

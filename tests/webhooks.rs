@@ -155,7 +155,7 @@ async fn every_catalogue_event_arrives_signed_and_tenants_are_isolated() {
     assert_eq!(api.delete(&format!("/v1.0/conversation_accounts/{acc}")).await.0, 200);
 
     let tenant_a = common::test_config().tenants[0].tenant_id().to_string();
-    for kind in switchboard::webhooks::CATALOGUE {
+    for kind in switchboard::wire::EventKind::NOTIFY.iter().map(|k| k.as_str()) {
         let ev = wait_type(&stub, kind).await;
         assert_eq!(ev["tenant_id"], tenant_a.as_str(), "{ev}");
     }
@@ -208,7 +208,7 @@ async fn deliveries_keep_publication_order_per_conversation_under_concurrent_pos
     let mut order: Vec<(String, String)> = Vec::new();
     while order.len() < 40 {
         let e = tokio::time::timeout(Duration::from_secs(5), published.recv()).await.unwrap().unwrap();
-        if e.kind == "message.created" {
+        if e.kind == switchboard::wire::EventKind::MessageCreated {
             order.push((e.conversation_id.unwrap().to_string(), e.id.to_string()));
         }
     }

@@ -171,14 +171,22 @@ async fn slow_reader_is_closed_while_fast_reader_gets_everything() {
         }
         fast
     });
+    // The slow reader stalls until it has been cut, then reads again (within the server's
+    // `ws.close_timeout_ms`): it drains what was buffered, then finds the slow-consumer code.
+    let state = srv.state.clone();
+    let slow_reader = tokio::spawn(async move {
+        while state.hub.fanout_drops() == 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        slow.close_code().await
+    });
     let path = format!("/v1.0/conversations/{c}/messages");
     for _ in 0..total {
         let (s, _) = api.post(&path, json!({"text": text})).await;
         assert_eq!(s, 201);
     }
     let _fast = tokio::time::timeout(Duration::from_secs(60), fast_reader).await.unwrap().unwrap();
-    // The slow reader drains what was buffered, then finds the slow-consumer close code.
-    assert_eq!(slow.close_code().await, 4008);
+    assert_eq!(slow_reader.await.unwrap(), 4008);
     assert!(srv.state.hub.fanout_drops() >= 1);
     srv.stop().await;
 }

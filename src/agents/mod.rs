@@ -19,7 +19,7 @@
 
 pub mod presence;
 
-pub use presence::Presence;
+pub use presence::{Presence, Roster};
 
 use crate::app::AppState;
 use crate::auth::{ClientClaims, TenantCtx, TokenError};
@@ -27,7 +27,7 @@ use crate::conversations::{self, emit};
 use crate::error::{Error, Result};
 use crate::model::{Conversation, now};
 use crate::store::OwnerFilter;
-use crate::ws::protocol::ServerFrame;
+use crate::wire::{EventKind, Publication, ServerFrame};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -46,16 +46,6 @@ pub fn check_claims(claims: &ClientClaims, c: &Conversation) -> Result<()> {
     Ok(())
 }
 
-/// Whether `frame` is an `assigned` frame giving its room to an agent other than `identity`
-/// (the session then drops that agent's subscription).
-pub fn reassigned_away(frame: &str, identity: &str) -> bool {
-    if !frame.starts_with(r#"{"type":"assigned""#) {
-        return false;
-    }
-    let v: serde_json::Value = serde_json::from_str(frame).unwrap_or_default();
-    v["owner_id"].as_str().is_some_and(|o| o != identity)
-}
-
 pub(crate) fn assigned_elsewhere() -> Error {
     Error::Forbidden("this conversation is assigned to another agent".into())
 }
@@ -72,10 +62,11 @@ pub async fn assign(state: &AppState, tenant: Uuid, id: Uuid, agent: Option<Stri
         None => None,
     };
     let c = state.store.set_owner(tenant, id, agent.as_deref(), now()).await?.ok_or(Error::NotFound("conversation"))?;
-    emit(state, conversations::event("conversation.updated", tenant, id, &c)).await;
+    emit(state, conversations::event(EventKind::ConversationUpdated, tenant, id, &c)).await;
     let frame =
         ServerFrame::Assigned { conversation_id: id, owner_type: c.owner_type, owner_id: c.owner_id.as_deref() };
-    if let Err(e) = state.broker.publish_ephemeral(id, frame.to_text()).await {
+    let publication = Publication::Assigned { room: id, owner_id: c.owner_id.clone(), frame: frame.to_text() };
+    if let Err(e) = state.broker.publish(publication).await {
         tracing::warn!(error = %e, conversation = %id, "assigned frame not published");
     }
     Ok(c)

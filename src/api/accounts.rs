@@ -5,7 +5,7 @@
 
 use crate::app::AppState;
 use crate::auth::TenantCtx;
-use crate::broker::Event;
+use crate::broker::{Event, EventKind};
 use crate::conversations::emit;
 use crate::error::{Error, ErrorBody, Json, Path, Result};
 use crate::model::{Account, AddressType, now};
@@ -121,7 +121,7 @@ async fn owned(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Account> {
     state.channel_store.get_account(id).await?.filter(|a| a.tenant_id == tenant).ok_or(Error::NotFound("account"))
 }
 
-async fn announce(state: &AppState, kind: &str, a: &AccountView, tenant: Uuid) {
+async fn announce(state: &AppState, kind: EventKind, a: &AccountView, tenant: Uuid) {
     emit(state, Event::new(kind, tenant, None, a)).await;
 }
 
@@ -149,7 +149,7 @@ pub async fn create(
     validate(&state, &a)?;
     state.channel_store.put_account(&a).await?;
     let v = view(&state, &a);
-    announce(&state, "account.created", &v, t.id).await;
+    announce(&state, EventKind::AccountCreated, &v, t.id).await;
     Ok((StatusCode::CREATED, Json(v)))
 }
 
@@ -198,7 +198,7 @@ pub async fn update(
     state.channel_store.put_account(&a).await?;
     state.accounts.forget(a.id);
     let v = view(&state, &a);
-    announce(&state, "account.updated", &v, t.id).await;
+    announce(&state, EventKind::AccountUpdated, &v, t.id).await;
     Ok(Json(v))
 }
 
@@ -215,6 +215,6 @@ pub async fn delete(
     }
     state.accounts.forget(id);
     let v = view(&state, &a);
-    announce(&state, "account.deleted", &v, t.id).await;
+    announce(&state, EventKind::AccountDeleted, &v, t.id).await;
     Ok(Json(v))
 }

@@ -27,6 +27,6 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result
             return Err(Error::Unauthorized("`GET /metrics` needs `Authorization: Bearer <metrics.token>`".into()));
         }
     }
-    state.metrics.sample_hub(&state.hub);
+    state.metrics.sample_hub(&state.hub, &state.watchers);
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], state.metrics.render()).into_response())
 }

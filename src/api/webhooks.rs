@@ -80,7 +80,7 @@ pub struct DeliveryView {
     pub webhook_id: Uuid,
     /// The `Switchboard-Event-Id` / body `id`, identical on every attempt and redelivery.
     pub event_id: Uuid,
-    pub event_type: String,
+    pub event_type: crate::wire::EventKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<Uuid>,
     pub status: DeliveryStatus,

@@ -1,38 +1,57 @@
-//! The single-node broker: ephemeral frames go straight into the local hub, events into an
-//! in-process broadcast channel (and to the node's conversation watchers). With one node there
-//! is nobody else to tell.
+//! The single-node broker: an in-process broker in the manner of Centrifugo's
+//! `broker_memory`.
+//!
+//! The memory store puts each publication on the [`LocalBus`] inside its room lock (so a
+//! room's publications keep seq order); one task per bus shard drains it into the one
+//! [`Handler`], exactly as the Redis broker's subscriber does with what arrives over pub/sub.
+//! Ephemeral frames take the same bus, so they keep their place among a room's messages.
+//! Events go to an in-process broadcast (webhooks listen there) and to the handler. With one
+//! node there is nobody else to tell.
 
-use super::{Broker, Event};
+use super::{Broker, Event, Handler};
 use crate::error::Result;
-use crate::hub::{Hub, Publication};
+use crate::wire::{LocalBus, Publication};
 use async_trait::async_trait;
-use axum::extract::ws::Utf8Bytes;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
 
 #[derive(Debug)]
 pub struct MemoryBroker {
-    hub: Hub,
+    bus: LocalBus,
+    handler: Handler,
     events: broadcast::Sender<Event>,
 }
 
 impl MemoryBroker {
-    pub fn new(hub: Hub) -> Self {
-        MemoryBroker { hub, events: broadcast::channel(4096).0 }
+    /// Starts draining `receivers` (the other ends of `bus`, which the memory store
+    /// publishes to) into `handler`; the tasks end when every sender is gone.
+    pub fn start(bus: LocalBus, receivers: Vec<mpsc::UnboundedReceiver<Publication>>, handler: Handler) -> Self {
+        for mut rx in receivers {
+            let handler = handler.clone();
+            tokio::spawn(async move {
+                let mut batch = Vec::with_capacity(64);
+                while rx.recv_many(&mut batch, 64).await > 0 {
+                    for p in batch.drain(..) {
+                        handler.publication(p);
+                    }
+                }
+            });
+        }
+        MemoryBroker { bus, handler, events: broadcast::channel(4096).0 }
     }
 }
 
 #[async_trait]
 impl Broker for MemoryBroker {
-    async fn publish_ephemeral(&self, room: Uuid, frame: Utf8Bytes) -> Result<()> {
-        self.hub.fanout(Publication { room, seq: 0, frame });
+    async fn publish(&self, publication: Publication) -> Result<()> {
+        self.bus.publish(publication);
         Ok(())
     }
 
     async fn publish_event(&self, event: &Event) -> Result<()> {
-        // No receiver is fine: nobody listens in-process yet.
+        // No receiver is fine: nobody may listen in-process.
         let _ = self.events.send(event.clone());
-        self.hub.watchers().offer(event);
+        self.handler.event(event);
         Ok(())
     }
 
@@ -40,7 +59,7 @@ impl Broker for MemoryBroker {
 
     fn tenant_interest(&self, tenant: Uuid) {
         // Every event of this single node passes through `publish_event`: live at once.
-        self.hub.watchers().live(tenant, false);
+        self.handler.tenant_live(tenant, false);
     }
 
     fn events(&self) -> broadcast::Receiver<Event> {

@@ -1,10 +1,11 @@
 //! The multi-node broker: Redis pub/sub between nodes, and event envelopes for outside consumers.
 //!
 //! Owns publishing ephemeral frames and events, and starts the control task (`control`) that
-//! owns this node's subscriptions over a dedicated pub/sub link (`link`). Durable message
-//! frames are published by the store's append script, not here; both kinds travel on the
-//! room's channel `P:room:{<room>}` as `<seq> <frame>`, where seq `0` marks an ephemeral frame
-//! (see `store::redis::keys`), so a receiver tells them apart without parsing JSON.
+//! owns this node's subscriptions over a dedicated pub/sub link (`link`) and hands what
+//! arrives to the one [`Handler`]. Durable message frames are published by the store's append
+//! script, not here; every kind travels on the room's channel `P:room:{<room>}` encoded as a
+//! typed [`Publication`] (`crate::wire::publication`), so a receiver tells them apart without
+//! parsing JSON.
 //!
 //! Events are published as JSON on `P:events:<tenant>` (for `SUBSCRIBE`rs) and appended to
 //! `P:events:{<tenant>}:stream` (for consumers that must not miss any), besides the in-process
@@ -15,14 +16,13 @@
 mod control;
 mod link;
 
-use super::{Broker, Event};
+use super::{Broker, Event, Handler};
 use crate::config::RedisConfig;
 use crate::error::{Error, Result};
-use crate::hub::Hub;
+use crate::redis::{Keys, RedisClient};
 use crate::store::Store;
-use crate::store::redis::{Keys, RedisClient, channel_payload};
+use crate::wire::Publication;
 use async_trait::async_trait;
-use axum::extract::ws::Utf8Bytes;
 use redis::cmd;
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,7 +42,7 @@ pub struct RedisBroker {
 impl RedisBroker {
     /// Starts the subscription control task; it stops when the broker is dropped.
     /// `redis` is the shared command connection (publishing), `store` answers the sync reads.
-    pub fn start(redis: RedisClient, config: &RedisConfig, hub: Hub, store: Arc<dyn Store>) -> RedisBroker {
+    pub fn start(redis: RedisClient, config: &RedisConfig, handler: Handler, store: Arc<dyn Store>) -> RedisBroker {
         let keys = Keys::new(&config.key_prefix);
         let (interest, rx) = mpsc::unbounded_channel();
         let control = control::Control {
@@ -52,7 +52,7 @@ impl RedisBroker {
             ca: config.tls_ca().ok().flatten(),
             timeout: Duration::from_millis(config.command_timeout_ms),
             keys: keys.clone(),
-            hub,
+            handler,
             store,
             interest: rx,
         };
@@ -69,9 +69,11 @@ impl RedisBroker {
 
 #[async_trait]
 impl Broker for RedisBroker {
-    async fn publish_ephemeral(&self, room: Uuid, frame: Utf8Bytes) -> Result<()> {
+    async fn publish(&self, publication: Publication) -> Result<()> {
+        let (Some(room), Some(payload)) = (publication.room(), publication.encode()) else {
+            return Err(Error::Internal("only room publications cross nodes".into()));
+        };
         let publish = self.redis.publish_command();
-        let payload = channel_payload(0, frame.as_str());
         self.redis.query::<()>(cmd(publish).arg(self.keys.room_channel(room)).arg(payload)).await
     }
 

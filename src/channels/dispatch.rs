@@ -7,9 +7,10 @@
 
 use super::outbox::Job;
 use crate::app::AppState;
-use crate::broker::Event;
+use crate::broker::{Event, EventKind};
 use crate::model::{Delivery, Message, MessageStatus, Participant, now};
-use crate::ws::protocol::ServerFrame;
+use crate::wire::Publication;
+use crate::wire::ServerFrame;
 use uuid::Uuid;
 
 /// One queued delivery per participant other than the author that is reachable over a
@@ -71,10 +72,11 @@ pub async fn apply_delivery(state: &AppState, tenant: Uuid, conversation: Uuid, 
     match state.channel_store.update_delivery(conversation, message, &d).await {
         Ok(Some(m)) => {
             let frame = ServerFrame::MessageUpdated { message: &m }.to_text();
-            if let Err(e) = state.broker.publish_ephemeral(conversation, frame).await {
+            if let Err(e) = state.broker.publish(Publication::Ephemeral { room: conversation, frame }).await {
                 tracing::warn!(error = %e, "message_updated frame not published");
             }
-            crate::conversations::emit(state, Event::new("message.updated", tenant, Some(conversation), &m)).await;
+            crate::conversations::emit(state, Event::new(EventKind::MessageUpdated, tenant, Some(conversation), &m))
+                .await;
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e, %message, "delivery status not recorded"),

@@ -18,7 +18,7 @@ use super::split::split;
 use super::{Outgoing, SendOutcome};
 use crate::app::AppState;
 use crate::model::{AddressType, Delivery, Media, MessageStatus, now};
-use crate::store::redis::StreamQueue;
+use crate::redis::StreamQueue;
 use dashmap::DashMap;
 use rand::Rng;
 use serde::{Deserialize, Serialize};

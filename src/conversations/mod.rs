@@ -14,7 +14,7 @@ pub use participants::{
 pub use post::{Author, PostRequest, post, post_many};
 
 use crate::app::AppState;
-use crate::broker::Event;
+use crate::broker::{Event, EventKind};
 use crate::error::{Error, Result};
 use crate::model::{Conversation, now};
 use serde::Serialize;
@@ -77,7 +77,7 @@ pub fn start_event_publisher(state: &AppState) {
     });
 }
 
-pub(crate) fn event(kind: &str, tenant: Uuid, conversation: Uuid, data: impl Serialize) -> Event {
+pub(crate) fn event(kind: EventKind, tenant: Uuid, conversation: Uuid, data: impl Serialize) -> Event {
     Event::new(kind, tenant, Some(conversation), data)
 }
 
@@ -140,7 +140,7 @@ pub async fn create_with_id(
         owner_id: None,
     };
     state.store.create_conversation(&c).await?;
-    emit(state, event("conversation.created", tenant, c.id, &c)).await;
+    emit(state, event(EventKind::ConversationCreated, tenant, c.id, &c)).await;
     Ok(c)
 }
 
@@ -170,7 +170,7 @@ pub async fn update(
     if !state.store.update_conversation(&c).await? {
         return Err(Error::NotFound("conversation"));
     }
-    emit(state, event("conversation.updated", tenant, id, &c)).await;
+    emit(state, event(EventKind::ConversationUpdated, tenant, id, &c)).await;
     Ok(c)
 }
 
@@ -183,6 +183,6 @@ pub async fn delete(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Conversa
     for p in &members {
         participants::unbind_all(state, p).await;
     }
-    emit(state, event("conversation.deleted", tenant, id, &c)).await;
+    emit(state, event(EventKind::ConversationDeleted, tenant, id, &c)).await;
     Ok(c)
 }

@@ -11,6 +11,7 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::{Address, AddressType, Endpoint, Participant, now};
 use crate::store::Binding;
+use crate::wire::EventKind;
 use uuid::Uuid;
 
 /// What the API (or an inbound channel) asks to add.
@@ -120,7 +121,7 @@ pub async fn add_participant(
         }
         return Err(err);
     }
-    emit(state, event("participant.added", tenant, conversation, &p)).await;
+    emit(state, event(EventKind::ParticipantAdded, tenant, conversation, &p)).await;
     Ok(p)
 }
 
@@ -143,7 +144,7 @@ pub async fn link_endpoint(
     bind(state, &e, Binding { conversation_id: conversation, participant_id }).await?;
     p.linked.push(e);
     state.channel_store.update_participant(&p).await?;
-    emit(state, event("participant.updated", tenant, conversation, &p)).await;
+    emit(state, event(EventKind::ParticipantUpdated, tenant, conversation, &p)).await;
     Ok(p)
 }
 
@@ -154,7 +155,7 @@ pub async fn remove_participant(state: &AppState, tenant: Uuid, conversation: Uu
         return Err(Error::NotFound("participant"));
     }
     unbind_all(state, &p).await;
-    emit(state, event("participant.removed", tenant, conversation, &p)).await;
+    emit(state, event(EventKind::ParticipantRemoved, tenant, conversation, &p)).await;
     Ok(p)
 }
 

@@ -6,7 +6,7 @@
 
 use super::emit;
 use crate::app::AppState;
-use crate::broker::Event;
+use crate::broker::{Event, EventKind};
 use crate::channels::dispatch;
 use crate::error::{Error, Result};
 use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, now};
@@ -83,7 +83,7 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
         {
             let m = &a.message;
             dispatch::enqueue(state, tenant, m).await;
-            emit(state, Event::new("message.created", tenant, Some(m.conversation_id), m)).await;
+            emit(state, Event::new(EventKind::MessageCreated, tenant, Some(m.conversation_id), m)).await;
         }
     }
     outcomes

@@ -5,24 +5,17 @@
 //! `Arc`, through each connection's bounded queue with `try_send`: fan-out never awaits, never
 //! holds a lock across `.await`, and a full queue marks that one connection as a slow consumer
 //! instead of slowing the room. The hub owns no durable state and knows nothing about other
-//! nodes; the broker feeds it publications from elsewhere and the store feeds it local ones.
-//! It also carries the node's tenant-wide watchers (`crate::watch`), which the brokers feed.
+//! nodes: every publication, local or remote, reaches it through the broker's one handler.
+//! Tenant-wide watchers are not here but in `crate::watch`.
 
-mod conn;
-
-pub use conn::{ConnCtl, Publication};
+pub use crate::conn::{ConnCtl, ConnId, Outbox};
+pub use crate::wire::Publication;
 
 use dashmap::DashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::mpsc;
 use uuid::Uuid;
-
-/// Identifies one WebSocket connection on this node.
-pub type ConnId = u64;
-
-/// The sending side of a connection's outbound queue.
-pub type Outbox = mpsc::Sender<Arc<Publication>>;
 
 /// One connection's membership in one room.
 #[derive(Debug, Clone)]
@@ -64,8 +57,6 @@ pub struct Hub {
 #[derive(Debug, Default)]
 struct HubInner {
     rooms: DashMap<Uuid, Room>,
-    /// Connections following their tenant's whole conversation list.
-    watchers: crate::watch::Watchers,
     next_conn: AtomicU64,
     fanout_drops: AtomicU64,
 }
@@ -73,11 +64,6 @@ struct HubInner {
 impl Hub {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// The tenant-wide conversation watchers on this node (see `crate::watch`).
-    pub fn watchers(&self) -> &crate::watch::Watchers {
-        &self.inner.watchers
     }
 
     pub fn next_conn_id(&self) -> ConnId {
@@ -115,7 +101,7 @@ impl Hub {
     /// Hands `publication` to every local subscriber of its room; returns how many took it.
     /// A subscriber whose queue is full is told to close as a slow consumer.
     pub fn fanout(&self, publication: Publication) -> usize {
-        let Some(room) = self.inner.rooms.get(&publication.room) else { return 0 };
+        let Some(room) = publication.room().and_then(|r| self.inner.rooms.get(&r)) else { return 0 };
         let shared = Arc::new(publication);
         let mut n = 0;
         for s in &room.subs {
@@ -123,7 +109,7 @@ impl Hub {
                 Ok(()) => n += 1,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     self.inner.fanout_drops.fetch_add(1, Ordering::Relaxed);
-                    s.ctl.kill(crate::ws::close::SLOW_CONSUMER);
+                    s.ctl.kill(crate::wire::close::SLOW_CONSUMER);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }
@@ -177,7 +163,7 @@ mod tests {
     }
 
     fn publication(room: Uuid, seq: u64) -> Publication {
-        Publication { room, seq, frame: format!("{{\"seq\":{seq}}}").into() }
+        Publication::Message { room, seq, frame: format!("{{\"seq\":{seq}}}").into() }
     }
 
     #[test]
@@ -205,11 +191,11 @@ mod tests {
         hub.subscribe(room, slow.clone());
         assert_eq!(hub.fanout(publication(room, 1)), 2);
         assert_eq!(hub.fanout(publication(room, 2)), 1);
-        assert_eq!(slow.ctl.killed(), Some(crate::ws::close::SLOW_CONSUMER));
+        assert_eq!(slow.ctl.killed(), Some(crate::wire::close::SLOW_CONSUMER));
         assert_eq!(fast.ctl.killed(), None);
         let a = fast_rx.try_recv().unwrap();
         let b = fast_rx.try_recv().unwrap();
-        assert_eq!((a.seq, b.seq), (1, 2));
+        assert_eq!((&*a, &*b), (&publication(room, 1), &publication(room, 2)));
         assert_eq!(hub.fanout_drops(), 1);
     }
 }

@@ -1,17 +1,18 @@
 //! The embedded backend: everything in this process, nothing survives it.
 //!
 //! Each room's history sits behind its own `std::sync::Mutex`, so appends to different rooms
-//! never contend, and within a room "assign seq, store, fan out" happens under that one lock —
-//! the in-memory equivalent of the Redis Lua script. The lock is never held across `.await`:
-//! fan-out is the hub's non-blocking `try_send`. The epoch is random per process, so a client
-//! that resumes against a restarted memory node is told its history is gone.
+//! never contend, and within a room "assign seq, store, publish" happens under that one lock —
+//! the in-memory equivalent of the Redis Lua script. Publishing is handing the publication to
+//! the in-process bus (`LocalBus`, a non-blocking queue send), which the memory broker drains
+//! into the one delivery handler, exactly as the Redis broker does with pub/sub: this store
+//! never touches the hub. The lock is never held across `.await`. Nothing survives the
+//! process: after a restart every conversation is gone (subscribe answers `not_found`).
 
 use super::channels::{Binding, DeliveryRef};
 use super::{Appended, Draft, OwnerFilter, RoomState, SeqRange, Store};
 use crate::error::{Error, Result};
-use crate::hub::{Hub, Publication};
 use crate::model::{Account, Conversation, Message, Participant, Tenant};
-use crate::ws::protocol::message_frame;
+use crate::wire::{LocalBus, Publication, message_frame};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -33,7 +34,7 @@ struct RoomLog {
 /// See the module docs.
 #[derive(Debug)]
 pub struct MemoryStore {
-    hub: Hub,
+    bus: LocalBus,
     epoch: String,
     idempotency_ttl: Duration,
     tenants: DashMap<Uuid, Tenant>,
@@ -57,10 +58,10 @@ pub(super) struct ChannelMaps {
 }
 
 impl MemoryStore {
-    /// Publications go straight to `hub`: on this backend there are no other nodes.
-    pub fn new(hub: Hub, idempotency_ttl: Duration) -> Self {
+    /// Publications go to `bus`, which the memory broker drains.
+    pub fn new(bus: LocalBus, idempotency_ttl: Duration) -> Self {
         MemoryStore {
-            hub,
+            bus,
             epoch: Uuid::new_v4().simple().to_string()[..8].to_string(),
             idempotency_ttl,
             tenants: DashMap::new(),
@@ -259,7 +260,7 @@ impl Store for MemoryStore {
                 log.idempotency.insert(key, (index, Instant::now()));
             }
             let frame = message_frame(&message);
-            self.hub.fanout(Publication { room: conversation, seq: message.seq, frame });
+            self.bus.publish(Publication::Message { room: conversation, seq: message.seq, frame });
             log.messages.push(message.clone());
             message
         };
@@ -351,7 +352,7 @@ mod tests {
 
     #[tokio::test]
     async fn append_assigns_gap_free_seq_and_dedupes() {
-        let store = MemoryStore::new(Hub::new(), Duration::from_secs(60));
+        let store = MemoryStore::new(LocalBus::new(1).0, Duration::from_secs(60));
         let c = Conversation {
             id: Uuid::now_v7(),
             tenant_id: Uuid::nil(),

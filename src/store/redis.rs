@@ -1,30 +1,24 @@
 //! The durable backend: all state in Redis, shared by every node pointing at it.
 //!
-//! Owns the mapping of the `Store` contract onto Redis data structures (layout in `keys`,
-//! atomic multi-key changes in `scripts`, transport and deadlines in `client`, the
-//! `ChannelStore` side in `channels`). The append is
-//! one Lua script that assigns the seq, writes history and publishes the frame on the room's
-//! channel; this store never fans out to the local hub itself — the broker's subscription
-//! brings every publication back, this node's included, so there is one delivery path.
+//! Owns the mapping of the `Store` contract onto Redis data structures (atomic multi-key
+//! changes in `scripts`, the `ChannelStore` side in `channels`; key layout and transport are
+//! `crate::redis`). The append is one Lua script that assigns the seq, writes history and
+//! publishes the frame on the room's channel; this store never fans out to the local hub
+//! itself — the broker's subscription brings every publication back, this node's included,
+//! to the broker's one handler, so there is one delivery path.
 //! It does not subscribe to anything (the broker does) and knows nothing of WebSockets beyond
 //! building the message frame once per append.
 
 mod append;
 mod channels;
-mod client;
-mod keys;
 mod owners;
-mod queue;
 mod scripts;
-
-pub use client::{RedisClient, cluster_builder, single_client, urls};
-pub use keys::{Keys, channel_payload, parse_channel_payload};
-pub use queue::StreamQueue;
 
 use super::{Appended, Draft, OwnerFilter, RoomState, SeqRange, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Conversation, Message, Participant, Tenant};
+use crate::redis::{Keys, RedisClient};
 use append::append_outcome;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -93,14 +87,6 @@ fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
 
 fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
     serde_json::from_str(s).map_err(|e| Error::Internal(format!("corrupt record in redis: {e}")))
-}
-
-/// `text` split around the first `"seq":0`, keeping `"seq":` in the prefix. In a message (and
-/// its frame) that is the message's own seq: it follows only the two fixed UUID fields.
-fn split_at_seq(text: &str) -> Result<(&str, &str)> {
-    const MARK: &str = "\"seq\":0";
-    let i = text.find(MARK).ok_or_else(|| Error::Internal("message JSON without a seq".into()))?;
-    Ok((&text[..i + MARK.len() - 1], &text[i + MARK.len()..]))
 }
 
 /// Element `i` of a script's array reply.
@@ -225,7 +211,7 @@ impl Store for RedisStore {
     }
 
     async fn update_conversation(&self, c: &Conversation) -> Result<bool> {
-        let args: [&dyn client::ToRedisArgsDyn; 2] = [&c.tenant_id.to_string(), &encode(c)?];
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 2] = [&c.tenant_id.to_string(), &encode(c)?];
         let n: i64 =
             self.redis.script(&self.scripts.update_conversation, &[self.keys.conversation(c.id)], &args).await?;
         Ok(n == 1)
@@ -244,7 +230,7 @@ impl Store for RedisStore {
         let room = p.conversation_id;
         let keys = [self.keys.conversation(room), self.keys.room(room, "parts"), self.keys.room(room, "eps")];
         let endpoint = format!("{}:{}", p.address.kind.as_str(), p.address.target);
-        let args: [&dyn client::ToRedisArgsDyn; 3] = [&p.id.to_string(), &endpoint, &encode(p)?];
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 3] = [&p.id.to_string(), &endpoint, &encode(p)?];
         match self.redis.script::<i64>(&self.scripts.add_participant, &keys, &args).await? {
             1 => Ok(()),
             0 => Err(Error::Conflict(format!(
@@ -278,7 +264,7 @@ impl Store for RedisStore {
 
     async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()> {
         let keys = ["parts", "read"].map(|p| self.keys.room(conversation, p));
-        let args: [&dyn client::ToRedisArgsDyn; 2] = [&participant.to_string(), &seq];
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 2] = [&participant.to_string(), &seq];
         self.redis.script::<i64>(&self.scripts.mark_read, &keys, &args).await.map(|_| ())
     }
 
@@ -332,11 +318,11 @@ impl Store for RedisStore {
         let hi = upper.map_or_else(|| "+".to_string(), |u| u.to_string());
         let docs: Vec<String> = match range.after {
             Some(a) => {
-                let args: [&dyn client::ToRedisArgsDyn; 4] = [&"XRANGE", &(a + 1), &hi, &range.limit];
+                let args: [&dyn crate::redis::ToRedisArgsDyn; 4] = [&"XRANGE", &(a + 1), &hi, &range.limit];
                 self.redis.script(&self.scripts.read_range, &keys, &args).await?
             }
             None => {
-                let args: [&dyn client::ToRedisArgsDyn; 4] = [&"XREVRANGE", &hi, &"-", &range.limit];
+                let args: [&dyn crate::redis::ToRedisArgsDyn; 4] = [&"XREVRANGE", &hi, &"-", &range.limit];
                 let mut newest: Vec<String> = self.redis.script(&self.scripts.read_range, &keys, &args).await?;
                 newest.reverse();
                 newest
@@ -367,31 +353,9 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ws::protocol::message_frame;
 
     #[test]
-    fn splits_message_json_at_its_seq() {
-        let m = Message {
-            id: Uuid::now_v7(),
-            conversation_id: Uuid::now_v7(),
-            seq: 0,
-            author: None,
-            direction: crate::model::Direction::Outbound,
-            text: "\"seq\":0 in the text".into(),
-            medias: vec![],
-            status: crate::model::MessageStatus::Sent,
-            client_id: Some("\"seq\":0".into()),
-            tm_create: crate::model::now(),
-            channel: None,
-            deliveries: vec![],
-        };
-        let frame = message_frame(&m);
-        let (pre, post) = split_at_seq(frame.as_str()).unwrap();
-        let rebuilt = format!("{pre}17{post}");
-        assert_eq!(rebuilt, message_frame(&Message { seq: 17, ..m.clone() }).as_str());
-        let json = encode(&m).unwrap();
-        let (pre, post) = split_at_seq(&json).unwrap();
-        assert_eq!(decode::<Message>(&format!("{pre}17{post}")).unwrap().seq, 17);
+    fn stream_ids_carry_the_seq() {
         assert_eq!(seq_of_stream_id("42-1").unwrap(), 42);
     }
 }

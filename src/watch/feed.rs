@@ -9,10 +9,10 @@
 
 use super::Watchers;
 use crate::app::AppState;
-use crate::broker::Event;
+use crate::broker::{Event, EventKind};
 use crate::hub::Publication;
 use crate::model::{Conversation, Message};
-use crate::ws::protocol::ServerFrame;
+use crate::wire::ServerFrame;
 use futures_util::StreamExt;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -41,10 +41,10 @@ struct Item {
 
 /// Starts the feed task (once per node); it ends on shutdown.
 pub fn start(state: &AppState) {
-    let Some(mut rx) = state.hub.watchers().take_receiver() else { return };
+    let Some(mut rx) = state.watchers.take_receiver() else { return };
     let st = state.clone();
     state.tasks.spawn(async move {
-        let watchers = st.hub.watchers().clone();
+        let watchers = st.watchers.clone();
         loop {
             let first = tokio::select! {
                 e = rx.recv() => match e {
@@ -77,12 +77,12 @@ fn coalesce(batch: Vec<Event>) -> Vec<Item> {
     let mut items: Vec<Item> = Vec::with_capacity(batch.len());
     for e in batch {
         let Some(conversation) = e.conversation_id else { continue };
-        let change = match e.kind.as_str() {
-            "message.created" => serde_json::from_value(e.data).ok().map(Change::Message),
+        let change = match e.kind {
+            EventKind::MessageCreated => serde_json::from_value(e.data).ok().map(Change::Message),
             kind => serde_json::from_value::<Conversation>(e.data).ok().and_then(|c| match kind {
-                "conversation.created" => Some(Change::Created(c)),
-                "conversation.updated" => Some(Change::Updated(c)),
-                "conversation.deleted" => Some(Change::Deleted(c)),
+                EventKind::ConversationCreated => Some(Change::Created(c)),
+                EventKind::ConversationUpdated => Some(Change::Updated(c)),
+                EventKind::ConversationDeleted => Some(Change::Deleted(c)),
                 _ => None,
             }),
         };
@@ -142,7 +142,7 @@ async fn send(state: &AppState, watchers: &Watchers, items: Vec<Item>) {
                 conversation: c,
                 last_message: m,
             };
-            Arc::new(Publication::direct(f.to_text()))
+            Arc::new(Publication::Direct { frame: f.to_text() })
         };
         let full = frame(event, Some(conversation), last_message);
         // Agents lose sight of a conversation given to someone else; they are told so, without
@@ -173,7 +173,7 @@ mod tests {
             "direction": "outbound", "text": format!("m{seq}"), "medias": [], "status": "sent",
             "tm_create": "2025-01-15T10:04:05.120Z"
         });
-        Event::new("message.created", tenant, Some(conv), m)
+        Event::new(EventKind::MessageCreated, tenant, Some(conv), m)
     }
 
     #[test]
@@ -192,12 +192,12 @@ mod tests {
             owner_id: None,
         };
         let batch = vec![
-            Event::new("conversation.created", t, Some(a), &c),
+            Event::new(EventKind::ConversationCreated, t, Some(a), &c),
             message_event(t, a, 1),
             message_event(t, b, 7),
             message_event(t, a, 3),
             message_event(t, a, 2),
-            Event::new("participant.added", t, Some(a), serde_json::json!({})),
+            Event::new(EventKind::ParticipantAdded, t, Some(a), serde_json::json!({})),
         ];
         let items = coalesce(batch);
         let got: Vec<(Uuid, Option<u64>)> = items

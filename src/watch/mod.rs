@@ -20,9 +20,9 @@ mod feed;
 
 pub use feed::start;
 
-use crate::broker::Event;
-use crate::hub::{ConnCtl, ConnId, Outbox, Publication};
-use crate::ws::protocol::ServerFrame;
+use crate::conn::{ConnCtl, ConnId, Outbox};
+use crate::wire::ServerFrame;
+use crate::wire::{Event, EventKind, Publication};
 use dashmap::DashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -33,8 +33,12 @@ use uuid::Uuid;
 const QUEUE_LEN: usize = 8192;
 
 /// The event kinds that change a conversation list.
-pub const KINDS: [&str; 4] =
-    ["conversation.created", "conversation.updated", "conversation.deleted", "message.created"];
+pub const KINDS: [EventKind; 4] = [
+    EventKind::ConversationCreated,
+    EventKind::ConversationUpdated,
+    EventKind::ConversationDeleted,
+    EventKind::MessageCreated,
+];
 
 /// One watching connection.
 #[derive(Debug, Clone)]
@@ -95,12 +99,12 @@ impl Default for Watchers {
 /// Hands `frame` to one watcher; a full queue closes it as a slow consumer.
 fn push(w: &Watcher, frame: &Arc<Publication>) {
     if let Err(mpsc::error::TrySendError::Full(_)) = w.tx.try_send(frame.clone()) {
-        w.ctl.kill(crate::ws::close::SLOW_CONSUMER);
+        w.ctl.kill(crate::wire::close::SLOW_CONSUMER);
     }
 }
 
 fn watching_frame() -> Arc<Publication> {
-    Arc::new(Publication::direct(ServerFrame::Watching {}.to_text()))
+    Arc::new(Publication::Direct { frame: ServerFrame::Watching {}.to_text() })
 }
 
 impl Watchers {
@@ -180,7 +184,7 @@ impl Watchers {
     /// An event from the broker (any node's). Cheap and synchronous: it is dropped unless this
     /// node has watchers of its tenant and it changes a conversation list.
     pub fn offer(&self, event: &Event) {
-        if !KINDS.contains(&event.kind.as_str()) || !self.has_tenant(event.tenant_id) {
+        if !KINDS.contains(&event.kind) || !self.has_tenant(event.tenant_id) {
             return;
         }
         if self.inner.queue.try_send(event.clone()).is_err() {
@@ -218,7 +222,12 @@ mod tests {
     }
 
     fn frames(rx: &mut mpsc::Receiver<Arc<Publication>>) -> Vec<String> {
-        std::iter::from_fn(|| rx.try_recv().ok()).map(|p| p.frame.to_string()).collect()
+        std::iter::from_fn(|| rx.try_recv().ok())
+            .map(|p| match &*p {
+                Publication::Direct { frame } => frame.to_string(),
+                other => panic!("watchers get direct frames only, not {other:?}"),
+            })
+            .collect()
     }
 
     #[test]
@@ -249,16 +258,16 @@ mod tests {
         let (t, other) = (Uuid::now_v7(), Uuid::now_v7());
         let (a, _ra) = watcher(false);
         w.watch(t, a.clone());
-        w.offer(&Event::new("conversation.created", other, None, ()));
-        w.offer(&Event::new("participant.added", t, None, ()));
-        w.offer(&Event::new("message.created", t, None, ()));
+        w.offer(&Event::new(EventKind::ConversationCreated, other, None, ()));
+        w.offer(&Event::new(EventKind::ParticipantAdded, t, None, ()));
+        w.offer(&Event::new(EventKind::MessageCreated, t, None, ()));
         let mut rx = w.take_receiver().unwrap();
-        assert_eq!(rx.try_recv().unwrap().kind, "message.created");
+        assert_eq!(rx.try_recv().unwrap().kind, EventKind::MessageCreated);
         assert!(rx.try_recv().is_err());
-        let frame = Arc::new(Publication::direct("{}".into()));
+        let frame = Arc::new(Publication::Direct { frame: "{}".into() });
         for _ in 0..5 {
             w.send(t, |_| Some(frame.clone()));
         }
-        assert_eq!(a.ctl.killed(), Some(crate::ws::close::SLOW_CONSUMER));
+        assert_eq!(a.ctl.killed(), Some(crate::wire::close::SLOW_CONSUMER));
     }
 }

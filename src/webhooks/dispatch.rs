@@ -35,7 +35,7 @@ pub(super) async fn run(state: AppState, mut events: broadcast::Receiver<Event>)
 async fn fan_out(state: &AppState, ev: &Event) {
     let Some(hooks) = state.webhooks.hooks(ev.tenant_id) else { return };
     let mut payload: Option<String> = None;
-    for w in hooks.hooks.iter().filter(|w| w.mode == Mode::Notify && w.wants(&ev.kind)) {
+    for w in hooks.hooks.iter().filter(|w| w.mode == Mode::Notify && w.wants(ev.kind)) {
         let body = match &payload {
             Some(p) => p.clone(),
             None => match serde_json::to_string(ev) {
@@ -49,7 +49,7 @@ async fn fan_out(state: &AppState, ev: &Event) {
             webhook_id: w.id,
             tenant_id: ev.tenant_id,
             event_id: ev.id,
-            event_type: ev.kind.clone(),
+            event_type: ev.kind,
             conversation_id: ev.conversation_id,
             status: DeliveryStatus::Pending,
             attempts: Vec::new(),

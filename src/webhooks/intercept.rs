@@ -10,12 +10,13 @@
 //! A timeout, a non-2xx answer, an unreadable answer or an invalid modification is a failure,
 //! and the webhook's `on_failure` decides.
 
-use super::model::{MESSAGE_CREATING, Mode, OnFailure, Webhook};
+use super::model::{Mode, OnFailure, Webhook};
 use super::sign::{SendError, post_signed};
 use crate::app::AppState;
 use crate::broker::Event;
 use crate::error::{Error, Result};
 use crate::model::{Media, Message};
+use crate::wire::EventKind;
 use serde::Deserialize;
 use std::time::Duration;
 use uuid::Uuid;
@@ -75,7 +76,7 @@ fn rejected(reason: &str) -> Error {
 pub async fn intercept(state: &AppState, tenant: Uuid, draft: &Message) -> Result<Verdict> {
     let Some(hooks) = state.webhooks.intercepts(tenant) else { return Ok(Verdict::Allow) };
     let mut changed: Option<Message> = None;
-    for hook in hooks.hooks.iter().filter(|w| w.mode == Mode::Intercept && w.wants(MESSAGE_CREATING)) {
+    for hook in hooks.hooks.iter().filter(|w| w.mode == Mode::Intercept && w.wants(EventKind::MessageCreating)) {
         let current = changed.as_ref().unwrap_or(draft);
         match ask(state, hook, tenant, current).await {
             Ok(Answer::Allow) => {}
@@ -135,7 +136,7 @@ fn check(state: &AppState, m: &Message) -> std::result::Result<(), String> {
 /// One signed call and its parsed answer, within `webhooks.intercept_timeout_ms` overall.
 async fn ask(state: &AppState, hook: &Webhook, tenant: Uuid, m: &Message) -> std::result::Result<Answer, String> {
     let limit = Duration::from_millis(state.config.webhooks.intercept_timeout_ms);
-    let event = Event::new(MESSAGE_CREATING, tenant, Some(m.conversation_id), m);
+    let event = Event::new(EventKind::MessageCreating, tenant, Some(m.conversation_id), m);
     let body = serde_json::to_string(&event).map_err(|e| format!("draft not serializable: {e}"))?;
     let call = async {
         let res = post_signed(state, hook, event.id, body, limit).await.map_err(|e| match e {

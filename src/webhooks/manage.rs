@@ -3,10 +3,11 @@
 
 use super::dispatch;
 use super::guard;
-use super::model::{CATALOGUE, Delivery, DeliveryStatus, MESSAGE_CREATING, Mode, OnFailure, Secret, Webhook};
+use super::model::{Delivery, DeliveryStatus, Mode, OnFailure, Secret, Webhook};
 use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::now;
+use crate::wire::EventKind;
 use uuid::Uuid;
 
 /// Fields a create or update request sets; `None` keeps the current (or default) value.
@@ -22,7 +23,7 @@ pub struct Changes {
 fn default_events(mode: Mode) -> Vec<String> {
     match mode {
         Mode::Notify => vec!["*".into()],
-        Mode::Intercept => vec![MESSAGE_CREATING.into()],
+        Mode::Intercept => vec![EventKind::MessageCreating.as_str().into()],
     }
 }
 
@@ -37,13 +38,13 @@ fn normalize_events(mode: Mode, events: Vec<String>) -> Result<Vec<String>> {
     let mut out: Vec<String> = Vec::new();
     for e in events {
         let ok = match mode {
-            Mode::Notify => CATALOGUE.contains(&e.as_str()),
-            Mode::Intercept => e == MESSAGE_CREATING,
+            Mode::Notify => EventKind::parse(&e).is_some_and(|k| EventKind::NOTIFY.contains(&k)),
+            Mode::Intercept => EventKind::parse(&e) == Some(EventKind::MessageCreating),
         };
         if !ok {
             let allowed = match mode {
-                Mode::Notify => CATALOGUE.join(", "),
-                Mode::Intercept => MESSAGE_CREATING.to_string(),
+                Mode::Notify => EventKind::NOTIFY.iter().map(|k| k.as_str()).collect::<Vec<_>>().join(", "),
+                Mode::Intercept => EventKind::MessageCreating.to_string(),
             };
             let shown: String = e.chars().take(64).collect();
             return Err(Error::invalid("invalid_events", format!("`{shown}` is not one of: *, {allowed}")));

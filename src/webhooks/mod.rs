@@ -24,9 +24,7 @@ pub mod store;
 
 pub use intercept::{Verdict, intercept};
 pub use manage::{Changes, create, delete, deliveries, get, list, redeliver, rotate_secret, update};
-pub use model::{
-    Attempt, CATALOGUE, Delivery, DeliveryStatus, MESSAGE_CREATING, Mode, OnFailure, OutboxEntry, Secret, Webhook,
-};
+pub use model::{Attempt, Delivery, DeliveryStatus, Mode, OnFailure, OutboxEntry, Secret, Webhook};
 pub use store::{MemoryWebhookStore, WebhookStore};
 
 use crate::app::AppState;
@@ -75,24 +73,8 @@ impl std::fmt::Debug for Webhooks {
 }
 
 impl Webhooks {
-    /// The engine on the memory store, or on Redis through the store's shared client.
-    pub fn new(
-        config: &Config,
-        node_id: &str,
-        redis: Option<crate::store::redis::RedisClient>,
-    ) -> anyhow::Result<Webhooks> {
-        let store: Arc<dyn WebhookStore> = match redis {
-            Some(r) => Arc::new(redis_store::RedisWebhookStore::new(
-                r,
-                &config.redis.key_prefix,
-                config.webhooks.retry_horizon_secs,
-            )),
-            None => Arc::new(MemoryWebhookStore::default()),
-        };
-        Self::with_store(config, node_id, store)
-    }
-
-    pub fn with_store(config: &Config, node_id: &str, store: Arc<dyn WebhookStore>) -> anyhow::Result<Webhooks> {
+    /// The engine on `store` (memory or Redis, chosen by the app).
+    pub fn new(config: &Config, node_id: &str, store: Arc<dyn WebhookStore>) -> anyhow::Result<Webhooks> {
         let cfg = &config.webhooks;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(cfg.request_timeout_ms))

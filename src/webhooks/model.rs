@@ -1,28 +1,11 @@
 //! The nouns of customer webhooks: subscriptions, their secrets, deliveries and attempts, and
 //! the outbox entries that point workers at pending deliveries. Plain data, no I/O.
 
+use crate::wire::EventKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-/// Every event type `notify` webhooks can subscribe to.
-pub const CATALOGUE: &[&str] = &[
-    "conversation.created",
-    "conversation.updated",
-    "conversation.deleted",
-    "participant.added",
-    "participant.updated",
-    "participant.removed",
-    "message.created",
-    "message.updated",
-    "account.created",
-    "account.updated",
-    "account.deleted",
-];
-
-/// The one pre-event `intercept` webhooks are called for, synchronously on the post path.
-pub const MESSAGE_CREATING: &str = "message.creating";
 
 /// `notify`: told after the fact, from the outbox. `intercept`: asked before a message is stored.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
@@ -87,8 +70,8 @@ pub struct Webhook {
 
 impl Webhook {
     /// True when this webhook subscribed to `kind`.
-    pub fn wants(&self, kind: &str) -> bool {
-        self.events.iter().any(|e| e == "*" || e == kind)
+    pub fn wants(&self, kind: EventKind) -> bool {
+        self.events.iter().any(|e| e == "*" || e == kind.as_str())
     }
 
     /// The secrets that sign a request made at `at`: the current one, then the previous one
@@ -141,7 +124,7 @@ pub struct Delivery {
     pub webhook_id: Uuid,
     pub tenant_id: Uuid,
     pub event_id: Uuid,
-    pub event_type: String,
+    pub event_type: EventKind,
     pub conversation_id: Option<Uuid>,
     pub status: DeliveryStatus,
     pub attempts: Vec<Attempt>,

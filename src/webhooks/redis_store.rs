@@ -18,7 +18,7 @@
 use super::model::{Claimed, Delivery, OutboxEntry, Webhook};
 use super::store::WebhookStore;
 use crate::error::{Error, Result};
-use crate::store::redis::{RedisClient, StreamQueue};
+use crate::redis::{RedisClient, StreamQueue};
 use async_trait::async_trait;
 use redis::{Script, cmd};
 use std::time::Duration;

@@ -6,11 +6,11 @@
 //! and then close with 4001/4002, because a browser can read a close code but not the status
 //! of a failed upgrade, and the client must learn to fetch a new token.
 
-use super::close;
 use crate::app::AppState;
 use crate::auth::{ClientClaims, TokenError};
 use crate::error::Error;
 use crate::limits::ConnPermit;
+use crate::wire::close;
 use axum::http::{HeaderMap, header};
 
 /// A connection let in: its token verdict (claims, or the close code to leave with) and its

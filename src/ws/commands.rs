@@ -6,7 +6,6 @@
 //! message appended meanwhile arrives twice (replay and live) rather than never; the session's
 //! `last_seq` drops the second copy.
 
-use super::protocol::{ClientFrame, ServerFrame, message_frame};
 use super::session::{Session, Sub};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
@@ -14,6 +13,8 @@ use crate::conversations;
 use crate::error::Error;
 use crate::hub::Subscriber;
 use crate::store::SeqRange;
+use crate::wire::Publication;
+use crate::wire::frames::{ClientFrame, ServerFrame, message_frame};
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
 use uuid::Uuid;
@@ -119,7 +120,7 @@ impl Session {
         if joined.first_for_identity {
             let f =
                 ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "joined" }.to_text();
-            let _ = self.state.broker.publish_ephemeral(room, f).await;
+            let _ = self.state.broker.publish(Publication::Ephemeral { room, frame: f }).await;
         }
         result
     }
@@ -186,7 +187,7 @@ impl Session {
             if left.last_for_identity {
                 let f =
                     ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "left" }.to_text();
-                let _ = self.state.broker.publish_ephemeral(room, f).await;
+                let _ = self.state.broker.publish(Publication::Ephemeral { room, frame: f }).await;
             }
         }
     }
@@ -199,7 +200,7 @@ impl Session {
     }
 
     async fn ephemeral(&mut self, room: Uuid, frame: axum::extract::ws::Utf8Bytes) -> Sent {
-        if let Err(e) = self.state.broker.publish_ephemeral(room, frame).await {
+        if let Err(e) = self.state.broker.publish(Publication::Ephemeral { room, frame }).await {
             return self.error(&e, Some(room), None).await;
         }
         Ok(())

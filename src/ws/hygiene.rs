@@ -4,12 +4,12 @@
 //! All of it runs inside the session task (no timers of its own beyond the keepalive
 //! interval the session selects on), so there is nothing to share or lock.
 
-use super::close;
-use super::protocol::ServerFrame;
 use super::session::{End, Session};
 use crate::auth::TokenError;
 use crate::config::WsConfig;
 use crate::limits::{ConnPermit, FrameLimiter};
+use crate::wire::close;
+use crate::wire::frames::ServerFrame;
 use axum::extract::ws::Message;
 use std::time::Duration;
 use tokio::time::Instant;

@@ -1,20 +1,19 @@
 //! The WebSocket gateway at `/v1.0/ws?token=...`.
 //!
-//! Owns the upgrade (token check, frame-size limits), one session task per connection, the
-//! protocol frames and the close codes. A session talks to the hub (membership, fan-out into
+//! Owns the upgrade (token check, frame-size limits) and one session task per connection. The
+//! frames and close codes it speaks are `crate::wire`'s. A session talks to the hub (membership, fan-out into
 //! its bounded queue), to `conversations` (the post path) and to the store (history replay);
 //! it never touches another connection.
 
 mod admission;
-pub mod close;
 mod commands;
 mod hygiene;
-pub mod protocol;
 mod send;
 mod session;
 mod watch;
 
 use crate::app::AppState;
+use crate::wire::close;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;

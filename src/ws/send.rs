@@ -8,11 +8,11 @@
 //! other frame read ahead is kept and handled next, so frames keep their order.
 
 use super::hygiene::Admit;
-use super::protocol::{ClientFrame, ServerFrame};
 use super::session::Session;
 use crate::conversations::{self, Author, PostRequest};
 use crate::error::Error;
 use crate::model::{Address, Media, Participant};
+use crate::wire::frames::{ClientFrame, ServerFrame};
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::{FutureExt, SinkExt};
 use uuid::Uuid;
@@ -38,7 +38,7 @@ impl Session {
         let mut batch = vec![first];
         let close = self.read_ahead(&mut batch);
         if self.post_batch(batch).await.is_err() {
-            return Some(super::close::NORMAL);
+            return Some(crate::wire::close::NORMAL);
         }
         close
     }

@@ -8,15 +8,15 @@
 //! Writes are batched — everything queued is fed, then flushed once — and raced against the
 //! kill switch so a stuck socket cannot pin a dead session.
 
-use super::close;
 use super::hygiene::{Deadlines, Due, Hygiene, Throttle};
-use super::protocol::{ClientFrame, ServerFrame, message_frame};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
 use crate::hub::{ConnCtl, ConnId, Publication};
 use crate::limits::ConnPermit;
 use crate::model::Participant;
 use crate::store::SeqRange;
+use crate::wire::close;
+use crate::wire::frames::{ClientFrame, ServerFrame, message_frame};
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use rustc_hash::FxHashMap;
@@ -211,39 +211,49 @@ impl Session {
         let mut wrote = false;
         let mut revoked = Vec::new();
         for p in batch {
-            if p.is_direct() {
+            let (room, seq, frame) = match &*p {
                 // A connection-wide frame (conversation watch): not part of any room's order.
-                self.socket.feed(Message::Text(p.frame.clone())).await?;
-                wrote = true;
-                continue;
-            }
-            let Some(sub) = self.subs.get(&p.room) else { continue };
-            if p.seq == 0 {
-                self.socket.feed(Message::Text(p.frame.clone())).await?;
-                wrote = true;
-                if self.claims.is_agent() && crate::agents::reassigned_away(p.frame.as_str(), &self.claims.sub) {
-                    revoked.push(p.room);
+                Publication::Direct { frame } => {
+                    self.socket.feed(Message::Text(frame.clone())).await?;
+                    wrote = true;
+                    continue;
                 }
-                continue;
-            }
+                Publication::Ephemeral { room, frame } | Publication::Assigned { room, frame, .. } => {
+                    if !self.subs.contains_key(room) {
+                        continue;
+                    }
+                    self.socket.feed(Message::Text(frame.clone())).await?;
+                    wrote = true;
+                    if let Publication::Assigned { owner_id, .. } = &*p
+                        && self.claims.is_agent()
+                        && owner_id.as_deref().is_some_and(|o| o != self.claims.sub)
+                    {
+                        revoked.push(*room);
+                    }
+                    continue;
+                }
+                Publication::Sync { room, seq } => (*room, *seq, None),
+                Publication::Message { room, seq, frame } => (*room, *seq, Some(frame)),
+            };
+            let Some(sub) = self.subs.get(&room) else { continue };
             let last = sub.last_seq;
-            if p.seq <= last {
+            if seq <= last {
                 continue;
             }
-            if p.is_sync() {
-                self.fill_gap(p.room, last, p.seq + 1).await?;
+            let Some(frame) = frame else {
+                self.fill_gap(room, last, seq + 1).await?;
                 wrote = true;
                 continue;
-            }
+            };
             // If the store cannot be read now, hold `last_seq` below the gap and drop this
             // frame: the next publication or sync marker retries the fill, so nothing is skipped.
-            if p.seq > last + 1 && !self.fill_gap(p.room, last, p.seq).await? {
+            if seq > last + 1 && !self.fill_gap(room, last, seq).await? {
                 continue;
             }
-            self.socket.feed(Message::Text(p.frame.clone())).await?;
+            self.socket.feed(Message::Text(frame.clone())).await?;
             wrote = true;
-            if let Some(sub) = self.subs.get_mut(&p.room) {
-                sub.last_seq = p.seq;
+            if let Some(sub) = self.subs.get_mut(&room) {
+                sub.last_seq = seq;
             }
         }
         // An agent whose room went to another agent stops receiving it.

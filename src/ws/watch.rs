@@ -6,10 +6,10 @@
 //! an `error` (`forbidden`). A `refresh` to a token with other rights re-registers the watch
 //! (or ends it, with that same error) so a watcher never sees more than its current token.
 
-use super::protocol::ServerFrame;
 use super::session::Session;
 use crate::auth::ClientClaims;
 use crate::watch::Watcher;
+use crate::wire::frames::ServerFrame;
 
 type Sent = Result<(), axum::Error>;
 
@@ -32,7 +32,7 @@ impl Session {
         let tenant = self.claims.tid;
         let w =
             Watcher::new(self.conn, self.tx.clone(), self.ctl.clone(), self.identity.clone(), self.claims.is_agent());
-        if !self.state.hub.watchers().watch(tenant, w) {
+        if !self.state.watchers.watch(tenant, w) {
             // `watching` follows once the broker delivers this tenant's events.
             self.state.broker.tenant_interest(tenant);
         }
@@ -47,7 +47,7 @@ impl Session {
     /// Ends this connection's watch, if any, releasing the broker's interest after the last.
     pub(super) fn unwatch(&mut self) {
         let tenant = self.claims.tid;
-        if self.state.hub.watchers().unwatch(tenant, self.conn) {
+        if self.state.watchers.unwatch(tenant, self.conn) {
             self.state.broker.tenant_interest(tenant);
         }
     }
@@ -55,7 +55,7 @@ impl Session {
     /// After a `refresh` from `before`: a watch whose rights changed is registered anew.
     pub(super) async fn rewatch_after_refresh(&mut self, before: &ClientClaims) -> Sent {
         let same = before.is_agent() == self.claims.is_agent() && may_watch(before) == may_watch(&self.claims);
-        if same || !self.state.hub.watchers().is_watching(before.tid, self.conn) {
+        if same || !self.state.watchers.is_watching(before.tid, self.conn) {
             return Ok(());
         }
         self.unwatch();

@@ -8,7 +8,7 @@ use serde_json::json;
 use std::sync::Arc;
 use switchboard::config::Backend;
 use switchboard::model::{Conversation, Delivery, Direction, Message, MessageStatus};
-use switchboard::store::redis::RedisClient;
+use switchboard::redis::RedisClient;
 use switchboard::store::{Draft, RedisStore, SeqRange, Store};
 use uuid::Uuid;
 

@@ -3,21 +3,21 @@
 //! Owns the subscription set and the link's life: `room_interest` only *notifies* this task,
 //! which compares the set with the hub (`hub.has_room`) at the moment it acts, so racing
 //! joins and leaves cannot leave it subscribed to a dead room or deaf to a live one. It hands
-//! received frames to the hub untouched. After every (re)subscription it sends the hub a
-//! `Publication::sync` with the room's current seq from the store: anything published before
+//! received publications to the one [`Handler`] as they came. After every (re)subscription it
+//! sends the hub a `Publication::Sync` with the room's current seq from the store: anything published before
 //! the subscription took effect — while joining, or during an outage — is then filled from
 //! history by each session. It does not publish (the store and the broker handle do).
 //!
 //! Tenants are handled the same way for conversation watchers (`crate::watch`): the task
 //! subscribes to `P:events:<tenant>` while the node has watchers of that tenant, hands what
-//! arrives to `Watchers::offer`, and calls `Watchers::live` once subscribed — with `resync`
+//! arrives to the handler, and tells the watchers once subscribed — with `resync`
 //! after a reconnect, since events published during the outage are gone.
 
 use super::link::Link;
-use crate::hub::{Hub, Publication};
+use crate::broker::Handler;
+use crate::redis::Keys;
 use crate::store::Store;
-use crate::store::redis::{Keys, parse_channel_payload};
-use axum::extract::ws::Utf8Bytes;
+use crate::wire::Publication;
 use futures_util::StreamExt;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -40,7 +40,7 @@ pub(super) struct Control {
     pub ca: Option<Vec<u8>>,
     pub timeout: Duration,
     pub keys: Keys,
-    pub hub: Hub,
+    pub handler: Handler,
     pub store: Arc<dyn Store>,
     /// Interest notifications; closed when the broker is dropped, which ends the task.
     pub interest: mpsc::UnboundedReceiver<Interest>,
@@ -80,7 +80,7 @@ impl Control {
                     match self.serve(link, subscribed).await {
                         Exit::Stop => return,
                         Exit::Lost => {
-                            self.hub.watchers().all_offline();
+                            self.handler.all_offline();
                             tracing::warn!("redis pub/sub link lost; reconnecting");
                         }
                     }
@@ -118,8 +118,8 @@ impl Control {
                 }
             };
         while self.interest.try_recv().is_ok() {}
-        let rooms: HashSet<Uuid> = self.hub.rooms().into_iter().collect();
-        let tenants: HashSet<Uuid> = self.hub.watchers().tenants().into_iter().collect();
+        let rooms: HashSet<Uuid> = self.handler.hub().rooms().into_iter().collect();
+        let tenants: HashSet<Uuid> = self.handler.watchers().tenants().into_iter().collect();
         let mut channels: Vec<String> = rooms.iter().map(|r| self.keys.room_channel(*r)).collect();
         channels.extend(tenants.iter().map(|t| self.keys.events_channel(*t)));
         if let Err(e) = bounded(t, link.subscribe(&channels)).await {
@@ -128,7 +128,7 @@ impl Control {
         }
         self.sync(rooms.iter().copied().collect());
         for tenant in &tenants {
-            self.hub.watchers().live(*tenant, true);
+            self.handler.tenant_live(*tenant, true);
         }
         Some((link, Subscribed { rooms, tenants }))
     }
@@ -171,12 +171,12 @@ impl Control {
         subscribed: &mut Subscribed,
         changed: HashSet<Interest>,
     ) -> Result<(), String> {
-        let watchers = self.hub.watchers();
+        let watchers = self.handler.watchers();
         let (mut join, mut leave, mut join_t, mut leave_t, mut live) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for i in changed {
             match i {
-                Interest::Room(room) => match (self.hub.has_room(room), subscribed.rooms.contains(&room)) {
+                Interest::Room(room) => match (self.handler.hub().has_room(room), subscribed.rooms.contains(&room)) {
                     (true, false) => join.push(room),
                     (false, true) => leave.push(room),
                     _ => {}
@@ -216,15 +216,10 @@ impl Control {
         let Some(room) = self.keys.room_of_channel(msg.get_channel_name()) else {
             return self.deliver_event(msg);
         };
-        let Some((seq, frame)) = parse_channel_payload(msg.get_payload_bytes()) else {
-            tracing::warn!(channel = msg.get_channel_name(), "ignoring a malformed room publication");
-            return;
-        };
-        // An empty frame would be mistaken for a sync marker (or sent as an empty text frame).
-        if frame.is_empty() {
-            return;
+        match Publication::decode(room, msg.get_payload_bytes()) {
+            Some(p) => self.handler.publication(p),
+            None => tracing::warn!(channel = msg.get_channel_name(), "ignoring a malformed room publication"),
         }
-        self.hub.fanout(Publication { room, seq, frame: Utf8Bytes::from(frame) });
     }
 
     /// Hands one event from a tenant's event channel to the node's watchers of that tenant.
@@ -233,7 +228,7 @@ impl Control {
             return;
         }
         match serde_json::from_slice::<crate::broker::Event>(msg.get_payload_bytes()) {
-            Ok(event) => self.hub.watchers().offer(&event),
+            Ok(event) => self.handler.event(&event),
             Err(e) => tracing::warn!(error = %e, channel = msg.get_channel_name(), "ignoring a malformed event"),
         }
     }
@@ -244,18 +239,18 @@ impl Control {
         if rooms.is_empty() {
             return;
         }
-        let (hub, store) = (self.hub.clone(), self.store.clone());
+        let (handler, store) = (self.handler.clone(), self.store.clone());
         tokio::spawn(async move {
             let mut pending = rooms;
             let mut wait = BACKOFF_MIN;
             for _ in 0..8 {
                 let results: Vec<(Uuid, bool)> = futures_util::stream::iter(pending)
                     .map(|room| {
-                        let (hub, store) = (hub.clone(), store.clone());
+                        let (handler, store) = (handler.clone(), store.clone());
                         async move {
                             match store.room_state(room).await {
                                 Ok(Some(s)) if s.seq > 0 => {
-                                    hub.fanout(Publication::sync(room, s.seq));
+                                    handler.publication(Publication::Sync { room, seq: s.seq });
                                     (room, true)
                                 }
                                 Ok(_) => (room, true),

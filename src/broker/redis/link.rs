@@ -10,7 +10,7 @@
 //! shard owning each room channel, and the library's `Disconnection` push tells us a shard
 //! connection was lost.
 
-use crate::store::redis::{cluster_builder, single_client};
+use crate::redis::{cluster_builder, single_client};
 use redis::aio::{PubSubSink, PubSubStream};
 use redis::cluster_async::ClusterConnection;
 use redis::{Msg, PushInfo, PushKind, RedisResult};

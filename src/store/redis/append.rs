@@ -5,11 +5,13 @@
 //! per message: Redis runs commands of one connection in the order sent, so the seqs follow
 //! the drafts' order, and every script keeps its own atomicity (seq, history, publish).
 
-use super::{RedisStore, decode, encode, reply_at, split_at_seq};
+use super::{RedisStore, decode, reply_at};
 use crate::error::{Error, Result};
 use crate::model::Message;
+use crate::redis::{ToRedisArgsDyn, unavailable};
 use crate::store::{Appended, Draft};
-use crate::ws::protocol::message_frame;
+use crate::wire::OpenSeq;
+use crate::wire::publication::MESSAGE_TAG;
 
 /// Keys and arguments of one `append` script call.
 pub(super) struct AppendCall {
@@ -18,8 +20,8 @@ pub(super) struct AppendCall {
 }
 
 impl AppendCall {
-    pub fn args(&self) -> Vec<&dyn super::client::ToRedisArgsDyn> {
-        self.argv.iter().map(|a| a as &dyn super::client::ToRedisArgsDyn).collect()
+    pub fn args(&self) -> Vec<&dyn ToRedisArgsDyn> {
+        self.argv.iter().map(|a| a as &dyn ToRedisArgsDyn).collect()
     }
 }
 
@@ -27,15 +29,12 @@ impl RedisStore {
     /// The script call appending `draft` (its seq is filled in by the script).
     pub(super) fn append_call(&self, draft: &Draft) -> Result<AppendCall> {
         let room = draft.message.conversation_id;
-        // The script fills in the seq where the draft's JSON says `"seq":0`.
         let message = &draft.message;
         if message.seq != 0 {
             return Err(Error::Internal("a draft's seq is assigned by the store".into()));
         }
-        let json = encode(message)?;
-        let frame = message_frame(message);
-        let (m_pre, m_post) = split_at_seq(&json)?;
-        let (f_pre, f_post) = split_at_seq(frame.as_str())?;
+        // The script writes the seq between the head and the rest (see `OpenSeq`).
+        let open = OpenSeq::new(message).map_err(|e| Error::Internal(format!("encode message: {e}")))?;
         let mut keys = vec![
             self.keys.conversation(room),
             self.keys.room(room, "hist"),
@@ -46,15 +45,16 @@ impl RedisStore {
             keys.push(self.keys.idempotency(room, k));
         }
         let argv = vec![
-            m_pre.to_string(),
-            m_post.to_string(),
-            f_pre.to_string(),
-            f_post.to_string(),
+            OpenSeq::JSON_HEAD.to_string(),
+            open.rest,
+            OpenSeq::FRAME_PREFIX.to_string(),
+            OpenSeq::FRAME_SUFFIX.to_string(),
             message.id.to_string(),
             self.idempotency_ttl_secs.to_string(),
             self.history_max_len.to_string(),
             self.keys.room_channel(room),
             self.redis.publish_command().to_string(),
+            MESSAGE_TAG.to_string(),
         ];
         Ok(AppendCall { keys, argv })
     }
@@ -95,7 +95,7 @@ impl RedisStore {
                     reload = true;
                     self.append_one(draft).await
                 }
-                Some(Err(e)) => Err(super::client::unavailable(&e)),
+                Some(Err(e)) => Err(unavailable(&e)),
                 None => Err(Error::Internal("pipeline reply too short".into())),
             });
         }

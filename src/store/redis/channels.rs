@@ -5,10 +5,10 @@
 //! report changes a message) stay in `conversations` and `Message::apply_delivery`. `bind` is
 //! a single `HSETNX` in a script, so two nodes racing on the same peer agree on one room.
 
-use super::client::ToRedisArgsDyn;
 use super::{RedisStore, decode, encode};
 use crate::error::{Error, Result};
 use crate::model::{Account, Address, Delivery, Message, Participant};
+use crate::redis::ToRedisArgsDyn;
 use crate::store::channels::{Binding, ChannelStore, DeliveryRef, peer_key};
 use async_trait::async_trait;
 use futures_util::future::try_join_all;

@@ -20,10 +20,10 @@
 //! assignment repairs it. Conversations created before ownership existed enter the indexes at
 //! their first assignment.
 
-use super::client::ToRedisArgsDyn;
 use super::{RedisStore, is_stale};
 use crate::error::{Error, Result};
 use crate::model::Conversation;
+use crate::redis::ToRedisArgsDyn;
 use crate::store::OwnerFilter;
 use chrono::{DateTime, Utc};
 use redis::{Script, cmd};

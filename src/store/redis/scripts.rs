@@ -11,8 +11,9 @@ use redis::Script;
 /// history trimming and the publication — so history order is delivery order on every node.
 ///
 /// KEYS: conv, hist, ids, patch, [idem]
-/// ARGV: message JSON before the seq, after it; frame before the seq, after it; message id;
-///       idempotency TTL secs; history max len; room channel; `PUBLISH` or `SPUBLISH`
+/// ARGV: message JSON before the seq, after it; frame before the message JSON, after it;
+///       message id; idempotency TTL secs; history max len; room channel; `PUBLISH` or
+///       `SPUBLISH`; the payload tag of a message (`crate::wire::publication`)
 /// Returns `{0}` unknown room, `{1, seq}` appended, `{2, json}` duplicate, `{3, seq}` duplicate
 /// whose original fell out of history.
 ///
@@ -30,7 +31,8 @@ if KEYS[5] then
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local s = string.format('%d', seq)
-redis.call('XADD', KEYS[2], s .. '-1', 'i', ARGV[5], 'm', ARGV[1] .. s .. ARGV[2])
+local json = ARGV[1] .. s .. ARGV[2]
+redis.call('XADD', KEYS[2], s .. '-1', 'i', ARGV[5], 'm', json)
 redis.call('HSET', KEYS[3], ARGV[5], s)
 if KEYS[5] then redis.call('SET', KEYS[5], s, 'EX', ARGV[6]) end
 local max = tonumber(ARGV[7])
@@ -43,7 +45,7 @@ if len > max + 64 then
   end
   redis.call('XTRIM', KEYS[2], 'MAXLEN', max)
 end
-redis.call(ARGV[9], ARGV[8], s .. ' ' .. ARGV[3] .. s .. ARGV[4])
+redis.call(ARGV[9], ARGV[8], ARGV[10] .. s .. ' ' .. ARGV[3] .. json .. ARGV[4])
 return {1, seq}
 ";
 

@@ -2,7 +2,8 @@
 //!
 //! Client → server frames are parsed into [`ClientFrame`]; server → client frames are built
 //! here so that every producer (store, session, broker) emits byte-identical JSON. A message
-//! frame is serialized once per message, never per subscriber.
+//! frame is serialized once per message, never per subscriber. Owns the frames' shape only:
+//! when a frame is sent, and to whom, belongs to `ws` and the hub.
 
 use crate::model::{Conversation, Media, Message};
 use axum::extract::ws::Utf8Bytes;
@@ -169,6 +170,48 @@ pub fn message_frame(message: &Message) -> Utf8Bytes {
     ServerFrame::Message { message }.to_text()
 }
 
+/// A message whose seq is not known yet, as text with the seq left open: the stored JSON is
+/// `JSON_HEAD` + seq + `rest`, its frame `FRAME_PREFIX` + that JSON + `FRAME_SUFFIX`. Built by
+/// construction (the seq is taken out of the JSON object and put first), so a store that
+/// assigns the seq inside an atomic step (the Redis append script) fills it in without
+/// parsing or searching JSON.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenSeq {
+    /// Everything after the seq, starting with `,` (or `}` for a message with no other field).
+    pub rest: String,
+}
+
+impl OpenSeq {
+    /// What stored message JSON starts with, before the seq.
+    pub const JSON_HEAD: &'static str = "{\"seq\":";
+    /// What a message frame puts before the message JSON, and after it.
+    pub const FRAME_PREFIX: &'static str = "{\"type\":\"message\",\"message\":";
+    pub const FRAME_SUFFIX: &'static str = "}";
+
+    pub fn new(message: &Message) -> serde_json::Result<OpenSeq> {
+        let mut v = serde_json::to_value(message)?;
+        if let Some(o) = v.as_object_mut() {
+            o.remove("seq");
+        }
+        let body = serde_json::to_string(&v)?;
+        let rest = match body.strip_prefix("{}") {
+            Some(_) => "}".to_string(),
+            None => format!(",{}", &body[1..]),
+        };
+        Ok(OpenSeq { rest })
+    }
+
+    /// The stored JSON once the seq is known.
+    pub fn json(&self, seq: u64) -> String {
+        format!("{}{seq}{}", Self::JSON_HEAD, self.rest)
+    }
+
+    /// The frame once the seq is known.
+    pub fn frame(&self, seq: u64) -> String {
+        format!("{}{}{}", Self::FRAME_PREFIX, self.json(seq), Self::FRAME_SUFFIX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +238,32 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"explode"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","extra":1}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"read","conversation_id":"nope","seq":1}"#).is_err());
+    }
+
+    #[test]
+    fn an_open_seq_message_closes_into_the_same_json_as_the_message() {
+        use crate::model::{Direction, MessageStatus, now};
+        let m = Message {
+            id: Uuid::now_v7(),
+            conversation_id: Uuid::now_v7(),
+            seq: 0,
+            author: None,
+            direction: Direction::Outbound,
+            text: "\"seq\":0 inside the text".into(),
+            medias: vec![],
+            status: MessageStatus::Sent,
+            client_id: None,
+            tm_create: now(),
+            channel: None,
+            deliveries: vec![],
+        };
+        let open = OpenSeq::new(&m).unwrap();
+        let with = Message { seq: 17, ..m };
+        let json: serde_json::Value = serde_json::from_str(&open.json(17)).unwrap();
+        assert_eq!(json, serde_json::to_value(&with).unwrap());
+        let frame: serde_json::Value = serde_json::from_str(&open.frame(17)).unwrap();
+        let expected: serde_json::Value = serde_json::from_str(message_frame(&with).as_str()).unwrap();
+        assert_eq!(frame, expected);
     }
 
     #[test]

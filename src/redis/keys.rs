@@ -1,7 +1,8 @@
-//! The Redis key and channel layout, and the wire format of room channel payloads.
+//! The Redis key and channel layout.
 //!
 //! Owns *names* only: every key and channel this backend touches is built here, so the layout
-//! documented in `docs-redis.md` has exactly one source. It does not issue commands.
+//! documented in `docs/redis.md` has exactly one source. It does not issue commands, and does not
+//! own what travels on a channel (`crate::wire::publication` does).
 //!
 //! Every key that belongs to a room carries the room id as a hash tag (`{<room id>}`), so the
 //! append script and every other multi-key operation on a room land in one Redis Cluster slot,
@@ -137,26 +138,6 @@ impl Keys {
     }
 }
 
-/// Frames travel on a room channel as `<seq> <frame>`: the decimal seq of a message, or `0`
-/// for an ephemeral frame (typing, read, presence), one space, then the WebSocket frame exactly
-/// as clients receive it. The receiver finds the seq without parsing JSON and forwards the
-/// rest untouched.
-pub fn channel_payload(seq: u64, frame: &str) -> String {
-    let mut s = String::with_capacity(frame.len() + 21);
-    s.push_str(&seq.to_string());
-    s.push(' ');
-    s.push_str(frame);
-    s
-}
-
-/// Splits a room channel payload into its seq and frame; `None` if it is not one.
-pub fn parse_channel_payload(payload: &[u8]) -> Option<(u64, &str)> {
-    let space = payload.iter().position(|&b| b == b' ')?;
-    let seq = std::str::from_utf8(&payload[..space]).ok()?.parse().ok()?;
-    let frame = std::str::from_utf8(&payload[space + 1..]).ok()?;
-    Some((seq, frame))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -173,14 +154,5 @@ mod tests {
         }
         assert_eq!(k.room_of_channel(&k.room_channel(room)), Some(room));
         assert_eq!(k.room_of_channel("sb:events:x"), None);
-    }
-
-    #[test]
-    fn channel_payload_round_trips() {
-        let p = channel_payload(42, r#"{"type":"message"}"#);
-        assert_eq!(parse_channel_payload(p.as_bytes()), Some((42, r#"{"type":"message"}"#)));
-        assert_eq!(parse_channel_payload(b"0 {}"), Some((0, "{}")));
-        assert_eq!(parse_channel_payload(b"{}"), None);
-        assert_eq!(parse_channel_payload(b"x {}"), None);
     }
 }

@@ -1,0 +1,154 @@
+//! What travels from a write to the connections: the typed [`Publication`], its encoding on
+//! the Redis room channel, and the in-process [`LocalBus`] that plays that channel's part on
+//! the memory backend.
+//!
+//! Owns the shape of a publication and its bytes between nodes. Does not own who publishes
+//! (the stores, inside their atomic append, and the brokers) or who delivers (the broker's one
+//! handler hands publications to the hub).
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// One frame (or marker) for one room, serialized once and shared by every receiving
+/// connection.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Publication {
+    /// A stored message: part of the room's history, delivered in `seq` order, gaps filled
+    /// from the store.
+    Message { room: Uuid, seq: u64, frame: Utf8Bytes },
+    /// Not history (typing, read receipts, presence, delivery updates): delivered as it comes.
+    Ephemeral { room: Uuid, frame: Utf8Bytes },
+    /// The room's owner changed (`assigned` frame). An agent connection that is not the new
+    /// owner loses the room after the frame.
+    Assigned { room: Uuid, owner_id: Option<String>, frame: Utf8Bytes },
+    /// "History of `room` reaches `seq`": each receiving connection fills what it is missing up
+    /// to `seq` from the store. Brokers send it after a link outage, since publications lost on
+    /// the wire would otherwise only be noticed at the next message.
+    Sync { room: Uuid, seq: u64 },
+    /// A frame for the connection itself rather than for one of its rooms (the tenant-wide
+    /// `conversation` and `watching` frames): written as it is, in queue order.
+    Direct { frame: Utf8Bytes },
+}
+
+impl Publication {
+    /// The room it belongs to; `None` for a connection-wide frame.
+    pub fn room(&self) -> Option<Uuid> {
+        match self {
+            Publication::Message { room, .. }
+            | Publication::Ephemeral { room, .. }
+            | Publication::Assigned { room, .. }
+            | Publication::Sync { room, .. } => Some(*room),
+            Publication::Direct { .. } => None,
+        }
+    }
+
+    /// Encodes a room publication for the Redis room channel; `None` for kinds that never
+    /// cross nodes (`Sync` is made by each node, `Direct` belongs to one connection).
+    ///
+    /// Layout: a tag letter, then `<seq> <frame>` (`M`), `<frame>` (`E`), or
+    /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned). The frame comes last and
+    /// is never parsed by a receiver.
+    pub fn encode(&self) -> Option<String> {
+        match self {
+            Publication::Message { seq, frame, .. } => Some(message_payload(*seq, frame)),
+            Publication::Ephemeral { frame, .. } => Some(format!("E{frame}")),
+            Publication::Assigned { owner_id, frame, .. } => {
+                let owner = owner_id.as_deref().unwrap_or("");
+                Some(format!("A{} {owner}{frame}", owner.len()))
+            }
+            Publication::Sync { .. } | Publication::Direct { .. } => None,
+        }
+    }
+
+    /// Decodes a payload received on `room`'s channel; `None` if it is not one.
+    pub fn decode(room: Uuid, payload: &[u8]) -> Option<Publication> {
+        let text = std::str::from_utf8(payload).ok()?;
+        let (tag, rest) = (text.get(..1)?, text.get(1..)?);
+        let p = match tag {
+            "M" => {
+                let (seq, frame) = rest.split_once(' ')?;
+                Publication::Message { room, seq: seq.parse().ok()?, frame: frame.into() }
+            }
+            "E" => Publication::Ephemeral { room, frame: rest.into() },
+            "A" => {
+                let (len, rest) = rest.split_once(' ')?;
+                let len: usize = len.parse().ok()?;
+                let (owner, frame) = (rest.get(..len)?, rest.get(len..)?);
+                let owner_id = (!owner.is_empty()).then(|| owner.to_string());
+                Publication::Assigned { room, owner_id, frame: frame.into() }
+            }
+            _ => return None,
+        };
+        Some(p)
+    }
+}
+
+/// The channel payload of a stored message, split around its seq: the Redis append script
+/// writes `<prefix><seq><frame>` (see [`MESSAGE_TAG`]).
+pub fn message_payload(seq: u64, frame: &str) -> String {
+    format!("{MESSAGE_TAG}{seq} {frame}")
+}
+
+/// What a message payload starts with, before its seq.
+pub const MESSAGE_TAG: &str = "M";
+
+/// The in-process stand-in for the Redis room channels: the memory store hands each
+/// publication to it inside its per-room lock (so publications of a room keep their seq
+/// order), and the memory broker drains it into the one handler. Rooms are spread over a few
+/// ordered queues so that fan-out of different rooms can run on different cores.
+#[derive(Debug, Clone)]
+pub struct LocalBus {
+    shards: Vec<mpsc::UnboundedSender<Publication>>,
+}
+
+impl LocalBus {
+    /// A bus with `shards` ordered queues, and their receiving ends.
+    pub fn new(shards: usize) -> (LocalBus, Vec<mpsc::UnboundedReceiver<Publication>>) {
+        let (tx, rx) = (0..shards.max(1)).map(|_| mpsc::unbounded_channel()).unzip();
+        (LocalBus { shards: tx }, rx)
+    }
+
+    /// Queues `p` behind every earlier publication of its room. Never blocks; a publication
+    /// sent after the broker stopped (shutdown) is dropped.
+    pub fn publish(&self, p: Publication) {
+        let i = p.room().map_or(0, |r| (r.as_u128() % self.shards.len() as u128) as usize);
+        let _ = self.shards[i].send(p);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn room_publications_round_trip_through_the_channel_encoding() {
+        let room = Uuid::now_v7();
+        let cases = [
+            Publication::Message { room, seq: 42, frame: r#"{"type":"message"}"#.into() },
+            Publication::Ephemeral { room, frame: r#"{"type":"typing"}"#.into() },
+            Publication::Assigned { room, owner_id: Some("ann lee".into()), frame: r#"{"x":1}"#.into() },
+            Publication::Assigned { room, owner_id: None, frame: r#"{"x":1}"#.into() },
+        ];
+        for p in cases {
+            let bytes = p.encode().unwrap();
+            assert_eq!(Publication::decode(room, bytes.as_bytes()), Some(p));
+        }
+        assert_eq!(Publication::Sync { room, seq: 1 }.encode(), None);
+        assert_eq!(Publication::decode(room, b"{}"), None);
+        assert_eq!(Publication::decode(room, b"Mx {}"), None);
+        assert_eq!(Publication::decode(room, b"A9 ab"), None);
+    }
+
+    #[test]
+    fn the_bus_keeps_one_room_in_order() {
+        let (bus, mut rx) = LocalBus::new(3);
+        let room = Uuid::now_v7();
+        for seq in 1..=5 {
+            bus.publish(Publication::Sync { room, seq });
+        }
+        let got: Vec<_> = rx.iter_mut().flat_map(|r| std::iter::from_fn(|| r.try_recv().ok())).collect();
+        let seqs: Vec<u64> = got.iter().map(|p| if let Publication::Sync { seq, .. } = p { *seq } else { 0 }).collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    }
+}
