@@ -37,15 +37,20 @@ pub struct Config {
 #[serde(deny_unknown_fields)]
 pub struct AssignmentConfig {
     pub auto: bool,
-    pub strategy: String,
+    pub strategy: Strategy,
     pub presence_ttl_secs: u64,
+}
+
+/// How auto-assignment picks an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// The next available agent after the one picked last, in identity order.
+    RoundRobin,
 }
 
 impl AssignmentConfig {
     fn validate(&self, errs: &mut Vec<String>) {
-        if self.strategy != "round_robin" {
-            errs.push(format!("assignment.strategy: `{}` must be `round_robin`", self.strategy));
-        }
         if self.presence_ttl_secs < 3 {
             errs.push("assignment.presence_ttl_secs: must be at least 3".into());
         }

@@ -9,7 +9,7 @@
 //! (including a panic or an upgrade the client never completed) gives its slot back.
 
 use crate::config::{Config, LimitsConfig};
-use crate::error::Error;
+use crate::error::{Error, Result};
 use axum::extract::DefaultBodyLimit;
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
@@ -247,4 +247,13 @@ mod tests {
         let e = check_webhook_body(&c.limits, 11).unwrap_err();
         assert_eq!((e.status().as_u16(), e.code()), (413, "payload_too_large"));
     }
+}
+
+/// A name-like field (conversation name, owner, webhook description) within
+/// `limits.max_name_bytes`, else 422 `too_long`.
+pub fn check_name(limits: &LimitsConfig, field: &'static str, value: &str) -> Result<()> {
+    if value.len() > limits.max_name_bytes {
+        return Err(Error::invalid("too_long", format!("{field} is longer than {} bytes", limits.max_name_bytes)));
+    }
+    Ok(())
 }

@@ -80,6 +80,15 @@ const REDIS_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0
 
 static META: Metadata<'static> = Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
+/// What the hub and the watchers report for the gauges they own the truth for.
+#[derive(Debug, Clone, Copy)]
+pub struct HubSample {
+    pub rooms: usize,
+    pub subscriptions: usize,
+    pub watchers: usize,
+    pub fanout_drops: u64,
+}
+
 /// This node's recorder and the handles recorded most often.
 pub struct Metrics {
     recorder: PrometheusRecorder,
@@ -211,11 +220,11 @@ impl Metrics {
     }
 
     /// Samples the hub into the gauges it owns the truth for; called before each render.
-    pub fn sample_hub(&self, hub: &crate::hub::Hub, watchers: &crate::watch::Watchers) {
-        self.gauge(names::LIVE_ROOMS, &[]).set(hub.room_count() as f64);
-        self.gauge(names::WS_SUBSCRIPTIONS, &[]).set(hub.subscription_count() as f64);
-        self.gauge(names::WS_WATCHERS, &[]).set(watchers.count() as f64);
-        self.counter(names::FANOUT_DROPS, &[]).absolute(hub.fanout_drops());
+    pub fn sample_hub(&self, s: HubSample) {
+        self.gauge(names::LIVE_ROOMS, &[]).set(s.rooms as f64);
+        self.gauge(names::WS_SUBSCRIPTIONS, &[]).set(s.subscriptions as f64);
+        self.gauge(names::WS_WATCHERS, &[]).set(s.watchers as f64);
+        self.counter(names::FANOUT_DROPS, &[]).absolute(s.fanout_drops);
     }
 
     /// For the channel outbox: one delivery reached `status`

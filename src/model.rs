@@ -105,6 +105,11 @@ pub enum OwnerType {
 }
 
 impl Conversation {
+    /// Whether an agent token of `identity` may see it: its own or an unassigned one.
+    pub fn visible_to_agent(&self, identity: &str) -> bool {
+        self.owner_id.as_deref().is_none_or(|o| o == identity)
+    }
+
     /// Sets the owning agent (`None` = unassigned), keeping `owner_type` in step.
     pub fn set_owner(&mut self, agent: Option<String>) {
         self.owner_type = agent.as_ref().map(|_| OwnerType::Agent);

@@ -35,7 +35,7 @@ use uuid::Uuid;
 
 /// Whether the agent `identity` may act on `c`: it owns it, or nobody does.
 pub fn visible_to(identity: &str, c: &Conversation) -> bool {
-    c.owner_id.as_deref().is_none_or(|o| o == identity)
+    c.visible_to_agent(identity)
 }
 
 /// The WebSocket rule: agent tokens only reach their own and unassigned conversations.

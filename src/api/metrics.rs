@@ -27,6 +27,11 @@ pub async fn scrape(State(state): State<AppState>, headers: HeaderMap) -> Result
             return Err(Error::Unauthorized("`GET /metrics` needs `Authorization: Bearer <metrics.token>`".into()));
         }
     }
-    state.metrics.sample_hub(&state.hub, &state.watchers);
+    state.metrics.sample_hub(crate::metrics::HubSample {
+        rooms: state.hub.room_count(),
+        subscriptions: state.hub.subscription_count(),
+        watchers: state.watchers.count(),
+        fanout_drops: state.hub.fanout_drops(),
+    });
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], state.metrics.render()).into_response())
 }

@@ -88,13 +88,7 @@ pub async fn get(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Conversatio
 
 /// Checks a user-supplied short string against `limits.max_name_bytes`.
 pub fn check_name(state: &AppState, field: &'static str, value: &str) -> Result<()> {
-    if value.len() > state.config.limits.max_name_bytes {
-        return Err(Error::invalid(
-            "too_long",
-            format!("{field} is longer than {} bytes", state.config.limits.max_name_bytes),
-        ));
-    }
-    Ok(())
+    crate::limits::check_name(&state.config.limits, field, value)
 }
 
 fn check_metadata(metadata: &serde_json::Value) -> Result<()> {

@@ -4,15 +4,14 @@
 //! room becomes one frame carrying the newest message). A new message's frame carries the
 //! conversation as stored now (read once per conversation and batch), so `last_seq`, name and
 //! owner are current. Each frame is serialized once and shared by every watcher it goes to;
-//! agents get only what `agents::visible_to` allows, and a `removed` frame when a change
+//! agents get only what `Conversation::visible_to_agent` allows, and a `removed` frame when a change
 //! takes a conversation out of their view.
 
 use super::Watchers;
 use crate::app::AppState;
-use crate::broker::{Event, EventKind};
-use crate::hub::Publication;
 use crate::model::{Conversation, Message};
 use crate::wire::ServerFrame;
+use crate::wire::{Event, EventKind, Publication};
 use futures_util::StreamExt;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -149,11 +148,7 @@ async fn send(state: &AppState, watchers: &Watchers, items: Vec<Item>) {
         // its contents.
         let hidden = (event == "updated" && last_message.is_none()).then(|| frame("removed", None, None));
         watchers.send(item.tenant, |w| {
-            if !w.agent || crate::agents::visible_to(&w.identity, conversation) {
-                Some(full.clone())
-            } else {
-                hidden.clone()
-            }
+            if !w.agent || conversation.visible_to_agent(&w.identity) { Some(full.clone()) } else { hidden.clone() }
         });
     }
     reload.sort();

@@ -78,7 +78,7 @@ async fn apply(state: &AppState, w: &mut Webhook, c: Changes) -> Result<()> {
         w.on_failure = f;
     }
     if let Some(d) = c.description {
-        crate::conversations::check_name(state, "description", &d)?;
+        crate::limits::check_name(&state.config.limits, "description", &d)?;
         w.description = d;
     }
     Ok(())
