@@ -199,6 +199,15 @@ impl Drop for ConnPermit {
     }
 }
 
+/// A name-like field (conversation name, owner, webhook description) within
+/// `limits.max_name_bytes`, else 422 `too_long`.
+pub fn check_name(limits: &LimitsConfig, field: &'static str, value: &str) -> Result<()> {
+    if value.len() > limits.max_name_bytes {
+        return Err(Error::invalid("too_long", format!("{field} is longer than {} bytes", limits.max_name_bytes)));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,13 +256,4 @@ mod tests {
         let e = check_webhook_body(&c.limits, 11).unwrap_err();
         assert_eq!((e.status().as_u16(), e.code()), (413, "payload_too_large"));
     }
-}
-
-/// A name-like field (conversation name, owner, webhook description) within
-/// `limits.max_name_bytes`, else 422 `too_long`.
-pub fn check_name(limits: &LimitsConfig, field: &'static str, value: &str) -> Result<()> {
-    if value.len() > limits.max_name_bytes {
-        return Err(Error::invalid("too_long", format!("{field} is longer than {} bytes", limits.max_name_bytes)));
-    }
-    Ok(())
 }
