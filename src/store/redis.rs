@@ -37,6 +37,9 @@ pub struct RedisStore {
     history_max_len: u64,
     idempotency_ttl_secs: u64,
     provider_ref_ttl_secs: u64,
+    /// Per room, the highest seq this node has seen (appended or read): a room found below
+    /// it lost acknowledged writes and starts a new epoch (never reusing a seq under one).
+    floors: dashmap::DashMap<Uuid, u64>,
 }
 
 impl RedisStore {
@@ -48,6 +51,7 @@ impl RedisStore {
             history_max_len: config.redis.history_max_len.max(1),
             idempotency_ttl_secs: config.store.idempotency_ttl_secs.max(1),
             provider_ref_ttl_secs: config.redis.provider_ref_ttl_secs.max(1),
+            floors: dashmap::DashMap::new(),
         }
     }
 
@@ -78,6 +82,48 @@ impl RedisStore {
             c.tm_update = c.tm_update.max(t);
         }
         Ok(Some(c))
+    }
+}
+
+/// A fresh random epoch name.
+fn new_epoch() -> String {
+    Uuid::new_v4().simple().to_string()[..8].to_string()
+}
+
+impl RedisStore {
+    /// The highest seq this node has seen in `room` (0 when it never looked).
+    fn floor(&self, room: Uuid) -> u64 {
+        self.floors.get(&room).map_or(0, |f| *f)
+    }
+
+    fn raise_floor(&self, room: Uuid, seq: u64) {
+        let mut f = self.floors.entry(room).or_insert(0);
+        *f = (*f).max(seq);
+    }
+
+    /// Records the seq of a fresh append as seen.
+    fn observe(&self, r: Result<Appended>) -> Result<Appended> {
+        if let Ok(a) = &r
+            && !a.duplicate
+        {
+            self.raise_floor(a.message.conversation_id, a.message.seq);
+        }
+        r
+    }
+
+    /// Moves `room` to at least `floor`, under a new epoch if it was below (see `ADVANCE`).
+    async fn advance(&self, room: Uuid, floor: u64) -> Result<Option<RoomState>> {
+        let reply: Vec<redis::Value> =
+            self.redis.script(&self.scripts.advance, &[self.keys.conversation(room)], &[&floor, &new_epoch()]).await?;
+        if reply.is_empty() {
+            return Ok(None);
+        }
+        let (seq, epoch): (u64, String) = (reply_at(&reply, 0)?, reply_at(&reply, 1)?);
+        if seq == floor {
+            tracing::warn!(%room, seq, %epoch, "room history went back in time (Redis lost writes): new epoch");
+        }
+        self.raise_floor(room, seq);
+        Ok(Some(RoomState { seq, epoch }))
     }
 }
 
@@ -140,7 +186,7 @@ impl Store for RedisStore {
         let index = self.keys.tenant_conversations(c.tenant_id);
         self.redis.query::<()>(cmd("ZADD").arg(index).arg(0).arg(c.id.simple().to_string())).await?;
         self.index_owner(c.tenant_id, c.id, 0, None).await?;
-        let epoch = Uuid::new_v4().simple().to_string()[..8].to_string();
+        let epoch = new_epoch();
         let created: i64 = self
             .redis
             .script(
@@ -271,7 +317,7 @@ impl Store for RedisStore {
     async fn append(&self, draft: Draft) -> Result<Appended> {
         let call = self.append_call(&draft)?;
         let reply: Vec<redis::Value> = self.redis.script(&self.scripts.append, &call.keys, &call.args()).await?;
-        append_outcome(&reply, draft.message)
+        self.observe(append_outcome(&reply, draft.message))
     }
 
     async fn append_many(&self, drafts: Vec<Draft>) -> Vec<Result<Appended>> {
@@ -334,10 +380,18 @@ impl Store for RedisStore {
     async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>> {
         let (seq, epoch): (Option<u64>, Option<String>) =
             self.redis.query(cmd("HMGET").arg(self.keys.conversation(conversation)).arg("seq").arg("epoch")).await?;
-        Ok(match (seq, epoch) {
-            (Some(seq), Some(epoch)) => Some(RoomState { seq, epoch }),
-            _ => None,
-        })
+        let (Some(seq), Some(epoch)) = (seq, epoch) else { return Ok(None) };
+        let floor = self.floor(conversation);
+        if seq < floor {
+            // This node saw a higher seq: Redis lost writes. Start a new epoch now.
+            return self.advance(conversation, floor).await;
+        }
+        self.raise_floor(conversation, seq);
+        Ok(Some(RoomState { seq, epoch }))
+    }
+
+    async fn claimed_position(&self, conversation: Uuid, seq: u64) -> Result<Option<RoomState>> {
+        self.advance(conversation, seq).await
     }
 
     async fn first_retained_seq(&self, conversation: Uuid) -> Result<u64> {

@@ -134,7 +134,14 @@ impl Session {
         participant: Option<crate::model::Participant>,
     ) -> Result<(), Error> {
         let store = &self.state.store;
-        let pos = store.room_state(room).await?.ok_or(Error::NotFound("conversation"))?;
+        let mut pos = store.room_state(room).await?.ok_or(Error::NotFound("conversation"))?;
+        if let Some(s) = since
+            && s > pos.seq
+            && epoch.as_ref().is_some_and(|e| *e == pos.epoch)
+        {
+            // The client was told a seq the room no longer has: history went back in time.
+            pos = store.claimed_position(room, s).await?.ok_or(Error::NotFound("conversation"))?;
+        }
         let max = self.state.config.ws.max_recovery as u64;
         let mut replay = Vec::new();
         let recovered = match since {

@@ -55,6 +55,8 @@ impl RedisStore {
             self.keys.room_channel(room),
             self.redis.publish_command().to_string(),
             MESSAGE_TAG.to_string(),
+            self.floor(room).to_string(),
+            super::new_epoch(),
         ];
         Ok(AppendCall { keys, argv })
     }
@@ -90,7 +92,7 @@ impl RedisStore {
                 continue;
             }
             out.push(match reply {
-                Some(Ok(values)) => append_outcome(&values, draft.message),
+                Some(Ok(values)) => self.observe(append_outcome(&values, draft.message)),
                 Some(Err(e)) if e.code() == Some("NOSCRIPT") => {
                     reload = true;
                     self.append_one(draft).await

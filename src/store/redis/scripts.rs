@@ -13,9 +13,14 @@ use redis::Script;
 /// KEYS: conv, hist, ids, patch, [idem]
 /// ARGV: message JSON before the seq, after it; frame before the message JSON, after it;
 ///       message id; idempotency TTL secs; history max len; room channel; `PUBLISH` or
-///       `SPUBLISH`; the payload tag of a message (`crate::wire::publication`)
+///       `SPUBLISH`; the payload tag of a message (`crate::wire::publication`); the highest
+///       seq this node has seen in the room (its floor); a fresh epoch
 /// Returns `{0}` unknown room, `{1, seq}` appended, `{2, json}` duplicate, `{3, seq}` duplicate
 /// whose original fell out of history.
+///
+/// A seq at or below the floor means Redis went back in time (a failover or a restart from an
+/// older snapshot lost acknowledged writes): the room then starts the fresh epoch and its seq
+/// continues above the floor, so no seq is ever handed out twice under one epoch.
 ///
 /// History is trimmed in batches (once it is 64 over the limit) so that the trimmed messages'
 /// id-index and patch entries can be removed with them.
@@ -30,6 +35,11 @@ if KEYS[5] then
   end
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local floor = tonumber(ARGV[11])
+if seq <= floor then
+  seq = floor + 1
+  redis.call('HSET', KEYS[1], 'seq', seq, 'epoch', ARGV[12])
+end
 local s = string.format('%d', seq)
 local json = ARGV[1] .. s .. ARGV[2]
 redis.call('XADD', KEYS[2], s .. '-1', 'i', ARGV[5], 'm', json)
@@ -60,6 +70,20 @@ for i, x in ipairs(e) do
   out[i] = (patched and redis.call('HGET', KEYS[2], x[2][2])) or x[2][4]
 end
 return out
+";
+
+/// Moves a room whose seq is below `floor` (a seq somebody was already told: Redis lost
+/// acknowledged writes) to `floor` under a fresh epoch. KEYS: conv. ARGV: floor, fresh epoch.
+/// Returns `{seq, epoch}` as now stored, or an empty reply for an unknown room.
+const ADVANCE: &str = r"
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+if not cur[2] then return {} end
+local seq = tonumber(cur[1])
+if seq < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'epoch', ARGV[2])
+  return {tonumber(ARGV[1]), ARGV[2]}
+end
+return {seq, cur[2]}
 ";
 
 /// Creates a conversation unless its key exists, so two creators can never both win.
@@ -161,6 +185,7 @@ return 1
 #[derive(Debug)]
 pub struct Scripts {
     pub append: Script,
+    pub advance: Script,
     pub create_conversation: Script,
     pub update_conversation: Script,
     pub delete_conversation: Script,
@@ -180,6 +205,7 @@ impl Scripts {
     pub fn new() -> Scripts {
         Scripts {
             append: Script::new(APPEND),
+            advance: Script::new(ADVANCE),
             create_conversation: Script::new(CREATE_CONVERSATION),
             update_conversation: Script::new(UPDATE_CONVERSATION),
             delete_conversation: Script::new(DELETE_CONVERSATION),
