@@ -294,3 +294,63 @@ async fn unreachable_smtp_server_is_retried_as_transient() {
     assert!(d["error"].as_str().unwrap().starts_with("gave up after 3 attempts"), "{d}");
     srv.stop().await;
 }
+
+/// The conversation events published on `events` (kind and data), in order, up to the first
+/// of `kind`.
+async fn events_until(
+    events: &mut tokio::sync::broadcast::Receiver<switchboard::broker::Event>,
+    kind: &str,
+) -> Vec<(String, Value)> {
+    let mut seen = Vec::new();
+    while !seen.iter().any(|(k, _): &(String, Value)| k == kind) {
+        let e = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+        // The account's own events may still be on their way.
+        if e.conversation_id.is_some() {
+            seen.push((e.kind.to_string(), e.data));
+        }
+    }
+    seen
+}
+
+/// Email takes the one inbound door: a text over `limits.max_text_bytes` is stored cut (on a
+/// character boundary) and answered 200 — a refusal would be retried by the inbound-parse
+/// provider forever —, the message counts in `messages_posted_total{entry="provider"}` once
+/// (a re-posted webhook is no second message), and the room and its participant are created
+/// through `conversations`, with their events (the room named after the subject at once).
+#[tokio::test]
+async fn long_email_is_cut_like_sms_counted_and_its_room_announced() {
+    for backend in BACKENDS {
+        let mut cfg = config();
+        cfg.limits.max_text_bytes = 100;
+        let srv = TestServer::start_on(backend, cfg).await;
+        let smtp = SmtpServer::start().await;
+        let acc = account(&srv, &smtp).await;
+        let mut events = srv.state.broker.events();
+        // 13 ASCII bytes, then two-byte characters: byte 100 falls inside one.
+        let long = format!("Order 12345: {}", "é".repeat(100));
+        let mail = Fixture { text: &long, ..new_mail("Alice Doe <alice@customer.test>", "<long@customer.test>") };
+        let r = inbound(&srv, &acc, &q(), body("email_inbound_new", &mail)).await;
+        assert_eq!(r.status(), 200, "{backend:?}: cut, not refused");
+        let c = conversations(&srv).await[0]["id"].as_str().unwrap().to_string();
+        let text = messages(&srv, &c).await[0]["text"].as_str().unwrap().to_string();
+        assert_eq!(text, format!("Order 12345: {}", "é".repeat(43)), "{backend:?}");
+        assert_eq!(text.len(), 99);
+        assert!(long.starts_with(&text));
+        assert_eq!(inbound(&srv, &acc, &q(), body("email_inbound_new", &mail)).await.status(), 200, "a retry");
+        assert_eq!(messages(&srv, &c).await.len(), 1);
+
+        let scrape = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
+        let posted = scrape
+            .lines()
+            .find(|l| l.starts_with("switchboard_messages_posted_total{") && l.contains("entry=\"provider\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+        assert_eq!(posted, Some(1.0), "{backend:?}: {scrape}");
+
+        let seen = events_until(&mut events, "message.created").await;
+        let kinds: Vec<&str> = seen.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["conversation.created", "participant.added", "message.created"], "{backend:?}");
+        assert_eq!(seen[0].1["name"], "Order 1234 never arrived");
+        assert_eq!(seen[1].1["address"]["target"], "alice@customer.test");
+        srv.stop().await;
+    }
+}

@@ -339,3 +339,175 @@ async fn request_id_travels_to_the_provider() {
     assert_eq!(sent.header("x-request-id"), "req-7f3a");
     srv.stop().await;
 }
+
+/// How many Redis round trips the node behind `srv` made for `command` (its own
+/// `switchboard_redis_command_duration_seconds` histogram: one sample per call it awaited;
+/// a pipeline is recorded as `pipeline`).
+fn redis_round_trips(srv: &TestServer, command: &str) -> u64 {
+    let label = format!("command=\"{command}\"");
+    let text = srv.state.metrics.render();
+    let series = text
+        .lines()
+        .filter(|l| l.starts_with("switchboard_redis_command_duration_seconds_count{") && l.contains(&label));
+    series.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>() as u64
+}
+
+/// `MONITOR` on the test's own `redis-server`: every command it executes, as it logs them.
+struct Monitor {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Monitor {
+    async fn start(port: u16) -> Monitor {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+        stream.write_all(b"MONITOR\r\n").await.unwrap();
+        let mut reader = tokio::io::BufReader::new(stream);
+        let mut ok = String::new();
+        reader.read_line(&mut ok).await.unwrap();
+        assert_eq!(ok.trim(), "+OK");
+        let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+        let sink = lines.clone();
+        tokio::spawn(async move {
+            let mut lines = reader.lines();
+            while let Ok(Some(l)) = lines.next_line().await {
+                sink.lock().unwrap().push(l);
+            }
+        });
+        Monitor { lines }
+    }
+
+    fn lines(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+}
+
+/// The client address of a `MONITOR` line (`<time> [<db> <addr>] "CMD" …`).
+fn monitor_client(line: &str) -> &str {
+    line.split_once(" [").and_then(|(_, r)| r.split_once(']')).map_or("", |(c, _)| c)
+}
+
+/// Redis backend: a burst of 64 WebSocket `send`s (posted together by `post_many`) into a room
+/// with an SMS participant writes its 64 outbox entries in one pipeline — no `XADD` round
+/// trip per job — and every SMS still reaches Twilio, in the order sent.
+#[tokio::test]
+async fn a_websocket_burst_writes_its_outbox_entries_in_one_round_trip() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    const BURST: usize = 64;
+    let mut cfg = config();
+    // Events would XADD to their own stream; without it every XADD the node sends is the outbox's.
+    cfg.redis.events_stream_max_len = 0;
+    let srv = TestServer::start_on(Backend::Redis, cfg).await;
+    let stub = twilio_stub().await;
+    let acc = account(&srv, &stub, "+15005550006").await;
+    assert_eq!(webhook(&srv, &acc, &fixture("twilio_inbound_sms.form"), Some(TOKEN)).await.status(), 200);
+    let c = first_conversation(&srv).await;
+    let mut ws = agent_ws(&srv, &c).await;
+    let monitor = Monitor::start(srv.redis.as_ref().unwrap().port).await;
+    let xadds_before = redis_round_trips(&srv, "XADD");
+
+    // Written at once and flushed once: the server reads them as one burst.
+    for i in 0..BURST {
+        let f =
+            json!({"type": "send", "conversation_id": c, "text": format!("burst-{i}-"), "client_id": format!("b{i}")});
+        ws.stream.feed(Message::Text(f.to_string().into())).await.unwrap();
+    }
+    ws.stream.flush().await.unwrap();
+    let mut acked = Vec::new();
+    while acked.len() < BURST {
+        let f = ws.next().await;
+        match f["type"].as_str() {
+            Some("ack") => acked.push(f["client_id"].as_str().unwrap().to_string()),
+            Some("message" | "message_updated" | "presence" | "typing" | "read") => {}
+            _ => panic!("unexpected frame {f}"),
+        }
+    }
+    assert_eq!(acked, (0..BURST).map(|i| format!("b{i}")).collect::<Vec<_>>());
+    // Acked means the deliveries are durable: the outbox writes are done by now.
+    let xadds = redis_round_trips(&srv, "XADD") - xadds_before;
+    assert_eq!(xadds, 0, "{xadds} XADD round trips for one burst: its outbox entries must go in one pipeline");
+
+    // Every SMS reaches Twilio, in the order sent.
+    let reqs = stub.wait_for(BURST).await;
+    let bodies: Vec<String> = reqs.iter().map(|r| r.form_field("Body").unwrap()).collect();
+    assert_eq!(bodies, (0..BURST).map(|i| format!("burst-{i}-")).collect::<Vec<_>>());
+
+    // Redis saw the 64 outbox XADDs, in order, from one connection with nothing of that
+    // connection's in between: one pipeline.
+    let outbox = |l: &String| l.contains("\"XADD\"") && l.contains(":outbox:");
+    let lines = eventually(|| async {
+        let lines = monitor.lines();
+        (lines.iter().filter(|l| outbox(l)).count() >= BURST).then_some(lines)
+    })
+    .await;
+    let writes: Vec<&String> = lines.iter().filter(|l| outbox(l)).collect();
+    assert_eq!(writes.len(), BURST, "one outbox entry per SMS");
+    let order: Vec<usize> = writes
+        .iter()
+        .map(|l| {
+            let rest = &l[l.find("burst-").unwrap() + 6..];
+            rest[..rest.find('-').unwrap()].parse().unwrap()
+        })
+        .collect();
+    assert_eq!(order, (0..BURST).collect::<Vec<_>>(), "outbox entries in send order");
+    let node = monitor_client(writes[0]);
+    let from_node: Vec<&String> = lines.iter().filter(|l| monitor_client(l) == node).collect();
+    let first = from_node.iter().position(|l| outbox(l)).unwrap();
+    assert!(from_node[first..first + BURST].iter().all(|l| outbox(l)), "the 64 XADDs were sent as one pipeline");
+    srv.stop().await;
+}
+
+/// An inbound SMS takes the one door: the room and the sender's participant are created
+/// through `conversations` and announced like any other (`conversation.created`, then
+/// `participant.added` for the phone number, then `message.created`), and a text over
+/// `limits.max_text_bytes` is stored cut on a character boundary and answered 200 (Twilio
+/// would retry a refusal), counted once in `messages_posted_total{entry="provider"}`.
+#[tokio::test]
+async fn inbound_sms_announces_its_participant_and_is_cut_not_refused() {
+    on_every_backend(async |backend| {
+        let mut cfg = config();
+        cfg.limits.max_text_bytes = 100;
+        let srv = TestServer::start_on(backend, cfg).await;
+        let stub = twilio_stub().await;
+        let acc = account(&srv, &stub, "+15005550006").await;
+        let mut events = srv.state.broker.events();
+        // 13 ASCII bytes, then two-byte characters: byte 100 falls inside one.
+        let long = format!("Order 12345: {}", "é".repeat(100));
+        let encoded: String = form_urlencoded::byte_serialize(long.as_bytes()).collect();
+        let sms = fixture("twilio_inbound_sms.form")
+            .replace("Body=Hi%2C+I+need+help+with+my+order", &format!("Body={encoded}"));
+        assert!(sms.contains(&encoded), "fixture body replaced");
+        assert_eq!(webhook(&srv, &acc, &sms, Some(TOKEN)).await.status(), 200, "{backend:?}: cut, not refused");
+        assert_eq!(webhook(&srv, &acc, &sms, Some(TOKEN)).await.status(), 200, "a retry");
+        let c = first_conversation(&srv).await;
+        let msgs = messages(&srv, &c).await;
+        assert_eq!(msgs.len(), 1);
+        let text = msgs[0]["text"].as_str().unwrap();
+        assert_eq!(text, format!("Order 12345: {}", "é".repeat(43)), "{backend:?}");
+        assert!(text.len() <= 100 && long.starts_with(text));
+
+        let mut seen: Vec<switchboard::broker::Event> = Vec::new();
+        while !seen.iter().any(|e| e.kind.as_str() == "message.created") {
+            let e = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+            if e.conversation_id.is_some() {
+                seen.push(e);
+            }
+        }
+        let kinds: Vec<&str> = seen.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["conversation.created", "participant.added", "message.created"], "{backend:?}");
+        let (_, parts) = srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/participants")).await;
+        assert_eq!(seen[1].data["id"], parts["result"][0]["id"]);
+        assert_eq!(seen[1].data["address"], json!({"type": "tel", "target": "+14155550100", "name": ""}));
+        assert_eq!(seen[1].conversation_id.map(|id| id.to_string()), Some(c.clone()));
+
+        let scrape = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();
+        let posted = scrape
+            .lines()
+            .find(|l| l.starts_with("switchboard_messages_posted_total{") && l.contains("entry=\"provider\""))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok());
+        assert_eq!(posted, Some(1.0), "{backend:?}: the retry is no second message");
+        srv.stop().await;
+    })
+    .await;
+}

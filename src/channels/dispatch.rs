@@ -2,8 +2,9 @@
 //!
 //! `plan` runs on the post path before the append, so a message is stored with its deliveries
 //! already `queued` (visible at once on REST and WebSocket); `enqueue` runs after the append
-//! succeeded. `apply_delivery` is the one place a delivery changes state — from the outbox or
-//! from a provider's status callback — and it announces the change to the room and to events.
+//! succeeded, once per burst of messages. `apply_delivery` is the one place a delivery changes
+//! state — from the outbox or from a provider's status callback — and it announces the change
+//! to the room and to events.
 
 use super::outbox::Job;
 use crate::app::AppState;
@@ -36,34 +37,38 @@ pub fn plan(participants: &[Participant], author: Option<Uuid>) -> Vec<Delivery>
         .collect()
 }
 
-/// Hands every planned delivery of a freshly stored message to the outbox (before the sender
-/// is acknowledged, so on Redis an acked message's deliveries are already durable).
-pub async fn enqueue(state: &AppState, tenant: Uuid, message: &Message) {
-    for d in &message.deliveries {
-        state
-            .outbox
-            .enqueue(
-                state,
-                Job {
-                    tenant,
-                    conversation_id: message.conversation_id,
-                    message_id: message.id,
-                    participant_id: d.participant_id,
-                    account_id: d.account_id,
-                    channel: d.channel,
-                    to: d.to.clone(),
-                    text: message.text.clone(),
-                    medias: message.medias.clone(),
-                    attempt: 0,
-                    pieces_sent: 0,
-                    provider_ids: Vec::new(),
-                    not_before_ms: 0,
-                    request_id: crate::logging::current_request_id().unwrap_or_default(),
-                    token: None,
-                },
-            )
-            .await;
-    }
+/// The outbox jobs of every planned delivery of a freshly stored message.
+pub fn jobs(tenant: Uuid, message: &Message) -> Vec<Job> {
+    let request_id = crate::logging::current_request_id().unwrap_or_default();
+    message
+        .deliveries
+        .iter()
+        .map(|d| Job {
+            tenant,
+            conversation_id: message.conversation_id,
+            message_id: message.id,
+            participant_id: d.participant_id,
+            account_id: d.account_id,
+            channel: d.channel,
+            to: d.to.clone(),
+            text: message.text.clone(),
+            medias: message.medias.clone(),
+            attempt: 0,
+            pieces_sent: 0,
+            provider_ids: Vec::new(),
+            not_before_ms: 0,
+            request_id: request_id.clone(),
+            token: None,
+        })
+        .collect()
+}
+
+/// Hands every planned delivery of freshly stored messages to the outbox in one write (one
+/// pipeline on Redis), in order, before the sender is acknowledged: on Redis an acked
+/// message's deliveries are already durable.
+pub async fn enqueue<'a>(state: &AppState, messages: impl IntoIterator<Item = (Uuid, &'a Message)>) {
+    let jobs: Vec<Job> = messages.into_iter().flat_map(|(tenant, m)| jobs(tenant, m)).collect();
+    state.outbox.enqueue_many(state, jobs).await;
 }
 
 /// Records a delivery's new state; on change, tells the room (`message_updated` frame) and

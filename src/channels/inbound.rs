@@ -1,20 +1,24 @@
-//! `/v1.0/hooks/{provider}/{account_id}`: provider webhooks into rooms.
+//! `/v1.0/hooks/{provider}/{account_id}`: provider webhooks into rooms — the one inbound door
+//! of every provider, email included (its `/hooks/email/…` route is this same handler).
 //!
 //! Order matters: find the account, **verify the signature before anything else** (a bad one
-//! is a 403 and nothing is stored), parse, then for each message match the room by
-//! `(account, peer address)` — creating conversation and participant when there is none — and
-//! post through the one write path with the provider's message id as the idempotency key, so
-//! a provider retrying a webhook never creates a second message. Status reports update the
-//! delivery they name. A backend failure answers 503 so the provider retries later.
+//! is a 403 and nothing is stored), parse, then for each message find its room — the room of
+//! the thread it answers when the provider threads (email), else the one bound to
+//! `(account, peer address)`, creating conversation and participant through `conversations`
+//! (events included) when there is none — and post through the one write path with the
+//! provider's message id as the idempotency key, so a provider retrying a webhook never
+//! creates a second message. A text over `limits.max_text_bytes` is cut, never refused (a
+//! provider retries a refusal forever). Status reports update the delivery they name. A
+//! backend failure answers 503 so the provider retries later.
 
 use super::{HookRequest, InboundMessage, dispatch};
 use crate::app::AppState;
 use crate::conversations::{self, Author, NewParticipant, PostRequest};
 use crate::error::{Error, Path, Result};
 use crate::model::{Account, Address, Endpoint, Participant};
-use crate::store::Binding;
+use crate::store::{Binding, DeliveryRef};
 use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use std::time::Duration;
@@ -45,7 +49,20 @@ pub async fn hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let p = state.channels.get(&provider).ok_or(Error::NotFound("provider"))?;
+    handle(&state, &provider, account_id, method, &uri, headers, body).await
+}
+
+/// [`hook`] for `provider`: also the handler of routes that name the provider themselves.
+pub async fn handle(
+    state: &AppState,
+    provider: &str,
+    account_id: Uuid,
+    method: Method,
+    uri: &Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    let p = state.channels.get(provider).ok_or(Error::NotFound("provider"))?;
     let account = state
         .accounts
         .get(state.channel_store.as_ref(), account_id)
@@ -57,39 +74,43 @@ pub async fn hook(
         return Err(e);
     }
     let query = uri.query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
-    let req = HookRequest { method, url: public_url(&state, &headers, &uri), headers, query, body };
+    let req = HookRequest { method, url: public_url(state, &headers, uri), headers, query, body };
     if let Err(e) = p.verify(&account, &req) {
         tracing::warn!(provider = %provider, account = %account.id, "webhook signature refused");
         return Err(e);
     }
-    let inbound = p.parse(&account, &req)?;
+    let inbound = p.parse(&account, &req).await?;
     if let Some(challenge) = inbound.challenge {
         return Ok((StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], challenge).into_response());
     }
     for m in inbound.messages {
-        receive(&state, &account, m).await?;
+        receive(state, &account, m).await?;
     }
     for s in &inbound.statuses {
-        dispatch::on_status(&state, account.tenant_id, account.id, s).await;
+        dispatch::on_status(state, account.tenant_id, account.id, s).await;
     }
     let reply = p.reply();
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
 }
 
+/// `s` cut to at most `max` bytes, on a character boundary.
+fn clip(s: &mut String, max: usize) {
+    if s.len() > max {
+        let cut = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+        s.truncate(cut);
+    }
+}
+
 /// Posts one inbound message into its room.
 pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> Result<()> {
-    let (conversation, participant) = resolve_room(state, account, &m.from).await?;
+    let (conversation, participant) = route(state, account, &m).await?;
     let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
     let via = (!(participant.address.same_endpoint(&m.from) && participant.account_id == Some(account.id)))
         .then(|| endpoint.clone());
     let client_id = format!("{}:{}", account.provider, m.provider_message_id);
     // A provider retries until we accept, so an over-long text is cut rather than refused.
     let mut text = m.text;
-    let max = state.config.limits.max_text_bytes;
-    if text.len() > max {
-        let cut = (0..=max).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
-        text.truncate(cut);
-    }
+    clip(&mut text, state.config.limits.max_text_bytes);
     let mut medias = m.medias;
     super::media::resolve(state, account, &mut medias);
     let req = PostRequest {
@@ -101,24 +122,75 @@ pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> 
         client_id: Some(client_id.chars().take(128).collect()),
         via,
     };
-    conversations::post(state, req).await?;
-    state.metrics.message_posted(crate::metrics::Entry::Provider);
+    let appended = conversations::post(state, req).await?;
+    if !appended.duplicate {
+        state.metrics.message_posted(crate::metrics::Entry::Provider);
+    }
+    let mut p = participant;
+    let mut changed = false;
+    if let Some(thread) = m.thread {
+        // Indexed so a message answering this one finds the room; also on a duplicate, so a
+        // retried webhook repairs what a failure below left undone.
+        let r = DeliveryRef { conversation_id: conversation, message_id: appended.message.id, participant_id: p.id };
+        state.channel_store.put_provider_ref(account.id, &m.provider_message_id, r).await?;
+        if let Some((key, value)) = thread.participant_data {
+            p.data.insert(key, value);
+            changed = true;
+        }
+    }
     // Replies follow the person to the channel they last wrote from.
-    let current = participant.reply_endpoint();
+    let current = p.reply_endpoint();
     if !(current.address.same_endpoint(&endpoint.address) && current.account_id == endpoint.account_id) {
-        let mut p = participant;
         p.reply_via = Some(endpoint);
+        changed = true;
+    }
+    if changed {
         state.channel_store.update_participant(&p).await?;
     }
     Ok(())
 }
 
-/// The room and participant for `peer` on `account`, created when there is none.
+/// The room of the thread `m` answers, if we know one and the sender can take part there;
+/// else the sender's own room.
+async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<(Uuid, Participant)> {
+    let (replies_to, name) = m.thread.as_ref().map_or((&[][..], ""), |t| (&t.replies_to[..], t.subject.as_str()));
+    for id in replies_to {
+        if let Some(r) = state.channel_store.provider_ref(account.id, id).await? {
+            if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
+                return Ok((r.conversation_id, p));
+            }
+            break;
+        }
+    }
+    resolve_room(state, account, &m.from, name).await
+}
+
+/// The sender's participant in `conversation`, added (and bound) if it is not there yet;
+/// `None` when it cannot be: the room is gone, or the sender is bound to another room.
+async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Address) -> Result<Option<Participant>> {
+    if let Some(p) = conversations::member(state, conversation, from.kind, &from.target).await? {
+        return Ok(Some(p));
+    }
+    let new = NewParticipant { id: None, address: from.clone(), account_id: Some(account.id) };
+    match conversations::add_participant(state, account.tenant_id, conversation, new).await {
+        Ok(p) => Ok(Some(p)),
+        Err(Error::Conflict(_) | Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The room and participant for `peer` on `account`, created when there is none (named
+/// `name`, or after the peer when that is empty).
 ///
 /// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
 /// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
 /// for the winner to finish creating it.
-pub async fn resolve_room(state: &AppState, account: &Account, peer: &Address) -> Result<(Uuid, Participant)> {
+pub async fn resolve_room(
+    state: &AppState,
+    account: &Account,
+    peer: &Address,
+    name: &str,
+) -> Result<(Uuid, Participant)> {
     let store = &state.channel_store;
     for attempt in 0..20 {
         if let Some(b) = store.binding(account.id, peer).await? {
@@ -140,13 +212,25 @@ pub async fn resolve_room(state: &AppState, account: &Account, peer: &Address) -
         if store.bind(account.id, peer, b).await?.is_some() {
             continue;
         }
-        return open_room(state, account, peer, b).await;
+        return open_room(state, account, peer, name, b).await;
     }
     Err(Error::Unavailable("could not resolve the conversation for this sender; retry".into()))
 }
 
-async fn open_room(state: &AppState, account: &Account, peer: &Address, b: Binding) -> Result<(Uuid, Participant)> {
-    let name = if peer.name.is_empty() { peer.target.clone() } else { peer.name.clone() };
+async fn open_room(
+    state: &AppState,
+    account: &Account,
+    peer: &Address,
+    name: &str,
+    b: Binding,
+) -> Result<(Uuid, Participant)> {
+    let mut name = [name, peer.name.as_str(), peer.target.as_str()]
+        .into_iter()
+        .find(|n| !n.is_empty())
+        .unwrap_or_default()
+        .to_string();
+    // A name the limits refuse would fail the webhook, which the provider retries forever.
+    clip(&mut name, state.config.limits.max_name_bytes);
     let detail = format!("{} via {}", peer.kind.as_str(), account.name);
     let metadata = serde_json::json!({"source": {"account_id": account.id, "provider": account.provider}});
     let t = account.tenant_id;

@@ -143,7 +143,7 @@ impl Provider for Line {
         }
     }
 
-    fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+    async fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Error::bad_request(format!("invalid LINE webhook JSON: {e}")))?;
         let events = v["events"].as_array().ok_or_else(|| Error::bad_request("events is missing"))?;
@@ -162,6 +162,7 @@ impl Provider for Line {
                 from: Address { kind: AddressType::Line, target: target.into(), name: String::new() },
                 text,
                 medias,
+                thread: None,
             });
         }
         Ok(inbound)
@@ -223,8 +224,8 @@ mod tests {
         (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
     }
 
-    #[test]
-    fn parses_text_image_sticker_and_skips_other_events() {
+    #[tokio::test]
+    async fn parses_text_image_sticker_and_skips_other_events() {
         let body = json!({"destination": "Uxxx", "events": [
             {"type": "follow", "source": {"type": "user", "userId": "U1"}},
             {"type": "message", "message": {"type": "text", "id": "1", "text": "hi"}, "source": {"type": "user", "userId": "U1"}},
@@ -232,7 +233,7 @@ mod tests {
             {"type": "message", "message": {"type": "sticker", "id": "3", "packageId": "446", "stickerId": "1988"}, "source": {"type": "group", "groupId": "C9", "userId": "U1"}},
             {"type": "message", "message": {"type": "text", "id": "4", "text": "no source"}, "source": {"type": "user"}},
         ]});
-        let inbound = Line.parse(&account(), &req(&body.to_string())).unwrap();
+        let inbound = Line.parse(&account(), &req(&body.to_string())).await.unwrap();
         let m = &inbound.messages;
         assert_eq!(m.len(), 3);
         assert_eq!((m[0].text.as_str(), m[0].from.target.as_str()), ("hi", "U1"));
@@ -240,8 +241,8 @@ mod tests {
         assert_eq!(m[2].text, "[sticker]");
         assert_eq!(m[2].from.target, "C9");
         assert!(m[2].medias[0].url.ends_with("/sticker/1988/android/sticker.png"));
-        assert!(Line.parse(&account(), &req("not json")).is_err());
-        assert!(Line.parse(&account(), &req(r#"{"destination":"U","events":[]}"#)).unwrap().messages.is_empty());
+        assert!(Line.parse(&account(), &req("not json")).await.is_err());
+        assert!(Line.parse(&account(), &req(r#"{"destination":"U","events":[]}"#)).await.unwrap().messages.is_empty());
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! This module owns the provider adapters (one file each: verify an inbound signature, parse
 //! the provider's payload, send through its API), the inbound webhook route that matches a
-//! peer to a room, and the outbound dispatch through a retrying outbox. It does not own rooms
+//! peer to a room (one door for every provider, email included), and the outbound dispatch
+//! through a retrying outbox. It does not own rooms
 //! or history: inbound messages enter through `conversations::post` like every other message.
 
 pub mod accounts;
@@ -54,6 +55,24 @@ pub struct InboundMessage {
     pub from: Address,
     pub text: String,
     pub medias: Vec<Media>,
+    /// Where it sits in a thread the provider keeps itself (email); `None` elsewhere.
+    pub thread: Option<Thread>,
+}
+
+/// What a threaded channel (email: Message-ID, In-Reply-To, References, Subject) adds to an
+/// inbound message. With one, the message's own provider id is indexed after it is posted,
+/// so a later message answering it finds its room.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Thread {
+    /// Provider message ids it answers, most specific first. The room of the first one we
+    /// know (sent from a room, or received into one) wins over the sender's own room, as long
+    /// as the sender can take part there.
+    pub replies_to: Vec<String>,
+    /// The name of a room this message opens (email: its subject); empty: the sender's name.
+    pub subject: String,
+    /// Kept on the sender's participant as `data[key]` for our replies (email's
+    /// `email_thread`, which the outbox reads to thread the answer).
+    pub participant_data: Option<(String, serde_json::Value)>,
 }
 
 /// A delivery report for something we sent.
@@ -150,7 +169,7 @@ pub trait Provider: Send + Sync + 'static {
     /// Checks the request's signature with the account's secrets. `Err` = 403, nothing stored.
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error>;
     /// Parses a verified request. `Err` = 400.
-    fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error>;
+    async fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error>;
     /// The body the provider expects back on success.
     fn reply(&self) -> HookReply {
         HookReply::ok()

@@ -77,16 +77,28 @@ impl Outbox {
     /// Queues `job`: on the durable stream when there is one (falling back to this process if
     /// Redis refuses the write), else straight on its account's worker.
     pub async fn enqueue(&self, state: &AppState, job: Job) {
+        self.enqueue_many(state, vec![job]).await;
+    }
+
+    /// Queues `jobs` in their order with one write: one pipeline on the durable stream (all
+    /// of them sent from this process if Redis refuses it — at least once, as ever), else one
+    /// hand-over to the local workers.
+    pub async fn enqueue_many(&self, state: &AppState, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
         if let Some(q) = &self.durable {
-            match serde_json::to_string(&job) {
-                Ok(json) => match q.push(&json).await {
+            match jobs.iter().map(serde_json::to_string).collect::<Result<Vec<_>, _>>() {
+                Ok(payloads) => match q.push_many(&payloads).await {
                     Ok(()) => return,
-                    Err(e) => tracing::warn!(error = %e, "outbox stream refused a job; sending from this node"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, jobs = jobs.len(), "outbox stream refused; sending from this node")
+                    }
                 },
                 Err(e) => tracing::warn!(error = %e, "outbox job not encodable; sending from this node"),
             }
         }
-        self.local(state, job);
+        self.local_many(state, jobs);
     }
 
     /// Starts pumping the durable stream into this node's workers (no-op in memory mode).
@@ -98,21 +110,40 @@ impl Outbox {
 
     /// Hands `job` to its account's worker in this process, starting the worker on first use.
     fn local(&self, state: &AppState, job: Job) {
-        let account = job.account_id;
-        let tx = self
-            .queues
+        self.local_many(state, vec![job]);
+    }
+
+    /// [`local`](Self::local) for a batch: each account's worker looked up once, its jobs
+    /// handed over in order (counted in the depth before a worker can take them).
+    fn local_many(&self, state: &AppState, jobs: Vec<Job>) {
+        let mut workers: Vec<(Uuid, mpsc::UnboundedSender<Job>)> = Vec::new();
+        for job in &jobs {
+            if !workers.iter().any(|(a, _)| *a == job.account_id) {
+                let n = jobs.iter().filter(|j| j.account_id == job.account_id).count();
+                self.track(state, job.account_id, n as isize);
+                workers.push((job.account_id, self.sender(state, job.account_id)));
+            }
+        }
+        for job in jobs {
+            let account = job.account_id;
+            let Some((_, tx)) = workers.iter().find(|(a, _)| *a == account) else { continue };
+            if tx.send(job).is_err() {
+                tracing::warn!(%account, "outbox worker gone (shutting down); delivery stays queued");
+                self.track(state, account, -1);
+            }
+        }
+    }
+
+    /// The sender of `account`'s worker, started on first use.
+    fn sender(&self, state: &AppState, account: Uuid) -> mpsc::UnboundedSender<Job> {
+        self.queues
             .entry(account)
             .or_insert_with(|| {
                 let (tx, rx) = mpsc::unbounded_channel();
                 state.tasks.spawn(worker(state.clone(), rx));
                 tx
             })
-            .clone();
-        if tx.send(job).is_err() {
-            tracing::warn!(%account, "outbox worker gone (shutting down); delivery stays queued");
-            return;
-        }
-        self.track(state, account, 1);
+            .clone()
     }
 
     fn track(&self, state: &AppState, account: Uuid, delta: isize) {

@@ -157,7 +157,7 @@ impl Provider for Telegram {
         }
     }
 
-    fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+    async fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
         let u: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Error::bad_request(format!("invalid Telegram update: {e}")))?;
         if u["update_id"].as_i64().is_none() {
@@ -177,6 +177,7 @@ impl Provider for Telegram {
             from: Address { kind: AddressType::Telegram, target: chat.to_string(), name: name_of(m) },
             text: text_of(m),
             medias: media_of(m),
+            thread: None,
         });
         Ok(inbound)
     }
@@ -251,11 +252,11 @@ mod tests {
         assert!(Telegram.verify(&account(), &r).is_ok());
     }
 
-    #[test]
-    fn parses_text_and_photo_and_ignores_other_updates() {
+    #[tokio::test]
+    async fn parses_text_and_photo_and_ignores_other_updates() {
         let text = json!({"update_id": 1, "message": {"message_id": 7, "date": 1, "text": "hi",
             "from": {"id": 42, "is_bot": false, "first_name": "Ann", "username": "ann"}, "chat": {"id": 42, "type": "private", "first_name": "Ann"}}});
-        let m = &Telegram.parse(&account(), &req(&text.to_string())).unwrap().messages[0];
+        let m = &Telegram.parse(&account(), &req(&text.to_string())).await.unwrap().messages[0];
         assert_eq!(
             (m.provider_message_id.as_str(), m.from.target.as_str(), m.from.name.as_str(), m.text.as_str()),
             ("42:7", "42", "Ann", "hi")
@@ -263,10 +264,13 @@ mod tests {
         let photo = json!({"update_id": 2, "message": {"message_id": 8, "date": 1, "caption": "look",
             "photo": [{"file_id": "AgAD", "file_unique_id": "x", "width": 90, "height": 90}],
             "from": {"id": 42, "is_bot": false, "first_name": "Ann"}, "chat": {"id": 42, "type": "private"}}});
-        assert_eq!(Telegram.parse(&account(), &req(&photo.to_string())).unwrap().messages[0].text, "[photo] look");
+        assert_eq!(
+            Telegram.parse(&account(), &req(&photo.to_string())).await.unwrap().messages[0].text,
+            "[photo] look"
+        );
         let edit = json!({"update_id": 3, "edited_message": {"message_id": 7, "text": "hey", "chat": {"id": 42}}});
-        assert!(Telegram.parse(&account(), &req(&edit.to_string())).unwrap().messages.is_empty());
-        assert!(Telegram.parse(&account(), &req("[]")).is_err());
+        assert!(Telegram.parse(&account(), &req(&edit.to_string())).await.unwrap().messages.is_empty());
+        assert!(Telegram.parse(&account(), &req("[]")).await.is_err());
     }
 
     #[test]

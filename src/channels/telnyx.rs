@@ -121,7 +121,7 @@ impl Provider for Telnyx {
         check(account.secret("public_key"), sig, ts, &req.body, now).map_err(|e| Error::Forbidden(e.into()))
     }
 
-    fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+    async fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Error::bad_request(format!("invalid Telnyx webhook JSON: {e}")))?;
         let data = &v["data"];
@@ -155,6 +155,7 @@ impl Provider for Telnyx {
                     from: Address { kind: AddressType::Tel, target: from.into(), name: String::new() },
                     text,
                     medias,
+                    thread: None,
                 });
             }
             "message.sent" | "message.finalized" => {
@@ -231,28 +232,29 @@ mod tests {
         assert!(check(&pk, &sig, "soon", body, 1_700_000_000).is_err());
     }
 
-    fn parse(v: Value) -> Inbound {
+    async fn parse(v: Value) -> Inbound {
         let mut account = test_support::account("tel", "telnyx", json!({}));
         account.address = "+1 312 555 0002".into();
-        Telnyx.parse(&account, &req(&v.to_string())).unwrap()
+        Telnyx.parse(&account, &req(&v.to_string())).await.unwrap()
     }
 
-    #[test]
-    fn parses_received_and_delivery_events() {
+    #[tokio::test]
+    async fn parses_received_and_delivery_events() {
         let i = parse(
             json!({"data": {"event_type": "message.received", "id": "e1", "payload": {"id": "m1", "direction": "inbound",
             "from": {"phone_number": "+13125550001"}, "to": [{"phone_number": "+13125550002"}], "text": "",
             "media": [{"url": "https://media.telnyx.com/a.jpg", "content_type": "image/jpeg"}], "type": "MMS"}}}),
-        );
+        )
+        .await;
         let m = &i.messages[0];
         assert_eq!((m.provider_message_id.as_str(), m.from.target.as_str(), m.medias.len()), ("m1", "+13125550001", 1));
         let i = parse(json!({"data": {"event_type": "message.finalized", "id": "e2", "payload": {"id": "m2",
-            "to": [{"phone_number": "+1", "status": "delivery_failed"}], "errors": [{"code": "40300", "title": "Blocked as spam"}]}}}));
+            "to": [{"phone_number": "+1", "status": "delivery_failed"}], "errors": [{"code": "40300", "title": "Blocked as spam"}]}}})).await;
         assert_eq!(i.statuses[0].status, MessageStatus::Failed);
         assert_eq!(i.statuses[0].error.as_deref(), Some("Telnyx error 40300: Blocked as spam"));
-        assert!(parse(json!({"data": {"event_type": "call.initiated", "payload": {}}})).messages.is_empty());
+        assert!(parse(json!({"data": {"event_type": "call.initiated", "payload": {}}})).await.messages.is_empty());
         let elsewhere = json!({"data": {"event_type": "message.received", "id": "e3", "payload": {"id": "m3",
             "from": {"phone_number": "+13125550001"}, "to": [{"phone_number": "+13125550009"}], "text": "hi"}}});
-        assert!(parse(elsewhere).messages.is_empty(), "another number of the messaging profile");
+        assert!(parse(elsewhere).await.messages.is_empty(), "another number of the messaging profile");
     }
 }

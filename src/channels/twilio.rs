@@ -79,7 +79,7 @@ impl Provider for Twilio {
         }
     }
 
-    fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+    async fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
         let p = form(&req.body);
         let sid = field(&p, "MessageSid").or_else(|| field(&p, "SmsSid")).unwrap_or("");
         if sid.is_empty() {
@@ -110,6 +110,7 @@ impl Provider for Twilio {
             },
             text: field(&p, "Body").unwrap_or("").into(),
             medias,
+            thread: None,
         });
         Ok(inbound)
     }

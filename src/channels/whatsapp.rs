@@ -180,7 +180,7 @@ impl Provider for WhatsApp {
         }
     }
 
-    fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+    async fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
         if req.method == Method::GET {
             let challenge =
                 req.query.get("hub.challenge").ok_or_else(|| Error::bad_request("hub.challenge is missing"))?;
@@ -209,6 +209,7 @@ impl Provider for WhatsApp {
                     from: Address { kind: AddressType::Whatsapp, target: from.into(), name: name.into() },
                     text: text_of(m),
                     medias: media_of(m),
+                    thread: None,
                 });
             }
             for s in value["statuses"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -281,15 +282,15 @@ mod tests {
         test_support::account("whatsapp", "whatsapp", credentials)
     }
 
-    #[test]
-    fn get_handshake_echoes_the_challenge_only_for_our_token() {
+    #[tokio::test]
+    async fn get_handshake_echoes_the_challenge_only_for_our_token() {
         let ok = req_with(
             Method::GET,
             &[("hub.mode", "subscribe"), ("hub.verify_token", "vt"), ("hub.challenge", "1158201444")],
             "",
         );
         assert!(WhatsApp.verify(&account(), &ok).is_ok());
-        assert_eq!(WhatsApp.parse(&account(), &ok).unwrap().challenge.as_deref(), Some("1158201444"));
+        assert_eq!(WhatsApp.parse(&account(), &ok).await.unwrap().challenge.as_deref(), Some("1158201444"));
         let bad =
             req_with(Method::GET, &[("hub.mode", "subscribe"), ("hub.verify_token", "x"), ("hub.challenge", "1")], "");
         assert!(WhatsApp.verify(&account(), &bad).is_err());
@@ -306,8 +307,8 @@ mod tests {
         assert!(signature("s", b"{}").starts_with("sha256=") && signature("s", b"{}").len() == 7 + 64);
     }
 
-    #[test]
-    fn parses_messages_statuses_and_skips_other_numbers() {
+    #[tokio::test]
+    async fn parses_messages_statuses_and_skips_other_numbers() {
         let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
             {"field": "messages", "value": {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "106540352242922"},
               "contacts": [{"profile": {"name": "Kerry"}, "wa_id": "16315551181"}],
@@ -316,7 +317,7 @@ mod tests {
                            {"id": "wamid.C", "status": "read", "timestamp": "1", "recipient_id": "1"}]}},
             {"field": "messages", "value": {"metadata": {"phone_number_id": "999"},
               "messages": [{"from": "1", "id": "wamid.D", "type": "text", "text": {"body": "not ours"}}]}}]}]});
-        let i = WhatsApp.parse(&account(), &req(&body.to_string())).unwrap();
+        let i = WhatsApp.parse(&account(), &req(&body.to_string())).await.unwrap();
         assert_eq!(i.messages.len(), 1);
         assert_eq!((i.messages[0].text.as_str(), i.messages[0].from.name.as_str()), ("[image] receipt", "Kerry"));
         assert_eq!(i.statuses[0].error.as_deref(), Some("WhatsApp error 131047: Re-engagement message"));

@@ -43,8 +43,9 @@ pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
 }
 
 /// `post` for a burst (one WebSocket sender's queued `send`s): one outcome per request, in
-/// order. Each room is read once and the drafts are appended together (`Store::append_many`:
-/// one Redis pipeline), so a fast sender costs a few round trips per burst, not per message.
+/// order. Each room is read once, the drafts are appended together (`Store::append_many`:
+/// one Redis pipeline) and their channel deliveries queued together (`Outbox::enqueue_many`:
+/// one more), so a fast sender costs a few round trips per burst, not per message.
 /// Messages to the same room keep the order of `reqs`.
 pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<Appended>> {
     let mut rooms: Vec<(Uuid, Uuid)> = Vec::new();
@@ -77,14 +78,18 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     }
     let mut appended: Vec<Option<Result<Appended>>> =
         state.store.append_many(drafts).await.into_iter().map(Some).collect();
-    for (r, &tenant) in appended.iter().zip(&tenants) {
-        if let Some(Ok(a)) = r
-            && !a.duplicate
-        {
-            let m = &a.message;
-            dispatch::enqueue(state, tenant, m).await;
-            emit(state, Event::new(EventKind::MessageCreated, tenant, Some(m.conversation_id), m)).await;
-        }
+    let created: Vec<(Uuid, &Message)> = appended
+        .iter()
+        .zip(&tenants)
+        .filter_map(|(r, &tenant)| match r {
+            Some(Ok(a)) if !a.duplicate => Some((tenant, &a.message)),
+            _ => None,
+        })
+        .collect();
+    // The burst's deliveries go to the outbox together: one write, not one per message.
+    dispatch::enqueue(state, created.iter().copied()).await;
+    for (tenant, m) in created {
+        emit(state, Event::new(EventKind::MessageCreated, tenant, Some(m.conversation_id), m)).await;
     }
     outcomes
         .into_iter()

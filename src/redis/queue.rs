@@ -1,6 +1,6 @@
 //! A durable work queue on one Redis stream with a consumer group.
 //!
-//! `push` appends a JSON job; `claim` hands new entries to this node (they stay in the group's
+//! `push` appends a JSON job (`push_many` a batch of them in one round trip); `claim` hands new entries to this node (they stay in the group's
 //! pending list until `ack`); `reclaim` takes over entries another consumer has held longer
 //! than a threshold — a node that died, or this node before a restart under another name. So a
 //! job that reached the queue is worked at least once whatever node dies. Polling instead of
@@ -60,6 +60,22 @@ impl StreamQueue {
     pub async fn push(&self, payload: &str) -> Result<()> {
         self.redis.query::<String>(cmd("XADD").arg(&self.key).arg("*").arg(FIELD).arg(payload)).await?;
         Ok(())
+    }
+
+    /// Appends `payloads` in order in one round trip: one pipeline of `XADD`s, all on this
+    /// queue's one key (so one slot on a cluster). Not atomic: after an error some may be in.
+    pub async fn push_many(&self, payloads: &[String]) -> Result<()> {
+        match payloads {
+            [] => Ok(()),
+            [one] => self.push(one).await,
+            many => {
+                let mut p = redis::pipe();
+                for payload in many {
+                    p.cmd("XADD").arg(&self.key).arg("*").arg(FIELD).arg(payload).ignore();
+                }
+                self.redis.pipe::<()>(&p).await
+            }
+        }
     }
 
     /// Up to `max` entries nobody has claimed yet.

@@ -14,7 +14,10 @@
 //! inbound hook) and the subject is `Re: <conversation name>`. SMTP 4xx (transient) and
 //! connection, TLS or timeout failures are retried; 5xx (permanent) and unusable settings fail.
 //!
-//! Inbound has its own route (`hook`), because the threading headers choose the room.
+//! Inbound takes the one door every provider takes (`channels::inbound`): `verify` checks the
+//! account's `inbound_secret`, `parse` reads the inbound-parse POST into a message whose
+//! [`Thread`](super::Thread) (In-Reply-To / References, subject, the participant's
+//! `email_thread`) lets the shared path pick the room, name a new one and thread our replies.
 
 pub mod hook;
 pub mod parse;
@@ -57,18 +60,19 @@ impl Provider for Smtp {
         1_000_000
     }
 
+    /// The account's `inbound_secret` must be presented (see [`hook::verified`]).
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
-        let query: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(&req.query).finish();
-        if hook::verified(account, Some(&query), &req.headers) {
+        if hook::verified(account, req) {
             Ok(())
         } else {
             Err(Error::Forbidden("inbound_secret missing or wrong".into()))
         }
     }
 
-    /// Unused: `POST /v1.0/hooks/smtp/{account_id}` is routed to [`hook::hook`].
-    fn parse(&self, _account: &Account, _req: &HookRequest) -> Result<Inbound, Error> {
-        Err(Error::bad_request("inbound email is handled by POST /v1.0/hooks/smtp/{account_id}"))
+    /// One inbound-parse POST: one email, with its thread (see [`hook::message`]).
+    async fn parse(&self, _account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
+        let email = parse::parse(req.header("content-type").unwrap_or(""), req.body.clone()).await?;
+        Ok(Inbound { messages: vec![hook::message(email)], ..Inbound::default() })
     }
 
     /// Without the outbox's context: no threading, default timeout.
@@ -102,7 +106,7 @@ async fn thread(ctx: &SendContext<'_>) -> crate::error::Result<Thread> {
     let state = ctx.state;
     let c = state.store.get_conversation(ctx.account.tenant_id, ctx.conversation_id).await?;
     let list = state.store.list_participants(ctx.conversation_id).await?;
-    let t = list.iter().find(|p| p.id == ctx.participant_id).and_then(|p| p.data.get("email_thread"));
+    let t = list.iter().find(|p| p.id == ctx.participant_id).and_then(|p| p.data.get(hook::THREAD_KEY));
     let ids = |v: &serde_json::Value| v.as_str().map(str::to_string);
     Ok(Thread {
         conversation_name: c.map(|c| c.name).unwrap_or_default(),
