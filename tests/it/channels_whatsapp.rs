@@ -1,14 +1,12 @@
 //! WhatsApp Cloud API end to end: the GET verification handshake, signed webhooks into rooms,
 //! outbound through a stub Graph API, status webhooks, retries.
 
-mod common;
-
-use common::channels::{
+use crate::common::channels::{
     agent_ws, config, conversations, create_account, delivery_when, first_conversation, fixture, hook_url,
     json_webhook, messages, next_update, post, send_and_settle, settled,
 };
-use common::stub::{Answer, Stub};
-use common::{Backend, KEY_A, TestServer, on_every_backend};
+use crate::common::stub::{Answer, Stub};
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
 use switchboard::channels::whatsapp::signature;
 

@@ -1,8 +1,7 @@
 //! REST API against the real server: CRUD, pagination, errors, auth and tenant isolation.
 
-mod common;
-
-use common::{KEY_A, KEY_B, TestServer};
+use crate::common;
+use crate::common::{KEY_A, KEY_B, TestServer};
 use serde_json::{Value, json};
 
 #[tokio::test]

@@ -1,14 +1,12 @@
 //! Telegram Bot API end to end: secret-token webhooks into rooms, outbound `sendMessage` /
 //! `sendPhoto` through a stub Bot API, 429 `retry_after`, failures. No delivery callbacks.
 
-mod common;
-
-use common::channels::{
+use crate::common::channels::{
     config, conversations, create_account, first_conversation, fixture, json_webhook, messages, send_and_settle,
     settled,
 };
-use common::stub::{Answer, Stub};
-use common::{Backend, KEY_A, TestServer, on_every_backend};
+use crate::common::stub::{Answer, Stub};
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
 
 const BOT_TOKEN: &str = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw";

@@ -91,7 +91,7 @@ fn check_config_explains_unknown_keys_bad_types_bad_toml_and_missing_files() {
     let good = "[ws]\nallowed_origins = [\"https://app.example.com\"]\n[metrics]\ntoken = \"0123456789abcdef\"\n";
     let (code, err) = run_binary(Some(good), &["check-config"]);
     assert_eq!(code, 0, "{err}");
-    let production = include_str!("../../config/production.example.toml");
+    let production = include_str!("../../../config/production.example.toml");
     let (code, err) = run_binary(Some(production), &["check-config"]);
     assert_eq!(code, 0, "the production example is valid: {err}");
     let without_secret = production.replace("token_secret = \"CHANGE-ME", "token_secret = \"\" # \"");

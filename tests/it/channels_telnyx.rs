@@ -1,16 +1,14 @@
 //! Telnyx-compatible SMS/MMS end to end: Ed25519-signed webhooks into rooms, outbound through a
 //! stub Telnyx messages API, delivery events, retries.
 
-mod common;
-
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
-use common::channels::{
+use crate::common::channels::{
     agent_ws, config, conversations, create_account, delivery_when, first_conversation, fixture, json_webhook,
     messages, next_update, post_webhook, send_and_settle,
 };
-use common::stub::{Answer, Stub};
-use common::{Backend, KEY_A, TestServer, on_every_backend};
+use crate::common::stub::{Answer, Stub};
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use ed25519_dalek::{Signer, SigningKey};
 use serde_json::json;
 use switchboard::channels::telnyx::signed_payload;

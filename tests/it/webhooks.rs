@@ -2,12 +2,11 @@
 //! event catalogue, per-conversation order, retries, dead letters, redelivery, interception,
 //! the SSRF guard, secret rotation, and (Redis) pending deliveries surviving a node SIGKILL.
 
-mod common;
-
+use crate::common;
+use crate::common::stub::{Answer, Recorded, Stub, eventually};
+use crate::common::{KEY_A, KEY_B, TestServer};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
-use common::stub::{Answer, Recorded, Stub, eventually};
-use common::{KEY_A, KEY_B, TestServer};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -391,7 +390,5 @@ async fn rotated_secret_and_the_previous_one_both_sign_during_the_grace_period()
     srv.stop().await;
 }
 
-#[path = "webhooks/intercept.rs"]
 mod intercept;
-#[path = "webhooks/redis_backend.rs"]
 mod redis_backend;

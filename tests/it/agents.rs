@@ -2,10 +2,9 @@
 //! tokens vs API keys), assigning and unassigning, the owner filter with paging, the live
 //! `assigned` frame, and round-robin auto-assignment among connected agents.
 
-mod common;
-
-use common::stub::eventually;
-use common::{Api, BACKENDS, Backend, KEY_A, KEY_B, TestServer, Ws};
+use crate::common;
+use crate::common::stub::eventually;
+use crate::common::{Api, BACKENDS, Backend, KEY_A, KEY_B, TestServer, Ws};
 use serde_json::{Value, json};
 use switchboard::channels::twilio::signature;
 

@@ -8,10 +8,9 @@
 //! show; this side fails when it fails, with the script's output and node A's log. Chromium
 //! and the node packages are installed when missing (`common::browser`); never a skip.
 
-mod common;
-
-use common::KEY_A;
-use common::redis::{Node, RedisServer};
+use crate::common;
+use crate::common::KEY_A;
+use crate::common::redis::{Node, RedisServer};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};

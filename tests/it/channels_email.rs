@@ -2,11 +2,10 @@
 //! fixtures) into rooms with threading, outbound mail to a real SMTP receiver on 127.0.0.1
 //! with Message-ID / In-Reply-To / References, and SMTP failures through the retry policy.
 
-mod common;
-
-use common::channels::{config, conversations, create_account, messages, settled};
-use common::smtp::{Mail, SmtpServer};
-use common::{BACKENDS, Backend, KEY_A, TestServer};
+use crate::common;
+use crate::common::channels::{config, conversations, create_account, messages, settled};
+use crate::common::smtp::{Mail, SmtpServer};
+use crate::common::{BACKENDS, Backend, KEY_A, TestServer};
 use serde_json::{Value, json};
 
 const SECRET: &str = "inbound-secret-0123456789";

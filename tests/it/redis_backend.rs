@@ -6,16 +6,15 @@
 //! the store's own guarantees (race-free creation, trimming, delivery updates) directly and
 //! `tls` runs a node against a TLS-only Redis port.
 
-#[path = "redis_backend/cluster.rs"]
 mod cluster;
-mod common;
-#[path = "redis_backend/store.rs"]
 mod store;
-#[path = "redis_backend/tls.rs"]
 mod tls;
 
-use common::KEY_A;
-use common::redis::{Node, RedisServer, history, messages_until, next_within, room, seqs, tenant_id, wait_until};
+use crate::common;
+use crate::common::KEY_A;
+use crate::common::redis::{
+    Node, RedisServer, history, messages_until, next_within, room, seqs, tenant_id, wait_until,
+};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

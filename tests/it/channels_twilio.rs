@@ -1,14 +1,13 @@
 //! Twilio-compatible SMS/MMS end to end: signed inbound webhooks into rooms, outbound through
 //! a stub Twilio API, status callbacks, retries.
 
-mod common;
-
-use common::channels::{
+use crate::common;
+use crate::common::channels::{
     agent_ws, config, conversations, create_account, first_conversation, fixture, hook_url, messages, post,
     post_webhook, send_and_settle,
 };
-use common::stub::{Answer, Stub, eventually};
-use common::{Backend, KEY_A, TestServer, on_every_backend};
+use crate::common::stub::{Answer, Stub, eventually};
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
 use switchboard::channels::twilio::signature;
 

@@ -1,9 +1,8 @@
 //! WebSocket chat against the real server: rooms, ordering, resume, retries, slow readers,
 //! bad frames, tokens and shutdown.
 
-mod common;
-
-use common::{KEY_A, TestServer, Ws};
+use crate::common;
+use crate::common::{KEY_A, TestServer, Ws};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::time::Duration;

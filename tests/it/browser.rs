@@ -8,9 +8,8 @@
 //! packages with `npm ci`. Anything that cannot be installed fails the test with a message
 //! saying what to do; it never skips. The restart scenario is `tests/browser_restart.rs`.
 
-mod common;
-
-use common::stub::{Answer, Stub};
+use crate::common;
+use crate::common::stub::{Answer, Stub};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 

@@ -1,14 +1,12 @@
 //! LINE Messaging API end to end: signed webhooks into rooms, outbound through a stub push API,
 //! retries. LINE has no delivery callbacks, so a delivery ends at `sent`.
 
-mod common;
-
-use common::channels::{
+use crate::common::channels::{
     agent_ws, config, conversations, create_account, first_conversation, fixture, json_webhook, messages, next_update,
     post_webhook, send_and_settle,
 };
-use common::stub::{Answer, Stub};
-use common::{Backend, KEY_A, TestServer, on_every_backend};
+use crate::common::stub::{Answer, Stub};
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
 use switchboard::channels::line::signature;
 

@@ -4,10 +4,8 @@
 //! conversation created or written to on one node reaches a watcher connected to another. And
 //! the holder's read marker in `subscribed` (the page's unread divider after a reload).
 
-mod common;
-
-use common::redis::{Node, RedisCluster, RedisServer, next_within};
-use common::{Api, KEY_A, KEY_B, TestServer, Ws, on_every_backend, test_config};
+use crate::common::redis::{Node, RedisCluster, RedisServer, next_within};
+use crate::common::{Api, KEY_A, KEY_B, TestServer, Ws, on_every_backend, test_config};
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! No secrets in the logs: a full scenario (REST, WebSocket, refresh, metrics, a bad key and a
 //! forged token) logged at `trace` into a buffer, then searched for every secret it used.
 
-use super::common::{self, KEY_A, KEY_B, TestServer, Ws};
 use super::{METRICS_TOKEN, alice_room, scrape, send};
+use crate::common::{self, KEY_A, KEY_B, TestServer, Ws};
 use futures_util::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;

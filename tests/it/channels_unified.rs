@@ -4,11 +4,10 @@
 //! person's LINE id to their participant → they write on LINE → same room, the agent sees it
 //! live → the agent's next reply goes out on LINE, and Twilio gets nothing more.
 
-mod common;
-
-use common::channels::{create_account, fixture, hook_url, post};
-use common::stub::{Answer, Stub};
-use common::{Backend, KEY_A, TestServer, on_every_backend};
+use crate::common;
+use crate::common::channels::{create_account, fixture, hook_url, post};
+use crate::common::stub::{Answer, Stub};
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
 use std::time::Duration;
 

@@ -4,13 +4,11 @@
 //! Windows are configured short (1–2 s) instead of asserting on timings: a test waits past a
 //! window and then checks the outcome, never "how fast" something happened.
 
-#[path = "operations/check_config.rs"]
 mod check_config;
-mod common;
-#[path = "operations/logs.rs"]
 mod logs;
 
-use common::{KEY_A, KEY_B, TestServer, Ws};
+use crate::common;
+use crate::common::{KEY_A, KEY_B, TestServer, Ws};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use std::collections::HashMap;

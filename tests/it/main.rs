@@ -1,0 +1,24 @@
+//! Every integration test in one binary, one module per area, so the crate is linked once.
+//!
+//! Each module starts the real server in-process on 127.0.0.1:0 (see `common`), with real
+//! HTTP, WebSocket, Redis (a `redis-server` spawned on a free port) and Chromium clients. Run
+//! one area with `cargo test --test it <module>::`, e.g. `cargo test --test it redis_backend::`.
+
+mod common;
+
+mod agents;
+mod browser;
+mod browser_restart;
+mod channels_email;
+mod channels_line;
+mod channels_telegram;
+mod channels_telnyx;
+mod channels_twilio;
+mod channels_unified;
+mod channels_whatsapp;
+mod operations;
+mod redis_backend;
+mod rest_api;
+mod webhooks;
+mod ws_chat;
+mod ws_watch;
