@@ -12,8 +12,8 @@
 //! Gauges that mirror state someone else owns (live rooms, subscriptions, fan-out drops) are
 //! sampled from the hub at scrape time instead of being kept in step by hand.
 //!
-//! Names are in [`names`], so code that lands later (provider outbox, webhooks, the Redis
-//! store) records into the series documented in README without inventing its own.
+//! Names are in [`names`], so every recorder (provider outbox, webhooks, the Redis client)
+//! records into the series documented in `docs/operations.md` without inventing its own.
 
 use ::metrics::{Counter, Gauge, Histogram, Key, Label, Level, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
@@ -233,7 +233,7 @@ impl Metrics {
         self.counter(names::DELIVERIES, &[("channel", channel), ("status", status)]).increment(1);
     }
 
-    /// For the provider and webhook outboxes (not written yet): `depth` deliveries wait for
+    /// For the provider and webhook outboxes: `depth` deliveries wait for
     /// `target` (a provider name or webhook endpoint id; never a URL with credentials).
     pub fn outbox_depth(&self, kind: &'static str, target: &str, depth: usize) {
         self.gauge(names::OUTBOX_DEPTH, &[("kind", kind), ("target", target)]).set(depth as f64);

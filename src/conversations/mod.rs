@@ -1,7 +1,7 @@
 //! Conversations as the rest of the system changes them: the one place where writes are
 //! validated, applied to the store and announced as events.
 //!
-//! REST handlers, the WebSocket gateway (and later provider webhooks) call these functions
+//! REST handlers, the WebSocket gateway and the inbound door for providers call these functions
 //! instead of the store, so every door gets the same rules and the same events. This module
 //! owns no state and no transport: HTTP shapes live in `api`, frames in `ws`.
 
