@@ -13,7 +13,6 @@ use crate::conversations;
 use crate::error::Error;
 use crate::hub::Subscriber;
 use crate::store::SeqRange;
-use crate::wire::Publication;
 use crate::wire::frames::{ClientFrame, ServerFrame, message_frame};
 use axum::extract::ws::Message;
 use futures_util::SinkExt;
@@ -44,7 +43,7 @@ impl Session {
             ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {
                 Ok(pid) => {
                     let f = ServerFrame::Typing { conversation_id, participant_id: pid, identity: &self.identity };
-                    self.ephemeral(conversation_id, f.to_text()).await
+                    self.ephemeral(conversation_id, f.to_text())
                 }
                 Err(e) => self.error(&e, Some(conversation_id), None).await,
             },
@@ -56,10 +55,15 @@ impl Session {
                         return self.error(&e, Some(conversation_id), None).await;
                     }
                     let f = ServerFrame::Read { conversation_id, participant_id: pid, identity: &self.identity, seq };
-                    self.ephemeral(conversation_id, f.to_text()).await
+                    self.ephemeral(conversation_id, f.to_text())
                 }
                 Err(e) => self.error(&e, Some(conversation_id), None).await,
             },
+            ClientFrame::Auth { .. } => {
+                let e =
+                    Error::invalid("already_authenticated", "`auth` is only valid as the first frame; use `refresh`");
+                self.error(&e, None, None).await
+            }
             ClientFrame::Ping { id } => self.send_now(ServerFrame::Pong { id: id.as_ref() }.to_text()).await,
             ClientFrame::Refresh { token } => self.refresh(&token.0).await,
             ClientFrame::WatchConversations {} => self.watch_conversations().await,
@@ -120,7 +124,7 @@ impl Session {
         if joined.first_for_identity {
             let f =
                 ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "joined" }.to_text();
-            let _ = self.state.broker.publish(Publication::Ephemeral { room, frame: f }).await;
+            self.publish_ephemeral(room, f);
         }
         result
     }
@@ -194,7 +198,7 @@ impl Session {
             if left.last_for_identity {
                 let f =
                     ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "left" }.to_text();
-                let _ = self.state.broker.publish(Publication::Ephemeral { room, frame: f }).await;
+                self.publish_ephemeral(room, f);
             }
         }
     }
@@ -206,10 +210,9 @@ impl Session {
         }
     }
 
-    async fn ephemeral(&mut self, room: Uuid, frame: axum::extract::ws::Utf8Bytes) -> Sent {
-        if let Err(e) = self.state.broker.publish(Publication::Ephemeral { room, frame }).await {
-            return self.error(&e, Some(room), None).await;
-        }
+    /// Typing and read frames: published on the side (see `ephemeral`), nothing to answer.
+    fn ephemeral(&mut self, room: Uuid, frame: axum::extract::ws::Utf8Bytes) -> Sent {
+        self.publish_ephemeral(room, frame);
         Ok(())
     }
 }
