@@ -15,7 +15,7 @@ use uuid::Uuid;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
     /// The token, as the first frame of a connection opened without one in the URL or the
-    /// subprotocol list (see `ws::handshake`). Refused later in the connection's life.
+    /// subprotocol list (see `ws::admission`). Refused later in the connection's life.
     Auth {
         token: SecretToken,
     },

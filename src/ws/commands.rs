@@ -2,6 +2,13 @@
 //! send (through the one post path), typing, read, ping, refresh (in `hygiene`), and the
 //! conversation-list watch (in `watch`).
 //!
+//! Typing, read and presence frames go to every node without holding up the connection's own
+//! frames: publishing is a broker round trip, and awaited inline a stalled Redis held the
+//! session a whole command timeout per `typing`, so a `send` behind a few of them answered
+//! after several timeouts instead of one. A session hands them to its own publisher task
+//! (`publish_ephemeral`), which publishes them in order; a frame that finds its short queue
+//! full (the broker is not keeping up) is dropped — they are best-effort signals.
+//!
 //! Subscribing registers with the hub *before* reading the room's position and history, so a
 //! message appended meanwhile arrives twice (replay and live) rather than never; the session's
 //! `last_seq` drops the second copy.
@@ -13,9 +20,11 @@ use crate::conversations;
 use crate::error::Error;
 use crate::hub::Subscriber;
 use crate::store::SeqRange;
+use crate::wire::Publication;
 use crate::wire::frames::{ClientFrame, ServerFrame, message_frame};
-use axum::extract::ws::Message;
+use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::SinkExt;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 type Sent = Result<(), axum::Error>;
@@ -210,9 +219,44 @@ impl Session {
         }
     }
 
-    /// Typing and read frames: published on the side (see `ephemeral`), nothing to answer.
-    fn ephemeral(&mut self, room: Uuid, frame: axum::extract::ws::Utf8Bytes) -> Sent {
+    /// Typing and read frames: published on the side (`publish_ephemeral`), nothing to answer.
+    fn ephemeral(&mut self, room: Uuid, frame: Utf8Bytes) -> Sent {
         self.publish_ephemeral(room, frame);
         Ok(())
     }
+}
+
+/// Ephemeral frames waiting for the broker, per connection.
+const QUEUE: usize = 32;
+
+impl Session {
+    /// Queues `frame` for every subscriber of `room` on every node; never waits.
+    pub(super) fn publish_ephemeral(&mut self, room: Uuid, frame: Utf8Bytes) {
+        let tx = self.publisher.get_or_insert_with(|| spawn_publisher(&self.state));
+        if tx.try_send(Publication::Ephemeral { room, frame }).is_err() {
+            tracing::debug!(%room, "ephemeral frame dropped: the broker is not keeping up");
+        }
+    }
+}
+
+/// The publisher task: ends when the session drops its sender (after publishing what is
+/// queued, e.g. the final `presence left`) or when the node shuts down.
+fn spawn_publisher(state: &AppState) -> mpsc::Sender<Publication> {
+    let (tx, mut rx) = mpsc::channel::<Publication>(QUEUE);
+    let (broker, shutdown) = (state.broker.clone(), state.shutdown.clone());
+    state.tasks.spawn(async move {
+        loop {
+            let p = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                p = rx.recv() => match p {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            if let Err(e) = broker.publish(p).await {
+                tracing::warn!(error = %e, "ephemeral frame not published");
+            }
+        }
+    });
+    tx
 }

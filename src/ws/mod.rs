@@ -1,5 +1,5 @@
 //! The WebSocket gateway at `/v1.0/ws` (token in the first frame, the subprotocol list, or
-//! `?token=`; see `handshake`).
+//! `?token=`; see `admission`).
 //!
 //! Owns the upgrade (token check, frame-size limits) and one session task per connection. The
 //! frames and close codes it speaks are `crate::wire`'s. A session talks to the hub (membership, fan-out into
@@ -8,8 +8,6 @@
 
 mod admission;
 mod commands;
-mod ephemeral;
-mod handshake;
 mod hygiene;
 mod send;
 mod session;
@@ -34,14 +32,14 @@ pub struct WsParams {
 /// Upgrades, then either runs a session or closes at once with the token's close code: a
 /// browser cannot read an HTTP status from a failed upgrade, but it can read a close code.
 /// Origin and connection limits refuse before the upgrade (see `admission`); a connection
-/// without a token sends it in its first frame (see `handshake`).
+/// without a token sends it in its first frame (see `admission`).
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     Query(q): Query<WsParams>,
     headers: HeaderMap,
 ) -> Response {
-    let token = q.token.or_else(|| handshake::protocol_token(&headers));
+    let token = q.token.or_else(|| admission::protocol_token(&headers));
     let admission::Admitted { verdict, mut permit } = match admission::admit(&state, &headers, token.as_deref()) {
         Ok(a) => a,
         Err(refused) => return refused.into_response(),
@@ -50,7 +48,7 @@ pub async fn upgrade(
     // A child of the request's span, so session logs carry its request id.
     let span = tracing::info_span!("ws_session");
     let tasks = state.tasks.clone();
-    ws.protocols([handshake::PROTOCOL])
+    ws.protocols([admission::PROTOCOL])
         .max_message_size(cfg.max_frame_bytes)
         .max_frame_size(cfg.max_frame_bytes)
         .write_buffer_size(cfg.write_buffer_bytes)
@@ -59,7 +57,7 @@ pub async fn upgrade(
             let session = async move {
                 let verdict = match verdict {
                     Some(v) => v,
-                    None => handshake::first_frame(&state, &mut socket, &mut permit).await,
+                    None => admission::first_frame(&state, &mut socket, &mut permit).await,
                 };
                 match verdict {
                     Ok(claims) if !state.shutdown.is_cancelled() => {

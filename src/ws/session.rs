@@ -54,7 +54,7 @@ pub(super) struct Session {
     pub hygiene: Hygiene,
     /// A frame read ahead (while batching `send`s) that is handled next.
     pub stash: Option<Option<Result<Message, axum::Error>>>,
-    /// Where typing, read and presence frames go to be published (see `ephemeral`).
+    /// Where typing, read and presence frames go to be published (see `commands`).
     pub publisher: Option<mpsc::Sender<Publication>>,
 }
 
