@@ -248,6 +248,8 @@ pub struct WsConfig {
     pub max_subscriptions: usize,
     pub max_recovery: usize,
     pub close_timeout_ms: u64,
+    /// How long a connection opened without a token may take to send its `auth` frame.
+    pub auth_timeout_ms: u64,
     pub write_buffer_bytes: usize,
     pub read_buffer_bytes: usize,
     pub max_connections: usize,

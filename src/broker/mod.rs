@@ -26,7 +26,7 @@ pub use memory::MemoryBroker;
 
 #[async_trait]
 pub trait Broker: Send + Sync + 'static {
-    /// Delivers a room publication that is not history (`Ephemeral`, `Assigned`) to every
+    /// Delivers a room publication that is not history (`Ephemeral`, `Assigned`, `Removed`) to every
     /// node's subscribers of its room, this one included.
     async fn publish(&self, publication: Publication) -> Result<()>;
     /// Publishes an event for outside consumers (and in-process listeners such as webhooks).

@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::error::{Error, Result};
 use crate::model::{Address, AddressType, Endpoint, Participant, now};
 use crate::store::Binding;
-use crate::wire::EventKind;
+use crate::wire::{EventKind, Publication};
 use uuid::Uuid;
 
 /// What the API (or an inbound channel) asks to add.
@@ -155,6 +155,10 @@ pub async fn remove_participant(state: &AppState, tenant: Uuid, conversation: Uu
         return Err(Error::NotFound("participant"));
     }
     unbind_all(state, &p).await;
+    // Its open connections (on every node) lose the room now, not at their next subscribe.
+    if let Err(e) = state.broker.publish(Publication::Removed { room: conversation, participant_id: id }).await {
+        tracing::warn!(error = %e, %conversation, participant = %id, "removal not announced to live connections");
+    }
     emit(state, event(EventKind::ParticipantRemoved, tenant, conversation, &p)).await;
     Ok(p)
 }

@@ -111,7 +111,9 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
     let (author, direction, status, scope) = match &req.author {
         Author::Api => (None, Direction::Outbound, MessageStatus::Sent, "api".to_string()),
         Author::Participant(p) => {
-            if p.conversation_id != req.conversation_id {
+            // Checked against the list read for this post, not the author as the caller cached
+            // it: a connection may still hold a participant that was removed meanwhile.
+            if p.conversation_id != req.conversation_id || !participants.iter().any(|x| x.id == p.id) {
                 return Err(Error::Forbidden("author is not a participant of this conversation".into()));
             }
             (Some(p.id), Direction::Inbound, MessageStatus::Received, p.id.to_string())

@@ -14,6 +14,11 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientFrame {
+    /// The token, as the first frame of a connection opened without one in the URL or the
+    /// subprotocol list (see `ws::admission`). Refused later in the connection's life.
+    Auth {
+        token: SecretToken,
+    },
     /// Join a room; with `since`, first replay every message after that seq.
     Subscribe {
         conversation_id: Uuid,

@@ -26,6 +26,10 @@ pub enum Publication {
     /// to `seq` from the store. Brokers send it after a link outage, since publications lost on
     /// the wire would otherwise only be noticed at the next message.
     Sync { room: Uuid, seq: u64 },
+    /// Participant `participant_id` was removed from `room`: every connection holding the room
+    /// as that participant loses it at once (`unsubscribed`, reason `removed`). Travels on the
+    /// room's channel, so it keeps its place among the room's messages on every node.
+    Removed { room: Uuid, participant_id: Uuid },
     /// A frame for the connection itself rather than for one of its rooms (the tenant-wide
     /// `conversation` and `watching` frames): written as it is, in queue order.
     Direct { frame: Utf8Bytes },
@@ -38,7 +42,8 @@ impl Publication {
             Publication::Message { room, .. }
             | Publication::Ephemeral { room, .. }
             | Publication::Assigned { room, .. }
-            | Publication::Sync { room, .. } => Some(*room),
+            | Publication::Sync { room, .. }
+            | Publication::Removed { room, .. } => Some(*room),
             Publication::Direct { .. } => None,
         }
     }
@@ -47,7 +52,8 @@ impl Publication {
     /// cross nodes (`Sync` is made by each node, `Direct` belongs to one connection).
     ///
     /// Layout: a tag letter, then `<seq> <frame>` (`M`), `<frame>` (`E`), or
-    /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned). The frame comes last and
+    /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned), or `<participant id>`
+    /// (`R`, no frame: each session writes its own `unsubscribed`). The frame comes last and
     /// is never parsed by a receiver.
     pub fn encode(&self) -> Option<String> {
         match self {
@@ -57,6 +63,7 @@ impl Publication {
                 let owner = owner_id.as_deref().unwrap_or("");
                 Some(format!("A{} {owner}{frame}", owner.len()))
             }
+            Publication::Removed { participant_id, .. } => Some(format!("R{participant_id}")),
             Publication::Sync { .. } | Publication::Direct { .. } => None,
         }
     }
@@ -78,6 +85,7 @@ impl Publication {
                 let owner_id = (!owner.is_empty()).then(|| owner.to_string());
                 Publication::Assigned { room, owner_id, frame: frame.into() }
             }
+            "R" => Publication::Removed { room, participant_id: rest.parse().ok()? },
             _ => return None,
         };
         Some(p)
@@ -129,6 +137,7 @@ mod tests {
             Publication::Ephemeral { room, frame: r#"{"type":"typing"}"#.into() },
             Publication::Assigned { room, owner_id: Some("ann lee".into()), frame: r#"{"x":1}"#.into() },
             Publication::Assigned { room, owner_id: None, frame: r#"{"x":1}"#.into() },
+            Publication::Removed { room, participant_id: Uuid::now_v7() },
         ];
         for p in cases {
             let bytes = p.encode().unwrap();
@@ -138,6 +147,7 @@ mod tests {
         assert_eq!(Publication::decode(room, b"{}"), None);
         assert_eq!(Publication::decode(room, b"Mx {}"), None);
         assert_eq!(Publication::decode(room, b"A9 ab"), None);
+        assert_eq!(Publication::decode(room, b"Rnot-a-uuid"), None);
     }
 
     #[test]

@@ -2,6 +2,13 @@
 //! send (through the one post path), typing, read, ping, refresh (in `hygiene`), and the
 //! conversation-list watch (in `watch`).
 //!
+//! Typing, read and presence frames go to every node without holding up the connection's own
+//! frames: publishing is a broker round trip, and awaited inline a stalled Redis held the
+//! session a whole command timeout per `typing`, so a `send` behind a few of them answered
+//! after several timeouts instead of one. A session hands them to its own publisher task
+//! (`publish_ephemeral`), which publishes them in order; a frame that finds its short queue
+//! full (the broker is not keeping up) is dropped — they are best-effort signals.
+//!
 //! Subscribing registers with the hub *before* reading the room's position and history, so a
 //! message appended meanwhile arrives twice (replay and live) rather than never; the session's
 //! `last_seq` drops the second copy.
@@ -15,8 +22,9 @@ use crate::hub::Subscriber;
 use crate::store::SeqRange;
 use crate::wire::Publication;
 use crate::wire::frames::{ClientFrame, ServerFrame, message_frame};
-use axum::extract::ws::Message;
+use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::SinkExt;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 type Sent = Result<(), axum::Error>;
@@ -44,7 +52,7 @@ impl Session {
             ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {
                 Ok(pid) => {
                     let f = ServerFrame::Typing { conversation_id, participant_id: pid, identity: &self.identity };
-                    self.ephemeral(conversation_id, f.to_text()).await
+                    self.ephemeral(conversation_id, f.to_text())
                 }
                 Err(e) => self.error(&e, Some(conversation_id), None).await,
             },
@@ -56,10 +64,15 @@ impl Session {
                         return self.error(&e, Some(conversation_id), None).await;
                     }
                     let f = ServerFrame::Read { conversation_id, participant_id: pid, identity: &self.identity, seq };
-                    self.ephemeral(conversation_id, f.to_text()).await
+                    self.ephemeral(conversation_id, f.to_text())
                 }
                 Err(e) => self.error(&e, Some(conversation_id), None).await,
             },
+            ClientFrame::Auth { .. } => {
+                let e =
+                    Error::invalid("already_authenticated", "`auth` is only valid as the first frame; use `refresh`");
+                self.error(&e, None, None).await
+            }
             ClientFrame::Ping { id } => self.send_now(ServerFrame::Pong { id: id.as_ref() }.to_text()).await,
             ClientFrame::Refresh { token } => self.refresh(&token.0).await,
             ClientFrame::WatchConversations {} => self.watch_conversations().await,
@@ -120,7 +133,7 @@ impl Session {
         if joined.first_for_identity {
             let f =
                 ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "joined" }.to_text();
-            let _ = self.state.broker.publish(Publication::Ephemeral { room, frame: f }).await;
+            self.publish_ephemeral(room, f);
         }
         result
     }
@@ -194,7 +207,7 @@ impl Session {
             if left.last_for_identity {
                 let f =
                     ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "left" }.to_text();
-                let _ = self.state.broker.publish(Publication::Ephemeral { room, frame: f }).await;
+                self.publish_ephemeral(room, f);
             }
         }
     }
@@ -206,10 +219,44 @@ impl Session {
         }
     }
 
-    async fn ephemeral(&mut self, room: Uuid, frame: axum::extract::ws::Utf8Bytes) -> Sent {
-        if let Err(e) = self.state.broker.publish(Publication::Ephemeral { room, frame }).await {
-            return self.error(&e, Some(room), None).await;
-        }
+    /// Typing and read frames: published on the side (`publish_ephemeral`), nothing to answer.
+    fn ephemeral(&mut self, room: Uuid, frame: Utf8Bytes) -> Sent {
+        self.publish_ephemeral(room, frame);
         Ok(())
     }
+}
+
+/// Ephemeral frames waiting for the broker, per connection.
+const QUEUE: usize = 32;
+
+impl Session {
+    /// Queues `frame` for every subscriber of `room` on every node; never waits.
+    pub(super) fn publish_ephemeral(&mut self, room: Uuid, frame: Utf8Bytes) {
+        let tx = self.publisher.get_or_insert_with(|| spawn_publisher(&self.state));
+        if tx.try_send(Publication::Ephemeral { room, frame }).is_err() {
+            tracing::debug!(%room, "ephemeral frame dropped: the broker is not keeping up");
+        }
+    }
+}
+
+/// The publisher task: ends when the session drops its sender (after publishing what is
+/// queued, e.g. the final `presence left`) or when the node shuts down.
+fn spawn_publisher(state: &AppState) -> mpsc::Sender<Publication> {
+    let (tx, mut rx) = mpsc::channel::<Publication>(QUEUE);
+    let (broker, shutdown) = (state.broker.clone(), state.shutdown.clone());
+    state.tasks.spawn(async move {
+        loop {
+            let p = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                p = rx.recv() => match p {
+                    Some(p) => p,
+                    None => return,
+                },
+            };
+            if let Err(e) = broker.publish(p).await {
+                tracing::warn!(error = %e, "ephemeral frame not published");
+            }
+        }
+    });
+    tx
 }

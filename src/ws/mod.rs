@@ -1,4 +1,5 @@
-//! The WebSocket gateway at `/v1.0/ws?token=...`.
+//! The WebSocket gateway at `/v1.0/ws` (token in the first frame, the subprotocol list, or
+//! `?token=`; see `admission`).
 //!
 //! Owns the upgrade (token check, frame-size limits) and one session task per connection. The
 //! frames and close codes it speaks are `crate::wire`'s. A session talks to the hub (membership, fan-out into
@@ -30,14 +31,16 @@ pub struct WsParams {
 
 /// Upgrades, then either runs a session or closes at once with the token's close code: a
 /// browser cannot read an HTTP status from a failed upgrade, but it can read a close code.
-/// Origin and connection limits refuse before the upgrade (see `admission`).
+/// Origin and connection limits refuse before the upgrade (see `admission`); a connection
+/// without a token sends it in its first frame (see `admission`).
 pub async fn upgrade(
     ws: WebSocketUpgrade,
     State(state): State<AppState>,
     Query(q): Query<WsParams>,
     headers: HeaderMap,
 ) -> Response {
-    let admission::Admitted { verdict, permit } = match admission::admit(&state, &headers, q.token.as_deref()) {
+    let token = q.token.or_else(|| admission::protocol_token(&headers));
+    let admission::Admitted { verdict, mut permit } = match admission::admit(&state, &headers, token.as_deref()) {
         Ok(a) => a,
         Err(refused) => return refused.into_response(),
     };
@@ -45,12 +48,17 @@ pub async fn upgrade(
     // A child of the request's span, so session logs carry its request id.
     let span = tracing::info_span!("ws_session");
     let tasks = state.tasks.clone();
-    ws.max_message_size(cfg.max_frame_bytes)
+    ws.protocols([admission::PROTOCOL])
+        .max_message_size(cfg.max_frame_bytes)
         .max_frame_size(cfg.max_frame_bytes)
         .write_buffer_size(cfg.write_buffer_bytes)
         .read_buffer_size(cfg.read_buffer_bytes)
-        .on_upgrade(move |socket| {
+        .on_upgrade(move |mut socket| {
             let session = async move {
+                let verdict = match verdict {
+                    Some(v) => v,
+                    None => admission::first_frame(&state, &mut socket, &mut permit).await,
+                };
                 match verdict {
                     Ok(claims) if !state.shutdown.is_cancelled() => {
                         // An agent with an open connection is available for auto-assignment.

@@ -54,6 +54,8 @@ pub(super) struct Session {
     pub hygiene: Hygiene,
     /// A frame read ahead (while batching `send`s) that is handled next.
     pub stash: Option<Option<Result<Message, axum::Error>>>,
+    /// Where typing, read and presence frames go to be published (see `commands`).
+    pub publisher: Option<mpsc::Sender<Publication>>,
 }
 
 /// Why the loop ended.
@@ -80,6 +82,7 @@ pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims
         socket,
         bad_frames: 0,
         stash: None,
+        publisher: None,
     };
     let end = s.event_loop(rx).await;
     s.leave_all().await;
@@ -210,6 +213,7 @@ impl Session {
     async fn deliver(&mut self, batch: Vec<Arc<Publication>>) -> Result<(), axum::Error> {
         let mut wrote = false;
         let mut revoked = Vec::new();
+        let mut removed = Vec::new();
         for p in batch {
             let (room, seq, frame) = match &*p {
                 // A connection-wide frame (conversation watch): not part of any room's order.
@@ -229,6 +233,18 @@ impl Session {
                         && owner_id.as_deref().is_some_and(|o| o != self.claims.sub)
                     {
                         revoked.push(*room);
+                    }
+                    continue;
+                }
+                Publication::Removed { room, participant_id } => {
+                    let holds = self.subs.get(room).and_then(|s| s.participant.as_ref()).map(|p| p.id);
+                    if holds == Some(*participant_id) {
+                        // Dropped here, so nothing later in this batch reaches the room.
+                        self.subs.remove(room);
+                        removed.push(*room);
+                        let f = ServerFrame::Unsubscribed { conversation_id: *room, reason: "removed" };
+                        self.socket.feed(Message::Text(f.to_text())).await?;
+                        wrote = true;
                     }
                     continue;
                 }
@@ -255,6 +271,10 @@ impl Session {
             if let Some(sub) = self.subs.get_mut(&room) {
                 sub.last_seq = seq;
             }
+        }
+        // A removed participant's connection leaves the hub too (presence, broker interest).
+        for room in removed {
+            self.leave(room).await;
         }
         // An agent whose room went to another agent stops receiving it.
         for room in revoked {

@@ -149,8 +149,11 @@ export function decodeToken(token) {
   }
 }
 
-/** The WebSocket URL for `token`, on the page's own origin. */
-export function socketUrl(token) {
+/**
+ * The WebSocket URL on the page's own origin. It carries no token (URLs end up in logs): the
+ * socket sends it in its first frame, `{"type":"auth","token":…}`.
+ */
+export function socketUrl() {
   const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-  return `${proto}//${location.host}/v1.0/ws?token=${encodeURIComponent(token)}`;
+  return `${proto}//${location.host}/v1.0/ws`;
 }

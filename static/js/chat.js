@@ -98,7 +98,7 @@ export class Chat {
       if (!this.api) return null;
       await this.renewToken();
     }
-    return socketUrl(this.token);
+    return { url: socketUrl(), token: this.token };
   }
 
   /** Operator tokens are renewed a minute before they expire, on the live connection too. */

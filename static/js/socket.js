@@ -26,8 +26,9 @@ const RATE_BURST = 30;
 export class Socket {
   /**
    * @param {object} o
-   * @param {(refresh: boolean) => Promise<string|null>} o.getUrl URL to connect to; `refresh`
-   *   asks for a new token (resolve null when none can be had).
+   * @param {(refresh: boolean) => Promise<{url: string, token: string}|null>} o.getUrl URL to
+   *   connect to and the token to send in the first (`auth`) frame; `refresh` asks for a new
+   *   token (resolve null when none can be had).
    * @param {() => void} o.onOpen
    * @param {(frame: object) => void} o.onFrame
    * @param {(state: string, detail?: string) => void} o.onState connecting | connected |
@@ -164,9 +165,11 @@ export class Socket {
       this.scheduleReconnect();
       return;
     }
-    const ws = new WebSocket(url);
+    const ws = new WebSocket(url.url);
     this.ws = ws;
     ws.onopen = () => {
+      // The token goes in the first frame, never in the URL (which proxies and browsers log).
+      ws.send(JSON.stringify({ type: 'auth', token: url.token }));
       this.everConnected = true;
       this.setState('connected');
       this.timers.stable = setTimeout(() => {

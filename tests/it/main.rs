@@ -20,5 +20,6 @@ mod operations;
 mod redis_backend;
 mod rest_api;
 mod webhooks;
+mod ws_access;
 mod ws_chat;
 mod ws_watch;

@@ -291,3 +291,35 @@ async fn a_node_refuses_to_start_without_redis() {
     let err = common::redis::serve_refused(&url, |c| c.redis.command_timeout_ms = 300).await;
     assert!(err.contains("cannot reach Redis"), "{err}");
 }
+
+#[tokio::test]
+async fn a_send_to_a_stalled_redis_is_answered_within_the_command_timeout() {
+    let mut cfg = common::test_config();
+    cfg.redis.command_timeout_ms = 500;
+    let srv = common::TestServer::start_on(common::Backend::Redis, cfg).await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("stalled").await;
+    api.webchat(&c, "alice").await;
+    let mut ws = srv.ws(&api.token("alice", &[&c]).await).await;
+    ws.subscribe(&c, None).await;
+    let redis = srv.redis.as_ref().expect("a redis-backed server");
+    redis.pause();
+    // What the chat page does: a few `typing` frames while composing, then the `send`.
+    let start = std::time::Instant::now();
+    for _ in 0..3 {
+        ws.send(json!({"type": "typing", "conversation_id": c})).await;
+    }
+    ws.send(json!({"type": "send", "conversation_id": c, "text": "anyone?", "client_id": "s1"})).await;
+    let answer = loop {
+        let f = ws.next().await;
+        if f["client_id"] == "s1" {
+            break f;
+        }
+    };
+    let took = start.elapsed();
+    redis.resume();
+    assert_eq!((answer["type"].as_str(), answer["code"].as_str()), (Some("error"), Some("unavailable")), "{answer}");
+    // 500 ms configured: a generous margin, still well below one timeout per frame in a row.
+    assert!(took < Duration::from_millis(1200), "`unavailable` after {took:?}");
+    srv.stop().await;
+}

@@ -239,7 +239,10 @@ async fn tokens_are_checked_and_scoped() {
     let other = api.conversation("other").await;
     api.webchat(&c, "alice").await;
     let mut ws = Ws::connect(&format!("ws://{}/v1.0/ws", srv.addr)).await;
-    assert_eq!(ws.close_code().await, 4001, "missing token");
+    ws.send(json!({"type": "subscribe", "conversation_id": c})).await;
+    assert_eq!(ws.close_code().await, 4001, "missing token (no auth frame first)");
+    let mut ws = srv.ws("").await;
+    assert_eq!(ws.close_code().await, 4001, "empty token");
     let mut ws = srv.ws("forged.token.value").await;
     assert_eq!(ws.close_code().await, 4001, "invalid token");
     let now = chrono::Utc::now().timestamp() as u64;

@@ -95,6 +95,23 @@ impl RedisServer {
         }
     }
 
+    /// SIGSTOP: the process stays, its sockets stay open, nothing answers (a stalled Redis).
+    /// Pair with [`RedisServer::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT after [`RedisServer::pause`].
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, sig: &str) {
+        let pid = self.child.as_ref().expect("redis-server running").id().to_string();
+        let ok = Command::new("kill").args([sig, &pid]).status().expect("run kill").success();
+        assert!(ok, "kill {sig} {pid} failed");
+    }
+
     /// Starts again on the same port and data dir (replaying the AOF if enabled).
     pub async fn restart(&mut self) {
         self.kill();
