@@ -3,9 +3,12 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock rustfmt.toml ./
 COPY src src
+# The load generator is a workspace member: its manifest and sources must be present for the
+# workspace to resolve, though only the server package is built.
+COPY bench bench
 COPY config config
 COPY static static
-RUN cargo build --release --bin switchboard
+RUN cargo build --release -p switchboard --bin switchboard
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \

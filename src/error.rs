@@ -8,9 +8,15 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The underlying failure behind an `Unavailable` or `Internal` error, kept for logs
+/// (shared, so `Error` stays `Clone`).
+pub type Source = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
@@ -37,10 +43,18 @@ pub enum Error {
     #[error("{message}")]
     TooMany { code: &'static str, message: String },
     /// A backend (Redis) cannot take writes right now; the caller may retry.
-    #[error("{0}")]
-    Unavailable(String),
-    #[error("internal error: {0}")]
-    Internal(String),
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
+    #[error("internal error: {message}")]
+    Internal {
+        message: String,
+        #[source]
+        source: Option<Source>,
+    },
 }
 
 impl Error {
@@ -50,6 +64,43 @@ impl Error {
 
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Error::Unprocessable { code, message: message.into() }
+    }
+
+    /// 503 `unavailable`: a backend cannot serve right now; the caller may retry.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        Error::Unavailable { message: message.into(), source: None }
+    }
+
+    /// 503 `unavailable` caused by `source` (`message` says what was being done).
+    pub fn unavailable_from(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Error::Unavailable { message: message.into(), source: Some(Arc::new(source)) }
+    }
+
+    /// 500 `internal`: a fault of this service.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal { message: message.into(), source: None }
+    }
+
+    /// 500 `internal` caused by `source` (`message` says what was being done).
+    pub fn internal_from(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Error::Internal { message: message.into(), source: Some(Arc::new(source)) }
+    }
+
+    /// The text clients see (HTTP body `message`, WebSocket `error` frames): this error and, if
+    /// it has one, its direct cause, `"redis: connection refused"`. Deeper causes stay in logs.
+    pub fn message(&self) -> String {
+        match std::error::Error::source(self) {
+            Some(cause) => format!("{self}: {cause}"),
+            None => self.to_string(),
+        }
+    }
+
+    /// This error and every cause under it, `"a: b: c"`, for logs.
+    pub fn chain(&self) -> Chain<'_> {
+        Chain(self)
     }
 
     pub fn status(&self) -> StatusCode {
@@ -62,8 +113,8 @@ impl Error {
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::RateLimited { .. } | Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -77,13 +128,29 @@ impl Error {
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::RateLimited { .. } => "rate_limited",
-            Error::Unavailable(_) => "unavailable",
-            Error::Internal(_) => "internal",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Internal { .. } => "internal",
         }
     }
 
     pub fn body(&self) -> ErrorBody {
-        ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.to_string() } }
+        ErrorBody { error: ErrorDetail { code: self.code().to_string(), message: self.message() } }
+    }
+}
+
+/// An error and its causes, displayed as `"a: b: c"`; see [`Error::chain`].
+#[derive(Debug)]
+pub struct Chain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut cause = self.0.source();
+        while let Some(e) = cause {
+            write!(f, ": {e}")?;
+            cause = e.source();
+        }
+        Ok(())
     }
 }
 
@@ -101,8 +168,15 @@ pub struct ErrorDetail {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        if let Error::Internal(ref e) = self {
-            tracing::error!(error = %e, "internal error");
+        // The whole cause chain goes to the log; the body keeps to `message()`. A 503 with a
+        // cause is a backend failing; one without is a refusal by design (a node at its
+        // connection limit, a concurrent update, a Redis deadline, all counted in metrics), kept
+        // at debug so a crowd at the limit does not flood the log.
+        match &self {
+            Error::Internal { .. } => tracing::error!(error = %self.chain(), "internal error"),
+            Error::Unavailable { source: Some(_), .. } => tracing::warn!(error = %self.chain(), "unavailable"),
+            Error::Unavailable { source: None, .. } => tracing::debug!(error = %self.chain(), "unavailable"),
+            _ => {}
         }
         let mut res = (self.status(), axum::Json(self.body())).into_response();
         if let Error::RateLimited { retry_after_secs } = self {
@@ -162,3 +236,38 @@ pub struct Query<T>(pub T);
 #[derive(Debug, FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(Error))]
 pub struct Path<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cause_is_kept_for_logs_and_the_body_is_unchanged() {
+        let io = std::io::Error::other("disk on fire");
+        let e = Error::internal_from("corrupt record in redis", io);
+        let source = std::error::Error::source(&e).expect("the io::Error is kept as the source");
+        assert_eq!(source.to_string(), "disk on fire");
+        assert_eq!(e.chain().to_string(), "internal error: corrupt record in redis: disk on fire");
+        // Clients see what they saw when the cause was formatted into the message.
+        assert_eq!(e.body().error.message, "internal error: corrupt record in redis: disk on fire");
+        assert_eq!((e.status().as_u16(), e.code()), (500, "internal"));
+    }
+
+    #[test]
+    fn every_level_of_a_nested_cause_is_in_the_chain() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("read config")]
+        struct Outer(#[source] std::io::Error);
+        let e = Error::unavailable_from("redis", Outer(std::io::Error::other("connection refused")));
+        assert_eq!(e.chain().to_string(), "redis: read config: connection refused");
+        assert_eq!(e.message(), "redis: read config", "only the direct cause reaches clients");
+        assert_eq!(e.status().as_u16(), 503);
+    }
+
+    #[test]
+    fn errors_without_a_cause_display_as_before() {
+        assert_eq!(Error::internal("no outcome").chain().to_string(), "internal error: no outcome");
+        assert_eq!(Error::unavailable("retry").message(), "retry");
+        assert_eq!(Error::NotFound("conversation").message(), "conversation not found");
+    }
+}

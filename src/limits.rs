@@ -146,7 +146,7 @@ impl Limits {
         let max = self.max_connections;
         let taken = self.counts.open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
         if taken.is_err() {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::unavailable(format!(
                 "this node is at its WebSocket connection limit ({max}, ws.max_connections); retry or use another node"
             )));
         }

@@ -67,7 +67,7 @@ pub async fn assign(state: &AppState, tenant: Uuid, id: Uuid, agent: Option<Stri
         ServerFrame::Assigned { conversation_id: id, owner_type: c.owner_type, owner_id: c.owner_id.as_deref() };
     let publication = Publication::Assigned { room: id, owner_id: c.owner_id.clone(), frame: frame.to_text() };
     if let Err(e) = state.broker.publish(publication).await {
-        tracing::warn!(error = %e, conversation = %id, "assigned frame not published");
+        tracing::warn!(error = %e.chain(), conversation = %id, "assigned frame not published");
     }
     Ok(c)
 }
@@ -81,10 +81,10 @@ pub async fn auto_assign(state: &AppState, tenant: Uuid, conversation: Uuid) {
     let agent = match state.agents.pick(tenant).await {
         Ok(Some(a)) => a,
         Ok(None) => return tracing::debug!(%conversation, "no agent available; conversation stays unassigned"),
-        Err(e) => return tracing::warn!(error = %e, %conversation, "auto-assignment skipped"),
+        Err(e) => return tracing::warn!(error = %e.chain(), %conversation, "auto-assignment skipped"),
     };
     if let Err(e) = assign(state, tenant, conversation, Some(agent)).await {
-        tracing::warn!(error = %e, %conversation, "auto-assignment failed");
+        tracing::warn!(error = %e.chain(), %conversation, "auto-assignment failed");
     }
 }
 

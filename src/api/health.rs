@@ -22,9 +22,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, axum::Json<Va
             StatusCode::OK,
             axum::Json(json!({"status": "ready", "node": state.node_id, "rooms": state.hub.room_count()})),
         ),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(json!({"status": "store_unavailable", "error": e.to_string()})),
-        ),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "store_unavailable", "error": e.message()})))
+        }
     }
 }

@@ -71,7 +71,7 @@ impl RedisBroker {
 impl Broker for RedisBroker {
     async fn publish(&self, publication: Publication) -> Result<()> {
         let (Some(room), Some(payload)) = (publication.room(), publication.encode()) else {
-            return Err(Error::Internal("only room publications cross nodes".into()));
+            return Err(Error::internal("only room publications cross nodes"));
         };
         let publish = self.redis.publish_command();
         self.redis.query::<()>(cmd(publish).arg(self.keys.room_channel(room)).arg(payload)).await
@@ -80,7 +80,7 @@ impl Broker for RedisBroker {
     async fn publish_event(&self, event: &Event) -> Result<()> {
         // No receiver is fine: nobody may listen in-process.
         let _ = self.events.send(event.clone());
-        let json = serde_json::to_string(event).map_err(|e| Error::Internal(format!("encode event: {e}")))?;
+        let json = serde_json::to_string(event).map_err(|e| Error::internal_from("encode event", e))?;
         let mut publish = cmd(self.redis.publish_command());
         publish.arg(self.keys.events_channel(event.tenant_id)).arg(&json);
         let publish = self.redis.query::<()>(&publish);

@@ -78,13 +78,13 @@ pub async fn apply_delivery(state: &AppState, tenant: Uuid, conversation: Uuid, 
         Ok(Some(m)) => {
             let frame = ServerFrame::MessageUpdated { message: &m }.to_text();
             if let Err(e) = state.broker.publish(Publication::Ephemeral { room: conversation, frame }).await {
-                tracing::warn!(error = %e, "message_updated frame not published");
+                tracing::warn!(error = %e.chain(), "message_updated frame not published");
             }
             crate::conversations::emit(state, Event::new(EventKind::MessageUpdated, tenant, Some(conversation), &m))
                 .await;
         }
         Ok(None) => {}
-        Err(e) => tracing::warn!(error = %e, %message, "delivery status not recorded"),
+        Err(e) => tracing::warn!(error = %e.chain(), %message, "delivery status not recorded"),
     }
 }
 
@@ -96,7 +96,7 @@ pub async fn on_status(state: &AppState, tenant: Uuid, account: Uuid, update: &s
             tracing::debug!(id = %update.provider_message_id, "status for a message we do not know; ignored");
             return;
         }
-        Err(e) => return tracing::warn!(error = %e, "status callback not applied"),
+        Err(e) => return tracing::warn!(error = %e.chain(), "status callback not applied"),
     };
     let Ok(Some(m)) = state.store.get_message(r.conversation_id, r.message_id).await else { return };
     let Some(mut d) = m.deliveries.into_iter().find(|d| d.participant_id == r.participant_id) else { return };

@@ -214,7 +214,7 @@ pub async fn resolve_room(
         }
         return open_room(state, account, peer, name, b).await;
     }
-    Err(Error::Unavailable("could not resolve the conversation for this sender; retry".into()))
+    Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
 }
 
 async fn open_room(

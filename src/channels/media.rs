@@ -66,13 +66,13 @@ pub async fn download(http: &reqwest::Client, url: &str, bearer: Option<&str>) -
     if let Some(b) = bearer {
         req = req.bearer_auth(b);
     }
-    let res = req.send().await.map_err(|_| Error::Unavailable("the provider's media server did not answer".into()))?;
+    let res = req.send().await.map_err(|_| Error::unavailable("the provider's media server did not answer"))?;
     if !res.status().is_success() {
-        return Err(Error::Unavailable(format!("the provider refused the media ({})", res.status().as_u16())));
+        return Err(Error::unavailable(format!("the provider refused the media ({})", res.status().as_u16())));
     }
     let ct =
         res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
     let ct = ct.to_string();
-    let body = res.bytes().await.map_err(|_| Error::Unavailable("media download interrupted".into()))?;
+    let body = res.bytes().await.map_err(|_| Error::unavailable("media download interrupted"))?;
     Ok((ct, body))
 }

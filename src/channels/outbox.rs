@@ -92,7 +92,7 @@ impl Outbox {
                 Ok(payloads) => match q.push_many(&payloads).await {
                     Ok(()) => return,
                     Err(e) => {
-                        tracing::warn!(error = %e, jobs = jobs.len(), "outbox stream refused; sending from this node")
+                        tracing::warn!(error = %e.chain(), jobs = jobs.len(), "outbox stream refused; sending from this node")
                     }
                 },
                 Err(e) => tracing::warn!(error = %e, "outbox job not encodable; sending from this node"),
@@ -168,7 +168,7 @@ async fn pump(state: AppState, q: Arc<StreamQueue>) {
         let mut entries = match q.claim(&consumer, 64).await {
             Ok(e) => e,
             Err(e) => {
-                tracing::warn!(error = %e, "outbox stream unreadable; retrying");
+                tracing::warn!(error = %e.chain(), "outbox stream unreadable; retrying");
                 Vec::new()
             }
         };
@@ -176,7 +176,7 @@ async fn pump(state: AppState, q: Arc<StreamQueue>) {
             next_reclaim = tokio::time::Instant::now() + std::time::Duration::from_millis(idle / 2);
             match q.reclaim(&consumer, idle, 64).await {
                 Ok(more) => entries.extend(more),
-                Err(e) => tracing::warn!(error = %e, "outbox reclaim failed"),
+                Err(e) => tracing::warn!(error = %e.chain(), "outbox reclaim failed"),
             }
         }
         let idle_round = entries.is_empty();
@@ -231,7 +231,7 @@ async fn settle(state: &AppState, job: &Job) {
     if let (Some(q), Some(id)) = (&state.outbox.durable, &job.token)
         && let Err(e) = q.ack(id).await
     {
-        tracing::warn!(error = %e, "outbox entry not acknowledged; it will be sent again");
+        tracing::warn!(error = %e.chain(), "outbox entry not acknowledged; it will be sent again");
     }
 }
 
@@ -270,7 +270,7 @@ async fn run(state: &AppState, mut job: Job) -> bool {
             record(state, &job, MessageStatus::Failed, Some("channel account was deleted".into())).await;
             return false;
         }
-        Err(e) => return retry(state, job, None, e.to_string()).await,
+        Err(e) => return retry(state, job, None, e.message()).await,
     };
     let Some(provider) = state.channels.get(&account.provider) else {
         record(state, &job, MessageStatus::Failed, Some(format!("unknown provider {}", account.provider))).await;
@@ -304,7 +304,7 @@ async fn run(state: &AppState, mut job: Job) -> bool {
                     participant_id: job.participant_id,
                 };
                 if let Err(e) = state.channel_store.put_provider_ref(account.id, &provider_message_id, r).await {
-                    tracing::warn!(error = %e, "provider message id not indexed; its status callbacks will be ignored");
+                    tracing::warn!(error = %e.chain(), "provider message id not indexed; its status callbacks will be ignored");
                 }
                 job.provider_ids.push(provider_message_id);
                 job.pieces_sent += 1;

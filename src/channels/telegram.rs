@@ -191,7 +191,7 @@ impl Provider for Telegram {
         let base = format!("{}/bot{}", super::api_base(self, account), account.secret("bot_token"));
         let id: String = form_urlencoded::byte_serialize(reference.as_bytes()).collect();
         let (_, meta) = super::media::download(http, &format!("{base}/getFile?file_id={id}"), None).await?;
-        let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::Unavailable("bad getFile answer".into()))?;
+        let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::unavailable("bad getFile answer"))?;
         let path = meta["result"]["file_path"].as_str().ok_or(Error::NotFound("media"))?;
         let file = format!("{}/file/bot{}/{path}", super::api_base(self, account), account.secret("bot_token"));
         super::media::download(http, &file, None).await

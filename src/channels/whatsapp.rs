@@ -233,8 +233,8 @@ impl Provider for WhatsApp {
         let token = account.secret("access_token");
         let url = format!("{}/v17.0/{reference}", super::api_base(self, account));
         let (_, meta) = super::media::download(http, &url, Some(token)).await?;
-        let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::Unavailable("bad media metadata".into()))?;
-        let link = meta["url"].as_str().ok_or_else(|| Error::Unavailable("media has no download url".into()))?;
+        let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::unavailable("bad media metadata"))?;
+        let link = meta["url"].as_str().ok_or_else(|| Error::unavailable("media has no download url"))?;
         super::media::download(http, link, Some(token)).await
     }
 

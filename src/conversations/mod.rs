@@ -50,7 +50,7 @@ pub async fn emit(state: &AppState, event: Event) {
 
 async fn publish(state: &AppState, event: &Event) {
     if let Err(e) = state.broker.publish_event(event).await {
-        tracing::warn!(error = %e, kind = %event.kind, "event not published");
+        tracing::warn!(error = %e.chain(), kind = %event.kind, "event not published");
     }
 }
 

@@ -87,7 +87,7 @@ pub(super) async fn unbind_all(state: &AppState, p: &Participant) {
         if let Some(account) = e.account_id
             && let Err(err) = state.channel_store.unbind(account, &e.address).await
         {
-            tracing::warn!(error = %err, "binding not released");
+            tracing::warn!(error = %err.chain(), "binding not released");
         }
     }
 }

@@ -39,7 +39,7 @@ const MAX_CLIENT_ID: usize = 128;
 
 /// Validates and appends a message; see the module docs.
 pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
-    post_many(state, vec![req]).await.pop().unwrap_or_else(|| Err(Error::Internal("no outcome".into())))
+    post_many(state, vec![req]).await.pop().unwrap_or_else(|| Err(Error::internal("no outcome")))
 }
 
 /// `post` for a burst (one WebSocket sender's queued `send`s): one outcome per request, in
@@ -95,7 +95,7 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
         .into_iter()
         .map(|o| {
             let i = o?;
-            appended.get_mut(i).and_then(Option::take).unwrap_or_else(|| Err(Error::Internal("no outcome".into())))
+            appended.get_mut(i).and_then(Option::take).unwrap_or_else(|| Err(Error::internal("no outcome")))
         })
         .collect()
 }

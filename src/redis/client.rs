@@ -131,7 +131,7 @@ impl RedisClient {
         client
             .query::<String>(&redis::cmd("PING"))
             .await
-            .map_err(|e| anyhow::anyhow!("Redis at {} does not answer: {e}", cfg.url))?;
+            .map_err(|e| anyhow::anyhow!("Redis at {} does not answer: {}", cfg.url, e.chain()))?;
         Ok(client)
     }
 
@@ -156,8 +156,8 @@ impl RedisClient {
         let start = std::time::Instant::now();
         let r = match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(unavailable(&e)),
-            Err(_) => Err(Error::Unavailable(format!("redis did not answer within {} ms", self.timeout.as_millis()))),
+            Ok(Err(e)) => Err(unavailable(e)),
+            Err(_) => Err(Error::unavailable(format!("redis did not answer within {} ms", self.timeout.as_millis()))),
         };
         if let Some(m) = &self.metrics {
             m.redis_command(label, start.elapsed(), r.is_ok());
@@ -245,6 +245,6 @@ impl<T: ToRedisArgs + Sync> ToRedisArgsDyn for T {
 }
 
 /// A Redis failure as callers see it: retryable, HTTP 503, WebSocket `error` without `ack`.
-pub fn unavailable(e: &redis::RedisError) -> Error {
-    Error::Unavailable(format!("redis: {e}"))
+pub fn unavailable(e: redis::RedisError) -> Error {
+    Error::unavailable_from("redis", e)
 }

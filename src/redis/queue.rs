@@ -39,7 +39,7 @@ impl StreamQueue {
         let c = cmd("XGROUP").arg("CREATE").arg(&self.key).arg(GROUP).arg("0").arg("MKSTREAM").clone();
         match self.redis.query::<()>(&c).await {
             Ok(()) => {}
-            Err(e) if e.to_string().contains("BUSYGROUP") => {}
+            Err(e) if e.message().contains("BUSYGROUP") => {}
             Err(e) => return Err(e),
         }
         self.group_ready.store(true, Ordering::Relaxed);
@@ -47,7 +47,7 @@ impl StreamQueue {
     }
 
     fn forget_group_on(&self, e: crate::error::Error) -> crate::error::Error {
-        if e.to_string().contains("NOGROUP") {
+        if e.message().contains("NOGROUP") {
             self.group_ready.store(false, Ordering::Relaxed);
         }
         e

@@ -128,17 +128,17 @@ impl RedisStore {
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(format!("encode: {e}")))
+    serde_json::to_string(v).map_err(|e| Error::internal_from("encode", e))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| Error::Internal(format!("corrupt record in redis: {e}")))
+    serde_json::from_str(s).map_err(|e| Error::internal_from("corrupt record in redis", e))
 }
 
 /// Element `i` of a script's array reply.
 fn reply_at<T: redis::FromRedisValue>(reply: &[redis::Value], i: usize) -> Result<T> {
-    let v = reply.get(i).ok_or_else(|| Error::Internal(format!("script reply too short: {reply:?}")))?;
-    redis::from_redis_value_ref(v).map_err(|e| Error::Internal(format!("unexpected script reply: {e}")))
+    let v = reply.get(i).ok_or_else(|| Error::internal(format!("script reply too short: {reply:?}")))?;
+    redis::from_redis_value_ref(v).map_err(|e| Error::internal_from("unexpected script reply", e))
 }
 
 /// Whether a conversation id (UUIDv7: it carries its creation time) is older than any create
@@ -152,7 +152,7 @@ fn is_stale(id: Uuid) -> bool {
 
 /// The seq of a history stream id `<seq>-1`.
 fn seq_of_stream_id(id: &str) -> Result<u64> {
-    id.split('-').next().and_then(|s| s.parse().ok()).ok_or_else(|| Error::Internal(format!("bad stream id {id}")))
+    id.split('-').next().and_then(|s| s.parse().ok()).ok_or_else(|| Error::internal(format!("bad stream id {id}")))
 }
 
 #[async_trait]
@@ -348,7 +348,7 @@ impl Store for RedisStore {
                 out[i] = Some(r);
             }
         }
-        out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::Internal("append result missing".into())))).collect()
+        out.into_iter().map(|r| r.unwrap_or_else(|| Err(Error::internal("append result missing")))).collect()
     }
 
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {

@@ -112,7 +112,7 @@ async fn send(state: &AppState, watchers: &Watchers, items: Vec<Item>) {
         async move {
             let Some((tenant, id)) = key else { return Ok(None) };
             store.get_conversation(tenant, id).await.map_err(|e| {
-                tracing::warn!(error = %e, conversation = %id, "watch: conversation not readable; watchers reload");
+                tracing::warn!(error = %e.chain(), conversation = %id, "watch: conversation not readable; watchers reload");
             })
         }
     }))

@@ -61,7 +61,7 @@ async fn fan_out(state: &AppState, ev: &Event) {
             tm_update: at,
         };
         if let Err(e) = queue(state, &d).await {
-            tracing::warn!(error = %e, webhook = %w.id, event = %ev.id, "webhook delivery not queued");
+            tracing::warn!(error = %e.chain(), webhook = %w.id, event = %ev.id, "webhook delivery not queued");
         }
     }
 }
@@ -75,7 +75,7 @@ pub(super) async fn refresh_loop(state: AppState) {
             _ = tokio::time::sleep(every) => {}
         }
         if let Err(e) = state.webhooks.refresh().await {
-            tracing::warn!(error = %e, "webhook index not refreshed");
+            tracing::warn!(error = %e.chain(), "webhook index not refreshed");
         }
     }
 }

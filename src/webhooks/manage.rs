@@ -87,7 +87,7 @@ async fn apply(state: &AppState, w: &mut Webhook, c: Changes) -> Result<()> {
 /// Refreshes this node's index after a change (the periodic refresh catches up on failure).
 async fn reindex(state: &AppState, tenant: Uuid) {
     if let Err(e) = state.webhooks.reload_tenant(tenant).await {
-        tracing::warn!(error = %e, %tenant, "webhook index not reloaded; the next refresh will");
+        tracing::warn!(error = %e.chain(), %tenant, "webhook index not reloaded; the next refresh will");
     }
 }
 

@@ -55,7 +55,7 @@ pub(super) async fn run(state: AppState) {
         let held = match wh.store.lease(&wh.consumer, ttl).await {
             Ok(h) => h,
             Err(e) => {
-                tracing::warn!(error = %e, "webhook outbox lease not renewed");
+                tracing::warn!(error = %e.chain(), "webhook outbox lease not renewed");
                 false
             }
         };
@@ -96,7 +96,7 @@ async fn consume(state: AppState, s: Arc<Session>) {
                 entries.into_iter().for_each(|c| route(&state, &s, c));
                 break;
             }
-            Err(e) => tracing::warn!(error = %e, "pending webhook deliveries not reclaimed yet"),
+            Err(e) => tracing::warn!(error = %e.chain(), "pending webhook deliveries not reclaimed yet"),
         }
         if !pause(&s.token, STORE_RETRY).await {
             return;
@@ -109,7 +109,7 @@ async fn consume(state: AppState, s: Arc<Session>) {
                 continue;
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "webhook outbox not read"),
+            Err(e) => tracing::warn!(error = %e.chain(), "webhook outbox not read"),
         }
         tokio::select! {
             _ = s.token.cancelled() => return,
@@ -152,7 +152,7 @@ async fn lane(state: AppState, s: Arc<Session>, key: LaneKey) {
             return;
         }
         if let Err(e) = state.webhooks.store.ack(&c.token).await {
-            tracing::warn!(error = %e, delivery = %c.entry.delivery_id, "webhook outbox entry not acknowledged");
+            tracing::warn!(error = %e.chain(), delivery = %c.entry.delivery_id, "webhook outbox entry not acknowledged");
         }
     }
 }
@@ -178,7 +178,7 @@ async fn deliver(state: &AppState, token: &CancellationToken, e: &OutboxEntry) -
             Ok(Some(d)) => break d,
             // The webhook was deleted, or the record fell out of retention.
             Ok(None) => return true,
-            Err(err) => tracing::warn!(error = %err, delivery = %e.delivery_id, "delivery record not read"),
+            Err(err) => tracing::warn!(error = %err.chain(), delivery = %e.delivery_id, "delivery record not read"),
         }
         if !pause(token, STORE_RETRY).await {
             return false;
@@ -223,7 +223,7 @@ async fn deliver(state: &AppState, token: &CancellationToken, e: &OutboxEntry) -
         loop {
             match wh.store.put_delivery(&d, cfg.deliveries_kept).await {
                 Ok(()) => break,
-                Err(err) => tracing::warn!(error = %err, delivery = %d.id, "delivery state not recorded"),
+                Err(err) => tracing::warn!(error = %err.chain(), delivery = %d.id, "delivery state not recorded"),
             }
             if !pause(token, STORE_RETRY).await {
                 return false;

@@ -55,11 +55,11 @@ impl std::fmt::Debug for RedisWebhookStore {
 }
 
 fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::Internal(format!("encode: {e}")))
+    serde_json::to_string(v).map_err(|e| Error::internal_from("encode", e))
 }
 
 fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| Error::Internal(format!("corrupt webhook record in redis: {e}")))
+    serde_json::from_str(s).map_err(|e| Error::internal_from("corrupt webhook record in redis", e))
 }
 
 impl RedisWebhookStore {

@@ -84,8 +84,8 @@ pub(super) async fn post_signed(
     timeout: Duration,
 ) -> Result<reqwest::Response, SendError> {
     let wh = &state.webhooks;
-    let url = guard::parse(&hook.url).map_err(|e| SendError::Refused(e.to_string()))?;
-    guard::check_literal(&url, wh.allow_private).map_err(|e| SendError::Refused(e.to_string()))?;
+    let url = guard::parse(&hook.url).map_err(|e| SendError::Refused(e.message()))?;
+    guard::check_literal(&url, wh.allow_private).map_err(|e| SendError::Refused(e.message()))?;
     let at = now();
     let signature = header(at.timestamp(), body.as_bytes(), &hook.signing_secrets(at));
     // The request that caused the event, if any: from the envelope, or (intercept) this task.

@@ -81,7 +81,7 @@ impl Session {
     }
 
     async fn error(&mut self, e: &Error, conversation_id: Option<Uuid>, client_id: Option<&str>) -> Sent {
-        let msg = e.to_string();
+        let msg = e.message();
         self.send_now(ServerFrame::Error { code: e.code(), message: &msg, conversation_id, client_id }.to_text()).await
     }
 
@@ -194,7 +194,7 @@ impl Session {
             }
             self.socket.flush().await
         };
-        write.await.map_err(|e| Error::Internal(format!("socket: {e}")))
+        write.await.map_err(|e| Error::internal_from("socket", e))
     }
 
     /// Leaves `room` locally, releasing broker interest and announcing presence as needed.

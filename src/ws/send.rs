@@ -109,14 +109,14 @@ impl Session {
                     Ok(reqs.len() - 1)
                 }
                 Some(Err(e)) => Err(e),
-                None => Err(Error::Internal("author missing".into())),
+                None => Err(Error::internal("author missing")),
             };
             slots.push((o.conversation_id, o.client_id, slot));
         }
         let mut results: Vec<Option<_>> =
             conversations::post_many(&self.state, reqs).await.into_iter().map(Some).collect();
         for (room, client_id, slot) in slots {
-            let outcome = slot.and_then(|i| results[i].take().unwrap_or(Err(Error::Internal("no outcome".into()))));
+            let outcome = slot.and_then(|i| results[i].take().unwrap_or(Err(Error::internal("no outcome"))));
             let frame = match outcome {
                 Ok(a) => {
                     if !a.duplicate {
@@ -171,6 +171,6 @@ impl Session {
 }
 
 fn error_frame(e: &Error, room: Uuid, client_id: Option<&str>) -> Utf8Bytes {
-    let msg = e.to_string();
+    let msg = e.message();
     ServerFrame::Error { code: e.code(), message: &msg, conversation_id: Some(room), client_id }.to_text()
 }

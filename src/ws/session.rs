@@ -296,7 +296,7 @@ impl Session {
             match self.state.store.messages(room, SeqRange { after: Some(after), before: Some(before), limit }).await {
                 Ok(m) => m,
                 Err(e) => {
-                    tracing::warn!(error = %e, %room, "cannot fill delivery gap yet");
+                    tracing::warn!(error = %e.chain(), %room, "cannot fill delivery gap yet");
                     return Ok(false);
                 }
             };

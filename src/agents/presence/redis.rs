@@ -100,7 +100,7 @@ impl RedisRoster {
                 let one =
                     cmd("ZADD").arg(self.keys.agents_online(tenant)).arg(expiry).arg(self.member(&identity)).clone();
                 if let Err(e) = self.client.query::<()>(&one).await {
-                    tracing::warn!(error = %e, "agent presence heartbeat failed");
+                    tracing::warn!(error = %e.chain(), "agent presence heartbeat failed");
                     break;
                 }
             }
@@ -118,14 +118,14 @@ impl Roster for RedisRoster {
         let add =
             cmd("ZADD").arg(self.keys.agents_online(tenant)).arg(self.expiry()).arg(self.member(identity)).clone();
         if let Err(e) = self.client.query::<()>(&add).await {
-            tracing::warn!(error = %e, "agent presence not announced; the heartbeat retries");
+            tracing::warn!(error = %e.chain(), "agent presence not announced; the heartbeat retries");
         }
     }
 
     async fn left(&self, tenant: Uuid, identity: &str) {
         let rem = cmd("ZREM").arg(self.keys.agents_online(tenant)).arg(self.member(identity)).clone();
         if let Err(e) = self.client.query::<()>(&rem).await {
-            tracing::warn!(error = %e, "agent absence not announced; its entry expires by itself");
+            tracing::warn!(error = %e.chain(), "agent absence not announced; its entry expires by itself");
         }
     }
 

@@ -200,7 +200,7 @@ async fn send(account: &Account, out: &Outgoing<'_>, ctx: Option<&SendContext<'_
     let (t, timeout) = match ctx {
         Some(c) => match thread(c).await {
             Ok(t) => (t, Duration::from_millis(c.state.config.channels.request_timeout_ms)),
-            Err(e) => return SendOutcome::Retry { after: None, error: format!("thread lookup: {e}") },
+            Err(e) => return SendOutcome::Retry { after: None, error: format!("thread lookup: {}", e.message()) },
         },
         None => (Thread::default(), DEFAULT_TIMEOUT),
     };

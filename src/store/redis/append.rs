@@ -31,10 +31,10 @@ impl RedisStore {
         let room = draft.message.conversation_id;
         let message = &draft.message;
         if message.seq != 0 {
-            return Err(Error::Internal("a draft's seq is assigned by the store".into()));
+            return Err(Error::internal("a draft's seq is assigned by the store"));
         }
         // The script writes the seq between the head and the rest (see `OpenSeq`).
-        let open = OpenSeq::new(message).map_err(|e| Error::Internal(format!("encode message: {e}")))?;
+        let open = OpenSeq::new(message).map_err(|e| Error::internal_from("encode message", e))?;
         let mut keys = vec![
             self.keys.conversation(room),
             self.keys.room(room, "hist"),
@@ -97,8 +97,8 @@ impl RedisStore {
                     reload = true;
                     self.append_one(draft).await
                 }
-                Some(Err(e)) => Err(unavailable(&e)),
-                None => Err(Error::Internal("pipeline reply too short".into())),
+                Some(Err(e)) => Err(unavailable(e)),
+                None => Err(Error::internal("pipeline reply too short")),
             });
         }
         out

@@ -102,6 +102,6 @@ impl ChannelStore for RedisStore {
                 _ => return Ok(None),
             }
         }
-        Err(Error::Unavailable("message is being updated concurrently; retry".into()))
+        Err(Error::unavailable("message is being updated concurrently; retry"))
     }
 }

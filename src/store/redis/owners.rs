@@ -109,7 +109,7 @@ impl RedisStore {
                 return Ok(());
             }
         }
-        Err(Error::Unavailable("conversation owner is being changed concurrently; retry".into()))
+        Err(Error::unavailable("conversation owner is being changed concurrently; retry"))
     }
 
     /// Removes a deleted conversation from the tenant's indexes.
@@ -127,7 +127,7 @@ impl RedisStore {
                 return Ok(());
             }
         }
-        Err(Error::Unavailable("conversation is being changed concurrently; retry".into()))
+        Err(Error::unavailable("conversation is being changed concurrently; retry"))
     }
 
     pub(super) async fn write_owner(

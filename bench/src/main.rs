@@ -1,8 +1,9 @@
 //! `switchboard-bench`: drives running servers over real WebSockets and HTTP and reports
 //! every hub figure next to a baseline broadcast server measured in the same run.
 //!
-//! `switchboard-bench all` (after `cargo build --release`) starts each server itself on
-//! 127.0.0.1, runs every scenario, and writes `target/bench/results.md` and `results.json`.
+//! `switchboard-bench all` (after `cargo build --release --workspace`, which builds the server
+//! binary next to this one) starts each server itself on 127.0.0.1, runs every scenario, and
+//! writes `target/bench/results.md` and `results.json`.
 //! Any lost, duplicated or out-of-order delivery makes it exit non-zero.
 
 mod baseline;

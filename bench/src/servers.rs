@@ -49,7 +49,7 @@ pub fn free_port() -> u16 {
 fn sibling(name: &str) -> anyhow::Result<PathBuf> {
     let me = std::env::current_exe()?;
     let p = me.with_file_name(name);
-    anyhow::ensure!(p.exists(), "{} not found: build it first (`cargo build --release`)", p.display());
+    anyhow::ensure!(p.exists(), "{} not found: build it first (`cargo build --release --workspace`)", p.display());
     Ok(p)
 }
 
