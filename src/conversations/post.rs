@@ -37,6 +37,10 @@ pub struct PostRequest {
 
 const MAX_CLIENT_ID: usize = 128;
 
+/// A draft's `message.created` (a webhook wants it), and whether its append writes it to the
+/// webhook outbox (else the post path does, right after).
+type Hooked = (Event, bool);
+
 /// Validates and appends a message; see the module docs.
 pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     post_many(state, vec![req]).await.pop().unwrap_or_else(|| Err(Error::Internal("no outcome".into())))
@@ -65,7 +69,7 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     let mut tenants = Vec::new();
     // Per draft: its `message.created` when a webhook wants it, and whether the append writes
     // it to the webhook outbox itself (in the same step as the message).
-    let mut hooked: Vec<Option<(Event, bool)>> = Vec::new();
+    let mut hooked: Vec<Option<Hooked>> = Vec::new();
     for req in reqs {
         let i = rooms.iter().position(|r| *r == (req.tenant, req.conversation_id)).unwrap_or(0);
         let tenant = req.tenant;
@@ -89,7 +93,7 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     }
     let mut appended: Vec<Option<Result<Appended>>> =
         state.store.append_many(drafts).await.into_iter().map(Some).collect();
-    let created: Vec<(Uuid, &Message, Option<(Event, bool)>)> = appended
+    let created: Vec<(Uuid, &Message, Option<Hooked>)> = appended
         .iter()
         .zip(&tenants)
         .zip(hooked)

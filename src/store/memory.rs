@@ -45,8 +45,7 @@ pub struct MemoryStore {
     participants: DashMap<Uuid, Vec<Participant>>,
     rooms: DashMap<Uuid, Arc<Mutex<RoomLog>>>,
     pub(super) channels: ChannelMaps,
-    /// The webhook outbox a message's `message.created` goes into, inside the room lock of its
-    /// append (so in seq order, and never through a channel that could drop it).
+    /// Where appends write `message.created` for webhooks, under the room lock (in seq order).
     webhook_outbox: Option<Arc<crate::webhooks::MemoryWebhookStore>>,
 }
 
@@ -265,8 +264,7 @@ impl Store for MemoryStore {
             let mut message = draft.message;
             message.seq = log.messages.len() as u64 + 1;
             if let (Some(outbox), Some(ev)) = (&self.webhook_outbox, &draft.webhook_event) {
-                let json = serde_json::to_string(&message).map_err(|e| Error::Internal(format!("encode: {e}")))?;
-                outbox.push_work(&ev.fill(&json))?;
+                outbox.push_work(&ev.fill(&serde_json::to_string(&message).unwrap_or_default()))?;
             }
             let index = log.messages.len();
             log.by_id.insert(message.id, index);

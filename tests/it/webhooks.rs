@@ -233,7 +233,8 @@ async fn deliveries_keep_seq_order_per_conversation_under_concurrent_posts() {
             .map(|e| e["data"]["seq"].as_u64().unwrap())
             .collect();
         assert_eq!(seqs, (1..=20).collect::<Vec<_>>(), "conversation {c}");
-        (want.sort_unstable(), got.sort_unstable());
+        want.sort_unstable();
+        got.sort_unstable();
         assert_eq!(got, want, "the published events, each once");
     }
     srv.stop().await;
