@@ -112,6 +112,7 @@ impl AppState {
         // Built first: the Redis client records its command latencies into it.
         let metrics = Arc::new(crate::metrics::Metrics::new(&node_id));
         let mut webhook_redis = None;
+        let memory_hooks = Arc::new(crate::webhooks::MemoryWebhookStore::default());
         let mut outbox = Outbox::default();
         let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) =
             match config.store.backend {
@@ -119,7 +120,7 @@ impl AppState {
                     let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
                     let (bus, receivers) = crate::wire::LocalBus::new(shards);
                     let ttl = Duration::from_secs(config.store.idempotency_ttl_secs);
-                    let mem = Arc::new(MemoryStore::new(bus.clone(), ttl));
+                    let mem = Arc::new(MemoryStore::new(bus.clone(), ttl).with_webhook_outbox(memory_hooks.clone()));
                     (mem.clone(), mem, Arc::new(MemoryBroker::start(bus, receivers, handler)))
                 }
                 Backend::Redis => {
@@ -163,7 +164,7 @@ impl AppState {
             .timeout(Duration::from_millis(config.channels.request_timeout_ms))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let (roster, webhook_store) = side_backends(&config, &node_id, webhook_redis);
+        let (roster, webhook_store) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
         let limits = crate::limits::Limits::new(&config);
@@ -196,20 +197,22 @@ impl AppState {
 }
 
 /// The memory or Redis implementation of the smaller seams (agent roster, webhook store):
-/// Redis exactly when the store is Redis (`redis` is its client).
+/// Redis exactly when the store is Redis (`redis` is its client); else `memory_hooks`, the
+/// webhook store the memory store writes message events into.
 fn side_backends(
     config: &Config,
     node_id: &str,
     redis: Option<crate::redis::RedisClient>,
+    memory_hooks: Arc<crate::webhooks::MemoryWebhookStore>,
 ) -> (Arc<dyn crate::agents::Roster>, Arc<dyn crate::webhooks::WebhookStore>) {
     use crate::agents::presence::{memory::MemoryRoster, redis::RedisRoster};
-    use crate::webhooks::{MemoryWebhookStore, redis_store::RedisWebhookStore};
+    use crate::webhooks::redis_store::RedisWebhookStore;
     match redis {
         Some(r) => (
             Arc::new(RedisRoster::new(r.clone(), config, node_id)),
             Arc::new(RedisWebhookStore::new(r, &config.redis.key_prefix, config.webhooks.retry_horizon_secs)),
         ),
-        None => (Arc::new(MemoryRoster::default()), Arc::new(MemoryWebhookStore::default())),
+        None => (Arc::new(MemoryRoster::default()), memory_hooks),
     }
 }
 

@@ -5,7 +5,7 @@
 //! room's publications keep seq order); one task per bus shard drains it into the one
 //! [`Handler`], exactly as the Redis broker's subscriber does with what arrives over pub/sub.
 //! Ephemeral frames take the same bus, so they keep their place among a room's messages.
-//! Events go to an in-process broadcast (webhooks listen there) and to the handler. With one
+//! Events go to an in-process broadcast (observers only: webhooks do not read it) and to the handler. With one
 //! node there is nobody else to tell.
 
 use super::{Broker, Event, Handler};

@@ -29,7 +29,8 @@ pub trait Broker: Send + Sync + 'static {
     /// Delivers a room publication that is not history (`Ephemeral`, `Assigned`, `Removed`) to every
     /// node's subscribers of its room, this one included.
     async fn publish(&self, publication: Publication) -> Result<()>;
-    /// Publishes an event for outside consumers (and in-process listeners such as webhooks).
+    /// Publishes an event for outside consumers and in-process observers (`events`). Webhooks
+    /// do not listen here: their events reach the durable outbox with the write.
     async fn publish_event(&self, event: &Event) -> Result<()>;
     /// The hub's interest in `room` changed; the broker reconciles its subscriptions.
     fn room_interest(&self, room: Uuid);
@@ -37,6 +38,7 @@ pub trait Broker: Send + Sync + 'static {
     /// starts or stops handing that tenant's events (from every node) to the handler, and
     /// tells the watchers once it does.
     fn tenant_interest(&self, tenant: Uuid);
-    /// In-process listeners of every event published by this node.
+    /// In-process observers of every event published by this node (tests, tools). A lossy
+    /// broadcast: a receiver that falls behind misses events, so nothing durable reads it.
     fn events(&self) -> tokio::sync::broadcast::Receiver<Event>;
 }

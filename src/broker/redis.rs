@@ -9,7 +9,7 @@
 //!
 //! Events are published as JSON on `P:events:<tenant>` (for `SUBSCRIBE`rs) and appended to
 //! `P:events:{<tenant>}:stream` (for consumers that must not miss any), besides the in-process
-//! broadcast that local listeners (webhooks) read. While this node has conversation watchers
+//! broadcast for in-process observers (webhooks do not read it). While this node has conversation watchers
 //! of a tenant (`crate::watch`), the control task also subscribes to that tenant's event
 //! channel and hands what arrives — this node's events and every other node's — to them.
 

@@ -36,9 +36,20 @@ impl Default for EventQueue {
     }
 }
 
-/// Queues `event` for publishing; a failure is logged and never fails the write that caused
-/// it. Before the publisher task runs (tools, tests building state only) it publishes inline.
+/// Puts `event` into the webhook outbox when a webhook wants it (durably, before the caller
+/// answers) and queues it for publishing; a failure is logged and never fails the write that
+/// caused it.
 pub async fn emit(state: &AppState, event: Event) {
+    if let Err(e) = crate::webhooks::record(state, std::slice::from_ref(&event)).await {
+        tracing::warn!(error = %e, kind = %event.kind, "event not queued for webhooks");
+    }
+    announce(state, event).await;
+}
+
+/// Queues `event` for publishing only (it is in the webhook outbox already, or must not go
+/// there). Before the publisher task runs (tools, tests building state only) it publishes
+/// inline.
+pub(crate) async fn announce(state: &AppState, event: Event) {
     let started = state.events.rx.lock().map(|rx| rx.is_none()).unwrap_or(true);
     if !started {
         return publish(state, &event).await;

@@ -4,7 +4,7 @@
 //! atomic step) → event. The caller acknowledges only after this returns `Ok`, so an ack always
 //! means "durable and on its way to every subscriber".
 
-use super::emit;
+use super::announce;
 use crate::app::AppState;
 use crate::broker::{Event, EventKind};
 use crate::channels::dispatch;
@@ -37,6 +37,10 @@ pub struct PostRequest {
 
 const MAX_CLIENT_ID: usize = 128;
 
+/// A draft's `message.created` (a webhook wants it), and whether its append writes it to the
+/// webhook outbox (else the post path does, right after).
+type Hooked = (Event, bool);
+
 /// Validates and appends a message; see the module docs.
 pub async fn post(state: &AppState, req: PostRequest) -> Result<Appended> {
     post_many(state, vec![req]).await.pop().unwrap_or_else(|| Err(Error::internal("no outcome")))
@@ -63,6 +67,9 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     let mut outcomes: Vec<Result<usize>> = Vec::with_capacity(reqs.len());
     let mut drafts = Vec::new();
     let mut tenants = Vec::new();
+    // Per draft: its `message.created` when a webhook wants it, and whether the append writes
+    // it to the webhook outbox itself (in the same step as the message).
+    let mut hooked: Vec<Option<Hooked>> = Vec::new();
     for req in reqs {
         let i = rooms.iter().position(|r| *r == (req.tenant, req.conversation_id)).unwrap_or(0);
         let tenant = req.tenant;
@@ -70,7 +77,15 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
             Ok(participants) => draft(state, req, participants).await,
             Err(e) => Err(e.clone()),
         };
-        outcomes.push(draft.map(|d| {
+        outcomes.push(draft.map(|mut d| {
+            let ev = crate::webhooks::wanted(state, tenant, EventKind::MessageCreated)
+                .then(|| Event::new(EventKind::MessageCreated, tenant, Some(d.message.conversation_id), ()));
+            if let Some(ev) = &ev
+                && state.store.queues_webhook_events()
+            {
+                d.webhook_event = crate::webhooks::open_outbox_event(ev);
+            }
+            hooked.push(ev.map(|ev| (ev, d.webhook_event.is_some())));
             drafts.push(d);
             tenants.push(tenant);
             drafts.len() - 1
@@ -78,18 +93,41 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     }
     let mut appended: Vec<Option<Result<Appended>>> =
         state.store.append_many(drafts).await.into_iter().map(Some).collect();
-    let created: Vec<(Uuid, &Message)> = appended
+    let created: Vec<(Uuid, &Message, Option<Hooked>)> = appended
         .iter()
         .zip(&tenants)
-        .filter_map(|(r, &tenant)| match r {
-            Some(Ok(a)) if !a.duplicate => Some((tenant, &a.message)),
+        .zip(hooked)
+        .filter_map(|((r, &tenant), hooked)| match r {
+            Some(Ok(a)) if !a.duplicate => Some((tenant, &a.message, hooked)),
             _ => None,
         })
         .collect();
     // The burst's deliveries go to the outbox together: one write, not one per message.
-    dispatch::enqueue(state, created.iter().copied()).await;
-    for (tenant, m) in created {
-        emit(state, Event::new(EventKind::MessageCreated, tenant, Some(m.conversation_id), m)).await;
+    dispatch::enqueue(state, created.iter().map(|(t, m, _)| (*t, *m))).await;
+    let mut events = Vec::with_capacity(created.len());
+    let mut unqueued = Vec::new();
+    for (tenant, m, hooked) in created {
+        let ev = match hooked {
+            Some((mut ev, queued)) => {
+                ev.data = serde_json::to_value(m).unwrap_or_default();
+                if !queued {
+                    unqueued.push(ev.clone());
+                }
+                ev
+            }
+            None => Event::new(EventKind::MessageCreated, tenant, Some(m.conversation_id), m),
+        };
+        events.push(ev);
+    }
+    if state.store.queues_webhook_events() {
+        state.webhooks.wake();
+    }
+    // Where the append could not write them (memory, cluster): into the outbox before the ack.
+    if let Err(e) = crate::webhooks::record(state, &unqueued).await {
+        tracing::warn!(error = %e, count = unqueued.len(), "message.created not queued for webhooks");
+    }
+    for ev in events {
+        announce(state, ev).await;
     }
     outcomes
         .into_iter()
@@ -139,7 +177,7 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
     };
     // Customer intercept webhooks may reject (422, nothing stored) or modify the draft.
     crate::webhooks::intercept(state, req.tenant, &message).await?.apply(&mut message.text, &mut message.medias);
-    Ok(Draft { message, idempotency_key })
+    Ok(Draft { message, idempotency_key, webhook_event: None })
 }
 
 fn validate(state: &AppState, req: &PostRequest) -> Result<()> {

@@ -132,6 +132,11 @@ impl Keys {
         Uuid::parse_str(channel.strip_prefix(&self.prefix)?.strip_prefix(":events:")?).ok()
     }
 
+    /// `P:webhooks:{webhooks}:outbox`: the webhook outbox stream (`crate::webhooks::redis_store`).
+    pub fn webhook_outbox(&self) -> String {
+        format!("{}:webhooks:{{webhooks}}:outbox", self.prefix)
+    }
+
     /// `P:events:{<tenant id>}:stream`: the same envelopes, for consumers that must not miss any.
     pub fn events_stream(&self, tenant: Uuid) -> String {
         format!("{}:events:{{{}}}:stream", self.prefix, tenant)

@@ -7,7 +7,7 @@
 
 mod client;
 mod keys;
-mod queue;
+pub mod queue;
 
 pub use client::{RedisClient, ToRedisArgsDyn, cluster_builder, single_client, unavailable, urls};
 pub use keys::Keys;

@@ -14,7 +14,8 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamReadReply};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const GROUP: &str = "workers";
-const FIELD: &str = "j";
+/// The stream field holding an entry's JSON (also written by the store's append script).
+pub const FIELD: &str = "j";
 
 /// See the module docs.
 #[derive(Debug)]

@@ -45,6 +45,8 @@ pub struct MemoryStore {
     participants: DashMap<Uuid, Vec<Participant>>,
     rooms: DashMap<Uuid, Arc<Mutex<RoomLog>>>,
     pub(super) channels: ChannelMaps,
+    /// Where appends write `message.created` for webhooks, under the room lock (in seq order).
+    webhook_outbox: Option<Arc<crate::webhooks::MemoryWebhookStore>>,
 }
 
 /// The channel side of the memory backend (see `memory_channels.rs`).
@@ -59,6 +61,12 @@ pub(super) struct ChannelMaps {
 
 impl MemoryStore {
     /// Publications go to `bus`, which the memory broker drains.
+    /// Appends write their drafts' `webhook_event`s into `outbox` (`Store::queues_webhook_events`).
+    pub fn with_webhook_outbox(mut self, outbox: Arc<crate::webhooks::MemoryWebhookStore>) -> Self {
+        self.webhook_outbox = Some(outbox);
+        self
+    }
+
     pub fn new(bus: LocalBus, idempotency_ttl: Duration) -> Self {
         MemoryStore {
             bus,
@@ -71,6 +79,7 @@ impl MemoryStore {
             participants: DashMap::new(),
             rooms: DashMap::new(),
             channels: ChannelMaps::default(),
+            webhook_outbox: None,
         }
     }
 
@@ -254,6 +263,9 @@ impl Store for MemoryStore {
             }
             let mut message = draft.message;
             message.seq = log.messages.len() as u64 + 1;
+            if let (Some(outbox), Some(ev)) = (&self.webhook_outbox, &draft.webhook_event) {
+                outbox.push_work(&ev.fill(&serde_json::to_string(&message).unwrap_or_default()))?;
+            }
             let index = log.messages.len();
             log.by_id.insert(message.id, index);
             if let Some(key) = draft.idempotency_key {
@@ -286,6 +298,10 @@ impl Store for MemoryStore {
         Ok(self
             .room(conversation)
             .map(|r| RoomState { seq: lock(&r).messages.len() as u64, epoch: self.epoch.clone() }))
+    }
+
+    fn queues_webhook_events(&self) -> bool {
+        self.webhook_outbox.is_some()
     }
 
     async fn first_retained_seq(&self, _conversation: Uuid) -> Result<u64> {
@@ -371,6 +387,7 @@ mod tests {
         let draft = |key: Option<&str>| Draft {
             message: Message { id: Uuid::now_v7(), ..m.clone() },
             idempotency_key: key.map(String::from),
+            webhook_event: None,
         };
         let a = store.append(draft(Some("k"))).await.unwrap();
         let b = store.append(draft(None)).await.unwrap();

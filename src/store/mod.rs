@@ -28,6 +28,10 @@ pub struct Draft {
     /// Retry key scoped to the sender (`<author or api>:<client_id>`); a second append with
     /// the same key returns the first message instead of storing a new one.
     pub idempotency_key: Option<String>,
+    /// The webhook outbox entry of this message's `message.created` (set only when a webhook
+    /// wants it and `Store::queues_webhook_events`): written in the same atomic step as the
+    /// message, with the message as stored in the hole.
+    pub webhook_event: Option<crate::wire::OpenEvent>,
 }
 
 /// The result of `append`.
@@ -146,6 +150,13 @@ pub trait Store: Send + Sync + 'static {
     /// goes back in time (a restart loses every room), so it only answers the state.
     async fn claimed_position(&self, conversation: Uuid, _seq: u64) -> Result<Option<RoomState>> {
         self.room_state(conversation).await
+    }
+    /// Whether `append` writes a draft's `webhook_event` into the webhook outbox atomically with
+    /// the message (Redis on one server). When false the caller queues the event itself after
+    /// the append (the memory backend: in-process; Redis Cluster: the outbox lives in another
+    /// slot than the room, out of the script's reach).
+    fn queues_webhook_events(&self) -> bool {
+        false
     }
     /// Lowest seq still in history (1 unless trimmed); recovery below it is impossible.
     async fn first_retained_seq(&self, conversation: Uuid) -> Result<u64>;

@@ -40,6 +40,9 @@ pub struct RedisStore {
     /// Per room, the highest seq this node has seen (appended or read): a room found below
     /// it lost acknowledged writes and starts a new epoch (never reusing a seq under one).
     floors: dashmap::DashMap<Uuid, u64>,
+    /// On a cluster the webhook outbox is in another slot than a room: the append script
+    /// cannot write it (`Store::queues_webhook_events`).
+    cluster: bool,
 }
 
 impl RedisStore {
@@ -52,6 +55,7 @@ impl RedisStore {
             idempotency_ttl_secs: config.store.idempotency_ttl_secs.max(1),
             provider_ref_ttl_secs: config.redis.provider_ref_ttl_secs.max(1),
             floors: dashmap::DashMap::new(),
+            cluster: config.redis.cluster,
         }
     }
 
@@ -392,6 +396,10 @@ impl Store for RedisStore {
 
     async fn claimed_position(&self, conversation: Uuid, seq: u64) -> Result<Option<RoomState>> {
         self.advance(conversation, seq).await
+    }
+
+    fn queues_webhook_events(&self) -> bool {
+        !self.cluster
     }
 
     async fn first_retained_seq(&self, conversation: Uuid) -> Result<u64> {

@@ -1,46 +1,55 @@
-//! From events to deliveries: every event this node publishes becomes one delivery record and
-//! one outbox entry per matching `notify` webhook of its tenant.
+//! From events to deliveries, in two durable steps.
 //!
-//! One task reads `Broker::events()` and writes to the outbox sequentially, so entries of a
-//! conversation enter the outbox in the order the events were published. It never calls a
-//! webhook endpoint itself (the outbox workers do), so a slow endpoint cannot hold it up.
+//! `record` runs on the write path: an event some `notify` webhook of its tenant wants (as this
+//! node's index says) goes into the outbox before the write is answered — for a message the
+//! store's append script already put it there, in the same step as the message. The outbox
+//! worker then `fan_out`s each event into one delivery record and one outbox entry per
+//! matching webhook (as the index says *then*) and acknowledges the event. Nothing passes
+//! through an in-process channel on the way, so nothing is lost to a lagging receiver or to a
+//! crash after the write was acknowledged; a crash during a fan-out repeats it (at least once).
 //! Next to it runs the index refresher, which re-reads subscriptions when the store's version
 //! moved (changes made through another node).
 
 use super::model::{Delivery, DeliveryStatus, Mode, OutboxEntry};
 use crate::app::AppState;
-use crate::broker::Event;
 use crate::error::Result;
 use crate::model::now;
+use crate::wire::{Event, EventKind};
 use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError};
+use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub(super) async fn run(state: AppState, mut events: broadcast::Receiver<Event>) {
-    loop {
-        let ev = tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            ev = events.recv() => ev,
-        };
-        match ev {
-            Ok(ev) => fan_out(&state, &ev).await,
-            Err(RecvError::Lagged(n)) => {
-                tracing::warn!(missed = n, "webhook dispatcher fell behind; events were not queued for webhooks")
-            }
-            Err(RecvError::Closed) => return,
-        }
-    }
+/// Whether a `notify` webhook of `tenant` wants `kind` (one map lookup).
+pub fn wanted(state: &AppState, tenant: Uuid, kind: EventKind) -> bool {
+    state.webhooks.hooks(tenant).is_some_and(|h| h.hooks.iter().any(|w| w.mode == Mode::Notify && w.wants(kind)))
 }
 
-async fn fan_out(state: &AppState, ev: &Event) {
-    let Some(hooks) = state.webhooks.hooks(ev.tenant_id) else { return };
+/// Puts the wanted ones of `events` into the outbox (one write), in order. Fails when the
+/// outbox cannot be written; the caller's change is already made.
+pub async fn record(state: &AppState, events: &[Event]) -> Result<()> {
+    let wanted: Vec<Event> = events.iter().filter(|e| wanted(state, e.tenant_id, e.kind)).cloned().collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    state.webhooks.store.enqueue_events(&wanted).await?;
+    state.webhooks.wake();
+    Ok(())
+}
+
+/// One delivery per matching `notify` webhook of `ev`'s tenant. False when the session ended
+/// before every one was queued (the event stays in the outbox, to be fanned out again).
+pub(super) async fn fan_out(state: &AppState, token: &CancellationToken, ev: &Event) -> bool {
+    let Some(hooks) = state.webhooks.hooks(ev.tenant_id) else { return true };
     let mut payload: Option<String> = None;
     for w in hooks.hooks.iter().filter(|w| w.mode == Mode::Notify && w.wants(ev.kind)) {
         let body = match &payload {
             Some(p) => p.clone(),
             None => match serde_json::to_string(ev) {
                 Ok(p) => payload.insert(p).clone(),
-                Err(e) => return tracing::warn!(error = %e, kind = %ev.kind, "event not serializable; not delivered"),
+                Err(e) => {
+                    tracing::warn!(error = %e, kind = %ev.kind, "event not serializable; not delivered");
+                    return true;
+                }
             },
         };
         let at = now();
@@ -60,10 +69,15 @@ async fn fan_out(state: &AppState, ev: &Event) {
             tm_create: at,
             tm_update: at,
         };
-        if let Err(e) = queue(state, &d).await {
-            tracing::warn!(error = %e.chain(), webhook = %w.id, event = %ev.id, "webhook delivery not queued");
+        while let Err(e) = queue(state, &d).await {
+            tracing::warn!(error = %e.chain(), webhook = %w.id, event = %ev.id, "webhook delivery not queued yet");
+            tokio::select! {
+                _ = token.cancelled() => return false,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
         }
     }
+    true
 }
 
 /// Keeps this node's webhook index current with changes made through other nodes.

@@ -4,8 +4,9 @@
 //! Owns the webhook and delivery records (behind `WebhookStore`: memory, or Redis with a
 //! Redis Stream + consumer group as the durable outbox), the per-node index of subscriptions
 //! (tenant → webhooks, refreshed when the store's version changes, so the post path checks for
-//! intercept webhooks with one map lookup), the dispatcher that turns every event this node
-//! publishes (`Broker::events`) into one delivery per matching `notify` webhook, the outbox
+//! intercept webhooks with one map lookup), the dispatch of events into the durable outbox
+//! (`record`, on the write path; a message's event is written by the store's append itself)
+//! and from there into one delivery per matching `notify` webhook (`dispatch`), the outbox
 //! workers (per webhook + conversation FIFO lanes, per-endpoint concurrency limit, exponential
 //! backoff with jitter up to a horizon, then `dead`), the signature scheme, the SSRF guard,
 //! and `intercept` for `message.creating`. It does not own the events themselves (the code
@@ -22,8 +23,10 @@ pub mod redis_store;
 pub mod sign;
 pub mod store;
 
+pub use dispatch::{record, wanted};
 pub use intercept::{Verdict, intercept};
 pub use manage::{Changes, create, delete, deliveries, get, list, redeliver, rotate_secret, update};
+pub use model::open_outbox_event;
 pub use model::{Attempt, Delivery, DeliveryStatus, Mode, OnFailure, OutboxEntry, Secret, Webhook};
 pub use store::{MemoryWebhookStore, WebhookStore};
 
@@ -106,6 +109,11 @@ impl Webhooks {
         self.index.get(&tenant).map(|h| h.clone())
     }
 
+    /// Wakes this node's outbox consumer: something was just queued (by the store, too).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     fn find(&self, tenant: Uuid, id: Uuid) -> Option<Webhook> {
         self.index.get(&tenant)?.hooks.iter().find(|w| w.id == id).cloned()
     }
@@ -158,12 +166,10 @@ impl Webhooks {
     }
 }
 
-/// Loads the index and starts the dispatcher, the index refresher and the outbox consumer.
+/// Loads the index and starts the index refresher and the outbox consumer.
 /// Called once by `app::serve` before it accepts connections.
 pub async fn start(state: &AppState) -> anyhow::Result<()> {
     state.webhooks.refresh().await?;
-    let events = state.broker.events();
-    state.tasks.spawn(dispatch::run(state.clone(), events));
     state.tasks.spawn(dispatch::refresh_loop(state.clone()));
     state.tasks.spawn(outbox::run(state.clone()));
     Ok(())

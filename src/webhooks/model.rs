@@ -1,7 +1,7 @@
 //! The nouns of customer webhooks: subscriptions, their secrets, deliveries and attempts, and
 //! the outbox entries that point workers at pending deliveries. Plain data, no I/O.
 
-use crate::wire::EventKind;
+use crate::wire::{Event, EventKind, OpenEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -159,16 +159,49 @@ pub struct OutboxEntry {
     pub conversation_id: Option<Uuid>,
 }
 
-/// An outbox entry handed to this node; `token` acknowledges it.
+/// What the outbox holds. An `Event` is written with the change that caused it (for a message,
+/// by the append itself) and is fanned out by the outbox worker into one `Delivery` per
+/// matching webhook, so an event that reached the outbox is never lost to a crash or a lagging
+/// in-process channel. JSON: `{"event": {...}}` or the `OutboxEntry` fields.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Work {
+    Event { event: Event },
+    Delivery(OutboxEntry),
+}
+
+/// Outbox work handed to this node; `token` acknowledges it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub token: String,
-    pub entry: OutboxEntry,
+    pub work: Work,
+}
+
+/// `event`'s outbox entry with a hole for its `data` (a message the store is about to number).
+pub fn open_outbox_event(event: &Event) -> Option<OpenEvent> {
+    let shell = Work::Event { event: Event { data: serde_json::Value::Null, ..event.clone() } };
+    OpenEvent::around_data(&serde_json::to_string(&shell).ok()?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn outbox_work_round_trips_both_kinds() {
+        let ev = Event::new(EventKind::MessageCreated, Uuid::now_v7(), None, serde_json::json!({"seq": 1}));
+        let open = open_outbox_event(&ev).unwrap();
+        let Work::Event { event } = serde_json::from_str(&open.fill(r#"{"seq":7}"#)).unwrap() else { panic!() };
+        assert_eq!((event.id, event.data), (ev.id, serde_json::json!({"seq": 7})));
+        let entry = OutboxEntry {
+            delivery_id: Uuid::now_v7(),
+            webhook_id: Uuid::now_v7(),
+            tenant_id: Uuid::now_v7(),
+            conversation_id: None,
+        };
+        let json = serde_json::to_string(&Work::Delivery(entry.clone())).unwrap();
+        assert!(matches!(serde_json::from_str(&json).unwrap(), Work::Delivery(e) if e == entry));
+    }
 
     #[test]
     fn secrets_do_not_debug_print() {

@@ -11,7 +11,7 @@
 //! Losing the lease (or shutdown) cancels the session: lanes stop where they are and their
 //! entries stay pending in the store, for whoever takes over to `reclaim` — at-least-once.
 
-use super::model::{Attempt, Claimed, Delivery, DeliveryStatus, Mode, OutboxEntry};
+use super::model::{Attempt, Claimed, Delivery, DeliveryStatus, Mode, OutboxEntry, Work};
 use super::sign::{SendError, post_signed};
 use crate::app::AppState;
 use crate::model::now;
@@ -31,9 +31,16 @@ const STORE_RETRY: Duration = Duration::from_millis(500);
 
 type LaneKey = (Uuid, Option<Uuid>);
 
+/// A delivery waiting in its lane, with the token that acknowledges its outbox entry.
+#[derive(Clone)]
+struct Lane {
+    token: String,
+    entry: OutboxEntry,
+}
+
 struct Session {
     token: CancellationToken,
-    lanes: DashMap<LaneKey, VecDeque<Claimed>>,
+    lanes: DashMap<LaneKey, VecDeque<Lane>>,
     /// Entries routed to each webhook and not yet settled (the `outbox_depth` gauge).
     depth: DashMap<Uuid, usize>,
 }
@@ -93,7 +100,9 @@ async fn consume(state: AppState, s: Arc<Session>) {
                 if !entries.is_empty() {
                     tracing::info!(count = entries.len(), "resuming pending webhook deliveries");
                 }
-                entries.into_iter().for_each(|c| route(&state, &s, c));
+                if !take(&state, &s, entries).await {
+                    return;
+                }
                 break;
             }
             Err(e) => tracing::warn!(error = %e.chain(), "pending webhook deliveries not reclaimed yet"),
@@ -105,7 +114,9 @@ async fn consume(state: AppState, s: Arc<Session>) {
     loop {
         match wh.store.claim(&wh.consumer, BATCH).await {
             Ok(batch) if !batch.is_empty() => {
-                batch.into_iter().for_each(|c| route(&state, &s, c));
+                if !take(&state, &s, batch).await {
+                    return;
+                }
                 continue;
             }
             Ok(_) => {}
@@ -119,9 +130,30 @@ async fn consume(state: AppState, s: Arc<Session>) {
     }
 }
 
-fn route(state: &AppState, s: &Arc<Session>, c: Claimed) {
-    let key = (c.entry.webhook_id, c.entry.conversation_id);
-    s.track(state, c.entry.webhook_id, 1);
+/// Works claimed outbox entries in order: events are fanned out into deliveries (queued at the
+/// outbox's end, so a conversation's deliveries keep its events' order) and acknowledged;
+/// deliveries go to their lanes. False when the session ended.
+async fn take(state: &AppState, s: &Arc<Session>, claimed: Vec<Claimed>) -> bool {
+    for c in claimed {
+        match c.work {
+            Work::Delivery(entry) => route(state, s, c.token, entry),
+            Work::Event { event } => {
+                if !super::dispatch::fan_out(state, &s.token, &event).await {
+                    return false;
+                }
+                if let Err(e) = state.webhooks.store.ack(&c.token).await {
+                    tracing::warn!(error = %e, event = %event.id, "fanned-out webhook event not acknowledged");
+                }
+            }
+        }
+    }
+    true
+}
+
+fn route(state: &AppState, s: &Arc<Session>, token: String, entry: OutboxEntry) {
+    let key = (entry.webhook_id, entry.conversation_id);
+    s.track(state, entry.webhook_id, 1);
+    let c = Lane { token, entry };
     let mut fresh = false;
     s.lanes.entry(key).and_modify(|q| q.push_back(c.clone())).or_insert_with(|| {
         fresh = true;

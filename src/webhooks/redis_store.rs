@@ -10,15 +10,20 @@
 //!   order is creation order) and `P:webhooks:{<webhook id>}:d:<delivery id>` delivery JSON,
 //!   with a TTL of the retry horizon plus a week.
 //!
+//! The outbox holds two kinds of entries (`model::Work`): events, written with the change that
+//! caused them (a message's by the store's append script, in the same step), which the worker
+//! fans out; and the deliveries it fans them out into.
+//!
 //! An entry is read with `XREADGROUP … >` by the lease holder, stays in the group's pending
 //! list while it is worked, and leaves with `XACK` + `XDEL` once settled. A node that takes the
 //! lease over `XAUTOCLAIM`s everything still pending — on the dead holder, or on its own name
 //! from before a restart — so a SIGKILL loses no delivery that reached the outbox.
 
-use super::model::{Claimed, Delivery, OutboxEntry, Webhook};
+use super::model::{Claimed, Delivery, OutboxEntry, Webhook, Work};
 use super::store::WebhookStore;
 use crate::error::{Error, Result};
 use crate::redis::{RedisClient, StreamQueue};
+use crate::wire::Event;
 use async_trait::async_trait;
 use redis::{Script, cmd};
 use std::time::Duration;
@@ -68,7 +73,7 @@ impl RedisWebhookStore {
         RedisWebhookStore {
             prefix: prefix.to_string(),
             delivery_ttl_secs: retry_horizon_secs.saturating_add(7 * 86_400),
-            outbox: StreamQueue::new(redis.clone(), format!("{prefix}:webhooks:{{webhooks}}:outbox")),
+            outbox: StreamQueue::new(redis.clone(), crate::redis::Keys::new(prefix).webhook_outbox()),
             lease: Script::new(LEASE),
             redis,
         }
@@ -90,8 +95,8 @@ impl RedisWebhookStore {
     async fn claimed(&self, entries: Vec<(String, String)>) -> Vec<Claimed> {
         let mut out = Vec::with_capacity(entries.len());
         for (id, json) in entries {
-            match decode::<OutboxEntry>(&json) {
-                Ok(entry) => out.push(Claimed { token: id, entry }),
+            match decode::<Work>(&json) {
+                Ok(work) => out.push(Claimed { token: id, work }),
                 Err(_) => {
                     tracing::warn!(%id, "undecodable webhook outbox entry dropped");
                     let _ = self.ack(&id).await;
@@ -191,6 +196,12 @@ impl WebhookStore for RedisWebhookStore {
 
     async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
         self.outbox.push(&encode(entry)?).await
+    }
+
+    async fn enqueue_events(&self, events: &[Event]) -> Result<()> {
+        let payloads: Vec<String> =
+            events.iter().map(|event| encode(&Work::Event { event: event.clone() })).collect::<Result<_>>()?;
+        self.outbox.push_many(&payloads).await
     }
 
     async fn claim(&self, consumer: &str, max: usize) -> Result<Vec<Claimed>> {

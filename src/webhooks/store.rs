@@ -6,8 +6,9 @@
 //! explicit acknowledgement: `claim` hands out entries nobody has seen, an entry stays pending
 //! until `ack`, and `reclaim` takes over whatever is still pending on consumers that died.
 
-use super::model::{Claimed, Delivery, OutboxEntry, Webhook};
-use crate::error::Result;
+use super::model::{Claimed, Delivery, OutboxEntry, Webhook, Work};
+use crate::error::{Error, Result};
+use crate::wire::Event;
 use async_trait::async_trait;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -33,8 +34,10 @@ pub trait WebhookStore: Send + Sync + 'static {
     /// Newest first, strictly older than `before` (a delivery id) when given.
     async fn list_deliveries(&self, webhook: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Delivery>>;
 
-    /// Appends to the outbox.
+    /// Appends a delivery to the outbox.
     async fn enqueue(&self, entry: &OutboxEntry) -> Result<()>;
+    /// Appends events to the outbox, in order, for the worker to fan out (one write).
+    async fn enqueue_events(&self, events: &[Event]) -> Result<()>;
     /// Up to `max` entries no consumer has been given yet, oldest first; never blocks.
     async fn claim(&self, consumer: &str, max: usize) -> Result<Vec<Claimed>>;
     /// Every entry still pending (unacknowledged) on any consumer, oldest first, now owned by
@@ -60,12 +63,28 @@ struct Mem {
     /// Per webhook: delivery ids, oldest first.
     order: HashMap<Uuid, VecDeque<Uuid>>,
     deliveries: HashMap<Uuid, Delivery>,
-    queue: VecDeque<(u64, OutboxEntry)>,
-    pending: HashMap<u64, OutboxEntry>,
+    queue: VecDeque<(u64, Work)>,
+    pending: HashMap<u64, Work>,
     next_token: u64,
 }
 
+impl Mem {
+    fn push(&mut self, work: Work) {
+        self.next_token += 1;
+        let token = self.next_token;
+        self.queue.push_back((token, work));
+    }
+}
+
 impl MemoryWebhookStore {
+    /// Queues an outbox entry given as `model::Work` JSON (the memory store's append writes a
+    /// message's event this way, inside its room lock). Synchronous: nothing to wait for.
+    pub fn push_work(&self, json: &str) -> Result<()> {
+        let work: Work = serde_json::from_str(json).map_err(|e| Error::internal_from("outbox entry", e))?;
+        self.lock().push(work);
+        Ok(())
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Mem> {
         // A panic while holding this lock cannot leave the maps half-updated in a way that
         // matters more than losing the process; keep serving.
@@ -140,30 +159,35 @@ impl WebhookStore for MemoryWebhookStore {
     }
 
     async fn enqueue(&self, entry: &OutboxEntry) -> Result<()> {
+        self.lock().push(Work::Delivery(entry.clone()));
+        Ok(())
+    }
+
+    async fn enqueue_events(&self, events: &[Event]) -> Result<()> {
         let mut m = self.lock();
-        m.next_token += 1;
-        let token = m.next_token;
-        m.queue.push_back((token, entry.clone()));
+        for e in events {
+            m.push(Work::Event { event: e.clone() });
+        }
         Ok(())
     }
 
     async fn claim(&self, _consumer: &str, max: usize) -> Result<Vec<Claimed>> {
         let mut m = self.lock();
         let n = max.min(m.queue.len());
-        let batch: Vec<(u64, OutboxEntry)> = m.queue.drain(..n).collect();
+        let batch: Vec<(u64, Work)> = m.queue.drain(..n).collect();
         let mut out = Vec::with_capacity(batch.len());
-        for (token, entry) in batch {
-            m.pending.insert(token, entry.clone());
-            out.push(Claimed { token: token.to_string(), entry });
+        for (token, work) in batch {
+            m.pending.insert(token, work.clone());
+            out.push(Claimed { token: token.to_string(), work });
         }
         Ok(out)
     }
 
     async fn reclaim(&self, _consumer: &str) -> Result<Vec<Claimed>> {
         let m = self.lock();
-        let mut v: Vec<(u64, OutboxEntry)> = m.pending.iter().map(|(t, e)| (*t, e.clone())).collect();
+        let mut v: Vec<(u64, Work)> = m.pending.iter().map(|(t, w)| (*t, w.clone())).collect();
         v.sort_by_key(|(t, _)| *t);
-        Ok(v.into_iter().map(|(t, entry)| Claimed { token: t.to_string(), entry }).collect())
+        Ok(v.into_iter().map(|(t, work)| Claimed { token: t.to_string(), work }).collect())
     }
 
     async fn ack(&self, token: &str) -> Result<()> {

@@ -114,6 +114,31 @@ impl Event {
     }
 }
 
+/// A JSON document with a hole where a not-yet-stored message goes: `head`, the message JSON
+/// (with the seq the store assigns), `tail`. The Redis append script writes webhook outbox
+/// entries this way, in the same step as the message (`crate::webhooks::open_outbox_event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenEvent {
+    pub head: String,
+    pub tail: String,
+}
+
+impl OpenEvent {
+    /// Splits `json` at its one `"data":null` (serde writes `data` before `request_id`, and a
+    /// string value can only hold it escaped, so the first match is the field).
+    pub fn around_data(json: &str) -> Option<OpenEvent> {
+        const HOLE: &str = "\"data\":null";
+        let at = json.find(HOLE)?;
+        let head = format!("{}\"data\":", &json[..at]);
+        Some(OpenEvent { head, tail: json[at + HOLE.len()..].to_string() })
+    }
+
+    /// The document with `data` filled in.
+    pub fn fill(&self, data: &str) -> String {
+        format!("{}{}{}", self.head, data, self.tail)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,5 +152,14 @@ mod tests {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(EventKind::parse("message.exploded"), None);
+    }
+
+    #[test]
+    fn an_open_event_filled_in_is_the_event() {
+        let mut e = Event::new(EventKind::MessageCreated, Uuid::now_v7(), Some(Uuid::now_v7()), ());
+        e.request_id = Some(r#"x"data":null"#.into());
+        let open = OpenEvent::around_data(&serde_json::to_string(&e).unwrap()).unwrap();
+        let back: Event = serde_json::from_str(&open.fill(r#"{"seq":3}"#)).unwrap();
+        assert_eq!((back.data, back.request_id), (serde_json::json!({"seq": 3}), e.request_id));
     }
 }

@@ -12,6 +12,6 @@ pub mod event;
 pub mod frames;
 pub mod publication;
 
-pub use event::{Event, EventKind};
+pub use event::{Event, EventKind, OpenEvent};
 pub use frames::{ClientFrame, OpenSeq, SecretToken, ServerFrame, message_frame};
 pub use publication::{LocalBus, Publication};

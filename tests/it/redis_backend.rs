@@ -2,11 +2,13 @@
 //! and real `switchboard` processes, killed and restarted for the fault scenarios.
 //!
 //! Every wait is on a condition with a deadline; nothing sleeps and hopes. Node-level
-//! scenarios are here; `cluster` runs the core flows on a 3-master cluster, `store` checks
+//! scenarios are here; `cluster` runs the core flows on a 3-master cluster, `rollback` a Redis
+//! that lost acknowledged writes (restored from an older snapshot), `store` checks
 //! the store's own guarantees (race-free creation, trimming, delivery updates) directly and
 //! `tls` runs a node against a TLS-only Redis port.
 
 mod cluster;
+mod rollback;
 mod store;
 mod tls;
 

@@ -8,6 +8,7 @@
 use super::{RedisStore, decode, reply_at};
 use crate::error::{Error, Result};
 use crate::model::Message;
+use crate::redis::queue::FIELD;
 use crate::redis::{ToRedisArgsDyn, unavailable};
 use crate::store::{Appended, Draft};
 use crate::wire::OpenSeq;
@@ -44,7 +45,7 @@ impl RedisStore {
         if let Some(k) = &draft.idempotency_key {
             keys.push(self.keys.idempotency(room, k));
         }
-        let argv = vec![
+        let mut argv = vec![
             OpenSeq::JSON_HEAD.to_string(),
             open.rest,
             OpenSeq::FRAME_PREFIX.to_string(),
@@ -58,6 +59,13 @@ impl RedisStore {
             self.floor(room).to_string(),
             super::new_epoch(),
         ];
+        match draft.webhook_event.as_ref().filter(|_| !self.cluster) {
+            Some(ev) => {
+                keys.push(self.keys.webhook_outbox());
+                argv.extend([keys.len().to_string(), FIELD.to_string(), ev.head.clone(), ev.tail.clone()]);
+            }
+            None => argv.extend(["0", "", "", ""].map(String::from)),
+        }
         Ok(AppendCall { keys, argv })
     }
 

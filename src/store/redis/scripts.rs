@@ -10,11 +10,13 @@ use redis::Script;
 /// The append, in one round trip: idempotency check, next seq, history, id index, retry key,
 /// history trimming and the publication — so history order is delivery order on every node.
 ///
-/// KEYS: conv, hist, ids, patch, [idem]
+/// KEYS: conv, hist, ids, patch, [idem], [webhook outbox]
 /// ARGV: message JSON before the seq, after it; frame before the message JSON, after it;
 ///       message id; idempotency TTL secs; history max len; room channel; `PUBLISH` or
 ///       `SPUBLISH`; the payload tag of a message (`crate::wire::publication`); the highest
-///       seq this node has seen in the room (its floor); a fresh epoch
+///       seq this node has seen in the room (its floor); a fresh epoch; the index in KEYS of
+///       the webhook outbox stream (0: none); its entry field; the entry before the message
+///       JSON, after it (`crate::wire::OpenEvent`)
 /// Returns `{0}` unknown room, `{1, seq}` appended, `{2, json}` duplicate, `{3, seq}` duplicate
 /// whose original fell out of history.
 ///
@@ -22,12 +24,19 @@ use redis::Script;
 /// older snapshot lost acknowledged writes): the room then starts the fresh epoch and its seq
 /// continues above the floor, so no seq is ever handed out twice under one epoch.
 ///
+/// With a webhook outbox key (Redis on one server only: it is in another slot than the room),
+/// the `message.created` entry is added to it in the same step as the message, so an
+/// acknowledged message's webhook event cannot be lost by a node dying after the append.
+///
 /// History is trimmed in batches (once it is 64 over the limit) so that the trimmed messages'
 /// id-index and patch entries can be removed with them.
 const APPEND: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-if KEYS[5] then
-  local prev = redis.call('GET', KEYS[5])
+local ob = tonumber(ARGV[13])
+local idem = KEYS[5]
+if ob == 5 then idem = nil end
+if idem then
+  local prev = redis.call('GET', idem)
   if prev then
     local e = redis.call('XRANGE', KEYS[2], prev .. '-1', prev .. '-1')
     if e[1] then return {2, redis.call('HGET', KEYS[4], e[1][2][2]) or e[1][2][4]} end
@@ -44,7 +53,7 @@ local s = string.format('%d', seq)
 local json = ARGV[1] .. s .. ARGV[2]
 redis.call('XADD', KEYS[2], s .. '-1', 'i', ARGV[5], 'm', json)
 redis.call('HSET', KEYS[3], ARGV[5], s)
-if KEYS[5] then redis.call('SET', KEYS[5], s, 'EX', ARGV[6]) end
+if idem then redis.call('SET', idem, s, 'EX', ARGV[6]) end
 local max = tonumber(ARGV[7])
 local len = redis.call('XLEN', KEYS[2])
 if len > max + 64 then
@@ -55,6 +64,7 @@ if len > max + 64 then
   end
   redis.call('XTRIM', KEYS[2], 'MAXLEN', max)
 end
+if ob > 0 then redis.call('XADD', KEYS[ob], '*', ARGV[14], ARGV[15] .. json .. ARGV[16]) end
 redis.call(ARGV[9], ARGV[8], ARGV[10] .. s .. ' ' .. ARGV[3] .. json .. ARGV[4])
 return {1, seq}
 ";

@@ -118,6 +118,22 @@ impl RedisServer {
         self.spawn().await;
     }
 
+    /// `SAVE`s now and returns a copy of the snapshot (`dump.rdb`): what a backup, or a replica
+    /// that is behind, holds of the data at this moment.
+    pub async fn snapshot(&self) -> Vec<u8> {
+        let mut c = self.connection().await;
+        redis::cmd("SAVE").query_async::<()>(&mut c).await.expect("SAVE");
+        std::fs::read(self.dir.path().join("dump.rdb")).expect("read dump.rdb")
+    }
+
+    /// SIGKILLs the server and starts it again from `snapshot` (as taken by `snapshot`):
+    /// every write acknowledged after that snapshot is gone. Needs a server without AOF.
+    pub async fn restart_from(&mut self, snapshot: &[u8]) {
+        self.kill();
+        std::fs::write(self.dir.path().join("dump.rdb"), snapshot).expect("write dump.rdb");
+        self.spawn().await;
+    }
+
     pub async fn connection(&self) -> redis::aio::MultiplexedConnection {
         let client = redis::Client::open(self.url()).expect("client");
         client.get_multiplexed_async_connection().await.expect("connect to test redis")

@@ -93,7 +93,11 @@ async fn history_trims_with_its_indexes_and_delivery_updates_stick() {
     store.create_conversation(&c).await.unwrap();
     let mut ids = Vec::new();
     for i in 0..100 {
-        let d = Draft { message: message(c.id, &format!("{i}")), idempotency_key: Some(format!("api:k{i}")) };
+        let d = Draft {
+            message: message(c.id, &format!("{i}")),
+            idempotency_key: Some(format!("api:k{i}")),
+            webhook_event: None,
+        };
         let a = store.append(d).await.unwrap();
         assert_eq!((a.message.seq, a.duplicate), (i + 1, false));
         ids.push(a.message.id);
@@ -107,7 +111,9 @@ async fn history_trims_with_its_indexes_and_delivery_updates_stick() {
     let indexed: usize =
         redis::cmd("HLEN").arg(format!("switchboard:room:{{{}}}:ids", c.id)).query_async(&mut conn).await.unwrap();
     assert_eq!(indexed, kept.len(), "the id index is trimmed with the history");
-    let again = store.append(Draft { message: message(c.id, "x"), idempotency_key: Some("api:k0".into()) }).await;
+    let again = store
+        .append(Draft { message: message(c.id, "x"), idempotency_key: Some("api:k0".into()), webhook_event: None })
+        .await;
     assert!(matches!(again, Err(switchboard::error::Error::Conflict(_))), "{again:?}");
 
     // Two delivery reports for different participants at once: both stick (compare-and-set).
@@ -131,7 +137,9 @@ async fn history_trims_with_its_indexes_and_delivery_updates_stick() {
     assert_eq!(stored.deliveries.len(), 2);
     let page = store.messages(c.id, SeqRange { after: Some(99), before: None, limit: 5 }).await.unwrap();
     assert_eq!(page, vec![stored.clone()], "history reads see the update");
-    let dup = store.append(Draft { message: message(c.id, "x"), idempotency_key: Some("api:k99".into()) }).await;
+    let dup = store
+        .append(Draft { message: message(c.id, "x"), idempotency_key: Some("api:k99".into()), webhook_event: None })
+        .await;
     assert_eq!(dup.unwrap().message, stored, "a retry returns the message as it is now");
 
     // Deleting the room removes its keys (idempotency keys expire on their own).
@@ -158,10 +166,11 @@ async fn pipelined_appends_keep_order_per_room_and_survive_a_script_flush() {
         // Round 0 runs with the script never loaded on this server, round 1 after a flush.
         let _: () = redis::cmd("SCRIPT").arg("FLUSH").query_async(&mut conn).await.unwrap();
         let rooms = [a.id, b.id, a.id, Uuid::now_v7(), a.id, b.id];
-        let drafts = rooms
-            .iter()
-            .enumerate()
-            .map(|(i, &r)| Draft { message: message(r, &format!("{round}-{i}")), idempotency_key: None });
+        let drafts = rooms.iter().enumerate().map(|(i, &r)| Draft {
+            message: message(r, &format!("{round}-{i}")),
+            idempotency_key: None,
+            webhook_event: None,
+        });
         let out = store.append_many(drafts.collect()).await;
         let got: Vec<Option<u64>> = out.iter().map(|r| r.as_ref().ok().map(|m| m.message.seq)).collect();
         let base = round * 3;

@@ -1,8 +1,9 @@
 //! Customer webhooks on the Redis backend: a SIGKILLed node's pending deliveries are
-//! delivered by the restarted node, attempts kept.
+//! delivered by the restarted node, attempts kept; and the webhook events of messages it
+//! acknowledged just before dying are not lost (they enter the outbox with the message).
 
 use super::*;
-use common::redis::{RedisServer, free_port};
+use common::redis::{RedisServer, free_port, wait_until as redis_wait};
 use std::process::{Child, Command, Stdio};
 
 /// A `switchboard` process on Redis with webhook settings for this test.
@@ -107,4 +108,43 @@ async fn pending_deliveries_survive_a_node_sigkill() {
     })
     .await;
     assert!(ds.iter().any(|d| d["attempt_count"].as_u64().unwrap() >= 2), "attempts before the kill are kept");
+}
+
+#[tokio::test]
+async fn acknowledged_messages_reach_webhooks_though_the_node_died_right_after_the_acks() {
+    let redis = RedisServer::start().await;
+    let stub = ok_stub().await;
+    let mut node = Node::start(&redis.url()).await;
+    let api = node.api(KEY_A);
+    let (_, secret) = webhook(&api, json!({"url": stub.url, "events": ["message.created"]})).await;
+    let c = api.conversation("burst").await;
+    api.webchat(&c, "alice").await;
+    let token = api.token("alice", &[&c]).await;
+    let mut ws = common::Ws::connect(&format!("ws://127.0.0.1:{}/v1.0/ws?token={token}", node.port)).await;
+    ws.subscribe(&c, None).await;
+    // A burst: the node acknowledges it at once, while (before the fix) its webhook events
+    // were still on their way through in-process channels to the outbox.
+    const N: usize = 200;
+    for i in 0..N {
+        ws.send(json!({"type": "send", "conversation_id": c, "text": format!("m{i}")})).await;
+    }
+    let mut acked = std::collections::BTreeSet::new();
+    while acked.len() < N {
+        acked.insert(ws.next_of("ack").await["message_id"].as_str().unwrap().to_string());
+    }
+    node.kill(); // right after the last ack: whatever lived only in that process is gone
+
+    node.spawn().await;
+    let mut missing = acked.clone();
+    redis_wait(Duration::from_secs(30), "a webhook for every acknowledged message", || {
+        for r in stub.requests() {
+            let e = check(&r, &secret);
+            if e["type"] == "message.created" {
+                missing.remove(e["data"]["id"].as_str().unwrap());
+            }
+        }
+        let done = missing.is_empty();
+        async move { done }
+    })
+    .await;
 }
