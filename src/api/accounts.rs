@@ -8,7 +8,7 @@ use crate::auth::TenantCtx;
 use crate::broker::{Event, EventKind};
 use crate::conversations::emit;
 use crate::error::{Error, ErrorBody, Json, Path, Result};
-use crate::model::{Account, AddressType, now};
+use crate::model::{Account, AddressType, ProviderKind, now};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -52,7 +52,7 @@ pub struct AccountView {
     pub id: Uuid,
     #[serde(rename = "type")]
     pub kind: AddressType,
-    pub provider: String,
+    pub provider: ProviderKind,
     pub name: String,
     pub address: String,
     /// Names of the credentials that are set (values are never returned).
@@ -75,7 +75,7 @@ fn view(state: &AppState, a: &Account) -> AccountView {
     AccountView {
         id: a.id,
         kind: a.kind,
-        provider: a.provider.clone(),
+        provider: a.provider,
         name: a.name.clone(),
         address: a.address.clone(),
         credentials_set: keys,
@@ -86,10 +86,12 @@ fn view(state: &AppState, a: &Account) -> AccountView {
     }
 }
 
+fn unknown_provider(state: &AppState) -> Error {
+    Error::invalid("unknown_provider", format!("provider must be one of {}", state.channels.names().join(", ")))
+}
+
 fn validate(state: &AppState, a: &Account) -> Result<()> {
-    let p = state.channels.get(&a.provider).ok_or_else(|| {
-        Error::invalid("unknown_provider", format!("provider must be one of {}", state.channels.names().join(", ")))
-    })?;
+    let p = state.channels.get(a.provider).ok_or_else(|| unknown_provider(state))?;
     if p.channel() != a.kind {
         return Err(Error::invalid(
             "provider_mismatch",
@@ -102,10 +104,10 @@ fn validate(state: &AppState, a: &Account) -> Result<()> {
     crate::conversations::check_name(state, "name", &a.name)?;
     crate::conversations::check_name(state, "address", &a.address)?;
     for k in p.required_credentials() {
-        if a.credentials.get(*k).and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+        if a.secret(k).is_err() {
             return Err(Error::invalid(
                 "missing_credentials",
-                format!("credentials.{k} is required for {}", a.provider),
+                format!("credentials.{k} is required for {} (a non-blank string)", a.provider),
             ));
         }
     }
@@ -138,7 +140,7 @@ pub async fn create(
         id: Uuid::now_v7(),
         tenant_id: t.id,
         kind: b.kind,
-        provider: b.provider,
+        provider: ProviderKind::parse(&b.provider).ok_or_else(|| unknown_provider(&state))?,
         name: b.name,
         address: b.address.trim().to_string(),
         credentials: b.credentials,

@@ -62,12 +62,12 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let p = state.channels.get(provider).ok_or(Error::NotFound("provider"))?;
+    let p = state.channels.by_name(provider).ok_or(Error::NotFound("provider"))?;
     let account = state
         .accounts
         .get(state.channel_store.as_ref(), account_id)
         .await?
-        .filter(|a| a.provider == provider)
+        .filter(|a| a.provider == p.kind())
         .ok_or(Error::NotFound("account"))?;
     if let Err(e) = state.limits.provider.check(&account.id.to_string()) {
         state.metrics.rate_limited("provider");

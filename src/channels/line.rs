@@ -12,7 +12,7 @@
 
 use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome};
 use crate::error::Error;
-use crate::model::{Account, Address, AddressType, Media};
+use crate::model::{Account, Address, AddressType, Media, ProviderKind};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -116,8 +116,8 @@ fn sent_id(body: &str) -> Option<String> {
 
 #[async_trait]
 impl Provider for Line {
-    fn name(&self) -> &'static str {
-        "line"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Line
     }
     fn channel(&self) -> AddressType {
         AddressType::Line
@@ -135,7 +135,7 @@ impl Provider for Line {
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
         let given =
             req.header("x-line-signature").ok_or_else(|| Error::Forbidden("missing X-Line-Signature".into()))?;
-        let expected = signature(account.secret("channel_secret"), &req.body);
+        let expected = signature(super::verify_secret(account, "channel_secret")?, &req.body);
         if crate::channels::inbound::constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
@@ -176,8 +176,12 @@ impl Provider for Line {
         // key is fresh per attempt: harmless, but it cannot dedupe the outbox's own retries.
         // Same key for every retry of this piece, so LINE accepts it at most once (409 after).
         let retry_key = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, out.key.as_bytes()).to_string();
+        let token = match super::send_secret(account, "channel_access_token") {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
         let res = super::traced(http.post(url), out)
-            .bearer_auth(account.secret("channel_access_token"))
+            .bearer_auth(token)
             .header("x-line-retry-key", &retry_key)
             .json(&body)
             .send()

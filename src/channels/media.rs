@@ -53,7 +53,7 @@ pub async fn fetch(
         return Err(Error::Forbidden("media signature does not match".into()));
     }
     let account = state.channel_store.get_account(account_id).await?.ok_or(Error::NotFound("account"))?;
-    let provider = state.channels.get(&account.provider).ok_or(Error::NotFound("provider"))?;
+    let provider = state.channels.get(account.provider).ok_or(Error::NotFound("provider"))?;
     let (content_type, bytes) = provider.fetch_media(&state.http, &account, &reference).await?;
     Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, max-age=3600".into())], bytes)
         .into_response())

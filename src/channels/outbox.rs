@@ -272,7 +272,7 @@ async fn run(state: &AppState, mut job: Job) -> bool {
         }
         Err(e) => return retry(state, job, None, e.to_string()).await,
     };
-    let Some(provider) = state.channels.get(&account.provider) else {
+    let Some(provider) = state.channels.get(account.provider) else {
         record(state, &job, MessageStatus::Failed, Some(format!("unknown provider {}", account.provider))).await;
         return false;
     };
