@@ -40,6 +40,7 @@ pub mod logging;
 pub mod metrics;
 pub mod model;
 pub mod redis;
+pub mod retry;
 pub mod store;
 pub mod watch;
 pub mod webhooks;
