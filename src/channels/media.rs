@@ -1,4 +1,5 @@
-//! Inbound media that a provider only names by id (WhatsApp media ids, Telegram file ids).
+//! Inbound media that a provider only names by id (WhatsApp media ids, Telegram file ids, LINE
+//! message content).
 //!
 //! Fetching them needs the account's credentials — and Telegram's download URL even contains
 //! the bot token — so the stored message gets a URL of ours instead:
