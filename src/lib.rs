@@ -39,6 +39,7 @@ pub mod limits;
 pub mod logging;
 pub mod metrics;
 pub mod model;
+pub mod phone;
 pub mod redis;
 pub mod retry;
 pub mod store;

@@ -199,6 +199,10 @@ pub struct Account {
     pub credentials: serde_json::Map<String, serde_json::Value>,
     /// Override of the provider's API base URL (tests, self-hosted gateways).
     pub api_base_url: Option<String>,
+    /// Region (ISO 3166-1 alpha-2, e.g. `US`) national phone numbers on this account are read
+    /// in; without it, a number must carry its country code (see `phone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_region: Option<String>,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
 }

@@ -33,6 +33,9 @@ pub struct CreateAccount {
     pub credentials: serde_json::Map<String, serde_json::Value>,
     /// Override of the provider API base URL.
     pub api_base_url: Option<String>,
+    /// Phone accounts: region national numbers are read in (ISO 3166-1 alpha-2, e.g. `US`).
+    /// Without it a peer number must carry its country code.
+    pub default_region: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,6 +47,8 @@ pub struct UpdateAccount {
     #[schema(value_type = Option<Object>)]
     pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
     pub api_base_url: Option<String>,
+    /// `""` removes it.
+    pub default_region: Option<String>,
 }
 
 /// An account as the API shows it: no secrets.
@@ -58,6 +63,8 @@ pub struct AccountView {
     /// Names of the credentials that are set (values are never returned).
     pub credentials_set: Vec<String>,
     pub api_base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_region: Option<String>,
     /// Where to point the provider's webhooks (messages and delivery reports).
     pub inbound_url: String,
     pub tm_create: DateTime<Utc>,
@@ -80,6 +87,7 @@ fn view(state: &AppState, a: &Account) -> AccountView {
         address: a.address.clone(),
         credentials_set: keys,
         api_base_url: a.api_base_url.clone(),
+        default_region: a.default_region.clone(),
         inbound_url: format!("{}/v1.0/hooks/{}/{}", state.public_base(), a.provider, a.id),
         tm_create: a.tm_create,
         tm_update: a.tm_update,
@@ -110,6 +118,9 @@ fn validate(state: &AppState, a: &Account) -> Result<()> {
                 format!("credentials.{k} is required for {} (a non-blank string)", a.provider),
             ));
         }
+    }
+    if let Some(r) = &a.default_region {
+        crate::phone::region(r)?;
     }
     if let Some(u) = &a.api_base_url
         && !(u.starts_with("https://") || u.starts_with("http://"))
@@ -145,6 +156,7 @@ pub async fn create(
         address: b.address.trim().to_string(),
         credentials: b.credentials,
         api_base_url: b.api_base_url,
+        default_region: b.default_region.map(|r| r.trim().to_ascii_uppercase()),
         tm_create: at,
         tm_update: at,
     };
@@ -194,6 +206,9 @@ pub async fn update(
     }
     if let Some(u) = b.api_base_url {
         a.api_base_url = Some(u).filter(|u| !u.is_empty());
+    }
+    if let Some(r) = b.default_region {
+        a.default_region = Some(r.trim().to_ascii_uppercase()).filter(|r| !r.is_empty());
     }
     a.tm_update = now();
     validate(&state, &a)?;

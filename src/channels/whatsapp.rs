@@ -114,7 +114,9 @@ fn status_error(s: &Value) -> Option<String> {
 
 /// The request body for one outgoing message.
 fn body(out: &Outgoing<'_>) -> Value {
-    let base = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": out.to});
+    // We keep E.164 (`+1…`); WhatsApp names the peer by its wa_id, the same digits without `+`.
+    let to = out.to.trim_start_matches('+');
+    let base = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to});
     let one_image = match out.medias {
         [m] if m.content_type.starts_with("image/") && out.text.chars().count() <= MAX_CAPTION => Some(m),
         _ => None,
