@@ -7,7 +7,8 @@
 //! `(account, peer address)`, creating conversation and participant through `conversations`
 //! (events included) when there is none — and post through the one write path with the
 //! provider's message id as the idempotency key, so a provider retrying a webhook never
-//! creates a second message. A text over `limits.max_text_bytes` is cut, never refused (a
+//! creates a second message. A room opened for a message that is then refused (an intercept
+//! webhook rejected it) is removed again, so a refusal leaves nothing behind. A text over `limits.max_text_bytes` is cut, never refused (a
 //! provider retries a refusal forever). Status reports update the delivery they name. A
 //! backend failure answers 503 so the provider retries later.
 
@@ -136,11 +137,8 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
             // A refused first message (an intercept webhook rejected it) leaves no room
             // behind: the room, its participant and binding go with it (`conversation.deleted`
             // follows the `created`). A backend failure keeps the room for the retry.
-            if opened
-                && e.status().is_client_error()
-                && let Err(err) = conversations::delete(state, account.tenant_id, conversation).await
-            {
-                tracing::warn!(error = %err, %conversation, "room of a refused first message not removed");
+            if opened && e.status().is_client_error() {
+                abandon(state, account, conversation).await;
             }
             return Err(e);
         }
@@ -172,6 +170,19 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
         state.channel_store.update_participant(&p).await?;
     }
     Ok(())
+}
+
+/// Removes a room opened for a message that was then refused — unless another message made it
+/// in meanwhile (the same peer writing again concurrently), which keeps it.
+async fn abandon(state: &AppState, account: &Account, conversation: Uuid) {
+    let result = match conversations::get(state, account.tenant_id, conversation).await {
+        Ok(c) if c.last_seq == 0 => conversations::delete(state, account.tenant_id, conversation).await.map(|_| ()),
+        Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(err) = result {
+        tracing::warn!(error = %err, %conversation, "room of a refused first message not removed");
+    }
 }
 
 /// The room of the thread `m` answers, if we know one and the sender can take part there;
