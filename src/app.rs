@@ -113,7 +113,6 @@ impl AppState {
         let metrics = Arc::new(crate::metrics::Metrics::new(&node_id));
         let mut webhook_redis = None;
         let memory_hooks = Arc::new(crate::webhooks::MemoryWebhookStore::default());
-        let mut outbox = Outbox::default();
         let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) =
             match config.store.backend {
                 Backend::Memory => {
@@ -127,10 +126,6 @@ impl AppState {
                     // Fails here, before serving anything, when Redis is unreachable.
                     let redis = crate::redis::RedisClient::connect(&config.redis).await?.observed(metrics.clone());
                     webhook_redis = Some(redis.clone());
-                    outbox = Outbox::durable(crate::redis::StreamQueue::new(
-                        redis.clone(),
-                        format!("{}:outbox:{{channels}}", config.redis.key_prefix),
-                    ));
                     let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
                     let broker = crate::broker::RedisBroker::start(redis, &config.redis, handler, store.clone());
                     (store.clone(), store, Arc::new(broker))
@@ -164,7 +159,7 @@ impl AppState {
             .timeout(Duration::from_millis(config.channels.request_timeout_ms))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let (roster, webhook_store) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
+        let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
         let limits = crate::limits::Limits::new(&config);
@@ -196,23 +191,31 @@ impl AppState {
     }
 }
 
-/// The memory or Redis implementation of the smaller seams (agent roster, webhook store):
-/// Redis exactly when the store is Redis (`redis` is its client); else `memory_hooks`, the
-/// webhook store the memory store writes message events into.
+/// The memory or Redis implementation of the smaller seams (agent roster, webhook store,
+/// channel outbox queue): Redis exactly when the store is Redis (`redis` is its client); else
+/// `memory_hooks`, the webhook store the memory store writes message events into.
 fn side_backends(
     config: &Config,
     node_id: &str,
     redis: Option<crate::redis::RedisClient>,
     memory_hooks: Arc<crate::webhooks::MemoryWebhookStore>,
-) -> (Arc<dyn crate::agents::Roster>, Arc<dyn crate::webhooks::WebhookStore>) {
+) -> (Arc<dyn crate::agents::Roster>, Arc<dyn crate::webhooks::WebhookStore>, Outbox) {
     use crate::agents::presence::{memory::MemoryRoster, redis::RedisRoster};
+    use crate::channels::outbox::{memory::MemoryQueue, redis::RedisQueue};
     use crate::webhooks::redis_store::RedisWebhookStore;
     match redis {
-        Some(r) => (
-            Arc::new(RedisRoster::new(r.clone(), config, node_id)),
-            Arc::new(RedisWebhookStore::new(r, &config.redis.key_prefix, config.webhooks.retry_horizon_secs)),
-        ),
-        None => (Arc::new(MemoryRoster::default()), memory_hooks),
+        Some(r) => {
+            let stream = crate::redis::StreamQueue::new(
+                r.clone(),
+                crate::redis::Keys::new(&config.redis.key_prefix).channel_outbox(),
+            );
+            (
+                Arc::new(RedisRoster::new(r.clone(), config, node_id)),
+                Arc::new(RedisWebhookStore::new(r, &config.redis.key_prefix, config.webhooks.retry_horizon_secs)),
+                Outbox::new(Arc::new(RedisQueue::new(stream))),
+            )
+        }
+        None => (Arc::new(MemoryRoster::default()), memory_hooks, Outbox::new(Arc::new(MemoryQueue))),
     }
 }
 

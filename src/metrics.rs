@@ -39,7 +39,11 @@ pub mod names {
     /// Counter: connections closed as slow consumers (4008).
     pub const SLOW_CONSUMER_CLOSES: &str = "switchboard_ws_slow_consumer_closes_total";
     /// Counter `{entry}`: messages stored, by the door they came in by (`ws`, `rest`, `provider`).
+    /// A retry of a message already stored (same retry key / provider message id) is not one.
     pub const MESSAGES_POSTED: &str = "switchboard_messages_posted_total";
+    /// Counter `{provider}`: provider webhooks that redelivered a message already stored
+    /// (same provider message id): answered OK, nothing stored.
+    pub const INBOUND_DUPLICATES: &str = "switchboard_inbound_duplicates_total";
     /// Counter `{scope}`: requests or frames refused by a rate limit (`api`, `ws`, `provider`).
     pub const RATE_LIMITED: &str = "switchboard_rate_limited_total";
     /// Histogram `{method, route, status}`: HTTP request latency in seconds.
@@ -148,7 +152,16 @@ impl Metrics {
         r.describe_gauge(WS_WATCHERS.into(), None, d("Connections watching their tenant's conversation list"));
         r.describe_counter(FANOUT_DROPS.into(), None, d("Publications dropped on a full connection queue"));
         r.describe_counter(SLOW_CONSUMER_CLOSES.into(), None, d("Connections closed as slow consumers"));
-        r.describe_counter(MESSAGES_POSTED.into(), None, d("Messages stored, by entry door"));
+        r.describe_counter(
+            MESSAGES_POSTED.into(),
+            None,
+            d("New messages stored, by entry door (retries of a stored message not counted)"),
+        );
+        r.describe_counter(
+            INBOUND_DUPLICATES.into(),
+            None,
+            d("Provider redeliveries of a message already stored (nothing stored), by provider"),
+        );
         r.describe_counter(RATE_LIMITED.into(), None, d("Requests or frames refused by a rate limit"));
         r.describe_histogram(HTTP_DURATION.into(), Some(Unit::Seconds), d("HTTP request latency"));
         r.describe_counter(DELIVERIES.into(), None, d("Outbound deliveries, by channel and status"));
@@ -207,6 +220,11 @@ impl Metrics {
 
     pub fn message_posted(&self, entry: Entry) {
         self.posted[entry as usize].increment(1);
+    }
+
+    /// A provider redelivered a message we had stored (its retry of the same message id).
+    pub fn inbound_duplicate(&self, provider: &'static str) {
+        self.counter(names::INBOUND_DUPLICATES, &[("provider", provider)]).increment(1);
     }
 
     pub fn rate_limited(&self, scope: &'static str) {

@@ -190,8 +190,8 @@ pub struct Account {
     pub tenant_id: Uuid,
     /// The address type of peers on this account: `tel`, `line`, `whatsapp`, `telegram`, `email`.
     pub kind: AddressType,
-    /// `twilio`, `telnyx`, `line`, `whatsapp`, `telegram`, `smtp`.
-    pub provider: String,
+    /// Which provider adapter serves it (`twilio`, `telnyx`, `line`, `whatsapp`, `telegram`, `smtp`).
+    pub provider: ProviderKind,
     pub name: String,
     /// Our address on the channel: a phone number, a LINE channel id, a bot name.
     pub address: String,
@@ -199,14 +199,71 @@ pub struct Account {
     pub credentials: serde_json::Map<String, serde_json::Value>,
     /// Override of the provider's API base URL (tests, self-hosted gateways).
     pub api_base_url: Option<String>,
+    /// Region (ISO 3166-1 alpha-2, e.g. `US`) national phone numbers on this account are read
+    /// in; without it, a number must carry its country code (see `phone`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_region: Option<String>,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
 }
 
 impl Account {
-    /// A credential as a string, or `""`.
-    pub fn secret(&self, key: &str) -> &str {
-        self.credentials.get(key).and_then(|v| v.as_str()).unwrap_or("")
+    /// A credential as a non-blank string. A missing, blank or non-string one is an error
+    /// (`missing_credentials`), never `""`: nothing is ever signed or verified with an empty key.
+    pub fn secret(&self, key: &str) -> Result<&str, crate::error::Error> {
+        self.credentials.get(key).and_then(|v| v.as_str()).filter(|s| !s.trim().is_empty()).ok_or_else(|| {
+            crate::error::Error::invalid(
+                "missing_credentials",
+                format!("credentials.{key} is not set on {} account {}", self.provider, self.id),
+            )
+        })
+    }
+}
+
+/// The provider adapter behind an account. The wire and stored spelling is the lowercase name,
+/// which is also the path segment of the account's webhook URL.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Twilio,
+    Telnyx,
+    Line,
+    Whatsapp,
+    Telegram,
+    /// Email: SMTP out, an inbound hook in.
+    Smtp,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 6] = [
+        ProviderKind::Line,
+        ProviderKind::Smtp,
+        ProviderKind::Telegram,
+        ProviderKind::Telnyx,
+        ProviderKind::Twilio,
+        ProviderKind::Whatsapp,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderKind::Twilio => "twilio",
+            ProviderKind::Telnyx => "telnyx",
+            ProviderKind::Line => "line",
+            ProviderKind::Whatsapp => "whatsapp",
+            ProviderKind::Telegram => "telegram",
+            ProviderKind::Smtp => "smtp",
+        }
+    }
+
+    /// The provider named `name` (its wire spelling), if there is one.
+    pub fn parse(name: &str) -> Option<ProviderKind> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl std::fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -8,7 +8,7 @@ use crate::auth::TenantCtx;
 use crate::broker::{Event, EventKind};
 use crate::conversations::emit;
 use crate::error::{Error, ErrorBody, Json, Path, Result};
-use crate::model::{Account, AddressType, now};
+use crate::model::{Account, AddressType, ProviderKind, now};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -33,6 +33,9 @@ pub struct CreateAccount {
     pub credentials: serde_json::Map<String, serde_json::Value>,
     /// Override of the provider API base URL.
     pub api_base_url: Option<String>,
+    /// Phone accounts: region national numbers are read in (ISO 3166-1 alpha-2, e.g. `US`).
+    /// Without it a peer number must carry its country code.
+    pub default_region: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -44,6 +47,8 @@ pub struct UpdateAccount {
     #[schema(value_type = Option<Object>)]
     pub credentials: Option<serde_json::Map<String, serde_json::Value>>,
     pub api_base_url: Option<String>,
+    /// `""` removes it.
+    pub default_region: Option<String>,
 }
 
 /// An account as the API shows it: no secrets.
@@ -52,12 +57,14 @@ pub struct AccountView {
     pub id: Uuid,
     #[serde(rename = "type")]
     pub kind: AddressType,
-    pub provider: String,
+    pub provider: ProviderKind,
     pub name: String,
     pub address: String,
     /// Names of the credentials that are set (values are never returned).
     pub credentials_set: Vec<String>,
     pub api_base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_region: Option<String>,
     /// Where to point the provider's webhooks (messages and delivery reports).
     pub inbound_url: String,
     pub tm_create: DateTime<Utc>,
@@ -75,21 +82,24 @@ fn view(state: &AppState, a: &Account) -> AccountView {
     AccountView {
         id: a.id,
         kind: a.kind,
-        provider: a.provider.clone(),
+        provider: a.provider,
         name: a.name.clone(),
         address: a.address.clone(),
         credentials_set: keys,
         api_base_url: a.api_base_url.clone(),
+        default_region: a.default_region.clone(),
         inbound_url: format!("{}/v1.0/hooks/{}/{}", state.public_base(), a.provider, a.id),
         tm_create: a.tm_create,
         tm_update: a.tm_update,
     }
 }
 
+fn unknown_provider(state: &AppState) -> Error {
+    Error::invalid("unknown_provider", format!("provider must be one of {}", state.channels.names().join(", ")))
+}
+
 fn validate(state: &AppState, a: &Account) -> Result<()> {
-    let p = state.channels.get(&a.provider).ok_or_else(|| {
-        Error::invalid("unknown_provider", format!("provider must be one of {}", state.channels.names().join(", ")))
-    })?;
+    let p = state.channels.get(a.provider).ok_or_else(|| unknown_provider(state))?;
     if p.channel() != a.kind {
         return Err(Error::invalid(
             "provider_mismatch",
@@ -102,12 +112,15 @@ fn validate(state: &AppState, a: &Account) -> Result<()> {
     crate::conversations::check_name(state, "name", &a.name)?;
     crate::conversations::check_name(state, "address", &a.address)?;
     for k in p.required_credentials() {
-        if a.credentials.get(*k).and_then(|v| v.as_str()).is_none_or(str::is_empty) {
+        if a.secret(k).is_err() {
             return Err(Error::invalid(
                 "missing_credentials",
-                format!("credentials.{k} is required for {}", a.provider),
+                format!("credentials.{k} is required for {} (a non-blank string)", a.provider),
             ));
         }
+    }
+    if let Some(r) = &a.default_region {
+        crate::phone::region(r)?;
     }
     if let Some(u) = &a.api_base_url
         && !(u.starts_with("https://") || u.starts_with("http://"))
@@ -138,11 +151,12 @@ pub async fn create(
         id: Uuid::now_v7(),
         tenant_id: t.id,
         kind: b.kind,
-        provider: b.provider,
+        provider: ProviderKind::parse(&b.provider).ok_or_else(|| unknown_provider(&state))?,
         name: b.name,
         address: b.address.trim().to_string(),
         credentials: b.credentials,
         api_base_url: b.api_base_url,
+        default_region: b.default_region.map(|r| r.trim().to_ascii_uppercase()),
         tm_create: at,
         tm_update: at,
     };
@@ -192,6 +206,9 @@ pub async fn update(
     }
     if let Some(u) = b.api_base_url {
         a.api_base_url = Some(u).filter(|u| !u.is_empty());
+    }
+    if let Some(r) = b.default_region {
+        a.default_region = Some(r.trim().to_ascii_uppercase()).filter(|r| !r.is_empty());
     }
     a.tm_update = now();
     validate(&state, &a)?;

@@ -79,6 +79,33 @@ pub struct ListParams {
     /// Only conversations owned by this agent; `none` = only unassigned ones. With an agent
     /// token: its own identity or `none` (default: both).
     pub owner_id: Option<String>,
+    /// With `account_id`: only the conversation this peer address is bound to on that account
+    /// (a phone number in any spelling: it is normalised like every phone address).
+    pub address: Option<String>,
+    /// The channel account `address` is reached through.
+    pub account_id: Option<Uuid>,
+}
+
+/// The conversation `address` is bound to on `account` (none, or one).
+async fn by_address(state: &AppState, caller: &Caller, account: Uuid, address: &str) -> Result<Vec<Conversation>> {
+    let a = state
+        .channel_store
+        .get_account(account)
+        .await?
+        .filter(|a| a.tenant_id == caller.tenant())
+        .ok_or(Error::NotFound("account"))?;
+    let target = if crate::phone::is_phone(a.kind) {
+        crate::phone::for_account(&a, address)?
+    } else {
+        address.trim().to_string()
+    };
+    let peer = crate::model::Address { kind: a.kind, target, name: String::new() };
+    let Some(b) = state.channel_store.binding(a.id, &peer).await? else { return Ok(Vec::new()) };
+    match caller.conversation(state, b.conversation_id).await {
+        Ok(c) => Ok(vec![c]),
+        Err(Error::NotFound(_) | Error::Forbidden(_)) => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
 }
 
 #[utoipa::path(post, path = "/v1.0/conversations", tag = "conversations", request_body = CreateConversation,
@@ -101,6 +128,14 @@ pub async fn list(
     caller: Caller,
     Query(q): Query<ListParams>,
 ) -> Result<Json<Page<Conversation>>> {
+    match (q.account_id, q.address.as_deref()) {
+        (Some(account), Some(address)) => {
+            let result = by_address(&state, &caller, account, address).await?;
+            return Ok(Json(Page { result, next_page_token: None }));
+        }
+        (None, None) => {}
+        _ => return Err(Error::bad_request("`address` and `account_id` filter together: give both")),
+    }
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let before = q.page_token.as_deref().map(decode_cursor).transpose()?;

@@ -7,7 +7,8 @@
 //! `(account, peer address)`, creating conversation and participant through `conversations`
 //! (events included) when there is none — and post through the one write path with the
 //! provider's message id as the idempotency key, so a provider retrying a webhook never
-//! creates a second message. A text over `limits.max_text_bytes` is cut, never refused (a
+//! creates a second message. A room opened for a message that is then refused (an intercept
+//! webhook rejected it) is removed again, so a refusal leaves nothing behind. A text over `limits.max_text_bytes` is cut, never refused (a
 //! provider retries a refusal forever). Status reports update the delivery they name. A
 //! backend failure answers 503 so the provider retries later.
 
@@ -62,12 +63,12 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    let p = state.channels.get(provider).ok_or(Error::NotFound("provider"))?;
+    let p = state.channels.by_name(provider).ok_or(Error::NotFound("provider"))?;
     let account = state
         .accounts
         .get(state.channel_store.as_ref(), account_id)
         .await?
-        .filter(|a| a.provider == provider)
+        .filter(|a| a.provider == p.kind())
         .ok_or(Error::NotFound("account"))?;
     if let Err(e) = state.limits.provider.check(&account.id.to_string()) {
         state.metrics.rate_limited("provider");
@@ -102,8 +103,16 @@ fn clip(s: &mut String, max: usize) {
 }
 
 /// Posts one inbound message into its room.
-pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> Result<()> {
-    let (conversation, participant) = route(state, account, &m).await?;
+pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage) -> Result<()> {
+    // One spelling per phone number, so the sender's binding is found however the provider
+    // wrote it. A sender that is no valid number (a short code, an alphanumeric sender id) is
+    // kept as written: refusing it would only make the provider retry.
+    if crate::phone::is_phone(m.from.kind)
+        && let Ok(n) = crate::phone::for_account(account, &m.from.target)
+    {
+        m.from.target = n;
+    }
+    let (conversation, participant, opened) = route(state, account, &m).await?;
     let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
     let via = (!(participant.address.same_endpoint(&m.from) && participant.account_id == Some(account.id)))
         .then(|| endpoint.clone());
@@ -122,8 +131,21 @@ pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> 
         client_id: Some(client_id.chars().take(128).collect()),
         via,
     };
-    let appended = conversations::post(state, req).await?;
-    if !appended.duplicate {
+    let appended = match conversations::post(state, req).await {
+        Ok(a) => a,
+        Err(e) => {
+            // A refused first message (an intercept webhook rejected it) leaves no room
+            // behind: the room, its participant and binding go with it (`conversation.deleted`
+            // follows the `created`). A backend failure keeps the room for the retry.
+            if opened && e.status().is_client_error() {
+                abandon(state, account, conversation).await;
+            }
+            return Err(e);
+        }
+    };
+    if appended.duplicate {
+        state.metrics.inbound_duplicate(account.provider.as_str());
+    } else {
         state.metrics.message_posted(crate::metrics::Entry::Provider);
     }
     let mut p = participant;
@@ -150,14 +172,27 @@ pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> 
     Ok(())
 }
 
+/// Removes a room opened for a message that was then refused — unless another message made it
+/// in meanwhile (the same peer writing again concurrently), which keeps it.
+async fn abandon(state: &AppState, account: &Account, conversation: Uuid) {
+    let result = match conversations::get(state, account.tenant_id, conversation).await {
+        Ok(c) if c.last_seq == 0 => conversations::delete(state, account.tenant_id, conversation).await.map(|_| ()),
+        Ok(_) | Err(Error::NotFound(_)) => Ok(()),
+        Err(e) => Err(e),
+    };
+    if let Err(err) = result {
+        tracing::warn!(error = %err, %conversation, "room of a refused first message not removed");
+    }
+}
+
 /// The room of the thread `m` answers, if we know one and the sender can take part there;
-/// else the sender's own room.
-async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<(Uuid, Participant)> {
+/// else the sender's own room. `true`: the room was opened for this message.
+async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<(Uuid, Participant, bool)> {
     let (replies_to, name) = m.thread.as_ref().map_or((&[][..], ""), |t| (&t.replies_to[..], t.subject.as_str()));
     for id in replies_to {
         if let Some(r) = state.channel_store.provider_ref(account.id, id).await? {
             if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
-                return Ok((r.conversation_id, p));
+                return Ok((r.conversation_id, p, false));
             }
             break;
         }
@@ -180,7 +215,7 @@ async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Ad
 }
 
 /// The room and participant for `peer` on `account`, created when there is none (named
-/// `name`, or after the peer when that is empty).
+/// `name`, or after the peer when that is empty); `true` when this call opened it.
 ///
 /// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
 /// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
@@ -190,12 +225,12 @@ pub async fn resolve_room(
     account: &Account,
     peer: &Address,
     name: &str,
-) -> Result<(Uuid, Participant)> {
+) -> Result<(Uuid, Participant, bool)> {
     let store = &state.channel_store;
     for attempt in 0..20 {
         if let Some(b) = store.binding(account.id, peer).await? {
             match conversations::participant(state, b.conversation_id, b.participant_id).await {
-                Ok(p) => return Ok((b.conversation_id, p)),
+                Ok(p) => return Ok((b.conversation_id, p, false)),
                 Err(Error::NotFound(_)) if attempt < 19 => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                     continue;
@@ -212,7 +247,8 @@ pub async fn resolve_room(
         if store.bind(account.id, peer, b).await?.is_some() {
             continue;
         }
-        return open_room(state, account, peer, name, b).await;
+        let (c, p) = open_room(state, account, peer, name, b).await?;
+        return Ok((c, p, true));
     }
     Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
 }

@@ -5,14 +5,15 @@
 //! image, video, audio, file, sticker, location); follow/unfollow/postback… are acknowledged
 //! and dropped. The peer is the user (`source.userId`) — or the group/room, since a push to a
 //! `groupId`/`roomId` is how one answers there. Webhooks carry no display name. Media that
-//! users send come as LINE content URLs, which only the channel access token can fetch.
+//! users send are LINE content, which only the channel access token can fetch: the message
+//! keeps a signed media link of ours (`media.rs`) that fetches it with the token.
 //! Outbound: `POST /v2/bot/message/push` with a bearer channel access token, at most five
 //! message objects per request. LINE has no delivery callbacks, so `sent` is final.
 //! Credentials: `channel_secret`, `channel_access_token`.
 
 use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome};
 use crate::error::Error;
-use crate::model::{Account, Address, AddressType, Media};
+use crate::model::{Account, Address, AddressType, Media, ProviderKind};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -33,10 +34,13 @@ pub fn signature(channel_secret: &str, body: &[u8]) -> String {
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// Where LINE serves the bytes of a message's content. Fetching it needs the channel access
-/// token, so the URL stored on the message is a reference, not something a browser can open.
-fn content_url(message_id: &str) -> String {
-    format!("https://api-data.line.me/v2/bot/message/{message_id}/content")
+/// Where LINE serves the bytes of message content (a host of its own, not `api.line.me`).
+const DATA_API: &str = "https://api-data.line.me";
+
+/// The media reference of LINE-hosted content, resolved into our signed link on the way in.
+/// Fetching the content needs the channel access token, so nothing a browser could open.
+fn content_ref(message_id: &str) -> String {
+    format!("{}{message_id}", super::media::MEDIA_REF)
 }
 
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -49,7 +53,7 @@ fn content(m: &Value) -> (String, Vec<Media>) {
     let media = |ct: &str| {
         // Content the user sent from outside LINE (`external`) has a public URL; use it.
         let url = m["contentProvider"]["originalContentUrl"].as_str().filter(|u| u.starts_with("https://"));
-        vec![Media { url: url.map_or_else(|| content_url(id), str::to_string), content_type: ct.into() }]
+        vec![Media { url: url.map_or_else(|| content_ref(id), str::to_string), content_type: ct.into() }]
     };
     match str_of(m, "type") {
         "text" => (str_of(m, "text").into(), vec![]),
@@ -116,8 +120,8 @@ fn sent_id(body: &str) -> Option<String> {
 
 #[async_trait]
 impl Provider for Line {
-    fn name(&self) -> &'static str {
-        "line"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Line
     }
     fn channel(&self) -> AddressType {
         AddressType::Line
@@ -135,7 +139,7 @@ impl Provider for Line {
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
         let given =
             req.header("x-line-signature").ok_or_else(|| Error::Forbidden("missing X-Line-Signature".into()))?;
-        let expected = signature(account.secret("channel_secret"), &req.body);
+        let expected = signature(super::verify_secret(account, "channel_secret")?, &req.body);
         if crate::channels::inbound::constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
@@ -168,6 +172,23 @@ impl Provider for Line {
         Ok(inbound)
     }
 
+    async fn fetch_media(
+        &self,
+        http: &reqwest::Client,
+        account: &Account,
+        reference: &str,
+    ) -> Result<(String, bytes::Bytes), Error> {
+        // LINE message ids are digits; anything else never came from `content_ref`.
+        if reference.is_empty() || !reference.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(Error::NotFound("media"));
+        }
+        let token = account.secret("channel_access_token")?;
+        // An `api_base_url` override (a gateway, the tests' stub) serves the content too.
+        let base = account.api_base_url.as_deref().filter(|u| !u.is_empty()).unwrap_or(DATA_API);
+        let url = format!("{}/v2/bot/message/{reference}/content", base.trim_end_matches('/'));
+        super::media::download(http, &url, Some(token)).await
+    }
+
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
         let url = format!("{}/v2/bot/message/push", super::api_base(self, account));
         let body = json!({"to": out.to, "messages": objects(out.text, out.medias)});
@@ -176,8 +197,12 @@ impl Provider for Line {
         // key is fresh per attempt: harmless, but it cannot dedupe the outbox's own retries.
         // Same key for every retry of this piece, so LINE accepts it at most once (409 after).
         let retry_key = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, out.key.as_bytes()).to_string();
+        let token = match super::send_secret(account, "channel_access_token") {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
         let res = super::traced(http.post(url), out)
-            .bearer_auth(account.secret("channel_access_token"))
+            .bearer_auth(token)
             .header("x-line-retry-key", &retry_key)
             .json(&body)
             .send()
@@ -237,7 +262,7 @@ mod tests {
         let m = &inbound.messages;
         assert_eq!(m.len(), 3);
         assert_eq!((m[0].text.as_str(), m[0].from.target.as_str()), ("hi", "U1"));
-        assert_eq!(m[1].medias[0].url, "https://api-data.line.me/v2/bot/message/2/content");
+        assert_eq!(m[1].medias[0].url, "provider-media:2");
         assert_eq!(m[2].text, "[sticker]");
         assert_eq!(m[2].from.target, "C9");
         assert!(m[2].medias[0].url.ends_with("/sticker/1988/android/sticker.png"));

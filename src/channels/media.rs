@@ -1,4 +1,5 @@
-//! Inbound media that a provider only names by id (WhatsApp media ids, Telegram file ids).
+//! Inbound media that a provider only names by id (WhatsApp media ids, Telegram file ids, LINE
+//! message content).
 //!
 //! Fetching them needs the account's credentials — and Telegram's download URL even contains
 //! the bot token — so the stored message gets a URL of ours instead:
@@ -53,7 +54,7 @@ pub async fn fetch(
         return Err(Error::Forbidden("media signature does not match".into()));
     }
     let account = state.channel_store.get_account(account_id).await?.ok_or(Error::NotFound("account"))?;
-    let provider = state.channels.get(&account.provider).ok_or(Error::NotFound("provider"))?;
+    let provider = state.channels.get(account.provider).ok_or(Error::NotFound("provider"))?;
     let (content_type, bytes) = provider.fetch_media(&state.http, &account, &reference).await?;
     Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "private, max-age=3600".into())], bytes)
         .into_response())

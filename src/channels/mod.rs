@@ -22,7 +22,7 @@ pub mod twilio;
 pub mod whatsapp;
 
 use crate::error::Error;
-use crate::model::{Account, Address, AddressType, Media, MessageStatus};
+use crate::model::{Account, Address, AddressType, Media, MessageStatus, ProviderKind};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
@@ -156,8 +156,12 @@ pub enum SendOutcome {
 /// A provider adapter. Stateless: account data and secrets come in with every call.
 #[async_trait]
 pub trait Provider: Send + Sync + 'static {
-    /// Path segment and `account.provider` value: `twilio`, `line`…
-    fn name(&self) -> &'static str;
+    /// Which provider this is: `account.provider`.
+    fn kind(&self) -> ProviderKind;
+    /// Path segment of its webhooks and `account.provider`'s wire spelling: `twilio`, `line`…
+    fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
     /// The address type of peers on this provider.
     fn channel(&self) -> AddressType;
     /// Credential keys an account must have.
@@ -192,6 +196,17 @@ pub trait Provider: Send + Sync + 'static {
     }
 }
 
+/// A secret an inbound signature is checked with. Missing or blank is a 403 like a bad
+/// signature: a request can never verify against an empty key.
+pub fn verify_secret<'a>(account: &'a Account, key: &str) -> Result<&'a str, Error> {
+    account.secret(key).map_err(|e| Error::Forbidden(format!("cannot verify the signature: {e}")))
+}
+
+/// A secret a send needs; missing or blank fails the delivery for good (retrying cannot help).
+pub fn send_secret<'a>(account: &'a Account, key: &str) -> Result<&'a str, SendOutcome> {
+    account.secret(key).map_err(|e| SendOutcome::Failed { error: e.to_string() })
+}
+
 /// The base URL to call for `account`.
 pub fn api_base<'a>(provider: &'a dyn Provider, account: &'a Account) -> &'a str {
     account
@@ -223,7 +238,7 @@ pub fn outcome_for_error(e: &reqwest::Error) -> SendOutcome {
 /// Every provider, by name.
 #[derive(Clone)]
 pub struct Registry {
-    providers: Arc<HashMap<&'static str, Arc<dyn Provider>>>,
+    providers: Arc<HashMap<ProviderKind, Arc<dyn Provider>>>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -242,17 +257,22 @@ impl Default for Registry {
             Arc::new(telegram::Telegram),
             Arc::new(email::Smtp),
         ];
-        Registry { providers: Arc::new(all.into_iter().map(|p| (p.name(), p)).collect()) }
+        Registry { providers: Arc::new(all.into_iter().map(|p| (p.kind(), p)).collect()) }
     }
 }
 
 impl Registry {
-    pub fn get(&self, name: &str) -> Option<Arc<dyn Provider>> {
-        self.providers.get(name).cloned()
+    pub fn get(&self, kind: ProviderKind) -> Option<Arc<dyn Provider>> {
+        self.providers.get(&kind).cloned()
+    }
+
+    /// The provider a webhook path segment names.
+    pub fn by_name(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        ProviderKind::parse(name).and_then(|k| self.get(k))
     }
 
     pub fn names(&self) -> Vec<&'static str> {
-        let mut v: Vec<_> = self.providers.keys().copied().collect();
+        let mut v: Vec<_> = self.providers.keys().map(|k| k.as_str()).collect();
         v.sort();
         v
     }

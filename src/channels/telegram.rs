@@ -13,7 +13,7 @@
 
 use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome};
 use crate::error::Error;
-use crate::model::{Account, Address, AddressType, Media};
+use crate::model::{Account, Address, AddressType, Media, ProviderKind};
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -129,8 +129,8 @@ fn request(out: &Outgoing<'_>) -> (&'static str, Value) {
 
 #[async_trait]
 impl Provider for Telegram {
-    fn name(&self) -> &'static str {
-        "telegram"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Telegram
     }
     fn channel(&self) -> AddressType {
         AddressType::Telegram
@@ -149,8 +149,8 @@ impl Provider for Telegram {
         let given = req
             .header("x-telegram-bot-api-secret-token")
             .ok_or_else(|| Error::Forbidden("missing X-Telegram-Bot-Api-Secret-Token".into()))?;
-        let expected = account.secret("secret_token");
-        if !expected.is_empty() && crate::channels::inbound::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        let expected = super::verify_secret(account, "secret_token")?;
+        if crate::channels::inbound::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
             Err(Error::Forbidden("X-Telegram-Bot-Api-Secret-Token does not match".into()))
@@ -188,18 +188,23 @@ impl Provider for Telegram {
         account: &Account,
         reference: &str,
     ) -> Result<(String, bytes::Bytes), Error> {
-        let base = format!("{}/bot{}", super::api_base(self, account), account.secret("bot_token"));
+        let token = account.secret("bot_token")?;
+        let base = format!("{}/bot{token}", super::api_base(self, account));
         let id: String = form_urlencoded::byte_serialize(reference.as_bytes()).collect();
         let (_, meta) = super::media::download(http, &format!("{base}/getFile?file_id={id}"), None).await?;
         let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::unavailable("bad getFile answer"))?;
         let path = meta["result"]["file_path"].as_str().ok_or(Error::NotFound("media"))?;
-        let file = format!("{}/file/bot{}/{path}", super::api_base(self, account), account.secret("bot_token"));
+        let file = format!("{}/file/bot{token}/{path}", super::api_base(self, account));
         super::media::download(http, &file, None).await
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
         let (method, body) = request(out);
-        let url = format!("{}/bot{}/{method}", super::api_base(self, account), account.secret("bot_token"));
+        let token = match super::send_secret(account, "bot_token") {
+            Ok(t) => t,
+            Err(e) => return e,
+        };
+        let url = format!("{}/bot{token}/{method}", super::api_base(self, account));
         let res = match super::traced(http.post(url), out).json(&body).send().await {
             Ok(r) => r,
             // The URL holds the bot token: keep it out of the error we store and log.

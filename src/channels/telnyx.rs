@@ -14,7 +14,7 @@
 
 use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome, StatusUpdate};
 use crate::error::Error;
-use crate::model::{Account, Address, AddressType, Media, MessageStatus};
+use crate::model::{Account, Address, AddressType, Media, MessageStatus, ProviderKind};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -96,8 +96,8 @@ fn first_error(errors: &Value) -> Option<String> {
 
 #[async_trait]
 impl Provider for Telnyx {
-    fn name(&self) -> &'static str {
-        "telnyx"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Telnyx
     }
     fn channel(&self) -> AddressType {
         AddressType::Tel
@@ -118,7 +118,8 @@ impl Provider for Telnyx {
             .ok_or_else(|| Error::Forbidden("missing telnyx-signature-ed25519".into()))?;
         let ts = req.header("telnyx-timestamp").ok_or_else(|| Error::Forbidden("missing telnyx-timestamp".into()))?;
         let now = chrono::Utc::now().timestamp();
-        check(account.secret("public_key"), sig, ts, &req.body, now).map_err(|e| Error::Forbidden(e.into()))
+        check(super::verify_secret(account, "public_key")?, sig, ts, &req.body, now)
+            .map_err(|e| Error::Forbidden(e.into()))
     }
 
     async fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
@@ -180,11 +181,14 @@ impl Provider for Telnyx {
         if !out.status_callback.is_empty() {
             body["webhook_url"] = json!(out.status_callback);
         }
-        let res =
-            match super::traced(http.post(url), out).bearer_auth(account.secret("api_key")).json(&body).send().await {
-                Ok(r) => r,
-                Err(e) => return super::outcome_for_error(&e),
-            };
+        let key = match super::send_secret(account, "api_key") {
+            Ok(k) => k,
+            Err(e) => return e,
+        };
+        let res = match super::traced(http.post(url), out).bearer_auth(key).json(&body).send().await {
+            Ok(r) => r,
+            Err(e) => return super::outcome_for_error(&e),
+        };
         let status = res.status();
         let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
         let text = res.text().await.unwrap_or_default();

@@ -9,7 +9,7 @@
 
 use super::{HookReply, HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome, StatusUpdate};
 use crate::error::Error;
-use crate::model::{Account, Address, AddressType, Media, MessageStatus};
+use crate::model::{Account, Address, AddressType, Media, MessageStatus, ProviderKind};
 use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -52,8 +52,8 @@ fn status(s: &str) -> Option<MessageStatus> {
 
 #[async_trait]
 impl Provider for Twilio {
-    fn name(&self) -> &'static str {
-        "twilio"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Twilio
     }
     fn channel(&self) -> AddressType {
         AddressType::Tel
@@ -71,7 +71,7 @@ impl Provider for Twilio {
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
         let given =
             req.header("x-twilio-signature").ok_or_else(|| Error::Forbidden("missing X-Twilio-Signature".into()))?;
-        let expected = signature(account.secret("auth_token"), &req.url, &form(&req.body));
+        let expected = signature(super::verify_secret(account, "auth_token")?, &req.url, &form(&req.body));
         if crate::channels::inbound::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
@@ -123,7 +123,11 @@ impl Provider for Twilio {
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
-        let sid = account.secret("account_sid");
+        let (sid, token) = match (super::send_secret(account, "account_sid"), super::send_secret(account, "auth_token"))
+        {
+            (Ok(s), Ok(t)) => (s, t),
+            (Err(e), _) | (_, Err(e)) => return e,
+        };
         let url = format!("{}/2010-04-01/Accounts/{sid}/Messages.json", super::api_base(self, account));
         let mut params: Vec<(&str, &str)> = vec![("To", out.to), ("From", &account.address), ("Body", out.text)];
         for m in out.medias {
@@ -134,7 +138,7 @@ impl Provider for Twilio {
         }
         let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
         let res = super::traced(http.post(url), out)
-            .basic_auth(sid, Some(account.secret("auth_token")))
+            .basic_auth(sid, Some(token))
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body)
             .send()
@@ -176,5 +180,24 @@ mod tests {
         .collect();
         let sig = signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &params);
         assert_eq!(sig, "0/KCTR6DLpKmkAf8muzZqo1nDgQ=");
+    }
+
+    /// An account whose `auth_token` is missing or blank (old stored data) verifies nothing,
+    /// not even a request signed with the empty key.
+    #[test]
+    fn a_missing_secret_never_verifies() {
+        let body = "From=%2B14155550123&Body=hi";
+        for creds in
+            [serde_json::json!({}), serde_json::json!({"auth_token": ""}), serde_json::json!({"auth_token": " "})]
+        {
+            let account = crate::channels::test_support::account("tel", "twilio", creds);
+            let mut req = crate::channels::test_support::req(body);
+            req.url = "https://hub.example/v1.0/hooks/twilio/x".into();
+            let sig = signature("", &req.url, &form(&req.body));
+            req.headers.insert("x-twilio-signature", sig.parse().unwrap());
+            let e = Twilio.verify(&account, &req).unwrap_err();
+            assert_eq!(e.status(), axum::http::StatusCode::FORBIDDEN);
+            assert!(e.to_string().contains("credentials.auth_token"), "{e}");
+        }
     }
 }

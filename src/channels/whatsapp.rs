@@ -15,7 +15,7 @@
 
 use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome, StatusUpdate};
 use crate::error::Error;
-use crate::model::{Account, Address, AddressType, MessageStatus};
+use crate::model::{Account, Address, AddressType, MessageStatus, ProviderKind};
 use async_trait::async_trait;
 use axum::http::Method;
 use hmac::{Hmac, Mac};
@@ -114,7 +114,9 @@ fn status_error(s: &Value) -> Option<String> {
 
 /// The request body for one outgoing message.
 fn body(out: &Outgoing<'_>) -> Value {
-    let base = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": out.to});
+    // We keep E.164 (`+1…`); WhatsApp names the peer by its wa_id, the same digits without `+`.
+    let to = out.to.trim_start_matches('+');
+    let base = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to});
     let one_image = match out.medias {
         [m] if m.content_type.starts_with("image/") && out.text.chars().count() <= MAX_CAPTION => Some(m),
         _ => None,
@@ -143,8 +145,8 @@ fn body(out: &Outgoing<'_>) -> Value {
 
 #[async_trait]
 impl Provider for WhatsApp {
-    fn name(&self) -> &'static str {
-        "whatsapp"
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Whatsapp
     }
     fn channel(&self) -> AddressType {
         AddressType::Whatsapp
@@ -164,15 +166,15 @@ impl Provider for WhatsApp {
         if req.method == Method::GET {
             let mode = req.query.get("hub.mode").map(String::as_str);
             let token = req.query.get("hub.verify_token").map_or("", String::as_str);
-            let expected = account.secret("verify_token");
-            if mode == Some("subscribe") && !expected.is_empty() && eq(token.as_bytes(), expected.as_bytes()) {
+            let expected = super::verify_secret(account, "verify_token")?;
+            if mode == Some("subscribe") && eq(token.as_bytes(), expected.as_bytes()) {
                 return Ok(());
             }
             return Err(Error::Forbidden("hub.verify_token does not match".into()));
         }
         let given =
             req.header("x-hub-signature-256").ok_or_else(|| Error::Forbidden("missing X-Hub-Signature-256".into()))?;
-        let expected = signature(account.secret("app_secret"), &req.body);
+        let expected = signature(super::verify_secret(account, "app_secret")?, &req.body);
         if eq(given.trim().to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
@@ -189,7 +191,7 @@ impl Provider for WhatsApp {
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Error::bad_request(format!("invalid WhatsApp webhook JSON: {e}")))?;
         let entries = v["entry"].as_array().ok_or_else(|| Error::bad_request("entry is missing"))?;
-        let ours = account.secret("phone_number_id");
+        let ours = account.secret("phone_number_id")?;
         let mut inbound = Inbound::default();
         let changes = entries.iter().filter_map(|e| e["changes"].as_array()).flatten();
         for value in changes.filter(|c| c["field"] == "messages").map(|c| &c["value"]) {
@@ -230,7 +232,7 @@ impl Provider for WhatsApp {
         account: &Account,
         reference: &str,
     ) -> Result<(String, bytes::Bytes), Error> {
-        let token = account.secret("access_token");
+        let token = account.secret("access_token")?;
         let url = format!("{}/v17.0/{reference}", super::api_base(self, account));
         let (_, meta) = super::media::download(http, &url, Some(token)).await?;
         let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::unavailable("bad media metadata"))?;
@@ -239,13 +241,13 @@ impl Provider for WhatsApp {
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
-        let number = account.secret("phone_number_id");
+        let (number, token) =
+            match (super::send_secret(account, "phone_number_id"), super::send_secret(account, "access_token")) {
+                (Ok(n), Ok(t)) => (n, t),
+                (Err(e), _) | (_, Err(e)) => return e,
+            };
         let url = format!("{}/{GRAPH_VERSION}/{number}/messages", super::api_base(self, account));
-        let res = super::traced(http.post(url), out)
-            .bearer_auth(account.secret("access_token"))
-            .json(&body(out))
-            .send()
-            .await;
+        let res = super::traced(http.post(url), out).bearer_auth(token).json(&body(out)).send().await;
         let res = match res {
             Ok(r) => r,
             Err(e) => return super::outcome_for_error(&e),

@@ -62,6 +62,11 @@ async fn check_endpoint(
                     format!("account {id} serves `{}` addresses, not `{}`", account.kind.as_str(), kind.as_str()),
                 ));
             }
+            let address = if crate::phone::is_phone(kind) {
+                Address { target: crate::phone::for_account(&account, &address.target)?, ..address }
+            } else {
+                address
+            };
             Ok(Endpoint { address, account_id: Some(id) })
         }
     }

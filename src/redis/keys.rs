@@ -23,6 +23,11 @@ impl Keys {
         Keys { prefix: prefix.to_string() }
     }
 
+    /// `P:outbox:{channels}`: the channel outbox stream (one consumer group, every node).
+    pub fn channel_outbox(&self) -> String {
+        format!("{}:outbox:{{channels}}", self.prefix)
+    }
+
     /// `P:tenant:<tenant id>` → tenant JSON.
     pub fn tenant(&self, tenant: Uuid) -> String {
         format!("{}:tenant:{}", self.prefix, tenant)

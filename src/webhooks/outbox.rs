@@ -293,7 +293,7 @@ fn settle(state: &AppState, d: &mut Delivery, attempt: Attempt, class: Class) {
         Class::Delivered => DeliveryStatus::Delivered,
         Class::Final => DeliveryStatus::Failed,
         Class::Retry => {
-            let wait = crate::channels::outbox::backoff(cfg.retry_base_ms, cfg.retry_max_ms, d.attempt_count - 1);
+            let wait = crate::retry::backoff(cfg.retry_base_ms, cfg.retry_max_ms, d.attempt_count - 1);
             let next = d.tm_update + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
             if next > d.retry_until {
                 DeliveryStatus::Dead

@@ -327,7 +327,7 @@ async function main() {
       await op.click('#people summary');
       await op.selectOption('#add-type', 'tel');
       await op.locator('#add-account option', { hasText: OUR_NUMBER }).waitFor({ state: 'attached', timeout: WAIT });
-      await op.fill('#add-target', '+15550001234');
+      await op.fill('#add-target', '+14155550134');
       await op.fill('#add-name', 'Alice (mobile)');
       await op.click('#add-person button[type=submit]');
       await op.waitForFunction(() => document.querySelector('#add-result').textContent.startsWith('Added Alice (mobile)'), null, {
@@ -335,7 +335,7 @@ async function main() {
       });
       await op.locator('#room-badges .badge.ch-sms').waitFor({ timeout: WAIT });
       await op.click('#people summary');
-      log('operator added +15550001234 over the SMS account; the room shows the SMS badge');
+      log('operator added +14155550134 over the SMS account; the room shows the SMS badge');
     }
 
     run.step = 'accessibility basics';

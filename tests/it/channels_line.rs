@@ -99,10 +99,8 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend
     assert_eq!(conversations(&srv).await.len(), 1);
     let msgs = messages(&srv, c).await;
     assert_eq!(msgs.len(), 3);
-    assert_eq!(
-        msgs[1]["medias"][0],
-        json!({"url": "https://api-data.line.me/v2/bot/message/468789577898262531/content", "content_type": "image/jpeg"})
-    );
+    assert_eq!(msgs[1]["medias"][0]["content_type"], "image/jpeg");
+    assert!(msgs[1]["medias"][0]["url"].as_str().unwrap().starts_with(&srv.url("/v1.0/media/")), "{}", msgs[1]);
     assert_eq!(msgs[2]["text"], "[sticker]");
     assert_eq!(
         msgs[2]["medias"][0]["url"],
@@ -203,5 +201,37 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
     )]);
     let d = send_and_settle(&srv, &c, "already there").await;
     assert_eq!((d["status"].as_str(), d["provider_message_id"].as_str()), (Some("sent"), Some("777")));
+    srv.stop().await;
+}
+
+/// An image a user sends is LINE content only the channel token opens: the message carries
+/// our signed link, which fetches it from LINE's content API with the token.
+#[tokio::test]
+async fn images_arrive_as_media_behind_a_signed_proxy() {
+    on_every_backend(images_arrive_as_media_behind_a_signed_proxy_on).await;
+}
+
+async fn images_arrive_as_media_behind_a_signed_proxy_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let stub = Stub::start(|req, _| {
+        assert_eq!(req.header("authorization"), format!("Bearer {TOKEN}"));
+        assert_eq!(req.path, "/v2/bot/message/468789577898262531/content");
+        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: "JPEGBYTES".into() }
+    })
+    .await;
+    let acc = account(&srv, &stub, "1650000001").await;
+    assert_eq!(webhook(&srv, &acc, &fixture("line_inbound_media.json"), Some(SECRET)).await.status(), 200);
+    let c = first_conversation(&srv).await;
+    let m = messages(&srv, &c).await.remove(0);
+    let url = m["medias"][0]["url"].as_str().unwrap();
+    assert!(url.starts_with(&srv.url("/v1.0/media/")) && !url.contains("api-data.line.me"), "{url}");
+    let r = reqwest::get(url).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.text().await.unwrap(), "JPEGBYTES");
+    assert_eq!(stub.requests().len(), 1);
+    let last = if url.ends_with('0') { '1' } else { '0' };
+    assert_eq!(reqwest::get(format!("{}{last}", &url[..url.len() - 1])).await.unwrap().status(), 403, "tampered");
+    assert_eq!(stub.requests().len(), 1, "a tampered link never reaches LINE");
     srv.stop().await;
 }

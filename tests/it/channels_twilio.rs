@@ -262,9 +262,23 @@ async fn long_text_is_split_and_accounts_are_validated_on(backend: Backend) {
             json!({"type": "tel", "provider": "twilio", "address": "+1", "credentials": {"account_sid": "AC1"}}),
             "missing_credentials",
         ),
+        // A blank or non-string secret is as missing as an absent one.
+        (
+            json!({"type": "tel", "provider": "twilio", "address": "+1",
+                   "credentials": {"account_sid": "AC1", "auth_token": "  "}}),
+            "missing_credentials",
+        ),
+        (
+            json!({"type": "tel", "provider": "twilio", "address": "+1",
+                   "credentials": {"account_sid": "AC1", "auth_token": 42}}),
+            "missing_credentials",
+        ),
     ] {
         let (s, e) = api.post("/v1.0/conversation_accounts", body).await;
         assert_eq!((s, e["error"]["code"].as_str()), (422, Some(code)));
+        if code == "missing_credentials" {
+            assert!(e["error"]["message"].as_str().unwrap().contains("credentials.auth_token"), "{e}");
+        }
     }
     // Another tenant sees nothing of this account.
     let (s, _) = srv.api(common::KEY_B).get(&format!("/v1.0/conversation_accounts/{acc}")).await;

@@ -102,7 +102,9 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_retries_on(backend: B
         (Some("Does it come in another color?"), Some("whatsapp"))
     );
     let (_, parts) = srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/participants")).await;
-    assert_eq!(parts["result"][0]["address"], json!({"type": "whatsapp", "target": PEER, "name": "Sheena Nelson"}));
+    // The wa_id is stored in E.164 like every phone address (sends use the bare digits).
+    let e164 = format!("+{PEER}");
+    assert_eq!(parts["result"][0]["address"], json!({"type": "whatsapp", "target": e164, "name": "Sheena Nelson"}));
 
     assert_eq!(webhook(&srv, &acc, &fixture("whatsapp_inbound_image.json"), Some(APP_SECRET)).await.status(), 200);
     assert_eq!(conversations(&srv).await.len(), 1);

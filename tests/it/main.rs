@@ -11,6 +11,7 @@ mod browser;
 mod browser_restart;
 mod channels_email;
 mod channels_line;
+mod channels_phone;
 mod channels_telegram;
 mod channels_telnyx;
 mod channels_twilio;

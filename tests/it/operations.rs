@@ -388,3 +388,28 @@ async fn redis_command_latency_and_errors_are_measured() {
     assert_eq!(s, 503);
     scrape_until(&srv, "switchboard_redis_errors_total", &[], 1.0).await;
 }
+
+/// A provider retrying the same message id stores (and counts as posted) one message; the
+/// retry is counted apart, by provider.
+#[tokio::test]
+async fn a_provider_retry_counts_as_a_duplicate_not_a_post() {
+    common::on_every_backend(a_provider_retry_counts_as_a_duplicate_not_a_post_on).await;
+}
+
+async fn a_provider_retry_counts_as_a_duplicate_not_a_post_on(backend: common::Backend) {
+    let mut cfg = common::channels::config();
+    cfg.metrics.token = METRICS_TOKEN.into();
+    let srv = TestServer::start_on(backend, cfg).await;
+    let (_stub, acc) = crate::channels_phone::twilio(&srv).await;
+    let posted = |t: &str| metric(t, "switchboard_messages_posted_total", &[("entry", "provider")]);
+    let dups = |t: &str| metric(t, "switchboard_inbound_duplicates_total", &[("provider", "twilio")]);
+    let before = scrape(&srv).await;
+    for _ in 0..2 {
+        assert_eq!(crate::channels_phone::sms_from(&srv, &acc, "+14155550123").await, 200);
+    }
+    let after = scrape(&srv).await;
+    assert_eq!((posted(&after) - posted(&before), dups(&after) - dups(&before)), (1.0, 1.0), "{after}");
+    let text = after.lines().find(|l| l.starts_with("# HELP switchboard_messages_posted_total")).unwrap();
+    assert!(text.contains("retries"), "{text}");
+    srv.stop().await;
+}

@@ -19,7 +19,7 @@ use crate::app::AppState;
 use crate::channels::inbound::{self, constant_time_eq};
 use crate::channels::{HookRequest, InboundMessage, Thread};
 use crate::error::{Path, Result};
-use crate::model::Account;
+use crate::model::{Account, ProviderKind};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
@@ -49,9 +49,9 @@ fn presented(req: &HookRequest) -> Option<String> {
 
 /// Whether the request presents the account's `inbound_secret` (never when none is set).
 pub fn verified(account: &Account, req: &HookRequest) -> bool {
-    let expected = account.secret("inbound_secret");
+    let Ok(expected) = account.secret("inbound_secret") else { return false };
     let given = presented(req).unwrap_or_default();
-    !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes())
+    constant_time_eq(given.as_bytes(), expected.as_bytes())
 }
 
 /// The shared inbound handler, for provider `smtp`.
@@ -63,7 +63,7 @@ pub async fn hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response> {
-    inbound::handle(&state, super::PROVIDER, account_id, method, &uri, headers, body).await
+    inbound::handle(&state, ProviderKind::Smtp.as_str(), account_id, method, &uri, headers, body).await
 }
 
 /// One email as the shared inbound path takes it (see the module docs).

@@ -25,7 +25,7 @@ pub mod text;
 
 use super::{HookRequest, Inbound, Outgoing, Provider, SendContext, SendOutcome};
 use crate::error::Error;
-use crate::model::{Account, AddressType};
+use crate::model::{Account, AddressType, ProviderKind};
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
@@ -35,16 +35,13 @@ use std::time::Duration;
 use text::{base_subject, escape_html};
 use uuid::Uuid;
 
-/// The provider name: `account.provider` and the hook path segment.
-pub const PROVIDER: &str = "smtp";
-
 #[derive(Debug)]
 pub struct Smtp;
 
 #[async_trait]
 impl Provider for Smtp {
-    fn name(&self) -> &'static str {
-        PROVIDER
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Smtp
     }
     fn channel(&self) -> AddressType {
         AddressType::Email
@@ -150,11 +147,8 @@ fn build(account: &Account, out: &Outgoing<'_>, t: &Thread, id: &str) -> Result<
 
 /// An SMTP client for the account's settings (`host`, `port`, `tls`, `username`, `password`).
 fn transport(account: &Account, timeout: Duration) -> Result<AsyncSmtpTransport<Tokio1Executor>, String> {
-    let host = account.secret("host");
-    let mode = match account.secret("tls") {
-        "" => "starttls",
-        m => m,
-    };
+    let host = account.secret("host").map_err(|e| e.to_string())?;
+    let mode = account.secret("tls").unwrap_or("starttls");
     let builder = match mode {
         "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
         "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
@@ -178,9 +172,9 @@ fn transport(account: &Account, timeout: Duration) -> Result<AsyncSmtpTransport<
     if let Some((_, domain)) = account.address.rsplit_once('@') {
         builder = builder.hello_name(ClientId::Domain(domain.to_string()));
     }
-    let user = account.secret("username");
-    if !user.is_empty() {
-        builder = builder.credentials(Credentials::new(user.to_string(), account.secret("password").to_string()));
+    if let Ok(user) = account.secret("username") {
+        let password = account.secret("password").map_err(|e| e.to_string())?;
+        builder = builder.credentials(Credentials::new(user.to_string(), password.to_string()));
     }
     Ok(builder.build())
 }

@@ -145,3 +145,38 @@ async fn slow_endpoint_blocks_neither_others_nor_posting() {
     assert_eq!(peak.load(Ordering::SeqCst), 2, "at most max_concurrency_per_endpoint requests in flight");
     srv.stop().await;
 }
+
+/// An intercept webhook rejecting the first SMS of a new number leaves nothing behind: no
+/// room, no participant, no binding (a later SMS from the number opens a fresh room).
+#[tokio::test]
+async fn a_rejected_first_sms_leaves_no_room_behind() {
+    common::on_every_backend(a_rejected_first_sms_leaves_no_room_behind_on).await;
+}
+
+async fn a_rejected_first_sms_leaves_no_room_behind_on(backend: common::Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let api = srv.api(KEY_A);
+    let reject = Arc::new(AtomicBool::new(true));
+    let r = reject.clone();
+    let (url, _, _) = slow_receiver(move |_| {
+        let answer =
+            if r.load(Ordering::SeqCst) { r#"{"action":"reject","reason":"no"}"# } else { r#"{"action":"allow"}"# };
+        (200, answer.into(), 0)
+    })
+    .await;
+    webhook(&api, json!({"url": url, "mode": "intercept"})).await;
+    let (_stub, acc) = crate::channels_phone::twilio(&srv).await;
+
+    assert_eq!(crate::channels_phone::sms_from(&srv, &acc, "+14155550123").await, 422);
+    let (_, list) = api.get("/v1.0/conversations").await;
+    assert_eq!(list["result"], json!([]), "a rejected first message left a room: {list}");
+    let (_, found) = api.get(&format!("/v1.0/conversations?account_id={acc}&address=%2B14155550123")).await;
+    assert_eq!(found["result"], json!([]), "its binding stayed: {found}");
+
+    // Allowed later: one fresh room with the message.
+    reject.store(false, Ordering::SeqCst);
+    assert_eq!(crate::channels_phone::sms_from(&srv, &acc, "+14155550123").await, 200);
+    let (_, list) = api.get("/v1.0/conversations").await;
+    assert_eq!(list["result"].as_array().unwrap().len(), 1, "{list}");
+    srv.stop().await;
+}
