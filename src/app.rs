@@ -53,8 +53,8 @@ pub struct Inner {
     pub tasks: TaskTracker,
     /// The actual listen address (port 0 resolved), set by `serve`.
     pub bound: std::sync::OnceLock<String>,
-    /// Events waiting for the node's one ordered publisher task (see `conversations::emit`).
-    pub events: crate::conversations::EventQueue,
+    /// Events waiting for the node's one ordered publisher task (see `events::emit`).
+    pub events: crate::events::EventQueue,
     /// This node's Prometheus recorder (no global recorder: see `crate::metrics`).
     pub metrics: Arc<crate::metrics::Metrics>,
     /// Rate limiters and connection counts.
@@ -180,7 +180,7 @@ impl AppState {
             accounts: Default::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
-            events: crate::conversations::EventQueue::default(),
+            events: crate::events::EventQueue::default(),
             bound: std::sync::OnceLock::new(),
             metrics,
             limits,
@@ -232,7 +232,7 @@ pub async fn serve(
     let app = crate::api::router(state.clone());
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
-    crate::conversations::start_event_publisher(&state);
+    crate::events::start_event_publisher(&state);
     crate::watch::start(&state);
     state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();

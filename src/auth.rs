@@ -149,6 +149,13 @@ impl FromRequestParts<AppState> for TenantCtx {
     }
 }
 
+/// Compares secrets (signatures, inbound secrets, media link signatures) without leaking
+/// through timing where they differ; `subtle` does the comparison.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    a.ct_eq(b).into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,6 +34,7 @@ pub mod config;
 pub mod conn;
 pub mod conversations;
 pub mod error;
+pub mod events;
 pub mod hub;
 pub mod limits;
 pub mod logging;

@@ -23,8 +23,9 @@ pub use presence::{Presence, Roster};
 
 use crate::app::AppState;
 use crate::auth::{ClientClaims, TenantCtx, TokenError};
-use crate::conversations::{self, emit};
+use crate::conversations;
 use crate::error::{Error, Result};
+use crate::events::emit;
 use crate::model::{Conversation, now};
 use crate::store::OwnerFilter;
 use crate::wire::{EventKind, Publication, ServerFrame};

@@ -6,8 +6,8 @@
 use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::broker::{Event, EventKind};
-use crate::conversations::emit;
 use crate::error::{Error, ErrorBody, Json, Path, Result};
+use crate::events::emit;
 use crate::model::{Account, AddressType, ProviderKind, now};
 use axum::extract::State;
 use axum::http::StatusCode;

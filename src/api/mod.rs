@@ -77,12 +77,12 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/{id}/deliveries/{delivery_id}/redeliver", post(webhooks::redeliver))
         .route(
             "/hooks/email/{account_id}",
-            post(crate::channels::email::hook::hook).layer(crate::limits::webhook_body_limit(&state.config)),
+            post(crate::channels::inbound::email_hook).layer(crate::limits::webhook_body_limit(&state.config)),
         )
         // The account's own inbound URL names its provider (`smtp`); same handler.
         .route(
             "/hooks/smtp/{account_id}",
-            post(crate::channels::email::hook::hook).layer(crate::limits::webhook_body_limit(&state.config)),
+            post(crate::channels::inbound::email_hook).layer(crate::limits::webhook_body_limit(&state.config)),
         )
         .route(
             "/hooks/{provider}/{account_id}",

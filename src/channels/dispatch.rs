@@ -80,8 +80,7 @@ pub async fn apply_delivery(state: &AppState, tenant: Uuid, conversation: Uuid, 
             if let Err(e) = state.broker.publish(Publication::Ephemeral { room: conversation, frame }).await {
                 tracing::warn!(error = %e.chain(), "message_updated frame not published");
             }
-            crate::conversations::emit(state, Event::new(EventKind::MessageUpdated, tenant, Some(conversation), &m))
-                .await;
+            crate::events::emit(state, Event::new(EventKind::MessageUpdated, tenant, Some(conversation), &m)).await;
         }
         Ok(None) => {}
         Err(e) => tracing::warn!(error = %e.chain(), %message, "delivery status not recorded"),

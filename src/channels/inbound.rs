@@ -25,11 +25,6 @@ use bytes::Bytes;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// Compares secrets without leaking where they differ through timing.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The URL the provider called, as it saw it (Twilio signs it).
 fn public_url(state: &AppState, headers: &HeaderMap, uri: &axum::http::Uri) -> String {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
@@ -51,6 +46,19 @@ pub async fn hook(
     body: Bytes,
 ) -> Result<Response> {
     handle(&state, &provider, account_id, method, &uri, headers, body).await
+}
+
+/// `POST /v1.0/hooks/email/{account_id}` and `/hooks/smtp/{account_id}`: the shared handler
+/// for provider `smtp` (the inbound-parse POST of an email; see `email::hook`).
+pub async fn email_hook(
+    State(state): State<AppState>,
+    Path(account_id): Path<Uuid>,
+    method: Method,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response> {
+    handle(&state, crate::model::ProviderKind::Smtp.as_str(), account_id, method, &uri, headers, body).await
 }
 
 /// [`hook`] for `provider`: also the handler of routes that name the provider themselves.

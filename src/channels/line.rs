@@ -140,7 +140,7 @@ impl Provider for Line {
         let given =
             req.header("x-line-signature").ok_or_else(|| Error::Forbidden("missing X-Line-Signature".into()))?;
         let expected = signature(super::verify_secret(account, "channel_secret")?, &req.body);
-        if crate::channels::inbound::constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
+        if crate::auth::constant_time_eq(given.trim().as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
             Err(Error::Forbidden("X-Line-Signature does not match".into()))

@@ -50,7 +50,7 @@ pub async fn fetch(
     Query(q): Query<Sig>,
 ) -> Result<Response> {
     let expected = sign(&state.media_key, account_id, &reference);
-    if !super::inbound::constant_time_eq(q.sig.as_bytes(), expected.as_bytes()) {
+    if !crate::auth::constant_time_eq(q.sig.as_bytes(), expected.as_bytes()) {
         return Err(Error::Forbidden("media signature does not match".into()));
     }
     let account = state.channel_store.get_account(account_id).await?.ok_or(Error::NotFound("account"))?;

@@ -150,7 +150,7 @@ impl Provider for Telegram {
             .header("x-telegram-bot-api-secret-token")
             .ok_or_else(|| Error::Forbidden("missing X-Telegram-Bot-Api-Secret-Token".into()))?;
         let expected = super::verify_secret(account, "secret_token")?;
-        if crate::channels::inbound::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        if crate::auth::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
             Err(Error::Forbidden("X-Telegram-Bot-Api-Secret-Token does not match".into()))

@@ -72,7 +72,7 @@ impl Provider for Twilio {
         let given =
             req.header("x-twilio-signature").ok_or_else(|| Error::Forbidden("missing X-Twilio-Signature".into()))?;
         let expected = signature(super::verify_secret(account, "auth_token")?, &req.url, &form(&req.body));
-        if crate::channels::inbound::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        if crate::auth::constant_time_eq(given.as_bytes(), expected.as_bytes()) {
             Ok(())
         } else {
             Err(Error::Forbidden("X-Twilio-Signature does not match".into()))

@@ -162,7 +162,7 @@ impl Provider for WhatsApp {
     }
 
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
-        let eq = crate::channels::inbound::constant_time_eq;
+        let eq = crate::auth::constant_time_eq;
         if req.method == Method::GET {
             let mode = req.query.get("hub.mode").map(String::as_str);
             let token = req.query.get("hub.verify_token").map_or("", String::as_str);

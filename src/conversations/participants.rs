@@ -6,9 +6,10 @@
 //! pair can be bound to one room only, so adding a phone number that already talks in another
 //! conversation on the same account is a conflict, not a silent second room.
 
-use super::{emit, event, get};
+use super::{event, get};
 use crate::app::AppState;
 use crate::error::{Error, Result};
+use crate::events::emit;
 use crate::model::{Address, AddressType, Endpoint, Participant, now};
 use crate::store::Binding;
 use crate::wire::{EventKind, Publication};

@@ -4,11 +4,11 @@
 //! atomic step) → event. The caller acknowledges only after this returns `Ok`, so an ack always
 //! means "durable and on its way to every subscriber".
 
-use super::announce;
 use crate::app::AppState;
 use crate::broker::{Event, EventKind};
 use crate::channels::dispatch;
 use crate::error::{Error, Result};
+use crate::events::announce;
 use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, now};
 use crate::store::{Appended, Draft};
 use uuid::Uuid;

@@ -46,7 +46,7 @@ pub struct MemoryStore {
     rooms: DashMap<Uuid, Arc<Mutex<RoomLog>>>,
     pub(super) channels: ChannelMaps,
     /// Where appends write `message.created` for webhooks, under the room lock (in seq order).
-    webhook_outbox: Option<Arc<crate::webhooks::MemoryWebhookStore>>,
+    webhook_outbox: Option<Arc<dyn super::EventOutbox>>,
 }
 
 /// The channel side of the memory backend (see `memory_channels.rs`).
@@ -62,7 +62,7 @@ pub(super) struct ChannelMaps {
 impl MemoryStore {
     /// Publications go to `bus`, which the memory broker drains.
     /// Appends write their drafts' `webhook_event`s into `outbox` (`Store::queues_webhook_events`).
-    pub fn with_webhook_outbox(mut self, outbox: Arc<crate::webhooks::MemoryWebhookStore>) -> Self {
+    pub fn with_webhook_outbox(mut self, outbox: Arc<dyn super::EventOutbox>) -> Self {
         self.webhook_outbox = Some(outbox);
         self
     }

@@ -84,6 +84,14 @@ pub struct SeqRange {
     pub limit: usize,
 }
 
+/// Where the memory store drops a message's webhook event inside its room lock, so the event
+/// is queued atomically with the message. The webhook store implements it; declared here so
+/// the store does not import the webhooks module above it.
+pub trait EventOutbox: Send + Sync + std::fmt::Debug {
+    /// Queues one outbox entry (webhook `Work` JSON). Synchronous: nothing to wait for.
+    fn push_work(&self, json: &str) -> Result<()>;
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Succeeds when the backend can serve requests (`/readyz`).

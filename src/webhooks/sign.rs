@@ -60,11 +60,7 @@ pub fn verify(header_value: &str, body: &[u8], secret: &str, now: i64, tolerance
         return false;
     }
     let expected = hmac_hex(secret, t, body);
-    sigs.iter().any(|s| constant_time_eq(s.as_bytes(), expected.as_bytes()))
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    sigs.iter().any(|s| crate::auth::constant_time_eq(s.as_bytes(), expected.as_bytes()))
 }
 
 /// Why a request got no HTTP answer.

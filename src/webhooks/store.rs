@@ -76,15 +76,17 @@ impl Mem {
     }
 }
 
-impl MemoryWebhookStore {
+impl crate::store::EventOutbox for MemoryWebhookStore {
     /// Queues an outbox entry given as `model::Work` JSON (the memory store's append writes a
     /// message's event this way, inside its room lock). Synchronous: nothing to wait for.
-    pub fn push_work(&self, json: &str) -> Result<()> {
+    fn push_work(&self, json: &str) -> Result<()> {
         let work: Work = serde_json::from_str(json).map_err(|e| Error::internal_from("outbox entry", e))?;
         self.lock().push(work);
         Ok(())
     }
+}
 
+impl MemoryWebhookStore {
     fn lock(&self) -> std::sync::MutexGuard<'_, Mem> {
         // A panic while holding this lock cannot leave the maps half-updated in a way that
         // matters more than losing the process; keep serving.

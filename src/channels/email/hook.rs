@@ -11,21 +11,14 @@
 //!    the idempotency key (a re-posted webhook is one message) and is indexed once posted.
 //!
 //! `POST /v1.0/hooks/email/{account_id}` (and `/hooks/smtp/…`, the account's own inbound URL)
-//! is [`hook`]: the shared handler for provider `smtp`.
+//! is `channels::inbound::email_hook`: the shared handler for provider `smtp`.
 
 use super::parse::Email;
 use super::text::base_subject;
-use crate::app::AppState;
-use crate::channels::inbound::{self, constant_time_eq};
+use crate::auth::constant_time_eq;
 use crate::channels::{HookRequest, InboundMessage, Thread};
-use crate::error::{Path, Result};
-use crate::model::{Account, ProviderKind};
-use axum::extract::{OriginalUri, State};
-use axum::http::{HeaderMap, Method};
-use axum::response::Response;
+use crate::model::Account;
 use base64::Engine;
-use bytes::Bytes;
-use uuid::Uuid;
 
 /// Most References kept per thread (oldest dropped, the root kept first).
 const MAX_REFERENCES: usize = 20;
@@ -54,18 +47,6 @@ pub fn verified(account: &Account, req: &HookRequest) -> bool {
     constant_time_eq(given.as_bytes(), expected.as_bytes())
 }
 
-/// The shared inbound handler, for provider `smtp`.
-pub async fn hook(
-    State(state): State<AppState>,
-    Path(account_id): Path<Uuid>,
-    method: Method,
-    OriginalUri(uri): OriginalUri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Result<Response> {
-    inbound::handle(&state, ProviderKind::Smtp.as_str(), account_id, method, &uri, headers, body).await
-}
-
 /// One email as the shared inbound path takes it (see the module docs).
 pub fn message(email: Email) -> InboundMessage {
     let mut refs = email.references;
@@ -91,6 +72,7 @@ pub fn message(email: Email) -> InboundMessage {
 mod tests {
     use super::*;
     use crate::channels::test_support::{req, req_with};
+    use axum::http::Method;
 
     #[test]
     fn secret_from_query_header_or_basic_auth() {
