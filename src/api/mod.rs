@@ -102,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
         .fallback_service(files)
+        .layer(axum::middleware::map_response(crate::error::json_405))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
     observe::layer(app, &state).with_state(state)
 }

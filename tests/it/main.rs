@@ -7,6 +7,7 @@
 mod common;
 
 mod agents;
+mod auth;
 mod browser;
 mod browser_restart;
 mod channels_email;
@@ -16,6 +17,7 @@ mod channels_telnyx;
 mod channels_twilio;
 mod channels_unified;
 mod channels_whatsapp;
+mod http_answers;
 mod operations;
 mod redis_backend;
 mod rest_api;
