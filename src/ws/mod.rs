@@ -32,11 +32,19 @@ pub struct WsParams {
 /// browser cannot read an HTTP status from a failed upgrade, but it can read a close code.
 /// Origin and connection limits refuse before the upgrade (see `admission`).
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     Query(q): Query<WsParams>,
     headers: HeaderMap,
 ) -> Response {
+    // A plain GET (no upgrade headers) gets the JSON error body like every other route.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            let message = format!("not a WebSocket upgrade: {}", e.body_text());
+            return crate::error::Error::BadRequest { code: "not_websocket", message }.into_response();
+        }
+    };
     let admission::Admitted { verdict, permit } = match admission::admit(&state, &headers, q.token.as_deref()) {
         Ok(a) => a,
         Err(refused) => return refused.into_response(),

@@ -18,6 +18,7 @@ mod channels_twilio;
 mod channels_unified;
 mod channels_whatsapp;
 mod http_answers;
+mod openapi;
 mod operations;
 mod redis_backend;
 mod rest_api;
