@@ -74,52 +74,55 @@ fn merge(target: &mut Value, extra: &Value) {
     }
 }
 
+/// A target operation and its parameters as runtime expressions.
+type Link = (&'static str, &'static [(&'static str, &'static str)]);
+
 /// `links` from each create to the operations that take the created id.
 pub fn links(doc: &mut Value) {
-    let own = "$response.body#/id";
-    let parent = "$request.path.id";
-    let table: &[(&str, &str, &[(&str, &[(&str, &str)])])] = &[
+    const OWN: &str = "$response.body#/id";
+    const PARENT: &str = "$request.path.id";
+    let table: &[(&str, &str, &[Link])] = &[
         (
             "/v1.0/conversations",
             "post",
             &[
-                ("conversations_get", &[("id", own)]),
-                ("conversations_update", &[("id", own)]),
-                ("conversations_delete", &[("id", own)]),
-                ("conversations_unassign", &[("id", own)]),
-                ("messages_list", &[("id", own)]),
-                ("messages_post", &[("id", own)]),
-                ("participants_list", &[("id", own)]),
-                ("participants_add", &[("id", own)]),
+                ("conversations_get", &[("id", OWN)]),
+                ("conversations_update", &[("id", OWN)]),
+                ("conversations_delete", &[("id", OWN)]),
+                ("conversations_unassign", &[("id", OWN)]),
+                ("messages_list", &[("id", OWN)]),
+                ("messages_post", &[("id", OWN)]),
+                ("participants_list", &[("id", OWN)]),
+                ("participants_add", &[("id", OWN)]),
             ],
         ),
         (
             "/v1.0/conversations/{id}/participants",
             "post",
             &[
-                ("participants_remove", &[("id", parent), ("participant_id", own)]),
-                ("participants_link", &[("id", parent), ("participant_id", own)]),
+                ("participants_remove", &[("id", PARENT), ("participant_id", OWN)]),
+                ("participants_link", &[("id", PARENT), ("participant_id", OWN)]),
             ],
         ),
-        ("/v1.0/conversations/{id}/messages", "post", &[("messages_get", &[("id", parent), ("message_id", own)])]),
+        ("/v1.0/conversations/{id}/messages", "post", &[("messages_get", &[("id", PARENT), ("message_id", OWN)])]),
         (
             "/v1.0/conversation_accounts",
             "post",
             &[
-                ("accounts_get", &[("id", own)]),
-                ("accounts_update", &[("id", own)]),
-                ("accounts_delete", &[("id", own)]),
+                ("accounts_get", &[("id", OWN)]),
+                ("accounts_update", &[("id", OWN)]),
+                ("accounts_delete", &[("id", OWN)]),
             ],
         ),
         (
             "/v1.0/webhooks",
             "post",
             &[
-                ("webhooks_get", &[("id", own)]),
-                ("webhooks_update", &[("id", own)]),
-                ("webhooks_delete", &[("id", own)]),
-                ("webhooks_rotate_secret", &[("id", own)]),
-                ("webhooks_deliveries", &[("id", own)]),
+                ("webhooks_get", &[("id", OWN)]),
+                ("webhooks_update", &[("id", OWN)]),
+                ("webhooks_delete", &[("id", OWN)]),
+                ("webhooks_rotate_secret", &[("id", OWN)]),
+                ("webhooks_deliveries", &[("id", OWN)]),
             ],
         ),
     ];
