@@ -109,9 +109,14 @@ fn schemathesis() -> PathBuf {
 /// What schemathesis may see from a request that its schema allows. Beyond its defaults:
 /// 422 — business rules no schema expresses (a token for a non-participant, an unknown provider,
 /// a phone number that is not E.164, a byte limit hit by multi-byte text).
+/// For requests the schema refuses, 413 is also a refusal: text over `limits.max_text_bytes` is
+/// `payload_too_large`, as documented.
 const CONFIG: &str = r#"
 [checks.positive_data_acceptance]
 expected-statuses = ["2xx", "401", "403", "404", "409", "422", "429"]
+
+[checks.negative_data_rejection]
+expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 
 # A plain GET is not a WebSocket upgrade, and fuzzing cannot make one: 400 is its right answer.
 [[operations]]
@@ -130,7 +135,7 @@ async fn schemathesis_finds_nothing_on_any_operation() {
     let out = tokio::process::Command::new(&st)
         .arg("--config-file")
         .arg(&config)
-        .args(["run", &srv.url("/openapi.json"), "--checks", "all", "--max-examples", "15", "--workers", "1"])
+        .args(["run", &srv.url("/openapi.json"), "--checks", "all", "--max-examples", "30", "--workers", "1"])
         .args(["--seed", "1", "--request-timeout", "10", "--no-color"])
         .args(["-H", &format!("Authorization: Bearer {KEY_A}")])
         .current_dir(dir.path())
