@@ -94,7 +94,8 @@ async fn participants_add_list_remove_and_conflict() {
     let (s, e) = api
         .post(&path, json!({"address": {"type": "tel", "target": "+15550100"}, "account_id": uuid::Uuid::now_v7()}))
         .await;
-    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")), "unknown account");
+    // An account_id naming nothing is bad input (422), not a missing conversation (404).
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid_account")), "unknown account");
     srv.stop().await;
 }
 
