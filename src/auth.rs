@@ -137,7 +137,7 @@ impl FromRequestParts<AppState> for TenantCtx {
                     state.key_cache.insert(hash.clone(), t.clone());
                     t
                 }
-                None => return Err(Error::Unauthorized("unknown API key".into())),
+                None => return Err(not_an_api_key(state, key)),
             },
         };
         // Limited per key once it is known to be valid, so unknown keys cannot grow the map.
@@ -154,6 +154,16 @@ impl FromRequestParts<AppState> for TenantCtx {
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.ct_eq(b).into()
+}
+
+/// Why `key` opened nothing: a valid client or agent token of this node is a real credential
+/// that this route does not take (403 `forbidden`); anything else is unknown (401).
+fn not_an_api_key(state: &AppState, key: &str) -> Error {
+    match state.tokens.verify(key) {
+        Ok(_) => Error::Forbidden("this route takes an API key; a client or agent token may not use it".into()),
+        Err(TokenError::Expired) => Error::Unauthorized("the token has expired".into()),
+        Err(TokenError::Invalid) => Error::Unauthorized("unknown API key".into()),
+    }
 }
 
 #[cfg(test)]

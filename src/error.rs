@@ -30,6 +30,9 @@ pub enum Error {
     /// Unknown resource, or one that belongs to another tenant (indistinguishable on purpose).
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// The path exists, the method does not (the `Allow` header lists those that do).
+    #[error("method not allowed on this path; see the Allow header")]
+    MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
@@ -109,6 +112,7 @@ impl Error {
             Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
+            Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -125,6 +129,7 @@ impl Error {
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",
+            Error::MethodNotAllowed => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge(_) => "payload_too_large",
             Error::RateLimited { .. } => "rate_limited",
@@ -186,6 +191,19 @@ impl IntoResponse for Error {
     }
 }
 
+/// Router middleware: axum answers a wrong method with an empty 405; give it the JSON error
+/// body, keeping its `Allow` header.
+pub async fn json_405(res: Response) -> Response {
+    if res.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let fresh = Error::MethodNotAllowed.into_response();
+    parts.headers.insert(axum::http::header::CONTENT_TYPE, axum::http::HeaderValue::from_static("application/json"));
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    Response::from_parts(parts, fresh.into_body())
+}
+
 impl From<JsonRejection> for Error {
     fn from(r: JsonRejection) -> Self {
         match r {
@@ -216,10 +234,41 @@ impl From<PathRejection> for Error {
     }
 }
 
-/// `axum::Json` whose rejection is our JSON error body.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(Error))]
+/// A JSON request body, as `axum::Json` reads it (content type, body limit, serde), but only
+/// a JSON *object*: serde would otherwise fill a struct from a sequence (`["n","d",{}]` as
+/// `{"name":"n","detail":"d","metadata":{}}`), a shape no endpoint documents. Every rejection
+/// is our JSON error body.
+#[derive(Debug)]
 pub struct Json<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self> {
+        if !json_content_type(req.headers()) {
+            return Err(Error::BadRequest {
+                code: "bad_content_type",
+                message: "expected `Content-Type: application/json`".into(),
+            });
+        }
+        let bytes = bytes::Bytes::from_request(req, state).await.map_err(JsonRejection::from)?;
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|&b| b != b'{') {
+            return Err(Error::BadRequest {
+                code: "invalid_fields",
+                message: "the request body must be a JSON object".into(),
+            });
+        }
+        Ok(Json(axum::Json::<T>::from_bytes(&bytes)?.0))
+    }
+}
+
+/// `application/json` or any `application/*+json`, as `axum::Json` accepts.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(Ok(raw)) = headers.get(axum::http::header::CONTENT_TYPE).map(|v| v.to_str()) else { return false };
+    raw.parse::<mime::Mime>()
+        .is_ok_and(|m| m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")))
+}
 
 impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {

@@ -10,6 +10,8 @@ pub mod health;
 pub mod messages;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
+mod openapi_schemas;
 pub mod pagination;
 pub mod participants;
 pub mod tokens;
@@ -21,40 +23,6 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tower_http::services::{ServeDir, ServeFile};
-use utoipa::OpenApi;
-
-/// The OpenAPI document served at `/openapi.json`.
-#[derive(OpenApi)]
-#[openapi(
-    info(title = "Switchboard", description = "Conversation hub REST API. Authenticate with `Authorization: Bearer <api key>`."),
-    paths(
-        conversations::create, conversations::list, conversations::get, conversations::update, conversations::delete,
-        conversations::unassign,
-        participants::add, participants::list, participants::remove, participants::link,
-        messages::post, messages::list, messages::get,
-        tokens::mint,
-        accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
-        webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
-        webhooks::rotate_secret, webhooks::deliveries, webhooks::redeliver,
-        health::healthz, health::readyz,
-    ),
-    components(schemas(crate::error::ErrorBody, crate::broker::Event)),
-    modifiers(&ApiKeyScheme),
-)]
-pub struct ApiDoc;
-
-struct ApiKeyScheme;
-
-impl utoipa::Modify for ApiKeyScheme {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
 
 /// The whole router for `state`.
 pub fn router(state: AppState) -> Router {
@@ -100,8 +68,9 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::scrape))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/openapi.json", get(|| async { axum::Json(ApiDoc::openapi()) }))
+        .route("/openapi.json", get(openapi::serve))
         .fallback_service(files)
+        .layer(axum::middleware::map_response(crate::error::json_405))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));
     observe::layer(app, &state).with_state(state)
 }

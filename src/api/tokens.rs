@@ -22,10 +22,24 @@ pub struct TokenRequest {
     #[serde(default)]
     pub all_conversations: bool,
     /// Lifetime in seconds (default `auth.token_ttl_secs`, at most `auth.token_max_ttl_secs`).
+    /// A whole number; JSON does not tell `60` from `60.0`, so neither does the server.
+    #[serde(default, deserialize_with = "whole_seconds")]
     pub ttl: Option<u64>,
     /// `agent`: an agent token for `identity`, acting (WebSocket) and reading (REST) on the
     /// conversations assigned to it and unassigned ones. Takes no conversation scope.
     pub role: Option<String>,
+}
+
+/// `ttl` as a whole number of seconds, written `60` or `60.0`; `1.5` or `-1` are refused.
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    if let Some(u) = n.as_u64() {
+        return Ok(Some(u));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
+        _ => Err(serde::de::Error::custom(format!("ttl must be a whole number of seconds, not {n}"))),
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -56,7 +56,10 @@ async fn check_endpoint(
                 .get_account(id)
                 .await?
                 .filter(|a| a.tenant_id == tenant)
-                .ok_or(Error::NotFound("account"))?;
+                // The conversation exists; what the body names does not: 422, not 404.
+                .ok_or_else(|| {
+                    Error::invalid("invalid_account", format!("account_id {id} names no channel account"))
+                })?;
             if account.kind != kind {
                 return Err(Error::invalid(
                     "account_mismatch",

@@ -5,55 +5,18 @@
 //! webhook HTTP client, on every connection a delivery or intercept call opens — so a host that
 //! re-points at 10.0.0.1 after validation is refused at connect time (only its public addresses
 //! are used). URLs with an IP literal never reach a resolver; `check_literal` runs before each
-//! request for them. `webhooks.allow_private_targets = true` turns all of this off.
+//! request for them. `webhooks.allow_private_targets = true` turns all of this off. Which
+//! addresses are public is `super::ranges`' policy.
 
 use crate::error::{Error, Result};
 use reqwest::Url;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 
 /// Longest webhook URL accepted.
 pub const MAX_URL_LEN: usize = 2048;
 
-/// True for addresses a webhook may reach: not loopback, private, link-local, unique-local,
-/// unspecified, multicast, broadcast, shared (CGNAT) or reserved.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public_v4(v4);
-            }
-            let s = v6.segments();
-            // NAT64 (64:ff9b::/96) embeds an IPv4 address too.
-            if s[0] == 0x64 && s[1] == 0xff9b && s[2..6] == [0, 0, 0, 0] {
-                let [a, b] = s[6].to_be_bytes();
-                let [c, d] = s[7].to_be_bytes();
-                return is_public_v4(Ipv4Addr::new(a, b, c, d));
-            }
-            !(s[..6] == [0, 0, 0, 0, 0, 0] // ::, ::1 and the deprecated IPv4-compatible ::a.b.c.d
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
-                || (s[0] & 0xffc0) == 0xfe80 // link local fe80::/10
-                || (s[0] & 0xffc0) == 0xfec0) // site local (deprecated) fec0::/10
-        }
-    }
-}
-
-fn is_public_v4(ip: Ipv4Addr) -> bool {
-    let [a, b, c, _] = ip.octets();
-    !(ip.is_loopback()
-        || ip.is_private()
-        || ip.is_link_local()
-        || ip.is_unspecified()
-        || ip.is_broadcast()
-        || ip.is_multicast()
-        || a == 0 // "this network" 0.0.0.0/8
-        || (a == 100 && (64..128).contains(&b)) // shared address space 100.64.0.0/10
-        || (a == 192 && b == 0 && c == 0) // IETF protocol assignments 192.0.0.0/24
-        || (a == 198 && (b == 18 || b == 19)) // benchmarking 198.18.0.0/15
-        || a >= 240) // reserved 240.0.0.0/4
-}
+pub use super::ranges::is_public;
 
 fn invalid(message: impl Into<String>) -> Error {
     Error::invalid("invalid_url", message)
@@ -78,8 +41,13 @@ pub fn parse(raw: &str) -> Result<Url> {
 }
 
 fn refused(ip: IpAddr) -> Error {
+    let inside = match ip {
+        IpAddr::V6(v6) => super::ranges::embedded_v4(v6).map(|v4| format!(" (embedding {v4})")).unwrap_or_default(),
+        IpAddr::V4(_) => String::new(),
+    };
     invalid(format!(
-        "url resolves to {ip}, a loopback/private/link-local/reserved address (set webhooks.allow_private_targets to allow it)"
+        "url resolves to {ip}{inside}, a special-purpose address (loopback, private, link-local, documentation, \
+         translation, reserved…); set webhooks.allow_private_targets to allow it"
     ))
 }
 
@@ -144,33 +112,6 @@ impl Resolve for GuardedResolver {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn internal_ranges_are_refused() {
-        for ip in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:10.0.0.1",
-            "64:ff9b::a00:1",
-            "::127.0.0.1",
-        ] {
-            assert!(!is_public(ip.parse().unwrap()), "{ip}");
-        }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"] {
-            assert!(is_public(ip.parse().unwrap()), "{ip}");
-        }
-    }
 
     #[tokio::test]
     async fn urls_are_checked() {

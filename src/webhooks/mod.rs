@@ -19,6 +19,7 @@ mod intercept;
 mod manage;
 pub mod model;
 mod outbox;
+mod ranges;
 pub mod redis_store;
 pub mod sign;
 pub mod store;

@@ -34,11 +34,19 @@ pub struct WsParams {
 /// Origin and connection limits refuse before the upgrade (see `admission`); a connection
 /// without a token sends it in its first frame (see `admission`).
 pub async fn upgrade(
-    ws: WebSocketUpgrade,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
     State(state): State<AppState>,
     Query(q): Query<WsParams>,
     headers: HeaderMap,
 ) -> Response {
+    // A plain GET (no upgrade headers) gets the JSON error body like every other route.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => {
+            let message = format!("not a WebSocket upgrade: {}", e.body_text());
+            return crate::error::Error::BadRequest { code: "not_websocket", message }.into_response();
+        }
+    };
     let token = q.token.or_else(|| admission::protocol_token(&headers));
     let admission::Admitted { verdict, mut permit } = match admission::admit(&state, &headers, token.as_deref()) {
         Ok(a) => a,

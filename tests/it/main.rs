@@ -7,6 +7,7 @@
 mod common;
 
 mod agents;
+mod auth;
 mod browser;
 mod browser_restart;
 mod channels_email;
@@ -17,6 +18,8 @@ mod channels_telnyx;
 mod channels_twilio;
 mod channels_unified;
 mod channels_whatsapp;
+mod http_answers;
+mod openapi;
 mod operations;
 mod redis_backend;
 mod rest_api;

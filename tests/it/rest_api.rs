@@ -94,7 +94,8 @@ async fn participants_add_list_remove_and_conflict() {
     let (s, e) = api
         .post(&path, json!({"address": {"type": "tel", "target": "+15550100"}, "account_id": uuid::Uuid::now_v7()}))
         .await;
-    assert_eq!((s, e["error"]["code"].as_str()), (404, Some("not_found")), "unknown account");
+    // An account_id naming nothing is bad input (422), not a missing conversation (404).
+    assert_eq!((s, e["error"]["code"].as_str()), (422, Some("invalid_account")), "unknown account");
     srv.stop().await;
 }
 
@@ -326,8 +327,8 @@ async fn client_tokens_read_their_own_conversations_messages_only() {
             let (s, e) = alice.get(&path).await;
             assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "{backend:?} {path}");
         }
-        let (s, _) = alice.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "over REST"})).await;
-        assert_eq!(s, 401, "writes need an API key");
+        let (s, e) = alice.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "over REST"})).await;
+        assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "writes need an API key");
         assert_eq!(api.delete(&format!("/v1.0/conversations/{c}/participants/{alice_id}")).await.0, 200);
         let (s, e) = alice.get(&format!("/v1.0/conversations/{c}/messages")).await;
         assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "removed from the room");

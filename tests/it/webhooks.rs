@@ -397,3 +397,4 @@ async fn rotated_secret_and_the_previous_one_both_sign_during_the_grace_period()
 mod burst;
 mod intercept;
 mod redis_backend;
+mod ssrf;

@@ -38,6 +38,10 @@ fn ensure_node_modules(dir: &Path) {
         run("node", &["--version"], None).is_ok(),
         "`node` (20 or later) is needed to drive the browser: install Node.js and npm"
     );
+    // Both browser tests call this at once on a fresh clone; a second `npm ci` would delete the
+    // node_modules the first one is filling (as `provision`'s apt-get lock, one per process).
+    static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = NPM.lock().unwrap_or_else(|p| p.into_inner());
     if dir.join("node_modules/playwright-core/package.json").exists() {
         return;
     }

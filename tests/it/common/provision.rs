@@ -32,9 +32,20 @@ pub fn ensure(binary: &str, package: &str) -> PathBuf {
     if let Some(p) = on_path(binary) {
         return p;
     }
+    apt_install_locked(package, &format!("`{binary}` is not on PATH"));
+    on_path(binary).unwrap_or_else(|| panic!("apt-get installed {package} but `{binary}` is still not on PATH"))
+}
+
+/// Installs Debian package `package` (for what is not a binary on PATH, e.g. `python3-venv`).
+pub fn apt_install(package: &str, why: &str) {
+    let _guard = APT.lock().unwrap_or_else(|p| p.into_inner());
+    apt_install_locked(package, why);
+}
+
+fn apt_install_locked(package: &str, why: &str) {
     assert!(
         is_root(),
-        "`{binary}` is not on PATH and these tests are not running as root: run \
+        "{why} and these tests are not running as root: run \
          `sudo apt-get update && sudo apt-get install -y {package}` first"
     );
     eprintln!("tests: installing {package} with apt-get");
@@ -42,5 +53,4 @@ pub fn ensure(binary: &str, package: &str) -> PathBuf {
         let ok = Command::new("apt-get").args(&args).env("DEBIAN_FRONTEND", "noninteractive").status();
         assert!(matches!(ok, Ok(s) if s.success()), "apt-get {args:?} failed");
     }
-    on_path(binary).unwrap_or_else(|| panic!("apt-get installed {package} but `{binary}` is still not on PATH"))
 }
