@@ -121,7 +121,9 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1.0/conversations", tag = "conversations", params(ListParams),
-    responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, description = "`account_id` names no account of this tenant", body = ErrorBody),
+        (status = 422, description = "`address` without `account_id` (or the reverse), or an address that is not one", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
@@ -134,7 +136,7 @@ pub async fn list(
             return Ok(Json(Page { result, next_page_token: None }));
         }
         (None, None) => {}
-        _ => return Err(Error::bad_request("`address` and `account_id` filter together: give both")),
+        _ => return Err(Error::invalid("invalid_filter", "`address` and `account_id` filter together: give both")),
     }
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;

@@ -51,8 +51,9 @@ pub fn tighten(doc: &mut Value, config: &Config) {
                 let t = types.iter().find(|t| *t != "null").cloned().unwrap_or(json!("string"));
                 p["schema"]["type"] = t;
             }
-            // Integers are read as `u64`/`usize`, not `int64`: the bounds below say it.
-            if let Some(schema) = p["schema"].as_object_mut() {
+            // Integers are read as `u64`/`usize`, not `int64`: the bounds below say it. Other
+            // formats (`uuid`) stay: the server refuses what does not match them.
+            if let Some(schema) = p["schema"].as_object_mut().filter(|s| s.get("type") == Some(&json!("integer"))) {
                 schema.remove("format");
             }
             match p["name"].as_str() {
