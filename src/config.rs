@@ -145,6 +145,12 @@ pub struct RedisConfig {
     /// the bundled public roots (managed Redis services).
     #[serde(default)]
     pub tls_ca_file: String,
+    /// `false` (default): a room written before a Redis restart starts a new epoch at its next
+    /// write (or resume), since after a restart nobody can prove no acknowledged write was lost.
+    /// `true` keeps epochs across restarts: for a Redis that loses nothing on restart
+    /// (`appendfsync always`). See redis.md "When Redis loses acknowledged writes".
+    #[serde(default)]
+    pub trust_restarts: bool,
 }
 
 impl RedisConfig {

@@ -71,6 +71,7 @@ pub async fn post(
         medias: body.medias,
         client_id: body.client_id,
         via: None,
+        screened: false,
     };
     let appended = conversations::post(&state, req).await?;
     if !appended.duplicate {

@@ -7,9 +7,11 @@
 //! `(account, peer address)`, creating conversation and participant through `conversations`
 //! (events included) when there is none — and post through the one write path with the
 //! provider's message id as the idempotency key, so a provider retrying a webhook never
-//! creates a second message. A room opened for a message that is then refused (an intercept
-//! webhook rejected it) is removed again, so a refusal leaves nothing behind. A text over `limits.max_text_bytes` is cut, never refused (a
-//! provider retries a refusal forever). Status reports update the delivery they name. A
+//! creates a second message. A new peer's first message meets the intercept webhooks
+//! *before* its room exists (`conversations::screen`, with the ids reserved for the room): a
+//! rejected one leaves nothing behind — no room, participant, binding, event or watcher frame.
+//! A text over `limits.max_text_bytes` is cut, never refused (a provider retries a refusal
+//! forever). Status reports update the delivery they name. A
 //! backend failure answers 503 so the provider retries later.
 
 use super::{HookRequest, InboundMessage, dispatch};
@@ -120,31 +122,47 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
     {
         m.from.target = n;
     }
-    let (conversation, participant, opened) = route(state, account, &m).await?;
-    let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
-    let via = (!(participant.address.same_endpoint(&m.from) && participant.account_id == Some(account.id)))
-        .then(|| endpoint.clone());
-    let client_id = format!("{}:{}", account.provider, m.provider_message_id);
+    let client_id: String = format!("{}:{}", account.provider, m.provider_message_id).chars().take(128).collect();
     // A provider retries until we accept, so an over-long text is cut rather than refused.
-    let mut text = m.text;
+    let mut text = std::mem::take(&mut m.text);
     clip(&mut text, state.config.limits.max_text_bytes);
-    let mut medias = m.medias;
+    let mut medias = std::mem::take(&mut m.medias);
     super::media::resolve(state, account, &mut medias);
-    let req = PostRequest {
-        tenant: account.tenant_id,
-        conversation_id: conversation,
-        author: Author::Participant(Box::new(participant.clone())),
-        text,
-        medias,
-        client_id: Some(client_id.chars().take(128).collect()),
-        via,
+    let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
+        Some((c, p, opened)) => (c, p, opened, false),
+        None => {
+            // A new peer: the intercept webhooks rule before anything exists, so a rejected
+            // first message creates no room, participant, binding or event. The draft they
+            // see carries the ids reserved for the room.
+            let b = Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() };
+            let p = Participant {
+                id: b.participant_id,
+                conversation_id: b.conversation_id,
+                tenant_id: account.tenant_id,
+                address: m.from.clone(),
+                account_id: Some(account.id),
+                linked: Vec::new(),
+                reply_via: None,
+                last_read_seq: 0,
+                tm_create: crate::model::now(),
+                data: Default::default(),
+            };
+            let mut req = request(account, &m, &p, client_id.clone(), text, medias);
+            conversations::screen(state, &mut req, std::slice::from_ref(&p)).await?;
+            (text, medias) = (req.text, req.medias);
+            let name = m.thread.as_ref().map_or("", |t| t.subject.as_str());
+            let (c, p, opened) = resolve_room(state, account, &m.from, name, Some(b)).await?;
+            (c, p, opened, true)
+        }
     };
+    let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
+    let req = PostRequest { screened, ..request(account, &m, &participant, client_id, text, medias) };
     let appended = match conversations::post(state, req).await {
         Ok(a) => a,
         Err(e) => {
-            // A refused first message (an intercept webhook rejected it) leaves no room
-            // behind: the room, its participant and binding go with it (`conversation.deleted`
-            // follows the `created`). A backend failure keeps the room for the retry.
+            // A room opened for a message that is then refused anyway (screened, but refused
+            // by the post path: e.g. the room changed meanwhile) is removed again. A backend
+            // failure keeps the room for the retry.
             if opened && e.status().is_client_error() {
                 abandon(state, account, conversation).await;
             }
@@ -180,6 +198,29 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
     Ok(())
 }
 
+/// The post request for `m` by `participant` (in `participant`'s room).
+fn request(
+    account: &Account,
+    m: &InboundMessage,
+    participant: &Participant,
+    client_id: String,
+    text: String,
+    medias: Vec<crate::model::Media>,
+) -> PostRequest {
+    let via = (!(participant.address.same_endpoint(&m.from) && participant.account_id == Some(account.id)))
+        .then(|| Endpoint { address: m.from.clone(), account_id: Some(account.id) });
+    PostRequest {
+        tenant: account.tenant_id,
+        conversation_id: participant.conversation_id,
+        author: Author::Participant(Box::new(participant.clone())),
+        text,
+        medias,
+        client_id: Some(client_id),
+        via,
+        screened: false,
+    }
+}
+
 /// Removes a room opened for a message that was then refused — unless another message made it
 /// in meanwhile (the same peer writing again concurrently), which keeps it.
 async fn abandon(state: &AppState, account: &Account, conversation: Uuid) {
@@ -194,18 +235,22 @@ async fn abandon(state: &AppState, account: &Account, conversation: Uuid) {
 }
 
 /// The room of the thread `m` answers, if we know one and the sender can take part there;
-/// else the sender's own room. `true`: the room was opened for this message.
-async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<(Uuid, Participant, bool)> {
+/// else the sender's own room, if it has one; `None` for a new peer. `true`: the room was
+/// opened for this message (its binding vanished meanwhile).
+async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<Option<(Uuid, Participant, bool)>> {
     let (replies_to, name) = m.thread.as_ref().map_or((&[][..], ""), |t| (&t.replies_to[..], t.subject.as_str()));
     for id in replies_to {
         if let Some(r) = state.channel_store.provider_ref(account.id, id).await? {
             if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
-                return Ok((r.conversation_id, p, false));
+                return Ok(Some((r.conversation_id, p, false)));
             }
             break;
         }
     }
-    resolve_room(state, account, &m.from, name).await
+    if state.channel_store.binding(account.id, &m.from).await?.is_none() {
+        return Ok(None);
+    }
+    resolve_room(state, account, &m.from, name, None).await.map(Some)
 }
 
 /// The sender's participant in `conversation`, added (and bound) if it is not there yet;
@@ -223,7 +268,8 @@ async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Ad
 }
 
 /// The room and participant for `peer` on `account`, created when there is none (named
-/// `name`, or after the peer when that is empty); `true` when this call opened it.
+/// `name`, or after the peer when that is empty, with the ids `reserved` when given); `true`
+/// when this call opened it.
 ///
 /// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
 /// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
@@ -233,6 +279,7 @@ pub async fn resolve_room(
     account: &Account,
     peer: &Address,
     name: &str,
+    mut reserved: Option<Binding>,
 ) -> Result<(Uuid, Participant, bool)> {
     let store = &state.channel_store;
     for attempt in 0..20 {
@@ -251,7 +298,9 @@ pub async fn resolve_room(
                 Err(e) => return Err(e),
             }
         }
-        let b = Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() };
+        let b = reserved
+            .take()
+            .unwrap_or_else(|| Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() });
         if store.bind(account.id, peer, b).await?.is_some() {
             continue;
         }

@@ -11,7 +11,7 @@ mod post;
 pub use participants::{
     NewParticipant, add_participant, link_endpoint, member, participant, remove_participant, webchat_participant,
 };
-pub use post::{Author, PostRequest, post, post_many};
+pub use post::{Author, PostRequest, post, post_many, screen};
 
 use crate::app::AppState;
 use crate::broker::{Event, EventKind};

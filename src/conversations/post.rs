@@ -33,6 +33,8 @@ pub struct PostRequest {
     pub client_id: Option<String>,
     /// The endpoint a participant wrote from, when not its primary address (inbound channels).
     pub via: Option<Endpoint>,
+    /// The intercept webhooks already ruled on this content ([`screen`]): not asked again.
+    pub screened: bool,
 }
 
 const MAX_CLIENT_ID: usize = 128;
@@ -138,6 +140,20 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
         .collect()
 }
 
+/// Runs the validation and the intercept webhooks (`message.creating`) on `req` before its
+/// room exists — an inbound channel's first message, whose room, participant and binding are
+/// created only once the message is allowed, so a rejected one leaves nothing (no events
+/// either). `participants` are the room's members-to-be; the draft carries the ids reserved
+/// for the room. On `Ok`, `req` holds the verdict (a modified text or medias) and is marked
+/// screened, so `post` does not intercept it a second time.
+pub async fn screen(state: &AppState, req: &mut PostRequest, participants: &[Participant]) -> Result<()> {
+    let d = draft(state, PostRequest { screened: false, ..req.clone() }, participants).await?;
+    req.text = d.message.text;
+    req.medias = d.message.medias;
+    req.screened = true;
+    Ok(())
+}
+
 /// Checks one request against its room's participants and builds the draft (intercept
 /// webhooks included: they may reject it or change its content).
 async fn draft(state: &AppState, req: PostRequest, participants: &[Participant]) -> Result<Draft> {
@@ -176,7 +192,9 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
         deliveries,
     };
     // Customer intercept webhooks may reject (422, nothing stored) or modify the draft.
-    crate::webhooks::intercept(state, req.tenant, &message).await?.apply(&mut message.text, &mut message.medias);
+    if !req.screened {
+        crate::webhooks::intercept(state, req.tenant, &message).await?.apply(&mut message.text, &mut message.medias);
+    }
     Ok(Draft { message, idempotency_key, webhook_event: None })
 }
 

@@ -5,6 +5,11 @@
 //! timeout, and the mapping of every Redis failure to `Error::Unavailable`. It does not know
 //! key names (see `keys`) or pub/sub subscriptions (the broker opens its own link).
 //!
+//! It also tracks the server's `run_id` (`INFO server`), which changes on every Redis restart:
+//! learned when the client connects and again after any failed command (a restart always fails
+//! the first command on the old connection), never per message. The store passes it to the
+//! append script so a room notices a restart ([`RedisClient::run_id`]).
+//!
 //! Both connection kinds multiplex: concurrent commands from many tasks are pipelined on the
 //! same socket, so the handle is cloned per call and never put behind a mutex.
 
@@ -60,6 +65,9 @@ pub struct RedisClient {
     cluster: bool,
     /// Where command latencies and errors are recorded (`switchboard_redis_*`).
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+    /// The server's `run_id` as last learned; `None` after a failed command (relearned on the
+    /// next [`RedisClient::run_id`]). Shared by every clone.
+    run: std::sync::Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl std::fmt::Debug for RedisClient {
@@ -127,12 +135,36 @@ impl RedisClient {
                 .map_err(|e| anyhow::anyhow!("cannot reach Redis at {}: {e}", cfg.url))?;
             Conn::Single(conn)
         };
-        let client = RedisClient { conn, timeout, cluster: cfg.cluster, metrics: None };
+        let client = RedisClient { conn, timeout, cluster: cfg.cluster, metrics: None, run: Default::default() };
         client
             .query::<String>(&redis::cmd("PING"))
             .await
             .map_err(|e| anyhow::anyhow!("Redis at {} does not answer: {}", cfg.url, e.chain()))?;
+        if !cfg.cluster {
+            client.run_id().await.map_err(|e| anyhow::anyhow!("Redis at {}: {}", cfg.url, e.chain()))?;
+        }
         Ok(client)
+    }
+
+    /// The `run_id` of the (single) Redis server, from the last `INFO server` since the
+    /// connection was (re)established; read again only after a failed command. Empty on a
+    /// cluster (every shard has its own; see redis.md for what that leaves open).
+    pub async fn run_id(&self) -> Result<String> {
+        if self.cluster {
+            return Ok(String::new());
+        }
+        if let Some(r) = self.run.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            return Ok(r);
+        }
+        let info: String = self.query(redis::cmd("INFO").arg("server")).await?;
+        let run = parse_run_id(&info).ok_or_else(|| Error::unavailable("INFO server carries no run_id"))?;
+        *self.run.lock().unwrap_or_else(|p| p.into_inner()) = Some(run.clone());
+        Ok(run)
+    }
+
+    /// Forgets the `run_id`: the connection failed, so Redis may have restarted meanwhile.
+    fn forget_run_id(&self) {
+        *self.run.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The command that publishes on a room or events channel: `SPUBLISH` on a cluster, so a
@@ -156,8 +188,16 @@ impl RedisClient {
         let start = std::time::Instant::now();
         let r = match tokio::time::timeout(self.timeout, f(self.conn.clone())).await {
             Ok(Ok(v)) => Ok(v),
-            Ok(Err(e)) => Err(unavailable(e)),
-            Err(_) => Err(Error::unavailable(format!("redis did not answer within {} ms", self.timeout.as_millis()))),
+            Ok(Err(e)) => {
+                if e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout() {
+                    self.forget_run_id();
+                }
+                Err(unavailable(e))
+            }
+            Err(_) => {
+                self.forget_run_id();
+                Err(Error::unavailable(format!("redis did not answer within {} ms", self.timeout.as_millis())))
+            }
         };
         if let Some(m) = &self.metrics {
             m.redis_command(label, start.elapsed(), r.is_ok());
@@ -190,6 +230,11 @@ impl RedisClient {
         }
         self.bounded("evalsha", |mut c| async move { inv.invoke_async(&mut c).await }).await
     }
+}
+
+/// The `run_id:` line of an `INFO server` reply.
+fn parse_run_id(info: &str) -> Option<String> {
+    info.lines().find_map(|l| l.strip_prefix("run_id:")).map(|r| r.trim().to_string()).filter(|r| !r.is_empty())
 }
 
 /// A bounded label for a command's metrics: its name when it is one we use, else `other`.

@@ -152,8 +152,9 @@ pub trait Store: Send + Sync + 'static {
     async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>>;
     /// `None` for an unknown room.
     async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>>;
-    /// A client resumes claiming it saw `seq` under the room's current epoch, but the room is
-    /// below it: the backend lost acknowledged writes. Moves the room to `seq` under a new
+    /// A client resumes claiming it saw `seq` under an epoch (the room's current one, or the one
+    /// it had before the room noticed a Redis restart), but the room is below it: the backend
+    /// lost acknowledged writes. Moves the room to `seq` under a new
     /// epoch and returns the new state (`None` for an unknown room). The memory backend never
     /// goes back in time (a restart loses every room), so it only answers the state.
     async fn claimed_position(&self, conversation: Uuid, _seq: u64) -> Result<Option<RoomState>> {

@@ -43,6 +43,8 @@ pub struct RedisStore {
     /// On a cluster the webhook outbox is in another slot than a room: the append script
     /// cannot write it (`Store::queues_webhook_events`).
     cluster: bool,
+    /// `redis.trust_restarts`: rooms keep their epoch across Redis restarts.
+    trust_restarts: bool,
 }
 
 impl RedisStore {
@@ -56,6 +58,7 @@ impl RedisStore {
             provider_ref_ttl_secs: config.redis.provider_ref_ttl_secs.max(1),
             floors: dashmap::DashMap::new(),
             cluster: config.redis.cluster,
+            trust_restarts: config.redis.trust_restarts,
         }
     }
 
@@ -115,15 +118,24 @@ impl RedisStore {
         r
     }
 
-    /// Moves `room` to at least `floor`, under a new epoch if it was below (see `ADVANCE`).
+    /// The Redis `run_id` the scripts compare a room's with (empty: restarts are trusted, or a
+    /// cluster; see `APPEND`).
+    async fn run_id(&self) -> Result<String> {
+        if self.trust_restarts { Ok(String::new()) } else { self.redis.run_id().await }
+    }
+
+    /// Moves `room` to at least `floor`, under a new epoch if it was below or Redis restarted
+    /// since it last wrote (see `ADVANCE`).
     async fn advance(&self, room: Uuid, floor: u64) -> Result<Option<RoomState>> {
+        let run = self.run_id().await?;
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 3] = [&floor, &new_epoch(), &run];
         let reply: Vec<redis::Value> =
-            self.redis.script(&self.scripts.advance, &[self.keys.conversation(room)], &[&floor, &new_epoch()]).await?;
+            self.redis.script(&self.scripts.advance, &[self.keys.conversation(room)], &args).await?;
         if reply.is_empty() {
             return Ok(None);
         }
         let (seq, epoch): (u64, String) = (reply_at(&reply, 0)?, reply_at(&reply, 1)?);
-        if seq == floor {
+        if seq == floor && floor > 0 {
             tracing::warn!(%room, seq, %epoch, "room history went back in time (Redis lost writes): new epoch");
         }
         self.raise_floor(room, seq);
@@ -196,7 +208,7 @@ impl Store for RedisStore {
             .script(
                 &self.scripts.create_conversation,
                 &[self.keys.conversation(c.id)],
-                &[&c.tenant_id.to_string(), &encode(c)?, &epoch],
+                &[&c.tenant_id.to_string(), &encode(c)?, &epoch, &self.run_id().await?],
             )
             .await?;
         if created == 0 {
@@ -319,7 +331,7 @@ impl Store for RedisStore {
     }
 
     async fn append(&self, draft: Draft) -> Result<Appended> {
-        let call = self.append_call(&draft)?;
+        let call = self.append_call(&draft, &self.run_id().await?)?;
         let reply: Vec<redis::Value> = self.redis.script(&self.scripts.append, &call.keys, &call.args()).await?;
         self.observe(append_outcome(&reply, draft.message))
     }
@@ -382,12 +394,16 @@ impl Store for RedisStore {
     }
 
     async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>> {
-        let (seq, epoch): (Option<u64>, Option<String>) =
-            self.redis.query(cmd("HMGET").arg(self.keys.conversation(conversation)).arg("seq").arg("epoch")).await?;
+        let key = self.keys.conversation(conversation);
+        let (seq, epoch, run): (Option<u64>, Option<String>, Option<String>) =
+            self.redis.query(cmd("HMGET").arg(key).arg("seq").arg("epoch").arg("run")).await?;
         let (Some(seq), Some(epoch)) = (seq, epoch) else { return Ok(None) };
         let floor = self.floor(conversation);
-        if seq < floor {
-            // This node saw a higher seq: Redis lost writes. Start a new epoch now.
+        let current = self.run_id().await?;
+        let restarted = !current.is_empty() && run.is_some_and(|r| r != current);
+        if seq < floor || restarted {
+            // This node saw a higher seq (Redis lost writes), or Redis restarted since the
+            // room last wrote (it may have): start a new epoch now.
             return self.advance(conversation, floor).await;
         }
         self.raise_floor(conversation, seq);

@@ -150,9 +150,10 @@ impl Session {
         let mut pos = store.room_state(room).await?.ok_or(Error::NotFound("conversation"))?;
         if let Some(s) = since
             && s > pos.seq
-            && epoch.as_ref().is_some_and(|e| *e == pos.epoch)
+            && epoch.is_some()
         {
-            // The client was told a seq the room no longer has: history went back in time.
+            // The client was told a seq the room no longer has: history went back in time (its
+            // epoch may already be an old one, when the room noticed a Redis restart first).
             pos = store.claimed_position(room, s).await?.ok_or(Error::NotFound("conversation"))?;
         }
         let max = self.state.config.ws.max_recovery as u64;

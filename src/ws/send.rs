@@ -105,6 +105,7 @@ impl Session {
                         medias: o.medias,
                         client_id: o.client_id.clone(),
                         via: None,
+                        screened: false,
                     });
                     Ok(reqs.len() - 1)
                 }

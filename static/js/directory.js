@@ -115,9 +115,13 @@ export class Directory {
     return this.addParticipant(roomId, { type: 'webchat', target: me, name: me });
   }
 
-  /** A link that opens the page in end-user mode as `identity`, for this room only. */
+  /**
+   * A link that opens the page in end-user mode as `identity`, for this room only. The token
+   * rides in the fragment (`#token=`), which browsers never send to a server: it stays out of
+   * access logs and `Referer` headers.
+   */
   async inviteLink(roomId, identity) {
     const t = await this.api.mintClientToken(identity, [roomId]);
-    return `${location.origin}/?token=${encodeURIComponent(t.token)}`;
+    return `${location.origin}/#token=${encodeURIComponent(t.token)}`;
   }
 }

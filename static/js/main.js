@@ -1,5 +1,6 @@
-// Entry point: picks the mode (operator with an API key, or end user with `?token=`), builds the
-// store, controller and views, and routes store changes to the views.
+// Entry point: picks the mode (operator with an API key, or end user with `#token=` — or the
+// `?token=` of older links), builds the store, controller and views, and routes store changes to
+// the views.
 
 import { Api, decodeToken } from './api.js';
 import { Chat } from './chat.js';
@@ -11,6 +12,38 @@ import { MessagesView } from './views/messages.js';
 import { RoomView } from './views/room.js';
 
 const SESSION_KEY = 'switchboard:operator';
+const USER_KEY = 'switchboard:user-token';
+
+/**
+ * The end user's client token: from the link's fragment (`#token=`), else its query (`?token=`,
+ * links made before the fragment), else the one this tab was opened with (kept in
+ * sessionStorage, so a reload stays signed in). A token found in the URL is removed from the
+ * address bar at once (history.replaceState), so it is not bookmarked, copied or sent along as
+ * `Referer`.
+ */
+function userToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const query = new URLSearchParams(location.search);
+  const token = hash.get('token') || query.get('token');
+  if (!token) {
+    try {
+      return sessionStorage.getItem(USER_KEY);
+    } catch {
+      return null;
+    }
+  }
+  try {
+    sessionStorage.setItem(USER_KEY, token);
+  } catch {
+    // storage disabled: a reload needs the link again
+  }
+  hash.delete('token');
+  query.delete('token');
+  const q = query.toString();
+  const f = hash.toString();
+  history.replaceState(null, '', `${location.pathname}${q ? `?${q}` : ''}${f ? `#${f}` : ''}`);
+  return token;
+}
 
 const CONN_TEXT = {
   connecting: 'connecting…',
@@ -148,7 +181,7 @@ function mount(store, chat) {
 }
 
 async function boot() {
-  const token = new URLSearchParams(location.search).get('token');
+  const token = userToken();
   if (token) {
     startUser(token);
     return;

@@ -2,7 +2,7 @@
 //
 //   node tests/browser/e2e.mjs <base url> <api key> [twilio stub url]
 //
-// Scenarios: an operator (API key, desktop) and an end user (?token=, phone width) chat both
+// Scenarios: an operator (API key, desktop) and an end user (#token= link, phone width) chat both
 // ways in one conversation and see each other's messages live and in order; the end user's
 // typing shows on the operator side; read receipts; infinite scroll back through history (the
 // end user's too, over REST with its client token, beyond the server's replay window); the
@@ -129,8 +129,11 @@ async function main() {
     log(`operator: history ${first} -> ${afterScroll.length} messages by scrolling up`);
 
     run.step = 'end user opens the link';
-    await user.goto(`${base}/?token=${encodeURIComponent(token)}`);
+    // Share links carry the token in the fragment, which never reaches the server; the page
+    // takes it out of the address bar at once.
+    await user.goto(`${base}/#token=${encodeURIComponent(token)}`);
     await expectConn(user, 'connected', 'end user');
+    assert(!user.url().includes('token'), `the token left the address bar, got ${user.url()}`);
     await waitForText(user, 'Your parcel label:', 'end user');
     // 41 messages are more than the server replays (ws.max_recovery = 30 here): the page reads
     // the newest page over REST with the client token and pages back as the user scrolls up.

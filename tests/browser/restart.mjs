@@ -95,8 +95,10 @@ async function main() {
     run.step = 'both pages show the conversation';
     await signIn(op, baseA, apiKey, 'Olivia');
     await op.click(`#conv-list button[data-id="${conv.id}"]`);
+    // A link in the older `?token=` form still works (and the page drops it from the URL).
     await user.goto(`${baseA}/?token=${encodeURIComponent(token)}`);
     await expectConn(user, 'connected', 'end user');
+    assert(!user.url().includes('token'), `the token left the address bar, got ${user.url()}`);
     await send(op, 'Typed before the crash');
     const shown = [...before, 'Typed before the crash'];
     for (const [page, who] of pages) await expectTail(page, shown, who);

@@ -131,7 +131,7 @@ async fn redis_outage_fails_writes_cleanly_and_subscribers_recover_the_gap() {
     let api = node.api(KEY_A);
     let (conv, tokens) = room(&api, "outage", &["watcher", "alice"]).await;
     let mut watcher = node.ws(&tokens[0]).await;
-    watcher.subscribe(&conv, None).await;
+    let epoch = watcher.subscribe(&conv, None).await["epoch"].clone();
     let mut alice = node.ws(&tokens[1]).await;
     alice.subscribe(&conv, None).await;
 
@@ -201,6 +201,14 @@ async fn redis_outage_fails_writes_cleanly_and_subscribers_recover_the_gap() {
     assert_eq!(seqs(&seen), (1..=last).collect::<Vec<_>>(), "the subscriber got every message once, in order");
     let (ready, _) = api.get("/readyz").await;
     assert_eq!(ready, 200);
+    // Redis restarted: nobody can prove it lost nothing (`redis.trust_restarts` is off), so the
+    // room went on under a new epoch, and a client resuming with the old one reloads.
+    let mut back = node.ws(&tokens[1]).await;
+    back.send(json!({"type": "subscribe", "conversation_id": conv, "since": last, "epoch": epoch})).await;
+    let resumed = back.next_of("subscribed").await;
+    assert_eq!(resumed["recovered"], false, "{resumed}");
+    assert_ne!(resumed["epoch"], epoch, "a new epoch after the restart");
+    assert_eq!(resumed["seq"].as_u64(), Some(last));
 }
 
 #[tokio::test]

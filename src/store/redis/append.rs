@@ -27,8 +27,9 @@ impl AppendCall {
 }
 
 impl RedisStore {
-    /// The script call appending `draft` (its seq is filled in by the script).
-    pub(super) fn append_call(&self, draft: &Draft) -> Result<AppendCall> {
+    /// The script call appending `draft` (its seq is filled in by the script); `run` is the
+    /// Redis `run_id` to compare the room's with (empty: no check).
+    pub(super) fn append_call(&self, draft: &Draft, run: &str) -> Result<AppendCall> {
         let room = draft.message.conversation_id;
         let message = &draft.message;
         if message.seq != 0 {
@@ -66,12 +67,17 @@ impl RedisStore {
             }
             None => argv.extend(["0", "", "", ""].map(String::from)),
         }
+        argv.push(run.to_string());
         Ok(AppendCall { keys, argv })
     }
 
     /// Appends drafts of one room in one pipeline, in order; one outcome per draft.
     pub(super) async fn append_pipelined(&self, drafts: Vec<Draft>) -> Vec<Result<Appended>> {
-        let calls: Vec<Result<AppendCall>> = drafts.iter().map(|d| self.append_call(d)).collect();
+        let run = match self.run_id().await {
+            Ok(r) => r,
+            Err(e) => return drafts.iter().map(|_| Err(e.clone())).collect(),
+        };
+        let calls: Vec<Result<AppendCall>> = drafts.iter().map(|d| self.append_call(d, &run)).collect();
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for call in calls.iter().flatten() {

@@ -16,13 +16,17 @@ use redis::Script;
 ///       `SPUBLISH`; the payload tag of a message (`crate::wire::publication`); the highest
 ///       seq this node has seen in the room (its floor); a fresh epoch; the index in KEYS of
 ///       the webhook outbox stream (0: none); its entry field; the entry before the message
-///       JSON, after it (`crate::wire::OpenEvent`)
+///       JSON, after it (`crate::wire::OpenEvent`); the Redis server's `run_id` as the node
+///       knows it (empty: do not check)
 /// Returns `{0}` unknown room, `{1, seq}` appended, `{2, json}` duplicate, `{3, seq}` duplicate
 /// whose original fell out of history.
 ///
 /// A seq at or below the floor means Redis went back in time (a failover or a restart from an
 /// older snapshot lost acknowledged writes): the room then starts the fresh epoch and its seq
-/// continues above the floor, so no seq is ever handed out twice under one epoch.
+/// continues above the floor, so no seq is ever handed out twice under one epoch. Likewise when
+/// the room's stored `run` is not the server's current `run_id`: Redis restarted since the room
+/// last wrote, and nobody can prove the restart lost nothing (a node restarted with it has no
+/// floor), so the room starts the fresh epoch, its seq continuing upward.
 ///
 /// With a webhook outbox key (Redis on one server only: it is in another slot than the room),
 /// the `message.created` entry is added to it in the same step as the message, so an
@@ -45,10 +49,15 @@ if idem then
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local floor = tonumber(ARGV[11])
+local run = ARGV[17]
 if seq <= floor then
   seq = floor + 1
   redis.call('HSET', KEYS[1], 'seq', seq, 'epoch', ARGV[12])
+elseif run ~= '' then
+  local was = redis.call('HGET', KEYS[1], 'run')
+  if was and was ~= run then redis.call('HSET', KEYS[1], 'epoch', ARGV[12]) end
 end
+if run ~= '' then redis.call('HSET', KEYS[1], 'run', run) end
 local s = string.format('%d', seq)
 local json = ARGV[1] .. s .. ARGV[2]
 redis.call('XADD', KEYS[2], s .. '-1', 'i', ARGV[5], 'm', json)
@@ -83,24 +92,32 @@ return out
 ";
 
 /// Moves a room whose seq is below `floor` (a seq somebody was already told: Redis lost
-/// acknowledged writes) to `floor` under a fresh epoch. KEYS: conv. ARGV: floor, fresh epoch.
+/// acknowledged writes) to `floor` under a fresh epoch; a room last written before a Redis
+/// restart (stored `run` other than the current `run_id`, see `APPEND`) keeps its seq and gets
+/// the fresh epoch. KEYS: conv. ARGV: floor, fresh epoch, current run_id (empty: no check).
 /// Returns `{seq, epoch}` as now stored, or an empty reply for an unknown room.
 const ADVANCE: &str = r"
-local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch')
+local cur = redis.call('HMGET', KEYS[1], 'seq', 'epoch', 'run')
 if not cur[2] then return {} end
 local seq = tonumber(cur[1])
-if seq < tonumber(ARGV[1]) then
-  redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'epoch', ARGV[2])
-  return {tonumber(ARGV[1]), ARGV[2]}
+local floor = tonumber(ARGV[1])
+local restarted = ARGV[3] ~= '' and cur[3] and cur[3] ~= ARGV[3]
+if seq < floor or restarted then
+  if seq < floor then seq = floor end
+  redis.call('HSET', KEYS[1], 'seq', seq, 'epoch', ARGV[2])
+  if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[3]) end
+  return {seq, ARGV[2]}
 end
 return {seq, cur[2]}
 ";
 
 /// Creates a conversation unless its key exists, so two creators can never both win.
-/// KEYS: conv. ARGV: tenant, doc, epoch. Returns 1 created, 0 existed.
+/// KEYS: conv. ARGV: tenant, doc, epoch, Redis `run_id` (empty: none). Returns 1 created, 0
+/// existed.
 const CREATE_CONVERSATION: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'tenant', ARGV[1], 'doc', ARGV[2], 'seq', 0, 'epoch', ARGV[3])
+if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[4]) end
 return 1
 ";
 

@@ -3,7 +3,8 @@
 //! under one epoch: a client that saw seq 2 and 3 would otherwise take different messages for
 //! the ones it has. The room moves to a new epoch above the highest seq anybody was told,
 //! whether the node that saw the lost writes is still up or was restarted too (then the
-//! resuming client's own `since`/`epoch` is the witness).
+//! resuming client's own `since`/`epoch` is the witness, or — when someone posts before any
+//! client resumes — the Redis `run_id` the room last wrote under, which a restart changes).
 
 use super::*;
 
@@ -90,4 +91,50 @@ async fn a_restarted_node_learns_from_a_resuming_client_that_history_went_back()
     assert_eq!(m4["seq"].as_u64(), Some(4), "no seq reused");
     let got = messages_until(&mut ws, 4, Duration::from_secs(5)).await;
     assert_eq!(got.iter().map(|m| m["text"].as_str().unwrap()).collect::<Vec<_>>(), vec!["m4"]);
+}
+
+#[tokio::test]
+async fn a_restarted_node_posting_before_anyone_resumes_never_reuses_a_seq_under_the_old_epoch() {
+    let mut redis = RedisServer::start().await;
+    let mut node = Node::start(&redis.url(), false).await;
+    let (conv, token, live, epoch, snapshot) = three_messages_one_snapshot(&redis, &node).await;
+    drop(live);
+
+    // Both go down; the node comes back with no memory of seq 3, and m4 comes first.
+    node.kill();
+    redis.restart_from(&snapshot).await;
+    node.restart().await;
+    let m4 = post(&node.api(KEY_A), &conv, "m4").await;
+    let s4 = m4["seq"].as_u64().unwrap();
+
+    // A client that saw m2 (seq 2) under the old epoch must not take m4 for it.
+    for since in [2, 3] {
+        let mut ws = node.ws(&token).await;
+        let resumed = resume(&mut ws, &conv, since, &epoch).await;
+        assert_eq!(resumed["recovered"], false, "since={since}: seq {s4} is m4 now, not what the client saw");
+        assert_ne!(resumed["epoch"], epoch, "m4 was numbered under a new epoch");
+    }
+    let mut fresh = node.ws(&token).await;
+    let now = fresh.subscribe(&conv, None).await;
+    assert_ne!(now["epoch"], epoch);
+    let (_, page) = node.api(KEY_A).get(&format!("/v1.0/conversations/{conv}/messages")).await;
+    let texts: Vec<&str> = page["result"].as_array().unwrap().iter().filter_map(|m| m["text"].as_str()).collect();
+    assert!(texts.contains(&"m4") && !texts.contains(&"m2"), "{page}");
+}
+
+#[tokio::test]
+async fn with_trust_restarts_a_durable_redis_restart_keeps_the_epoch() {
+    let mut redis = RedisServer::start_durable().await;
+    let node = Node::start_with(&redis.url(), false, |c| c.redis.trust_restarts = true).await;
+    let api = node.api(KEY_A);
+    let (conv, tokens) = room(&api, "trusted", &["alice"]).await;
+    let mut ws = node.ws(&tokens[0]).await;
+    let epoch = ws.subscribe(&conv, None).await["epoch"].clone();
+    assert_eq!(post(&api, &conv, "m1").await["seq"], 1);
+
+    redis.restart().await; // appendfsync always: nothing acknowledged is lost
+    assert_eq!(post(&api, &conv, "m2").await["seq"], 2);
+    let mut again = node.ws(&tokens[0]).await;
+    let resumed = resume(&mut again, &conv, 1, &epoch).await;
+    assert_eq!((&resumed["recovered"], &resumed["epoch"]), (&json!(true), &epoch), "{resumed}");
 }

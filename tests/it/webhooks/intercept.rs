@@ -158,13 +158,21 @@ async fn a_rejected_first_sms_leaves_no_room_behind_on(backend: common::Backend)
     let api = srv.api(KEY_A);
     let reject = Arc::new(AtomicBool::new(true));
     let r = reject.clone();
-    let (url, _, _) = slow_receiver(move |_| {
+    let (url, asked, _) = slow_receiver(move |_| {
         let answer =
             if r.load(Ordering::SeqCst) { r#"{"action":"reject","reason":"no"}"# } else { r#"{"action":"allow"}"# };
         (200, answer.into(), 0)
     })
     .await;
     webhook(&api, json!({"url": url, "mode": "intercept"})).await;
+    let notify = ok_stub().await;
+    let kinds = ["conversation.created", "participant.added", "conversation.deleted", "message.created"];
+    webhook(&api, json!({"url": notify.url, "events": kinds})).await;
+    let (s, t) = api.post("/v1.0/tokens", json!({"identity": "olivia", "all_conversations": true})).await;
+    assert_eq!(s, 201, "{t}");
+    let mut watcher = srv.ws(t["token"].as_str().unwrap()).await;
+    watcher.send(json!({"type": "watch_conversations"})).await;
+    assert_eq!(watcher.next().await, json!({"type": "watching"}));
     let (_stub, acc) = crate::channels_phone::twilio(&srv).await;
 
     assert_eq!(crate::channels_phone::sms_from(&srv, &acc, "+14155550123").await, 422);
@@ -172,11 +180,37 @@ async fn a_rejected_first_sms_leaves_no_room_behind_on(backend: common::Backend)
     assert_eq!(list["result"], json!([]), "a rejected first message left a room: {list}");
     let (_, found) = api.get(&format!("/v1.0/conversations?account_id={acc}&address=%2B14155550123")).await;
     assert_eq!(found["result"], json!([]), "its binding stayed: {found}");
+    // The intercept saw the draft with the id reserved for the room, which was never created.
+    let draft: Value = serde_json::from_slice(&asked.lock().unwrap()[0].1).unwrap();
+    let reserved = draft["conversation_id"].as_str().unwrap().to_string();
+    assert_eq!(draft["data"]["conversation_id"].as_str(), Some(reserved.as_str()));
+    assert_eq!(api.get(&format!("/v1.0/conversations/{reserved}")).await.0, 404);
+    // Nothing reached the notify webhook or the watcher.
+    let quiet = common::redis::next_within(&mut watcher, Duration::from_millis(600)).await;
+    assert_eq!(quiet, None, "a watcher saw the rejected room ({backend:?})");
+    assert_eq!(
+        notify.requests().len(),
+        0,
+        "events of a rejected room: {:?}",
+        notify.requests().iter().map(|r| r.json()).collect::<Vec<_>>()
+    );
 
-    // Allowed later: one fresh room with the message.
+    // Allowed later: one fresh room with the message, announced in order.
     reject.store(false, Ordering::SeqCst);
     assert_eq!(crate::channels_phone::sms_from(&srv, &acc, "+14155550123").await, 200);
     let (_, list) = api.get("/v1.0/conversations").await;
     assert_eq!(list["result"].as_array().unwrap().len(), 1, "{list}");
+    let room = list["result"][0]["id"].as_str().unwrap().to_string();
+    let got = notify.wait_for(3).await;
+    let types: Vec<Value> = got.iter().map(|r| r.json()["type"].clone()).collect();
+    assert_eq!(
+        types,
+        json!(["conversation.created", "participant.added", "message.created"]).as_array().unwrap().clone()
+    );
+    assert!(got.iter().all(|r| r.json()["conversation_id"] == room.as_str()), "{backend:?}");
+    let f = common::redis::next_within(&mut watcher, Duration::from_secs(5)).await.expect("a conversation frame");
+    assert_eq!((f["event"].as_str(), f["conversation_id"].as_str()), (Some("created"), Some(room.as_str())), "{f}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(of_type(&notify.requests(), "conversation.deleted"), Vec::<Value>::new());
     srv.stop().await;
 }
