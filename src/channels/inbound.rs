@@ -138,6 +138,7 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
         medias,
         client_id: Some(client_id.chars().take(128).collect()),
         via,
+        visibility: Default::default(),
     };
     let appended = match conversations::post(state, req).await {
         Ok(a) => a,

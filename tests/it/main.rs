@@ -19,6 +19,7 @@ mod channels_twilio;
 mod channels_unified;
 mod channels_whatsapp;
 mod http_answers;
+mod messages_change;
 mod openapi;
 mod operations;
 mod redis_backend;
