@@ -224,3 +224,48 @@ async fn private_notes_on(backend: Backend) {
     nothing_more(&mut alice_ws).await;
     srv.stop().await;
 }
+
+/// A gap in live delivery is filled from history; for an end user that fill leaves notes out
+/// and moves on past them (no loop, no `recovered: false`). Redis only: it is the backend whose
+/// pub/sub link can drop publications (the memory bus never loses one).
+#[tokio::test]
+async fn a_client_fills_a_live_gap_across_a_note_without_seeing_it() {
+    let srv = TestServer::start_on(Backend::Redis, test_config()).await;
+    let api = srv.api(KEY_A);
+    let c = api.conversation("gap").await;
+    api.webchat(&c, "alice").await;
+    let alice_t = api.token("alice", &[&c]).await;
+    let mut alice_ws = srv.ws(&alice_t).await;
+    alice_ws.subscribe(&c, None).await;
+    let post = |body: Value| {
+        let (api, c) = (api.clone(), c.clone());
+        async move {
+            let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), body).await;
+            assert_eq!(s, 201, "{m}");
+        }
+    };
+    post(json!({"text": "one"})).await;
+    assert_eq!(next_real(&mut alice_ws).await["message"]["seq"], 1);
+
+    // Cut the node's pub/sub link and keep it from reconnecting (no connection slot left),
+    // so the next publications are lost on the wire; the store's connection stays.
+    let mut conn = srv.redis.as_ref().unwrap().connection().await;
+    let info: String = redis::cmd("INFO").arg("clients").query_async(&mut conn).await.unwrap();
+    let connected: u64 =
+        info.lines().find_map(|l| l.strip_prefix("connected_clients:")).and_then(|n| n.trim().parse().ok()).unwrap();
+    let _: () =
+        redis::cmd("CONFIG").arg("SET").arg("maxclients").arg(connected - 1).query_async(&mut conn).await.unwrap();
+    let _: i64 = redis::cmd("CLIENT").arg("KILL").arg("TYPE").arg("pubsub").query_async(&mut conn).await.unwrap();
+    post(json!({"text": "secret", "visibility": "internal"})).await;
+    post(json!({"text": "two"})).await;
+    let _: () = redis::cmd("CONFIG").arg("SET").arg("maxclients").arg(10_000).query_async(&mut conn).await.unwrap();
+
+    // Back online: the fill brings "two" (seq 3), not the note; live delivery then goes on.
+    let f = next_real(&mut alice_ws).await;
+    assert_eq!((f["message"]["text"].as_str(), f["message"]["seq"].as_u64()), (Some("two"), Some(3)), "{f}");
+    post(json!({"text": "three"})).await;
+    let f = next_real(&mut alice_ws).await;
+    assert_eq!((f["message"]["text"].as_str(), f["message"]["seq"].as_u64()), (Some("three"), Some(4)), "{f}");
+    nothing_more(&mut alice_ws).await;
+    srv.stop().await;
+}
