@@ -120,6 +120,17 @@ async fn edit_and_delete_on(backend: Backend) {
     assert_eq!(next_real(&mut bob_ws).await["message"]["text"], "after");
     nothing_more(&mut bob_ws).await;
 
+    // An agent token edits what its agent wrote, and nothing else.
+    let (_, ann) = api.post("/v1.0/tokens", json!({"identity": "ann", "role": "agent"})).await;
+    let ann_t = ann["token"].as_str().unwrap().to_string();
+    let mut ann_ws = srv.ws(&ann_t).await;
+    ann_ws.send(json!({"type": "send", "conversation_id": c, "text": "agent here", "client_id": "g1"})).await;
+    let mine = ann_ws.next_of("ack").await["message_id"].as_str().unwrap().to_string();
+    let ann = as_token(&srv, &ann_t);
+    let (s, v) = ann.put(&format!("/v1.0/conversations/{c}/messages/{mine}"), json!({"text": "agent, here"})).await;
+    assert_eq!((s, v["text"].as_str()), (200, Some("agent, here")), "{backend:?}: {v}");
+    assert_eq!(ann.put(&path, json!({"text": "not mine"})).await.0, 403, "{backend:?}");
+
     // Outside consumers: two message.updated (the edits), one message.deleted.
     let mut kinds = Vec::new();
     while let Ok(ev) = events.try_recv() {
