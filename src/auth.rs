@@ -61,6 +61,12 @@ impl ClientClaims {
         self.role.as_deref() == Some(ROLE_AGENT)
     }
 
+    /// Whether the holder sees private notes (`visibility: internal`): agent and operator
+    /// (unscoped) tokens do; scoped end-user tokens never do.
+    pub fn sees_internal(&self) -> bool {
+        self.is_agent() || self.convs.is_none()
+    }
+
     /// The address type the holder takes part as: `agent` for agent tokens, else `webchat`.
     pub fn address_kind(&self) -> crate::model::AddressType {
         if self.is_agent() { crate::model::AddressType::Agent } else { crate::model::AddressType::Webchat }

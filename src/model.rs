@@ -323,6 +323,33 @@ pub struct Message {
     /// Outbound deliveries to channel participants and their status.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<Delivery>,
+    /// `internal` for a private note (never shown to end users nor sent over a channel);
+    /// absent for an ordinary (`public`) message.
+    #[serde(default, skip_serializing_if = "Visibility::is_public")]
+    pub visibility: Visibility,
+    /// When its text was last edited (absent if never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// When it was deleted: it is then a tombstone (no text, no medias) that keeps its seq.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+/// Who may see a message.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Everyone in the conversation, on every channel.
+    #[default]
+    Public,
+    /// A private note: API keys, operator and agent tokens only.
+    Internal,
+}
+
+impl Visibility {
+    pub fn is_public(&self) -> bool {
+        *self == Visibility::Public
+    }
 }
 
 impl MessageStatus {
@@ -337,6 +364,11 @@ impl MessageStatus {
 }
 
 impl Message {
+    /// Whether it is a private note (see [`Visibility::Internal`]).
+    pub fn is_internal(&self) -> bool {
+        self.visibility == Visibility::Internal
+    }
+
     /// Applies a delivery report; returns false when it would move the delivery backwards
     /// (late or duplicate callbacks) or change a final state. Outbound messages take the
     /// aggregate status of their deliveries.

@@ -110,6 +110,15 @@ impl Caller {
         }
     }
 
+    /// Whether the caller sees private notes: API keys, agent and operator tokens do, scoped
+    /// end-user tokens do not.
+    pub fn sees_internal(&self) -> bool {
+        match self {
+            Caller::Operator(_) | Caller::Agent { .. } => true,
+            Caller::Client(c) => c.sees_internal(),
+        }
+    }
+
     /// The list filter for `?owner_id=` (`none` = unassigned). Agents get their own and the
     /// unassigned conversations by default and may narrow that, never widen it.
     pub fn owner_filter(&self, owner_id: Option<&str>) -> Result<OwnerFilter> {

@@ -1,11 +1,14 @@
-//! `/v1.0/conversations/{id}/messages`: post (the REST door to the post path), history, one message.
+//! `/v1.0/conversations/{id}/messages`: post (the REST door to the post path), history, one
+//! message, edit and delete (the REST door to `conversations::edit_message` / `delete_message`).
+//! Readers that may not see private notes (scoped end-user tokens) never get one here.
 
 use super::pagination::page_size;
+use crate::agents::Caller;
 use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::conversations::{self, Author, PostRequest};
 use crate::error::{Error, ErrorBody, Json, Path, Query, Result};
-use crate::model::{Media, Message};
+use crate::model::{Media, Message, Visibility};
 use crate::store::SeqRange;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,6 +27,17 @@ pub struct PostMessage {
     pub client_id: Option<String>,
     /// Post as this participant instead of as the API.
     pub author_participant_id: Option<Uuid>,
+    /// `internal` posts a private note: shown to API keys, operator and agent tokens only,
+    /// never delivered over a channel. Default `public`.
+    #[serde(default)]
+    pub visibility: Visibility,
+}
+
+/// The new text of a message.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    pub text: String,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -72,6 +86,7 @@ pub async fn post(
         client_id: body.client_id,
         via: None,
         screened: false,
+        visibility: body.visibility,
     };
     let appended = conversations::post(&state, req).await?;
     if !appended.duplicate {
@@ -91,6 +106,7 @@ pub async fn list(
     Query(q): Query<HistoryParams>,
 ) -> Result<Json<MessagePage>> {
     caller.messages_of(&state, id).await?;
+    let notes = caller.sees_internal();
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let mut result = state.store.messages(id, SeqRange { after: q.after, before: q.before, limit: size + 1 }).await?;
@@ -102,6 +118,8 @@ pub async fn list(
             result.remove(0);
         }
     }
+    // A private note is left out for readers that may not see it (the page may then be short).
+    result.retain(|m| notes || !m.is_internal());
     Ok(Json(MessagePage { result, has_more }))
 }
 
@@ -114,5 +132,52 @@ pub async fn get(
     Path((id, message_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<Message>> {
     caller.messages_of(&state, id).await?;
-    state.store.get_message(id, message_id).await?.map(Json).ok_or(Error::NotFound("message"))
+    let m = state.store.get_message(id, message_id).await?;
+    m.filter(|m| caller.sees_internal() || !m.is_internal()).map(Json).ok_or(Error::NotFound("message"))
+}
+
+/// Who is changing a message: an API key, or the participant behind a token.
+async fn reviser(state: &AppState, caller: &Caller, id: Uuid) -> Result<conversations::Reviser> {
+    caller.messages_of(state, id).await?;
+    let (kind, identity) = match caller {
+        Caller::Operator(_) => return Ok(conversations::Reviser::Api),
+        Caller::Agent { identity, .. } => (crate::model::AddressType::Agent, identity.as_str()),
+        Caller::Client(c) => (c.address_kind(), c.sub.as_str()),
+    };
+    let p = conversations::member(state, id, kind, identity)
+        .await?
+        .ok_or_else(|| Error::Forbidden("only its author or an API key may change a message".into()))?;
+    Ok(conversations::Reviser::Participant(p.id))
+}
+
+#[utoipa::path(put, path = "/v1.0/conversations/{id}/messages/{message_id}", tag = "messages",
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)), request_body = EditMessage,
+    responses((status = 200, body = Message, description = "the message as edited (`edited_at` set)"),
+        (status = 403, body = ErrorBody, description = "neither its author nor an API key"), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "the message was deleted"), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn edit(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, message_id)): Path<(Uuid, Uuid)>,
+    Json(body): Json<EditMessage>,
+) -> Result<Json<Message>> {
+    let who = reviser(&state, &caller, id).await?;
+    Ok(Json(conversations::edit_message(&state, caller.tenant(), id, message_id, who, body.text).await?))
+}
+
+#[utoipa::path(delete, path = "/v1.0/conversations/{id}/messages/{message_id}", tag = "messages",
+    params(("id" = Uuid, Path), ("message_id" = Uuid, Path)),
+    responses((status = 200, body = Message, description = "the tombstone (`deleted_at` set, no text or medias); the same again for a deleted message"),
+        (status = 403, body = ErrorBody, description = "neither its author nor an API key"), (status = 404, body = ErrorBody),
+        (status = 503, body = ErrorBody)),
+    security(("api_key" = [])))]
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, message_id)): Path<(Uuid, Uuid)>,
+) -> Result<Json<Message>> {
+    let who = reviser(&state, &caller, id).await?;
+    Ok(Json(conversations::delete_message(&state, caller.tenant(), id, message_id, who).await?))
 }

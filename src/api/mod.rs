@@ -34,7 +34,10 @@ pub fn router(state: AppState) -> Router {
         .route("/conversations/{id}/participants/{participant_id}", axum::routing::delete(participants::remove))
         .route("/conversations/{id}/participants/{participant_id}/links", post(participants::link))
         .route("/conversations/{id}/messages", post(messages::post).get(messages::list))
-        .route("/conversations/{id}/messages/{message_id}", get(messages::get))
+        .route(
+            "/conversations/{id}/messages/{message_id}",
+            get(messages::get).put(messages::edit).delete(messages::delete),
+        )
         .route("/tokens", post(tokens::mint))
         .route("/conversation_accounts", post(accounts::create).get(accounts::list))
         .route("/conversation_accounts/{id}", get(accounts::get).put(accounts::update).delete(accounts::delete))

@@ -22,7 +22,7 @@ use super::{accounts, conversations, health, messages, participants, tokens, web
         conversations::create, conversations::list, conversations::get, conversations::update, conversations::delete,
         conversations::unassign,
         participants::add, participants::list, participants::remove, participants::link,
-        messages::post, messages::list, messages::get,
+        messages::post, messages::list, messages::get, messages::edit, messages::delete,
         tokens::mint,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,

@@ -30,6 +30,7 @@ pub fn tighten(doc: &mut Value, config: &Config) {
         ("PostMessage", "text", json!({"maxLength": l.max_text_bytes})),
         ("PostMessage", "medias", json!({"maxItems": l.max_medias})),
         ("PostMessage", "client_id", json!({"minLength": 1, "maxLength": 128})),
+        ("EditMessage", "text", json!({"maxLength": l.max_text_bytes})),
         ("CreateWebhook", "url", json!({"maxLength": crate::webhooks::guard::MAX_URL_LEN})),
         ("UpdateWebhook", "url", json!({"maxLength": crate::webhooks::guard::MAX_URL_LEN})),
         ("CreateWebhook", "description", name.clone()),
@@ -105,7 +106,15 @@ pub fn links(doc: &mut Value) {
                 ("participants_link", &[("id", PARENT), ("participant_id", OWN)]),
             ],
         ),
-        ("/v1.0/conversations/{id}/messages", "post", &[("messages_get", &[("id", PARENT), ("message_id", OWN)])]),
+        (
+            "/v1.0/conversations/{id}/messages",
+            "post",
+            &[
+                ("messages_get", &[("id", PARENT), ("message_id", OWN)]),
+                ("messages_edit", &[("id", PARENT), ("message_id", OWN)]),
+                ("messages_delete", &[("id", PARENT), ("message_id", OWN)]),
+            ],
+        ),
         (
             "/v1.0/conversation_accounts",
             "post",

@@ -218,6 +218,7 @@ fn request(
         client_id: Some(client_id),
         via,
         screened: false,
+        visibility: Default::default(),
     }
 }
 

@@ -7,11 +7,13 @@
 
 mod participants;
 mod post;
+mod revise;
 
 pub use participants::{
     NewParticipant, add_participant, link_endpoint, member, participant, remove_participant, webchat_participant,
 };
 pub use post::{Author, PostRequest, post, post_many, screen};
+pub use revise::{Reviser, delete as delete_message, edit as edit_message};
 
 use crate::app::AppState;
 use crate::broker::{Event, EventKind};

@@ -9,7 +9,7 @@ use crate::broker::{Event, EventKind};
 use crate::channels::dispatch;
 use crate::error::{Error, Result};
 use crate::events::announce;
-use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, now};
+use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, Visibility, now};
 use crate::store::{Appended, Draft};
 use uuid::Uuid;
 
@@ -35,6 +35,9 @@ pub struct PostRequest {
     pub via: Option<Endpoint>,
     /// The intercept webhooks already ruled on this content ([`screen`]): not asked again.
     pub screened: bool,
+    /// `Internal` for a private note: stored and shown to operators and agents, never
+    /// delivered over a channel (no deliveries planned). Who may write one is the door's check.
+    pub visibility: Visibility,
 }
 
 const MAX_CLIENT_ID: usize = 128;
@@ -173,7 +176,8 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
             (Some(p.id), Direction::Inbound, MessageStatus::Received, p.id.to_string())
         }
     };
-    let deliveries = dispatch::plan(participants, author);
+    // A private note never leaves the hub: no channel participant gets it.
+    let deliveries = if req.visibility.is_public() { dispatch::plan(participants, author) } else { Vec::new() };
     let status =
         if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
     let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
@@ -190,6 +194,9 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
         tm_create: now(),
         channel,
         deliveries,
+        visibility: req.visibility,
+        edited_at: None,
+        deleted_at: None,
     };
     // Customer intercept webhooks may reject (422, nothing stored) or modify the draft.
     if !req.screened {

@@ -163,7 +163,7 @@ mod tests {
     }
 
     fn publication(room: Uuid, seq: u64) -> Publication {
-        Publication::Message { room, seq, frame: format!("{{\"seq\":{seq}}}").into() }
+        Publication::Message { room, seq, frame: format!("{{\"seq\":{seq}}}").into(), internal: false }
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! process: after a restart every conversation is gone (subscribe answers `not_found`).
 
 use super::channels::{Binding, DeliveryRef};
-use super::{Appended, Draft, OwnerFilter, RoomState, SeqRange, Store};
+use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, Store};
 use crate::error::{Error, Result};
 use crate::model::{Account, Conversation, Message, Participant, Tenant};
 use crate::wire::{LocalBus, Publication, message_frame};
@@ -272,7 +272,8 @@ impl Store for MemoryStore {
                 log.idempotency.insert(key, (index, Instant::now()));
             }
             let frame = message_frame(&message);
-            self.bus.publish(Publication::Message { room: conversation, seq: message.seq, frame });
+            let internal = message.is_internal();
+            self.bus.publish(Publication::Message { room: conversation, seq: message.seq, frame, internal });
             log.messages.push(message.clone());
             message
         };
@@ -286,6 +287,23 @@ impl Store for MemoryStore {
         let Some(room) = self.room(conversation) else { return Ok(None) };
         let log = lock(&room);
         Ok(log.by_id.get(&id).map(|&i| log.messages[i].clone()))
+    }
+
+    async fn change_message(
+        &self,
+        conversation: Uuid,
+        id: Uuid,
+        change: MessageChange<'_>,
+    ) -> Result<Option<(Message, bool)>> {
+        let Some(room) = self.room(conversation) else { return Ok(None) };
+        let mut log = lock(&room);
+        let Some(&i) = log.by_id.get(&id) else { return Ok(None) };
+        let mut m = log.messages[i].clone();
+        let changed = change(&mut m)?;
+        if changed {
+            log.messages[i] = m.clone();
+        }
+        Ok(Some((m, changed)))
     }
 
     async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>> {
@@ -342,6 +360,9 @@ mod tests {
                 tm_create: now(),
                 channel: None,
                 deliveries: vec![],
+                visibility: Default::default(),
+                edited_at: None,
+                deleted_at: None,
             })
             .collect()
     }

@@ -34,6 +34,9 @@ pub struct Draft {
     pub webhook_event: Option<crate::wire::OpenEvent>,
 }
 
+/// A change to a stored message (`Store::change_message`): whether it changed it, or why not.
+pub type MessageChange<'a> = &'a (dyn Fn(&mut Message) -> Result<bool> + Send + Sync);
+
 /// The result of `append`.
 #[derive(Debug, Clone)]
 pub struct Appended {
@@ -149,6 +152,18 @@ pub trait Store: Send + Sync + 'static {
         out
     }
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>>;
+    /// Applies `change` to a message as currently stored and stores the result, atomically
+    /// with respect to every other change of it (memory: under the room lock; Redis: a
+    /// compare-and-set, `change` re-run when another change landed in between). `change`
+    /// answers whether it changed anything, or an error that refuses the change. Returns the
+    /// message as now stored and whether it changed; `None` for an unknown (or trimmed) one.
+    /// The seq never changes: history stays gap-free.
+    async fn change_message(
+        &self,
+        conversation: Uuid,
+        id: Uuid,
+        change: MessageChange<'_>,
+    ) -> Result<Option<(Message, bool)>>;
     async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>>;
     /// `None` for an unknown room.
     async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>>;

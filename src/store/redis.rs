@@ -12,9 +12,10 @@
 mod append;
 mod channels;
 mod owners;
+mod revise;
 mod scripts;
 
-use super::{Appended, Draft, OwnerFilter, RoomState, SeqRange, Store};
+use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Conversation, Message, Participant, Tenant};
@@ -369,6 +370,15 @@ impl Store for RedisStore {
 
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {
         self.message_doc(conversation, id).await?.map(|d| decode(&d)).transpose()
+    }
+
+    async fn change_message(
+        &self,
+        conversation: Uuid,
+        id: Uuid,
+        change: MessageChange<'_>,
+    ) -> Result<Option<(Message, bool)>> {
+        self.revise(conversation, id, change).await
     }
 
     async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>> {

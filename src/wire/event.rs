@@ -26,6 +26,9 @@ pub enum EventKind {
     MessageCreated,
     #[serde(rename = "message.updated")]
     MessageUpdated,
+    /// A message became a tombstone (`DELETE …/messages/{id}`).
+    #[serde(rename = "message.deleted")]
+    MessageDeleted,
     #[serde(rename = "account.created")]
     AccountCreated,
     #[serde(rename = "account.updated")]
@@ -48,6 +51,7 @@ impl EventKind {
         EventKind::ParticipantRemoved,
         EventKind::MessageCreated,
         EventKind::MessageUpdated,
+        EventKind::MessageDeleted,
         EventKind::AccountCreated,
         EventKind::AccountUpdated,
         EventKind::AccountDeleted,
@@ -63,6 +67,7 @@ impl EventKind {
             EventKind::ParticipantRemoved => "participant.removed",
             EventKind::MessageCreated => "message.created",
             EventKind::MessageUpdated => "message.updated",
+            EventKind::MessageDeleted => "message.deleted",
             EventKind::AccountCreated => "account.created",
             EventKind::AccountUpdated => "account.updated",
             EventKind::AccountDeleted => "account.deleted",

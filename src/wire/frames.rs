@@ -40,6 +40,9 @@ pub enum ClientFrame {
         medias: Vec<Media>,
         #[serde(default)]
         client_id: Option<String>,
+        /// `internal` posts a private note (operator and agent tokens only).
+        #[serde(default)]
+        visibility: crate::model::Visibility,
     },
     Typing {
         conversation_id: Uuid,
@@ -261,6 +264,9 @@ mod tests {
             tm_create: now(),
             channel: None,
             deliveries: vec![],
+            visibility: Default::default(),
+            edited_at: None,
+            deleted_at: None,
         };
         let open = OpenSeq::new(&m).unwrap();
         let with = Message { seq: 17, ..m };

@@ -15,10 +15,14 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Publication {
     /// A stored message: part of the room's history, delivered in `seq` order, gaps filled
-    /// from the store.
-    Message { room: Uuid, seq: u64, frame: Utf8Bytes },
+    /// from the store. `internal`: a private note, which a connection that may not see notes
+    /// (a scoped end-user token) never gets: its position just moves past the seq.
+    Message { room: Uuid, seq: u64, frame: Utf8Bytes, internal: bool },
     /// Not history (typing, read receipts, presence, delivery updates): delivered as it comes.
     Ephemeral { room: Uuid, frame: Utf8Bytes },
+    /// An `Ephemeral` frame about a private note (its `message_updated`): only for connections
+    /// that see notes.
+    Internal { room: Uuid, frame: Utf8Bytes },
     /// The room's owner changed (`assigned` frame). An agent connection that is not the new
     /// owner loses the room after the frame.
     Assigned { room: Uuid, owner_id: Option<String>, frame: Utf8Bytes },
@@ -41,6 +45,7 @@ impl Publication {
         match self {
             Publication::Message { room, .. }
             | Publication::Ephemeral { room, .. }
+            | Publication::Internal { room, .. }
             | Publication::Assigned { room, .. }
             | Publication::Sync { room, .. }
             | Publication::Removed { room, .. } => Some(*room),
@@ -51,14 +56,16 @@ impl Publication {
     /// Encodes a room publication for the Redis room channel; `None` for kinds that never
     /// cross nodes (`Sync` is made by each node, `Direct` belongs to one connection).
     ///
-    /// Layout: a tag letter, then `<seq> <frame>` (`M`), `<frame>` (`E`), or
+    /// Layout: a tag letter, then `<seq> <frame>` (`M`; `N` for a private note), `<frame>`
+    /// (`E`; `I` for a frame about a private note), or
     /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned), or `<participant id>`
     /// (`R`, no frame: each session writes its own `unsubscribed`). The frame comes last and
     /// is never parsed by a receiver.
     pub fn encode(&self) -> Option<String> {
         match self {
-            Publication::Message { seq, frame, .. } => Some(message_payload(*seq, frame)),
+            Publication::Message { seq, frame, internal, .. } => Some(message_payload(*seq, frame, *internal)),
             Publication::Ephemeral { frame, .. } => Some(format!("E{frame}")),
+            Publication::Internal { frame, .. } => Some(format!("I{frame}")),
             Publication::Assigned { owner_id, frame, .. } => {
                 let owner = owner_id.as_deref().unwrap_or("");
                 Some(format!("A{} {owner}{frame}", owner.len()))
@@ -73,11 +80,12 @@ impl Publication {
         let text = std::str::from_utf8(payload).ok()?;
         let (tag, rest) = (text.get(..1)?, text.get(1..)?);
         let p = match tag {
-            "M" => {
+            "M" | "N" => {
                 let (seq, frame) = rest.split_once(' ')?;
-                Publication::Message { room, seq: seq.parse().ok()?, frame: frame.into() }
+                Publication::Message { room, seq: seq.parse().ok()?, frame: frame.into(), internal: tag == NOTE_TAG }
             }
             "E" => Publication::Ephemeral { room, frame: rest.into() },
+            "I" => Publication::Internal { room, frame: rest.into() },
             "A" => {
                 let (len, rest) = rest.split_once(' ')?;
                 let len: usize = len.parse().ok()?;
@@ -93,13 +101,20 @@ impl Publication {
 }
 
 /// The channel payload of a stored message, split around its seq: the Redis append script
-/// writes `<prefix><seq><frame>` (see [`MESSAGE_TAG`]).
-pub fn message_payload(seq: u64, frame: &str) -> String {
-    format!("{MESSAGE_TAG}{seq} {frame}")
+/// writes `<tag><seq> <frame>` (see [`MESSAGE_TAG`], [`NOTE_TAG`]).
+pub fn message_payload(seq: u64, frame: &str, internal: bool) -> String {
+    format!("{}{seq} {frame}", message_tag(internal))
 }
 
 /// What a message payload starts with, before its seq.
 pub const MESSAGE_TAG: &str = "M";
+/// What a private note's payload starts with, before its seq.
+pub const NOTE_TAG: &str = "N";
+
+/// The payload tag of a message, by whether it is a private note.
+pub fn message_tag(internal: bool) -> &'static str {
+    if internal { NOTE_TAG } else { MESSAGE_TAG }
+}
 
 /// The in-process stand-in for the Redis room channels: the memory store hands each
 /// publication to it inside its per-room lock (so publications of a room keep their seq
@@ -133,8 +148,10 @@ mod tests {
     fn room_publications_round_trip_through_the_channel_encoding() {
         let room = Uuid::now_v7();
         let cases = [
-            Publication::Message { room, seq: 42, frame: r#"{"type":"message"}"#.into() },
+            Publication::Message { room, seq: 42, frame: r#"{"type":"message"}"#.into(), internal: false },
+            Publication::Message { room, seq: 43, frame: r#"{"type":"message"}"#.into(), internal: true },
             Publication::Ephemeral { room, frame: r#"{"type":"typing"}"#.into() },
+            Publication::Internal { room, frame: r#"{"type":"message_updated"}"#.into() },
             Publication::Assigned { room, owner_id: Some("ann lee".into()), frame: r#"{"x":1}"#.into() },
             Publication::Assigned { room, owner_id: None, frame: r#"{"x":1}"#.into() },
             Publication::Removed { room, participant_id: Uuid::now_v7() },

@@ -44,10 +44,11 @@ impl Session {
                 }
                 self.send_now(ServerFrame::Unsubscribed { conversation_id, reason: "client" }.to_text()).await
             }
-            ClientFrame::Send { conversation_id, text, medias, client_id } => {
+            ClientFrame::Send { conversation_id, text, medias, client_id, visibility } => {
                 // The session's reader normally batches sends (`Session::on_send`); alone here.
-                self.post_batch(vec![super::send::Outgoing { conversation_id, text, medias, client_id, refused: None }])
-                    .await
+                let refused = self.note_refused(visibility);
+                let out = super::send::Outgoing { conversation_id, text, medias, client_id, visibility, refused };
+                self.post_batch(vec![out]).await
             }
             ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {
                 Ok(pid) => {
@@ -188,9 +189,11 @@ impl Session {
             last_read_seq,
         };
         self.subs.insert(room, Sub { last_seq, participant });
+        let notes = self.claims.sees_internal();
         let write = async {
             self.socket.feed(Message::Text(f.to_text())).await?;
-            for m in &replay {
+            // A reader that may not see private notes gets the others: the notes' seqs are gaps.
+            for m in replay.iter().filter(|m| notes || !m.is_internal()) {
                 self.socket.feed(Message::Text(message_frame(m))).await?;
             }
             self.socket.flush().await

@@ -11,7 +11,7 @@ use super::hygiene::Admit;
 use super::session::Session;
 use crate::conversations::{self, Author, PostRequest};
 use crate::error::Error;
-use crate::model::{Address, Media, Participant};
+use crate::model::{Address, Media, Participant, Visibility};
 use crate::wire::frames::{ClientFrame, ServerFrame};
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::{FutureExt, SinkExt};
@@ -27,6 +27,7 @@ pub(super) struct Outgoing {
     pub text: String,
     pub medias: Vec<Media>,
     pub client_id: Option<String>,
+    pub visibility: Visibility,
     /// Refused before posting (the frame rate limit), answered in its place in the burst.
     pub refused: Option<Error>,
 }
@@ -52,19 +53,25 @@ impl Session {
                 self.stash = Some(incoming);
                 break;
             };
-            let Ok(ClientFrame::Send { conversation_id, text: body, medias, client_id }) =
+            let Ok(ClientFrame::Send { conversation_id, text: body, medias, client_id, visibility }) =
                 serde_json::from_str::<ClientFrame>(text.as_str())
             else {
                 self.stash = Some(Some(Ok(Message::Text(text))));
                 break;
             };
             let refused = match self.admit_send() {
-                Ok(refused) => refused,
+                Ok(refused) => refused.or_else(|| self.note_refused(visibility)),
                 Err(code) => return Some(code),
             };
-            batch.push(Outgoing { conversation_id, text: body, medias, client_id, refused });
+            batch.push(Outgoing { conversation_id, text: body, medias, client_id, visibility, refused });
         }
         None
+    }
+
+    /// Why a `send` of `visibility` is refused: only tokens that see private notes write them.
+    pub(super) fn note_refused(&self, visibility: Visibility) -> Option<Error> {
+        (!visibility.is_public() && !self.claims.sees_internal())
+            .then(|| Error::Forbidden("only API keys, operator and agent tokens write internal notes".into()))
     }
 
     /// The rate limit for one `send`: `Ok(Some(error))` when refused — answered in its place in
@@ -106,6 +113,7 @@ impl Session {
                         client_id: o.client_id.clone(),
                         via: None,
                         screened: false,
+                        visibility: o.visibility,
                     });
                     Ok(reqs.len() - 1)
                 }

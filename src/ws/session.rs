@@ -174,14 +174,15 @@ impl Session {
     /// Parses and runs one client frame; `Some(code)` asks to close.
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<u16> {
         let parsed = serde_json::from_str(text.as_str());
-        if let Ok(ClientFrame::Send { conversation_id, text, medias, client_id }) = parsed {
+        if let Ok(ClientFrame::Send { conversation_id, text, medias, client_id, visibility }) = parsed {
             // A rate-limited `send` is answered in order with its client_id (see `send`).
             self.bad_frames = 0;
             let refused = match self.admit_send() {
-                Ok(refused) => refused,
+                Ok(refused) => refused.or_else(|| self.note_refused(visibility)),
                 Err(code) => return Some(code),
             };
-            return self.on_send(super::send::Outgoing { conversation_id, text, medias, client_id, refused }).await;
+            let out = super::send::Outgoing { conversation_id, text, medias, client_id, visibility, refused };
+            return self.on_send(out).await;
         }
         match self.throttle().await {
             Throttle::Pass => {}
@@ -222,8 +223,11 @@ impl Session {
                     wrote = true;
                     continue;
                 }
-                Publication::Ephemeral { room, frame } | Publication::Assigned { room, frame, .. } => {
-                    if !self.subs.contains_key(room) {
+                Publication::Ephemeral { room, frame }
+                | Publication::Internal { room, frame }
+                | Publication::Assigned { room, frame, .. } => {
+                    let hidden = matches!(&*p, Publication::Internal { .. }) && !self.claims.sees_internal();
+                    if hidden || !self.subs.contains_key(room) {
                         continue;
                     }
                     self.socket.feed(Message::Text(frame.clone())).await?;
@@ -249,7 +253,15 @@ impl Session {
                     continue;
                 }
                 Publication::Sync { room, seq } => (*room, *seq, None),
-                Publication::Message { room, seq, frame } => (*room, *seq, Some(frame)),
+                Publication::Message { room, seq, frame, internal } => {
+                    if *internal && !self.claims.sees_internal() {
+                        // A private note: this reader's position moves past it, nothing is sent.
+                        self.skip_note(*room, *seq).await?;
+                        wrote = true; // the fill below the note may have written
+                        continue;
+                    }
+                    (*room, *seq, Some(frame))
+                }
             };
             let Some(sub) = self.subs.get(&room) else { continue };
             let last = sub.last_seq;
@@ -300,13 +312,30 @@ impl Session {
                     return Ok(false);
                 }
             };
+        let notes = self.claims.sees_internal();
         for m in missing {
-            self.socket.feed(Message::Text(message_frame(&m))).await?;
+            // Private notes are skipped for readers that may not see them (a seq gap they expect).
+            if notes || !m.is_internal() {
+                self.socket.feed(Message::Text(message_frame(&m))).await?;
+            }
             if let Some(sub) = self.subs.get_mut(&room) {
                 sub.last_seq = m.seq;
             }
         }
         Ok(true)
+    }
+
+    /// A private note at `seq` for a reader that may not see it: fills anything missing below
+    /// it, then moves the position past it. Nothing is written for the note itself.
+    async fn skip_note(&mut self, room: Uuid, seq: u64) -> Result<(), axum::Error> {
+        let Some(last) = self.subs.get(&room).map(|s| s.last_seq) else { return Ok(()) };
+        if seq <= last || (seq > last + 1 && !self.fill_gap(room, last, seq).await?) {
+            return Ok(());
+        }
+        if let Some(sub) = self.subs.get_mut(&room) {
+            sub.last_seq = seq;
+        }
+        Ok(())
     }
 
     /// Writes one frame now (replies to the client's own requests).

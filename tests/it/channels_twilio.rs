@@ -524,3 +524,25 @@ async fn inbound_sms_announces_its_participant_and_is_cut_not_refused() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_private_note_is_never_sent_by_sms() {
+    on_every_backend(async |backend| {
+        let (srv, stub, _, c) = with_room(backend).await;
+        let api = srv.api(KEY_A);
+        let (s, note) = api
+            .post(
+                &format!("/v1.0/conversations/{c}/messages"),
+                json!({"text": "VIP, refund him", "visibility": "internal"}),
+            )
+            .await;
+        assert_eq!((s, note["visibility"].as_str()), (201, Some("internal")), "{note}");
+        assert!(note.get("deliveries").is_none(), "{backend:?}: no delivery planned for a note: {note}");
+        let d = send_and_settle(&srv, &c, "Your refund is on its way").await;
+        assert_eq!(d["status"], "sent", "{backend:?}");
+        let sent: Vec<String> = stub.requests().iter().filter_map(|r| r.form_field("Body")).collect();
+        assert_eq!(sent, ["Your refund is on its way"], "{backend:?}: the note never reached the provider");
+        srv.stop().await;
+    })
+    .await;
+}

@@ -20,6 +20,7 @@ mod channels_unified;
 mod channels_whatsapp;
 mod http_answers;
 mod layers;
+mod messages_change;
 mod openapi;
 mod operations;
 mod redis_backend;

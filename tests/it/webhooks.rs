@@ -151,6 +151,9 @@ async fn every_catalogue_event_arrives_signed_and_tenants_are_isolated() {
     let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "hello"})).await;
     assert_eq!(s, 201, "{m}");
     wait_type(&stub, "message.updated").await;
+    let (s, gone) = api.delete(&format!("/v1.0/conversations/{c}/messages/{}", m["id"].as_str().unwrap())).await;
+    assert_eq!(s, 200, "{gone}");
+    assert_eq!(wait_type(&stub, "message.deleted").await["data"]["deleted_at"], gone["deleted_at"]);
     assert_eq!(api.delete(&format!("/v1.0/conversations/{c}")).await.0, 200);
     assert_eq!(api.delete(&format!("/v1.0/conversation_accounts/{acc}")).await.0, 200);
 

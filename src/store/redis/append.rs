@@ -12,7 +12,7 @@ use crate::redis::queue::FIELD;
 use crate::redis::{ToRedisArgsDyn, unavailable};
 use crate::store::{Appended, Draft};
 use crate::wire::OpenSeq;
-use crate::wire::publication::MESSAGE_TAG;
+use crate::wire::publication::message_tag;
 
 /// Keys and arguments of one `append` script call.
 pub(super) struct AppendCall {
@@ -56,7 +56,7 @@ impl RedisStore {
             self.history_max_len.to_string(),
             self.keys.room_channel(room),
             self.redis.publish_command().to_string(),
-            MESSAGE_TAG.to_string(),
+            message_tag(message.is_internal()).to_string(),
             self.floor(room).to_string(),
             super::new_epoch(),
         ];

@@ -6,7 +6,7 @@
 //! a single `HSETNX` in a script, so two nodes racing on the same peer agree on one room.
 
 use super::{RedisStore, decode, encode};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::{Account, Address, Delivery, Message, Participant};
 use crate::redis::ToRedisArgsDyn;
 use crate::store::channels::{Binding, ChannelStore, DeliveryRef, peer_key};
@@ -14,10 +14,6 @@ use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use redis::cmd;
 use uuid::Uuid;
-
-/// Compare-and-set rounds before a delivery update gives up (each loses only to another
-/// update of the same message that landed in between).
-const CAS_ROUNDS: usize = 16;
 
 #[async_trait]
 impl ChannelStore for RedisStore {
@@ -88,20 +84,7 @@ impl ChannelStore for RedisStore {
     }
 
     async fn update_delivery(&self, conversation: Uuid, message: Uuid, d: &Delivery) -> Result<Option<Message>> {
-        let keys = ["ids", "hist", "patch"].map(|p| self.keys.room(conversation, p));
-        for _ in 0..CAS_ROUNDS {
-            let Some(current) = self.message_doc(conversation, message).await? else { return Ok(None) };
-            let mut m: Message = decode(&current)?;
-            if !m.apply_delivery(d) {
-                return Ok(None);
-            }
-            let args: [&dyn ToRedisArgsDyn; 3] = [&message.to_string(), &current, &encode(&m)?];
-            match self.redis.script::<i64>(&self.scripts.update_message, &keys, &args).await? {
-                1 => return Ok(Some(m)),
-                0 => continue,
-                _ => return Ok(None),
-            }
-        }
-        Err(Error::unavailable("message is being updated concurrently; retry"))
+        let changed = self.revise(conversation, message, &|m: &mut Message| Ok(m.apply_delivery(d))).await?;
+        Ok(changed.filter(|(_, changed)| *changed).map(|(m, _)| m))
     }
 }

@@ -214,3 +214,28 @@ async fn a_rejected_first_sms_leaves_no_room_behind_on(backend: common::Backend)
     assert_eq!(of_type(&notify.requests(), "conversation.deleted"), Vec::<Value>::new());
     srv.stop().await;
 }
+
+/// Intercept webhooks see private notes too, marked with their visibility.
+#[tokio::test]
+async fn intercept_sees_private_notes_with_their_visibility() {
+    common::on_every_backend(async |backend| {
+        let srv = TestServer::start_on(backend, config()).await;
+        let api = srv.api(KEY_A);
+        let (url, seen, _) = slow_receiver(|_| (200, r#"{"action":"allow"}"#.into(), 0)).await;
+        webhook(&api, json!({"url": url, "mode": "intercept"})).await;
+        let c = api.conversation("noted").await;
+        let path = format!("/v1.0/conversations/{c}/messages");
+        assert_eq!(api.post(&path, json!({"text": "note", "visibility": "internal"})).await.0, 201);
+        assert_eq!(api.post(&path, json!({"text": "public"})).await.0, 201);
+        let asked: Vec<Value> =
+            seen.lock().unwrap().iter().map(|(_, body)| serde_json::from_slice(body).unwrap()).collect();
+        assert_eq!(asked.len(), 2, "{backend:?}");
+        assert_eq!(
+            (asked[0]["data"]["text"].as_str(), asked[0]["data"]["visibility"].as_str()),
+            (Some("note"), Some("internal"))
+        );
+        assert_eq!((asked[1]["data"]["text"].as_str(), asked[1]["data"].get("visibility")), (Some("public"), None));
+        srv.stop().await;
+    })
+    .await;
+}
