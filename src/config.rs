@@ -213,6 +213,10 @@ pub struct TenantConfig {
     pub id: Option<Uuid>,
     pub name: String,
     pub api_keys: Vec<String>,
+    /// Default conversation timers of the tenant (`resolve_after`, `close_after`: seconds or
+    /// ISO-8601 durations); a conversation may override them.
+    #[serde(default)]
+    pub timers: crate::model::Timers,
 }
 
 impl TenantConfig {
