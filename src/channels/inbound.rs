@@ -246,7 +246,7 @@ pub async fn resolve_room(
         if let Some(b) = store.binding(account.id, peer).await? {
             if is_closed(state, account, b.conversation_id).await? {
                 // A closed room takes nothing more: the peer's next message opens a new one.
-                store.unbind(account.id, peer).await?;
+                store.unbind(account.id, peer, b.conversation_id).await?;
                 continue;
             }
             match conversations::participant(state, b.conversation_id, b.participant_id).await {
@@ -257,7 +257,7 @@ pub async fn resolve_room(
                 }
                 Err(Error::NotFound(_)) => {
                     // A binding left behind by a room that never finished; take it over.
-                    store.unbind(account.id, peer).await?;
+                    store.unbind(account.id, peer, b.conversation_id).await?;
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -252,6 +252,12 @@ async fn timers_resolve_then_close_a_quiet_room_and_the_next_sms_opens_a_new_one
         assert_eq!(texts(messages(&srv, new[0]).await), ["me again"]);
         assert_eq!(texts(messages(&srv, &old).await), ["hello"], "the closed room keeps its history");
         assert_eq!(status_of(&api, new[0]).await["status"], "open");
+
+        // Deleting the closed room leaves the number bound to its new one.
+        assert_eq!(api.delete(&format!("/v1.0/conversations/{old}")).await.0, 200);
+        sms(&srv, &acc, "SM00000000000000000000000000000003", "still me").await;
+        assert_eq!(texts(messages(&srv, new[0]).await), ["me again", "still me"], "{backend:?}");
+        assert_eq!(conversations(&srv).await.len(), 2, "no third room");
         srv.stop().await;
     })
     .await;
