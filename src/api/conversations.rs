@@ -194,7 +194,7 @@ pub async fn update(
     let tenant = caller.tenant();
     match &caller {
         Caller::Operator(_) => {}
-        Caller::Agent { .. } if body.beyond_status() => {
+        Caller::Agent { .. } if body.beyond_status() || body.status.is_none() => {
             return Err(Error::Forbidden("an agent token changes only the status; use an API key".into()));
         }
         // 404 / 403 (another agent's conversation) before anything changes.

@@ -80,7 +80,10 @@ pub async fn set(
     if !set.applied {
         return if status == S::Closed { Ok(set.conversation) } else { Err(closed()) };
     }
-    changed(state, &set).await;
+    // The same status again (a snooze aside) restarts its timers but is no change to announce.
+    if set.previous != status || status == S::Snoozed {
+        changed(state, &set).await;
+    }
     plan(state, &set.conversation, None).await;
     Ok(set.conversation)
 }
