@@ -63,6 +63,8 @@ pub struct Inner {
     pub webhooks: crate::webhooks::Webhooks,
     /// Which agents are available (connected), for auto-assignment.
     pub agents: crate::agents::Presence,
+    /// Conversation deadlines (timers, snoozes), worked by `conversations::status`.
+    pub deadlines: Arc<dyn crate::timers::Deadlines>,
 }
 
 impl Deref for AppState {
@@ -111,7 +113,7 @@ impl AppState {
         };
         // Built first: the Redis client records its command latencies into it.
         let metrics = Arc::new(crate::metrics::Metrics::new(&node_id));
-        let mut webhook_redis = None;
+        let mut webhook_redis: Option<crate::redis::RedisClient> = None;
         let memory_hooks = Arc::new(crate::webhooks::MemoryWebhookStore::default());
         let (store, channel_store, broker): (Arc<dyn Store>, Arc<dyn ChannelStore>, Arc<dyn Broker>) =
             match config.store.backend {
@@ -159,6 +161,13 @@ impl AppState {
             .timeout(Duration::from_millis(config.channels.request_timeout_ms))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()?;
+        let deadlines: Arc<dyn crate::timers::Deadlines> = match &webhook_redis {
+            Some(r) => Arc::new(crate::timers::redis::RedisDeadlines::new(
+                r.clone(),
+                &crate::redis::Keys::new(&config.redis.key_prefix),
+            )),
+            None => Arc::new(crate::timers::memory::MemoryDeadlines::default()),
+        };
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
@@ -186,6 +195,7 @@ impl AppState {
             limits,
             webhooks,
             agents,
+            deadlines,
         }));
         Ok((state, boot))
     }
@@ -234,6 +244,7 @@ pub async fn serve(
     state.outbox.start(&state);
     crate::events::start_event_publisher(&state);
     crate::watch::start(&state);
+    crate::conversations::status::start(&state);
     state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();
     tokio::spawn(async move {

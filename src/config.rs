@@ -219,6 +219,10 @@ pub struct TenantConfig {
     pub id: Option<Uuid>,
     pub name: String,
     pub api_keys: Vec<String>,
+    /// Default conversation timers of the tenant (`resolve_after`, `close_after`: seconds or
+    /// ISO-8601 durations); a conversation may override them.
+    #[serde(default)]
+    pub timers: crate::model::Timers,
 }
 
 impl TenantConfig {
@@ -438,6 +442,18 @@ mod tests {
         assert_eq!(errs.len(), 4, "{errs:?}");
         assert!(errs.iter().any(|e| e.starts_with("server.listen")));
         assert!(errs.iter().any(|e| e.starts_with("auth.token_secret")));
+    }
+
+    #[test]
+    fn tenant_timers_read_iso_durations_and_seconds() {
+        let path = std::env::temp_dir().join(format!("switchboard-timers-{}.toml", uuid::Uuid::new_v4()));
+        let toml = "[auth]\ntoken_secret = \"0123456789abcdef0123456789abcdef\"\n[[tenants]]\nname = \"acme\"\n\
+                    api_keys = [\"sk_live_0123456789abcdef\"]\ntimers = { resolve_after = \"PT30M\", close_after = 86400 }\n";
+        std::fs::write(&path, toml).unwrap();
+        let c = Config::load(Some(&path));
+        let _ = std::fs::remove_file(&path);
+        let t = c.unwrap().tenants[0].timers;
+        assert_eq!((t.resolve_after, t.close_after), (Some(1800), Some(86_400)));
     }
 
     #[test]

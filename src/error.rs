@@ -35,6 +35,9 @@ pub enum Error {
     MethodNotAllowed,
     #[error("{0}")]
     Conflict(String),
+    /// A 409 with its own code, e.g. `closed`: the resource's state refuses the request.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
     /// Well-formed but unacceptable values.
@@ -67,6 +70,11 @@ impl Error {
 
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Error::Unprocessable { code, message: message.into() }
+    }
+
+    /// 409 with `code`: the resource's state refuses the request (e.g. `closed`).
+    pub fn refused(code: &'static str, message: impl Into<String>) -> Self {
+        Error::Refused { code, message: message.into() }
     }
 
     /// 503 `unavailable`: a backend cannot serve right now; the caller may retry.
@@ -113,7 +121,7 @@ impl Error {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::Conflict(_) | Error::Refused { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::RateLimited { .. } | Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -125,7 +133,10 @@ impl Error {
     /// Stable code for clients to branch on.
     pub fn code(&self) -> &'static str {
         match self {
-            Error::BadRequest { code, .. } | Error::Unprocessable { code, .. } | Error::TooMany { code, .. } => code,
+            Error::BadRequest { code, .. }
+            | Error::Unprocessable { code, .. }
+            | Error::TooMany { code, .. }
+            | Error::Refused { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

@@ -16,6 +16,7 @@
 //! - [`hub`]: node-local rooms and fan-out to connections.
 //! - [`watch`]: connections following their tenant's conversation list (`conversation` frames).
 //! - [`store`]: durable state (memory or Redis) with the atomic append.
+//! - [`timers`]: conversation deadlines (memory or Redis), each handed to one worker.
 //! - [`broker`]: cross-node delivery (memory or Redis), the one handler that delivers to the
 //!   hub and watchers, and the outside-consumer event channel.
 //! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
@@ -44,6 +45,7 @@ pub mod phone;
 pub mod redis;
 pub mod retry;
 pub mod store;
+pub mod timers;
 pub mod watch;
 pub mod webhooks;
 pub mod wire;

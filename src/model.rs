@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod status;
+pub use status::{ConversationStatus, Lifecycle, Timers, parse_duration};
+
 /// Current wall-clock time, truncated to milliseconds so that what we store, serialize and
 /// read back compare equal on every backend.
 pub fn now() -> DateTime<Utc> {
@@ -95,6 +98,12 @@ pub struct Conversation {
     /// The owning agent's identity (`null` while unassigned).
     #[serde(default)]
     pub owner_id: Option<String>,
+    /// `status`, `snoozed_until`, `tm_status` (stored conversations without them read as open).
+    #[serde(flatten, default)]
+    pub lifecycle: Lifecycle,
+    /// This conversation's own timers; a timer it leaves unset follows the tenant's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timers: Option<Timers>,
 }
 
 /// The kind of owner a conversation can have.

@@ -7,9 +7,10 @@ use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::conversations;
 use crate::error::{Error, ErrorBody, Json, Path, Query, Result};
-use crate::model::Conversation;
+use crate::model::{Conversation, ConversationStatus, Timers};
 use axum::extract::State;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -47,6 +48,15 @@ pub struct UpdateConversation {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<String>)]
     pub owner_id: Option<Option<String>>,
+    /// The new status. `closed` is final: changing a closed conversation's status is 409
+    /// `closed`. Agent tokens may change the status (and only that) of the conversations they
+    /// may act on.
+    pub status: Option<ConversationStatus>,
+    /// With `snoozed` (required, in the future): when it opens again by itself.
+    pub snoozed_until: Option<DateTime<Utc>>,
+    /// This conversation's own timers (seconds or ISO-8601 durations such as `PT10M`); a timer
+    /// left out follows the tenant's default, `0` turns it off.
+    pub timers: Option<Timers>,
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
@@ -55,6 +65,16 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Option
 }
 
 impl UpdateConversation {
+    /// Whether the body changes anything but the status.
+    fn beyond_status(&self) -> bool {
+        self.name.is_some()
+            || self.detail.is_some()
+            || self.metadata.is_some()
+            || self.owner_type.is_some()
+            || self.owner_id.is_some()
+            || self.timers.is_some()
+    }
+
     /// The owner change asked for: `None` = leave it, `Some(None)` = unassign.
     fn owner(&self) -> Result<Option<Option<String>>> {
         let bad = |m: &str| Err(Error::invalid("invalid_owner", m));
@@ -159,22 +179,43 @@ pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<U
 }
 
 #[utoipa::path(put, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)), request_body = UpdateConversation,
-    responses((status = 200, body = Conversation), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = Conversation), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, description = "an agent token changing more than the status, or another agent's conversation", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`closed`: the conversation is closed for good", body = ErrorBody),
+        (status = 422, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
+    caller: Caller,
     Path(id): Path<Uuid>,
     Json(body): Json<UpdateConversation>,
 ) -> Result<Json<Conversation>> {
+    let tenant = caller.tenant();
+    match &caller {
+        Caller::Operator(_) => {}
+        Caller::Agent { .. } if body.beyond_status() || body.status.is_none() => {
+            return Err(Error::Forbidden("an agent token changes only the status; use an API key".into()));
+        }
+        // 404 / 403 (another agent's conversation) before anything changes.
+        Caller::Agent { .. } => drop(caller.conversation(&state, id).await?),
+        Caller::Client(_) => return Err(Error::Forbidden("a client token cannot change a conversation".into())),
+    }
     let owner = body.owner()?;
-    let mut c = if body.name.is_some() || body.detail.is_some() || body.metadata.is_some() || owner.is_none() {
-        conversations::update(&state, t.id, id, body.name, body.detail, body.metadata).await?
+    if body.status.is_none() && body.snoozed_until.is_some() {
+        return Err(Error::invalid("invalid_status", "`snoozed_until` goes with status `snoozed`"));
+    }
+    let fields = body.name.is_some() || body.detail.is_some() || body.metadata.is_some() || body.timers.is_some();
+    let mut c = if fields || (owner.is_none() && body.status.is_none()) {
+        conversations::update(&state, tenant, id, body.name, body.detail, body.metadata, body.timers).await?
     } else {
-        conversations::get(&state, t.id, id).await?
+        conversations::get(&state, tenant, id).await?
     };
     if let Some(agent) = owner {
-        c = agents::assign(&state, t.id, id, agent).await?;
+        c = agents::assign(&state, tenant, id, agent).await?;
+    }
+    if let Some(status) = body.status {
+        c = conversations::status::set(&state, tenant, id, status, body.snoozed_until).await?;
     }
     Ok(Json(c))
 }

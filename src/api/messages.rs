@@ -59,7 +59,8 @@ pub struct MessagePage {
 
 #[utoipa::path(post, path = "/v1.0/conversations/{id}/messages", tag = "messages", params(("id" = Uuid, Path)), request_body = PostMessage,
     responses((status = 201, body = Message), (status = 200, body = Message, description = "duplicate client_id: the original"),
-        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+        (status = 404, body = ErrorBody), (status = 409, description = "`closed`: the conversation takes no more messages", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn post(
     State(state): State<AppState>,

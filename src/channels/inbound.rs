@@ -173,6 +173,10 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
         state.metrics.inbound_duplicate(account.provider.as_str());
     } else {
         state.metrics.message_posted(crate::metrics::Entry::Provider);
+        // A resolved or snoozed room opens again when the peer writes.
+        if let Err(e) = conversations::status::reopen(state, account.tenant_id, conversation).await {
+            tracing::warn!(error = %e.chain(), %conversation, "conversation not reopened");
+        }
     }
     let mut p = participant;
     let mut changed = false;
@@ -242,6 +246,9 @@ async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Resul
     let (replies_to, name) = m.thread.as_ref().map_or((&[][..], ""), |t| (&t.replies_to[..], t.subject.as_str()));
     for id in replies_to {
         if let Some(r) = state.channel_store.provider_ref(account.id, id).await? {
+            if is_closed(state, account, r.conversation_id).await? {
+                break;
+            }
             if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
                 return Ok(Some((r.conversation_id, p, false)));
             }
@@ -285,6 +292,11 @@ pub async fn resolve_room(
     let store = &state.channel_store;
     for attempt in 0..20 {
         if let Some(b) = store.binding(account.id, peer).await? {
+            if is_closed(state, account, b.conversation_id).await? {
+                // A closed room takes nothing more: the peer's next message opens a new one.
+                store.unbind(account.id, peer, b.conversation_id).await?;
+                continue;
+            }
             match conversations::participant(state, b.conversation_id, b.participant_id).await {
                 Ok(p) => return Ok((b.conversation_id, p, false)),
                 Err(Error::NotFound(_)) if attempt < 19 => {
@@ -293,7 +305,7 @@ pub async fn resolve_room(
                 }
                 Err(Error::NotFound(_)) => {
                     // A binding left behind by a room that never finished; take it over.
-                    store.unbind(account.id, peer).await?;
+                    store.unbind(account.id, peer, b.conversation_id).await?;
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -309,6 +321,15 @@ pub async fn resolve_room(
         return Ok((c, p, true));
     }
     Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
+}
+
+/// Whether `conversation` is closed (a conversation that is gone is not: the caller finds out).
+async fn is_closed(state: &AppState, account: &Account, conversation: Uuid) -> Result<bool> {
+    match conversations::get(state, account.tenant_id, conversation).await {
+        Ok(c) => Ok(c.lifecycle.status == crate::model::ConversationStatus::Closed),
+        Err(Error::NotFound(_)) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 async fn open_room(

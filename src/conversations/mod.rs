@@ -8,6 +8,7 @@
 mod participants;
 mod post;
 mod revise;
+pub mod status;
 
 pub use participants::{
     NewParticipant, add_participant, link_endpoint, member, participant, remove_participant, webchat_participant,
@@ -78,9 +79,13 @@ pub async fn create_with_id(
         tm_update: t,
         owner_type: None,
         owner_id: None,
+        lifecycle: Default::default(),
+        timers: None,
     };
     state.store.create_conversation(&c).await?;
     emit(state, event(EventKind::ConversationCreated, tenant, c.id, &c)).await;
+    // A room nobody writes to resolves too (with `resolve_after`).
+    status::plan(state, &c, None).await;
     Ok(c)
 }
 
@@ -92,8 +97,13 @@ pub async fn update(
     name: Option<String>,
     detail: Option<String>,
     metadata: Option<serde_json::Value>,
+    timers: Option<crate::model::Timers>,
 ) -> Result<Conversation> {
     let mut c = get(state, tenant, id).await?;
+    let retime = timers.is_some();
+    if timers.is_some() {
+        c.timers = timers;
+    }
     if let Some(n) = name {
         check_name(state, "name", &n)?;
         c.name = n;
@@ -111,6 +121,9 @@ pub async fn update(
         return Err(Error::NotFound("conversation"));
     }
     emit(state, event(EventKind::ConversationUpdated, tenant, id, &c)).await;
+    if retime {
+        status::plan(state, &c, None).await;
+    }
     Ok(c)
 }
 

@@ -94,7 +94,7 @@ async fn bind(state: &AppState, e: &Endpoint, target: Binding) -> Result<()> {
 pub(super) async fn unbind_all(state: &AppState, p: &Participant) {
     for e in p.endpoints() {
         if let Some(account) = e.account_id
-            && let Err(err) = state.channel_store.unbind(account, &e.address).await
+            && let Err(err) = state.channel_store.unbind(account, &e.address, p.conversation_id).await
         {
             tracing::warn!(error = %err.chain(), "binding not released");
         }
@@ -126,7 +126,7 @@ pub async fn add_participant(
     };
     if let Err(err) = state.store.add_participant(&p).await {
         if let Some(account) = e.account_id {
-            let _ = state.channel_store.unbind(account, &e.address).await;
+            let _ = state.channel_store.unbind(account, &e.address, conversation).await;
         }
         return Err(err);
     }

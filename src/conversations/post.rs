@@ -65,8 +65,12 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     }
     // The room check and the participant list (for channel deliveries) in one round of I/O.
     let reads = futures_util::future::join_all(rooms.iter().map(|&(tenant, id)| async move {
-        let (_, participants) = tokio::try_join!(super::get(state, tenant, id), state.store.list_participants(id))?;
-        Ok::<_, Error>(participants)
+        let (c, participants) = tokio::try_join!(super::get(state, tenant, id), state.store.list_participants(id))?;
+        // A closed conversation keeps its history and takes nothing more.
+        if c.lifecycle.status == crate::model::ConversationStatus::Closed {
+            return Err(super::status::closed());
+        }
+        Ok::<_, Error>((c, participants))
     }))
     .await;
     let mut outcomes: Vec<Result<usize>> = Vec::with_capacity(reqs.len());
@@ -79,7 +83,7 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
         let i = rooms.iter().position(|r| *r == (req.tenant, req.conversation_id)).unwrap_or(0);
         let tenant = req.tenant;
         let draft = match &reads[i] {
-            Ok(participants) => draft(state, req, participants).await,
+            Ok((_, participants)) => draft(state, req, participants).await,
             Err(e) => Err(e.clone()),
         };
         outcomes.push(draft.map(|mut d| {
@@ -133,6 +137,13 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     }
     for ev in events {
         announce(state, ev).await;
+    }
+    // Each room's `resolve_after` counts from its newest message.
+    for (r, read) in rooms.iter().zip(&reads) {
+        let mut newest = appended.iter().flatten().filter_map(|a| a.as_ref().ok()).filter(|a| !a.duplicate);
+        if let (Ok((c, _)), Some(m)) = (read, newest.rfind(|a| a.message.conversation_id == r.1)) {
+            super::status::touched(state, c, m.message.tm_create).await;
+        }
     }
     outcomes
         .into_iter()

@@ -28,6 +28,12 @@ impl Keys {
         format!("{}:outbox:{{channels}}", self.prefix)
     }
 
+    /// `P:timers`: ZSET of conversation deadlines, member `<tenant id>:<conversation id>`,
+    /// score the deadline in ms (`crate::timers::redis`).
+    pub fn timers(&self) -> String {
+        format!("{}:timers", self.prefix)
+    }
+
     /// `P:tenant:<tenant id>` → tenant JSON.
     pub fn tenant(&self, tenant: Uuid) -> String {
         format!("{}:tenant:{}", self.prefix, tenant)

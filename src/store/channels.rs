@@ -43,7 +43,9 @@ pub trait ChannelStore: Send + Sync + 'static {
     /// when there was one (and then changes nothing).
     async fn bind(&self, account: Uuid, peer: &Address, target: Binding) -> Result<Option<Binding>>;
     async fn binding(&self, account: Uuid, peer: &Address) -> Result<Option<Binding>>;
-    async fn unbind(&self, account: Uuid, peer: &Address) -> Result<()>;
+    /// Removes the binding of `(account, peer)` if it still names `conversation` (a binding
+    /// the peer got since, to a newer room, stays: e.g. after its old room was closed).
+    async fn unbind(&self, account: Uuid, peer: &Address, conversation: Uuid) -> Result<()>;
 
     /// Replaces a participant's linked endpoints and reply route.
     async fn update_participant(&self, p: &Participant) -> Result<()>;

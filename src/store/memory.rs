@@ -9,9 +9,9 @@
 //! process: after a restart every conversation is gone (subscribe answers `not_found`).
 
 use super::channels::{Binding, DeliveryRef};
-use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, Store};
+use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, StatusSet, Store};
 use crate::error::{Error, Result};
-use crate::model::{Account, Conversation, Message, Participant, Tenant};
+use crate::model::{Account, Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
 use crate::wire::{LocalBus, Publication, message_frame};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -198,10 +198,32 @@ impl Store for MemoryStore {
                 cur.name.clone_from(&c.name);
                 cur.detail.clone_from(&c.detail);
                 cur.metadata.clone_from(&c.metadata);
+                cur.timers = c.timers;
                 cur.tm_update = c.tm_update;
                 Ok(true)
             }
             _ => Ok(false),
+        }
+    }
+
+    async fn set_status(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        to: &Lifecycle,
+        expect: &[ConversationStatus],
+    ) -> Result<Option<StatusSet>> {
+        match self.conversations.get_mut(&id) {
+            Some(mut c) if c.tenant_id == tenant => {
+                let previous = c.lifecycle.status;
+                let applied = expect.contains(&previous);
+                if applied {
+                    c.lifecycle = to.clone();
+                    c.tm_update = to.tm_status.unwrap_or(c.tm_update).max(c.tm_update);
+                }
+                Ok(Some(StatusSet { conversation: c.clone(), previous, applied }))
+            }
+            _ => Ok(None),
         }
     }
 
@@ -401,6 +423,8 @@ mod tests {
             tm_update: now(),
             owner_type: None,
             owner_id: None,
+            lifecycle: Default::default(),
+            timers: None,
         };
         store.create_conversation(&c).await.unwrap();
         let mut m = msgs(1).remove(0);

@@ -48,8 +48,8 @@ impl ChannelStore for MemoryStore {
         Ok(self.channels.bindings.get(&(account, peer_key(peer))).map(|b| *b))
     }
 
-    async fn unbind(&self, account: Uuid, peer: &Address) -> Result<()> {
-        self.channels.bindings.remove(&(account, peer_key(peer)));
+    async fn unbind(&self, account: Uuid, peer: &Address, conversation: Uuid) -> Result<()> {
+        self.channels.bindings.remove_if(&(account, peer_key(peer)), |_, b| b.conversation_id == conversation);
         Ok(())
     }
 

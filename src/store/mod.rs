@@ -12,7 +12,7 @@ mod memory_channels;
 pub mod redis;
 
 use crate::error::Result;
-use crate::model::{Conversation, Message, Participant, Tenant};
+use crate::model::{Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -77,6 +77,17 @@ impl OwnerFilter {
     }
 }
 
+/// The outcome of `Store::set_status` on a conversation that exists.
+#[derive(Debug, Clone)]
+pub struct StatusSet {
+    /// The conversation as now stored.
+    pub conversation: Conversation,
+    /// Its status before the call.
+    pub previous: ConversationStatus,
+    /// False when `previous` was not one of those expected: nothing changed.
+    pub applied: bool,
+}
+
 /// Which slice of history to read. Results are always in ascending seq order.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SeqRange {
@@ -126,9 +137,19 @@ pub trait Store: Send + Sync + 'static {
         agent: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Option<Conversation>>;
-    /// Replaces name, detail, metadata and tm_update of an existing conversation (never the
-    /// owner: that changes only through `set_owner`).
+    /// Replaces name, detail, metadata, timers and tm_update of an existing conversation (never
+    /// the owner nor the status: those change only through `set_owner` and `set_status`).
     async fn update_conversation(&self, c: &Conversation) -> Result<bool>;
+    /// Sets the lifecycle (status, `snoozed_until`, `tm_status`) and `tm_update`, atomically and
+    /// only when the current status is one of `expect` (a compare-and-set: a timer firing and
+    /// a reopening message, on any two nodes, never both win). `None`: unknown conversation.
+    async fn set_status(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        to: &Lifecycle,
+        expect: &[ConversationStatus],
+    ) -> Result<Option<StatusSet>>;
     /// Deletes the conversation with its participants and history.
     async fn delete_conversation(&self, tenant: Uuid, id: Uuid) -> Result<bool>;
 

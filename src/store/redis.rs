@@ -14,11 +14,12 @@ mod channels;
 mod owners;
 mod revise;
 mod scripts;
+mod status;
 
-use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, Store};
+use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, StatusSet, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::model::{Conversation, Message, Participant, Tenant};
+use crate::model::{Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
 use crate::redis::{Keys, RedisClient};
 use append::append_outcome;
 use async_trait::async_trait;
@@ -78,8 +79,9 @@ impl RedisStore {
 
     async fn read_conversation(&self, id: Uuid) -> Result<Option<Conversation>> {
         let key = self.keys.conversation(id);
-        let (doc, seq, owner, owner_ms): (Option<String>, Option<u64>, Option<String>, Option<i64>) =
-            self.redis.query(cmd("HMGET").arg(key).arg("doc").arg("seq").arg("oid").arg("otm")).await?;
+        type Fields = (Option<String>, Option<u64>, Option<String>, Option<i64>, Option<String>);
+        let (doc, seq, owner, owner_ms, status): Fields =
+            self.redis.query(cmd("HMGET").arg(key).arg("doc").arg("seq").arg("oid").arg("otm").arg("st")).await?;
         let Some(doc) = doc else { return Ok(None) };
         let mut c: Conversation = decode(&doc)?;
         c.last_seq = seq.unwrap_or(0);
@@ -88,6 +90,11 @@ impl RedisStore {
         c.set_owner(owner.filter(|o| !o.is_empty()));
         if let Some(t) = owner_ms.and_then(DateTime::from_timestamp_millis) {
             c.tm_update = c.tm_update.max(t);
+        }
+        // So does the status (see `status`).
+        if let Some(st) = status {
+            c.lifecycle = decode(&st)?;
+            c.tm_update = c.tm_update.max(c.lifecycle.tm_status.unwrap_or(c.tm_update));
         }
         Ok(Some(c))
     }
@@ -278,6 +285,16 @@ impl Store for RedisStore {
         let n: i64 =
             self.redis.script(&self.scripts.update_conversation, &[self.keys.conversation(c.id)], &args).await?;
         Ok(n == 1)
+    }
+
+    async fn set_status(
+        &self,
+        tenant: Uuid,
+        id: Uuid,
+        to: &Lifecycle,
+        expect: &[ConversationStatus],
+    ) -> Result<Option<StatusSet>> {
+        self.write_status(tenant, id, to, expect).await
     }
 
     async fn delete_conversation(&self, tenant: Uuid, id: Uuid) -> Result<bool> {

@@ -185,6 +185,8 @@ mod tests {
             tm_update: crate::model::now(),
             owner_type: None,
             owner_id: None,
+            lifecycle: Default::default(),
+            timers: None,
         };
         let batch = vec![
             Event::new(EventKind::ConversationCreated, t, Some(a), &c),

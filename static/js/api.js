@@ -119,6 +119,11 @@ export class Api {
     return this.call('PUT', `/conversations/${conversationId}`, { owner_type: 'agent', owner_id: ownerId });
   }
 
+  /** Sets the conversation's status (`open`, `resolved`…); returns the updated conversation. */
+  setStatus(conversationId, status) {
+    return this.call('PUT', `/conversations/${conversationId}`, { status });
+  }
+
   unassign(conversationId) {
     return this.call('POST', `/conversations/${conversationId}/unassign`, {});
   }

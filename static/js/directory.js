@@ -109,6 +109,13 @@ export class Directory {
     return c;
   }
 
+  /** Sets the room's status (Resolve / Reopen); watchers learn it from the `conversation` frame too. */
+  async setStatus(roomId, status) {
+    const c = await this.api.setStatus(roomId, status);
+    this.store.upsertConversation(c);
+    return c;
+  }
+
   /** The operator joins the room as a webchat participant (also happens on its first send). */
   join(roomId) {
     const me = this.store.identity;

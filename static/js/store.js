@@ -12,6 +12,7 @@ export function newRoom(id) {
     name: '',
     tmCreate: null,
     owner: null, // the owning agent's identity; null = unassigned
+    status: 'open', // open | pending | snoozed | resolved | closed (final)
     messages: new Map(), // message id -> message
     sorted: null, // cached messages ascending by seq
     resumeSeq: 0, // highest seq received from the server's ordered stream or history: `since`
@@ -94,6 +95,7 @@ export class Store {
     r.name = c.name || '';
     r.tmCreate = c.tm_create || r.tmCreate;
     r.owner = c.owner_id || null;
+    r.status = c.status || 'open';
     r.headSeq = Math.max(r.headSeq, c.last_seq || 0);
     this.touch({ room: r.id });
     return r;

@@ -245,6 +245,19 @@ async function main() {
     assert(!(await op.isVisible('#unassign')), 'no Unassign button while unassigned');
     log('operator assigned from the page; the unassign done over REST reached the page live');
 
+    run.step = 'operator resolves the conversation; a reopen over REST reaches the page live';
+    const statusIs = (text) =>
+      op.waitForFunction((t) => document.querySelector('#status').textContent === t, text, { timeout: WAIT });
+    await statusIs('Open');
+    await op.click('#resolve');
+    await statusIs('Resolved');
+    assert((await rest('GET', `/conversations/${conv.id}`)).status === 'resolved', 'resolved over REST');
+    assert(await op.isVisible('#reopen'), 'a Reopen button once resolved');
+    await rest('PUT', `/conversations/${conv.id}`, { status: 'open' });
+    await statusIs('Open');
+    assert(await op.isVisible('#resolve'), 'a Resolve button once open again');
+    log('operator resolved from the page; the reopen done over REST reached the page live');
+
     if (twilioStub) {
       run.step = 'inbound SMS from a new number appears live';
       const acc = await rest('POST', '/conversation_accounts', {

@@ -25,6 +25,7 @@ mod openapi;
 mod operations;
 mod redis_backend;
 mod rest_api;
+mod status;
 mod webhooks;
 mod ws_access;
 mod ws_chat;

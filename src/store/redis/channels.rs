@@ -62,8 +62,9 @@ impl ChannelStore for RedisStore {
         doc.map(|d| decode(&d)).transpose()
     }
 
-    async fn unbind(&self, account: Uuid, peer: &Address) -> Result<()> {
-        self.redis.query::<()>(cmd("HDEL").arg(self.keys.bindings(account)).arg(peer_key(peer))).await
+    async fn unbind(&self, account: Uuid, peer: &Address, conversation: Uuid) -> Result<()> {
+        let args: [&dyn ToRedisArgsDyn; 2] = [&peer_key(peer), &conversation.to_string()];
+        self.redis.script::<i64>(&self.scripts.unbind, &[self.keys.bindings(account)], &args).await.map(|_| ())
     }
 
     async fn update_participant(&self, p: &Participant) -> Result<()> {

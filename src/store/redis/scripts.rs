@@ -201,6 +201,14 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return false end
 return redis.call('HGET', KEYS[1], ARGV[1])
 ";
 
+/// KEYS: binds. ARGV: peer key, conversation id. Removes the binding if it names that
+/// conversation (the binding JSON holds it as written). Returns 1 removed, 0 not.
+const UNBIND: &str = r"
+local cur = redis.call('HGET', KEYS[1], ARGV[1])
+if cur and string.find(cur, ARGV[2], 1, true) then return redis.call('HDEL', KEYS[1], ARGV[1]) end
+return 0
+";
+
 /// KEYS: parts. ARGV: participant id, JSON. Replaces an existing participant only.
 const UPDATE_PARTICIPANT: &str = r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
@@ -216,6 +224,7 @@ pub struct Scripts {
     pub create_conversation: Script,
     pub update_conversation: Script,
     pub delete_conversation: Script,
+    pub set_status: Script,
     pub add_participant: Script,
     pub remove_participant: Script,
     pub mark_read: Script,
@@ -223,6 +232,7 @@ pub struct Scripts {
     pub read_range: Script,
     pub update_message: Script,
     pub bind: Script,
+    pub unbind: Script,
     pub update_participant: Script,
     /// Conversation ownership (sources in `owners.rs`).
     pub owners: super::owners::OwnerScripts,
@@ -236,6 +246,7 @@ impl Scripts {
             create_conversation: Script::new(CREATE_CONVERSATION),
             update_conversation: Script::new(UPDATE_CONVERSATION),
             delete_conversation: Script::new(DELETE_CONVERSATION),
+            set_status: Script::new(super::status::SET_STATUS),
             add_participant: Script::new(ADD_PARTICIPANT),
             remove_participant: Script::new(REMOVE_PARTICIPANT),
             mark_read: Script::new(MARK_READ),
@@ -243,6 +254,7 @@ impl Scripts {
             read_range: Script::new(READ_RANGE),
             update_message: Script::new(UPDATE_MESSAGE),
             bind: Script::new(BIND),
+            unbind: Script::new(UNBIND),
             update_participant: Script::new(UPDATE_PARTICIPANT),
             owners: super::owners::OwnerScripts::new(),
         }

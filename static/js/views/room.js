@@ -3,6 +3,8 @@
 
 import { $, h, channelBadges, channelLabel, roomTitle, setChildren } from './dom.js';
 
+const STATUS_LABELS = { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved', closed: 'Closed' };
+
 export class RoomView {
   /**
    * @param {object} o
@@ -29,6 +31,9 @@ export class RoomView {
       this.assign($('#assign-agent').value.trim());
     };
     $('#unassign').onclick = () => this.assign(null);
+    $('#status-actions').hidden = !this.operator;
+    $('#resolve').onclick = () => this.setStatus('resolved');
+    $('#reopen').onclick = () => this.setStatus('open');
     this.text = $('#composer-text');
     $('#composer').onsubmit = (ev) => {
       ev.preventDefault();
@@ -91,12 +96,16 @@ export class RoomView {
     }
     this.renderOnline(r);
     this.renderOwner(r);
+    this.renderStatus(r);
     this.renderPeople(r);
     const denied = r.access !== 'ok';
-    this.text.disabled = denied;
+    const closed = r.status === 'closed';
+    this.text.disabled = denied || closed;
     this.text.placeholder = denied
       ? r.access === 'gone' ? 'This conversation was deleted.' : 'You no longer have access to this conversation.'
-      : 'Write a message — Enter to send, Shift+Enter for a new line';
+      : closed
+        ? 'This conversation is closed.'
+        : 'Write a message — Enter to send, Shift+Enter for a new line';
     this.messages.render();
   }
 
@@ -115,6 +124,24 @@ export class RoomView {
     if (el.textContent !== text) el.textContent = text;
     el.toggleAttribute('data-assigned', !!r.owner);
     $('#unassign').hidden = !this.operator || !r.owner;
+  }
+
+  renderStatus(r) {
+    const el = $('#status');
+    const text = STATUS_LABELS[r.status] || r.status;
+    if (el.textContent !== text) el.textContent = text;
+    el.dataset.status = r.status;
+    // Resolve what is still being worked on; reopen what is parked or done; closed is final.
+    $('#resolve').hidden = !['open', 'pending'].includes(r.status);
+    $('#reopen').hidden = !['snoozed', 'resolved'].includes(r.status);
+  }
+
+  async setStatus(status) {
+    try {
+      await this.chat.directory.setStatus(this.roomId, status);
+    } catch (e) {
+      this.store.setNotice(`Could not ${status === 'open' ? 'reopen' : 'resolve'}: ${e.message}`);
+    }
   }
 
   async assign(agent) {

@@ -35,8 +35,18 @@ pub fn test_config() -> Config {
     c.limits.api_rate_per_sec = 0;
     c.ws.rate_per_sec = 0;
     c.tenants = vec![
-        switchboard::config::TenantConfig { id: None, name: "a".into(), api_keys: vec![KEY_A.into()] },
-        switchboard::config::TenantConfig { id: None, name: "b".into(), api_keys: vec![KEY_B.into()] },
+        switchboard::config::TenantConfig {
+            id: None,
+            name: "a".into(),
+            api_keys: vec![KEY_A.into()],
+            timers: Default::default(),
+        },
+        switchboard::config::TenantConfig {
+            id: None,
+            name: "b".into(),
+            api_keys: vec![KEY_B.into()],
+            timers: Default::default(),
+        },
     ];
     c
 }

@@ -83,6 +83,8 @@ fn conversation(tenant: Uuid) -> Conversation {
         tm_update: t,
         owner_type: None,
         owner_id: None,
+        lifecycle: Default::default(),
+        timers: None,
     }
 }
 
