@@ -11,6 +11,8 @@
 
 mod append;
 mod channels;
+mod codec;
+mod epoch;
 mod owners;
 mod revise;
 mod scripts;
@@ -24,6 +26,8 @@ use crate::redis::{Keys, RedisClient};
 use append::append_outcome;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use codec::{decode, encode, is_stale, reply_at, seq_of_stream_id};
+use epoch::new_epoch;
 use futures_util::future::try_join_all;
 use redis::cmd;
 use scripts::Scripts;
@@ -98,85 +102,6 @@ impl RedisStore {
         }
         Ok(Some(c))
     }
-}
-
-/// A fresh random epoch name.
-fn new_epoch() -> String {
-    Uuid::new_v4().simple().to_string()[..8].to_string()
-}
-
-impl RedisStore {
-    /// The highest seq this node has seen in `room` (0 when it never looked).
-    fn floor(&self, room: Uuid) -> u64 {
-        self.floors.get(&room).map_or(0, |f| *f)
-    }
-
-    fn raise_floor(&self, room: Uuid, seq: u64) {
-        let mut f = self.floors.entry(room).or_insert(0);
-        *f = (*f).max(seq);
-    }
-
-    /// Records the seq of a fresh append as seen.
-    fn observe(&self, r: Result<Appended>) -> Result<Appended> {
-        if let Ok(a) = &r
-            && !a.duplicate
-        {
-            self.raise_floor(a.message.conversation_id, a.message.seq);
-        }
-        r
-    }
-
-    /// The Redis `run_id` the scripts compare a room's with (empty: restarts are trusted, or a
-    /// cluster; see `APPEND`).
-    async fn run_id(&self) -> Result<String> {
-        if self.trust_restarts { Ok(String::new()) } else { self.redis.run_id().await }
-    }
-
-    /// Moves `room` to at least `floor`, under a new epoch if it was below or Redis restarted
-    /// since it last wrote (see `ADVANCE`).
-    async fn advance(&self, room: Uuid, floor: u64) -> Result<Option<RoomState>> {
-        let run = self.run_id().await?;
-        let args: [&dyn crate::redis::ToRedisArgsDyn; 3] = [&floor, &new_epoch(), &run];
-        let reply: Vec<redis::Value> =
-            self.redis.script(&self.scripts.advance, &[self.keys.conversation(room)], &args).await?;
-        if reply.is_empty() {
-            return Ok(None);
-        }
-        let (seq, epoch): (u64, String) = (reply_at(&reply, 0)?, reply_at(&reply, 1)?);
-        if seq == floor && floor > 0 {
-            tracing::warn!(%room, seq, %epoch, "room history went back in time (Redis lost writes): new epoch");
-        }
-        self.raise_floor(room, seq);
-        Ok(Some(RoomState { seq, epoch }))
-    }
-}
-
-fn encode<T: serde::Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| Error::internal_from("encode", e))
-}
-
-fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T> {
-    serde_json::from_str(s).map_err(|e| Error::internal_from("corrupt record in redis", e))
-}
-
-/// Element `i` of a script's array reply.
-fn reply_at<T: redis::FromRedisValue>(reply: &[redis::Value], i: usize) -> Result<T> {
-    let v = reply.get(i).ok_or_else(|| Error::internal(format!("script reply too short: {reply:?}")))?;
-    redis::from_redis_value_ref(v).map_err(|e| Error::internal_from("unexpected script reply", e))
-}
-
-/// Whether a conversation id (UUIDv7: it carries its creation time) is older than any create
-/// could still be running for.
-fn is_stale(id: Uuid) -> bool {
-    let Some(ts) = id.get_timestamp() else { return true };
-    let (secs, _) = ts.to_unix();
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    now.saturating_sub(secs) > 60
-}
-
-/// The seq of a history stream id `<seq>-1`.
-fn seq_of_stream_id(id: &str) -> Result<u64> {
-    id.split('-').next().and_then(|s| s.parse().ok()).ok_or_else(|| Error::internal(format!("bad stream id {id}")))
 }
 
 #[async_trait]
