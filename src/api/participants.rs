@@ -41,7 +41,8 @@ pub async fn add(
     Path(id): Path<Uuid>,
     Json(body): Json<AddParticipant>,
 ) -> Result<(StatusCode, Json<Participant>)> {
-    let new = conversations::NewParticipant { id: None, address: body.address, account_id: body.account_id };
+    let new =
+        conversations::NewParticipant { id: None, address: body.address, account_id: body.account_id, as_sent: false };
     let p = conversations::add_participant(&state, t.id, id, new).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }

@@ -267,7 +267,7 @@ async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Ad
     if let Some(p) = conversations::member(state, conversation, from.kind, &from.target).await? {
         return Ok(Some(p));
     }
-    let new = NewParticipant { id: None, address: from.clone(), account_id: Some(account.id) };
+    let new = NewParticipant { id: None, address: from.clone(), account_id: Some(account.id), as_sent: true };
     match conversations::add_participant(state, account.tenant_id, conversation, new).await {
         Ok(p) => Ok(Some(p)),
         Err(Error::Conflict(_) | Error::NotFound(_)) => Ok(None),
@@ -351,7 +351,12 @@ async fn open_room(
     let t = account.tenant_id;
     conversations::create_with_id(state, b.conversation_id, t, name, detail, metadata).await?;
     // The binding already names this participant, so adding it re-binds to the same target.
-    let new = NewParticipant { id: Some(b.participant_id), address: peer.clone(), account_id: Some(account.id) };
+    let new = NewParticipant {
+        id: Some(b.participant_id),
+        address: peer.clone(),
+        account_id: Some(account.id),
+        as_sent: true,
+    };
     let p = conversations::add_participant(state, t, b.conversation_id, new).await?;
     crate::agents::auto_assign(state, t, b.conversation_id).await;
     Ok((b.conversation_id, p))

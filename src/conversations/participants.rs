@@ -22,6 +22,10 @@ pub struct NewParticipant {
     pub id: Option<Uuid>,
     pub address: Address,
     pub account_id: Option<Uuid>,
+    /// The address is a provider's sender (inbound): a phone target that is no number we can
+    /// normalise (a short code, an alphanumeric sender id) is kept as written, since refusing
+    /// it would only make the provider retry. Addresses a caller typed are refused instead.
+    pub as_sent: bool,
 }
 
 /// Validates an address and, for channel addresses, its account; returns the cleaned endpoint.
@@ -30,6 +34,7 @@ async fn check_endpoint(
     tenant: Uuid,
     address: Address,
     account_id: Option<Uuid>,
+    as_sent: bool,
 ) -> Result<Endpoint> {
     let target = address.target.trim().to_string();
     // Email addresses are matched case-insensitively (inbound mail lowercases the sender).
@@ -67,7 +72,12 @@ async fn check_endpoint(
                 ));
             }
             let address = if crate::phone::is_phone(kind) {
-                Address { target: crate::phone::for_account(&account, &address.target)?, ..address }
+                let target = match crate::phone::for_account(&account, &address.target) {
+                    Ok(n) => n,
+                    Err(_) if as_sent => address.target.clone(),
+                    Err(e) => return Err(e),
+                };
+                Address { target, ..address }
             } else {
                 address
             };
@@ -108,7 +118,7 @@ pub async fn add_participant(
     new: NewParticipant,
 ) -> Result<Participant> {
     get(state, tenant, conversation).await?;
-    let e = check_endpoint(state, tenant, new.address, new.account_id).await?;
+    let e = check_endpoint(state, tenant, new.address, new.account_id, new.as_sent).await?;
     let id = new.id.unwrap_or_else(Uuid::now_v7);
     let target = Binding { conversation_id: conversation, participant_id: id };
     bind(state, &e, target).await?;
@@ -146,7 +156,7 @@ pub async fn link_endpoint(
 ) -> Result<Participant> {
     get(state, tenant, conversation).await?;
     let mut p = participant(state, conversation, participant_id).await?;
-    let e = check_endpoint(state, tenant, address, account_id).await?;
+    let e = check_endpoint(state, tenant, address, account_id, false).await?;
     if p.endpoints().iter().any(|x| x.address.same_endpoint(&e.address) && x.account_id == e.account_id) {
         return Ok(p);
     }

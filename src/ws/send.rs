@@ -161,7 +161,7 @@ impl Session {
                 None => {
                     let kind = self.claims.address_kind();
                     let address = Address { kind, target: self.identity.to_string(), name: String::new() };
-                    let new = conversations::NewParticipant { id: None, address, account_id: None };
+                    let new = conversations::NewParticipant { id: None, address, account_id: None, as_sent: false };
                     match conversations::add_participant(&self.state, self.claims.tid, room, new).await {
                         Ok(p) => p,
                         Err(Error::Conflict(_)) => conversations::member(&self.state, room, kind, &self.identity)

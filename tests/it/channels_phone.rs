@@ -25,7 +25,14 @@ pub(crate) async fn twilio(srv: &TestServer) -> (Stub, String) {
 
 /// An inbound SMS from `from`, signed like Twilio signs it.
 pub(crate) async fn sms_from(srv: &TestServer, account: &str, from: &str) -> u16 {
-    let form = fixture("twilio_inbound_sms.form").replace("From=%2B14155550100", &format!("From={}", enc(from)));
+    sms(srv, account, from, "SM3d1c29a4b7c04a8a9bd2a1f1e9d6b1a0").await
+}
+
+/// An inbound SMS from `from` with its own message sid.
+async fn sms(srv: &TestServer, account: &str, from: &str, sid: &str) -> u16 {
+    let form = fixture("twilio_inbound_sms.form")
+        .replace("From=%2B14155550100", &format!("From={}", enc(from)))
+        .replace("SM3d1c29a4b7c04a8a9bd2a1f1e9d6b1a0", sid);
     let url = srv.url(&format!("/v1.0/hooks/twilio/{account}"));
     let params: Vec<(String, String)> = form_urlencoded::parse(form.as_bytes()).into_owned().collect();
     let headers = [
@@ -107,5 +114,32 @@ async fn an_account_region_reads_national_numbers() {
     assert_eq!((s, a["default_region"].as_str()), (200, Some("US")), "{a}");
     let (s, p) = api.post(&path, national).await;
     assert_eq!((s, p["address"]["target"].as_str()), (201, Some(NUMBER)), "{p}");
+    srv.stop().await;
+}
+
+/// A provider's sender that is no number we can normalise (a short code, a number outside any
+/// numbering plan) is kept as written: the message is stored, its room opened and reused,
+/// never refused — a refusal would only make the provider retry it forever.
+#[tokio::test]
+async fn a_sender_that_is_no_phone_number_is_kept_as_written() {
+    on_every_backend(a_sender_that_is_no_phone_number_is_kept_as_written_on).await;
+}
+
+async fn a_sender_that_is_no_phone_number_is_kept_as_written_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let (_stub, acc) = twilio(&srv).await;
+    for (i, from) in ["12345", "+15550001234", "12345"].into_iter().enumerate() {
+        assert_eq!(sms(&srv, &acc, from, &format!("SM{i:032x}")).await, 200, "an SMS from {from}");
+    }
+    let rooms = conversations(&srv).await;
+    assert_eq!(rooms.len(), 2, "one room per sender: {rooms:?}");
+    for c in &rooms {
+        let id = c["id"].as_str().unwrap();
+        let parts = srv.api(KEY_A).get(&format!("/v1.0/conversations/{id}/participants")).await.1;
+        let target = parts["result"][0]["address"]["target"].as_str().unwrap().to_string();
+        let want = if target == "12345" { 2 } else { 1 };
+        assert_eq!(messages(&srv, id).await.len(), want, "messages from {target}");
+        assert!(["12345", "+15550001234"].contains(&target.as_str()), "kept as written: {target}");
+    }
     srv.stop().await;
 }
