@@ -18,7 +18,7 @@ use super::{HookRequest, InboundMessage, dispatch};
 use crate::app::AppState;
 use crate::conversations::{self, Author, NewParticipant, PostRequest};
 use crate::error::{Error, Path, Result};
-use crate::model::{Account, Address, Endpoint, Participant};
+use crate::model::{Account, Address, ConversationStatus, Endpoint, Participant};
 use crate::store::{Binding, DeliveryRef};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -128,8 +128,8 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
     clip(&mut text, state.config.limits.max_text_bytes);
     let mut medias = std::mem::take(&mut m.medias);
     super::media::resolve(state, account, &mut medias);
-    let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
-        Some((c, p, opened)) => (c, p, opened, false),
+    let (conversation, participant, opened, screened, reopen) = match route(state, account, &m).await? {
+        Some(room) => (room.id, room.participant, room.opened, false, room.reopen),
         None => {
             // A new peer: the intercept webhooks rule before anything exists, so a rejected
             // first message creates no room, participant, binding or event. The draft they
@@ -151,8 +151,8 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
             conversations::screen(state, &mut req, std::slice::from_ref(&p)).await?;
             (text, medias) = (req.text, req.medias);
             let name = m.thread.as_ref().map_or("", |t| t.subject.as_str());
-            let (c, p, opened) = resolve_room(state, account, &m.from, name, Some(b)).await?;
-            (c, p, opened, true)
+            let room = resolve_room(state, account, &m.from, name, Some(b), None).await?;
+            (room.id, room.participant, room.opened, true, room.reopen)
         }
     };
     let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
@@ -173,8 +173,9 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
         state.metrics.inbound_duplicate(account.provider.as_str());
     } else {
         state.metrics.message_posted(crate::metrics::Entry::Provider);
-        // A resolved or snoozed room opens again when the peer writes.
-        if let Err(e) = conversations::status::reopen(state, account.tenant_id, conversation).await {
+        // A resolved or snoozed room opens again when the peer writes (the status was read
+        // when the room was resolved: an open room costs no extra round trip).
+        if reopen && let Err(e) = conversations::status::reopen(state, account.tenant_id, conversation).await {
             tracing::warn!(error = %e.chain(), %conversation, "conversation not reopened");
         }
     }
@@ -242,23 +243,23 @@ async fn abandon(state: &AppState, account: &Account, conversation: Uuid) {
 /// The room of the thread `m` answers, if we know one and the sender can take part there;
 /// else the sender's own room, if it has one; `None` for a new peer. `true`: the room was
 /// opened for this message (its binding vanished meanwhile).
-async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<Option<(Uuid, Participant, bool)>> {
+async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<Option<Room>> {
     let (replies_to, name) = m.thread.as_ref().map_or((&[][..], ""), |t| (&t.replies_to[..], t.subject.as_str()));
     for id in replies_to {
         if let Some(r) = state.channel_store.provider_ref(account.id, id).await? {
-            if is_closed(state, account, r.conversation_id).await? {
+            let status = status(state, account, r.conversation_id).await?;
+            if status == Some(ConversationStatus::Closed) {
                 break;
             }
             if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
-                return Ok(Some((r.conversation_id, p, false)));
+                let reopen = status.is_some_and(reopens);
+                return Ok(Some(Room { id: r.conversation_id, participant: p, opened: false, reopen }));
             }
             break;
         }
     }
-    if state.channel_store.binding(account.id, &m.from).await?.is_none() {
-        return Ok(None);
-    }
-    resolve_room(state, account, &m.from, name, None).await.map(Some)
+    let Some(known) = state.channel_store.binding(account.id, &m.from).await? else { return Ok(None) };
+    resolve_room(state, account, &m.from, name, None, Some(known)).await.map(Some)
 }
 
 /// The sender's participant in `conversation`, added (and bound) if it is not there yet;
@@ -275,9 +276,24 @@ async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Ad
     }
 }
 
+/// A sender's room as the inbound door resolved it.
+#[derive(Debug)]
+pub struct Room {
+    pub id: Uuid,
+    pub participant: Participant,
+    /// This call opened the room.
+    pub opened: bool,
+    /// It was resolved or snoozed: the message opens it again.
+    pub reopen: bool,
+}
+
+fn reopens(s: ConversationStatus) -> bool {
+    matches!(s, ConversationStatus::Resolved | ConversationStatus::Snoozed)
+}
+
 /// The room and participant for `peer` on `account`, created when there is none (named
-/// `name`, or after the peer when that is empty, with the ids `reserved` when given); `true`
-/// when this call opened it.
+/// `name`, or after the peer when that is empty, with the ids `reserved` when given).
+/// `known` is the peer's binding when the caller just read it (saves reading it again).
 ///
 /// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
 /// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
@@ -288,17 +304,26 @@ pub async fn resolve_room(
     peer: &Address,
     name: &str,
     mut reserved: Option<Binding>,
-) -> Result<(Uuid, Participant, bool)> {
+    mut known: Option<Binding>,
+) -> Result<Room> {
     let store = &state.channel_store;
     for attempt in 0..20 {
-        if let Some(b) = store.binding(account.id, peer).await? {
-            if is_closed(state, account, b.conversation_id).await? {
+        let binding = match known.take() {
+            Some(b) => Some(b),
+            None => store.binding(account.id, peer).await?,
+        };
+        if let Some(b) = binding {
+            let status = status(state, account, b.conversation_id).await?;
+            if status == Some(ConversationStatus::Closed) {
                 // A closed room takes nothing more: the peer's next message opens a new one.
                 store.unbind(account.id, peer, b.conversation_id).await?;
                 continue;
             }
             match conversations::participant(state, b.conversation_id, b.participant_id).await {
-                Ok(p) => return Ok((b.conversation_id, p, false)),
+                Ok(p) => {
+                    let reopen = status.is_some_and(reopens);
+                    return Ok(Room { id: b.conversation_id, participant: p, opened: false, reopen });
+                }
                 Err(Error::NotFound(_)) if attempt < 19 => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                     continue;
@@ -317,17 +342,17 @@ pub async fn resolve_room(
         if store.bind(account.id, peer, b).await?.is_some() {
             continue;
         }
-        let (c, p) = open_room(state, account, peer, name, b).await?;
-        return Ok((c, p, true));
+        let (id, participant) = open_room(state, account, peer, name, b).await?;
+        return Ok(Room { id, participant, opened: true, reopen: false });
     }
     Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
 }
 
-/// Whether `conversation` is closed (a conversation that is gone is not: the caller finds out).
-async fn is_closed(state: &AppState, account: &Account, conversation: Uuid) -> Result<bool> {
+/// The status of `conversation`; `None` when it is gone (the caller finds out).
+async fn status(state: &AppState, account: &Account, conversation: Uuid) -> Result<Option<ConversationStatus>> {
     match conversations::get(state, account.tenant_id, conversation).await {
-        Ok(c) => Ok(c.lifecycle.status == crate::model::ConversationStatus::Closed),
-        Err(Error::NotFound(_)) => Ok(false),
+        Ok(c) => Ok(Some(c.lifecycle.status)),
+        Err(Error::NotFound(_)) => Ok(None),
         Err(e) => Err(e),
     }
 }
