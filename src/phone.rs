@@ -54,9 +54,37 @@ pub fn for_account(account: &Account, raw: &str) -> Result<String> {
     e164(raw, region)
 }
 
+/// A provider's sender address: E.164 when it reads as a number, else as written (a short code,
+/// an alphanumeric sender id: refusing it would only make the provider retry). A sender already
+/// in canonical form (`+` and 7 to 15 digits, how Twilio and Telnyx send every number) is taken
+/// as it is without parsing: normalising it could only give it back or fail, and failing keeps
+/// it as written too. That keeps the number parser off the inbound hot path.
+pub fn for_sender(account: &Account, raw: &str) -> String {
+    let digits = raw.strip_prefix('+').unwrap_or("");
+    if (7..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0') {
+        return raw.to_string();
+    }
+    for_account(account, raw).unwrap_or_else(|_| raw.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_canonical_sender_is_taken_as_it_is_and_others_are_read() {
+        let account: Account = serde_json::from_value(serde_json::json!({
+            "id": uuid::Uuid::nil(), "tenant_id": uuid::Uuid::nil(), "kind": "tel", "provider": "twilio",
+            "name": "n", "address": "+15005550006", "credentials": {},
+            "tm_create": "2026-01-01T00:00:00Z", "tm_update": "2026-01-01T00:00:00Z"
+        }))
+        .unwrap();
+        assert_eq!(for_sender(&account, "+14155550123"), "+14155550123");
+        assert_eq!(for_sender(&account, "+15550001234"), "+15550001234");
+        assert_eq!(for_sender(&account, "1 (415) 555-0123"), "+14155550123");
+        assert_eq!(for_sender(&account, "12345"), "12345");
+        assert_eq!(for_sender(&account, "ACME"), "ACME");
+    }
 
     #[test]
     fn every_spelling_is_one_number() {

@@ -117,10 +117,8 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
     // One spelling per phone number, so the sender's binding is found however the provider
     // wrote it. A sender that is no valid number (a short code, an alphanumeric sender id) is
     // kept as written: refusing it would only make the provider retry.
-    if crate::phone::is_phone(m.from.kind)
-        && let Ok(n) = crate::phone::for_account(account, &m.from.target)
-    {
-        m.from.target = n;
+    if crate::phone::is_phone(m.from.kind) {
+        m.from.target = crate::phone::for_sender(account, &m.from.target);
     }
     let client_id: String = format!("{}:{}", account.provider, m.provider_message_id).chars().take(128).collect();
     // A provider retries until we accept, so an over-long text is cut rather than refused.

@@ -72,10 +72,10 @@ async fn check_endpoint(
                 ));
             }
             let address = if crate::phone::is_phone(kind) {
-                let target = match crate::phone::for_account(&account, &address.target) {
-                    Ok(n) => n,
-                    Err(_) if as_sent => address.target.clone(),
-                    Err(e) => return Err(e),
+                let target = if as_sent {
+                    crate::phone::for_sender(&account, &address.target)
+                } else {
+                    crate::phone::for_account(&account, &address.target)?
                 };
                 Address { target, ..address }
             } else {
