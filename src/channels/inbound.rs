@@ -113,7 +113,14 @@ fn clip(s: &mut String, max: usize) {
 }
 
 /// Posts one inbound message into its room.
-pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage) -> Result<()> {
+pub async fn receive(state: &AppState, account: &Account, m: InboundMessage) -> Result<()> {
+    receive_in(state, account, m, false).await
+}
+
+/// `receive`; `again` when the peer's room turned out closed and this is the retry that opens
+/// a new one.
+async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, again: bool) -> Result<()> {
+    let original = m.clone();
     // One spelling per phone number, so the sender's binding is found however the provider
     // wrote it. A sender that is no valid number (a short code, an alphanumeric sender id) is
     // kept as written: refusing it would only make the provider retry.
@@ -126,8 +133,8 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
     clip(&mut text, state.config.limits.max_text_bytes);
     let mut medias = std::mem::take(&mut m.medias);
     super::media::resolve(state, account, &mut medias);
-    let (conversation, participant, opened, screened, reopen) = match route(state, account, &m).await? {
-        Some(room) => (room.id, room.participant, room.opened, false, room.reopen),
+    let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
+        Some(room) => (room.id, room.participant, room.opened, false),
         None => {
             // A new peer: the intercept webhooks rule before anything exists, so a rejected
             // first message creates no room, participant, binding or event. The draft they
@@ -150,13 +157,19 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
             (text, medias) = (req.text, req.medias);
             let name = m.thread.as_ref().map_or("", |t| t.subject.as_str());
             let room = resolve_room(state, account, &m.from, name, Some(b), None).await?;
-            (room.id, room.participant, room.opened, true, room.reopen)
+            (room.id, room.participant, room.opened, true)
         }
     };
     let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
     let req = PostRequest { screened, ..request(account, &m, &participant, client_id, text, medias) };
     let appended = match conversations::post(state, req).await {
         Ok(a) => a,
+        Err(e) if e.code() == "closed" && !opened && !again => {
+            // The peer's room was closed: it takes nothing more, and the message opens a new
+            // room (the room's status came with the post's own room read: no extra trip).
+            state.channel_store.unbind(account.id, &m.from, conversation).await?;
+            return Box::pin(receive_in(state, account, original, true)).await;
+        }
         Err(e) => {
             // A room opened for a message that is then refused anyway (screened, but refused
             // by the post path: e.g. the room changed meanwhile) is removed again. A backend
@@ -171,9 +184,11 @@ pub async fn receive(state: &AppState, account: &Account, mut m: InboundMessage)
         state.metrics.inbound_duplicate(account.provider.as_str());
     } else {
         state.metrics.message_posted(crate::metrics::Entry::Provider);
-        // A resolved or snoozed room opens again when the peer writes (the status was read
-        // when the room was resolved: an open room costs no extra round trip).
-        if reopen && let Err(e) = conversations::status::reopen(state, account.tenant_id, conversation).await {
+        // A resolved or snoozed room opens again when the peer writes (the status came with
+        // the post's room read: an open room costs no extra round trip).
+        if appended.reopens
+            && let Err(e) = conversations::status::reopen(state, account.tenant_id, conversation).await
+        {
             tracing::warn!(error = %e.chain(), %conversation, "conversation not reopened");
         }
     }
@@ -250,8 +265,7 @@ async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Resul
                 break;
             }
             if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
-                let reopen = status.is_some_and(reopens);
-                return Ok(Some(Room { id: r.conversation_id, participant: p, opened: false, reopen }));
+                return Ok(Some(Room { id: r.conversation_id, participant: p, opened: false }));
             }
             break;
         }
@@ -281,12 +295,6 @@ pub struct Room {
     pub participant: Participant,
     /// This call opened the room.
     pub opened: bool,
-    /// It was resolved or snoozed: the message opens it again.
-    pub reopen: bool,
-}
-
-fn reopens(s: ConversationStatus) -> bool {
-    matches!(s, ConversationStatus::Resolved | ConversationStatus::Snoozed)
 }
 
 /// The room and participant for `peer` on `account`, created when there is none (named
@@ -308,20 +316,15 @@ pub async fn resolve_room(
     for attempt in 0..20 {
         let binding = match known.take() {
             Some(b) => Some(b),
+            // The caller just found none and brings the ids to reserve: straight to the
+            // create-if-absent below, which still catches a sender racing this one.
+            None if attempt == 0 && reserved.is_some() => None,
             None => store.binding(account.id, peer).await?,
         };
         if let Some(b) = binding {
-            let status = status(state, account, b.conversation_id).await?;
-            if status == Some(ConversationStatus::Closed) {
-                // A closed room takes nothing more: the peer's next message opens a new one.
-                store.unbind(account.id, peer, b.conversation_id).await?;
-                continue;
-            }
+            // A closed room is found out by the post (see `receive_in`), not read here.
             match conversations::participant(state, b.conversation_id, b.participant_id).await {
-                Ok(p) => {
-                    let reopen = status.is_some_and(reopens);
-                    return Ok(Room { id: b.conversation_id, participant: p, opened: false, reopen });
-                }
+                Ok(p) => return Ok(Room { id: b.conversation_id, participant: p, opened: false }),
                 Err(Error::NotFound(_)) if attempt < 19 => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                     continue;
@@ -341,7 +344,7 @@ pub async fn resolve_room(
             continue;
         }
         let (id, participant) = open_room(state, account, peer, name, b).await?;
-        return Ok(Room { id, participant, opened: true, reopen: false });
+        return Ok(Room { id, participant, opened: true });
     }
     Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
 }

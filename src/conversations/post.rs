@@ -76,6 +76,8 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     let mut outcomes: Vec<Result<usize>> = Vec::with_capacity(reqs.len());
     let mut drafts = Vec::new();
     let mut tenants = Vec::new();
+    // Per draft: the index of its room in `rooms` / `reads`.
+    let mut draft_rooms = Vec::new();
     // Per draft: its `message.created` when a webhook wants it, and whether the append writes
     // it to the webhook outbox itself (in the same step as the message).
     let mut hooked: Vec<Option<Hooked>> = Vec::new();
@@ -97,6 +99,7 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
             hooked.push(ev.map(|ev| (ev, d.webhook_event.is_some())));
             drafts.push(d);
             tenants.push(tenant);
+            draft_rooms.push(i);
             drafts.len() - 1
         }));
     }
@@ -149,7 +152,15 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
         .into_iter()
         .map(|o| {
             let i = o?;
-            appended.get_mut(i).and_then(Option::take).unwrap_or_else(|| Err(Error::internal("no outcome")))
+            let mut a =
+                appended.get_mut(i).and_then(Option::take).unwrap_or_else(|| Err(Error::internal("no outcome")))?;
+            let status = reads.get(draft_rooms[i]).and_then(|r| r.as_ref().ok()).map(|(c, _)| c.lifecycle.status);
+            a.reopens = !a.duplicate
+                && matches!(
+                    status,
+                    Some(crate::model::ConversationStatus::Resolved | crate::model::ConversationStatus::Snoozed)
+                );
+            Ok(a)
         })
         .collect()
 }

@@ -122,11 +122,17 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[serde(untagged)]
     enum Raw {
         Secs(u64),
+        // JSON Schema counts `60.0` as an integer; read it as 60 like the other whole numbers.
+        Whole(f64),
         Iso(String),
     }
     match Option::<Raw>::deserialize(d)? {
         None => Ok(None),
         Some(Raw::Secs(n)) => Ok(Some(n)),
+        Some(Raw::Whole(f)) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
+            Ok(Some(f as u64))
+        }
+        Some(Raw::Whole(f)) => Err(serde::de::Error::custom(format!("`{f}` is no whole number of seconds"))),
         Some(Raw::Iso(s)) => parse_duration(&s)
             .map(Some)
             .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is no ISO-8601 duration (e.g. PT10M, P1D)"))),

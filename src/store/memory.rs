@@ -281,7 +281,7 @@ impl Store for MemoryStore {
                 && let Some(&(i, at)) = log.idempotency.get(key)
                 && at.elapsed() < self.idempotency_ttl
             {
-                return Ok(Appended { message: log.messages[i].clone(), duplicate: true });
+                return Ok(Appended { message: log.messages[i].clone(), duplicate: true, reopens: false });
             }
             let mut message = draft.message;
             message.seq = log.messages.len() as u64 + 1;
@@ -302,7 +302,7 @@ impl Store for MemoryStore {
         if let Some(mut c) = self.conversations.get_mut(&conversation) {
             c.last_seq = c.last_seq.max(message.seq);
         }
-        Ok(Appended { message, duplicate: false })
+        Ok(Appended { message, duplicate: false, reopens: false })
     }
 
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {

@@ -43,6 +43,9 @@ pub struct Appended {
     pub message: Message,
     /// True when the idempotency key had been seen: `message` is the original.
     pub duplicate: bool,
+    /// Set by `conversations::post`, not the store: the room was resolved or snoozed when this
+    /// new message reached it (the inbound door reopens it). Read with the room, no extra trip.
+    pub reopens: bool,
 }
 
 /// A room's position: its newest seq and the epoch its history belongs to.

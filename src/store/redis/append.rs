@@ -128,9 +128,9 @@ pub(super) fn append_outcome(reply: &[redis::Value], mut message: Message) -> Re
     match reply_at::<i64>(reply, 0)? {
         1 => {
             message.seq = reply_at(reply, 1)?;
-            Ok(Appended { message, duplicate: false })
+            Ok(Appended { message, duplicate: false, reopens: false })
         }
-        2 => Ok(Appended { message: decode(&reply_at::<String>(reply, 1)?)?, duplicate: true }),
+        2 => Ok(Appended { message: decode(&reply_at::<String>(reply, 1)?)?, duplicate: true, reopens: false }),
         3 => Err(Error::Conflict(
             "client_id was already used for a message that is no longer in the retained history".into(),
         )),
