@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 mod status;
-pub use status::{ConversationStatus, Lifecycle, Timers, parse_duration};
+pub use status::{ConversationStatus, Lifecycle, Timers, parse_duration, whole_number};
 
 /// Current wall-clock time, truncated to milliseconds so that what we store, serialize and
 /// read back compare equal on every backend.

@@ -33,13 +33,9 @@ pub struct TokenRequest {
 /// `ttl` as a whole number of seconds, written `60` or `60.0`; `1.5` or `-1` are refused.
 fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<u64>, D::Error> {
     let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
-    if let Some(u) = n.as_u64() {
-        return Ok(Some(u));
-    }
-    match n.as_f64() {
-        Some(f) if f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(&f) => Ok(Some(f as u64)),
-        _ => Err(serde::de::Error::custom(format!("ttl must be a whole number of seconds, not {n}"))),
-    }
+    crate::model::whole_number(&n)
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("ttl must be a whole number of seconds, not {n}")))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

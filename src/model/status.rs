@@ -121,22 +121,25 @@ fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Raw {
-        Secs(u64),
-        // JSON Schema counts `60.0` as an integer; read it as 60 like the other whole numbers.
-        Whole(f64),
+        Secs(serde_json::Number),
         Iso(String),
     }
     match Option::<Raw>::deserialize(d)? {
         None => Ok(None),
-        Some(Raw::Secs(n)) => Ok(Some(n)),
-        Some(Raw::Whole(f)) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 && f < u64::MAX as f64 => {
-            Ok(Some(f as u64))
-        }
-        Some(Raw::Whole(f)) => Err(serde::de::Error::custom(format!("`{f}` is no whole number of seconds"))),
+        Some(Raw::Secs(n)) => whole_number(&n)
+            .map(Some)
+            .ok_or_else(|| serde::de::Error::custom(format!("`{n}` is no whole number of seconds"))),
         Some(Raw::Iso(s)) => parse_duration(&s)
             .map(Some)
             .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is no ISO-8601 duration (e.g. PT10M, P1D)"))),
     }
+}
+
+/// `n` as a whole, non-negative number: `60` or `60.0` (JSON, and JSON Schema, do not tell
+/// them apart, so neither does the server); `None` for `1.5` or `-1`.
+pub fn whole_number(n: &serde_json::Number) -> Option<u64> {
+    n.as_u64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && (0.0..=u64::MAX as f64).contains(f)).map(|f| f as u64))
 }
 
 #[cfg(test)]
