@@ -143,6 +143,10 @@ pub struct Participant {
     /// Where replies go: the endpoint this participant last wrote from (`None` = `address`).
     #[serde(default)]
     pub reply_via: Option<Endpoint>,
+    /// The contact this participant is (every person on a channel or in webchat is one; agents
+    /// are none). Set when the participant is added; a merge moves it to the surviving contact.
+    #[serde(default)]
+    pub contact_id: Option<Uuid>,
     /// Highest seq this participant reported as read.
     pub last_read_seq: u64,
     pub tm_create: DateTime<Utc>,
@@ -208,6 +212,9 @@ pub struct Account {
     pub credentials: serde_json::Map<String, serde_json::Value>,
     /// Override of the provider's API base URL (tests, self-hosted gateways).
     pub api_base_url: Option<String>,
+    /// How inbound traffic on this account finds its room (`account`, the default, or `contact`).
+    #[serde(default, rename = "match", skip_serializing_if = "MatchMode::is_account")]
+    pub match_mode: MatchMode,
     /// Region (ISO 3166-1 alpha-2, e.g. `US`) national phone numbers on this account are read
     /// in; without it, a number must carry its country code (see `phone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -226,6 +233,24 @@ impl Account {
                 format!("credentials.{key} is not set on {} account {}", self.provider, self.id),
             )
         })
+    }
+}
+
+/// How an inbound message on an account finds its room.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchMode {
+    /// Same account, same peer: one room per `(account, peer address)`.
+    #[default]
+    Account,
+    /// Any address of the contact, on any account of the tenant in this mode: the contact's most
+    /// recent conversation that is not closed.
+    Contact,
+}
+
+impl MatchMode {
+    pub fn is_account(&self) -> bool {
+        *self == MatchMode::Account
     }
 }
 
@@ -329,9 +354,13 @@ pub struct Message {
     /// The channel it arrived on (`webchat`, `tel`, `line`…); `None` for API posts.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel: Option<AddressType>,
-    /// Outbound deliveries to channel participants and their status.
+    /// Outbound deliveries to channel participants and their status (each names the account
+    /// and address it went out on).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub deliveries: Vec<Delivery>,
+    /// Inbound: the account and address it came in on, when it came through a channel account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<Endpoint>,
     /// `internal` for a private note (never shown to end users nor sent over a channel);
     /// absent for an ordinary (`public`) message.
     #[serde(default, skip_serializing_if = "Visibility::is_public")]

@@ -8,7 +8,7 @@ use crate::auth::TenantCtx;
 use crate::broker::{Event, EventKind};
 use crate::error::{Error, ErrorBody, Json, Path, Result};
 use crate::events::emit;
-use crate::model::{Account, AddressType, ProviderKind, now};
+use crate::model::{Account, AddressType, MatchMode, ProviderKind, now};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -36,6 +36,11 @@ pub struct CreateAccount {
     /// Phone accounts: region national numbers are read in (ISO 3166-1 alpha-2, e.g. `US`).
     /// Without it a peer number must carry its country code.
     pub default_region: Option<String>,
+    /// How inbound messages find their room: `account` (default: one room per peer on this
+    /// account) or `contact` (the contact's latest open conversation, whatever account or
+    /// address of theirs it came in on).
+    #[serde(default, rename = "match")]
+    pub match_mode: MatchMode,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -49,6 +54,9 @@ pub struct UpdateAccount {
     pub api_base_url: Option<String>,
     /// `""` removes it.
     pub default_region: Option<String>,
+    /// `account` or `contact` (see `CreateAccount`).
+    #[serde(rename = "match")]
+    pub match_mode: Option<MatchMode>,
 }
 
 /// An account as the API shows it: no secrets.
@@ -65,6 +73,9 @@ pub struct AccountView {
     pub api_base_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
+    /// `account` or `contact`: how inbound messages find their room.
+    #[serde(rename = "match")]
+    pub match_mode: MatchMode,
     /// Where to point the provider's webhooks (messages and delivery reports).
     pub inbound_url: String,
     pub tm_create: DateTime<Utc>,
@@ -88,6 +99,7 @@ fn view(state: &AppState, a: &Account) -> AccountView {
         credentials_set: keys,
         api_base_url: a.api_base_url.clone(),
         default_region: a.default_region.clone(),
+        match_mode: a.match_mode,
         inbound_url: format!("{}/v1.0/hooks/{}/{}", state.public_base(), a.provider, a.id),
         tm_create: a.tm_create,
         tm_update: a.tm_update,
@@ -157,6 +169,7 @@ pub async fn create(
         credentials: b.credentials,
         api_base_url: b.api_base_url,
         default_region: b.default_region.map(|r| r.trim().to_ascii_uppercase()),
+        match_mode: b.match_mode,
         tm_create: at,
         tm_update: at,
     };
@@ -209,6 +222,9 @@ pub async fn update(
     }
     if let Some(r) = b.default_region {
         a.default_region = Some(r.trim().to_ascii_uppercase()).filter(|r| !r.is_empty());
+    }
+    if let Some(m) = b.match_mode {
+        a.match_mode = m;
     }
     a.tm_update = now();
     validate(&state, &a)?;

@@ -130,6 +130,7 @@ pub async fn add_participant(
         account_id: e.account_id,
         linked: Vec::new(),
         reply_via: None,
+        contact_id: None,
         last_read_seq: 0,
         tm_create: now(),
         data: Default::default(),

@@ -216,6 +216,14 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
         tm_create: now(),
         channel,
         deliveries,
+        via: match &req.author {
+            // The account and address it came in on (a channel participant's, or the linked
+            // endpoint it wrote from); webchat and API posts have none.
+            Author::Participant(p) => req.via.clone().or_else(|| {
+                p.account_id.map(|a| Endpoint { address: p.address.clone(), account_id: Some(a) })
+            }),
+            Author::Api => None,
+        },
         visibility: req.visibility,
         edited_at: None,
         deleted_at: None,

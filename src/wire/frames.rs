@@ -264,6 +264,7 @@ mod tests {
             tm_create: now(),
             channel: None,
             deliveries: vec![],
+            via: None,
             visibility: Default::default(),
             edited_at: None,
             deleted_at: None,

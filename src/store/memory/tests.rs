@@ -18,6 +18,7 @@ fn msgs(n: u64) -> Vec<Message> {
             tm_create: now(),
             channel: None,
             deliveries: vec![],
+            via: None,
             visibility: Default::default(),
             edited_at: None,
             deleted_at: None,

@@ -35,6 +35,7 @@ fn message(conversation: Uuid, text: &str) -> Message {
         tm_create: switchboard::model::now(),
         channel: None,
         deliveries: vec![],
+        via: None,
         visibility: Default::default(),
         edited_at: None,
         deleted_at: None,
