@@ -65,6 +65,9 @@ pub struct Inner {
     pub agents: crate::agents::Presence,
     /// Conversation deadlines (timers, snoozes), worked by `conversations::status`.
     pub deadlines: Arc<dyn crate::timers::Deadlines>,
+    /// Contacts: documents, address and search indexes (`contacts`), written through
+    /// `conversations::contacts`.
+    pub contacts: Arc<dyn crate::contacts::ContactStore>,
 }
 
 impl Deref for AppState {
@@ -168,6 +171,13 @@ impl AppState {
             )),
             None => Arc::new(crate::timers::memory::MemoryDeadlines::default()),
         };
+        let contacts: Arc<dyn crate::contacts::ContactStore> = match &webhook_redis {
+            Some(r) => Arc::new(crate::contacts::redis::RedisContacts::new(
+                r.clone(),
+                &crate::redis::Keys::new(&config.redis.key_prefix),
+            )),
+            None => Arc::new(crate::contacts::memory::MemoryContacts::default()),
+        };
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
@@ -196,6 +206,7 @@ impl AppState {
             webhooks,
             agents,
             deadlines,
+            contacts,
         }));
         Ok((state, boot))
     }

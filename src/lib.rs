@@ -33,6 +33,7 @@ pub mod broker;
 pub mod channels;
 pub mod config;
 pub mod conn;
+pub mod contacts;
 pub mod conversations;
 pub mod error;
 pub mod events;

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+mod contact;
 mod status;
+pub use contact::{Contact, ContactAddress};
 pub use status::{ConversationStatus, Lifecycle, Timers, parse_duration, whole_number};
 
 /// Current wall-clock time, truncated to milliseconds so that what we store, serialize and
@@ -177,6 +179,14 @@ pub struct Endpoint {
     pub address: Address,
     #[serde(default)]
     pub account_id: Option<Uuid>,
+}
+
+/// `via` of a send: the account to deliver through, for participants reachable on it (the
+/// others get the message where they last wrote, as always).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SendVia {
+    pub account_id: Uuid,
 }
 
 /// Delivery of one message to one participant over an outbound channel.
@@ -416,7 +426,12 @@ impl Message {
                 if cur.status.rank() == 2 || d.status.rank() < cur.status.rank() || cur == d {
                     return false;
                 }
+                // An address erased meanwhile (`DELETE /contacts/{id}?erase=true`) stays erased.
+                let erased = cur.to.is_empty();
                 *cur = d.clone();
+                if erased {
+                    cur.to.clear();
+                }
             }
             None => self.deliveries.push(d.clone()),
         }

@@ -31,6 +31,9 @@ pub struct PostMessage {
     /// never delivered over a channel. Default `public`.
     #[serde(default)]
     pub visibility: Visibility,
+    /// `{account_id}`: deliver through this channel account to the participants that have an
+    /// address on it (e.g. answer a person on WhatsApp rather than where they last wrote).
+    pub via: Option<crate::model::SendVia>,
 }
 
 /// The new text of a message.
@@ -87,6 +90,7 @@ pub async fn post(
         client_id: body.client_id,
         via: None,
         screened: false,
+        send_via: body.via.map(|v| v.account_id),
         visibility: body.visibility,
     };
     let appended = conversations::post(&state, req).await?;

@@ -5,6 +5,7 @@
 //! back; they hold no business rules of their own. Every error leaves as the JSON error body.
 
 pub mod accounts;
+pub mod contacts;
 pub mod conversations;
 pub mod health;
 pub mod messages;
@@ -38,6 +39,11 @@ pub fn router(state: AppState) -> Router {
             "/conversations/{id}/messages/{message_id}",
             get(messages::get).put(messages::edit).delete(messages::delete),
         )
+        .route("/contacts", post(contacts::create).get(contacts::list))
+        .route("/contacts/{id}", get(contacts::get).put(contacts::update).delete(contacts::delete))
+        .route("/contacts/{id}/merge", post(contacts::merge))
+        .route("/contacts/{id}/conversations", get(contacts::conversations))
+        .route("/contacts/{id}/export", get(contacts::export))
         .route("/tokens", post(tokens::mint))
         .route("/conversation_accounts", post(accounts::create).get(accounts::list))
         .route("/conversation_accounts/{id}", get(accounts::get).put(accounts::update).delete(accounts::delete))

@@ -12,7 +12,7 @@ use crate::config::Config;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::{accounts, conversations, health, messages, participants, tokens, webhooks};
+use super::{accounts, contacts, conversations, health, messages, participants, tokens, webhooks};
 
 /// The derived part of the document; see [`document`] for the whole.
 #[derive(OpenApi)]
@@ -23,6 +23,8 @@ use super::{accounts, conversations, health, messages, participants, tokens, web
         conversations::unassign,
         participants::add, participants::list, participants::remove, participants::link,
         messages::post, messages::list, messages::get, messages::edit, messages::delete,
+        contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete, contacts::merge,
+        contacts::conversations, contacts::export,
         tokens::mint,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,

@@ -17,6 +17,9 @@ pub struct AddParticipant {
     pub address: Address,
     /// The channel account to reach a non-webchat address through.
     pub account_id: Option<Uuid>,
+    /// The contact this participant is. Default: the contact holding the address, created
+    /// for it when there is none (agents have none).
+    pub contact_id: Option<Uuid>,
 }
 
 /// Another address for the same person.
@@ -41,8 +44,13 @@ pub async fn add(
     Path(id): Path<Uuid>,
     Json(body): Json<AddParticipant>,
 ) -> Result<(StatusCode, Json<Participant>)> {
-    let new =
-        conversations::NewParticipant { id: None, address: body.address, account_id: body.account_id, as_sent: false };
+    let new = conversations::NewParticipant {
+        id: None,
+        address: body.address,
+        account_id: body.account_id,
+        as_sent: false,
+        contact: body.contact_id.map_or(conversations::ContactOf::Auto, conversations::ContactOf::Is),
+    };
     let p = conversations::add_participant(&state, t.id, id, new).await?;
     Ok((StatusCode::CREATED, Json(p)))
 }

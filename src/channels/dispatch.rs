@@ -15,13 +15,15 @@ use crate::wire::ServerFrame;
 use uuid::Uuid;
 
 /// One queued delivery per participant other than the author that is reachable over a
-/// channel account (webchat participants get the message live instead).
-pub fn plan(participants: &[Participant], author: Option<Uuid>) -> Vec<Delivery> {
+/// channel account (webchat participants get the message live instead): through `via` when
+/// the sender named an account the participant has an address on, else where it last wrote.
+pub fn plan(participants: &[Participant], author: Option<Uuid>, via: Option<Uuid>) -> Vec<Delivery> {
     participants
         .iter()
         .filter(|p| Some(p.id) != author)
         .filter_map(|p| {
-            let e = p.reply_endpoint();
+            let named = via.and_then(|a| p.endpoints().into_iter().find(|e| e.account_id == Some(a)));
+            let e = named.unwrap_or_else(|| p.reply_endpoint());
             Some(Delivery {
                 participant_id: p.id,
                 account_id: e.account_id?,

@@ -16,9 +16,9 @@
 
 use super::{HookRequest, InboundMessage, dispatch};
 use crate::app::AppState;
-use crate::conversations::{self, Author, NewParticipant, PostRequest};
+use crate::conversations::{self, Author, ContactOf, NewParticipant, PostRequest};
 use crate::error::{Error, Path, Result};
-use crate::model::{Account, Address, ConversationStatus, Endpoint, Participant};
+use crate::model::{Account, Address, ConversationStatus, Endpoint, MatchMode, Participant};
 use crate::store::{Binding, DeliveryRef};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
@@ -149,7 +149,7 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
                 linked: Vec::new(),
                 reply_via: None,
                 contact_id: None,
-        last_read_seq: 0,
+                last_read_seq: 0,
                 tm_create: crate::model::now(),
                 data: Default::default(),
             };
@@ -237,6 +237,7 @@ fn request(
         client_id: Some(client_id),
         via,
         screened: false,
+        send_via: None,
         visibility: Default::default(),
     }
 }
@@ -271,8 +272,39 @@ async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Resul
             break;
         }
     }
-    let Some(known) = state.channel_store.binding(account.id, &m.from).await? else { return Ok(None) };
+    let known = state.channel_store.binding(account.id, &m.from).await?;
+    if known.is_none()
+        && account.match_mode == MatchMode::Contact
+        && let Some(room) = contact_room(state, account, &m.from).await?
+    {
+        return Ok(Some(room));
+    }
+    let Some(known) = known else { return Ok(None) };
     resolve_room(state, account, &m.from, name, None, Some(known)).await.map(Some)
+}
+
+/// Contact matching (`match: contact`): a sender this account has no room for, who is a known
+/// contact, joins the contact's most recent conversation that is not closed — its address
+/// becomes a link of the contact's participant there (bound, so the next message goes
+/// straight there). `None`: no such contact or conversation; the caller opens a room.
+async fn contact_room(state: &AppState, account: &Account, from: &Address) -> Result<Option<Room>> {
+    let tenant = account.tenant_id;
+    let Some(contact) = conversations::contacts::lookup(state, tenant, from).await? else { return Ok(None) };
+    for c in conversations::contacts::conversations(state, tenant, contact, None, 20).await? {
+        if c.lifecycle.status == ConversationStatus::Closed {
+            continue;
+        }
+        let members = state.store.list_participants(c.id).await?;
+        let Some(p) = members.into_iter().find(|p| p.contact_id == Some(contact)) else { continue };
+        return match conversations::link_endpoint(state, tenant, c.id, p.id, from.clone(), Some(account.id)).await {
+            Ok(p) => Ok(Some(Room { id: c.id, participant: p, opened: false })),
+            // Bound elsewhere meanwhile (a racing message), or a sender no number can be
+            // made of: the ordinary path takes it from here.
+            Err(Error::Conflict(_) | Error::Unprocessable { .. } | Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    Ok(None)
 }
 
 /// The sender's participant in `conversation`, added (and bound) if it is not there yet;
@@ -281,7 +313,13 @@ async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Ad
     if let Some(p) = conversations::member(state, conversation, from.kind, &from.target).await? {
         return Ok(Some(p));
     }
-    let new = NewParticipant { id: None, address: from.clone(), account_id: Some(account.id), as_sent: true };
+    let new = NewParticipant {
+        id: None,
+        address: from.clone(),
+        account_id: Some(account.id),
+        as_sent: true,
+        contact: ContactOf::Auto,
+    };
     match conversations::add_participant(state, account.tenant_id, conversation, new).await {
         Ok(p) => Ok(Some(p)),
         Err(Error::Conflict(_) | Error::NotFound(_)) => Ok(None),
@@ -383,6 +421,7 @@ async fn open_room(
         address: peer.clone(),
         account_id: Some(account.id),
         as_sent: true,
+        contact: ContactOf::Auto,
     };
     let p = conversations::add_participant(state, t, b.conversation_id, new).await?;
     crate::agents::auto_assign(state, t, b.conversation_id).await;

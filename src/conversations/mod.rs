@@ -5,13 +5,17 @@
 //! instead of the store, so every door gets the same rules and the same events. This module
 //! owns no state and no transport: HTTP shapes live in `api`, frames in `ws`.
 
+pub mod contacts;
+pub mod erase;
+pub mod merge;
 mod participants;
 mod post;
 mod revise;
 pub mod status;
 
 pub use participants::{
-    NewParticipant, add_participant, link_endpoint, member, participant, remove_participant, webchat_participant,
+    ContactOf, NewParticipant, add_participant, link_endpoint, member, participant, remove_participant,
+    webchat_participant,
 };
 pub use post::{Author, PostRequest, post, post_many, screen};
 pub use revise::{Reviser, delete as delete_message, edit as edit_message};

@@ -26,6 +26,19 @@ pub struct NewParticipant {
     /// normalise (a short code, an alphanumeric sender id) is kept as written, since refusing
     /// it would only make the provider retry. Addresses a caller typed are refused instead.
     pub as_sent: bool,
+    /// Which contact this participant is.
+    pub contact: ContactOf,
+}
+
+/// The contact of a new participant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContactOf {
+    /// The contact holding the address, created for it when there is none (agents: none).
+    Auto,
+    /// This contact; the address becomes its own.
+    Is(Uuid),
+    /// None: staff (an operator token joining a room to write) are nobody's contact.
+    Staff,
 }
 
 /// Validates an address and, for channel addresses, its account; returns the cleaned endpoint.
@@ -120,6 +133,26 @@ pub async fn add_participant(
     get(state, tenant, conversation).await?;
     let e = check_endpoint(state, tenant, new.address, new.account_id, new.as_sent).await?;
     let id = new.id.unwrap_or_else(Uuid::now_v7);
+    let contact_id = match new.contact {
+        ContactOf::Is(c) => {
+            // A named contact must exist; the address becomes one of its own (unless another
+            // contact holds it: then the caller named the wrong person).
+            super::contacts::get(state, tenant, c)
+                .await
+                .map_err(|_| Error::invalid("invalid_contact", format!("contact_id {c} names no contact")))?;
+            let key = crate::model::ContactAddress { kind: e.address.kind, target: e.address.target.clone() }.key();
+            match state.contacts.by_address(tenant, &key).await? {
+                Some(owner) if owner != c => {
+                    return Err(Error::Conflict(format!("{key} belongs to contact {owner}, not {c}")));
+                }
+                Some(_) => {}
+                None => super::contacts::claim(state, tenant, c, &e.address).await?,
+            }
+            Some(c)
+        }
+        ContactOf::Auto => super::contacts::for_address(state, tenant, &e.address).await?,
+        ContactOf::Staff => None,
+    };
     let target = Binding { conversation_id: conversation, participant_id: id };
     bind(state, &e, target).await?;
     let p = Participant {
@@ -130,7 +163,7 @@ pub async fn add_participant(
         account_id: e.account_id,
         linked: Vec::new(),
         reply_via: None,
-        contact_id: None,
+        contact_id,
         last_read_seq: 0,
         tm_create: now(),
         data: Default::default(),
@@ -140,6 +173,11 @@ pub async fn add_participant(
             let _ = state.channel_store.unbind(account, &e.address, conversation).await;
         }
         return Err(err);
+    }
+    if let Some(c) = contact_id
+        && let Err(err) = state.contacts.link_conversation(tenant, c, conversation).await
+    {
+        tracing::warn!(error = %err.chain(), %conversation, contact = %c, "conversation not listed under its contact");
     }
     emit(state, event(EventKind::ParticipantAdded, tenant, conversation, &p)).await;
     Ok(p)
@@ -162,6 +200,9 @@ pub async fn link_endpoint(
         return Ok(p);
     }
     bind(state, &e, Binding { conversation_id: conversation, participant_id }).await?;
+    if let Some(c) = p.contact_id {
+        super::contacts::claim(state, tenant, c, &e.address).await?;
+    }
     p.linked.push(e);
     state.channel_store.update_participant(&p).await?;
     emit(state, event(EventKind::ParticipantUpdated, tenant, conversation, &p)).await;

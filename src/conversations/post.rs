@@ -33,6 +33,8 @@ pub struct PostRequest {
     pub client_id: Option<String>,
     /// The endpoint a participant wrote from, when not its primary address (inbound channels).
     pub via: Option<Endpoint>,
+    /// `via` of the send: deliver through this account to participants reachable on it.
+    pub send_via: Option<Uuid>,
     /// The intercept webhooks already ruled on this content ([`screen`]): not asked again.
     pub screened: bool,
     /// `Internal` for a private note: stored and shown to operators and agents, never
@@ -199,7 +201,8 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
         }
     };
     // A private note never leaves the hub: no channel participant gets it.
-    let deliveries = if req.visibility.is_public() { dispatch::plan(participants, author) } else { Vec::new() };
+    let deliveries =
+        if req.visibility.is_public() { dispatch::plan(participants, author, req.send_via) } else { Vec::new() };
     let status =
         if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
     let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
@@ -219,9 +222,10 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
         via: match &req.author {
             // The account and address it came in on (a channel participant's, or the linked
             // endpoint it wrote from); webchat and API posts have none.
-            Author::Participant(p) => req.via.clone().or_else(|| {
-                p.account_id.map(|a| Endpoint { address: p.address.clone(), account_id: Some(a) })
-            }),
+            Author::Participant(p) => req
+                .via
+                .clone()
+                .or_else(|| p.account_id.map(|a| Endpoint { address: p.address.clone(), account_id: Some(a) })),
             Author::Api => None,
         },
         visibility: req.visibility,

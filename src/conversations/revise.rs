@@ -90,6 +90,39 @@ pub async fn delete(state: &AppState, tenant: Uuid, conversation: Uuid, id: Uuid
     Ok(m)
 }
 
+/// Erasure of a person (`erase`): the messages `people` (participant ids) wrote become
+/// tombstones without the endpoint they came in on, and deliveries to them forget the
+/// address. Idempotent; announces only a message it changed.
+pub(super) async fn redact(
+    state: &AppState,
+    tenant: Uuid,
+    conversation: Uuid,
+    id: Uuid,
+    people: &[Uuid],
+) -> Result<()> {
+    let change = |m: &mut Message| {
+        let mut changed = false;
+        if m.author.is_some_and(|a| people.contains(&a)) {
+            if m.deleted_at.is_none() || !m.text.is_empty() || !m.medias.is_empty() {
+                m.text.clear();
+                m.medias.clear();
+                m.deleted_at.get_or_insert_with(now);
+                changed = true;
+            }
+            changed |= m.via.take().is_some();
+        }
+        for d in m.deliveries.iter_mut().filter(|d| people.contains(&d.participant_id) && !d.to.is_empty()) {
+            d.to.clear();
+            changed = true;
+        }
+        Ok(changed)
+    };
+    if let Some((m, true)) = state.store.change_message(conversation, id, &change).await? {
+        announce(state, tenant, EventKind::MessageDeleted, &m).await;
+    }
+    Ok(())
+}
+
 /// The room's `message_updated` frame (on every node) and the event for outside consumers.
 async fn announce(state: &AppState, tenant: Uuid, kind: EventKind, m: &Message) {
     let room = m.conversation_id;

@@ -67,6 +67,38 @@ impl Keys {
         format!("{}:tunowned:{{{}}}", self.prefix, tenant)
     }
 
+    /// `P:contact:{<tenant id>}:<contact id>` → contact JSON. Every contact key of a tenant
+    /// shares the tenant's hash tag: a contact change is one script on one slot.
+    pub fn contact(&self, tenant: Uuid, id: Uuid) -> String {
+        format!("{}:contact:{{{}}}:{}", self.prefix, tenant, id.simple())
+    }
+
+    /// `P:contacts:{<tenant id>}`: ZSET of contact ids (32 hex digits, score 0), paged by lex.
+    pub fn contacts(&self, tenant: Uuid) -> String {
+        format!("{}:contacts:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:caddr:{<tenant id>}` hash: `<type>:<target>` → the contact holding that address.
+    pub fn contact_addresses(&self, tenant: Uuid) -> String {
+        format!("{}:caddr:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:cterms:{<tenant id>}`: ZSET (score 0) of `<term>\x01<contact id>`: `q=` prefixes are
+    /// a `ZRANGEBYLEX` range.
+    pub fn contact_terms(&self, tenant: Uuid) -> String {
+        format!("{}:cterms:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:ctomb:{<tenant id>}` hash: contact id → `merged:<id>`, `erased` or `deleted`.
+    pub fn contact_tombs(&self, tenant: Uuid) -> String {
+        format!("{}:ctomb:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:cconvs:{<tenant id>}:<contact id>`: ZSET like `tconvs` of the contact's conversations.
+    pub fn contact_conversations(&self, tenant: Uuid, id: Uuid) -> String {
+        format!("{}:cconvs:{{{}}}:{}", self.prefix, tenant, id.simple())
+    }
+
     /// `P:agents:{<tenant id>}`: ZSET of `<node id> <agent identity>` for agents with a live
     /// WebSocket on that node, scored by the Unix ms the entry expires at (heartbeat).
     pub fn agents_online(&self, tenant: Uuid) -> String {

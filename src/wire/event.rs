@@ -35,6 +35,18 @@ pub enum EventKind {
     AccountUpdated,
     #[serde(rename = "account.deleted")]
     AccountDeleted,
+    #[serde(rename = "contact.created")]
+    ContactCreated,
+    #[serde(rename = "contact.updated")]
+    ContactUpdated,
+    #[serde(rename = "contact.deleted")]
+    ContactDeleted,
+    /// Another contact was merged into this one (`data`: the survivor and `merged_id`).
+    #[serde(rename = "contact.merged")]
+    ContactMerged,
+    /// A contact was erased on request (`data`: only its id).
+    #[serde(rename = "contact.erased")]
+    ContactErased,
     /// The one pre-event: intercept webhooks are asked before a message is stored.
     #[serde(rename = "message.creating")]
     MessageCreating,
@@ -55,6 +67,11 @@ impl EventKind {
         EventKind::AccountCreated,
         EventKind::AccountUpdated,
         EventKind::AccountDeleted,
+        EventKind::ContactCreated,
+        EventKind::ContactUpdated,
+        EventKind::ContactDeleted,
+        EventKind::ContactMerged,
+        EventKind::ContactErased,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -71,6 +88,11 @@ impl EventKind {
             EventKind::AccountCreated => "account.created",
             EventKind::AccountUpdated => "account.updated",
             EventKind::AccountDeleted => "account.deleted",
+            EventKind::ContactCreated => "contact.created",
+            EventKind::ContactUpdated => "contact.updated",
+            EventKind::ContactDeleted => "contact.deleted",
+            EventKind::ContactMerged => "contact.merged",
+            EventKind::ContactErased => "contact.erased",
             EventKind::MessageCreating => "message.creating",
         }
     }

@@ -43,6 +43,9 @@ pub enum ClientFrame {
         /// `internal` posts a private note (operator and agent tokens only).
         #[serde(default)]
         visibility: crate::model::Visibility,
+        /// Deliver through this account where the recipient has an address on it.
+        #[serde(default)]
+        via: Option<crate::model::SendVia>,
     },
     Typing {
         conversation_id: Uuid,

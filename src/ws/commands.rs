@@ -44,10 +44,10 @@ impl Session {
                 }
                 self.send_now(ServerFrame::Unsubscribed { conversation_id, reason: "client" }.to_text()).await
             }
-            ClientFrame::Send { conversation_id, text, medias, client_id, visibility } => {
+            ClientFrame::Send { conversation_id, text, medias, client_id, visibility, via } => {
                 // The session's reader normally batches sends (`Session::on_send`); alone here.
                 let refused = self.note_refused(visibility);
-                let out = super::send::Outgoing { conversation_id, text, medias, client_id, visibility, refused };
+                let out = super::send::Outgoing { conversation_id, text, medias, client_id, visibility, via, refused };
                 self.post_batch(vec![out]).await
             }
             ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {

@@ -28,6 +28,8 @@ pub(super) struct Outgoing {
     pub medias: Vec<Media>,
     pub client_id: Option<String>,
     pub visibility: Visibility,
+    /// The account to deliver through (`via`), where recipients have an address on it.
+    pub via: Option<crate::model::SendVia>,
     /// Refused before posting (the frame rate limit), answered in its place in the burst.
     pub refused: Option<Error>,
 }
@@ -53,7 +55,7 @@ impl Session {
                 self.stash = Some(incoming);
                 break;
             };
-            let Ok(ClientFrame::Send { conversation_id, text: body, medias, client_id, visibility }) =
+            let Ok(ClientFrame::Send { conversation_id, text: body, medias, client_id, visibility, via }) =
                 serde_json::from_str::<ClientFrame>(text.as_str())
             else {
                 self.stash = Some(Some(Ok(Message::Text(text))));
@@ -63,7 +65,7 @@ impl Session {
                 Ok(refused) => refused.or_else(|| self.note_refused(visibility)),
                 Err(code) => return Some(code),
             };
-            batch.push(Outgoing { conversation_id, text: body, medias, client_id, visibility, refused });
+            batch.push(Outgoing { conversation_id, text: body, medias, client_id, visibility, via, refused });
         }
         None
     }
@@ -113,6 +115,7 @@ impl Session {
                         client_id: o.client_id.clone(),
                         via: None,
                         screened: false,
+                        send_via: o.via.map(|v| v.account_id),
                         visibility: o.visibility,
                     });
                     Ok(reqs.len() - 1)
@@ -161,7 +164,13 @@ impl Session {
                 None => {
                     let kind = self.claims.address_kind();
                     let address = Address { kind, target: self.identity.to_string(), name: String::new() };
-                    let new = conversations::NewParticipant { id: None, address, account_id: None, as_sent: false };
+                    let new = conversations::NewParticipant {
+                        id: None,
+                        address,
+                        account_id: None,
+                        as_sent: false,
+                        contact: conversations::ContactOf::Staff,
+                    };
                     match conversations::add_participant(&self.state, self.claims.tid, room, new).await {
                         Ok(p) => p,
                         Err(Error::Conflict(_)) => conversations::member(&self.state, room, kind, &self.identity)

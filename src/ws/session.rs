@@ -174,14 +174,14 @@ impl Session {
     /// Parses and runs one client frame; `Some(code)` asks to close.
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<u16> {
         let parsed = serde_json::from_str(text.as_str());
-        if let Ok(ClientFrame::Send { conversation_id, text, medias, client_id, visibility }) = parsed {
+        if let Ok(ClientFrame::Send { conversation_id, text, medias, client_id, visibility, via }) = parsed {
             // A rate-limited `send` is answered in order with its client_id (see `send`).
             self.bad_frames = 0;
             let refused = match self.admit_send() {
                 Ok(refused) => refused.or_else(|| self.note_refused(visibility)),
                 Err(code) => return Some(code),
             };
-            let out = super::send::Outgoing { conversation_id, text, medias, client_id, visibility, refused };
+            let out = super::send::Outgoing { conversation_id, text, medias, client_id, visibility, via, refused };
             return self.on_send(out).await;
         }
         match self.throttle().await {

@@ -257,6 +257,14 @@ async fn timers_resolve_then_close_a_quiet_room_and_the_next_sms_opens_a_new_one
         assert_eq!(texts(messages(&srv, new[0]).await), ["me again"]);
         assert_eq!(texts(messages(&srv, &old).await), ["hello"], "the closed room keeps its history");
         assert_eq!(status_of(&api, new[0]).await["status"], "open");
+        let contact_of = async |conv: &str| {
+            let (_, p) = api.get(&format!("/v1.0/conversations/{conv}/participants")).await;
+            p["result"][0]["contact_id"].as_str().unwrap().to_string()
+        };
+        assert_eq!(contact_of(new[0]).await, contact_of(&old).await, "{backend:?}: the same contact");
+        let (_, list) = api.get(&format!("/v1.0/contacts/{}/conversations", contact_of(&old).await)).await;
+        let listed: Vec<&str> = list["result"].as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+        assert_eq!(listed, [new[0], old.as_str()], "{backend:?}: the contact's rooms, newest first");
 
         // Deleting the closed room leaves the number bound to its new one.
         assert_eq!(api.delete(&format!("/v1.0/conversations/{old}")).await.0, 200);

@@ -156,6 +156,17 @@ async fn every_catalogue_event_arrives_signed_and_tenants_are_isolated() {
     assert_eq!(wait_type(&stub, "message.deleted").await["data"]["deleted_at"], gone["deleted_at"]);
     assert_eq!(api.delete(&format!("/v1.0/conversations/{c}")).await.0, 200);
     assert_eq!(api.delete(&format!("/v1.0/conversation_accounts/{acc}")).await.0, 200);
+    // Contacts: the tel participant's contact was created (and updated by the link); merge,
+    // delete and erase the rest of the catalogue.
+    let contact = async |name: &str| {
+        let (s, c) = api.post("/v1.0/contacts", json!({"name": name})).await;
+        assert_eq!(s, 201, "{c}");
+        c["id"].as_str().unwrap().to_string()
+    };
+    let (x, y, z) = (contact("x").await, contact("y").await, contact("z").await);
+    assert_eq!(api.post(&format!("/v1.0/contacts/{x}/merge"), json!({"contact_id": y})).await.0, 200);
+    assert_eq!(api.delete(&format!("/v1.0/contacts/{x}")).await.0, 204);
+    assert_eq!(api.delete(&format!("/v1.0/contacts/{z}?erase=true")).await.0, 204);
 
     let tenant_a = common::test_config().tenants[0].tenant_id().to_string();
     for kind in switchboard::wire::EventKind::NOTIFY.iter().map(|k| k.as_str()) {
