@@ -18,6 +18,7 @@ mod channels_telnyx;
 mod channels_twilio;
 mod channels_unified;
 mod channels_whatsapp;
+mod conversation_filters;
 mod http_answers;
 mod layers;
 mod messages_change;
