@@ -37,7 +37,7 @@ use super::{RedisStore, is_stale};
 use crate::error::Result;
 use crate::model::{Conversation, ConversationStatus, Participant};
 use crate::redis::ToRedisArgsDyn;
-use crate::store::{ConversationFilter, OwnerFilter, indexed_prefix, prefixes};
+use crate::store::{ConversationFilter, OwnerFilter, Store, indexed_prefix, prefixes};
 use futures_util::future::try_join_all;
 use redis::Script;
 use std::collections::{BTreeSet, HashMap};
