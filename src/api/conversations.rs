@@ -130,9 +130,10 @@ impl ListParams {
         let bad = |m: String| Error::invalid("invalid_filter", m);
         let status = match self.status.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(s) => Some(ConversationStatus::parse(s).ok_or_else(|| {
-                bad(format!("status `{s}` is none of open, pending, snoozed, resolved, closed"))
-            })?),
+            Some(s) => Some(
+                ConversationStatus::parse(s)
+                    .ok_or_else(|| bad(format!("status `{s}` is none of open, pending, snoozed, resolved, closed")))?,
+            ),
         };
         let channel = match self.channel.as_deref().map(str::trim) {
             None | Some("") => None,

@@ -85,8 +85,10 @@ impl ConversationFilter {
             return false;
         }
         let endpoints = || participants.iter().flat_map(|p| p.endpoints());
-        let address =
-            self.address.as_ref().is_none_or(|(k, t)| endpoints().any(|e| e.address.kind == *k && e.address.target == *t));
+        let address = self
+            .address
+            .as_ref()
+            .is_none_or(|(k, t)| endpoints().any(|e| e.address.kind == *k && e.address.target == *t));
         let channel = self.channel.is_none_or(|k| endpoints().any(|e| e.address.kind == k));
         let q = self.q.as_ref().is_none_or(|q| {
             text_matches(&c.name, q)

@@ -61,11 +61,22 @@ async fn each_filter_alone_and_combined() {
     on_every_backend(async |backend| {
         let srv = TestServer::start_on(backend, test_config()).await;
         let api = srv.api(KEY_A);
-        let tel = account(&srv, "tel", json!({"account_sid": "AC00000000000000000000000000000000", "auth_token": "t0123456789"})).await;
-        let wa = account(&srv, "whatsapp", json!({"access_token": "x", "app_secret": "y", "verify_token": "z", "phone_number_id": "1"})).await;
+        let tel = account(
+            &srv,
+            "tel",
+            json!({"account_sid": "AC00000000000000000000000000000000", "auth_token": "t0123456789"}),
+        )
+        .await;
+        let wa = account(
+            &srv,
+            "whatsapp",
+            json!({"access_token": "x", "app_secret": "y", "verify_token": "z", "phone_number_id": "1"}),
+        )
+        .await;
 
         let billing = api.conversation("Billing question").await;
-        add(&api, &billing, json!({"address": {"type": "tel", "target": "+1 (415) 555-0123"}, "account_id": tel})).await;
+        add(&api, &billing, json!({"address": {"type": "tel", "target": "+1 (415) 555-0123"}, "account_id": tel}))
+            .await;
         add(&api, &billing, json!({"address": {"type": "webchat", "target": "alice", "name": "Alice Smith"}})).await;
         let shipping = api.conversation("Shipping").await;
         add(&api, &shipping, json!({"address": {"type": "whatsapp", "target": "14155550123"}, "account_id": wa})).await;
@@ -257,4 +268,51 @@ async fn another_tenants_rooms_never_appear() {
         srv.stop().await;
     })
     .await;
+}
+
+/// On a cluster the index lives in the tenant's slot and follows each change in a second step:
+/// the same answers, from either node.
+#[tokio::test]
+async fn filters_work_on_a_redis_cluster() {
+    use crate::common::redis::{Node, RedisCluster};
+    let cluster = RedisCluster::start().await;
+    let url = cluster.url();
+    let (one, two) = tokio::join!(Node::start(&url, true), Node::start(&url, true));
+    let (a, b) = (one.api(KEY_A), two.api(KEY_A));
+    let mut convs = Vec::new();
+    for i in 0..6 {
+        let c = a.conversation(&format!("Cluster {i}")).await;
+        a.webchat(&c, &format!("user{i}")).await;
+        convs.push(c);
+    }
+    let carol = a.webchat(&convs[2], "carol").await;
+    put(&a, &convs[1], json!({"status": "pending"})).await;
+    put(&a, &convs[4], json!({"status": "pending"})).await;
+    put(&a, &convs[5], json!({"name": "Elsewhere"})).await;
+    let other = srv_b_conversation(&two).await;
+
+    assert_eq!(all(&b, "status=pending", 1).await, newest_first(&[&convs[1], &convs[4]]));
+    assert_eq!(all(&b, "q=cluster&status=open", 2).await, newest_first(&[&convs[0], &convs[2], &convs[3]]));
+    assert_eq!(find(&b, "address=webchat:carol").await, vec![convs[2].clone()]);
+    assert_eq!(find(&b, "channel=webchat&q=else").await, vec![convs[5].clone()]);
+
+    put(&b, &convs[4], json!({"status": "open"})).await;
+    assert_eq!(find(&a, "status=pending").await, vec![convs[1].clone()]);
+    let (s, _) = b.delete(&format!("/v1.0/conversations/{}/participants/{carol}", convs[2])).await;
+    assert_eq!(s, 200);
+    assert_eq!(find(&a, "address=webchat:carol").await, Vec::<String>::new());
+    let (s, _) = a.delete(&format!("/v1.0/conversations/{}", convs[1])).await;
+    assert_eq!(s, 200);
+    assert_eq!(find(&b, "status=pending").await, Vec::<String>::new());
+    // Tenant `b`'s "Cluster b" (with its own carol) never shows.
+    assert_eq!(find(&a, "q=cluster").await, newest_first(&[&convs[0], &convs[2], &convs[3], &convs[4]]));
+    assert_eq!(find(&two.api(KEY_B), "q=cluster&address=webchat:carol").await, vec![other]);
+}
+
+/// A room of tenant `b` named like tenant `a`'s, with a participant `carol`.
+async fn srv_b_conversation(node: &crate::common::redis::Node) -> String {
+    let api = node.api(KEY_B);
+    let c = api.conversation("Cluster b").await;
+    api.webchat(&c, "carol").await;
+    c
 }
