@@ -19,7 +19,7 @@ mod revise;
 mod scripts;
 mod status;
 
-use super::{Appended, ConversationFilter, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, StatusSet, Store};
+use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
@@ -137,8 +137,8 @@ impl Store for RedisStore {
         self.redis.query::<()>(cmd("ZADD").arg(index).arg(0).arg(c.id.simple().to_string())).await?;
         self.index_owner(c.tenant_id, c.id, 0, None).await?;
         let epoch = new_epoch();
-        let mut keys = vec![self.keys.conversation(c.id), self.keys.room(c.id, "ix")];
-        keys.extend(self.find_keys(c.tenant_id));
+        let mut keys = self.indexing_keys(c.tenant_id, c.id, &[]);
+        keys.insert(0, self.keys.conversation(c.id));
         let (status, name) = (find::status_entries(c.lifecycle.status), find::name_entries(&c.name));
         let args: [&dyn crate::redis::ToRedisArgsDyn; 7] =
             [&c.tenant_id.to_string(), &encode(c)?, &epoch, &self.run_id().await?, &Self::member(c.id), &status, &name];
@@ -191,11 +191,7 @@ impl Store for RedisStore {
         b: Option<Uuid>,
         n: usize,
     ) -> Result<Vec<Conversation>> {
-        match &f.owner {
-            _ if !f.owner_only() => self.find(t, f, b, n).await,
-            OwnerFilter::Any => self.list_conversations(t, b, n).await,
-            owner => self.list_owned(t, owner, b, n).await,
-        }
+        self.find(t, f, b, n).await
     }
 
     async fn set_owner(
@@ -212,8 +208,8 @@ impl Store for RedisStore {
         let name = find::name_entries(&c.name);
         let args: [&dyn crate::redis::ToRedisArgsDyn; 4] =
             [&c.tenant_id.to_string(), &encode(c)?, &Self::member(c.id), &name];
-        let mut keys = vec![self.keys.conversation(c.id), self.keys.room(c.id, "ix")];
-        keys.extend(self.find_keys(c.tenant_id));
+        let mut keys = self.indexing_keys(c.tenant_id, c.id, &[]);
+        keys.insert(0, self.keys.conversation(c.id));
         let n: i64 = self.redis.script(&self.scripts.update_conversation, &keys, &args).await?;
         if n == 1 {
             self.settle_find(c.tenant_id, c.id).await?;
@@ -246,9 +242,8 @@ impl Store for RedisStore {
 
     async fn add_participant(&self, p: &Participant) -> Result<()> {
         let room = p.conversation_id;
-        let mut keys = vec![self.keys.conversation(room)];
-        keys.extend(["parts", "eps", "ix"].map(|k| self.keys.room(room, k)));
-        keys.extend(self.find_keys(p.tenant_id));
+        let mut keys = self.indexing_keys(p.tenant_id, room, &["parts", "eps"]);
+        keys.insert(0, self.keys.conversation(room));
         let endpoint = format!("{}:{}", p.address.kind.as_str(), p.address.target);
         let entries = find::participant_entries(p);
         let args: [&dyn crate::redis::ToRedisArgsDyn; 5] =
@@ -279,12 +274,9 @@ impl Store for RedisStore {
     }
 
     async fn remove_participant(&self, conversation: Uuid, id: Uuid) -> Result<bool> {
-        // The tenant (never changes) names the filter index the removal unfiles its entries from.
-        let tenant: Option<String> =
-            self.redis.query(cmd("HGET").arg(self.keys.conversation(conversation)).arg("tenant")).await?;
-        let Some(tenant) = tenant.and_then(|t| Uuid::parse_str(&t).ok()) else { return Ok(false) };
-        let mut keys: Vec<String> = ["parts", "eps", "read", "ix"].map(|p| self.keys.room(conversation, p)).into();
-        keys.extend(self.find_keys(tenant));
+        // The tenant names the filter index the removal unfiles the participant's entries from.
+        let Some(tenant) = self.tenant_of(conversation).await? else { return Ok(false) };
+        let keys = self.indexing_keys(tenant, conversation, &["parts", "eps", "read"]);
         let args: [&dyn crate::redis::ToRedisArgsDyn; 2] = [&id.to_string(), &Self::member(conversation)];
         let n: i64 = self.redis.script(&self.scripts.remove_participant, &keys, &args).await?;
         if n == 1 {

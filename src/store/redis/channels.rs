@@ -69,8 +69,7 @@ impl ChannelStore for RedisStore {
 
     async fn update_participant(&self, p: &Participant) -> Result<()> {
         let room = p.conversation_id;
-        let mut keys = vec![self.keys.room(room, "parts"), self.keys.room(room, "ix")];
-        keys.extend(self.find_keys(p.tenant_id));
+        let keys = self.indexing_keys(p.tenant_id, room, &["parts"]);
         let entries = super::find::participant_entries(p);
         let args: [&dyn ToRedisArgsDyn; 4] = [&p.id.to_string(), &encode(p)?, &RedisStore::member(room), &entries];
         if self.redis.script::<i64>(&self.scripts.update_participant, &keys, &args).await? == 1 {

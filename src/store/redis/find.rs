@@ -213,6 +213,22 @@ impl RedisStore {
         (!self.cluster).then(|| self.keys.tenant_find(tenant))
     }
 
+    /// The KEYS of an indexing room script: the room's `parts`, then its `ix`, then (one
+    /// server) the tenant's filter index.
+    pub(super) fn indexing_keys(&self, tenant: Uuid, room: Uuid, parts: &[&str]) -> Vec<String> {
+        let mut keys: Vec<String> = parts.iter().map(|p| self.keys.room(room, p)).collect();
+        keys.push(self.keys.room(room, "ix"));
+        keys.extend(self.find_keys(tenant));
+        keys
+    }
+
+    /// The tenant a room belongs to (never changes), `None` for an unknown room.
+    pub(super) async fn tenant_of(&self, room: Uuid) -> Result<Option<Uuid>> {
+        let t: Option<String> =
+            self.redis.query(redis::cmd("HGET").arg(self.keys.conversation(room)).arg("tenant")).await?;
+        Ok(t.and_then(|t| Uuid::parse_str(&t).ok()))
+    }
+
     /// A conversation as the index names it: its id in 32 hex digits.
     pub(super) fn member(id: Uuid) -> String {
         id.simple().to_string()
@@ -243,8 +259,9 @@ impl RedisStore {
         self.redis.script::<i64>(&self.scripts.find.sync, &keys, &args).await.map(|_| ())
     }
 
-    /// A page of the tenant's conversations matching `filter` (not owner-only), newest first,
-    /// below `before`.
+    /// A page of the tenant's conversations matching `filter`, newest first, below `before`:
+    /// an owner-only filter pages the tenant's list or the owner indexes (`owners`), any other
+    /// walks this index.
     pub(super) async fn find(
         &self,
         tenant: Uuid,
@@ -252,6 +269,11 @@ impl RedisStore {
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Conversation>> {
+        match &filter.owner {
+            _ if !filter.owner_only() => {}
+            OwnerFilter::Any => return self.list_conversations(tenant, before, limit).await,
+            owner => return self.list_owned(tenant, owner, before, limit).await,
+        }
         let (keys, groups) = self.groups(tenant, filter);
         let mut cursor = before.map(Self::member).unwrap_or_default();
         let mut out = Vec::with_capacity(limit);

@@ -41,8 +41,8 @@ impl RedisStore {
         let mut args: Vec<&dyn ToRedisArgsDyn> = vec![&t, &status, &doc, &member];
         let names: Vec<&str> = expect.iter().map(|s| s.as_str()).collect();
         args.extend(names.iter().map(|n| n as &dyn ToRedisArgsDyn));
-        let mut keys = vec![self.keys.conversation(id), self.keys.room(id, "ix")];
-        keys.extend(self.find_keys(tenant));
+        let mut keys = self.indexing_keys(tenant, id, &[]);
+        keys.insert(0, self.keys.conversation(id));
         let out: Vec<String> = self.redis.script(&self.scripts.set_status, &keys, &args).await?;
         let [applied, previous] = out.as_slice() else { return Ok(None) };
         let (applied, previous) = (applied == "1", ConversationStatus::parse(previous).unwrap_or_default());
