@@ -1,4 +1,5 @@
-//! `/v1.0/conversations`: create, list (newest first, cursor-paged, by owner), get, update
+//! `/v1.0/conversations`: create, list (newest first, cursor-paged, filtered by owner, status,
+//! participant address, channel and a name or address prefix), get, update
 //! (including the owner), unassign, delete. Reads also accept agent tokens (`agents::Caller`).
 
 use super::pagination::{Page, decode_cursor, encode_cursor, page_size};
@@ -7,7 +8,8 @@ use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::conversations;
 use crate::error::{Error, ErrorBody, Json, Path, Query, Result};
-use crate::model::{Conversation, ConversationStatus, Timers};
+use crate::model::{AddressType, Conversation, ConversationStatus, Timers};
+use crate::store::{ConversationFilter, OwnerFilter, search_text};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -99,11 +101,85 @@ pub struct ListParams {
     /// Only conversations owned by this agent; `none` = only unassigned ones. With an agent
     /// token: its own identity or `none` (default: both).
     pub owner_id: Option<String>,
-    /// With `account_id`: only the conversation this peer address is bound to on that account
-    /// (a phone number in any spelling: it is normalised like every phone address).
+    /// `true`: only unassigned conversations (the same as `owner_id=none`).
+    pub unassigned: Option<bool>,
+    /// Only conversations with this status (`open`, `pending`, `snoozed`, `resolved`, `closed`).
+    #[param(value_type = Option<ConversationStatus>)]
+    pub status: Option<String>,
+    /// `<type>:<target>` (e.g. `tel:+14155550123`; a phone number in any spelling): only
+    /// conversations where a participant has this address, as its own or a linked one, on any
+    /// account. With `account_id`: only the conversation this peer address is bound to on
+    /// that account, and the bare target (`+14155550123`) is enough.
     pub address: Option<String>,
     /// The channel account `address` is reached through.
     pub account_id: Option<Uuid>,
+    /// An address type (`tel`, `whatsapp`, `webchat`, …): only conversations with a
+    /// participant on that channel.
+    #[param(value_type = Option<AddressType>)]
+    pub channel: Option<String>,
+    /// Case-insensitive prefix of the conversation's name, or of a participant's address
+    /// target or display name.
+    pub q: Option<String>,
+}
+
+impl ListParams {
+    /// The filters of this query beyond the owner, checked and normalised (422 `invalid_filter`
+    /// or `invalid_address`).
+    /// `address` is a filter unless it goes with `account_id` (a binding lookup instead).
+    fn filter(&self, owner: OwnerFilter) -> Result<ConversationFilter> {
+        let bad = |m: String| Error::invalid("invalid_filter", m);
+        let status = match self.status.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(s) => Some(
+                ConversationStatus::parse(s)
+                    .ok_or_else(|| bad(format!("status `{s}` is none of open, pending, snoozed, resolved, closed")))?,
+            ),
+        };
+        let channel = match self.channel.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(c) => Some(address_type(c).ok_or_else(|| bad(format!("channel `{c}` is no address type")))?),
+        };
+        let address = match self.address.as_deref().map(str::trim) {
+            _ if self.account_id.is_some() => None,
+            None | Some("") => None,
+            Some(a) => Some(participant_address(a)?),
+        };
+        let q = self.q.as_deref().map(search_text).filter(|q| !q.is_empty());
+        Ok(ConversationFilter { owner, status, address, channel, q })
+    }
+
+    /// The `owner_id` asked for, `unassigned=true` being `owner_id=none`.
+    fn owner_id(&self) -> Result<Option<&str>> {
+        match (self.unassigned, self.owner_id.as_deref().map(str::trim)) {
+            (Some(true), None | Some("" | "none")) => Ok(Some("none")),
+            (Some(true), Some(_)) => {
+                Err(Error::invalid("invalid_filter", "`unassigned=true` and an `owner_id`: give one of them"))
+            }
+            (_, owner) => Ok(owner),
+        }
+    }
+}
+
+fn address_type(s: &str) -> Option<AddressType> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase())).ok()
+}
+
+/// `<type>:<target>` as participants store it: a phone target in E.164, an email lowercase.
+fn participant_address(raw: &str) -> Result<(AddressType, String)> {
+    let bad = || {
+        Error::invalid("invalid_address", format!("address `{raw}` is not `<type>:<target>` (e.g. `tel:+14155550123`)"))
+    };
+    let (kind, target) = raw.split_once(':').ok_or_else(bad)?;
+    let (kind, target) = (address_type(kind.trim()).ok_or_else(bad)?, target.trim());
+    if target.is_empty() {
+        return Err(bad());
+    }
+    let target = match kind {
+        k if crate::phone::is_phone(k) => crate::phone::e164(target, None)?,
+        AddressType::Email => target.to_ascii_lowercase(),
+        _ => target.to_string(),
+    };
+    Ok((kind, target))
 }
 
 /// The conversation `address` is bound to on `account` (none, or one).
@@ -143,26 +219,37 @@ pub async fn create(
 #[utoipa::path(get, path = "/v1.0/conversations", tag = "conversations", params(ListParams),
     responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "`account_id` names no account of this tenant", body = ErrorBody),
-        (status = 422, description = "`address` without `account_id` (or the reverse), or an address that is not one", body = ErrorBody)),
+        (status = 422, description = "`invalid_filter`: an unknown `status` or `channel`, `account_id` without `address`, `unassigned=true` with an `owner_id`; `invalid_address`: an `address` that is not `<type>:<target>` or a phone number that is not one", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ListParams>,
 ) -> Result<Json<Page<Conversation>>> {
-    match (q.account_id, q.address.as_deref()) {
-        (Some(account), Some(address)) => {
-            let result = by_address(&state, &caller, account, address).await?;
-            return Ok(Json(Page { result, next_page_token: None }));
+    if let (Some(account), Some(address)) = (q.account_id, q.address.as_deref()) {
+        // The binding lookup (it applies the caller's visibility itself); the other filters
+        // narrow its one result.
+        let owner = match caller {
+            Caller::Client(_) => OwnerFilter::Any,
+            _ => caller.owner_filter(q.owner_id()?)?,
+        };
+        let filter = q.filter(owner)?;
+        let mut result = Vec::new();
+        for c in by_address(&state, &caller, account, address).await? {
+            if filter.matches(&c, &state.store.list_participants(c.id).await?) {
+                result.push(c);
+            }
         }
-        (None, None) => {}
-        _ => return Err(Error::invalid("invalid_filter", "`address` and `account_id` filter together: give both")),
+        return Ok(Json(Page { result, next_page_token: None }));
+    }
+    if q.account_id.is_some() {
+        return Err(Error::invalid("invalid_filter", "`account_id` goes with `address`: give both"));
     }
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let before = q.page_token.as_deref().map(decode_cursor).transpose()?;
-    let filter = caller.owner_filter(q.owner_id.as_deref())?;
-    let mut result = state.store.list_conversations_by_owner(caller.tenant(), &filter, before, size + 1).await?;
+    let filter = q.filter(caller.owner_filter(q.owner_id()?)?)?;
+    let mut result = state.store.find_conversations(caller.tenant(), &filter, before, size + 1).await?;
     let next_page_token = if result.len() > size {
         result.truncate(size);
         result.last().map(|c| encode_cursor(c.id))

@@ -99,6 +99,20 @@ impl Keys {
         format!("{}:cconvs:{{{}}}:{}", self.prefix, tenant, id.simple())
     }
 
+    /// `P:tfind:{<tenant id>}`: ZSET (score 0) of `<entry>\0<conversation id>` (32 hex digits),
+    /// the filter index of `GET /v1.0/conversations`: entries `s:<status>`, `a:<type>:<target>`,
+    /// `c:<type>` and `q:<prefix>` (`crate::store::redis` `find`). All members of one entry
+    /// sort by id, so one entry's conversations page newest first with `ZREVRANGEBYLEX`.
+    pub fn tenant_find(&self, tenant: Uuid) -> String {
+        format!("{}:tfind:{{{}}}", self.prefix, tenant)
+    }
+
+    /// `P:tfindv:{<tenant id>}` hash (Redis Cluster only): conversation id → `<version>\n`
+    /// followed by its entries filed in `tfind`, one a line, as of that room index version.
+    pub fn tenant_find_versions(&self, tenant: Uuid) -> String {
+        format!("{}:tfindv:{{{}}}", self.prefix, tenant)
+    }
+
     /// `P:agents:{<tenant id>}`: ZSET of `<node id> <agent identity>` for agents with a live
     /// WebSocket on that node, scored by the Unix ms the entry expires at (heartbeat).
     pub fn agents_online(&self, tenant: Uuid) -> String {
@@ -117,7 +131,7 @@ impl Keys {
     }
 
     /// `P:room:{<room>}:<part>` for the room's other keys (`hist`, `ids`, `patch`, `parts`,
-    /// `eps`, `read`).
+    /// `eps`, `read`, `ix`).
     pub fn room(&self, room: Uuid, part: &str) -> String {
         format!("{}:room:{{{}}}:{}", self.prefix, room, part)
     }
@@ -130,7 +144,7 @@ impl Keys {
     /// Every key of a room, for deletion (idempotency keys expire by themselves).
     pub fn room_keys(&self, room: Uuid) -> Vec<String> {
         let mut keys = vec![self.conversation(room)];
-        keys.extend(["hist", "ids", "patch", "parts", "eps", "read"].iter().map(|p| self.room(room, p)));
+        keys.extend(["hist", "ids", "patch", "parts", "eps", "read", "ix"].iter().map(|p| self.room(room, p)));
         keys
     }
 

@@ -9,7 +9,7 @@
 //! process: after a restart every conversation is gone (subscribe answers `not_found`).
 
 use super::channels::{Binding, DeliveryRef};
-use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, StatusSet, Store};
+use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store};
 use crate::error::{Error, Result};
 use crate::model::{Account, Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
 use crate::wire::{LocalBus, Publication, message_frame};
@@ -155,22 +155,30 @@ impl Store for MemoryStore {
         Ok(ids.iter().filter_map(|id| self.conversations.get(id).map(|c| c.clone())).collect())
     }
 
-    async fn list_conversations_by_owner(
+    async fn find_conversations(
         &self,
         tenant: Uuid,
-        filter: &OwnerFilter,
+        filter: &ConversationFilter,
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Conversation>> {
         let Some(set) = self.by_tenant.get(&tenant) else { return Ok(Vec::new()) };
         let upper = before.map_or(Bound::Unbounded, Bound::Excluded);
         // Filtered while walking the ordered set: no index to keep, and a page costs at most
-        // one pass over the tenant's conversations.
+        // one pass over the tenant's conversations (participants read only when a filter needs
+        // them).
+        let matches = |c: &Conversation| {
+            if !filter.needs_participants(c) {
+                return filter.matches_conversation(c);
+            }
+            let parts = self.participants.get(&c.id).map(|l| l.clone()).unwrap_or_default();
+            filter.matches(c, &parts)
+        };
         Ok(set
             .range((Bound::Unbounded, upper))
             .rev()
             .filter_map(|id| self.conversations.get(id).map(|c| c.clone()))
-            .filter(|c| filter.matches(c))
+            .filter(matches)
             .take(limit)
             .collect())
     }

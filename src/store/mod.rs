@@ -7,6 +7,7 @@
 //! about WebSocket connections (the hub does) or about other nodes (the broker does).
 
 pub mod channels;
+mod filter;
 pub mod memory;
 mod memory_channels;
 pub mod redis;
@@ -19,6 +20,7 @@ use uuid::Uuid;
 
 pub use self::redis::RedisStore;
 pub use channels::{Binding, ChannelStore, DeliveryRef};
+pub use filter::{ConversationFilter, OwnerFilter, PREFIX_CHARS, indexed_prefix, prefixes, search_text};
 pub use memory::MemoryStore;
 
 /// A message about to be appended: everything but `seq`, which the store assigns.
@@ -53,31 +55,6 @@ pub struct Appended {
 pub struct RoomState {
     pub seq: u64,
     pub epoch: String,
-}
-
-/// Which conversations a list returns, by owner.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OwnerFilter {
-    /// Every conversation of the tenant.
-    Any,
-    /// Only conversations nobody owns.
-    Unassigned,
-    /// Only conversations owned by this agent.
-    Agent(String),
-    /// What an agent may see: its own conversations and the unassigned ones.
-    AgentOrUnassigned(String),
-}
-
-impl OwnerFilter {
-    pub fn matches(&self, c: &Conversation) -> bool {
-        let owner = c.owner_id.as_deref();
-        match self {
-            OwnerFilter::Any => true,
-            OwnerFilter::Unassigned => owner.is_none(),
-            OwnerFilter::Agent(a) => owner == Some(a.as_str()),
-            OwnerFilter::AgentOrUnassigned(a) => owner.is_none_or(|o| o == a),
-        }
-    }
 }
 
 /// The outcome of `Store::set_status` on a conversation that exists.
@@ -123,11 +100,13 @@ pub trait Store: Send + Sync + 'static {
     async fn get_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Conversation>>;
     /// Newest first; `before` is the id of the last item of the previous page.
     async fn list_conversations(&self, tenant: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Conversation>>;
-    /// `list_conversations` restricted by owner, with the same order and cursor.
-    async fn list_conversations_by_owner(
+    /// `list_conversations` restricted by `filter` (every given filter must match), with the
+    /// same order and cursor. Redis walks the most selective index of the filter; memory
+    /// filters while walking the tenant's conversations.
+    async fn find_conversations(
         &self,
         tenant: Uuid,
-        filter: &OwnerFilter,
+        filter: &ConversationFilter,
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Conversation>>;

@@ -13,12 +13,13 @@ mod append;
 mod channels;
 mod codec;
 mod epoch;
+mod find;
 mod owners;
 mod revise;
 mod scripts;
 mod status;
 
-use super::{Appended, Draft, MessageChange, OwnerFilter, RoomState, SeqRange, StatusSet, Store};
+use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
@@ -136,18 +137,16 @@ impl Store for RedisStore {
         self.redis.query::<()>(cmd("ZADD").arg(index).arg(0).arg(c.id.simple().to_string())).await?;
         self.index_owner(c.tenant_id, c.id, 0, None).await?;
         let epoch = new_epoch();
-        let created: i64 = self
-            .redis
-            .script(
-                &self.scripts.create_conversation,
-                &[self.keys.conversation(c.id)],
-                &[&c.tenant_id.to_string(), &encode(c)?, &epoch, &self.run_id().await?],
-            )
-            .await?;
+        let mut keys = self.indexing_keys(c.tenant_id, c.id, &[]);
+        keys.insert(0, self.keys.conversation(c.id));
+        let (status, name) = (find::status_entries(c.lifecycle.status), find::name_entries(&c.name));
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 7] =
+            [&c.tenant_id.to_string(), &encode(c)?, &epoch, &self.run_id().await?, &Self::member(c.id), &status, &name];
+        let created: i64 = self.redis.script(&self.scripts.create_conversation, &keys, &args).await?;
         if created == 0 {
             return Err(Error::Conflict(format!("conversation {} already exists", c.id)));
         }
-        Ok(())
+        self.settle_find(c.tenant_id, c.id).await
     }
 
     async fn get_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Conversation>> {
@@ -185,14 +184,14 @@ impl Store for RedisStore {
         Ok(out)
     }
 
-    async fn list_conversations_by_owner(
+    async fn find_conversations(
         &self,
         t: Uuid,
-        f: &OwnerFilter,
+        f: &ConversationFilter,
         b: Option<Uuid>,
         n: usize,
     ) -> Result<Vec<Conversation>> {
-        if *f == OwnerFilter::Any { self.list_conversations(t, b, n).await } else { self.list_owned(t, f, b, n).await }
+        self.find(t, f, b, n).await
     }
 
     async fn set_owner(
@@ -206,9 +205,15 @@ impl Store for RedisStore {
     }
 
     async fn update_conversation(&self, c: &Conversation) -> Result<bool> {
-        let args: [&dyn crate::redis::ToRedisArgsDyn; 2] = [&c.tenant_id.to_string(), &encode(c)?];
-        let n: i64 =
-            self.redis.script(&self.scripts.update_conversation, &[self.keys.conversation(c.id)], &args).await?;
+        let name = find::name_entries(&c.name);
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 4] =
+            [&c.tenant_id.to_string(), &encode(c)?, &Self::member(c.id), &name];
+        let mut keys = self.indexing_keys(c.tenant_id, c.id, &[]);
+        keys.insert(0, self.keys.conversation(c.id));
+        let n: i64 = self.redis.script(&self.scripts.update_conversation, &keys, &args).await?;
+        if n == 1 {
+            self.settle_find(c.tenant_id, c.id).await?;
+        }
         Ok(n == 1)
     }
 
@@ -223,21 +228,28 @@ impl Store for RedisStore {
     }
 
     async fn delete_conversation(&self, tenant: Uuid, id: Uuid) -> Result<bool> {
-        let keys = self.keys.room_keys(id);
-        let n: i64 = self.redis.script(&self.scripts.delete_conversation, &keys, &[&tenant.to_string()]).await?;
+        let mut keys = self.keys.room_keys(id);
+        let (count, ix) = (keys.len(), keys.iter().position(|k| *k == self.keys.room(id, "ix")).unwrap_or(0) + 1);
+        keys.extend(self.find_keys(tenant));
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 4] = [&tenant.to_string(), &Self::member(id), &count, &ix];
+        let n: i64 = self.redis.script(&self.scripts.delete_conversation, &keys, &args).await?;
         if n == 1 {
             self.unindex(tenant, id).await?;
+            self.settle_find(tenant, id).await?;
         }
         Ok(n == 1)
     }
 
     async fn add_participant(&self, p: &Participant) -> Result<()> {
         let room = p.conversation_id;
-        let keys = [self.keys.conversation(room), self.keys.room(room, "parts"), self.keys.room(room, "eps")];
+        let mut keys = self.indexing_keys(p.tenant_id, room, &["parts", "eps"]);
+        keys.insert(0, self.keys.conversation(room));
         let endpoint = format!("{}:{}", p.address.kind.as_str(), p.address.target);
-        let args: [&dyn crate::redis::ToRedisArgsDyn; 3] = [&p.id.to_string(), &endpoint, &encode(p)?];
+        let entries = find::participant_entries(p);
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 5] =
+            [&p.id.to_string(), &endpoint, &encode(p)?, &Self::member(room), &entries];
         match self.redis.script::<i64>(&self.scripts.add_participant, &keys, &args).await? {
-            1 => Ok(()),
+            1 => self.settle_find(p.tenant_id, room).await,
             0 => Err(Error::Conflict(format!(
                 "a participant with address {}:{} is already in this conversation",
                 p.address.kind.as_str(),
@@ -262,8 +274,14 @@ impl Store for RedisStore {
     }
 
     async fn remove_participant(&self, conversation: Uuid, id: Uuid) -> Result<bool> {
-        let keys = ["parts", "eps", "read"].map(|p| self.keys.room(conversation, p));
-        let n: i64 = self.redis.script(&self.scripts.remove_participant, &keys, &[&id.to_string()]).await?;
+        // The tenant names the filter index the removal unfiles the participant's entries from.
+        let Some(tenant) = self.tenant_of(conversation).await? else { return Ok(false) };
+        let keys = self.indexing_keys(tenant, conversation, &["parts", "eps", "read"]);
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 2] = [&id.to_string(), &Self::member(conversation)];
+        let n: i64 = self.redis.script(&self.scripts.remove_participant, &keys, &args).await?;
+        if n == 1 {
+            self.settle_find(tenant, conversation).await?;
+        }
         Ok(n == 1)
     }
 

@@ -19,6 +19,7 @@ mod channels_twilio;
 mod channels_unified;
 mod channels_whatsapp;
 mod contacts;
+mod conversation_filters;
 mod http_answers;
 mod layers;
 mod messages_change;

@@ -68,9 +68,14 @@ impl ChannelStore for RedisStore {
     }
 
     async fn update_participant(&self, p: &Participant) -> Result<()> {
-        let key = self.keys.room(p.conversation_id, "parts");
-        let args: [&dyn ToRedisArgsDyn; 2] = [&p.id.to_string(), &encode(p)?];
-        self.redis.script::<i64>(&self.scripts.update_participant, &[key], &args).await.map(|_| ())
+        let room = p.conversation_id;
+        let keys = self.indexing_keys(p.tenant_id, room, &["parts"]);
+        let entries = super::find::participant_entries(p);
+        let args: [&dyn ToRedisArgsDyn; 4] = [&p.id.to_string(), &encode(p)?, &RedisStore::member(room), &entries];
+        if self.redis.script::<i64>(&self.scripts.update_participant, &keys, &args).await? == 1 {
+            self.settle_find(p.tenant_id, room).await?;
+        }
+        Ok(())
     }
 
     async fn put_provider_ref(&self, account: Uuid, provider_message_id: &str, r: DeliveryRef) -> Result<()> {

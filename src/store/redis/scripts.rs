@@ -2,7 +2,8 @@
 //!
 //! Owns the script sources and their calling conventions (the `KEYS`/`ARGV` order is written
 //! above each one); `RedisStore` owns when they run. Every script touches the keys of exactly
-//! one room (one hash tag), so each runs whole on one Redis Cluster node. Scripts are sent with
+//! one room (one hash tag), so each runs whole on one Redis Cluster node; on one server those
+//! that change an indexed field also get the tenant's filter index (`find`). Scripts are sent with
 //! `EVALSHA` and loaded on `NOSCRIPT` (after a Redis restart the script cache is empty).
 
 use redis::Script;
@@ -111,40 +112,57 @@ end
 return {seq, cur[2]}
 ";
 
-/// Creates a conversation unless its key exists, so two creators can never both win.
-/// KEYS: conv. ARGV: tenant, doc, epoch, Redis `run_id` (empty: none). Returns 1 created, 0
-/// existed.
+/// Creates a conversation unless its key exists, so two creators can never both win, and
+/// files its status and name in the filter index (`find`; `[tfind]`: one server only).
+/// KEYS: conv, ix, [tfind]. ARGV: tenant, doc, epoch, Redis `run_id` (empty: none),
+/// conversation id (32 hex digits), status entries, name entries. Returns 1 created, 0 existed.
 const CREATE_CONVERSATION: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'tenant', ARGV[1], 'doc', ARGV[2], 'seq', 0, 'epoch', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[4]) end
+reindex(KEYS[2], KEYS[3], ARGV[5], 'st', ARGV[6])
+reindex(KEYS[2], KEYS[3], ARGV[5], 'nm', ARGV[7])
 return 1
 ";
 
-/// KEYS: conv. ARGV: tenant, doc. Returns 1 updated, 0 unknown (or another tenant's).
+/// KEYS: conv, ix, [tfind]. ARGV: tenant, doc, conversation id, name entries. Returns 1
+/// updated, 0 unknown (or another tenant's).
 const UPDATE_CONVERSATION: &str = r"
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2])
+reindex(KEYS[2], KEYS[3], ARGV[3], 'nm', ARGV[4])
 return 1
 ";
 
-/// KEYS: conv, then every other room key. ARGV: tenant. Returns 1 deleted, 0 unknown.
+/// KEYS: conv, then every other room key (`ix` among them), then [tfind]. ARGV: tenant,
+/// conversation id, the number of room keys, the index of `ix` in KEYS. Unfiles every filter
+/// index entry of the room (one server), then deletes the room. Returns 1 deleted, 0 unknown.
 const DELETE_CONVERSATION: &str = r"
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
-redis.call('DEL', unpack(KEYS))
+local n = tonumber(ARGV[3])
+local tfind = KEYS[n + 1]
+if tfind then
+  for _, k in ipairs(redis.call('HKEYS', KEYS[tonumber(ARGV[4])])) do
+    if string.sub(k, 1, 1) == 'e' then redis.call('ZREM', tfind, string.sub(k, 2) .. '\0' .. ARGV[2]) end
+  end
+end
+redis.call('DEL', unpack(KEYS, 1, n))
 return 1
 ";
 
-/// KEYS: conv, parts, eps. ARGV: participant id, endpoint (`type:target`), participant JSON.
+/// KEYS: conv, parts, eps, ix, [tfind]. ARGV: participant id, endpoint (`type:target`),
+/// participant JSON, conversation id, its filter index entries.
 /// Returns 1 added, 0 endpoint taken, -1 unknown room.
 const ADD_PARTICIPANT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
+reindex(KEYS[4], KEYS[5], ARGV[4], 'p' .. ARGV[1], ARGV[5])
 return 1
 ";
 
-/// KEYS: parts, eps, read. ARGV: participant id. Returns 1 removed, 0 unknown.
+/// KEYS: parts, eps, read, ix, [tfind]. ARGV: participant id, conversation id. Returns 1
+/// removed, 0 unknown.
 const REMOVE_PARTICIPANT: &str = r"
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
@@ -152,6 +170,7 @@ local eps = redis.call('HGETALL', KEYS[2])
 for i = 1, #eps, 2 do
   if eps[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[2], eps[i]) end
 end
+reindex(KEYS[4], KEYS[5], ARGV[2], 'p' .. ARGV[1], '')
 return 1
 ";
 
@@ -209,10 +228,12 @@ if cur and string.find(cur, ARGV[2], 1, true) then return redis.call('HDEL', KEY
 return 0
 ";
 
-/// KEYS: parts. ARGV: participant id, JSON. Replaces an existing participant only.
+/// KEYS: parts, ix, [tfind]. ARGV: participant id, JSON, conversation id, its filter index
+/// entries (linked endpoints change them). Replaces an existing participant only.
 const UPDATE_PARTICIPANT: &str = r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+reindex(KEYS[2], KEYS[3], ARGV[3], 'p' .. ARGV[1], ARGV[4])
 return 1
 ";
 
@@ -236,6 +257,13 @@ pub struct Scripts {
     pub update_participant: Script,
     /// Conversation ownership (sources in `owners.rs`).
     pub owners: super::owners::OwnerScripts,
+    /// The filter index walk and its cluster step (sources in `find.rs`).
+    pub find: super::find::FindScripts,
+}
+
+/// A room script that keeps the filter index: `body` after the `reindex` function.
+fn indexing(body: &str) -> Script {
+    Script::new(&format!("{}{body}", super::find::REINDEX))
 }
 
 impl Scripts {
@@ -243,20 +271,21 @@ impl Scripts {
         Scripts {
             append: Script::new(APPEND),
             advance: Script::new(ADVANCE),
-            create_conversation: Script::new(CREATE_CONVERSATION),
-            update_conversation: Script::new(UPDATE_CONVERSATION),
+            create_conversation: indexing(CREATE_CONVERSATION),
+            update_conversation: indexing(UPDATE_CONVERSATION),
             delete_conversation: Script::new(DELETE_CONVERSATION),
-            set_status: Script::new(super::status::SET_STATUS),
-            add_participant: Script::new(ADD_PARTICIPANT),
-            remove_participant: Script::new(REMOVE_PARTICIPANT),
+            set_status: indexing(super::status::SET_STATUS),
+            add_participant: indexing(ADD_PARTICIPANT),
+            remove_participant: indexing(REMOVE_PARTICIPANT),
             mark_read: Script::new(MARK_READ),
             get_message: Script::new(GET_MESSAGE),
             read_range: Script::new(READ_RANGE),
             update_message: Script::new(UPDATE_MESSAGE),
             bind: Script::new(BIND),
             unbind: Script::new(UNBIND),
-            update_participant: Script::new(UPDATE_PARTICIPANT),
+            update_participant: indexing(UPDATE_PARTICIPANT),
             owners: super::owners::OwnerScripts::new(),
+            find: super::find::FindScripts::new(),
         }
     }
 }
