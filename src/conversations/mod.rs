@@ -7,6 +7,7 @@
 
 mod participants;
 mod post;
+pub mod retention;
 mod revise;
 pub mod status;
 

@@ -234,6 +234,8 @@ pub struct Scripts {
     pub bind: Script,
     pub unbind: Script,
     pub update_participant: Script,
+    /// Retention's bounded trim (source in `retention.rs`).
+    pub trim: Script,
     /// Conversation ownership (sources in `owners.rs`).
     pub owners: super::owners::OwnerScripts,
 }
@@ -256,6 +258,7 @@ impl Scripts {
             bind: Script::new(BIND),
             unbind: Script::new(UNBIND),
             update_participant: Script::new(UPDATE_PARTICIPANT),
+            trim: super::retention::trim_script(),
             owners: super::owners::OwnerScripts::new(),
         }
     }
