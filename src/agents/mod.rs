@@ -28,7 +28,7 @@ use crate::auth::{ClientClaims, TenantCtx, TokenError};
 use crate::conversations;
 use crate::error::{Error, Result};
 use crate::events::emit;
-use crate::model::{AddressType, Address, Conversation, Participant, now};
+use crate::model::{Address, AddressType, Conversation, Participant, now};
 use crate::store::OwnerFilter;
 use crate::wire::{EventKind, Publication, ServerFrame};
 use axum::extract::FromRequestParts;

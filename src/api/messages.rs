@@ -88,7 +88,9 @@ pub async fn post(
         }
         (None, Some(me)) => Author::Participant(Box::new(me)),
         (Some(_), Some(_)) => {
-            return Err(Error::Forbidden("a token posts as itself; only an API key names author_participant_id".into()));
+            return Err(Error::Forbidden(
+                "a token posts as itself; only an API key names author_participant_id".into(),
+            ));
         }
     };
     let req = PostRequest {

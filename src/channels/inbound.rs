@@ -149,7 +149,7 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
                 linked: Vec::new(),
                 reply_via: None,
                 contact_id: None,
-        last_read_seq: 0,
+                last_read_seq: 0,
                 tm_create: crate::model::now(),
                 data: Default::default(),
             };

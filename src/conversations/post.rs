@@ -219,9 +219,10 @@ async fn draft(state: &AppState, req: PostRequest, participants: &[Participant])
         via: match &req.author {
             // The account and address it came in on (a channel participant's, or the linked
             // endpoint it wrote from); webchat and API posts have none.
-            Author::Participant(p) => req.via.clone().or_else(|| {
-                p.account_id.map(|a| Endpoint { address: p.address.clone(), account_id: Some(a) })
-            }),
+            Author::Participant(p) => req
+                .via
+                .clone()
+                .or_else(|| p.account_id.map(|a| Endpoint { address: p.address.clone(), account_id: Some(a) })),
             Author::Api => None,
         },
         visibility: req.visibility,

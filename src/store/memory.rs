@@ -355,9 +355,7 @@ impl Store for MemoryStore {
     }
 
     async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>> {
-        Ok(self
-            .room(conversation)
-            .map(|r| RoomState { seq: lock(&r).seq(), epoch: self.epoch.clone() }))
+        Ok(self.room(conversation).map(|r| RoomState { seq: lock(&r).seq(), epoch: self.epoch.clone() }))
     }
 
     fn queues_webhook_events(&self) -> bool {

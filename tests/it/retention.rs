@@ -13,7 +13,12 @@ const KEEP_SECS: f64 = 5.0;
 async fn history(api: &Api, c: &str) -> Vec<(String, u64)> {
     let (s, v) = api.get(&format!("/v1.0/conversations/{c}/messages")).await;
     assert_eq!(s, 200, "{v}");
-    v["result"].as_array().unwrap().iter().map(|m| (m["text"].as_str().unwrap().into(), m["seq"].as_u64().unwrap())).collect()
+    v["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["text"].as_str().unwrap().into(), m["seq"].as_u64().unwrap()))
+        .collect()
 }
 
 async fn say(api: &Api, c: &str, text: &str) -> u64 {

@@ -64,4 +64,3 @@ impl RedisStore {
         Ok(seq.unwrap_or(0) + 1)
     }
 }
-
