@@ -300,7 +300,7 @@ impl Store for MemoryStore {
                 && let Some(&(seq, at)) = log.idempotency.get(key)
                 && at.elapsed() < self.idempotency_ttl
             {
-                let Some(m) = log.at(seq) else { return Err(gone_original()) };
+                let Some(m) = log.at(seq) else { return Err(super::trimmed_original()) };
                 return Ok(Appended { message: m.clone(), duplicate: true, reopens: false });
             }
             let mut message = draft.message;
@@ -380,11 +380,6 @@ impl Store for MemoryStore {
         }
         Ok(out)
     }
-}
-
-/// A retry whose original message was trimmed: the same answer as the Redis backend's.
-fn gone_original() -> Error {
-    Error::Conflict("client_id was already used for a message that is no longer in the retained history".into())
 }
 
 /// The indexes of `range` in a log of `len` messages whose first has seq `trimmed + 1`.

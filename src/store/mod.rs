@@ -11,7 +11,7 @@ pub mod memory;
 mod memory_channels;
 pub mod redis;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::{Conversation, ConversationStatus, Lifecycle, Media, Message, Participant, Tenant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -99,6 +99,12 @@ pub struct SeqRange {
     /// Only messages with seq < before; without `after`, the newest `limit` of them.
     pub before: Option<u64>,
     pub limit: usize,
+}
+
+/// The answer to a retry (same `client_id`) whose original message left history, trimmed by
+/// `redis.history_max_len` or retention: the same on both backends.
+pub(crate) fn trimmed_original() -> Error {
+    Error::Conflict("client_id was already used for a message that is no longer in the retained history".into())
 }
 
 /// What one `Store::trim_history` step removed.
