@@ -256,6 +256,7 @@ pub async fn serve(
     crate::events::start_event_publisher(&state);
     crate::watch::start(&state);
     crate::conversations::status::start(&state);
+    crate::conversations::retention::start(&state);
     state.tasks.spawn(crate::metrics::upkeep_loop(state.clone()));
     let token = state.shutdown.clone();
     tokio::spawn(async move {

@@ -30,6 +30,16 @@ pub struct Config {
     pub channels: ChannelsConfig,
     pub webhooks: WebhooksConfig,
     pub assignment: AssignmentConfig,
+    pub retention: RetentionConfig,
+}
+
+/// The retention sweep (`crate::conversations::retention`): how often each node trims the
+/// history of tenants with `retention_days`, and how many messages one trim step removes.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    pub sweep_secs: u64,
+    pub batch: usize,
 }
 
 /// Agent assignment (`crate::agents`); every key is documented in `config/default.toml`.
@@ -223,6 +233,10 @@ pub struct TenantConfig {
     /// ISO-8601 durations); a conversation may override them.
     #[serde(default)]
     pub timers: crate::model::Timers,
+    /// Messages older than this many days are removed (in the background, oldest first);
+    /// fractions allowed (`0.5` = 12 hours). Absent = kept for ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<f64>,
 }
 
 impl TenantConfig {
@@ -231,6 +245,26 @@ impl TenantConfig {
         self.id.unwrap_or_else(|| {
             Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("switchboard:tenant:{}", self.name).as_bytes())
         })
+    }
+
+    /// How long the tenant's messages are kept (`retention_days`), when it sets one.
+    pub fn retention(&self) -> Option<chrono::TimeDelta> {
+        let days = self.retention_days.filter(|d| d.is_finite() && *d > 0.0)?;
+        Some(chrono::TimeDelta::milliseconds((days.min(MAX_RETENTION_DAYS) * 86_400_000.0).round() as i64))
+    }
+}
+
+/// The longest `retention_days` accepted (a thousand years: beyond it, keep everything).
+pub const MAX_RETENTION_DAYS: f64 = 365_000.0;
+
+impl RetentionConfig {
+    fn validate(&self, errs: &mut Vec<String>) {
+        if self.sweep_secs == 0 {
+            errs.push("retention.sweep_secs: must be at least 1".into());
+        }
+        if self.batch == 0 || self.batch > 10_000 {
+            errs.push("retention.batch: must be between 1 and 10000".into());
+        }
     }
 }
 

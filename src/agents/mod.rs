@@ -9,7 +9,9 @@
 //!
 //! The read endpoints (`GET` conversations, one conversation, its messages and participants)
 //! take a [`Caller`] instead of an API key alone, so an agent's console can list "my
-//! conversations" with the token it already holds for the WebSocket; every write stays
+//! conversations" with the token it already holds for the WebSocket. Of the writes, a token
+//! may post a message (`POST …/messages`, as the participant it writes as on the WebSocket:
+//! [`token_writer`], [`Caller::writer`]), an agent may change a status, the rest stays
 //! API-key only. An agent token is recognised by verifying it as a client token first;
 //! anything that is not one is looked up as an API key, as before.
 //!
@@ -26,7 +28,7 @@ use crate::auth::{ClientClaims, TenantCtx, TokenError};
 use crate::conversations;
 use crate::error::{Error, Result};
 use crate::events::emit;
-use crate::model::{Conversation, now};
+use crate::model::{Address, AddressType, Conversation, Participant, now};
 use crate::store::OwnerFilter;
 use crate::wire::{EventKind, Publication, ServerFrame};
 use axum::extract::FromRequestParts;
@@ -49,6 +51,54 @@ pub fn check_claims(claims: &ClientClaims, c: &Conversation) -> Result<()> {
 
 pub(crate) fn assigned_elsewhere() -> Error {
     Error::Forbidden("this conversation is assigned to another agent".into())
+}
+
+/// The participant a token writes to `room` as, on the WebSocket (`send`) and REST (`POST
+/// …/messages`): the token's scope, the agent rule ([`check_claims`]), and for a scoped token
+/// still being a participant; operator and agent tokens join as a participant (`webchat`,
+/// `agent`) on their first write.
+pub async fn token_writer(state: &AppState, claims: &ClientClaims, room: Uuid) -> Result<Participant> {
+    if !claims.may_access(room) {
+        return Err(Error::Forbidden("this token does not grant access to that conversation".into()));
+    }
+    let c = conversations::get(state, claims.tid, room).await?;
+    check_claims(claims, &c)?;
+    join(state, claims.tid, room, claims.address_kind(), &claims.sub, claims.convs.is_some()).await
+}
+
+/// The member `identity` of `room`, added now unless `scoped` (a scoped token writes only
+/// where it already is a participant).
+async fn join(
+    state: &AppState,
+    tenant: Uuid,
+    room: Uuid,
+    kind: AddressType,
+    identity: &str,
+    scoped: bool,
+) -> Result<Participant> {
+    if let Some(p) = conversations::member(state, room, kind, identity).await? {
+        return Ok(p);
+    }
+    if scoped {
+        return Err(Error::Forbidden("you are no longer a participant of this conversation".into()));
+    }
+    let address = Address { kind, target: identity.to_string(), name: String::new() };
+    // Staff (operator and agent tokens) are nobody's contact.
+    let new = conversations::NewParticipant {
+        id: None,
+        address,
+        account_id: None,
+        as_sent: false,
+        contact: conversations::ContactOf::Staff,
+    };
+    match conversations::add_participant(state, tenant, room, new).await {
+        Ok(p) => Ok(p),
+        // Another write of the same token joined it first.
+        Err(Error::Conflict(_)) => {
+            conversations::member(state, room, kind, identity).await?.ok_or(Error::NotFound("participant"))
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Assigns `id` to `agent`, or unassigns it with `None`; announces the change to outside
@@ -151,6 +201,24 @@ impl Caller {
         match self {
             Caller::Agent { identity, .. } if !visible_to(identity, &c) => Err(assigned_elsewhere()),
             _ => Ok(c),
+        }
+    }
+
+    /// The participant the caller posts to `id` as: `None` for an API key (it posts as the API
+    /// or names an author); for a token, what its WebSocket `send` would write as
+    /// ([`token_writer`]). End-user (scoped) tokens write over the WebSocket only: 403 here.
+    pub async fn writer(&self, state: &AppState, id: Uuid) -> Result<Option<Participant>> {
+        match self {
+            Caller::Operator(_) => Ok(None),
+            Caller::Agent { tenant, identity } => {
+                // 404 / 403 (another agent's conversation), as for its reads.
+                self.conversation(state, id).await?;
+                join(state, *tenant, id, AddressType::Agent, identity, false).await.map(Some)
+            }
+            Caller::Client(c) if c.convs.is_none() => token_writer(state, c, id).await.map(Some),
+            Caller::Client(_) => {
+                Err(Error::Forbidden("an end-user token posts over the WebSocket; use an API key".into()))
+            }
         }
     }
 

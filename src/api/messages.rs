@@ -1,11 +1,12 @@
 //! `/v1.0/conversations/{id}/messages`: post (the REST door to the post path), history, one
 //! message, edit and delete (the REST door to `conversations::edit_message` / `delete_message`).
-//! Readers that may not see private notes (scoped end-user tokens) never get one here.
+//! Readers that may not see private notes (scoped end-user tokens) never get one here. Posting
+//! takes an API key, or an operator or agent token that writes as its own participant, under
+//! the WebSocket's rules (`agents::Caller::writer`); end-user tokens write over the WebSocket.
 
 use super::pagination::page_size;
 use crate::agents::Caller;
 use crate::app::AppState;
-use crate::auth::TenantCtx;
 use crate::conversations::{self, Author, PostRequest};
 use crate::error::{Error, ErrorBody, Json, Path, Query, Result};
 use crate::model::{Media, Message, Visibility};
@@ -61,28 +62,42 @@ pub struct MessagePage {
 }
 
 #[utoipa::path(post, path = "/v1.0/conversations/{id}/messages", tag = "messages", params(("id" = Uuid, Path)), request_body = PostMessage,
+    description = "With an API key the message is the API's (or `author_participant_id`'s). An operator or agent token posts as \
+        its own participant (joined on its first message, as on the WebSocket); an agent only in its own and unassigned \
+        conversations. Both may post private notes (`visibility: internal`). End-user tokens post over the WebSocket (403 here).",
     responses((status = 201, body = Message), (status = 200, body = Message, description = "duplicate client_id: the original"),
+        (status = 403, body = ErrorBody, description = "an end-user token, an agent on another agent's conversation, or a token naming `author_participant_id`"),
         (status = 404, body = ErrorBody), (status = 409, description = "`closed`: the conversation takes no more messages", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn post(
     State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
+    caller: Caller,
     Path(id): Path<Uuid>,
     Json(body): Json<PostMessage>,
 ) -> Result<(StatusCode, Json<Message>)> {
-    let author = match body.author_participant_id {
-        None => Author::Api,
-        Some(pid) => {
-            conversations::get(&state, t.id, id).await?;
+    let tenant = caller.tenant();
+    if !body.visibility.is_public() && !caller.sees_internal() {
+        return Err(Error::Forbidden("only API keys, operator and agent tokens write internal notes".into()));
+    }
+    let author = match (body.author_participant_id, caller.writer(&state, id).await?) {
+        (None, None) => Author::Api,
+        (Some(pid), None) => {
+            conversations::get(&state, tenant, id).await?;
             let p = conversations::participant(&state, id, pid).await.map_err(|_| {
                 Error::invalid("unknown_author", "author_participant_id is not a participant of this conversation")
             })?;
             Author::Participant(Box::new(p))
         }
+        (None, Some(me)) => Author::Participant(Box::new(me)),
+        (Some(_), Some(_)) => {
+            return Err(Error::Forbidden(
+                "a token posts as itself; only an API key names author_participant_id".into(),
+            ));
+        }
     };
     let req = PostRequest {
-        tenant: t.id,
+        tenant,
         conversation_id: id,
         author,
         text: body.text,

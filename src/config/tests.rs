@@ -45,3 +45,23 @@ fn redis_settings_are_checked_only_for_the_redis_backend() {
     c.redis.key_prefix = "sb".into();
     c.validate().unwrap();
 }
+
+#[test]
+fn retention_days_take_fractions_and_refuse_nonsense() {
+    let mut c = Config::defaults();
+    c.tenants = vec![TenantConfig {
+        id: None,
+        name: "acme".into(),
+        api_keys: vec!["sk_live_0123456789abcdef".into()],
+        timers: Default::default(),
+        retention_days: Some(0.0001),
+    }];
+    c.validate().unwrap();
+    assert_eq!(c.tenants[0].retention(), Some(chrono::TimeDelta::milliseconds(8640)));
+    c.tenants[0].retention_days = Some(-1.0);
+    c.retention.sweep_secs = 0;
+    let errs = c.validate().unwrap_err();
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("tenants[0].retention_days")), "{errs:?}");
+    assert!(errs.iter().any(|e| e.starts_with("retention.sweep_secs")), "{errs:?}");
+}

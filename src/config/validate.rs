@@ -40,6 +40,13 @@ impl Config {
                     errs.push(format!("tenants[{i}].api_keys: a key is used twice"));
                 }
             }
+            if let Some(d) = t.retention_days
+                && !(d.is_finite() && d > 0.0 && d <= MAX_RETENTION_DAYS)
+            {
+                errs.push(format!(
+                    "tenants[{i}].retention_days: `{d}` must be a number of days > 0 and <= {MAX_RETENTION_DAYS} (fractions allowed; leave it out to keep messages for ever)"
+                ));
+            }
         }
         let l = &self.limits;
         for (name, v) in [
@@ -75,6 +82,7 @@ impl Config {
         self.validate_operations(&mut errs);
         self.webhooks.validate(&mut errs);
         self.assignment.validate(&mut errs);
+        self.retention.validate(&mut errs);
         if errs.is_empty() { Ok(()) } else { Err(errs) }
     }
 

@@ -10,6 +10,7 @@ pub mod erase;
 pub mod merge;
 mod participants;
 mod post;
+pub mod retention;
 mod revise;
 pub mod status;
 

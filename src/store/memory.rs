@@ -9,14 +9,14 @@
 //! process: after a restart every conversation is gone (subscribe answers `not_found`).
 
 use super::channels::{Binding, DeliveryRef};
-use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store};
+use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store, Trimmed};
 use crate::error::{Error, Result};
 use crate::model::{Account, Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
 use crate::wire::{LocalBus, Publication, message_frame};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,11 +24,30 @@ use uuid::Uuid;
 
 #[derive(Debug, Default)]
 struct RoomLog {
-    /// `messages[i].seq == i + 1`.
-    messages: Vec<Message>,
-    by_id: HashMap<Uuid, usize>,
-    /// idempotency key → (index into messages, when it was stored)
-    idempotency: HashMap<String, (usize, Instant)>,
+    /// `messages[i].seq == trimmed + i + 1`.
+    messages: VecDeque<Message>,
+    /// How many of the oldest messages retention removed (`Store::trim_history`).
+    trimmed: u64,
+    /// message id → seq
+    by_id: HashMap<Uuid, u64>,
+    /// idempotency key → (seq, when it was stored)
+    idempotency: HashMap<String, (u64, Instant)>,
+}
+
+impl RoomLog {
+    /// The room's newest seq.
+    fn seq(&self) -> u64 {
+        self.trimmed + self.messages.len() as u64
+    }
+
+    /// The message with `seq`, if still kept.
+    fn at(&self, seq: u64) -> Option<&Message> {
+        self.messages.get(seq.checked_sub(self.trimmed + 1)? as usize)
+    }
+
+    fn at_mut(&mut self, seq: u64) -> Option<&mut Message> {
+        self.messages.get_mut(seq.checked_sub(self.trimmed + 1)? as usize)
+    }
 }
 
 /// See the module docs.
@@ -96,8 +115,8 @@ impl MemoryStore {
     pub(super) fn with_message(&self, conversation: Uuid, id: Uuid, f: impl FnOnce(&mut Message)) -> Option<Message> {
         let room = self.room(conversation)?;
         let mut log = lock(&room);
-        let i = *log.by_id.get(&id)?;
-        let m = &mut log.messages[i];
+        let seq = *log.by_id.get(&id)?;
+        let m = log.at_mut(seq)?;
         f(m);
         Some(m.clone())
     }
@@ -109,7 +128,7 @@ impl MemoryStore {
 
 fn lock(room: &Mutex<RoomLog>) -> std::sync::MutexGuard<'_, RoomLog> {
     // A panic elsewhere must not take the room down with it: the log itself stays consistent
-    // because every mutation below is a single push/insert.
+    // because every mutation below is a single push/pop/insert.
     room.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -286,25 +305,25 @@ impl Store for MemoryStore {
         let message = {
             let mut log = lock(&room);
             if let Some(key) = &draft.idempotency_key
-                && let Some(&(i, at)) = log.idempotency.get(key)
+                && let Some(&(seq, at)) = log.idempotency.get(key)
                 && at.elapsed() < self.idempotency_ttl
             {
-                return Ok(Appended { message: log.messages[i].clone(), duplicate: true, reopens: false });
+                let Some(m) = log.at(seq) else { return Err(super::trimmed_original()) };
+                return Ok(Appended { message: m.clone(), duplicate: true, reopens: false });
             }
             let mut message = draft.message;
-            message.seq = log.messages.len() as u64 + 1;
+            message.seq = log.seq() + 1;
             if let (Some(outbox), Some(ev)) = (&self.webhook_outbox, &draft.webhook_event) {
                 outbox.push_work(&ev.fill(&serde_json::to_string(&message).unwrap_or_default()))?;
             }
-            let index = log.messages.len();
-            log.by_id.insert(message.id, index);
+            log.by_id.insert(message.id, message.seq);
             if let Some(key) = draft.idempotency_key {
-                log.idempotency.insert(key, (index, Instant::now()));
+                log.idempotency.insert(key, (message.seq, Instant::now()));
             }
             let frame = message_frame(&message);
             let internal = message.is_internal();
             self.bus.publish(Publication::Message { room: conversation, seq: message.seq, frame, internal });
-            log.messages.push(message.clone());
+            log.messages.push_back(message.clone());
             message
         };
         if let Some(mut c) = self.conversations.get_mut(&conversation) {
@@ -316,7 +335,7 @@ impl Store for MemoryStore {
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {
         let Some(room) = self.room(conversation) else { return Ok(None) };
         let log = lock(&room);
-        Ok(log.by_id.get(&id).map(|&i| log.messages[i].clone()))
+        Ok(log.by_id.get(&id).and_then(|&seq| log.at(seq)).cloned())
     }
 
     async fn change_message(
@@ -327,11 +346,12 @@ impl Store for MemoryStore {
     ) -> Result<Option<(Message, bool)>> {
         let Some(room) = self.room(conversation) else { return Ok(None) };
         let mut log = lock(&room);
-        let Some(&i) = log.by_id.get(&id) else { return Ok(None) };
-        let mut m = log.messages[i].clone();
+        let Some(&seq) = log.by_id.get(&id) else { return Ok(None) };
+        let Some(cur) = log.at_mut(seq) else { return Ok(None) };
+        let mut m = cur.clone();
         let changed = change(&mut m)?;
         if changed {
-            log.messages[i] = m.clone();
+            *cur = m.clone();
         }
         Ok(Some((m, changed)))
     }
@@ -339,35 +359,48 @@ impl Store for MemoryStore {
     async fn messages(&self, conversation: Uuid, range: SeqRange) -> Result<Vec<Message>> {
         let Some(room) = self.room(conversation) else { return Ok(Vec::new()) };
         let log = lock(&room);
-        Ok(slice(&log.messages, range).to_vec())
+        Ok(log.messages.range(slice(log.trimmed, log.messages.len(), range)).cloned().collect())
     }
 
     async fn room_state(&self, conversation: Uuid) -> Result<Option<RoomState>> {
-        Ok(self
-            .room(conversation)
-            .map(|r| RoomState { seq: lock(&r).messages.len() as u64, epoch: self.epoch.clone() }))
+        Ok(self.room(conversation).map(|r| RoomState { seq: lock(&r).seq(), epoch: self.epoch.clone() }))
     }
 
     fn queues_webhook_events(&self) -> bool {
         self.webhook_outbox.is_some()
     }
 
-    async fn first_retained_seq(&self, _conversation: Uuid) -> Result<u64> {
-        Ok(1)
+    async fn first_retained_seq(&self, conversation: Uuid) -> Result<u64> {
+        Ok(self.room(conversation).map_or(1, |r| lock(&r).trimmed + 1))
+    }
+
+    async fn trim_history(&self, conversation: Uuid, before: DateTime<Utc>, max: usize) -> Result<Trimmed> {
+        let Some(room) = self.room(conversation) else { return Ok(Trimmed::default()) };
+        // One bounded step under the lock: at most `max` pops, so an append waits for little.
+        let mut log = lock(&room);
+        let mut out = Trimmed::default();
+        while out.removed < max && log.messages.front().is_some_and(|m| m.tm_create < before) {
+            let Some(m) = log.messages.pop_front() else { break };
+            log.trimmed += 1;
+            log.by_id.remove(&m.id);
+            out.removed += 1;
+            out.medias.extend(m.medias);
+        }
+        Ok(out)
     }
 }
 
-/// The messages of `range` from a log where `log[i].seq == i + 1`.
-fn slice(log: &[Message], range: SeqRange) -> &[Message] {
-    let len = log.len() as u64;
-    // Exclusive upper bound as an index: seq < before  <=>  index < before - 1.
-    let end = range.before.map_or(len, |b| b.saturating_sub(1).min(len)) as usize;
+/// The indexes of `range` in a log of `len` messages whose first has seq `trimmed + 1`.
+fn slice(trimmed: u64, len: usize, range: SeqRange) -> std::ops::Range<usize> {
+    let len = len as u64;
+    // Exclusive upper bound as an index: seq < before  <=>  index < before - 1 - trimmed.
+    let end = range.before.map_or(len, |b| b.saturating_sub(1).saturating_sub(trimmed).min(len)) as usize;
     let start = match range.after {
-        Some(a) => (a.min(end as u64) as usize).min(end),
+        Some(a) => (a.saturating_sub(trimmed).min(end as u64) as usize).min(end),
         None => end.saturating_sub(range.limit),
     };
     let stop = (start + range.limit).min(end);
-    &log[start..stop]
+    start..stop
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ pub mod memory;
 mod memory_channels;
 pub mod redis;
 
-use crate::error::Result;
-use crate::model::{Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
+use crate::error::{Error, Result};
+use crate::model::{Conversation, ConversationStatus, Lifecycle, Media, Message, Participant, Tenant};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -76,6 +76,25 @@ pub struct SeqRange {
     /// Only messages with seq < before; without `after`, the newest `limit` of them.
     pub before: Option<u64>,
     pub limit: usize,
+}
+
+/// The answer to a retry (same `client_id`) whose original message left history, trimmed by
+/// `redis.history_max_len` or retention: the same on both backends.
+pub(crate) fn trimmed_original() -> Error {
+    Error::Conflict("client_id was already used for a message that is no longer in the retained history".into())
+}
+
+/// What one `Store::trim_history` step removed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Trimmed {
+    /// How many messages it removed (0: nothing in the room is old enough).
+    pub removed: usize,
+    /// The removed messages' attachments, as last stored. The seam for media deletion: media
+    /// are URLs the sender hosts today, so nothing is deleted yet; once uploads are stored by
+    /// us, the retention sweep (`conversations::retention`) deletes these objects. Only the
+    /// step that actually removed a message reports its medias (two nodes sweeping the same
+    /// room never both do).
+    pub medias: Vec<Media>,
 }
 
 /// Where the memory store drops a message's webhook event inside its room lock, so the event
@@ -185,6 +204,13 @@ pub trait Store: Send + Sync + 'static {
     fn queues_webhook_events(&self) -> bool {
         false
     }
-    /// Lowest seq still in history (1 unless trimmed); recovery below it is impossible.
+    /// Lowest seq still in history (1 unless trimmed; the room's seq + 1 when everything was
+    /// trimmed); recovery below it is impossible.
     async fn first_retained_seq(&self, conversation: Uuid) -> Result<u64>;
+    /// One bounded retention step: removes, oldest first, at most `max` messages of the room
+    /// created before `before`, stopping at the first newer one (so what remains is still a
+    /// gap-free run of seqs, none of them changed). Removes nothing else: the room, its seq and
+    /// epoch stay. Idempotent: two nodes running it at once remove each message once. The
+    /// caller repeats it while it removes `max`. An unknown room trims nothing.
+    async fn trim_history(&self, conversation: Uuid, before: DateTime<Utc>, max: usize) -> Result<Trimmed>;
 }

@@ -15,11 +15,12 @@ mod codec;
 mod epoch;
 mod find;
 mod owners;
+mod retention;
 mod revise;
 mod scripts;
 mod status;
 
-use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store};
+use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store, Trimmed};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::model::{Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
@@ -393,8 +394,15 @@ impl Store for RedisStore {
             .redis
             .query(cmd("XRANGE").arg(self.keys.room(conversation, "hist")).arg("-").arg("+").arg("COUNT").arg(1))
             .await?;
-        // An empty history only happens before the first message: everything (nothing) is kept.
-        first.first().map_or(Ok(1), |(id, _)| seq_of_stream_id(id))
+        match first.first() {
+            Some((id, _)) => seq_of_stream_id(id),
+            // Before the first message (seq 0), or after retention removed every message.
+            None => self.after_last(conversation).await,
+        }
+    }
+
+    async fn trim_history(&self, conversation: Uuid, before: DateTime<Utc>, max: usize) -> Result<Trimmed> {
+        self.trim(conversation, before, max).await
     }
 }
 

@@ -11,7 +11,7 @@ use super::hygiene::Admit;
 use super::session::Session;
 use crate::conversations::{self, Author, PostRequest};
 use crate::error::Error;
-use crate::model::{Address, Media, Participant, Visibility};
+use crate::model::{Media, Participant, Visibility};
 use crate::wire::frames::{ClientFrame, ServerFrame};
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::{FutureExt, SinkExt};
@@ -159,27 +159,7 @@ impl Session {
         let cached = self.subs.get(&room).and_then(|s| s.participant.clone()).filter(|_| !self.claims.is_agent());
         let participant = match cached {
             Some(p) => p,
-            None => match Self::authorize(&self.state, &self.claims, room).await? {
-                Some(p) => p,
-                None => {
-                    let kind = self.claims.address_kind();
-                    let address = Address { kind, target: self.identity.to_string(), name: String::new() };
-                    let new = conversations::NewParticipant {
-                        id: None,
-                        address,
-                        account_id: None,
-                        as_sent: false,
-                        contact: conversations::ContactOf::Staff,
-                    };
-                    match conversations::add_participant(&self.state, self.claims.tid, room, new).await {
-                        Ok(p) => p,
-                        Err(Error::Conflict(_)) => conversations::member(&self.state, room, kind, &self.identity)
-                            .await?
-                            .ok_or(Error::NotFound("participant"))?,
-                        Err(e) => return Err(e),
-                    }
-                }
-            },
+            None => crate::agents::token_writer(&self.state, &self.claims, room).await?,
         };
         if let Some(sub) = self.subs.get_mut(&room) {
             sub.participant = Some(participant.clone());

@@ -131,9 +131,7 @@ pub(super) fn append_outcome(reply: &[redis::Value], mut message: Message) -> Re
             Ok(Appended { message, duplicate: false, reopens: false })
         }
         2 => Ok(Appended { message: decode(&reply_at::<String>(reply, 1)?)?, duplicate: true, reopens: false }),
-        3 => Err(Error::Conflict(
-            "client_id was already used for a message that is no longer in the retained history".into(),
-        )),
+        3 => Err(crate::store::trimmed_original()),
         _ => Err(Error::NotFound("conversation")),
     }
 }

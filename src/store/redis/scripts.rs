@@ -255,6 +255,8 @@ pub struct Scripts {
     pub bind: Script,
     pub unbind: Script,
     pub update_participant: Script,
+    /// Retention's bounded trim (source in `retention.rs`).
+    pub trim: Script,
     /// Conversation ownership (sources in `owners.rs`).
     pub owners: super::owners::OwnerScripts,
     /// The filter index walk and its cluster step (sources in `find.rs`).
@@ -284,6 +286,7 @@ impl Scripts {
             bind: Script::new(BIND),
             unbind: Script::new(UNBIND),
             update_participant: indexing(UPDATE_PARTICIPANT),
+            trim: super::retention::trim_script(),
             owners: super::owners::OwnerScripts::new(),
             find: super::find::FindScripts::new(),
         }

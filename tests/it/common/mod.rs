@@ -40,12 +40,14 @@ pub fn test_config() -> Config {
             name: "a".into(),
             api_keys: vec![KEY_A.into()],
             timers: Default::default(),
+            retention_days: None,
         },
         switchboard::config::TenantConfig {
             id: None,
             name: "b".into(),
             api_keys: vec![KEY_B.into()],
             timers: Default::default(),
+            retention_days: None,
         },
     ];
     c

@@ -332,7 +332,8 @@ impl Drop for Node {
 // ---- client-side helpers shared by the scenarios ----
 
 pub fn tenant_id(name: &str) -> Uuid {
-    TenantConfig { id: None, name: name.into(), api_keys: vec![], timers: Default::default() }.tenant_id()
+    TenantConfig { id: None, name: name.into(), api_keys: vec![], timers: Default::default(), retention_days: None }
+        .tenant_id()
 }
 
 /// The next JSON text frame within `limit`, or `None`.
