@@ -120,6 +120,8 @@ pub struct ListParams {
     /// Case-insensitive prefix of the conversation's name, or of a participant's address
     /// target or display name.
     pub q: Option<String>,
+    /// Only conversations this contact took part in (walks the contact's own list).
+    pub contact_id: Option<Uuid>,
 }
 
 impl ListParams {
@@ -249,7 +251,13 @@ pub async fn list(
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let before = q.page_token.as_deref().map(decode_cursor).transpose()?;
     let filter = q.filter(caller.owner_filter(q.owner_id()?)?)?;
-    let mut result = state.store.find_conversations(caller.tenant(), &filter, before, size + 1).await?;
+    let mut result = match q.contact_id {
+        // The contact's own conversation list drives; the other filters check each one.
+        Some(contact) => {
+            conversations::contacts::find(&state, caller.tenant(), contact, &filter, before, size + 1).await?
+        }
+        None => state.store.find_conversations(caller.tenant(), &filter, before, size + 1).await?,
+    };
     let next_page_token = if result.len() > size {
         result.truncate(size);
         result.last().map(|c| encode_cursor(c.id))

@@ -275,6 +275,36 @@ pub async fn claim(state: &AppState, tenant: Uuid, id: Uuid, a: &Address) -> Res
     Ok(())
 }
 
+/// The conversations of contact `id` that also match `filter`, newest first, below `before`
+/// (the `contact_id=` filter of a conversation list). An unknown contact has none.
+pub async fn find(
+    state: &AppState,
+    tenant: Uuid,
+    id: Uuid,
+    filter: &crate::store::ConversationFilter,
+    before: Option<Uuid>,
+    limit: usize,
+) -> Result<Vec<Conversation>> {
+    let mut out = Vec::with_capacity(limit);
+    let mut cursor = before;
+    loop {
+        let page = conversations(state, tenant, id, cursor, 100).await?;
+        for c in &page {
+            let parts = if filter.owner_only() { Vec::new() } else { state.store.list_participants(c.id).await? };
+            if filter.matches(c, &parts) {
+                out.push(c.clone());
+                if out.len() == limit {
+                    return Ok(out);
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 100 => cursor = Some(last.id),
+            _ => return Ok(out),
+        }
+    }
+}
+
 /// The conversations contact `id` took part in, newest first, below `before` (ids of rooms
 /// since deleted are dropped from its list as they are met).
 pub async fn conversations(

@@ -161,6 +161,17 @@ async fn an_inbound_sms_creates_its_contact_and_merges_are_idempotent_and_race_s
         assert_eq!(participants(&api, &room_b).await[0]["contact_id"], a.as_str(), "{backend:?}: participants move");
         let (_, list) = api.get(&format!("/v1.0/contacts/{a}/conversations")).await;
         assert_eq!(ids(&list), [room_b.clone(), room_a.clone()], "newest first");
+        // The same list as a conversation filter, combinable with the others.
+        let (_, f) = api.get(&format!("/v1.0/conversations?contact_id={a}")).await;
+        assert_eq!(ids(&f), [room_b.clone(), room_a.clone()], "{backend:?}: {f}");
+        assert_eq!(api.put(&format!("/v1.0/conversations/{room_a}"), json!({"status": "resolved"})).await.0, 200);
+        let (_, f) = api.get(&format!("/v1.0/conversations?contact_id={a}&status=resolved")).await;
+        assert_eq!(ids(&f), [room_a.as_str()], "{backend:?}: {f}");
+        let (_, f) = api.get(&format!("/v1.0/conversations?contact_id={a}&page_size=1")).await;
+        assert_eq!(ids(&f), [room_b.as_str()]);
+        let token = f["next_page_token"].as_str().unwrap();
+        let (_, f) = api.get(&format!("/v1.0/conversations?contact_id={a}&page_size=1&page_token={token}")).await;
+        assert_eq!(ids(&f), [room_a.as_str()]);
         assert_eq!(api.get(&format!("/v1.0/contacts/{b}")).await.0, 404);
         let (_, by) = api.get("/v1.0/contacts?address=tel:%2B14155550111").await;
         assert_eq!(ids(&by), [a.as_str()]);
