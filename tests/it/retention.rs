@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Tenant `a` keeps messages this long; the sweep runs every second.
-const KEEP_SECS: f64 = 5.0;
+const KEEP_SECS: f64 = 8.0;
 
 async fn history(api: &Api, c: &str) -> Vec<(String, u64)> {
     let (s, v) = api.get(&format!("/v1.0/conversations/{c}/messages")).await;
