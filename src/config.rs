@@ -120,6 +120,8 @@ impl WebhooksConfig {
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     pub listen: String,
+    /// Connections the kernel queues before `accept` (capped by `net.core.somaxconn`).
+    pub listen_backlog: u32,
     pub shutdown_grace_secs: u64,
     pub static_dir: String,
     pub node_id: String,

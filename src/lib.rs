@@ -58,6 +58,23 @@ pub use config::Config;
 use std::future::Future;
 use tokio::net::TcpListener;
 
+/// A listener on `addr` with a listen backlog of `backlog` connections. `TcpListener::bind`
+/// asks for 128, so a burst of new connections (a deploy, a reconnect storm) overflows the
+/// queue and clients wait out a SYN retry (1 s, then 3 s…) before the server even sees them;
+/// the kernel still caps the backlog at `net.core.somaxconn`.
+pub async fn listen(addr: &str, backlog: u32) -> std::io::Result<TcpListener> {
+    let mut last = None;
+    for a in tokio::net::lookup_host(addr).await? {
+        let socket = if a.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.set_reuseaddr(true)?;
+        match socket.bind(a) {
+            Ok(()) => return socket.listen(backlog),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "address resolves to nothing")))
+}
+
 /// Builds the node from `config` and serves on `listener` until `shutdown` resolves.
 /// This is what `switchboard serve` runs and what tests call.
 pub async fn run(

@@ -105,7 +105,7 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+    let listener = switchboard::listen(&config.server.listen, config.server.listen_backlog)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.server.listen))?;
     switchboard::run(listener, config, shutdown_signal()).await

@@ -10,6 +10,9 @@ impl Config {
         if self.server.listen.parse::<SocketAddr>().is_err() {
             errs.push(format!("server.listen: `{}` is not an address like 127.0.0.1:8080", self.server.listen));
         }
+        if !(1..=65_535).contains(&self.server.listen_backlog) {
+            errs.push("server.listen_backlog: must be between 1 and 65535".into());
+        }
         if self.server.node_id.contains(char::is_whitespace) {
             errs.push("server.node_id: must not contain whitespace".into());
         }

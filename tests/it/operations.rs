@@ -413,3 +413,20 @@ async fn a_provider_retry_counts_as_a_duplicate_not_a_post_on(backend: common::B
     assert!(text.contains("retries"), "{text}");
     srv.stop().await;
 }
+
+/// A burst of 1,000 connects finds room in the listen queue even before anything accepts:
+/// with tokio's `bind` (a backlog of 128) most of them would wait out SYN retries, and the
+/// 5 s bound below would not hold for a never-accepting listener.
+#[tokio::test]
+async fn the_listener_queues_a_burst_of_a_thousand_connects() {
+    let config = common::test_config();
+    let listener = switchboard::listen("127.0.0.1:0", config.server.listen_backlog).await.unwrap();
+    assert_eq!(config.server.listen_backlog, 4096, "the default");
+    let addr = listener.local_addr().unwrap();
+    let connects =
+        (0..1000).map(|_| tokio::time::timeout(Duration::from_secs(5), tokio::net::TcpStream::connect(addr)));
+    let done = futures_util::future::join_all(connects).await;
+    let ok = done.iter().filter(|r| matches!(r, Ok(Ok(_)))).count();
+    assert_eq!(ok, 1000, "connects completed without an accept");
+    drop(listener);
+}
