@@ -146,9 +146,13 @@ pub async fn update(state: &AppState, tenant: Uuid, id: Uuid, f: ContactFields) 
         }
         c.tm_update = now();
         check(state, &c)?;
+        let renamed = c.name != old.name;
         match state.contacts.apply(tenant, &Change { put: vec![(Some(old), c.clone())], ..Default::default() }).await? {
             Applied::Done => {
                 emit(state, event(EventKind::ContactUpdated, tenant, &c)).await;
+                if renamed {
+                    rename_participants(state, tenant, &c).await?;
+                }
                 return Ok(c);
             }
             Applied::Taken { address, owner } => return Err(taken(&address, owner)),
@@ -156,6 +160,29 @@ pub async fn update(state: &AppState, tenant: Uuid, id: Uuid, f: ContactFields) 
         }
     }
     Err(Error::unavailable("the contact kept changing; retry"))
+}
+
+/// Gives the contact's participants its new name as their display name, so conversation
+/// lists find the person by the name the team gave them (`q=`), and chat views show it.
+async fn rename_participants(state: &AppState, tenant: Uuid, c: &Contact) -> Result<()> {
+    let mut before = None;
+    loop {
+        let page = state.contacts.conversations(tenant, c.id, before, 100).await?;
+        for conversation in &page {
+            for mut p in state.store.list_participants(*conversation).await? {
+                if p.contact_id == Some(c.id) && p.address.name != c.name {
+                    p.address.name.clone_from(&c.name);
+                    state.channel_store.update_participant(&p).await?;
+                    let e = crate::wire::Event::new(EventKind::ParticipantUpdated, tenant, Some(*conversation), &p);
+                    emit(state, e).await;
+                }
+            }
+        }
+        match page.last() {
+            Some(last) if page.len() == 100 => before = Some(*last),
+            _ => return Ok(()),
+        }
+    }
 }
 
 /// Removes a contact (its addresses become free); its participants keep their history.

@@ -172,6 +172,12 @@ async fn an_inbound_sms_creates_its_contact_and_merges_are_idempotent_and_race_s
         let token = f["next_page_token"].as_str().unwrap();
         let (_, f) = api.get(&format!("/v1.0/conversations?contact_id={a}&page_size=1&page_token={token}")).await;
         assert_eq!(ids(&f), [room_a.as_str()]);
+        // Renamed, the person is found by the new name in conversation lists too.
+        let (s, _) = api.put(&format!("/v1.0/contacts/{a}"), json!({"name": "Grace Hopper"})).await;
+        assert_eq!(s, 200);
+        let (_, f) = api.get("/v1.0/conversations?q=grace").await;
+        assert_eq!(ids(&f), [room_b.clone(), room_a.clone()], "{backend:?}: {f}");
+        assert_eq!(participants(&api, &room_a).await[0]["address"]["name"], "Grace Hopper");
         assert_eq!(api.get(&format!("/v1.0/contacts/{b}")).await.0, 404);
         let (_, by) = api.get("/v1.0/contacts?address=tel:%2B14155550111").await;
         assert_eq!(ids(&by), [a.as_str()]);
