@@ -42,6 +42,12 @@ const DEFAULTS = {
 /** Codes of an `error` frame answering a refused `refresh`. */
 const REFRESH_ERRORS = new Set(['invalid_token', 'token_expired', 'forbidden', 'unauthorized']);
 
+/** Whether `token`'s `exp` claim has passed (a token that is not a JWT never "expires" here). */
+function expired(token) {
+  const claims = decodeToken(token);
+  return !!claims && claims.exp * 1000 <= Date.now();
+}
+
 function baseUrl(url) {
   if (url !== undefined && url !== null) return String(url).replace(/\/+$/, '');
   if (globalThis.location && globalThis.location.origin) return globalThis.location.origin;
@@ -107,8 +113,11 @@ export class SwitchboardClient extends Emitter {
   // ---- tokens ----------------------------------------------------------------------------------
 
   async obtainToken(reason) {
-    if (reason === 'connect' && this.token) return this.token;
+    const fresh = this.token && !expired(this.token);
+    if (reason === 'connect' && fresh) return this.token;
     if (!this.getToken) return reason === 'connect' ? this.token : null;
+    // A token known to have expired is not worth a refused connection: ask for a new one.
+    if (reason === 'connect' && this.token) reason = 'expiring';
     const t = await this.getToken({ reason });
     if (!t) return null;
     this.setToken(t);
@@ -126,6 +135,7 @@ export class SwitchboardClient extends Emitter {
     const claims = decodeToken(token);
     if (!this.getToken || !claims) return;
     const left = claims.exp * 1000 - Date.now();
+    if (left <= 0) return; // the next connect asks for a new one
     const lead = Math.min(this.opts.refreshBeforeMs, left / 4);
     const delay = Math.max(0, Math.min(left - lead, 2 ** 31 - 1));
     this.refreshTimer = setTimeout(() => {

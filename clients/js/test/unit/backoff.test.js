@@ -1,7 +1,7 @@
 // Unit tests of the reconnect delays: growth, cap, jitter bounds, reset, bad options.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Backoff, backoffDelay, BACKOFF_DEFAULTS } from '../src/index.js';
+import { Backoff, backoffDelay, BACKOFF_DEFAULTS } from '../../src/index.js';
 
 test('the ceiling doubles from baseMs and stops at maxMs', () => {
   const top = () => 0; // no jitter taken off: the ceiling itself
