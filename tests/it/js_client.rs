@@ -67,7 +67,11 @@ fn test_files(sub: &str, except: &[&str]) -> Vec<String> {
 /// Runs `node --test files` with `env`; panics with its output (and `log()`) unless it passed.
 async fn node_test(files: &[String], env: &[(&str, String)], log: impl Fn() -> String) {
     let mut cmd = tokio::process::Command::new("node");
-    cmd.arg("--test").arg("--test-reporter=spec").args(files).current_dir(dir()).kill_on_drop(true);
+    // One file at a time: the restart scenario stops node A, which the other files use too.
+    cmd.args(["--test", "--test-concurrency=1", "--test-reporter=spec"])
+        .args(files)
+        .current_dir(dir())
+        .kill_on_drop(true);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -121,12 +125,8 @@ async fn js_client_on_redis_resumes_across_a_restart_and_passes_its_suite() {
     let (port, task) = control(a.clone()).await;
     let mut files = test_files("unit", &[]);
     files.extend(test_files("live", &[]));
-    let env = [
-        ("SB_URL_A", url_a),
-        ("SB_URL_B", url_b),
-        ("SB_KEY", KEY_A.to_string()),
-        ("SB_CONTROL", port.to_string()),
-    ];
+    let env =
+        [("SB_URL_A", url_a), ("SB_URL_B", url_b), ("SB_KEY", KEY_A.to_string()), ("SB_CONTROL", port.to_string())];
     let log_a = a.clone();
     node_test(&files, &env, move || log_a.try_lock().map(|n| n.log()).unwrap_or_default()).await;
     task.abort();
