@@ -12,7 +12,8 @@
 //! memory node keeps nothing across a restart: there is nothing to resume).
 //!
 //! `npm ci` runs in clients/js when its node_modules are missing (the `ws` package: Node 20
-//! has no global WebSocket); no node is a failure with what to install, never a skip.
+//! has no global WebSocket; `typescript` checks the declarations); no node is a failure with
+//! what to install, never a skip.
 
 use crate::common::redis::{Node, RedisServer};
 use crate::common::{KEY_A, TestServer, test_config};
@@ -30,7 +31,8 @@ fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients/js")
 }
 
-/// `npm ci` in clients/js when `ws` is missing; one at a time per test process.
+/// `npm ci` in clients/js when its dev packages (`ws`, `typescript`) are missing; one at a time
+/// per test process.
 fn ensure_node_modules() {
     static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let version = Command::new("node").arg("--version").output();
@@ -38,7 +40,8 @@ fn ensure_node_modules() {
     let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
     assert!(major >= 20, "Node.js 20 or later (with npm) is needed for the JS client tests; found `{version}`");
     let _guard = NPM.lock().unwrap_or_else(|p| p.into_inner());
-    if dir().join("node_modules/ws/package.json").exists() {
+    let installed = ["ws", "typescript"].iter().all(|p| dir().join(format!("node_modules/{p}/package.json")).exists());
+    if installed {
         return;
     }
     eprintln!("js_client: running `npm ci` in {}", dir().display());

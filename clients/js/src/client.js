@@ -49,7 +49,7 @@ function expired(token) {
 }
 
 function baseUrl(url) {
-  if (url !== undefined && url !== null) return String(url).replace(/\/+$/, '');
+  if (url) return String(url).replace(/\/+$/, '');
   if (globalThis.location && globalThis.location.origin) return globalThis.location.origin;
   throw new TypeError('`url` is required outside a browser page');
 }

@@ -127,11 +127,15 @@ export interface ClientEvents {
   frame: (frame: { type: string; [k: string]: unknown }) => void;
 }
 
-export class Emitter<E extends { [k: string]: (...args: any[]) => void } = any> {
+export class Emitter<E = any> {
   on<K extends keyof E & string>(event: K, fn: E[K]): () => void;
+  /** Any other frame type the server sends is emitted under its `type`. */
+  on<K extends string>(event: Exclude<K, keyof E>, fn: (frame: any) => void): () => void;
   off<K extends keyof E & string>(event: K, fn: E[K]): void;
+  off(event: string, fn: (...args: any[]) => void): void;
   once<K extends keyof E & string>(event: K, fn: E[K]): () => void;
-  emit<K extends keyof E & string>(event: K, ...args: Parameters<E[K]>): void;
+  once<K extends string>(event: Exclude<K, keyof E>, fn: (frame: any) => void): () => void;
+  emit(event: string, ...args: any[]): void;
 }
 
 export interface SendOptions {
@@ -172,7 +176,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** The current token (also used for REST calls). */
   token: string | null;
   rest: Rest;
+  /** Starts connecting; again after `close()`, or after `expired` (then `getToken` is asked for a new token). */
   connect(): this;
+  /** Closes for good: no reconnect; unacked sends reject with code `stopped`. */
   close(): void;
   subscribe(conversationId: string, position?: { since?: number; epoch?: string }): void;
   unsubscribe(conversationId: string): void;
