@@ -126,7 +126,7 @@ export class SwitchboardClient extends Emitter {
     if (!this.getToken || !claims) return;
     const left = claims.exp * 1000 - Date.now();
     if (left <= 0) return; // the next connect asks for a new one
-    const lead = Math.min(this.opts.refreshBeforeMs, left / 4);
+    const lead = Math.min(this.opts.refreshBeforeMs, left / 2);
     const delay = Math.max(0, Math.min(left - lead, 2 ** 31 - 1));
     this.refreshTimer = setTimeout(() => {
       this.refreshToken().catch((e) => this.emit('error', { code: e.code || 'refresh_failed', message: e.message }));

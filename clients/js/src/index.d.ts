@@ -46,7 +46,7 @@ export interface ClientOptions {
   ackTimeoutMs?: number;
   /** Least time between two typing frames per room (2500). */
   typingEveryMs?: number;
-  /** Refresh this long before the token expires, at most a quarter of its life (60000). */
+  /** Refresh this long before the token expires, at most half of its remaining life (60000). */
   refreshBeforeMs?: number;
   /** Outgoing frame pacing, below the server's limit; null disables ({perSec: 15, burst: 30}). */
   rate?: { perSec: number; burst: number } | null;

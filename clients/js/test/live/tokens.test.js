@@ -7,13 +7,13 @@ import assert from 'node:assert/strict';
 import { client, mint, record, room, until } from './harness.js';
 
 test('a short-lived token is refreshed on the live connection', async (t) => {
-  const r = await room('refresh', 'gina', { ttl: 3 });
+  const r = await room('refresh', 'gina', { ttl: 4 });
   const asked = [];
   const c = client(t, {
     token: r.token,
     getToken: async ({ reason }) => {
       asked.push(reason);
-      return mint('gina', r.id, 3);
+      return mint('gina', r.id, 4);
     },
   });
   const rec = record(c);
