@@ -69,13 +69,13 @@ export class SwitchboardClient extends Emitter {
       onFrame: (f) => this.onFrame(f),
       onState: (s, detail) => this.onState(s, detail),
     });
-    if (this.token) this.scheduleRefresh(this.token);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
   /** Starts connecting (and reconnecting until `close()`). */
   connect() {
+    if (this.token && !this.refreshTimer) this.scheduleRefresh(this.token);
     this.conn.start();
     return this;
   }
@@ -83,6 +83,7 @@ export class SwitchboardClient extends Emitter {
   /** Closes for good: no reconnect; unacked sends are rejected with `stopped`. */
   close() {
     clearTimeout(this.refreshTimer);
+    this.refreshTimer = 0;
     this.conn.stop();
     for (const [id, s] of this.sends) {
       clearTimeout(s.timer);
@@ -119,9 +120,13 @@ export class SwitchboardClient extends Emitter {
     this.scheduleRefresh(t);
   }
 
-  /** Asks `getToken` again shortly before the current token expires. */
+  /**
+   * Asks `getToken` again shortly before the current token expires; a failed attempt (network
+   * trouble, a refused token) is tried again while the current token still has time left.
+   */
   scheduleRefresh(token) {
     clearTimeout(this.refreshTimer);
+    this.refreshTimer = 0;
     const claims = decodeToken(token);
     if (!this.getToken || !claims) return;
     const left = claims.exp * 1000 - Date.now();
@@ -129,7 +134,11 @@ export class SwitchboardClient extends Emitter {
     const lead = Math.min(this.opts.refreshBeforeMs, left / 2);
     const delay = Math.max(0, Math.min(left - lead, 2 ** 31 - 1));
     this.refreshTimer = setTimeout(() => {
-      this.refreshToken().catch((e) => this.emit('error', { code: e.code || 'refresh_failed', message: e.message }));
+      this.refreshToken().catch((e) => {
+        this.emit('error', { type: 'error', code: e.code || 'refresh_failed', message: e.message });
+        if (this.token !== token || this.conn.state === 'stopped') return;
+        this.refreshTimer = setTimeout(() => this.scheduleRefresh(token), 1000);
+      });
     }, delay);
   }
 
