@@ -14,7 +14,7 @@ export interface BackoffOptions {
 }
 
 export interface TokenRequest {
-  /** `connect`: no token yet; `rejected`: the server closed with 4001/4002; `expiring`: refresh ahead of expiry. */
+  /** `connect`: no token yet; `rejected`: the server closed with 4001/4002; `expiring`: refresh ahead of expiry (or the token at hand has expired). */
   reason: 'connect' | 'rejected' | 'expiring';
 }
 
