@@ -22,7 +22,8 @@ export const FRAMES = {
   subscribed(f) {
     const r = this.roomsById.get(f.conversation_id);
     if (!r) return { ...f, resumed: false, gap: false };
-    const resumed = !!r.awaiting && r.awaiting.since !== undefined;
+    const since = r.awaiting ? r.awaiting.since : undefined;
+    const resumed = since !== undefined;
     const gap = resumed && !f.recovered;
     if (!f.recovered || r.seq === null) r.seq = f.seq;
     r.epoch = f.epoch;
@@ -33,7 +34,7 @@ export const FRAMES = {
       r.readSeq = Math.max(r.readSeq, f.last_read_seq);
     }
     this.flushRead(f.conversation_id, r);
-    return { ...f, resumed, gap };
+    return resumed ? { ...f, resumed, gap, since } : { ...f, resumed, gap };
   },
   message(f) {
     const m = f.message;

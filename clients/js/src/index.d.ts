@@ -84,6 +84,8 @@ export interface Subscribed {
   last_read_seq?: number;
   /** A `since` was sent (a resume or a seeded position). */
   resumed: boolean;
+  /** The `since` sent, when `resumed`. */
+  since?: number;
   /** The resume could not be replayed: reload the room's history over REST. */
   gap: boolean;
 }

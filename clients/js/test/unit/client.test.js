@@ -103,7 +103,7 @@ test('a room resumes from the last seq and epoch; repeats are dropped', async (t
   f.last().frame({ type: 'subscribed', conversation_id: ROOM, seq: 9, epoch: 'e1', recovered: true, online: [] });
   for (const seq of [8, 9]) f.last().frame({ type: 'message', message: { conversation_id: ROOM, seq, id: `m${seq}` } });
   assert.deepEqual(seen.messages, [6, 7, 8, 9]);
-  assert.deepEqual([seen.subscribed[1].resumed, seen.subscribed[1].gap], [true, false]);
+  assert.deepEqual([seen.subscribed[1].resumed, seen.subscribed[1].gap, seen.subscribed[1].since], [true, false, 7]);
 });
 
 test('a resume the server cannot replay is a gap and continues from its seq', async (t) => {
