@@ -108,7 +108,8 @@ impl AppState {
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
         let watchers = crate::watch::Watchers::default();
-        let handler = crate::broker::Handler::new(hub.clone(), watchers.clone());
+        let members = crate::store::MemberCache::new();
+        let handler = crate::broker::Handler::new(hub.clone(), watchers.clone(), members.clone());
         let node_id = if config.server.node_id.is_empty() {
             format!("node-{}", std::process::id())
         } else {
@@ -124,14 +125,19 @@ impl AppState {
                     let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
                     let (bus, receivers) = crate::wire::LocalBus::new(shards);
                     let ttl = Duration::from_secs(config.store.idempotency_ttl_secs);
-                    let mem = Arc::new(MemoryStore::new(bus.clone(), ttl).with_webhook_outbox(memory_hooks.clone()));
+                    let mem = Arc::new(
+                        MemoryStore::new(bus.clone(), ttl)
+                            .with_webhook_outbox(memory_hooks.clone())
+                            .with_member_cache(members),
+                    );
                     (mem.clone(), mem, Arc::new(MemoryBroker::start(bus, receivers, handler)))
                 }
                 Backend::Redis => {
                     // Fails here, before serving anything, when Redis is unreachable.
                     let redis = crate::redis::RedisClient::connect(&config.redis).await?.observed(metrics.clone());
                     webhook_redis = Some(redis.clone());
-                    let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
+                    let store =
+                        Arc::new(crate::store::RedisStore::new(redis.clone(), &config).with_member_cache(members));
                     let broker = crate::broker::RedisBroker::start(redis, &config.redis, handler, store.clone());
                     (store.clone(), store, Arc::new(broker))
                 }
