@@ -40,6 +40,8 @@ pub struct Inner {
     /// Shared HTTP client for provider APIs (connection pooling, request timeout).
     pub http: reqwest::Client,
     pub hub: Hub,
+    /// Room presence announcements: coalesced, rate-limited, off for big rooms.
+    pub presence: crate::hub::presence::PresenceGate,
     /// Connections following their tenant's conversation list (`crate::watch`).
     pub watchers: crate::watch::Watchers,
     pub tokens: TokenSigner,
@@ -188,6 +190,10 @@ impl AppState {
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
         let limits = crate::limits::Limits::new(&config);
+        let presence = crate::hub::presence::PresenceGate::new(
+            Duration::from_millis(config.ws.presence_interval_ms),
+            config.ws.presence_max_members,
+        );
         let state = AppState(Arc::new(Inner {
             config,
             node_id,
@@ -197,6 +203,7 @@ impl AppState {
             channels: Registry::default(),
             outbox,
             http,
+            presence,
             hub,
             watchers,
             tokens: TokenSigner::new(&secret),
@@ -260,6 +267,7 @@ pub async fn serve(
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
     crate::events::start_event_publisher(&state);
+    crate::hub::presence::start(&state);
     crate::watch::start(&state);
     crate::conversations::status::start(&state);
     crate::conversations::retention::start(&state);

@@ -27,6 +27,7 @@ mod messages_change;
 mod notes_rest;
 mod openapi;
 mod operations;
+mod presence;
 mod redis_backend;
 mod rest_api;
 mod retention;
