@@ -40,6 +40,8 @@ pub struct Inner {
     /// Shared HTTP client for provider APIs (connection pooling, request timeout).
     pub http: reqwest::Client,
     pub hub: Hub,
+    /// Room presence announcements: coalesced, rate-limited, off for big rooms.
+    pub presence: crate::hub::presence::PresenceGate,
     /// Connections following their tenant's conversation list (`crate::watch`).
     pub watchers: crate::watch::Watchers,
     pub tokens: TokenSigner,
@@ -108,7 +110,8 @@ impl AppState {
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
         let watchers = crate::watch::Watchers::default();
-        let handler = crate::broker::Handler::new(hub.clone(), watchers.clone());
+        let members = crate::store::MemberCache::new();
+        let handler = crate::broker::Handler::new(hub.clone(), watchers.clone(), members.clone());
         let node_id = if config.server.node_id.is_empty() {
             format!("node-{}", std::process::id())
         } else {
@@ -124,14 +127,19 @@ impl AppState {
                     let shards = std::thread::available_parallelism().map_or(1, |n| n.get());
                     let (bus, receivers) = crate::wire::LocalBus::new(shards);
                     let ttl = Duration::from_secs(config.store.idempotency_ttl_secs);
-                    let mem = Arc::new(MemoryStore::new(bus.clone(), ttl).with_webhook_outbox(memory_hooks.clone()));
+                    let mem = Arc::new(
+                        MemoryStore::new(bus.clone(), ttl)
+                            .with_webhook_outbox(memory_hooks.clone())
+                            .with_member_cache(members),
+                    );
                     (mem.clone(), mem, Arc::new(MemoryBroker::start(bus, receivers, handler)))
                 }
                 Backend::Redis => {
                     // Fails here, before serving anything, when Redis is unreachable.
                     let redis = crate::redis::RedisClient::connect(&config.redis).await?.observed(metrics.clone());
                     webhook_redis = Some(redis.clone());
-                    let store = Arc::new(crate::store::RedisStore::new(redis.clone(), &config));
+                    let store =
+                        Arc::new(crate::store::RedisStore::new(redis.clone(), &config).with_member_cache(members));
                     let broker = crate::broker::RedisBroker::start(redis, &config.redis, handler, store.clone());
                     (store.clone(), store, Arc::new(broker))
                 }
@@ -182,6 +190,10 @@ impl AppState {
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
         let limits = crate::limits::Limits::new(&config);
+        let presence = crate::hub::presence::PresenceGate::new(
+            Duration::from_millis(config.ws.presence_interval_ms),
+            config.ws.presence_max_members,
+        );
         let state = AppState(Arc::new(Inner {
             config,
             node_id,
@@ -191,6 +203,7 @@ impl AppState {
             channels: Registry::default(),
             outbox,
             http,
+            presence,
             hub,
             watchers,
             tokens: TokenSigner::new(&secret),
@@ -254,6 +267,7 @@ pub async fn serve(
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
     crate::events::start_event_publisher(&state);
+    crate::hub::presence::start(&state);
     crate::watch::start(&state);
     crate::conversations::status::start(&state);
     crate::conversations::retention::start(&state);

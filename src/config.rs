@@ -310,6 +310,12 @@ pub struct WsConfig {
     pub rate_per_sec: u32,
     pub rate_burst: u32,
     pub max_rate_limited_frames: u32,
+    /// Presence (`crate::hub::presence`): a room's join/leave announcements leave at most once
+    /// per this many ms, coalesced.
+    pub presence_interval_ms: u64,
+    /// Rooms with more local connections than this announce no presence and list no `online`
+    /// identities; `presence_stats` answers counts on demand.
+    pub presence_max_members: usize,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

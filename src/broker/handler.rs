@@ -2,13 +2,17 @@
 //!
 //! Both brokers call it — the memory broker for what the memory store put on the local bus,
 //! the Redis broker for what arrived over pub/sub — so delivery cannot drift between backends.
-//! It owns nothing but the two registries it delivers to: the hub (room subscribers) and the
-//! watchers (tenant-wide conversation lists). Every call is synchronous and non-blocking:
+//! It owns nothing but the registries it delivers to: the hub (room subscribers), the
+//! watchers (tenant-wide conversation lists) and the node's membership cache, which it keeps
+//! current: membership changes (`Publication::Members`) invalidate it, and the brokers tell it
+//! which rooms they are certain to hear every change of (`room_live`, `room_dead`, `all_offline`). Every call is synchronous and non-blocking:
 //! fan-out is `try_send` into bounded queues, and a full queue closes that one connection.
 
 use crate::hub::Hub;
+use crate::store::MemberCache;
 use crate::watch::Watchers;
 use crate::wire::{Event, Publication};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Cheap to clone; every clone delivers to the same hub and watchers.
@@ -16,16 +20,31 @@ use uuid::Uuid;
 pub struct Handler {
     hub: Hub,
     watchers: Watchers,
+    members: Arc<MemberCache>,
 }
 
 impl Handler {
-    pub fn new(hub: Hub, watchers: Watchers) -> Handler {
-        Handler { hub, watchers }
+    pub fn new(hub: Hub, watchers: Watchers, members: Arc<MemberCache>) -> Handler {
+        Handler { hub, watchers, members }
     }
 
-    /// A room publication from any node: to every local subscriber of its room.
+    /// A room publication from any node: to every local subscriber of its room (a membership
+    /// change: to the membership cache instead).
     pub fn publication(&self, p: Publication) {
+        if let Publication::Members { room } = p {
+            return self.members.invalidate(room);
+        }
         self.hub.fanout(p);
+    }
+
+    /// The broker now hears every publication of `room`: its membership may be cached.
+    pub fn room_live(&self, room: Uuid) {
+        self.members.live(room);
+    }
+
+    /// The broker stopped listening to `room`.
+    pub fn room_dead(&self, room: Uuid) {
+        self.members.dead(room);
     }
 
     /// An event from any node: to the local watchers of its tenant, if it changes their list.
@@ -40,6 +59,7 @@ impl Handler {
 
     /// The node stopped receiving events (link lost): watchers wait for the next `live`.
     pub fn all_offline(&self) {
+        self.members.clear();
         self.watchers.all_offline();
     }
 

@@ -55,7 +55,15 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
-    fn room_interest(&self, _room: Uuid) {}
+    fn room_interest(&self, room: Uuid) {
+        // One node: every change passes through this process, so a room is live (cacheable)
+        // exactly while the hub has subscribers of it; that bounds the cache.
+        if self.handler.hub().has_room(room) {
+            self.handler.room_live(room);
+        } else {
+            self.handler.room_dead(room);
+        }
+    }
 
     fn tenant_interest(&self, tenant: Uuid) {
         // Every event of this single node passes through `publish_event`: live at once.

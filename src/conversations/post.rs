@@ -65,14 +65,30 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
             rooms.push((r.tenant, r.conversation_id));
         }
     }
-    // The room check and the participant list (for channel deliveries) in one round of I/O.
-    let reads = futures_util::future::join_all(rooms.iter().map(|&(tenant, id)| async move {
-        let (c, participants) = tokio::try_join!(super::get(state, tenant, id), state.store.list_participants(id))?;
-        // A closed conversation keeps its history and takes nothing more.
-        if c.lifecycle.status == crate::model::ConversationStatus::Closed {
-            return Err(super::status::closed());
+    // The room check and the membership (the author check, channel deliveries) in one round
+    // of I/O; the membership usually from the node's cache (`Store::members`).
+    let reads = futures_util::future::join_all(rooms.iter().map(|&(tenant, id)| {
+        let authors: Vec<Uuid> = reqs
+            .iter()
+            .filter(|r| r.conversation_id == id)
+            .filter_map(|r| match &r.author {
+                Author::Participant(p) => Some(p.id),
+                Author::Api => None,
+            })
+            .collect();
+        async move {
+            let (c, mut participants) = tokio::try_join!(super::get(state, tenant, id), state.store.members(id))?;
+            // A closed conversation keeps its history and takes nothing more.
+            if c.lifecycle.status == crate::model::ConversationStatus::Closed {
+                return Err(super::status::closed());
+            }
+            // An author the cache does not know may have joined on another node a moment ago
+            // (its publication still on the way): the store decides before anyone is refused.
+            if authors.iter().any(|a| !participants.iter().any(|p| p.id == *a)) {
+                participants = state.store.list_participants(id).await?.into();
+            }
+            Ok::<_, Error>((c, participants))
         }
-        Ok::<_, Error>((c, participants))
     }))
     .await;
     let mut outcomes: Vec<Result<usize>> = Vec::with_capacity(reqs.len());

@@ -66,6 +66,8 @@ pub struct MemoryStore {
     pub(super) channels: ChannelMaps,
     /// Where appends write `message.created` for webhooks, under the room lock (in seq order).
     webhook_outbox: Option<Arc<dyn super::EventOutbox>>,
+    /// Memberships of the rooms the broker listens to (`Store::members`); shared with it.
+    members: Arc<super::MemberCache>,
 }
 
 /// The channel side of the memory backend (see `memory_channels.rs`).
@@ -86,6 +88,19 @@ impl MemoryStore {
         self
     }
 
+    /// Shares `cache` with the broker's handler (see `RedisStore::with_member_cache`).
+    pub fn with_member_cache(mut self, cache: Arc<super::MemberCache>) -> Self {
+        self.members = cache;
+        self
+    }
+
+    /// A membership change of `room`: this node's cache drops it now (a post right after the
+    /// change sees it), and the change is published on the bus like on Redis.
+    fn members_changed(&self, room: Uuid) {
+        self.members.invalidate(room);
+        self.bus.publish(Publication::Members { room });
+    }
+
     pub fn new(bus: LocalBus, idempotency_ttl: Duration) -> Self {
         MemoryStore {
             bus,
@@ -99,6 +114,7 @@ impl MemoryStore {
             rooms: DashMap::new(),
             channels: ChannelMaps::default(),
             webhook_outbox: None,
+            members: super::MemberCache::new(),
         }
     }
 
@@ -109,6 +125,7 @@ impl MemoryStore {
         {
             *cur = p.clone();
         }
+        self.members_changed(p.conversation_id);
     }
 
     /// Applies `f` to a stored message and returns the result.
@@ -262,6 +279,7 @@ impl Store for MemoryStore {
             set.remove(&id);
         }
         self.participants.remove(&id);
+        self.members.invalidate(id);
         self.rooms.remove(&id);
         Ok(true)
     }
@@ -276,6 +294,8 @@ impl Store for MemoryStore {
             )));
         }
         list.push(p.clone());
+        drop(list);
+        self.members_changed(p.conversation_id);
         Ok(())
     }
 
@@ -287,7 +307,14 @@ impl Store for MemoryStore {
         let Some(mut list) = self.participants.get_mut(&conversation) else { return Ok(false) };
         let before = list.len();
         list.retain(|p| p.id != id);
-        Ok(list.len() != before)
+        let removed = list.len() != before;
+        drop(list);
+        self.members_changed(conversation);
+        Ok(removed)
+    }
+
+    async fn members(&self, conversation: Uuid) -> Result<super::MemberList> {
+        self.members.read(conversation, self.list_participants(conversation)).await
     }
 
     async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()> {

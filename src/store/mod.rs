@@ -8,6 +8,7 @@
 
 pub mod channels;
 mod filter;
+pub mod members;
 pub mod memory;
 mod memory_channels;
 pub mod redis;
@@ -21,6 +22,7 @@ use uuid::Uuid;
 pub use self::redis::RedisStore;
 pub use channels::{Binding, ChannelStore, DeliveryRef};
 pub use filter::{ConversationFilter, OwnerFilter, PREFIX_CHARS, indexed_prefix, prefixes, search_text};
+pub use members::{MemberCache, MemberList};
 pub use memory::MemoryStore;
 
 /// A message about to be appended: everything but `seq`, which the store assigns.
@@ -157,6 +159,13 @@ pub trait Store: Send + Sync + 'static {
     /// `Error::Conflict` if a participant with the same address type and target exists.
     async fn add_participant(&self, p: &Participant) -> Result<()>;
     async fn list_participants(&self, conversation: Uuid) -> Result<Vec<Participant>>;
+    /// The room's participants for the post path: membership and addresses, from the node's
+    /// [`MemberCache`] while the broker listens to the room (read markers may be stale there:
+    /// read them with `list_participants`). May lag a change made on another node by the
+    /// time its publication takes to arrive.
+    async fn members(&self, conversation: Uuid) -> Result<MemberList> {
+        Ok(self.list_participants(conversation).await?.into())
+    }
     async fn remove_participant(&self, conversation: Uuid, id: Uuid) -> Result<bool>;
     /// Raises a participant's read marker (never lowers it).
     async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()>;

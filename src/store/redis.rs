@@ -53,6 +53,8 @@ pub struct RedisStore {
     cluster: bool,
     /// `redis.trust_restarts`: rooms keep their epoch across Redis restarts.
     trust_restarts: bool,
+    /// Memberships of the rooms the broker listens to (`Store::members`); shared with it.
+    members: std::sync::Arc<super::MemberCache>,
 }
 
 impl RedisStore {
@@ -67,7 +69,25 @@ impl RedisStore {
             floors: dashmap::DashMap::new(),
             cluster: config.redis.cluster,
             trust_restarts: config.redis.trust_restarts,
+            members: super::MemberCache::new(),
         }
+    }
+
+    /// Shares `cache` with the broker's handler, which marks the rooms it listens to live.
+    /// Without it no room is ever live, so nothing is cached.
+    pub fn with_member_cache(mut self, cache: std::sync::Arc<super::MemberCache>) -> RedisStore {
+        self.members = cache;
+        self
+    }
+
+    /// The last arguments of every participant script: how and where it publishes
+    /// `Publication::Members` (see `scripts::ADD_PARTICIPANT`).
+    fn members_publication(&self, room: Uuid) -> [String; 3] {
+        [
+            self.redis.publish_command().to_string(),
+            self.keys.room_channel(room),
+            crate::wire::publication::MEMBERS_TAG.to_string(),
+        ]
     }
 
     /// Reads conversations by id, in the given order; `None` where the conversation is gone.
@@ -247,9 +267,12 @@ impl Store for RedisStore {
         keys.insert(0, self.keys.conversation(room));
         let endpoint = format!("{}:{}", p.address.kind.as_str(), p.address.target);
         let entries = find::participant_entries(p);
-        let args: [&dyn crate::redis::ToRedisArgsDyn; 5] =
-            [&p.id.to_string(), &endpoint, &encode(p)?, &Self::member(room), &entries];
-        match self.redis.script::<i64>(&self.scripts.add_participant, &keys, &args).await? {
+        let [publish, channel, payload] = self.members_publication(room);
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 8] =
+            [&p.id.to_string(), &endpoint, &encode(p)?, &Self::member(room), &entries, &publish, &channel, &payload];
+        let added = self.redis.script::<i64>(&self.scripts.add_participant, &keys, &args).await;
+        self.members.invalidate(room);
+        match added? {
             1 => self.settle_find(p.tenant_id, room).await,
             0 => Err(Error::Conflict(format!(
                 "a participant with address {}:{} is already in this conversation",
@@ -278,12 +301,20 @@ impl Store for RedisStore {
         // The tenant names the filter index the removal unfiles the participant's entries from.
         let Some(tenant) = self.tenant_of(conversation).await? else { return Ok(false) };
         let keys = self.indexing_keys(tenant, conversation, &["parts", "eps", "read"]);
-        let args: [&dyn crate::redis::ToRedisArgsDyn; 2] = [&id.to_string(), &Self::member(conversation)];
-        let n: i64 = self.redis.script(&self.scripts.remove_participant, &keys, &args).await?;
+        let [publish, channel, payload] = self.members_publication(conversation);
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 5] =
+            [&id.to_string(), &Self::member(conversation), &publish, &channel, &payload];
+        let removed = self.redis.script(&self.scripts.remove_participant, &keys, &args).await;
+        self.members.invalidate(conversation);
+        let n: i64 = removed?;
         if n == 1 {
             self.settle_find(tenant, conversation).await?;
         }
         Ok(n == 1)
+    }
+
+    async fn members(&self, conversation: Uuid) -> Result<super::MemberList> {
+        self.members.read(conversation, self.list_participants(conversation)).await
     }
 
     async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()> {

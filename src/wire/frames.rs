@@ -66,6 +66,10 @@ pub enum ClientFrame {
     /// `conversation` frames (see `crate::watch`).
     WatchConversations {},
     UnwatchConversations {},
+    /// Counts of who is in a subscribed room, on demand (big rooms announce no presence).
+    PresenceStats {
+        conversation_id: Uuid,
+    },
 }
 
 /// A client token inside a frame: its `Debug` is redacted so it cannot reach a log line.
@@ -130,6 +134,15 @@ pub enum ServerFrame<'a> {
         conversation_id: Uuid,
         identity: &'a str,
         state: &'a str,
+    },
+    /// The answer to `presence_stats`: connections and distinct identities in the room on the
+    /// node the connection is on.
+    PresenceStats {
+        conversation_id: Uuid,
+        connections: usize,
+        identities: usize,
+        /// Whether the room announces `presence` frames (`ws.presence_max_members`).
+        announced: bool,
     },
     Error {
         code: &'a str,

@@ -34,6 +34,10 @@ pub enum Publication {
     /// as that participant loses it at once (`unsubscribed`, reason `removed`). Travels on the
     /// room's channel, so it keeps its place among the room's messages on every node.
     Removed { room: Uuid, participant_id: Uuid },
+    /// The room's participants changed (added, removed, updated): every node drops its cached
+    /// membership of the room (`crate::store::MemberCache`). Published by the store with the
+    /// change; never written to a connection.
+    Members { room: Uuid },
     /// A frame for the connection itself rather than for one of its rooms (the tenant-wide
     /// `conversation` and `watching` frames): written as it is, in queue order.
     Direct { frame: Utf8Bytes },
@@ -48,7 +52,8 @@ impl Publication {
             | Publication::Internal { room, .. }
             | Publication::Assigned { room, .. }
             | Publication::Sync { room, .. }
-            | Publication::Removed { room, .. } => Some(*room),
+            | Publication::Removed { room, .. }
+            | Publication::Members { room } => Some(*room),
             Publication::Direct { .. } => None,
         }
     }
@@ -59,7 +64,8 @@ impl Publication {
     /// Layout: a tag letter, then `<seq> <frame>` (`M`; `N` for a private note), `<frame>`
     /// (`E`; `I` for a frame about a private note), or
     /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned), or `<participant id>`
-    /// (`R`, no frame: each session writes its own `unsubscribed`). The frame comes last and
+    /// (`R`, no frame: each session writes its own `unsubscribed`), or nothing (`P`, members
+    /// changed; the Redis scripts publish it as the bare tag). The frame comes last and
     /// is never parsed by a receiver.
     pub fn encode(&self) -> Option<String> {
         match self {
@@ -71,6 +77,7 @@ impl Publication {
                 Some(format!("A{} {owner}{frame}", owner.len()))
             }
             Publication::Removed { participant_id, .. } => Some(format!("R{participant_id}")),
+            Publication::Members { .. } => Some(MEMBERS_TAG.to_string()),
             Publication::Sync { .. } | Publication::Direct { .. } => None,
         }
     }
@@ -94,6 +101,7 @@ impl Publication {
                 Publication::Assigned { room, owner_id, frame: frame.into() }
             }
             "R" => Publication::Removed { room, participant_id: rest.parse().ok()? },
+            MEMBERS_TAG => Publication::Members { room },
             _ => return None,
         };
         Some(p)
@@ -108,6 +116,8 @@ pub fn message_payload(seq: u64, frame: &str, internal: bool) -> String {
 
 /// What a message payload starts with, before its seq.
 pub const MESSAGE_TAG: &str = "M";
+/// The whole payload of a `Members` publication (the Redis participant scripts publish it).
+pub const MEMBERS_TAG: &str = "P";
 /// What a private note's payload starts with, before its seq.
 pub const NOTE_TAG: &str = "N";
 
@@ -155,6 +165,7 @@ mod tests {
             Publication::Assigned { room, owner_id: Some("ann lee".into()), frame: r#"{"x":1}"#.into() },
             Publication::Assigned { room, owner_id: None, frame: r#"{"x":1}"#.into() },
             Publication::Removed { room, participant_id: Uuid::now_v7() },
+            Publication::Members { room },
         ];
         for p in cases {
             let bytes = p.encode().unwrap();

@@ -78,6 +78,15 @@ impl Session {
             ClientFrame::Refresh { token } => self.refresh(&token.0).await,
             ClientFrame::WatchConversations {} => self.watch_conversations().await,
             ClientFrame::UnwatchConversations {} => self.unwatch_conversations().await,
+            ClientFrame::PresenceStats { conversation_id } => match self.subscribed_participant(conversation_id) {
+                Ok(_) => {
+                    let (connections, identities) = self.state.hub.room_size(conversation_id);
+                    let announced = self.state.presence.announces(connections);
+                    let f = ServerFrame::PresenceStats { conversation_id, connections, identities, announced };
+                    self.send_now(f.to_text()).await
+                }
+                Err(e) => self.error(&e, Some(conversation_id), None).await,
+            },
         }
     }
 
@@ -132,9 +141,7 @@ impl Session {
             return result;
         }
         if joined.first_for_identity {
-            let f =
-                ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "joined" }.to_text();
-            self.publish_ephemeral(room, f);
+            self.announce_presence(room, true);
         }
         result
     }
@@ -174,7 +181,9 @@ impl Session {
             }
         };
         let last_seq = replay.last().map_or(pos.seq, |m| m.seq.max(pos.seq));
-        let online = self.state.hub.online(room);
+        // A big room lists nobody (that list is O(members) per join): `presence_stats` counts.
+        let (connections, _) = self.state.hub.room_size(room);
+        let online = if self.state.presence.announces(connections) { self.state.hub.online(room) } else { Vec::new() };
         let (participant_id, last_read_seq) = match &participant {
             Some(p) => (Some(p.id), Some(p.last_read_seq)),
             None => (None, None),
@@ -209,10 +218,19 @@ impl Session {
                 self.state.broker.room_interest(room);
             }
             if left.last_for_identity {
-                let f =
-                    ServerFrame::Presence { conversation_id: room, identity: &self.identity, state: "left" }.to_text();
-                self.publish_ephemeral(room, f);
+                self.announce_presence(room, false);
             }
+        }
+    }
+
+    /// This connection's identity joined or left `room`: announced now, later (coalesced with
+    /// the room's other changes by `hub::presence`), or not at all in a big room.
+    fn announce_presence(&mut self, room: Uuid, joined: bool) {
+        let (connections, _) = self.state.hub.room_size(room);
+        if self.state.presence.admit(room, connections, &self.identity, joined) {
+            let state = if joined { "joined" } else { "left" };
+            let f = ServerFrame::Presence { conversation_id: room, identity: &self.identity, state }.to_text();
+            self.publish_ephemeral(room, f);
         }
     }
 

@@ -126,6 +126,10 @@ impl Control {
             tracing::warn!(error = %e, "redis pub/sub resubscribe failed");
             return None;
         }
+        // Subscribed: from here on every membership change of these rooms reaches us.
+        for room in &rooms {
+            self.handler.room_live(*room);
+        }
         self.sync(rooms.iter().copied().collect());
         for tenant in &tenants {
             self.handler.tenant_live(*tenant, true);
@@ -194,7 +198,14 @@ impl Control {
         channels.extend(join_t.iter().map(|t| self.keys.events_channel(*t)));
         bounded(self.timeout, link.subscribe(&channels)).await?;
         subscribed.rooms.extend(join.iter().copied());
+        for room in &join {
+            self.handler.room_live(*room);
+        }
         subscribed.tenants.extend(join_t.iter().copied());
+        // Forgotten before the unsubscription can take effect: nothing missed is ever cached.
+        for room in &leave {
+            self.handler.room_dead(*room);
+        }
         let mut channels: Vec<String> = leave.iter().map(|r| self.keys.room_channel(*r)).collect();
         channels.extend(leave_t.iter().map(|t| self.keys.events_channel(*t)));
         bounded(self.timeout, link.unsubscribe(&channels)).await?;

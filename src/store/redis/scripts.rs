@@ -150,19 +150,24 @@ redis.call('DEL', unpack(KEYS, 1, n))
 return 1
 ";
 
+/// Every participant script ends by publishing `Publication::Members` on the room's channel
+/// (ARGV: `PUBLISH` or `SPUBLISH`, the channel, the payload), in the same step as the change,
+/// so every node's membership cache (`crate::store::MemberCache`) drops the room.
+///
 /// KEYS: conv, parts, eps, ix, [tfind]. ARGV: participant id, endpoint (`type:target`),
-/// participant JSON, conversation id, its filter index entries.
+/// participant JSON, conversation id, its filter index entries, then the publication.
 /// Returns 1 added, 0 endpoint taken, -1 unknown room.
 const ADD_PARTICIPANT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
 reindex(KEYS[4], KEYS[5], ARGV[4], 'p' .. ARGV[1], ARGV[5])
+redis.call(ARGV[6], ARGV[7], ARGV[8])
 return 1
 ";
 
-/// KEYS: parts, eps, read, ix, [tfind]. ARGV: participant id, conversation id. Returns 1
-/// removed, 0 unknown.
+/// KEYS: parts, eps, read, ix, [tfind]. ARGV: participant id, conversation id, then the
+/// publication (see `ADD_PARTICIPANT`). Returns 1 removed, 0 unknown.
 const REMOVE_PARTICIPANT: &str = r"
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[3], ARGV[1])
@@ -171,6 +176,7 @@ for i = 1, #eps, 2 do
   if eps[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[2], eps[i]) end
 end
 reindex(KEYS[4], KEYS[5], ARGV[2], 'p' .. ARGV[1], '')
+redis.call(ARGV[3], ARGV[4], ARGV[5])
 return 1
 ";
 
@@ -229,11 +235,13 @@ return 0
 ";
 
 /// KEYS: parts, ix, [tfind]. ARGV: participant id, JSON, conversation id, its filter index
-/// entries (linked endpoints change them). Replaces an existing participant only.
+/// entries (linked endpoints change them), then the publication (see `ADD_PARTICIPANT`).
+/// Replaces an existing participant only.
 const UPDATE_PARTICIPANT: &str = r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 reindex(KEYS[2], KEYS[3], ARGV[3], 'p' .. ARGV[1], ARGV[4])
+redis.call(ARGV[5], ARGV[6], ARGV[7])
 return 1
 ";
 

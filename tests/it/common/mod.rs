@@ -35,6 +35,8 @@ pub fn test_config() -> Config {
     // Throughput tests post thousands of messages per key; rate limits have their own tests.
     c.limits.api_rate_per_sec = 0;
     c.ws.rate_per_sec = 0;
+    // Presence frames at once, in order with typing and reads; coalescing has its own tests.
+    c.ws.presence_interval_ms = 0;
     c.tenants = vec![
         switchboard::config::TenantConfig {
             id: None,
