@@ -159,11 +159,12 @@ const ROOM_RATES: &[u64] = &[5000, 10000, 20000];
 async fn rooms_redis(rooms: usize, auth: scenarios::Auth, rates: &[u64]) -> anyhow::Result<(scenarios::Sweep, f64)> {
     let redis = servers::redis().await?;
     let hub = scenarios::node(Some(&format!("redis://127.0.0.1:{}", redis.port))).await?;
-    let (usec0, _) = servers::redis_command_usec(redis.port)?;
+    let (_, cpu0) = servers::redis_command_usec(redis.port)?;
     let sweep = scenarios::rooms(&hub, true, rooms, rates, auth).await?;
-    let (usec1, _) = servers::redis_command_usec(redis.port)?;
+    let (_, cpu1) = servers::redis_command_usec(redis.port)?;
     let sent: u64 = sweep.steps.iter().map(|s| s.expected / 2).sum();
-    Ok((sweep, (usec1 - usec0) as f64 / sent.max(1) as f64))
+    // Redis CPU (commands and I/O) per message posted, over the whole run.
+    Ok((sweep, cpu1.saturating_sub(cpu0) as f64 / sent.max(1) as f64))
 }
 
 async fn rooms_only(

@@ -26,7 +26,7 @@ pub struct Report {
     pub pinning: String,
     /// `rooms` on the Redis backend.
     pub rooms_redis: Option<Sweep>,
-    /// Redis command time per message in the Redis `rooms` run (µs, from `INFO commandstats`).
+    /// Redis CPU per message in the Redis `rooms` run (µs, from `INFO cpu`).
     pub redis_us_per_message: Option<f64>,
     pub bigroom: Option<crate::bigroom::BigRoom>,
 }
@@ -232,7 +232,8 @@ impl Report {
             &[("baseline", &self.rooms_base), ("hub", &self.rooms_hub), ("hub+redis", &self.rooms_redis)],
         );
         if let Some(us) = self.redis_us_per_message {
-            let _ = writeln!(o, "\nRedis command time per message (rooms, Redis backend): {us:.1} µs (goal ≤ 25 µs)");
+            let _ =
+                writeln!(o, "\nRedis CPU per message (rooms, Redis backend; `INFO cpu`): {us:.1} µs (goal ≤ 25 µs)");
         }
         if let Some(b) = &self.bigroom {
             let st = &b.sweep.steps[0];
