@@ -1,7 +1,7 @@
 //! CPU pinning, so a figure is the server's own cost: the server under test (and the baseline)
 //! on CPU 0, this generator on CPU 1, through `taskset` (util-linux).
 //!
-//! Pinning is on unless `SWITCHBOARD_BENCH_NO_PIN` is set; without `taskset`, or on a machine
+//! Pinning is on unless `BENCH_NO_PIN` is set (not `SWITCHBOARD_…`: the server reads those as config); without `taskset`, or on a machine
 //! with one CPU, nothing is pinned and the report says so.
 
 use std::process::Command;
@@ -13,7 +13,7 @@ pub const GENERATOR_CPU: &str = "1";
 
 /// Whether pinning applies on this machine.
 pub fn enabled() -> bool {
-    std::env::var_os("SWITCHBOARD_BENCH_NO_PIN").is_none()
+    std::env::var_os("BENCH_NO_PIN").is_none()
         && std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2
         && Command::new("taskset").arg("-V").output().is_ok_and(|o| o.status.success())
 }
