@@ -7,9 +7,11 @@
 //! Any lost, duplicated or out-of-order delivery makes it exit non-zero.
 
 mod baseline;
+mod bigroom;
 mod hold;
 mod ingest;
 mod peer;
+mod pin;
 mod report;
 mod scenarios;
 mod servers;
@@ -43,6 +45,39 @@ enum Cmd {
         /// Connections per node in the multi-node idle scenario (0 skips it).
         #[arg(long, default_value_t = 17_000)]
         cluster_idle: usize,
+        /// How `rooms` peers authenticate.
+        #[arg(long, value_enum, default_value_t = scenarios::Auth::Scoped)]
+        auth: scenarios::Auth,
+        /// Members of the `bigroom` scenario (0 skips it).
+        #[arg(long, default_value_t = 10_000)]
+        bigroom: usize,
+    },
+    /// Run only the rooms scenario: baseline, hub on memory and (with `--redis`) on Redis, in
+    /// one run, with Redis command time per message.
+    Rooms {
+        #[arg(long, default_value_t = 1000)]
+        rooms: usize,
+        #[arg(long)]
+        redis: bool,
+        #[arg(long, value_enum, default_value_t = scenarios::Auth::Scoped)]
+        auth: scenarios::Auth,
+        #[arg(long, value_delimiter = ',', default_values_t = ROOM_RATES.to_vec())]
+        rates: Vec<u64>,
+        /// Drive an already running hub at this base URL (e.g. one under valgrind) instead of
+        /// starting servers; its tenant must have the bench API key.
+        #[arg(long)]
+        url: Option<String>,
+    },
+    /// Run only the bigroom scenario (memory, or `--redis`).
+    Bigroom {
+        #[arg(long, default_value_t = 10_000)]
+        members: usize,
+        #[arg(long, default_value_t = 10)]
+        join_secs: u64,
+        #[arg(long, default_value_t = 20)]
+        rate: u64,
+        #[arg(long)]
+        redis: bool,
     },
     /// Hold idle connections spread over several Redis-backed nodes (50,000+ in all; one
     /// node cannot hold them under a 20,000 open-files cap) and check each gets a broadcast.
@@ -95,11 +130,18 @@ enum Cmd {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if !matches!(cli.cmd, Cmd::Baseline { .. } | Cmd::Hold { .. }) {
+        pin::pin_generator();
+    }
     let rt = tokio::runtime::Runtime::new()?;
     match cli.cmd {
         Cmd::Baseline { listen } => rt.block_on(baseline::serve(&listen)),
-        Cmd::All { subscribers, rooms, idle, no_redis, cluster_idle } => {
-            rt.block_on(all(subscribers, rooms, idle, no_redis, cluster_idle))
+        Cmd::All { subscribers, rooms, idle, no_redis, cluster_idle, auth, bigroom } => {
+            rt.block_on(all(subscribers, rooms, idle, no_redis, cluster_idle, auth, bigroom))
+        }
+        Cmd::Rooms { rooms, redis, auth, rates, url } => rt.block_on(rooms_only(rooms, redis, auth, &rates, url)),
+        Cmd::Bigroom { members, join_secs, rate, redis } => {
+            rt.block_on(bigroom_only(members, Duration::from_secs(join_secs), rate, redis))
         }
         Cmd::Ingest { redis, concurrency } => rt.block_on(ingest_only(redis, concurrency)),
         Cmd::IdleCluster { nodes, per_node } => rt.block_on(idle_cluster_only(nodes, per_node)),
@@ -111,7 +153,60 @@ fn main() -> anyhow::Result<()> {
 }
 
 const FANOUT_RATES: &[u64] = &[50, 100, 200, 400, 800, 1200, 1600, 2400, 3200];
-const ROOM_RATES: &[u64] = &[1000, 2000, 4000, 8000, 16000, 32000];
+const ROOM_RATES: &[u64] = &[5000, 10000, 20000];
+
+/// The rooms scenario on the Redis backend, with Redis's command time per message.
+async fn rooms_redis(rooms: usize, auth: scenarios::Auth, rates: &[u64]) -> anyhow::Result<(scenarios::Sweep, f64)> {
+    let redis = servers::redis().await?;
+    let hub = scenarios::node(Some(&format!("redis://127.0.0.1:{}", redis.port))).await?;
+    let (_, cpu0) = servers::redis_command_usec(redis.port)?;
+    let sweep = scenarios::rooms(&hub, true, rooms, rates, auth).await?;
+    let (_, cpu1) = servers::redis_command_usec(redis.port)?;
+    let sent: u64 = sweep.steps.iter().map(|s| s.expected / 2).sum();
+    // Redis CPU (commands and I/O) per message posted, over the whole run.
+    Ok((sweep, cpu1.saturating_sub(cpu0) as f64 / sent.max(1) as f64))
+}
+
+async fn rooms_only(
+    rooms: usize,
+    redis: bool,
+    auth: scenarios::Auth,
+    rates: &[u64],
+    url: Option<String>,
+) -> anyhow::Result<()> {
+    let mut r = report::Report::new();
+    if let Some(url) = url {
+        let port = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(0);
+        let external = servers::Proc::external(port);
+        r.rooms_hub = Some(scenarios::rooms(&external, true, rooms, rates, auth).await?);
+    } else {
+        let base = servers::baseline().await?;
+        r.rooms_base = Some(scenarios::rooms(&base, false, rooms, rates, auth).await?);
+        drop(base);
+        let hub = scenarios::node(None).await?;
+        r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, rates, auth).await?);
+        drop(hub);
+        if redis {
+            let (sweep, us) = rooms_redis(rooms, auth, rates).await?;
+            r.rooms_redis = Some(sweep);
+            r.redis_us_per_message = Some(us);
+        }
+    }
+    println!("{}", r.markdown());
+    let problems = r.problems();
+    anyhow::ensure!(problems.is_empty(), "delivery errors: {}", problems.join("; "));
+    Ok(())
+}
+
+async fn bigroom_only(members: usize, join: Duration, rate: u64, redis: bool) -> anyhow::Result<()> {
+    let mut r = report::Report::new();
+    let server = if redis { Some(servers::redis().await?) } else { None };
+    let url = server.as_ref().map(|s| format!("redis://127.0.0.1:{}", s.port));
+    let hub = scenarios::node(url.as_deref()).await?;
+    r.bigroom = Some(bigroom::bigroom(&hub, members, join, rate).await?);
+    println!("{}", r.markdown());
+    Ok(())
+}
 
 async fn fanout_only(subscribers: usize, redis: bool, baseline: bool, rates: &[u64]) -> anyhow::Result<()> {
     let mut r = report::Report::new();
@@ -159,7 +254,15 @@ async fn idle_cluster_only(nodes: usize, per_node: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool, cluster_idle: usize) -> anyhow::Result<()> {
+async fn all(
+    subscribers: usize,
+    rooms: usize,
+    idle: usize,
+    no_redis: bool,
+    cluster_idle: usize,
+    auth: scenarios::Auth,
+    bigroom: usize,
+) -> anyhow::Result<()> {
     let mut r = report::Report::new();
     eprintln!("fanout: {subscribers} subscribers, rates {FANOUT_RATES:?}");
     let base = servers::baseline().await?;
@@ -171,11 +274,23 @@ async fn all(subscribers: usize, rooms: usize, idle: usize, no_redis: bool, clus
 
     eprintln!("rooms: {rooms} rooms x 2, rates {ROOM_RATES:?}");
     let base = servers::baseline().await?;
-    r.rooms_base = Some(scenarios::rooms(&base, false, rooms, ROOM_RATES).await?);
+    r.rooms_base = Some(scenarios::rooms(&base, false, rooms, ROOM_RATES, auth).await?);
     drop(base);
     let hub = scenarios::node(None).await?;
-    r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, ROOM_RATES).await?);
+    r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, ROOM_RATES, auth).await?);
     drop(hub);
+    if !no_redis {
+        eprintln!("rooms (redis)");
+        let (sweep, us) = rooms_redis(rooms, auth, ROOM_RATES).await?;
+        r.rooms_redis = Some(sweep);
+        r.redis_us_per_message = Some(us);
+    }
+    if bigroom > 0 {
+        eprintln!("bigroom: {bigroom} members");
+        let hub = scenarios::node(None).await?;
+        r.bigroom = Some(bigroom::bigroom(&hub, bigroom, Duration::from_secs(10), 20).await?);
+        drop(hub);
+    }
 
     eprintln!("idle: {idle} connections");
     let base = servers::baseline().await?;

@@ -22,6 +22,13 @@ pub struct Report {
     /// (subscribers on the publisher's node, subscribers on the other node)
     pub cluster: Option<(Sweep, Sweep)>,
     pub idle_cluster: Option<crate::hold::IdleCluster>,
+    /// How the processes were placed on CPUs (`crate::pin`).
+    pub pinning: String,
+    /// `rooms` on the Redis backend.
+    pub rooms_redis: Option<Sweep>,
+    /// Redis CPU per message in the Redis `rooms` run (µs, from `INFO cpu`).
+    pub redis_us_per_message: Option<f64>,
+    pub bigroom: Option<crate::bigroom::BigRoom>,
 }
 
 fn machine() -> String {
@@ -49,6 +56,7 @@ impl Report {
         Report {
             date: chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string(),
             machine: machine(),
+            pinning: crate::pin::describe(),
             ..Default::default()
         }
     }
@@ -62,6 +70,7 @@ impl Report {
             ("fanout redis", &self.fanout_redis),
             ("rooms baseline", &self.rooms_base),
             ("rooms hub", &self.rooms_hub),
+            ("rooms hub+redis", &self.rooms_redis),
         ];
         let cluster = self.cluster.as_ref().map(|(a, b)| [("cluster local", a.clone()), ("cluster remote", b.clone())]);
         let mut all: Vec<(&str, Sweep)> =
@@ -120,7 +129,7 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut o = String::new();
-        let _ = writeln!(o, "Run {} on {} (load generator on the same machine).\n", self.date, self.machine);
+        let _ = writeln!(o, "Run {} on {}; {}.\n", self.date, self.machine, self.pinning);
         let _ = writeln!(o, "| target | hub | baseline | ratio | goal | met |");
         let _ = writeln!(o, "|---|---:|---:|---:|---|:---:|");
         if let (Some(h), Some(b)) = (&self.fanout_hub, &self.fanout_base) {
@@ -217,7 +226,30 @@ impl Report {
             "fanout: 1 room, 1 publisher",
             &[("baseline", &self.fanout_base), ("hub", &self.fanout_hub), ("hub+redis", &self.fanout_redis)],
         );
-        Self::sweep_table(&mut o, "rooms: 1:1 chats", &[("baseline", &self.rooms_base), ("hub", &self.rooms_hub)]);
+        Self::sweep_table(
+            &mut o,
+            "rooms: 1:1 chats",
+            &[("baseline", &self.rooms_base), ("hub", &self.rooms_hub), ("hub+redis", &self.rooms_redis)],
+        );
+        if let Some(us) = self.redis_us_per_message {
+            let _ =
+                writeln!(o, "\nRedis CPU per message (rooms, Redis backend; `INFO cpu`): {us:.1} µs (goal ≤ 25 µs)");
+        }
+        if let Some(b) = &self.bigroom {
+            let st = &b.sweep.steps[0];
+            let _ = writeln!(
+                o,
+                "\n**bigroom**: {} members joined in {:.1} s ({} failed); at {} msg/s: {} of {} deliveries, p99 {:.1} ms, kept up {}",
+                b.members,
+                b.joined_in_secs,
+                b.failed_joins,
+                st.rate,
+                st.delivered,
+                st.expected,
+                st.p99_ms,
+                mark(st.kept_up && b.failed_joins == 0)
+            );
+        }
         let problems = self.problems();
         let _ = writeln!(
             o,

@@ -166,29 +166,46 @@ pub async fn fanout(node: &Proc, hub: bool, subscribers: usize, rates: &[u64]) -
     r
 }
 
+/// How the hub's `rooms` peers authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+pub enum Auth {
+    /// Each connection is its own webchat participant with its own room-scoped token (as real
+    /// deployments run; the default).
+    Scoped,
+    /// Two operator tokens for every room (joins as a participant on the first send).
+    Operator,
+}
+
 /// `rooms` rooms of two peers; each peer both writes and reads (1:1 chats).
-pub async fn rooms(node: &Proc, hub: bool, rooms: usize, rates: &[u64]) -> anyhow::Result<Sweep> {
+pub async fn rooms(node: &Proc, hub: bool, rooms: usize, rates: &[u64], auth: Auth) -> anyhow::Result<Sweep> {
     let epoch = Instant::now();
     let stop = CancellationToken::new();
     let mut peers = Vec::with_capacity(rooms * 2);
-    let (ta, tb) = if hub {
-        let api = Api::new(node);
-        (
-            Target::Hub { ws_base: node.ws(), token: api.operator_token("peer-a").await? },
-            Target::Hub { ws_base: node.ws(), token: api.operator_token("peer-b").await? },
-        )
-    } else {
-        let t = Target::Baseline { ws_base: node.ws() };
-        (t.clone(), t)
-    };
     let api = hub.then(|| Api::new(node));
+    let operators = match (&api, auth) {
+        (Some(api), Auth::Operator) => Some((api.operator_token("peer-a").await?, api.operator_token("peer-b").await?)),
+        _ => None,
+    };
     for r in 0..rooms {
-        let room = match &api {
-            Some(api) => api.conversation().await?,
-            None => format!("room-{r}"),
+        let Some(api) = &api else {
+            let t = Target::Baseline { ws_base: node.ws() };
+            let room = format!("room-{r}");
+            peers.push(peer::connect(&t, &room, false, rates.len(), epoch, stop.clone()).await?);
+            peers.push(peer::connect(&t, &room, false, rates.len(), epoch, stop.clone()).await?);
+            continue;
         };
-        peers.push(peer::connect(&ta, &room, false, rates.len(), epoch, stop.clone()).await?);
-        peers.push(peer::connect(&tb, &room, false, rates.len(), epoch, stop.clone()).await?);
+        let room = api.conversation().await?;
+        let (a, b) = match &operators {
+            Some((a, b)) => (a.clone(), b.clone()),
+            None => (
+                api.participant_token(&room, &format!("a-{r}")).await?,
+                api.participant_token(&room, &format!("b-{r}")).await?,
+            ),
+        };
+        for token in [a, b] {
+            let t = Target::Hub { ws_base: node.ws(), token };
+            peers.push(peer::connect(&t, &room, false, rates.len(), epoch, stop.clone()).await?);
+        }
     }
     // Alternate rooms first, then sides, so consecutive sends hit different rooms.
     let senders: Vec<_> = (0..2).flat_map(|side| peers.iter().skip(side).step_by(2).map(|p| p.tx.clone())).collect();

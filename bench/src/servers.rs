@@ -12,19 +12,27 @@ pub const TWILIO_TOKEN: &str = "bench-twilio-token";
 
 /// A child process killed on drop.
 pub struct Proc {
-    pub child: Child,
+    /// `None`: a server this run did not start (`--url`), left running.
+    pub child: Option<Child>,
     pub port: u16,
     _dir: Option<tempfile::TempDir>,
 }
 
 impl Drop for Proc {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
 impl Proc {
+    /// A server already running on 127.0.0.1:`port`.
+    pub fn external(port: u16) -> Proc {
+        Proc { child: None, port, _dir: None }
+    }
+
     pub fn http(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
@@ -33,7 +41,8 @@ impl Proc {
     }
     /// Resident set size of the process, from /proc.
     pub fn rss_bytes(&self) -> u64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let Some(child) = &self.child else { return 0 };
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
         status
             .lines()
             .find_map(|l| l.strip_prefix("VmRSS:"))
@@ -82,14 +91,14 @@ pub async fn hub(redis: Option<&str>) -> anyhow::Result<Proc> {
     );
     let path = dir.path().join("bench.toml");
     std::fs::write(&path, config)?;
-    let child = Command::new(sibling("switchboard")?)
+    let child = crate::pin::server_command(&sibling("switchboard")?)
         .arg("--config")
         .arg(&path)
         .arg("serve")
         .stdout(Stdio::null())
         .spawn()
         .context("spawn switchboard")?;
-    let p = Proc { child, port, _dir: Some(dir) };
+    let p = Proc { child: Some(child), port, _dir: Some(dir) };
     wait_http(&format!("{}/readyz", p.http())).await?;
     Ok(p)
 }
@@ -97,11 +106,11 @@ pub async fn hub(redis: Option<&str>) -> anyhow::Result<Proc> {
 /// Starts the baseline broadcast server (this binary, `baseline` subcommand).
 pub async fn baseline() -> anyhow::Result<Proc> {
     let port = free_port();
-    let child = Command::new(std::env::current_exe()?)
+    let child = crate::pin::server_command(&std::env::current_exe()?)
         .args(["baseline", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::null())
         .spawn()?;
-    let p = Proc { child, port, _dir: None };
+    let p = Proc { child: Some(child), port, _dir: None };
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok(p);
@@ -109,6 +118,33 @@ pub async fn baseline() -> anyhow::Result<Proc> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("baseline did not come up")
+}
+
+/// Redis's own time so far: `(command µs, CPU µs)`. Command time is the `usec` of the
+/// top-level commands in `INFO commandstats` (a script's inner commands are counted inside its
+/// `evalsha`, so they are left out, not counted twice); CPU time is `used_cpu_user` +
+/// `used_cpu_sys` from `INFO cpu` (commands plus network I/O).
+pub fn redis_command_usec(port: u16) -> anyhow::Result<(u64, u64)> {
+    let out = Command::new("redis-cli").args(["-p", &port.to_string(), "INFO", "all"]).output()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (mut scripts, mut all, mut inner, mut cpu) = (0u64, 0u64, 0u64, 0f64);
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("cmdstat_") {
+            let usec = rest.split([':', ',']).find_map(|kv| kv.strip_prefix("usec=")).and_then(|v| v.parse().ok());
+            let usec: u64 = usec.unwrap_or(0);
+            all += usec;
+            if rest.starts_with("evalsha") || rest.starts_with("eval:") {
+                scripts += usec;
+            }
+        } else if let Some(v) = line.strip_prefix("used_cpu_user:").or_else(|| line.strip_prefix("used_cpu_sys:")) {
+            cpu += v.trim().parse::<f64>().unwrap_or(0.0);
+        } else if let Some(v) = line.strip_prefix("script_inner_usec:") {
+            inner = v.trim().parse().unwrap_or(0);
+        }
+    }
+    // Without a figure for the scripts' inner commands, count the script calls only once.
+    let commands = if inner > 0 { all - inner } else { all.max(scripts) };
+    Ok((commands, (cpu * 1e6) as u64))
 }
 
 /// Starts a throwaway `redis-server` (no persistence) on a free port.
@@ -122,7 +158,7 @@ pub async fn redis() -> anyhow::Result<Proc> {
         .stdout(Stdio::null())
         .spawn()
         .context("redis-server not found (apt-get install -y redis-server)")?;
-    let p = Proc { child, port, _dir: Some(dir) };
+    let p = Proc { child: Some(child), port, _dir: Some(dir) };
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
             return Ok(p);
@@ -158,6 +194,16 @@ impl Api {
     pub async fn conversation(&self) -> anyhow::Result<String> {
         let c = self.post("/v1.0/conversations", serde_json::json!({"name": "bench"})).await?;
         Ok(c["id"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// A webchat participant `identity` of `room` and its own token, scoped to that room: how
+    /// real deployments connect end users.
+    pub async fn participant_token(&self, room: &str, identity: &str) -> anyhow::Result<String> {
+        let body = serde_json::json!({"address": {"type": "webchat", "target": identity}});
+        self.post(&format!("/v1.0/conversations/{room}/participants"), body).await?;
+        let t =
+            self.post("/v1.0/tokens", serde_json::json!({"identity": identity, "conversation_ids": [room]})).await?;
+        Ok(t["token"].as_str().unwrap_or_default().to_string())
     }
 
     /// An operator token: subscribes anywhere, joins on first send.

@@ -51,14 +51,16 @@ end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local floor = tonumber(ARGV[11])
 local run = ARGV[17]
+local was = run
+if run ~= '' then was = redis.call('HGET', KEYS[1], 'run') end
 if seq <= floor then
   seq = floor + 1
   redis.call('HSET', KEYS[1], 'seq', seq, 'epoch', ARGV[12])
-elseif run ~= '' then
-  local was = redis.call('HGET', KEYS[1], 'run')
-  if was and was ~= run then redis.call('HSET', KEYS[1], 'epoch', ARGV[12]) end
+elseif was and was ~= run then
+  redis.call('HSET', KEYS[1], 'epoch', ARGV[12])
 end
-if run ~= '' then redis.call('HSET', KEYS[1], 'run', run) end
+-- Written only when it changes: one write less per message.
+if was ~= run then redis.call('HSET', KEYS[1], 'run', run) end
 local s = string.format('%d', seq)
 local json = ARGV[1] .. s .. ARGV[2]
 redis.call('XADD', KEYS[2], s .. '-1', 'i', ARGV[5], 'm', json)
