@@ -27,6 +27,7 @@ export class MessagesView {
     this.visible = new Set(); // li currently on screen
     this.readTimer = 0;
     this.pinned = true; // follow the newest message (until the user scrolls up)
+    this.pinnedTop = 0; // scrollTop where we last pinned (0: not pinned on screen yet)
     this.dividerSeq = null; // my read marker when the room was opened: "New messages" below it
     this.readObserver = new IntersectionObserver((entries) => this.onSeen(entries), {
       root: this.scroller,
@@ -42,14 +43,14 @@ export class MessagesView {
       { passive: true },
     );
     new ResizeObserver(() => {
-      if (this.pinned) this.toBottom();
+      if (this.stillPinned()) this.toBottom();
       this.maybeLoadOlder();
     }).observe(this.scroller);
     // An image that finishes loading grows the list: stay pinned to the bottom if we were there.
     this.scroller.addEventListener(
       'load',
       (ev) => {
-        if (ev.target.tagName === 'IMG' && this.pinned) this.toBottom();
+        if (ev.target.tagName === 'IMG' && this.stillPinned()) this.toBottom();
       },
       true,
     );
@@ -63,7 +64,7 @@ export class MessagesView {
     this.visible.clear();
     this.nodes.clear();
     this.ol.replaceChildren();
-    this.pinned = true;
+    this.pinToBottom();
     this.dividerSeq = null;
     this.render();
   }
@@ -71,11 +72,20 @@ export class MessagesView {
   /** Scroll to the newest message after the next render (the user just sent one). */
   pinToBottom() {
     this.pinned = true;
+    this.pinnedTop = 0;
+  }
+
+  /** `pinned`, unless the user scrolled up since we last pinned (its event not dispatched yet). */
+  stillPinned() {
+    const sc = this.scroller;
+    if (this.pinned && sc.clientHeight && sc.scrollTop + NEAR_BOTTOM_PX < this.pinnedTop) this.pinned = false;
+    return this.pinned;
   }
 
   toBottom() {
     const sc = this.scroller;
     sc.scrollTop = sc.scrollHeight;
+    this.pinnedTop = sc.clientHeight ? sc.scrollTop : 0;
   }
 
   render() {
@@ -150,7 +160,7 @@ export class MessagesView {
     this.renderTyping(r);
 
     const prepended = firstBefore && this.ol.firstElementChild !== firstBefore && firstBefore.isConnected;
-    if (this.pinned) {
+    if (this.stillPinned()) {
       this.toBottom();
     } else if (prepended) {
       sc.scrollTop = topBefore + (sc.scrollHeight - heightBefore);
