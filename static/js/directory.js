@@ -129,6 +129,9 @@ export class Directory {
    */
   async inviteLink(roomId, identity) {
     const t = await this.api.mintClientToken(identity, [roomId]);
-    return `${location.origin}/#token=${encodeURIComponent(t.token)}`;
+    // The room's name rides along: the end user's token cannot read it.
+    const r = this.store.room(roomId);
+    const name = r && r.name ? `&name=${encodeURIComponent(r.name)}` : '';
+    return `${location.origin}/#token=${encodeURIComponent(t.token)}${name}`;
   }
 }

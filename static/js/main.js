@@ -13,6 +13,8 @@ import { RoomView } from './views/room.js';
 
 const SESSION_KEY = 'switchboard:operator';
 const USER_KEY = 'switchboard:user-token';
+const USER_NAME_KEY = 'switchboard:user-room-name';
+const LEFT_KEY = 'switchboard:user-left'; // this tab's end user left: a reload says goodbye again
 
 /**
  * The end user's client token: from the link's fragment (`#token=`), else its query (`?token=`,
@@ -21,10 +23,31 @@ const USER_KEY = 'switchboard:user-token';
  * address bar at once (history.replaceState), so it is not bookmarked, copied or sent along as
  * `Referer`.
  */
+let userRoomName = '';
+
+function savedRoomName() {
+  try {
+    return userRoomName || sessionStorage.getItem(USER_NAME_KEY) || '';
+  } catch {
+    return userRoomName;
+  }
+}
+
 function userToken() {
   const hash = new URLSearchParams(location.hash.slice(1));
   const query = new URLSearchParams(location.search);
   const token = hash.get('token') || query.get('token');
+  // The conversation's name rides along in the invite link (`&name=`): an end user's token reads
+  // messages only, so the page could not look it up.
+  const name = hash.get('name') || query.get('name');
+  if (name) {
+    try {
+      sessionStorage.setItem(USER_NAME_KEY, name);
+    } catch {
+      // storage disabled: shown for this page load only
+    }
+    userRoomName = name;
+  }
   if (!token) {
     try {
       return sessionStorage.getItem(USER_KEY);
@@ -34,11 +57,14 @@ function userToken() {
   }
   try {
     sessionStorage.setItem(USER_KEY, token);
+    sessionStorage.removeItem(LEFT_KEY);
   } catch {
     // storage disabled: a reload needs the link again
   }
   hash.delete('token');
   query.delete('token');
+  hash.delete('name');
+  query.delete('name');
   const q = query.toString();
   const f = hash.toString();
   history.replaceState(null, '', `${location.pathname}${q ? `?${q}` : ''}${f ? `#${f}` : ''}`);
@@ -102,9 +128,29 @@ function startUser(token) {
   if (claims.exp * 1000 <= Date.now()) return fail('This chat link has expired. Ask for a new one.');
   const store = new Store({ mode: 'user', identity: claims.sub });
   const chat = new Chat({ store, api: null, token, conversationIds: claims.convs, announce });
+  const name = savedRoomName();
+  if (name && claims.convs.length === 1) store.room(claims.convs[0]).name = name;
   chat.start();
   mount(store, chat);
   return undefined;
+}
+
+/**
+ * An end user leaving: the tab forgets the link's token and shows a goodbye, not the
+ * operator's API-key sign-in (the link they were given brings them back).
+ */
+function leave() {
+  try {
+    sessionStorage.removeItem(USER_KEY);
+    sessionStorage.removeItem(USER_NAME_KEY);
+    sessionStorage.setItem(LEFT_KEY, '1');
+  } catch {
+    // nothing saved
+  }
+  $('#app').hidden = true;
+  hideLogin();
+  $('#left').hidden = false;
+  $('#left h1').focus();
 }
 
 function mount(store, chat) {
@@ -115,15 +161,17 @@ function mount(store, chat) {
   const messages = new MessagesView({ store, chat });
   const room = new RoomView({ store, chat, messages });
   const open = (id, { focus = true } = {}) => {
-    chat.open(id);
-    room.show(id);
+    // Shown first, then filled: the history pins to its newest message in a visible scroller.
     document.body.classList.add('room-open');
     $('#back').hidden = false;
+    chat.open(id);
+    room.show(id);
     history.replaceState(null, '', `${location.pathname}${location.search}#c=${id}`);
     if (focus) $('#composer-text').focus();
   };
   const list = new ListView({ store, chat, onOpen: (id) => open(id) });
   const back = () => {
+    if (!document.body.classList.contains('room-open')) return;
     document.body.classList.remove('room-open');
     $('#back').hidden = true;
     const b = store.activeId && document.querySelector(`#conv-list button[data-id="${store.activeId}"]`);
@@ -135,12 +183,30 @@ function mount(store, chat) {
     const target = store.activeId ? $('#scroller') : $('#conv-list button');
     if (target) target.focus();
   };
+  // Escape closes what is open, innermost first: the participants panel, then (phone width)
+  // the room, back to the list.
   document.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape' && document.body.classList.contains('room-open') && matchMedia('(max-width: 720px)').matches) back();
+    if (ev.key !== 'Escape' || ev.defaultPrevented) return;
+    const people = $('#people');
+    if (people.open) {
+      people.open = false;
+      people.querySelector('summary').focus();
+      ev.preventDefault();
+    } else if (!$('#notice').hidden) {
+      store.setNotice(null);
+      ev.preventDefault();
+    } else if (document.body.classList.contains('room-open') && matchMedia('(max-width: 720px)').matches) {
+      back();
+      ev.preventDefault();
+    }
   });
   $('#signout').textContent = store.mode === 'operator' ? 'Sign out' : 'Leave';
   $('#signout').onclick = () => {
     chat.stop();
+    if (store.mode === 'user') {
+      leave();
+      return;
+    }
     try {
       sessionStorage.removeItem(SESSION_KEY);
     } catch {
@@ -176,6 +242,14 @@ function mount(store, chat) {
   else if (store.mode === 'user' && store.rooms.size === 1) open([...store.rooms.keys()][0], { focus: false });
   else room.show(null);
 
+  // After sign-in the form's focused button is gone: start keyboard navigation from the top, so
+  // the first Tab reaches "Skip to messages".
+  if (!document.activeElement || document.activeElement === document.body || document.activeElement.closest('#login')) {
+    document.body.tabIndex = -1;
+    document.body.focus({ preventScroll: true });
+    document.body.removeAttribute('tabindex');
+  }
+
   // Handle for debugging from the console (and for the end-to-end test).
   window.switchboard = { store, chat };
 }
@@ -188,6 +262,16 @@ async function boot() {
   }
   const saved = savedOperator();
   const login = (error) => showLogin({ onSubmit: startOperator, error });
+  let left = false;
+  try {
+    left = sessionStorage.getItem(LEFT_KEY) === '1';
+  } catch {
+    // storage disabled
+  }
+  if (left && !saved) {
+    leave();
+    return;
+  }
   if (!saved) {
     login();
     return;

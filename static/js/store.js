@@ -256,7 +256,11 @@ export class Store {
   /** Display name for a message's author. */
   authorName(r, m) {
     if (this.isMine(r, m)) return 'You';
-    if (!m.author) return this.mode === 'user' ? 'Support' : 'API';
+    // An end user's token sees neither participants nor identities' display names: everyone
+    // else is "Support" — never a raw sign-in identity (learned from typing/read frames), and
+    // the same in old history and live messages.
+    if (this.mode === 'user') return 'Support';
+    if (!m.author) return 'API';
     const p = r.participants.get(m.author);
     if (p) return p.address.name || p.address.target;
     return r.names.get(m.author) || (this.mode === 'user' ? 'Agent' : 'Participant');

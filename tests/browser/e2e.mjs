@@ -13,7 +13,13 @@
 // frame of the page's list watch, with no REST list request) and pane, the operator's reply
 // goes out through the stub (the Rust side checks what the stub received) and its delivery
 // status moves to "delivered" on a signed status callback; the operator adds a phone number to
-// a room. Any console error or page error fails the run.
+// a room. The page's inbox fixes (issue 19): Arabic/Hebrew laid out right to left, URLs as safe
+// links, a phone opening a room at its newest message, text contrast (WCAG AA) on both pages,
+// list buttons named with preview/time/channel, Escape, the skip link after sign-in, list times
+// on one line, day separators, Enter as a new line on touch, the placeholder fitting a phone,
+// the assign field cleared between rooms, and the end user's view (the room's name, "Support"
+// rather than identities, "Leave" not landing on the operator sign-in).
+// Any console error or page error fails the run.
 // Screenshots go to target/screenshots/; with UPDATE_SCREENSHOT=1 one is copied to docs/chat.png
 // (the README's picture), so an ordinary test run never changes a tracked file.
 
@@ -25,6 +31,7 @@ import {
   SHOTS,
   WAIT,
   assert,
+  contrastProblems,
   expectConn,
   expectTail,
   launch,
@@ -87,11 +94,19 @@ async function main() {
   await rest('POST', `/conversations/${other.id}/messages`, { text: 'Was I charged twice?' });
   await rest('POST', `/conversations/${other.id}/messages`, { text: 'Invoice 88-311 attached.' });
   const { token } = await rest('POST', '/tokens', { identity: 'alice', conversation_ids: [conv.id] });
+  // Right-to-left text and links (a long Hebrew name squeezes the list row's time).
+  const INTL_NAME = 'עזרה בהזמנה של לקוח חשוב מאוד מאוד מאוד';
+  const ARABIC = 'مرحبا، أين طلبي؟ رقم الطلب 1042';
+  const LINK = 'https://example.com/track?id=42';
+  const intl = await rest('POST', '/conversations', { name: INTL_NAME });
+  await rest('POST', `/conversations/${intl.id}/messages`, { text: `Track it at ${LINK}. Thanks` });
+  await rest('POST', `/conversations/${intl.id}/messages`, { text: 'Not a link: javascript:alert(1) ftp://files.example/x' });
+  await rest('POST', `/conversations/${intl.id}/messages`, { text: ARABIC });
 
   const browser = await launch();
   log('chromium', browser.version());
   const opCtx = await browser.newContext({ viewport: { width: 1180, height: 760 } });
-  const userCtx = await browser.newContext({ viewport: { width: 390, height: 780 }, isMobile: true, hasTouch: true });
+  const userCtx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
   const op = await opCtx.newPage();
   const user = await userCtx.newPage();
   watchConsole(op, 'operator', errors);
@@ -106,6 +121,9 @@ async function main() {
   try {
     run.step = 'operator signs in';
     await signIn(op, base, apiKey, 'Olivia');
+    await op.keyboard.press('Tab');
+    const firstTab = await op.evaluate(() => document.activeElement.className);
+    assert(firstTab === 'skip', `after sign-in the first Tab reaches "Skip to messages", got "${firstTab}"`);
     const billing = op.locator('#conv-list button', { hasText: 'Billing question' });
     await billing.waitFor({ timeout: WAIT });
     await op.waitForFunction(() => {
@@ -113,6 +131,55 @@ async function main() {
       return b && b.querySelector('.unread') && b.querySelector('.unread').textContent === '2';
     }, null, { timeout: WAIT });
     log('operator: list shows 2 unread in "Billing question"');
+    // The list button's accessible name (computed by the browser) carries what it shows.
+    await op
+      .getByRole('button', { name: /^Billing question, 2 unread, Chat, API: Invoice 88-311 attached\., .*\d{4}/ })
+      .waitFor({ timeout: WAIT });
+    const wrapped = await op.evaluate(() =>
+      [...document.querySelectorAll('#conv-list time')].filter((t) => {
+        const range = document.createRange();
+        range.selectNodeContents(t);
+        return range.getClientRects().length !== 1;
+      }).map((t) => t.textContent),
+    );
+    assert(!wrapped.length, `list times on one line, wrapped: ${wrapped}`);
+    log('operator: list buttons named with preview, channel and time; times on one line');
+
+    run.step = 'right-to-left text and links';
+    const intlDirs = await op.evaluate((id) => {
+      const b = document.querySelector(`#conv-list button[data-id="${id}"]`);
+      return [b.querySelector('.conv-name'), b.querySelector('.preview')].map((e) => getComputedStyle(e).direction);
+    }, intl.id);
+    assert(intlDirs.join() === 'rtl,rtl', `Hebrew name and Arabic preview laid out rtl in the list, got ${intlDirs}`);
+    await op.click(`#conv-list button[data-id="${intl.id}"]`);
+    await waitForText(op, ARABIC, 'operator');
+    const rtl = await op.evaluate((t) => {
+      const dir = (e) => getComputedStyle(e).direction;
+      const msgs = [...document.querySelectorAll('#messages .text')];
+      const ar = msgs.find((e) => e.textContent === t);
+      const en = msgs.find((e) => e.textContent.startsWith('Track it'));
+      return { ar: dir(ar), en: dir(en), title: dir(document.querySelector('#room-title')) };
+    }, ARABIC);
+    assert(rtl.ar === 'rtl' && rtl.title === 'rtl', `Arabic message and Hebrew title rtl: ${JSON.stringify(rtl)}`);
+    assert(rtl.en === 'ltr', `an English message stays ltr: ${JSON.stringify(rtl)}`);
+    const links = await op.evaluate(() =>
+      [...document.querySelectorAll('#messages .text')].map((p) => ({
+        text: p.textContent,
+        links: [...p.querySelectorAll('a')].map((a) => ({ href: a.getAttribute('href'), rel: a.rel, target: a.target, text: a.textContent })),
+      })),
+    );
+    const tracked = links.find((m) => m.text === `Track it at ${LINK}. Thanks`);
+    assert(
+      tracked && tracked.links.length === 1 && tracked.links[0].href === LINK && tracked.links[0].text === LINK,
+      `the URL is a link without the full stop after it: ${JSON.stringify(tracked)}`,
+    );
+    assert(tracked.links[0].rel === 'noopener noreferrer' && tracked.links[0].target === '_blank', `link rel/target: ${JSON.stringify(tracked.links[0])}`);
+    const notLinks = links.find((m) => m.text.startsWith('Not a link'));
+    assert(notLinks && notLinks.links.length === 0, `javascript: and ftp: stay text: ${JSON.stringify(notLinks)}`);
+    const days = await op.$$eval('#messages > li', (lis) => lis.map((li) => li.className));
+    assert(days[0] === 'day' && days.filter((c) => c === 'day').length === 1, `one day separator before today's messages: ${days}`);
+    assert((await op.textContent('#messages > li.day')) === 'Today', 'the separator says Today');
+    log('operator: Arabic/Hebrew rtl, English ltr; the URL is a safe link; a day separator');
 
     run.step = 'operator opens the conversation; infinite scroll';
     await op.click(`#conv-list button[data-id="${conv.id}"]`);
@@ -131,10 +198,24 @@ async function main() {
     run.step = 'end user opens the link';
     // Share links carry the token in the fragment, which never reaches the server; the page
     // takes it out of the address bar at once.
-    await user.goto(`${base}/#token=${encodeURIComponent(token)}`);
+    // The operator's invite link carries the room's name (an end user's token cannot read it).
+    await user.goto(`${base}/#token=${encodeURIComponent(token)}&name=${encodeURIComponent(conv.name)}`);
     await expectConn(user, 'connected', 'end user');
-    assert(!user.url().includes('token'), `the token left the address bar, got ${user.url()}`);
+    assert(!user.url().includes('token') && !user.url().includes('name='), `the token left the address bar, got ${user.url()}`);
     await waitForText(user, 'Your parcel label:', 'end user');
+    const userTitle = await user.textContent('#room-title');
+    assert(userTitle === conv.name, `the end user sees the room's name, got "${userTitle}"`);
+    assert(!(await user.isVisible('#owner')), 'the end user is not shown the assignment');
+    // At 390×844 the room opens at its newest message (with its image loaded).
+    await user.waitForFunction(() => {
+      const img = document.querySelector('#messages img');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: WAIT });
+    const phone = await user.evaluate(() => {
+      const sc = document.querySelector('#scroller');
+      return { top: sc.scrollTop, height: sc.scrollHeight, client: sc.clientHeight };
+    });
+    assert(phone.height - phone.top - phone.client < 40, `phone opens at the newest message: ${JSON.stringify(phone)}`);
     // 41 messages are more than the server replays (ws.max_recovery = 30 here): the page reads
     // the newest page over REST with the client token and pages back as the user scrolls up.
     const userFirst = (await texts(user)).length;
@@ -156,7 +237,20 @@ async function main() {
       timeout: WAIT,
     });
     log('operator sees "alice is typing…"');
+    // On a touch screen Enter is a new line; the Send button sends.
     await ubox.press('Enter');
+    assert((await ubox.inputValue()) === 'Hi, where is my parcel?\n', `Enter on touch inserts a new line: ${JSON.stringify(await ubox.inputValue())}`);
+    assert(!(await user.$('#messages .msg.pending')), 'Enter on touch sent nothing');
+    const fits = await user.evaluate(() => {
+      const ta = document.querySelector('#composer-text');
+      const cs = getComputedStyle(ta);
+      const ctx = document.createElement('canvas').getContext('2d');
+      ctx.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+      const room = ta.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+      return { text: ta.placeholder, width: ctx.measureText(ta.placeholder).width, room };
+    });
+    assert(fits.width <= fits.room, `the phone placeholder fits: ${JSON.stringify(fits)}`);
+    await user.click('#composer button[type=submit]');
 
     run.step = 'chat both ways';
     const convo = ['Hi, where is my parcel?'];
@@ -172,6 +266,18 @@ async function main() {
     await op.waitForFunction(() => document.querySelector('#typing').textContent === '', null, { timeout: WAIT });
     await user.waitForFunction(() => !document.querySelector('#messages .msg.pending'), null, { timeout: WAIT });
     log('both sides show the same 4 messages in order');
+    const authors = await user.$$eval('#messages .msg.theirs .author', (els) => [...new Set(els.map((e) => e.textContent))]);
+    assert(JSON.stringify(authors) === '["Support"]', `the end user sees "Support", never identities: ${authors}`);
+    for (const [page, who] of [
+      [op, 'operator'],
+      [user, 'end user'],
+    ]) {
+      const bad = await contrastProblems(page, '#app');
+      assert(!bad.length, `${who}: text below WCAG AA contrast:\n  ${bad.join('\n  ')}`);
+      const mine = await page.$$('#messages .msg.mine:not(.pending) .meta');
+      assert(mine.length, `${who}: the contrast check saw own bubbles`);
+    }
+    log('contrast: every visible text of both pages at least 4.5:1 (own blue bubbles included)');
 
     run.step = 'read receipts';
     await user.waitForFunction(
@@ -229,7 +335,10 @@ async function main() {
     await op.locator('#people-list li', { hasText: 'Bob (bob)' }).waitFor({ timeout: WAIT });
     const parts = (await rest('GET', `/conversations/${conv.id}/participants`)).result.map((p) => p.address.target).sort();
     assert(JSON.stringify(parts) === JSON.stringify(['Olivia', 'alice', 'bob']), `participants ${parts}`);
-    await op.click('#people summary');
+    await op.focus('#add-target');
+    await op.keyboard.press('Escape');
+    assert(!(await op.evaluate(() => document.querySelector('#people').open)), 'Escape closes the participants panel');
+    assert(await op.evaluate(() => document.activeElement.tagName === 'SUMMARY'), 'focus returns to the panel toggle');
     log('operator added bob from the page');
 
     run.step = 'operator assigns the conversation to an agent and back';
@@ -244,6 +353,10 @@ async function main() {
     await op.waitForFunction(() => document.querySelector('#owner').textContent === 'Unassigned', null, { timeout: WAIT });
     assert(!(await op.isVisible('#unassign')), 'no Unassign button while unassigned');
     log('operator assigned from the page; the unassign done over REST reached the page live');
+    await op.fill('#assign-agent', 'ben');
+    await op.click(`#conv-list button[data-id="${other.id}"]`);
+    assert((await op.inputValue('#assign-agent')) === '', 'the assign field is empty in another conversation');
+    await op.click(`#conv-list button[data-id="${conv.id}"]`);
 
     run.step = 'operator resolves the conversation; a reopen over REST reaches the page live';
     const statusIs = (text) =>
@@ -391,6 +504,32 @@ async function main() {
       fs.copyFileSync(shot, path.join(ROOT, 'docs', 'chat.png'));
       log('copied to docs/chat.png');
     }
+
+    run.step = 'operator on a phone opens a room at its newest message';
+    await op.setViewportSize({ width: 390, height: 844 });
+    await op.click('#back');
+    await op.click(`#conv-list button[data-id="${other.id}"]`);
+    await op.click('#back');
+    await op.click(`#conv-list button[data-id="${conv.id}"]`);
+    await op.waitForFunction(() => {
+      const img = document.querySelector('#messages img');
+      return img && img.complete && img.naturalWidth > 0;
+    }, null, { timeout: WAIT });
+    const opPhone = await op.evaluate(() => {
+      const sc = document.querySelector('#scroller');
+      return { top: sc.scrollTop, height: sc.scrollHeight, client: sc.clientHeight };
+    });
+    assert(opPhone.client > 0 && opPhone.height - opPhone.top - opPhone.client < 40, `operator phone at the newest message: ${JSON.stringify(opPhone)}`);
+    log(`phone: the room opened at its newest message (scrollTop ${opPhone.top} of ${opPhone.height})`);
+
+    run.step = 'the end user leaves';
+    await user.click('#signout');
+    assert(await user.isVisible('#left'), 'leaving shows the goodbye');
+    assert(!(await user.isVisible('#login')), 'leaving does not show the operator sign-in');
+    await user.reload();
+    await user.locator('#left').waitFor({ timeout: WAIT });
+    assert(!(await user.isVisible('#login')) && !(await user.isVisible('#app')), 'after leaving, a reload neither reopens the chat nor asks for an API key');
+    log('end user left: a goodbye, not the operator sign-in (also after a reload)');
 
     run.step = 'console errors';
     assert(!errors.length, `console errors:\n  ${errors.join('\n  ')}`);

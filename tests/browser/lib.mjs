@@ -121,12 +121,71 @@ export async function expectTail(page, expected, who, timeout = WAIT) {
   }
 }
 
-/** Types `text` in the composer and presses Enter. */
+/**
+ * Types `text` in the composer and sends it: Enter with a keyboard, the Send button on a touch
+ * screen (where Enter is a new line).
+ */
 export async function send(page, text) {
   const box = page.locator('#composer-text');
   await box.click();
   await box.pressSequentially(text, { delay: 5 });
-  await box.press('Enter');
+  const touch = await page.evaluate(() => matchMedia('(pointer: coarse)').matches && !matchMedia('(pointer: fine)').matches);
+  if (touch) await page.click('#composer button[type=submit]');
+  else await box.press('Enter');
+}
+
+/**
+ * WCAG contrast problems among the visible text of `root` (selector): each element with text of
+ * its own, its computed colour (faded by any opacity on the way) against the first opaque
+ * background behind it; below 4.5:1 (3:1 for large text) is reported. A bubble still sending
+ * and disabled controls are left out (WCAG exempts inactive parts).
+ */
+export function contrastProblems(page, root) {
+  return page.evaluate((sel) => {
+    const rgba = (c) => {
+      const m = /rgba?\(([^)]+)\)/.exec(c);
+      if (!m) return null;
+      const [r, g, b, a = 1] = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+      return { r, g, b, a };
+    };
+    const lum = ({ r, g, b }) => {
+      const f = (v) => {
+        const x = v / 255;
+        return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+      };
+      return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+    };
+    const over = (fg, bg) => ({
+      r: fg.r * fg.a + bg.r * (1 - fg.a),
+      g: fg.g * fg.a + bg.g * (1 - fg.a),
+      b: fg.b * fg.a + bg.b * (1 - fg.a),
+      a: 1,
+    });
+    const out = [];
+    for (const el of document.querySelectorAll(`${sel} *`)) {
+      const own = [...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+      if (!own || !el.getClientRects().length || el.closest('.sr-only, [hidden], .pending, :disabled')) continue;
+      // Opacity between the text and its background fades the text into it.
+      let fade = 1;
+      let bg = null;
+      for (let e = el; e && !bg; e = e.parentElement) {
+        const es = getComputedStyle(e);
+        const c = rgba(es.backgroundColor);
+        if (c && c.a === 1) bg = c;
+        else fade *= Number(es.opacity);
+      }
+      bg = bg || { r: 255, g: 255, b: 255, a: 1 };
+      const cs = getComputedStyle(el);
+      const color = rgba(cs.color);
+      const fg = over({ ...color, a: color.a * fade }, bg);
+      const [hi, lo] = [lum(fg), lum(bg)].sort((a, b) => b - a);
+      const ratio = (hi + 0.05) / (lo + 0.05);
+      const size = parseFloat(cs.fontSize);
+      const large = size >= 24 || (size >= 18.66 && Number(cs.fontWeight) >= 700);
+      if (ratio < (large ? 3 : 4.5)) out.push(`${el.className || el.tagName} "${el.textContent.trim().slice(0, 30)}" ${ratio.toFixed(2)}:1`);
+    }
+    return out;
+  }, root);
 }
 
 /** Signs the operator in with an API key and waits for the live connection. */

@@ -1,7 +1,7 @@
 // The conversation list: name, channel badges, last message preview, time and unread count;
 // plus (operator) "new conversation" and "load more".
 
-import { $, h, channelBadges, roomTitle, setChildren, timeEl } from './dom.js';
+import { $, h, channelBadges, channelLabel, fullTime, roomTitle, setChildren, textDir, timeEl } from './dom.js';
 
 /** The room's last message: from its loaded history, or the list watch's newer preview. */
 function lastShown(store, r) {
@@ -111,14 +111,30 @@ export class ListView {
     const pendingLast = [...r.pending.values()].pop();
     const unread = s.unread(r);
     let preview = 'No messages yet';
-    if (pendingLast) preview = `You: ${pendingLast.text}`;
-    else if (last) preview = `${s.authorName(r, last)}: ${last.text || (last.medias.length ? '📎 attachment' : '')}`;
+    let body = '';
+    if (pendingLast) body = pendingLast.text;
+    else if (last) body = last.text || (last.medias.length ? '📎 attachment' : '');
+    if (pendingLast) preview = `You: ${body}`;
+    else if (last) preview = `${s.authorName(r, last)}: ${body}`;
     const active = s.activeId === r.id;
     if (active) button.setAttribute('aria-current', 'true');
     else button.removeAttribute('aria-current');
-    const label = `${roomTitle(r)}${unread ? `, ${unread} unread` : ''}`;
+    const title = roomTitle(r, s.mode);
+    const shownPreview = r.access === 'denied' ? 'No access' : preview;
+    const channels = [...s.channels(r)];
+    // The name a screen reader announces carries everything the button shows: name, unread
+    // count, channels, last message and its time.
+    const label = [
+      title,
+      unread ? `${unread} unread` : '',
+      (channels.length ? channels : ['webchat']).map(channelLabel).join(', '),
+      shownPreview,
+      last ? fullTime(last.tm_create) : '',
+    ]
+      .filter(Boolean)
+      .join(', ');
     button.setAttribute('aria-label', label);
-    const sig = JSON.stringify([roomTitle(r), preview, unread, [...s.channels(r)], last && last.tm_create, r.access]);
+    const sig = JSON.stringify([title, preview, unread, [...s.channels(r)], last && last.tm_create, r.access]);
     if (button.dataset.sig === sig) return;
     button.dataset.sig = sig;
     setChildren(
@@ -126,14 +142,15 @@ export class ListView {
       h(
         'span',
         { class: 'conv-top' },
-        h('span', { class: 'conv-name' }, roomTitle(r)),
+        h('span', { class: 'conv-name', dir: 'auto' }, title),
         h('span', { class: 'badges' }, channelBadges(s.channels(r))),
         last ? timeEl(last.tm_create) : null,
       ),
       h(
         'span',
         { class: 'conv-bottom' },
-        h('span', { class: 'preview' }, r.access === 'denied' ? 'No access' : preview),
+        // Laid out in the direction of the message text (not of the author's name before it).
+        h('span', { class: 'preview', dir: body ? textDir(body) : 'auto' }, shownPreview),
         unread ? h('span', { class: 'unread', 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null,
       ),
     );

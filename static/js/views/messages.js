@@ -1,8 +1,14 @@
 // The message list of the open room: keyed bubbles (an optimistic bubble becomes its acked
 // message in place), images for image medias, scroll pinning, infinite scroll back through
-// history, read receipts for what is on screen, an unread divider, and the typing line.
+// history, read receipts for what is on screen, an unread divider, day separators, and the
+// typing line.
+//
+// Scrolling: a room opens pinned to its newest message and stays pinned until the user scrolls
+// up. The pin is kept as state (not measured at render time) because the list may be rendered
+// while it is hidden (a phone shows the list *or* the room) or before images load; a
+// ResizeObserver re-applies it when the scroller gets its size (phone layout, keyboard).
 
-import { $, h, channelLabel, safeUrl, setChildren, timeEl } from './dom.js';
+import { $, h, channelLabel, dayKey, dayLabel, linkify, safeUrl, setChildren, timeEl } from './dom.js';
 
 const NEAR_BOTTOM_PX = 80;
 const LOAD_OLDER_PX = 160;
@@ -20,21 +26,31 @@ export class MessagesView {
     this.nodes = new Map(); // key -> li
     this.visible = new Set(); // li currently on screen
     this.readTimer = 0;
-    this.stickNext = false;
+    this.pinned = true; // follow the newest message (until the user scrolls up)
+    this.pinnedTop = 0; // scrollTop where we last pinned (0: not pinned on screen yet)
     this.dividerSeq = null; // my read marker when the room was opened: "New messages" below it
     this.readObserver = new IntersectionObserver((entries) => this.onSeen(entries), {
       root: this.scroller,
       threshold: 0.5,
     });
-    this.scroller.addEventListener('scroll', () => this.maybeLoadOlder(), { passive: true });
+    this.scroller.addEventListener(
+      'scroll',
+      () => {
+        const sc = this.scroller;
+        if (sc.clientHeight) this.pinned = sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_BOTTOM_PX;
+        this.maybeLoadOlder();
+      },
+      { passive: true },
+    );
+    new ResizeObserver(() => {
+      if (this.stillPinned()) this.toBottom();
+      this.maybeLoadOlder();
+    }).observe(this.scroller);
     // An image that finishes loading grows the list: stay pinned to the bottom if we were there.
     this.scroller.addEventListener(
       'load',
       (ev) => {
-        if (ev.target.tagName !== 'IMG') return;
-        const sc = this.scroller;
-        const height = ev.target.getBoundingClientRect().height;
-        if (sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_BOTTOM_PX + height) sc.scrollTop = sc.scrollHeight;
+        if (ev.target.tagName === 'IMG' && this.stillPinned()) this.toBottom();
       },
       true,
     );
@@ -48,14 +64,28 @@ export class MessagesView {
     this.visible.clear();
     this.nodes.clear();
     this.ol.replaceChildren();
-    this.stickNext = true;
+    this.pinToBottom();
     this.dividerSeq = null;
     this.render();
   }
 
   /** Scroll to the newest message after the next render (the user just sent one). */
   pinToBottom() {
-    this.stickNext = true;
+    this.pinned = true;
+    this.pinnedTop = 0;
+  }
+
+  /** `pinned`, unless the user scrolled up since we last pinned (its event not dispatched yet). */
+  stillPinned() {
+    const sc = this.scroller;
+    if (this.pinned && sc.clientHeight && sc.scrollTop + NEAR_BOTTOM_PX < this.pinnedTop) this.pinned = false;
+    return this.pinned;
+  }
+
+  toBottom() {
+    const sc = this.scroller;
+    sc.scrollTop = sc.scrollHeight;
+    this.pinnedTop = sc.clientHeight ? sc.scrollTop : 0;
   }
 
   render() {
@@ -63,7 +93,6 @@ export class MessagesView {
     const r = s.room(this.roomId);
     if (!r) return;
     const sc = this.scroller;
-    const atBottom = sc.scrollHeight - sc.scrollTop - sc.clientHeight < NEAR_BOTTOM_PX;
     const firstBefore = this.ol.firstElementChild;
     const heightBefore = sc.scrollHeight;
     const topBefore = sc.scrollTop;
@@ -73,14 +102,27 @@ export class MessagesView {
     if (this.dividerSeq === null && r.subscribed) this.dividerSeq = r.readSeq;
     const items = [];
     let divided = !(this.dividerSeq > 0);
+    let day = '';
     for (const m of s.sorted(r)) {
+      const d = dayKey(m.tm_create);
+      if (d && d !== day) {
+        day = d;
+        items.push({ key: `day:${d}`, day: dayLabel(m.tm_create) });
+      }
       if (!divided && m.seq > this.dividerSeq && !s.isMine(r, m)) {
         items.push({ key: 'divider' });
         divided = true;
       }
       items.push({ key: `m:${m.id}`, m });
     }
-    for (const p of r.pending.values()) items.push({ key: `p:${p.clientId}`, p });
+    for (const p of r.pending.values()) {
+      const d = dayKey(p.tm);
+      if (d && d !== day) {
+        day = d;
+        items.push({ key: `day:${d}`, day: dayLabel(p.tm) });
+      }
+      items.push({ key: `p:${p.clientId}`, p });
+    }
     const keep = new Set(items.map((i) => i.key));
     for (const [key, li] of this.nodes) {
       if (keep.has(key)) continue;
@@ -100,10 +142,12 @@ export class MessagesView {
         this.nodes.set(item.key, li);
       }
       if (!li) {
-        li = item.key === 'divider' ? h('li', { class: 'divider', role: 'separator' }, h('span', {}, 'New messages')) : h('li', { class: 'msg' });
+        if (item.key === 'divider') li = h('li', { class: 'divider', role: 'separator' }, h('span', {}, 'New messages'));
+        else if (item.day) li = h('li', { class: 'day', role: 'separator' }, h('span', {}, item.day));
+        else li = h('li', { class: 'msg' });
         this.nodes.set(item.key, li);
       }
-      if (item.key !== 'divider') this.fill(li, r, item);
+      if (item.m || item.p) this.fill(li, r, item);
       const want = prev ? prev.nextElementSibling : this.ol.firstElementChild;
       if (want !== li) {
         if (prev) prev.after(li);
@@ -116,9 +160,8 @@ export class MessagesView {
     this.renderTyping(r);
 
     const prepended = firstBefore && this.ol.firstElementChild !== firstBefore && firstBefore.isConnected;
-    if (this.stickNext || (atBottom && !prepended)) {
-      sc.scrollTop = sc.scrollHeight;
-      this.stickNext = false;
+    if (this.stillPinned()) {
+      this.toBottom();
     } else if (prepended) {
       sc.scrollTop = topBefore + (sc.scrollHeight - heightBefore);
     }
@@ -162,8 +205,8 @@ export class MessagesView {
       h(
         'div',
         { class: 'bubble' },
-        h('div', { class: 'meta' }, h('span', { class: 'author' }, author), via ? h('span', { class: 'via' }, ` via ${via}`) : null),
-        text ? h('p', { class: 'text' }, text) : null,
+        h('div', { class: 'meta' }, h('span', { class: 'author', dir: 'auto' }, author), via ? h('span', { class: 'via' }, ` via ${via}`) : null),
+        text ? h('p', { class: 'text', dir: 'auto' }, linkify(text)) : null,
         medias.length ? h('div', { class: 'medias' }, medias.map(mediaEl)) : null,
         h(
           'div',
@@ -199,13 +242,18 @@ export class MessagesView {
 
   renderTyping(r) {
     const who = this.store.typingNow(r);
-    const text = who.length === 0 ? '' : who.length === 1 ? `${who[0]} is typing…` : `${who.join(', ')} are typing…`;
+    let text = who.length === 0 ? '' : who.length === 1 ? `${who[0]} is typing…` : `${who.join(', ')} are typing…`;
+    // An end user never sees the team's sign-in identities.
+    if (who.length && this.store.mode === 'user') text = 'Support is typing…';
     if (this.typingEl.textContent !== text) this.typingEl.textContent = text;
   }
 
   maybeLoadOlder() {
     const r = this.store.room(this.roomId);
-    if (!r || !r.hasMore || r.loadingOlder || this.scroller.scrollTop > LOAD_OLDER_PX) return;
+    // Not while hidden (a phone showing the list): scrollTop is 0 there without the user
+    // having scrolled anywhere.
+    if (!r || !r.hasMore || r.loadingOlder || !this.scroller.clientHeight) return;
+    if (this.scroller.scrollTop > LOAD_OLDER_PX) return;
     this.chat.loadOlder(r.id);
   }
 

@@ -1,7 +1,13 @@
 // The open room's header (title, channel badges, who is online, participants, add a
 // participant, join, invite links) and its composer.
+//
+// On a touch device Enter inserts a new line (a phone keyboard's return key is how people break
+// lines; sending is the Send button); with a keyboard, Enter sends and Shift+Enter breaks.
 
 import { $, h, channelBadges, channelLabel, roomTitle, setChildren } from './dom.js';
+
+/** A touch screen without a fine pointer: phones and tablets. */
+const touch = () => matchMedia('(pointer: coarse)').matches && !matchMedia('(pointer: fine)').matches;
 
 const STATUS_LABELS = { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved', closed: 'Closed' };
 
@@ -40,7 +46,7 @@ export class RoomView {
       this.send();
     };
     this.text.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !touch()) {
         ev.preventDefault();
         this.send();
       }
@@ -59,10 +65,13 @@ export class RoomView {
     if (!roomId) return;
     if (changed) {
       $('#add-result').textContent = '';
+      $('#assign-agent').value = '';
       $('#people').open = false;
       this.text.value = '';
       this.grow();
     }
+    // Opening a room (again) shows its newest message.
+    this.messages.pinToBottom();
     this.messages.show(roomId);
     this.render();
   }
@@ -86,7 +95,7 @@ export class RoomView {
     const s = this.store;
     const r = s.room(this.roomId);
     if (!r) return;
-    const title = roomTitle(r);
+    const title = roomTitle(r, s.mode);
     if ($('#room-title').textContent !== title) $('#room-title').textContent = title;
     const channels = [...s.channels(r)];
     const badges = $('#room-badges');
@@ -105,13 +114,21 @@ export class RoomView {
       ? r.access === 'gone' ? 'This conversation was deleted.' : 'You no longer have access to this conversation.'
       : closed
         ? 'This conversation is closed.'
-        : 'Write a message — Enter to send, Shift+Enter for a new line';
+        : this.placeholder();
     this.messages.render();
+  }
+
+  /** Short enough to fit a phone's composer; the Enter hint only where Enter sends. */
+  placeholder() {
+    if (touch()) return 'Message';
+    return matchMedia('(max-width: 720px)').matches ? 'Message (Enter to send)' : 'Write a message — Enter to send, Shift+Enter for a new line';
   }
 
   renderOnline(r) {
     const others = [...r.online].filter((id) => id !== this.store.identity).sort();
-    const text = others.length ? `Online: ${others.join(', ')}` : 'Nobody else is online';
+    let text = others.length ? `Online: ${others.join(', ')}` : 'Nobody else is online';
+    // An end user sees the team, never its members' sign-in identities.
+    if (!this.operator) text = others.length ? 'Support is online' : 'Support is away';
     const el = $('#online');
     if (el.textContent !== text) {
       setChildren(el, h('span', { class: `dot${others.length ? ' on' : ''}`, 'aria-hidden': 'true' }), text);
@@ -120,6 +137,8 @@ export class RoomView {
 
   renderOwner(r) {
     const el = $('#owner');
+    // Assignment is the team's business (and an end user's token does not see it).
+    el.hidden = !this.operator;
     const text = r.owner ? `Assigned to ${r.owner}` : 'Unassigned';
     if (el.textContent !== text) el.textContent = text;
     el.toggleAttribute('data-assigned', !!r.owner);
@@ -128,6 +147,7 @@ export class RoomView {
 
   renderStatus(r) {
     const el = $('#status');
+    el.hidden = !this.operator;
     const text = STATUS_LABELS[r.status] || r.status;
     if (el.textContent !== text) el.textContent = text;
     el.dataset.status = r.status;
@@ -183,7 +203,7 @@ export class RoomView {
           {},
           h('span', { class: 'badge' }, channelLabel(a.type)),
           ' ',
-          a.name && a.name !== a.target ? `${a.name} (${a.target})` : a.target,
+          h('bdi', {}, a.name && a.name !== a.target ? `${a.name} (${a.target})` : a.target),
           me ? ' — you' : '',
           r.online.has(a.target) && a.type === 'webchat' ? h('span', { class: 'dot on', title: 'online' }) : null,
           invite ? ' ' : null,
