@@ -17,6 +17,7 @@ pub mod pagination;
 pub mod participants;
 pub mod tokens;
 pub mod webhooks;
+pub mod widget;
 
 use crate::app::AppState;
 use crate::error::Error;
@@ -69,11 +70,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/media/{account_id}/{reference}", get(crate::channels::media::fetch))
         .route("/ws", get(crate::ws::upgrade))
+        .merge(widget::routes(&state))
         .fallback(|| async { Error::NotFound("route") });
     let static_dir = &state.config.server.static_dir;
     let files = ServeDir::new(static_dir).fallback(ServeFile::new(format!("{static_dir}/index.html")));
     let app = Router::new()
         .nest("/v1.0", api)
+        .merge(widget::files(static_dir))
         .route("/metrics", get(metrics::scrape))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

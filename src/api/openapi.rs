@@ -26,6 +26,7 @@ use super::{accounts, contacts, conversations, health, messages, participants, t
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete, contacts::merge,
         contacts::conversations, contacts::export,
         tokens::mint,
+        super::widget::session::create, super::widget::room::post,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::deliveries, webhooks::redeliver,

@@ -104,6 +104,7 @@ impl Config {
         for (rate, burst, name) in [
             (l.api_rate_per_sec, l.api_burst, "limits.api_burst"),
             (l.provider_rate_per_sec, l.provider_burst, "limits.provider_burst"),
+            (l.widget_rate_per_sec, l.widget_burst, "limits.widget_burst"),
             (ws.rate_per_sec, ws.rate_burst, "ws.rate_burst"),
         ] {
             if rate > 0 && burst == 0 {
