@@ -30,6 +30,8 @@ pub struct CreateAccount {
     #[serde(default)]
     pub name: String,
     /// Our address: the phone number (E.164), LINE channel id, WhatsApp number, bot username.
+    /// Website accounts may leave it out (their name stands in).
+    #[serde(default)]
     pub address: String,
     /// Provider secrets (write-only), e.g. Twilio `{account_sid, auth_token}`.
     #[schema(value_type = Object)]

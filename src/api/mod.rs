@@ -70,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/media/{account_id}/{reference}", get(crate::channels::media::fetch))
         .route("/ws", get(crate::ws::upgrade))
+        .layer(widget::cors::bearer_api())
         .merge(widget::routes(&state))
         .fallback(|| async { Error::NotFound("route") });
     let static_dir = &state.config.server.static_dir;

@@ -31,6 +31,7 @@ mod rest_api;
 mod retention;
 mod status;
 mod webhooks;
+mod widget;
 mod ws_access;
 mod ws_chat;
 mod ws_watch;

@@ -6,6 +6,10 @@
 //! preflight is answered for that account's origins only. For the request itself the key is
 //! read from the query or, failing that, from the JSON body (kept for the handler). A request
 //! whose origin the account does not allow is refused here with 403 and no CORS header.
+//! The rest of the REST API (`bearer_api`) answers CORS for any origin, without credentials:
+//! the widget's JS client pages history and uploads files from the customer's page with its
+//! client token, and since every call carries its own bearer token (no cookie is ever sent),
+//! a page of another origin can do nothing there that a script holding the token could not.
 //! The static files (`/widget.js`, `/widget/…`, `/sdk/…`) are public scripts: any origin may
 //! load them (`*`), which module scripts from another origin need.
 
@@ -89,4 +93,15 @@ pub async fn public_files(req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     res.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     res
+}
+
+/// CORS of the bearer-token REST API: any origin, no credentials, the `Authorization` header.
+pub fn bearer_api() -> tower_http::cors::CorsLayer {
+    use axum::http::Method as M;
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(tower_http::cors::Any)
+        .allow_methods([M::GET, M::POST, M::PUT, M::DELETE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .expose_headers([header::RETRY_AFTER])
+        .max_age(std::time::Duration::from_secs(600))
 }
