@@ -17,6 +17,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 WORKDIR /app
 COPY --from=build /src/target/release/switchboard /usr/local/bin/switchboard
 COPY static static
+COPY clients/js/src clients/js/src
 COPY config config
 USER switchboard
 # Listen on all interfaces inside the container; mount a config at /app/config/local.toml

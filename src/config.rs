@@ -124,6 +124,9 @@ pub struct ServerConfig {
     pub listen_backlog: u32,
     pub shutdown_grace_secs: u64,
     pub static_dir: String,
+    /// Directory served at `/sdk/`: the JS client's ES modules (`clients/js/src`), which the
+    /// chat page and the widget import.
+    pub sdk_dir: String,
     pub node_id: String,
     /// Public base URL providers reach this node at (signed webhook URLs, status callbacks).
     pub public_url: String,

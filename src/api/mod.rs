@@ -1,5 +1,5 @@
 //! The HTTP surface: REST resources under `/v1.0`, the WebSocket upgrade, health probes,
-//! `/openapi.json`, `/metrics`, and the static chat client at `/`.
+//! `/openapi.json`, `/metrics`, the static chat client at `/` and the JS client at `/sdk/`.
 //!
 //! Handlers here translate HTTP to calls on `conversations` (writes) or the store (reads) and
 //! back; they hold no business rules of their own. Every error leaves as the JSON error body.
@@ -82,6 +82,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::serve))
+        .nest_service("/sdk", ServeDir::new(&state.config.server.sdk_dir))
         .fallback_service(files)
         .layer(axum::middleware::map_response(crate::error::json_405))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));

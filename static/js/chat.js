@@ -1,14 +1,17 @@
-// The controller: wires the REST client, the socket and the store, and turns user actions and
-// server frames into state changes.
+// The controller: wires the JS client (@switchboard/client, served at /sdk/), the operator's
+// REST calls and the store, and turns user actions and server events into state changes.
 //
-// Resume rule: every subscribed room is (re)subscribed with `since` = the highest seq received
-// from the server's ordered stream and the room's `epoch`. `recovered: false` after a `since`
-// means the gap could not be replayed: an operator reloads the newest history page over REST;
-// an end user (no REST access) resubscribes from seq 0 once.
+// The protocol itself — connecting with the token in the first frame, resuming each room with
+// `since`/`epoch`, retrying sends until their ack, throttling typing, keeping read markers,
+// reconnecting with backoff, refreshing the token — is the client's; this file only decides
+// what the page shows. Operators subscribe rooms without a position (the newest page comes over
+// REST); end users start from seq 0 (the whole conversation is replayed). A `subscribed` with
+// `gap` (the resume could not be replayed) reloads the newest page over REST.
 
-import { socketUrl } from './api.js';
+import { newClientId, SwitchboardClient } from '/sdk/index.js';
 import { Directory } from './directory.js';
-import { Socket } from './socket.js';
+
+export { newClientId };
 
 const HISTORY_PAGE = 30;
 /**
@@ -18,58 +21,46 @@ const HISTORY_PAGE = 30;
 const LIST_POLL_MS = 60000;
 /** Below the server's `ws.max_subscriptions` (100 by default). */
 export const MAX_SUBSCRIPTIONS = 90;
-const TYPING_EVERY_MS = 2500;
-
-export function newClientId() {
-  if (globalThis.crypto && typeof crypto.randomUUID === 'function') return crypto.randomUUID();
-  const b = crypto.getRandomValues(new Uint8Array(16));
-  b[6] = (b[6] & 0x0f) | 0x40;
-  b[8] = (b[8] & 0x3f) | 0x80;
-  const h = [...b].map((x) => x.toString(16).padStart(2, '0')).join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 export class Chat {
   /**
    * @param {object} o
    * @param {import('./store.js').Store} o.store
-   * @param {import('./api.js').Api|null} o.api present in operator mode
-   * @param {import('./api.js').Api|null} [o.reader] end-user mode: REST with the client token,
-   *   which may read only the messages of its conversations (history pages)
-   * @param {string} o.token client token
+   * @param {import('./api.js').Api|null} o.api present in operator mode (API key)
+   * @param {string} o.token client token (operator or end user)
    * @param {string[]} [o.conversationIds] end-user mode: the token's conversations
    * @param {(text: string) => void} o.announce screen-reader announcement
    */
-  constructor({ store, api, reader, token, expiresAt, conversationIds, announce }) {
+  constructor({ store, api, token, conversationIds, announce }) {
     this.store = store;
     this.api = api;
-    /** History pages over REST: the operator's API key, or the end user's client token. */
-    this.reader = api || reader || null;
-    this.token = token;
-    this.refreshTimer = 0;
     /** Operator-only REST actions (conversation list, participants, invites). */
     this.directory = api ? new Directory(this) : null;
     this.announce = announce;
-    this.sentSince = new Map(); // room -> since sent with the pending subscribe
-    this.reloadedFromZero = new Set();
     this.participantsLoading = new Map();
-    this.lastTyping = 0;
     this.pollTimer = 0;
     this.watchLive = false; // the server confirmed `watch_conversations` on this connection
-    for (const id of conversationIds || []) store.ensureRoom(id);
-    this.scheduleRenewal(expiresAt);
-    this.socket = new Socket({
-      getUrl: (refresh) => this.tokenUrl(refresh),
-      onOpen: () => this.onOpen(),
-      onFrame: (f) => this.onFrame(f),
-      onState: (s) => {
-        if (s !== 'connected') {
-          this.watchLive = false;
-          for (const r of this.store.rooms.values()) r.subscribed = false;
-        }
-        this.store.setConn(s);
-      },
+    this.client = new SwitchboardClient({
+      token,
+      // Operators mint a new token with the API key (ahead of expiry, or after a refusal); an
+      // end user's link cannot be renewed: the page then shows the link as expired.
+      getToken: api ? async () => (await api.mintOperatorToken(store.identity)).token : undefined,
     });
+    for (const id of conversationIds || []) {
+      store.ensureRoom(id);
+      this.client.subscribe(id, { since: 0 });
+    }
+    const c = this.client;
+    c.on('state', (s) => {
+      if (s !== 'connected') {
+        this.watchLive = false;
+        for (const r of this.store.rooms.values()) r.subscribed = false;
+      }
+      this.store.setConn(s === 'idle' ? 'connecting' : s);
+    });
+    c.on('subscribed', (f) => this.onSubscribed(f));
+    c.on('message', (m) => this.onMessage(m));
+    c.on('frame', (f) => this.onFrame(f));
   }
 
   get operator() {
@@ -78,79 +69,38 @@ export class Chat {
 
   async start() {
     const dir = this.directory;
-    if (dir) await dir.refresh();
-    this.socket.start();
+    if (dir) {
+      await dir.refresh();
+      this.client.watchConversations();
+      const rooms = [...this.store.rooms.values()];
+      const active = this.store.activeId;
+      rooms.sort((a, b) => (b.id === active) - (a.id === active));
+      for (const r of rooms.slice(0, MAX_SUBSCRIPTIONS)) this.subscribe(r);
+    }
+    this.client.connect();
     if (dir) {
       this.pollTimer = setInterval(() => {
-        if (this.socket.isOpen && !this.watchLive) dir.refresh();
+        if (this.client.connected && !this.watchLive) dir.refresh();
       }, LIST_POLL_MS);
     }
   }
 
   stop() {
     clearInterval(this.pollTimer);
-    clearTimeout(this.refreshTimer);
-    this.socket.stop();
+    this.client.close();
   }
 
-  async tokenUrl(refresh) {
-    if (refresh) {
-      if (!this.api) return null;
-      await this.renewToken();
-    }
-    return { url: socketUrl(), token: this.token };
-  }
-
-  /** Operator tokens are renewed a minute before they expire, on the live connection too. */
-  scheduleRenewal(expiresAt) {
-    clearTimeout(this.refreshTimer);
-    if (!this.api || !expiresAt) return;
-    const inMs = Math.max(5000, new Date(expiresAt).getTime() - Date.now() - 60000);
-    this.refreshTimer = setTimeout(() => {
-      this.renewToken()
-        .then(() => this.socket.send({ type: 'refresh', token: this.token }))
-        .catch(() => this.scheduleRenewal(new Date(Date.now() + 65000).toISOString()));
-    }, Math.min(inMs, 2 ** 31 - 1));
-  }
-
-  async renewToken() {
-    const t = await this.api.mintOperatorToken(this.store.identity);
-    this.token = t.token;
-    this.scheduleRenewal(t.expires_at);
-  }
-
-  // ---- socket --------------------------------------------------------------------------------
-
-  onOpen() {
-    // Operators follow the whole list: `watching` (reload it), then `conversation` frames.
-    if (this.directory) this.socket.send({ type: 'watch_conversations' });
-    const rooms = [...this.store.rooms.values()];
-    const active = this.store.activeId;
-    rooms.sort((a, b) => (b.id === active) - (a.id === active));
-    for (const r of rooms.slice(0, MAX_SUBSCRIPTIONS)) this.subscribe(r);
-  }
-
+  /** Keeps `r` subscribed (now and after reconnects). */
   subscribe(r) {
     if (r.access !== 'ok') return;
-    r.subscribed = false;
-    const frame = { type: 'subscribe', conversation_id: r.id };
-    // Operators resume only rooms whose newest page is loaded; end users always replay.
-    if (!this.operator || r.loaded) {
-      frame.since = r.resumeSeq;
-      if (r.epoch) frame.epoch = r.epoch;
-    }
-    this.sentSince.set(r.id, frame.since);
-    this.socket.send(frame);
+    this.client.subscribe(r.id);
   }
 
+  /** Frames the client passes on as they are (its own bookkeeping done). */
   onFrame(f) {
     const s = this.store;
     const id = f.conversation_id;
     switch (f.type) {
-      case 'subscribed':
-        return this.onSubscribed(f);
-      case 'message':
-        return this.onMessage(f.message);
       case 'message_updated':
         s.updateMessage(f.message.conversation_id, f.message);
         return undefined;
@@ -195,9 +145,6 @@ export class Chat {
       }
       case 'error':
         return this.onError(f);
-      case 'refreshed':
-      case 'unwatched':
-        return undefined;
       case 'watching':
         // Live from here on; whatever changed before (or while disconnected) comes from REST.
         this.watchLive = true;
@@ -215,8 +162,6 @@ export class Chat {
     const s = this.store;
     const r = s.room(f.conversation_id);
     if (!r) return;
-    const since = this.sentSince.get(r.id);
-    this.sentSince.delete(r.id);
     const epochChanged = r.epoch !== null && r.epoch !== f.epoch;
     r.subscribed = true;
     r.epoch = f.epoch;
@@ -226,32 +171,20 @@ export class Chat {
     if (f.participant_id) s.rememberMe(r, f.participant_id);
     if (f.last_read_seq) s.setReadSeq(r, f.last_read_seq);
     s.touch({ room: r.id });
-    if (since !== undefined && !f.recovered) {
-      if (this.operator || this.reader) {
-        // Replay not possible (gap beyond the server's recovery window, or history lost):
-        // the newest page over REST, older ones by scrolling back.
-        s.resetHistory(r.id);
-        this.loadLatest(r);
-      } else if (since > 0 && !this.reloadedFromZero.has(r.id)) {
-        // Replay not possible (gap too large or history lost): start over from the beginning.
-        this.reloadedFromZero.add(r.id);
-        s.resetHistory(r.id);
-        this.sentSince.set(r.id, 0);
-        this.socket.send({ type: 'subscribe', conversation_id: r.id, since: 0, epoch: f.epoch });
-        return;
-      } else if (f.seq > 0) {
-        r.historyGap = true;
-      }
-    } else if (since === undefined && !r.loaded) {
+    if (f.gap) {
+      // Replay not possible (gap beyond the server's recovery window, or history lost): the
+      // newest page over REST, older ones by scrolling back.
+      s.resetHistory(r.id);
       this.loadLatest(r);
-    }
-    if (since !== undefined && f.recovered) {
-      this.reloadedFromZero.delete(r.id);
+    } else if (f.resumed) {
+      // Everything since the position was replayed (for an end user's first subscribe, from 0:
+      // the whole conversation).
       r.loaded = true;
       if (epochChanged) r.historyGap = false;
+    } else if (!r.loaded) {
+      this.loadLatest(r);
     }
     if (this.operator && !r.participants.size) this.loadParticipants(r);
-    this.flushPending(r);
   }
 
   onMessage(m) {
@@ -266,12 +199,10 @@ export class Chat {
   }
 
   onError(f) {
+    // A refused send rejects its promise (see `send`).
+    if (f.client_id) return;
     const s = this.store;
     const r = f.conversation_id ? s.room(f.conversation_id) : null;
-    if (f.client_id && r) {
-      s.failPending(r.id, f.client_id, f.message);
-      return;
-    }
     if (r && (f.code === 'forbidden' || f.code === 'not_found')) {
       r.access = f.code === 'forbidden' ? 'denied' : 'gone';
       r.subscribed = false;
@@ -284,9 +215,8 @@ export class Chat {
   // ---- history -------------------------------------------------------------------------------
 
   async loadLatest(r) {
-    if (!this.reader) return;
     try {
-      const page = await this.reader.history(r.id, { pageSize: HISTORY_PAGE });
+      const page = await this.client.history(r.id, { pageSize: HISTORY_PAGE });
       this.store.addMessages(r.id, page.result);
       r.hasMore = page.has_more;
       r.loaded = true;
@@ -300,13 +230,13 @@ export class Chat {
   /** Infinite scroll: the page of messages just before the oldest one loaded. */
   async loadOlder(roomId) {
     const r = this.store.room(roomId);
-    if (!r || !this.reader || !r.hasMore || r.loadingOlder) return false;
+    if (!r || !r.hasMore || r.loadingOlder) return false;
     const oldest = this.store.sorted(r).find((m) => !m.synthetic);
     if (!oldest) return false;
     r.loadingOlder = true;
     this.store.touch({ room: r.id });
     try {
-      const page = await this.reader.history(r.id, { before: oldest.seq, pageSize: HISTORY_PAGE });
+      const page = await this.client.history(r.id, { before: oldest.seq, pageSize: HISTORY_PAGE });
       this.store.addMessages(r.id, page.result);
       r.hasMore = page.has_more;
       return true;
@@ -335,16 +265,14 @@ export class Chat {
   // ---- user actions ----------------------------------------------------------------------------
 
   canSubscribe() {
-    let n = 0;
-    for (const r of this.store.rooms.values()) if (r.subscribed || this.sentSince.has(r.id)) n += 1;
-    return n < MAX_SUBSCRIPTIONS;
+    return this.client.rooms().length < MAX_SUBSCRIPTIONS;
   }
 
   open(roomId) {
     const s = this.store;
     s.activeId = roomId;
     const r = s.room(roomId);
-    if (r && !r.subscribed && this.socket.isOpen && !this.sentSince.has(r.id)) this.subscribe(r);
+    if (r) this.subscribe(r);
     s.touch({ list: true, room: roomId });
   }
 
@@ -366,32 +294,21 @@ export class Chat {
     this.transmit(roomId, p);
   }
 
+  /** The client retries until the ack (same client_id: never stored twice); a refusal fails it. */
   transmit(roomId, p) {
-    const r = this.store.room(roomId);
-    if (!r || !r.subscribed) return; // sent from flushPending once subscribed
-    const frame = { type: 'send', conversation_id: roomId, text: p.text, client_id: p.clientId };
-    if (p.medias.length) frame.medias = p.medias;
-    this.socket.send(frame);
-  }
-
-  /** Re-sends what was not acknowledged; the same client_id makes a repeat harmless. */
-  flushPending(r) {
-    for (const p of r.pending.values()) if (p.state === 'sending') this.transmit(r.id, p);
+    this.client
+      .send(roomId, { text: p.text, medias: p.medias, clientId: p.clientId })
+      .catch((e) => this.store.failPending(roomId, p.clientId, e.message));
   }
 
   typing(roomId) {
-    const now = Date.now();
-    if (now - this.lastTyping < TYPING_EVERY_MS) return;
-    const r = this.store.room(roomId);
-    if (!r || !r.subscribed) return;
-    this.lastTyping = now;
-    this.socket.send({ type: 'typing', conversation_id: roomId });
+    this.client.typing(roomId);
   }
 
   /** Called when messages up to `seq` were on screen. */
   markRead(roomId, seq) {
     const r = this.store.room(roomId);
     if (!r || !this.store.setReadSeq(r, seq)) return;
-    if (r.subscribed) this.socket.send({ type: 'read', conversation_id: roomId, seq });
+    this.client.read(roomId, seq);
   }
 }

@@ -68,7 +68,7 @@ export class Directory {
       const r = this.store.upsertConversation(c);
       if (known) continue;
       if (this.listed) this.chat.announce(`New conversation: ${c.name || 'unnamed'}`);
-      if (this.chat.socket.isOpen && this.chat.canSubscribe()) this.chat.subscribe(r);
+      if (this.chat.canSubscribe()) this.chat.subscribe(r);
     }
     this.listed = true;
   }

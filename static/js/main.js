@@ -81,7 +81,7 @@ async function startOperator({ key, identity }) {
     // storage disabled: a reload asks again
   }
   const store = new Store({ mode: 'operator', identity: t.identity || identity });
-  const chat = new Chat({ store, api, token: t.token, expiresAt: t.expires_at, announce });
+  const chat = new Chat({ store, api, token: t.token, announce });
   await chat.start();
   mount(store, chat);
 }
@@ -101,7 +101,7 @@ function startUser(token) {
   if (!Array.isArray(claims.convs)) return fail('This is an operator token: sign in with an API key instead.');
   if (claims.exp * 1000 <= Date.now()) return fail('This chat link has expired. Ask for a new one.');
   const store = new Store({ mode: 'user', identity: claims.sub });
-  const chat = new Chat({ store, api: null, reader: new Api(token), token, conversationIds: claims.convs, announce });
+  const chat = new Chat({ store, api: null, token, conversationIds: claims.convs, announce });
   chat.start();
   mount(store, chat);
   return undefined;

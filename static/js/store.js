@@ -15,9 +15,8 @@ export function newRoom(id) {
     status: 'open', // open | pending | snoozed | resolved | closed (final)
     messages: new Map(), // message id -> message
     sorted: null, // cached messages ascending by seq
-    resumeSeq: 0, // highest seq received from the server's ordered stream or history: `since`
     headSeq: 0, // highest seq known to exist in the room
-    epoch: null,
+    epoch: null, // the room's epoch from the last `subscribed` (the client keeps the resume position)
     loaded: false, // newest history page present
     hasMore: false, // older history exists on the server
     loadingOlder: false,
@@ -133,7 +132,6 @@ export class Store {
       if (m.client_id && r.myClientIds.has(m.client_id) && m.author) this.rememberMe(r, m.author);
       if (m.client_id) r.pending.delete(m.client_id);
       r.messages.set(m.id, m);
-      r.resumeSeq = Math.max(r.resumeSeq, m.seq);
       r.headSeq = Math.max(r.headSeq, m.seq);
       if (!had || had.synthetic) {
         if (!had) fresh.push(m);
@@ -164,7 +162,6 @@ export class Store {
     const r = this.ensureRoom(roomId);
     r.messages.clear();
     r.sorted = null;
-    r.resumeSeq = 0;
     r.loaded = false;
     r.hasMore = false;
     this.touch({ room: r.id });
@@ -195,7 +192,6 @@ export class Store {
     r.pending.delete(clientId);
     if (p && !r.messages.has(id)) {
       // Stand-in until the real message frame arrives (same id, so it is replaced, never doubled).
-      // It does not move `resumeSeq`: an ack can overtake messages still queued for us.
       r.messages.set(id, {
         id,
         conversation_id: roomId,

@@ -21,6 +21,7 @@ mod channels_whatsapp;
 mod contacts;
 mod conversation_filters;
 mod http_answers;
+mod js_client;
 mod layers;
 mod messages_change;
 mod notes_rest;

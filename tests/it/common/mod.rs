@@ -29,6 +29,7 @@ pub fn test_config() -> Config {
     let mut c = Config::defaults();
     c.server.listen = "127.0.0.1:0".into();
     c.server.static_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/static").into();
+    c.server.sdk_dir = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/js/src").into();
     c.server.shutdown_grace_secs = 5;
     c.auth.token_secret = SECRET.into();
     // Throughput tests post thousands of messages per key; rate limits have their own tests.
