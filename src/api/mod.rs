@@ -82,7 +82,12 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::serve))
-        .nest_service("/sdk", ServeDir::new(&state.config.server.sdk_dir))
+        .nest_service(
+            "/sdk",
+            axum::Router::new()
+                .fallback_service(ServeDir::new(&state.config.server.sdk_dir))
+                .layer(axum::middleware::from_fn(widget::cors::public_files)),
+        )
         .fallback_service(files)
         .layer(axum::middleware::map_response(crate::error::json_405))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));

@@ -39,16 +39,14 @@ pub fn routes(state: &AppState) -> axum::Router<AppState> {
         .route_layer(axum::middleware::from_fn_with_state(state.clone(), cors::guard))
 }
 
-/// The widget's files: `/widget.js` (the loader of the script tag), `/widget/…` (its modules)
-/// and `/sdk/…` (the JS client it imports: `clients/js/src`, next to `static_dir`), each
-/// with the content type of its extension and `Access-Control-Allow-Origin: *`.
+/// The widget's files: `/widget.js` (the loader of the script tag) and `/widget/…` (its
+/// modules), each with the content type of its extension and `Access-Control-Allow-Origin: *`
+/// (so does `/sdk/…`, the JS client it imports; see `api::router`).
 pub fn files(static_dir: &str) -> axum::Router<AppState> {
     use tower_http::services::{ServeDir, ServeFile};
-    let sdk = std::path::Path::new(static_dir).parent().unwrap_or(std::path::Path::new(".")).join("clients/js/src");
     axum::Router::new()
         .route_service("/widget.js", ServeFile::new(format!("{static_dir}/widget.js")))
         .nest_service("/widget", ServeDir::new(format!("{static_dir}/widget")))
-        .nest_service("/sdk", ServeDir::new(sdk))
         .layer(axum::middleware::from_fn(cors::public_files))
 }
 

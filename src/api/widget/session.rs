@@ -190,7 +190,7 @@ async fn contact(state: &AppState, tenant: Uuid, identity: &str, b: &SessionRequ
     let name = b.name.as_deref().map(str::trim).filter(|n| !n.is_empty());
     let email = b.email.as_deref().map(str::trim).filter(|e| !e.is_empty());
     if let Some(e) = email
-        && !(e.contains('@') && !e.contains(char::is_whitespace))
+        && (!e.contains('@') || e.contains(char::is_whitespace))
     {
         return Err(Error::invalid("invalid_email", "email must look like name@example.com"));
     }
