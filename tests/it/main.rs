@@ -33,6 +33,7 @@ mod retention;
 mod status;
 mod webhooks;
 mod widget;
+mod widget_browser;
 mod ws_access;
 mod ws_chat;
 mod ws_watch;
