@@ -3,10 +3,13 @@
 export function css(colour) {
   return `
 :host { all: initial; }
+[hidden] { display: none !important; }
+svg { width: 24px; height: 24px; fill: none; stroke: currentColor; stroke-width: 2; stroke-linecap: round; stroke-linejoin: round; vertical-align: middle; }
 * { box-sizing: border-box; font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 .launcher { position: fixed; right: 20px; bottom: 20px; width: 56px; height: 56px; border-radius: 50%;
   border: 0; background: ${colour}; color: #fff; cursor: pointer; box-shadow: 0 4px 14px rgba(0,0,0,.25);
-  z-index: 2147483000; font-size: 26px; line-height: 56px; }
+  z-index: 2147483000; display: flex; align-items: center; justify-content: center; }
+.launcher svg { width: 28px; height: 28px; }
 .launcher:focus-visible, button:focus-visible, textarea:focus-visible, input:focus-visible {
   outline: 3px solid #111; outline-offset: 2px; }
 .badge { position: absolute; top: -4px; right: -4px; min-width: 22px; height: 22px; padding: 0 6px;

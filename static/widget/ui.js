@@ -8,6 +8,20 @@
 
 import { css } from './styles.js';
 
+const SVG = 'http://www.w3.org/2000/svg';
+/** A stroked 24×24 icon from a path (no emoji font needed). */
+function icon(d) {
+  const svg = document.createElementNS(SVG, 'svg');
+  svg.setAttribute('viewBox', '0 0 24 24');
+  svg.setAttribute('aria-hidden', 'true');
+  const p = document.createElementNS(SVG, 'path');
+  p.setAttribute('d', d);
+  svg.append(p);
+  return svg;
+}
+const CHAT = 'M21 15a2 2 0 0 1-2 2H7l-4 4V5a2 2 0 0 1 2-2h14a2 2 0 0 1 2 2z';
+const CLIP = 'M21.4 11.1l-9.2 9.2a6 6 0 0 1-8.5-8.5l9.2-9.2a4 4 0 0 1 5.7 5.7l-9.2 9.2a2 2 0 0 1-2.8-2.8l8.5-8.5';
+
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
@@ -31,7 +45,7 @@ export class Panel {
     this.root = this.host.attachShadow({ mode: 'open' });
     const title = branding.name || 'Chat';
     this.launcher = el('button', { class: 'launcher', type: 'button', 'aria-expanded': 'false', 'aria-controls': 'sb-panel',
-      'aria-label': `Open chat with ${title}`, onclick: () => this.toggle() }, el('span', { 'aria-hidden': 'true', text: '💬' }));
+      'aria-label': `Open chat with ${title}`, onclick: () => this.toggle() }, icon(CHAT));
     this.badge = el('span', { class: 'badge', hidden: true, 'aria-hidden': 'true' });
     this.launcher.append(this.badge);
     const avatar = branding.avatar_url ? el('img', { src: branding.avatar_url, alt: '' }) : null;
@@ -56,7 +70,7 @@ export class Panel {
     });
     this.picker = el('input', { type: 'file', class: 'sr-only', tabindex: '-1', 'aria-hidden': 'true', multiple: true,
       onchange: () => { this.on.files([...this.picker.files]); this.picker.value = ''; } });
-    const attach = el('button', { type: 'button', class: 'attach', 'aria-label': 'Attach a file', onclick: () => this.picker.click() }, '📎');
+    const attach = el('button', { type: 'button', class: 'attach', 'aria-label': 'Attach a file', onclick: () => this.picker.click() }, icon(CLIP));
     this.composer = el('form', { class: 'composer', onsubmit: (e) => { e.preventDefault(); this.submit(); } },
       attach, this.picker, this.input, el('button', { type: 'submit', text: 'Send' }));
     this.prechatForm = el('form', { class: 'prechat', hidden: true });
