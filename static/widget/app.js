@@ -120,6 +120,8 @@ class Widget {
     this.client.on('typing', (f) => this.typing(f));
     this.client.on('read', (f) => this.read(f));
     this.client.on('error', (f) => { if (f.code === 'closed') this.end(); });
+    // The room's `status` frame: resolved or closed while the visitor watches.
+    this.client.on('frame', (f) => { if (f.type === 'status' && f.conversation_id === this.room) this.setStatus(f.status); });
     this.client.connect();
     if (this.room) await this.join();
     if (ENDED.has(this.status)) this.ui.ended(true);
@@ -186,8 +188,12 @@ class Widget {
   }
 
   end() {
-    this.status = 'closed';
-    this.ui.ended(true);
+    this.setStatus('closed');
+  }
+
+  setStatus(status) {
+    this.status = status;
+    this.ui.ended(ENDED.has(status));
   }
 
   /** Sends over the WebSocket, or through /widget/messages when there is no open room. */

@@ -9,7 +9,8 @@
 //     (the visitor's message shows "Read") and answers; the answer shows with the team's name.
 //  3. Closed panel: a new answer puts an unread badge on the launcher; Escape closes the
 //     panel and gives focus back to the launcher.
-//  4. A reload keeps the conversation.
+//  4. A reload keeps the conversation. Resolved while the visitor watches: "This conversation
+//     has ended"; the visitor's next message opens the same room again.
 //  5. An identity-verified visitor writes from one browser context; a second context (another
 //     device) with the same identity sees the same history; a forged hash is refused.
 //  6. On a phone-sized screen the panel is full-screen.
@@ -155,6 +156,18 @@ try {
   await a.locator('.launcher').click();
   for (const t of ['Where is my order 1234?', 'It ships tomorrow, Vera.', 'Anything else?', 'No, thanks!']) await shown(a, t, 'reloaded visitor');
   assert((await countConversations()) === 1, 'the reload opened another conversation');
+
+  step('4b. resolved while watching: "ended", and the next message opens it again');
+  const resolved = await rest('PUT', `/conversations/${room}`, { status: 'resolved' });
+  assert(resolved.status === 'resolved', `status ${resolved.status}`);
+  await a.locator('.ended', { hasText: 'This conversation has ended' }).waitFor({ timeout: WAIT });
+  await sendAsVisitor(a, 'One more thing');
+  await shown(a, 'One more thing', 'visitor');
+  assert((await a.locator('.ended').count()) === 0, 'the "ended" notice stayed after the conversation reopened');
+  const reopened = await rest('GET', `/conversations/${room}`);
+  assert(reopened.status === 'open', `the visitor's message left the room ${reopened.status}`);
+  assert((await countConversations()) === 1, 'a resolved room was replaced instead of reopened');
+  await op.waitForFunction(() => window.seen.some((m) => m.text === 'One more thing'), null, { timeout: WAIT });
 
   step('5. identity-verified visitor on two devices; a forged hash');
   const known = `${SITE}/?id=customer-42&hash=${hmac('customer-42', SECRET)}`;
