@@ -85,6 +85,14 @@ async fn website_account_keeps_its_secret_and_checks_its_settings() {
     let (_, got) = api.get(&format!("/v1.0/conversation_accounts/{}", a["id"].as_str().unwrap())).await;
     assert!(!got.to_string().contains(SECRET), "the identity secret leaked: {got}");
     assert_eq!(got["widget"]["public_key"], key);
+    // The script tag's files: JavaScript, loadable as modules from any origin.
+    for path in ["/widget.js", "/widget/app.js", "/widget/ui.js", "/sdk/index.js"] {
+        let res = reqwest::Client::new().get(srv.url(path)).header("origin", SITE).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{path}");
+        let h = res.headers();
+        assert!(h["content-type"].to_str().unwrap().starts_with("text/javascript"), "{path}: {:?}", h["content-type"]);
+        assert_eq!(h["access-control-allow-origin"], "*", "{path}");
+    }
     for (widget, code) in [
         (json!({"allowed_origins": ["https://shop.example.com/path"]}), "invalid_origin"),
         (json!({"allowed_origins": []}), "invalid_widget"),
