@@ -93,6 +93,7 @@ try {
   assert((await countConversations()) === 0, 'a page view opened a conversation');
   const launcherBg = await a.locator('.launcher').evaluate((e) => getComputedStyle(e).backgroundColor);
   assert(launcherBg === 'rgb(10, 125, 51)', `host CSS reached the launcher: ${launcherBg}`);
+  await a.locator('.notice', { hasText: "We're offline" }).waitFor({ state: 'attached', timeout: WAIT });
   const hostMsg = await a.locator('#host-msg').evaluate((e) => getComputedStyle(e).maxWidth);
   assert(hostMsg === 'none', `widget CSS reached the host page: max-width ${hostMsg}`);
   assert((await a.locator('.launcher').getAttribute('aria-expanded')) === 'false', 'launcher aria-expanded');

@@ -210,6 +210,13 @@ async fn sessions_check_origin_identity_and_open_no_room_before_the_first_messag
         let (s, e, _) =
             call(&srv, "/v1.0/widget/sessions", SITE, json!({"key": key, "identifier": "customer-42"})).await;
         assert_eq!((s, e["error"]["code"].as_str()), (422, Some("missing_identifier_hash")), "{e}");
+        // An agent connects: the widget's offline notice goes away.
+        let (s, t) = api.post("/v1.0/tokens", json!({"identity": "agent-ann", "role": "agent"})).await;
+        assert_eq!(s, 201, "{t}");
+        let mut agent = srv.ws(t["token"].as_str().unwrap()).await;
+        agent.send(json!({"type": "ping"})).await;
+        agent.next_of("pong").await;
+        assert_eq!(session(&srv, &key, json!({})).await["agents_online"], true);
         // A forged visitor token is refused too.
         let body = json!({"key": key, "visitor_token": "x.y.z", "text": "hi"});
         let (s, _, _) = call(&srv, "/v1.0/widget/messages", SITE, body).await;
