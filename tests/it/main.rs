@@ -22,6 +22,7 @@ mod contacts;
 mod conversation_filters;
 mod http_answers;
 mod layers;
+mod media;
 mod messages_change;
 mod notes_rest;
 mod openapi;
