@@ -31,6 +31,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub assignment: AssignmentConfig,
     pub retention: RetentionConfig,
+    pub media: MediaConfig,
 }
 
 /// The retention sweep (`crate::conversations::retention`): how often each node trims the
@@ -361,7 +362,10 @@ impl Config {
     }
 }
 
+mod media;
 mod validate;
+
+pub use media::{MediaBackend, MediaConfig, S3Config};
 
 #[cfg(test)]
 mod tests;

@@ -347,12 +347,31 @@ pub enum MessageStatus {
     Received,
 }
 
-/// An attachment: a URL the recipient can fetch, with its content type.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+/// An attachment: a URL the recipient can fetch, with its content type. A send may instead
+/// name an upload (`{"media_id"}`, see `POST /v1.0/media`): the stored message then carries
+/// the upload's signed `url`, `content_type`, `size` and `name` (`crate::media::attach`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Media {
+    #[serde(default)]
     pub url: String,
     #[serde(default)]
     pub content_type: String,
+    /// The id of a media the hub stores (an upload, or a re-hosted inbound media).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<Uuid>,
+    /// Bytes, for a stored media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The file name it was uploaded with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Media {
+    /// A media the recipient fetches at `url` (not stored by the hub).
+    pub fn link(url: impl Into<String>, content_type: impl Into<String>) -> Media {
+        Media { url: url.into(), content_type: content_type.into(), ..Default::default() }
+    }
 }
 
 /// One entry in a conversation's history. `seq` is assigned by the store, gap-free per room.

@@ -69,6 +69,8 @@ pub fn router(state: AppState) -> Router {
                 .layer(crate::limits::webhook_body_limit(&state.config)),
         )
         .route("/media/{account_id}/{reference}", get(crate::channels::media::fetch))
+        .route("/media", post(crate::media::upload::upload))
+        .route("/media/{id}", get(crate::media::serve::download))
         .route("/ws", get(crate::ws::upgrade))
         .layer(widget::cors::bearer_api())
         .merge(widget::routes(&state))

@@ -51,6 +51,7 @@ impl Config {
                 ));
             }
         }
+        self.media.validate(self.store.backend == Backend::Redis, &mut errs);
         let l = &self.limits;
         for (name, v) in [
             ("limits.max_body_bytes", l.max_body_bytes),

@@ -141,6 +141,7 @@ pub async fn delete(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Conversa
     for p in &members {
         participants::unbind_all(state, p).await;
     }
+    crate::media::attach::forget(state, id).await;
     emit(state, event(EventKind::ConversationDeleted, tenant, id, &c)).await;
     Ok(c)
 }

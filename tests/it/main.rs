@@ -23,6 +23,7 @@ mod conversation_filters;
 mod http_answers;
 mod js_client;
 mod layers;
+mod media;
 mod messages_change;
 mod notes_rest;
 mod openapi;

@@ -35,6 +35,12 @@ pub fn test_config() -> Config {
     // Throughput tests post thousands of messages per key; rate limits have their own tests.
     c.limits.api_rate_per_sec = 0;
     c.ws.rate_per_sec = 0;
+    // One media directory per test process, shared by the nodes it starts (as a shared mount).
+    c.media.dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("media-{}", std::process::id()))
+        .to_string_lossy()
+        .into_owned();
+    c.media.shared = true;
     c.tenants = vec![
         switchboard::config::TenantConfig {
             id: None,

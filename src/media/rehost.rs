@@ -1,0 +1,1 @@
+//! Copying inbound provider media into storage (placeholder until the re-hosting job lands).
