@@ -7,6 +7,7 @@
 //  2. The first message asks the pre-chat form, then opens the room; an operator (the JS
 //     client in a page of the hub) sees it, types (the visitor sees "… is typing"), reads it
 //     (the visitor's message shows "Read") and answers; the answer shows with the team's name.
+//     Files each way: the visitor picks, drops and pastes images; the operator uploads a PDF.
 //  3. Closed panel: a new answer puts an unread badge on the launcher; Escape closes the
 //     panel and gives focus back to the launcher.
 //  4. A reload keeps the conversation. Resolved while the visitor watches: "This conversation
@@ -138,6 +139,38 @@ try {
   assert(!author.includes('ana'), 'the operator identity reached the visitor');
   const live = await a.locator('.log').getAttribute('aria-live');
   assert(live === 'polite', 'the message log is not a live region');
+
+  step('2c. files each way: picked, dropped and pasted by the visitor; uploaded by the operator');
+  const PNG = 'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==';
+  await a.locator('input[type="file"]').setInputFiles({ name: 'receipt.png', mimeType: 'image/png', buffer: Buffer.from(PNG, 'base64') });
+  await a.locator('.msg.mine img.media').first().waitFor({ timeout: WAIT });
+  for (const [how, name] of [['drop', 'dropped.png'], ['paste', 'pasted.png']]) {
+    await a.locator('.panel').evaluate((panel, [how, name, b64]) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bytes], name, { type: 'image/png' }));
+      if (how === 'drop') panel.dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+      else panel.querySelector('textarea').dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt, bubbles: true, cancelable: true }));
+    }, [how, name, PNG]);
+  }
+  await a.waitForFunction(() => document.querySelector('#switchboard-widget').shadowRoot.querySelectorAll('.msg.mine img.media').length === 3, null, { timeout: WAIT })
+    .catch(() => { throw new Error('the visitor does not show its three images'); });
+  const got = await op.waitForFunction(() => {
+    const names = window.seen.flatMap((m) => m.medias || []).map((x) => x.name);
+    return ['receipt.png', 'dropped.png', 'pasted.png'].every((n) => names.includes(n)) && window.seen.flatMap((m) => m.medias || []);
+  }, null, { timeout: WAIT }).catch(() => { throw new Error('the operator never got the three files'); });
+  const receipt = (await got.jsonValue()).find((x) => x.name === 'receipt.png');
+  const fetched = await fetch(new URL(receipt.url, base));
+  assert(fetched.ok && fetched.headers.get('content-type') === 'image/png', `the visitor's file answers ${fetched.status} ${fetched.headers.get('content-type')}`);
+  await op.evaluate(async (room) => {
+    const pdf = new Blob(['%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n'], { type: 'application/pdf' });
+    const m = await window.op.upload(pdf, { conversationId: room, filename: 'invoice.pdf' });
+    await window.op.send(room, { text: 'Your invoice', medias: [{ media_id: m.id }] });
+  }, room);
+  const link = a.locator('.msg.theirs a', { hasText: 'invoice.pdf' });
+  await link.waitFor({ timeout: WAIT }).catch(() => { throw new Error("the operator's file never showed in the widget"); });
+  const pdfRes = await fetch(new URL(await link.getAttribute('href'), base));
+  assert(pdfRes.ok && /attachment/.test(pdfRes.headers.get('content-disposition') || ''), `the operator's file answers ${pdfRes.status}`);
 
   step('3. Escape closes, focus back on the launcher; unread badge');
   await a.locator('textarea').press('Escape');
