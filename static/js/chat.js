@@ -176,12 +176,13 @@ export class Chat {
       // newest page over REST, older ones by scrolling back.
       s.resetHistory(r.id);
       this.loadLatest(r);
-    } else if (f.resumed) {
-      // Everything since the position was replayed (for an end user's first subscribe, from 0:
-      // the whole conversation).
+    } else if (f.resumed && (r.loaded || f.since === 0)) {
+      // Everything since the position was replayed: the loaded history is complete again (from
+      // seq 0, an end user's first subscribe, it is the whole conversation).
       r.loaded = true;
       if (epochChanged) r.historyGap = false;
     } else if (!r.loaded) {
+      // Subscribed without a position, or resumed before the newest page ever loaded.
       this.loadLatest(r);
     }
     if (this.operator && !r.participants.size) this.loadParticipants(r);

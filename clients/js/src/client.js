@@ -19,18 +19,11 @@
 
 import { Connection, CONNECTION_DEFAULTS } from './connection.js';
 import { Emitter } from './emitter.js';
+import { ClientError, FRAMES } from './frames.js';
 import { Rest } from './rest.js';
 import { decodeToken, newClientId } from './token.js';
 
-export class ClientError extends Error {
-  /** @param {string} code @param {string} message @param {object} [extra] */
-  constructor(code, message, extra = {}) {
-    super(message || code);
-    this.name = 'ClientError';
-    this.code = code;
-    Object.assign(this, extra);
-  }
-}
+export { ClientError };
 
 const DEFAULTS = {
   ackTimeoutMs: 10000,
@@ -39,9 +32,6 @@ const DEFAULTS = {
   rateLimitedRetryMs: 1000,
 };
 
-/** Codes of an `error` frame answering a refused `refresh`. */
-const REFRESH_ERRORS = new Set(['invalid_token', 'token_expired', 'forbidden', 'unauthorized']);
-
 /** Whether `token`'s `exp` claim has passed (a token that is not a JWT never "expires" here). */
 function expired(token) {
   const claims = decodeToken(token);
@@ -49,7 +39,7 @@ function expired(token) {
 }
 
 function baseUrl(url) {
-  if (url !== undefined && url !== null) return String(url).replace(/\/+$/, '');
+  if (url) return String(url).replace(/\/+$/, '');
   if (globalThis.location && globalThis.location.origin) return globalThis.location.origin;
   throw new TypeError('`url` is required outside a browser page');
 }
@@ -79,13 +69,13 @@ export class SwitchboardClient extends Emitter {
       onFrame: (f) => this.onFrame(f),
       onState: (s, detail) => this.onState(s, detail),
     });
-    if (this.token) this.scheduleRefresh(this.token);
   }
 
   // ---- lifecycle -------------------------------------------------------------------------------
 
   /** Starts connecting (and reconnecting until `close()`). */
   connect() {
+    if (this.token && !this.refreshTimer) this.scheduleRefresh(this.token);
     this.conn.start();
     return this;
   }
@@ -93,6 +83,7 @@ export class SwitchboardClient extends Emitter {
   /** Closes for good: no reconnect; unacked sends are rejected with `stopped`. */
   close() {
     clearTimeout(this.refreshTimer);
+    this.refreshTimer = 0;
     this.conn.stop();
     for (const [id, s] of this.sends) {
       clearTimeout(s.timer);
@@ -129,17 +120,25 @@ export class SwitchboardClient extends Emitter {
     this.scheduleRefresh(t);
   }
 
-  /** Asks `getToken` again shortly before the current token expires. */
+  /**
+   * Asks `getToken` again shortly before the current token expires; a failed attempt (network
+   * trouble, a refused token) is tried again while the current token still has time left.
+   */
   scheduleRefresh(token) {
     clearTimeout(this.refreshTimer);
+    this.refreshTimer = 0;
     const claims = decodeToken(token);
     if (!this.getToken || !claims) return;
     const left = claims.exp * 1000 - Date.now();
     if (left <= 0) return; // the next connect asks for a new one
-    const lead = Math.min(this.opts.refreshBeforeMs, left / 4);
+    const lead = Math.min(this.opts.refreshBeforeMs, left / 2);
     const delay = Math.max(0, Math.min(left - lead, 2 ** 31 - 1));
     this.refreshTimer = setTimeout(() => {
-      this.refreshToken().catch((e) => this.emit('error', { code: e.code || 'refresh_failed', message: e.message }));
+      this.refreshToken().catch((e) => {
+        this.emit('error', { type: 'error', code: e.code || 'refresh_failed', message: e.message });
+        if (this.token !== token || this.conn.state === 'stopped') return;
+        this.refreshTimer = setTimeout(() => this.scheduleRefresh(token), 1000);
+      });
     }, delay);
   }
 
@@ -353,82 +352,3 @@ export class SwitchboardClient extends Emitter {
     this.emit('frame', f);
   }
 }
-
-/** Bookkeeping per frame type; returns what to emit (nothing: the frame is dropped). */
-const FRAMES = {
-  subscribed(f) {
-    const r = this.roomsById.get(f.conversation_id);
-    if (!r) return { ...f, resumed: false, gap: false };
-    const resumed = !!r.awaiting && r.awaiting.since !== undefined;
-    const gap = resumed && !f.recovered;
-    if (!f.recovered || r.seq === null) r.seq = f.seq;
-    r.epoch = f.epoch;
-    r.subscribed = true;
-    r.awaiting = false;
-    if (f.last_read_seq) {
-      r.readSent = Math.max(r.readSent, f.last_read_seq);
-      r.readSeq = Math.max(r.readSeq, f.last_read_seq);
-    }
-    this.flushRead(f.conversation_id, r);
-    return { ...f, resumed, gap };
-  },
-  message(f) {
-    const m = f.message;
-    const r = m && this.roomsById.get(m.conversation_id);
-    if (r) {
-      if (r.seq !== null && m.seq <= r.seq) return null; // already delivered
-      r.seq = m.seq;
-    }
-    return m;
-  },
-  message_updated(f) {
-    return f.message;
-  },
-  ack(f) {
-    const s = this.sends.get(f.client_id);
-    if (s) {
-      clearTimeout(s.timer);
-      this.sends.delete(f.client_id);
-      s.resolve(f);
-    }
-    return f;
-  },
-  error(f) {
-    const s = f.client_id ? this.sends.get(f.client_id) : null;
-    if (s) {
-      if (f.code === 'rate_limited') {
-        clearTimeout(s.timer);
-        s.timer = setTimeout(() => this.transmit(s), this.opts.rateLimitedRetryMs);
-        return f;
-      }
-      clearTimeout(s.timer);
-      this.sends.delete(f.client_id);
-      s.reject(new ClientError(f.code, f.message, { clientId: f.client_id, conversationId: f.conversation_id }));
-      return f;
-    }
-    if (this.refreshing && !f.conversation_id && REFRESH_ERRORS.has(f.code)) {
-      this.refreshing.reject(new ClientError(f.code, f.message));
-      this.refreshing = null;
-      return f;
-    }
-    const r = f.conversation_id ? this.roomsById.get(f.conversation_id) : null;
-    if (r && r.awaiting && (f.code === 'forbidden' || f.code === 'not_found')) {
-      // The subscribe was refused for good: do not retry it on every reconnect.
-      this.roomsById.delete(f.conversation_id);
-    }
-    return f;
-  },
-  refreshed(f) {
-    if (this.refreshing) {
-      this.setToken(this.refreshing.token);
-      this.refreshing.resolve(f);
-      this.refreshing = null;
-    }
-    return f;
-  },
-  unsubscribed(f) {
-    // Removed by the server (token scope, reassigned, removed): not resumed any more.
-    if (f.reason !== 'client') this.roomsById.delete(f.conversation_id);
-    return f;
-  },
-};

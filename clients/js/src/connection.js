@@ -78,7 +78,15 @@ export class Connection {
     };
   }
 
+  /** Starts, or starts again after `stop()` or the `expired` state (asking for a new token). */
   start() {
+    if (this.state === 'expired') {
+      this.authRetries = 0;
+      this.tokenReason = 'rejected';
+      this.state = 'idle';
+      this.connect();
+      return;
+    }
     if (this.state !== 'stopped') return;
     if (this.network) {
       globalThis.addEventListener('online', this.onOnline);

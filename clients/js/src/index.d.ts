@@ -14,7 +14,7 @@ export interface BackoffOptions {
 }
 
 export interface TokenRequest {
-  /** `connect`: no token yet; `rejected`: the server closed with 4001/4002; `expiring`: refresh ahead of expiry. */
+  /** `connect`: no token yet; `rejected`: the server closed with 4001/4002; `expiring`: refresh ahead of expiry (or the token at hand has expired). */
   reason: 'connect' | 'rejected' | 'expiring';
 }
 
@@ -46,7 +46,7 @@ export interface ClientOptions {
   ackTimeoutMs?: number;
   /** Least time between two typing frames per room (2500). */
   typingEveryMs?: number;
-  /** Refresh this long before the token expires, at most a quarter of its life (60000). */
+  /** Refresh this long before the token expires, at most half of its remaining life (60000). */
   refreshBeforeMs?: number;
   /** Outgoing frame pacing, below the server's limit; null disables ({perSec: 15, burst: 30}). */
   rate?: { perSec: number; burst: number } | null;
@@ -84,6 +84,8 @@ export interface Subscribed {
   last_read_seq?: number;
   /** A `since` was sent (a resume or a seeded position). */
   resumed: boolean;
+  /** The `since` sent, when `resumed`. */
+  since?: number;
   /** The resume could not be replayed: reload the room's history over REST. */
   gap: boolean;
 }
@@ -127,11 +129,15 @@ export interface ClientEvents {
   frame: (frame: { type: string; [k: string]: unknown }) => void;
 }
 
-export class Emitter<E extends { [k: string]: (...args: any[]) => void } = any> {
+export class Emitter<E = any> {
   on<K extends keyof E & string>(event: K, fn: E[K]): () => void;
+  /** Any other frame type the server sends is emitted under its `type`. */
+  on<K extends string>(event: Exclude<K, keyof E>, fn: (frame: any) => void): () => void;
   off<K extends keyof E & string>(event: K, fn: E[K]): void;
+  off(event: string, fn: (...args: any[]) => void): void;
   once<K extends keyof E & string>(event: K, fn: E[K]): () => void;
-  emit<K extends keyof E & string>(event: K, ...args: Parameters<E[K]>): void;
+  once<K extends string>(event: Exclude<K, keyof E>, fn: (frame: any) => void): () => void;
+  emit(event: string, ...args: any[]): void;
 }
 
 export interface SendOptions {
@@ -172,7 +178,9 @@ export class SwitchboardClient extends Emitter<ClientEvents> {
   /** The current token (also used for REST calls). */
   token: string | null;
   rest: Rest;
+  /** Starts connecting; again after `close()`, or after `expired` (then `getToken` is asked for a new token). */
   connect(): this;
+  /** Closes for good: no reconnect; unacked sends reject with code `stopped`. */
   close(): void;
   subscribe(conversationId: string, position?: { since?: number; epoch?: string }): void;
   unsubscribe(conversationId: string): void;

@@ -1,7 +1,8 @@
 // @switchboard/client: the browser and Node client of Switchboard's WebSocket and REST API.
 // Plain ES modules, no build step, no runtime dependency. See README.md.
 
-export { SwitchboardClient, ClientError } from './client.js';
+export { SwitchboardClient } from './client.js';
+export { ClientError } from './frames.js';
 export { Connection, PROTOCOL, CLOSE_INVALID_TOKEN, CLOSE_TOKEN_EXPIRED } from './connection.js';
 export { Backoff, backoffDelay, BACKOFF_DEFAULTS } from './backoff.js';
 export { Rest, ApiError } from './rest.js';

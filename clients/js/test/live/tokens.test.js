@@ -1,19 +1,19 @@
 // Token handling: a short-lived token is refreshed on the live connection (the `refresh`
 // frame) through getToken, so the connection outlives several tokens; an expired token is
 // replaced before connecting and a refused one (4001) after; without getToken an expired
-// token stops the client (`expired`).
+// token stops the client (`expired`); a refresh the server refuses keeps the old token.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { client, mint, record, room, until } from './harness.js';
+import { api, B, client, mint, record, room, until } from './harness.js';
 
 test('a short-lived token is refreshed on the live connection', async (t) => {
-  const r = await room('refresh', 'gina', { ttl: 3 });
+  const r = await room('refresh', 'gina', { ttl: 4 });
   const asked = [];
   const c = client(t, {
     token: r.token,
     getToken: async ({ reason }) => {
       asked.push(reason);
-      return mint('gina', r.id, 3);
+      return mint('gina', r.id, 4);
     },
   });
   const rec = record(c);
@@ -74,4 +74,23 @@ test('without getToken an expired token ends in the expired state', async (t) =>
   const c = client(t, { token: r.token, backoff: { baseMs: 20, maxMs: 100 } });
   c.connect();
   await until(c, () => c.state === 'expired', 'expired');
+});
+
+test('a refresh the server refuses leaves the connection on its old token', async (t) => {
+  const r = await room('refused refresh', 'mona');
+  await api(B, 'POST', `/conversations/${r.id}/participants`, { address: { type: 'webchat', target: 'nick' } });
+  const c = client(t, {
+    token: r.token,
+    // Someone else's token: a refresh must keep the identity.
+    getToken: async () => mint('nick', r.id, 60),
+  });
+  const rec = record(c);
+  c.subscribe(r.id);
+  c.connect();
+  await until(c, () => rec.subscribed.length === 1, 'subscribed');
+  await assert.rejects(c.refreshToken(), (e) => e.code === 'forbidden');
+  assert.equal(c.token, r.token, 'the old token stays');
+  const ack = await c.send(r.id, { text: 'still mona' });
+  assert.equal(ack.seq, 1);
+  assert.equal(rec.opens, 1);
 });
