@@ -123,6 +123,37 @@ pub(super) async fn redact(
     Ok(())
 }
 
+/// Puts stored copies in place of a message's provider medias (`crate::media::rehost`): each
+/// `(index, media)` replaces the media at that index unless it is gone or already stored.
+/// Announced as `message_updated`. A deleted message is left alone.
+pub async fn rehosted(
+    state: &AppState,
+    tenant: Uuid,
+    conversation: Uuid,
+    id: Uuid,
+    replaced: &[(usize, crate::model::Media)],
+) -> Result<()> {
+    let change = |m: &mut Message| {
+        if m.deleted_at.is_some() {
+            return Ok(false);
+        }
+        let mut changed = false;
+        for (i, media) in replaced {
+            if let Some(slot) = m.medias.get_mut(*i)
+                && slot.media_id.is_none()
+            {
+                *slot = media.clone();
+                changed = true;
+            }
+        }
+        Ok(changed)
+    };
+    if let Some((m, true)) = state.store.change_message(conversation, id, &change).await? {
+        announce(state, tenant, EventKind::MessageUpdated, &m).await;
+    }
+    Ok(())
+}
+
 /// The room's `message_updated` frame (on every node) and the event for outside consumers.
 async fn announce(state: &AppState, tenant: Uuid, kind: EventKind, m: &Message) {
     let room = m.conversation_id;

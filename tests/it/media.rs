@@ -5,6 +5,7 @@
 //! S3-compatible server in `media::s3`; channels in `media::outbound` and `media::inbound`.
 
 mod outbound;
+mod s3;
 mod serving;
 
 use crate::common::{Api, TestServer};
