@@ -132,7 +132,7 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
     let mut text = std::mem::take(&mut m.text);
     clip(&mut text, state.config.limits.max_text_bytes);
     let mut medias = std::mem::take(&mut m.medias);
-    let provider_medias = crate::media::rehost::sources(&medias);
+    let provider_medias = super::inbound_media::sources(&medias);
     super::media::resolve(state, account, &mut medias);
     let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
         Some(room) => (room.id, room.participant, room.opened, false),
@@ -188,9 +188,9 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
         state.metrics.message_posted(crate::metrics::Entry::Provider);
         // Provider media are copied into storage in the background (a retried webhook is a
         // duplicate: no second copy).
-        crate::media::rehost::enqueue(
+        super::inbound_media::enqueue(
             state,
-            crate::media::rehost::Job {
+            super::inbound_media::Job {
                 tenant: account.tenant_id,
                 account: account.id,
                 conversation,

@@ -100,12 +100,15 @@ pub(super) async fn redact(
     id: Uuid,
     people: &[Uuid],
 ) -> Result<()> {
+    // The stored media of erased messages are deleted too (a sync lock, never held across
+    // an await: the closure runs inside the store's compare-and-set).
+    let dropped = std::sync::Mutex::new(Vec::new());
     let change = |m: &mut Message| {
         let mut changed = false;
         if m.author.is_some_and(|a| people.contains(&a)) {
             if m.deleted_at.is_none() || !m.text.is_empty() || !m.medias.is_empty() {
                 m.text.clear();
-                m.medias.clear();
+                dropped.lock().unwrap_or_else(|p| p.into_inner()).extend(m.medias.drain(..));
                 m.deleted_at.get_or_insert_with(now);
                 changed = true;
             }
@@ -120,6 +123,8 @@ pub(super) async fn redact(
     if let Some((m, true)) = state.store.change_message(conversation, id, &change).await? {
         announce(state, tenant, EventKind::MessageDeleted, &m).await;
     }
+    let dropped = dropped.into_inner().unwrap_or_else(|p| p.into_inner());
+    crate::media::attach::forget_medias(state, &dropped).await;
     Ok(())
 }
 

@@ -1,11 +1,11 @@
-//! Copying inbound provider media into storage, so messages stop pointing at provider URLs
+//! Copying inbound provider media into storage (re-hosting), so messages stop pointing at provider URLs
 //! (which expire, or need the provider's credentials — Telegram's even contain the bot token).
 //!
 //! When an inbound message with medias is stored, [`enqueue`] starts a background job for it:
 //! each media is downloaded — a provider reference (WhatsApp media id, Telegram file id, LINE
 //! content) through the provider's own `fetch_media`, a plain URL (Twilio, Telnyx, LINE
 //! stickers) streamed, with the account's basic auth for Twilio — and stored like an upload
-//! (sniffed, limited, images stripped: [`super::upload::store`]). The message then gets the
+//! (sniffed, limited, images stripped: [`crate::media::upload::store`]). The message then gets the
 //! stored media in place of the provider's (`conversations::rehosted`: a `message_updated`).
 //! Failures are retried with backoff up to `media.rehost_attempts`; a media the hub refuses
 //! (type, size) is given up at once and keeps its provider link. A retried webhook is a
@@ -14,8 +14,8 @@
 //! The job lives in this node's task tracker: a node that dies mid-job leaves those medias on
 //! their provider links (the message is still complete and readable).
 
+use super::media::MEDIA_REF;
 use crate::app::AppState;
-use crate::channels::media::MEDIA_REF;
 use crate::error::{Error, Result};
 use crate::model::{Account, Media, ProviderKind};
 use uuid::Uuid;
@@ -117,7 +117,7 @@ async fn copy(state: &AppState, job: &Job, account: &Account, src: &Source) -> R
             let provider = state.channels.get(account.provider).ok_or(Error::NotFound("provider"))?;
             let (_, bytes) = provider.fetch_media(&state.http, account, reference).await?;
             let body = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes) });
-            super::upload::store(state, job.tenant, Some(job.conversation), None, Box::pin(body)).await?
+            crate::media::upload::store(state, job.tenant, Some(job.conversation), None, Box::pin(body)).await?
         }
         Source::Url(url) => {
             let mut req = state.http.get(url);
@@ -130,12 +130,13 @@ async fn copy(state: &AppState, job: &Job, account: &Account, src: &Source) -> R
             if !res.status().is_success() {
                 return Err(Error::unavailable(format!("the provider refused the media ({})", res.status().as_u16())));
             }
-            let name = url.rsplit('/').next().map(super::upload::clean_name).filter(|n| n.contains('.'));
-            super::upload::store(state, job.tenant, Some(job.conversation), name, Box::pin(res.bytes_stream())).await?
+            let name = url.rsplit('/').next().map(crate::media::upload::clean_name).filter(|n| n.contains('.'));
+            crate::media::upload::store(state, job.tenant, Some(job.conversation), name, Box::pin(res.bytes_stream()))
+                .await?
         }
     };
     Ok(Media {
-        url: state.media.signer.url(&state.public_base(), record.id, super::sign::Variant::Original),
+        url: state.media.signer.url(&state.public_base(), record.id, crate::media::sign::Variant::Original),
         content_type: record.content_type.clone(),
         media_id: Some(record.id),
         size: Some(record.size),
