@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod contacts;
 pub mod conversations;
 pub mod health;
+pub mod media;
 pub mod messages;
 pub mod metrics;
 pub mod observe;
@@ -69,7 +70,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(crate::limits::webhook_body_limit(&state.config)),
         )
         .route("/media/{account_id}/{reference}", get(crate::channels::media::fetch))
-        .route("/media", post(crate::media::upload::upload))
+        .route("/media", post(media::upload))
         .route("/media/{id}", get(crate::media::serve::download))
         .route("/ws", get(crate::ws::upgrade))
         .layer(widget::cors::bearer_api())

@@ -32,7 +32,7 @@ use super::{accounts, contacts, conversations, health, messages, participants, t
         webhooks::rotate_secret, webhooks::deliveries, webhooks::redeliver,
         health::healthz, health::readyz,
         provider_hook, provider_hook_get, email_hook, smtp_hook, media, websocket, metrics,
-        crate::media::upload::upload, crate::media::serve::download,
+        super::media::upload, crate::media::serve::download,
     ),
     components(schemas(crate::error::ErrorBody, crate::broker::Event)),
     modifiers(&ApiKeyScheme),

@@ -19,7 +19,7 @@ pub use participants::{
     webchat_participant,
 };
 pub use post::{Author, PostRequest, post, post_many, screen};
-pub use revise::{Reviser, delete as delete_message, edit as edit_message};
+pub use revise::{Reviser, delete as delete_message, edit as edit_message, rehosted};
 
 use crate::app::AppState;
 use crate::broker::{Event, EventKind};

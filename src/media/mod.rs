@@ -4,11 +4,12 @@
 //! Owns the object bytes (a [`Storage`]: a directory, [`fs`], or an S3-compatible store,
 //! [`s3`]), their metadata (a [`MediaRecords`] seam: memory or Redis), what is accepted
 //! ([`sniff`]: type from the bytes, allow-list, size per kind), image handling ([`picture`]:
-//! size, thumbnail, EXIF removed), the one URL signer ([`sign`]), the HTTP doors ([`upload`],
-//! [`serve`]), turning `medias: [{media_id}]` into stored medias ([`attach`]), copying provider
-//! media in ([`rehost`]) and deleting objects with their conversation ([`attach::forget`]).
-//! It does not own messages or channels: the post path calls [`attach::resolve`], channels
-//! read the signed URL a message carries.
+//! size, thumbnail, EXIF removed), the one URL signer ([`sign`]), storing ([`upload`]), the
+//! signed download ([`serve`]), turning `medias: [{media_id}]` into stored medias
+//! ([`attach`]) and deleting objects with their conversation ([`attach::forget`]). It does not
+//! own messages, channels or who may upload: the post path calls [`attach::resolve`], the
+//! upload door is `api::media`, channels read the signed URL a message carries and copy
+//! provider media in through [`upload::store`] (`channels::inbound_media`).
 //!
 //! Why: a URL the sender hosts cannot carry an agent's screenshot, provider links expire or
 //! need the provider's credentials, and a hub that serves user files must decide itself what
@@ -19,7 +20,6 @@ pub mod fs;
 pub mod picture;
 pub mod records;
 pub mod records_redis;
-pub mod rehost;
 pub mod s3;
 pub mod serve;
 pub mod sign;

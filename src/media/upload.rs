@@ -1,22 +1,18 @@
-//! `POST /v1.0/media`: a multipart upload, streamed into storage as it arrives.
+//! Storing an upload (`POST /v1.0/media`, whose HTTP door is `api::media`) or a re-hosted
+//! provider media: bytes streamed into storage as they arrive.
 //!
-//! Fields: `conversation_id` (required for an end-user token, and before `file`; optional for
-//! API keys, operator and agent tokens, checked the same way a read of that conversation is)
-//! and `file`. The type is sniffed from the first bytes ([`super::sniff`]) and the size limit
+//! The type is sniffed from the first bytes ([`super::sniff`]) and the size limit
 //! of its kind applies while the bytes stream in (413 as soon as it is passed; nothing is
 //! kept). The body is hashed (SHA-256) on its way to storage and never held whole — except a
 //! raster image, which is bounded by `media.max_image_bytes` and has to be decoded anyway
-//! (size, thumbnail, metadata removed: [`super::picture`]). Owns the HTTP door only.
+//! (size, thumbnail, metadata removed: [`super::picture`]). Owns the write and the answer's
+//! shape; not who may upload (the door checks that).
 
 use super::sign::Variant;
 use super::sniff::{HEAD_BYTES, Sniffed, sniff};
 use super::{ByteStream, MediaRecord, object_key};
-use crate::agents::Caller;
 use crate::app::AppState;
-use crate::error::{Error, ErrorBody, Json, Result};
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use crate::error::{Error, Result};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -71,58 +67,6 @@ impl Uploaded {
             thumbnail_url: r.thumbnail.then(|| signer.url(&base, r.id, Variant::Thumbnail)),
         }
     }
-}
-
-#[utoipa::path(post, path = "/v1.0/media", tag = "media",
-    request_body(content_type = "multipart/form-data", content = UploadForm),
-    description = "Stores a file. The type is sniffed from the bytes and must be on the allow-list; \
-        each kind has its size limit. An end-user token must name a `conversation_id` of its scope (before `file`).",
-    responses((status = 201, body = Uploaded), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
-    security(("api_key" = [])))]
-pub async fn upload(
-    State(state): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<(StatusCode, Json<Uploaded>)> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let boundary = multer::parse_boundary(ct)
-        .map_err(|_| Error::bad_request("send the file as multipart/form-data with a `file` field"))?;
-    let mut form = multer::Multipart::new(body.into_data_stream(), boundary);
-    let scoped = matches!(&caller, Caller::Client(c) if c.convs.is_some());
-    let mut conversation: Option<Uuid> = None;
-    let mut stored: Option<MediaRecord> = None;
-    while let Some(field) = form.next_field().await.map_err(bad_form)? {
-        match field.name().unwrap_or("") {
-            "conversation_id" => {
-                let text = field.text().await.map_err(bad_form)?;
-                let id: Uuid = text.trim().parse().map_err(|_| {
-                    Error::invalid("invalid_conversation_id", "conversation_id must be a conversation's id")
-                })?;
-                caller.messages_of(&state, id).await?;
-                conversation = Some(id);
-            }
-            "file" if stored.is_none() => {
-                if scoped && conversation.is_none() {
-                    return Err(Error::invalid(
-                        "conversation_required",
-                        "an end-user token uploads for one of its conversations: send `conversation_id` before `file`",
-                    ));
-                }
-                let name = field.file_name().map(clean_name).filter(|n| !n.is_empty());
-                stored = Some(store(&state, caller.tenant(), conversation, name, field).await?);
-            }
-            _ => {}
-        }
-    }
-    let r = stored.ok_or_else(|| Error::invalid("file_required", "the form has no `file` field"))?;
-    Ok((StatusCode::CREATED, Json(Uploaded::of(&state, &r))))
-}
-
-fn bad_form(e: multer::Error) -> Error {
-    Error::bad_request(format!("the multipart body cannot be read: {e}"))
 }
 
 /// A file name fit to show and to put in `Content-Disposition`: no path, no control or quote

@@ -4,7 +4,9 @@
 //! conversation, forged and expired links. Both store backends; S3 against a real
 //! S3-compatible server in `media::s3`; channels in `media::outbound` and `media::inbound`.
 
+mod inbound;
 mod outbound;
+mod s3;
 mod serving;
 
 use crate::common::{Api, TestServer};

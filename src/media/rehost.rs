@@ -1,1 +1,0 @@
-//! Copying inbound provider media into storage (placeholder until the re-hosting job lands).
