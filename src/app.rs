@@ -70,6 +70,8 @@ pub struct Inner {
     /// Contacts: documents, address and search indexes (`contacts`), written through
     /// `conversations::contacts`.
     pub contacts: Arc<dyn crate::contacts::ContactStore>,
+    /// Stored media: uploads and re-hosted inbound media (`crate::media`).
+    pub media: crate::media::MediaStore,
 }
 
 impl Deref for AppState {
@@ -186,6 +188,7 @@ impl AppState {
             )),
             None => Arc::new(crate::contacts::memory::MemoryContacts::default()),
         };
+        let media = crate::media::MediaStore::build(&config, &secret, webhook_redis.clone())?;
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
@@ -220,6 +223,7 @@ impl AppState {
             agents,
             deadlines,
             contacts,
+            media,
         }));
         Ok((state, boot))
     }

@@ -31,6 +31,7 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     pub assignment: AssignmentConfig,
     pub retention: RetentionConfig,
+    pub media: MediaConfig,
 }
 
 /// The retention sweep (`crate::conversations::retention`): how often each node trims the
@@ -287,6 +288,19 @@ pub struct LimitsConfig {
     pub api_burst: u32,
     pub provider_rate_per_sec: u32,
     pub provider_burst: u32,
+    /// Widget requests (`/v1.0/widget/…`, no API key) per second per client address.
+    #[serde(default = "widget_rate")]
+    pub widget_rate_per_sec: u32,
+    #[serde(default = "widget_burst")]
+    pub widget_burst: u32,
+}
+
+fn widget_rate() -> u32 {
+    5
+}
+
+fn widget_burst() -> u32 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -354,7 +368,10 @@ impl Config {
     }
 }
 
+mod media;
 mod validate;
+
+pub use media::{MediaBackend, MediaConfig, S3Config};
 
 #[cfg(test)]
 mod tests;

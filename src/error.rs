@@ -40,6 +40,9 @@ pub enum Error {
     Refused { code: &'static str, message: String },
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// 415: an upload of a type the hub does not take (`crate::media::sniff`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// Well-formed but unacceptable values.
     #[error("{message}")]
     Unprocessable { code: &'static str, message: String },
@@ -123,6 +126,7 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::Conflict(_) | Error::Refused { .. } => StatusCode::CONFLICT,
             Error::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Error::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::RateLimited { .. } | Error::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -143,6 +147,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::Conflict(_) => "conflict",
             Error::PayloadTooLarge(_) => "payload_too_large",
+            Error::UnsupportedMediaType(_) => "unsupported_media_type",
             Error::RateLimited { .. } => "rate_limited",
             Error::Unavailable { .. } => "unavailable",
             Error::Internal { .. } => "internal",

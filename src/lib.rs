@@ -22,6 +22,7 @@
 //! - [`auth`], [`model`], [`error`]: API keys and client tokens, the nouns, the one error type.
 //! - [`agents`]: conversation ownership, agent access rules, presence and auto-assignment.
 //! - [`webhooks`]: customer webhooks: signed deliveries from an outbox, pre-post interception.
+//! - [`media`]: stored files: uploads, signed downloads, re-hosted provider media.
 //! - [`metrics`], [`limits`], [`logging`]: operations: Prometheus metrics, rate and connection
 //!   limits, log setup that keeps secrets out.
 
@@ -40,6 +41,7 @@ pub mod events;
 pub mod hub;
 pub mod limits;
 pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod phone;

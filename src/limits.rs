@@ -119,6 +119,9 @@ pub struct Limits {
     pub api: KeyedLimiter,
     /// Inbound provider webhooks per provider account; for the channel hooks.
     pub provider: KeyedLimiter,
+    /// Website widget requests per client address (`api::widget`): the one keyed limiter whose
+    /// keys are not authenticated, so `upkeep` trims it like the others.
+    pub widget: KeyedLimiter,
     max_connections: usize,
     max_per_identity: usize,
     counts: Arc<Counts>,
@@ -130,6 +133,7 @@ impl Limits {
         Limits {
             api: KeyedLimiter::new(l.api_rate_per_sec, l.api_burst),
             provider: KeyedLimiter::new(l.provider_rate_per_sec, l.provider_burst),
+            widget: KeyedLimiter::new(l.widget_rate_per_sec, l.widget_burst),
             max_connections: ws.max_connections,
             max_per_identity: ws.max_connections_per_identity,
             counts: Arc::default(),
@@ -177,6 +181,7 @@ impl Limits {
     pub fn upkeep(&self) {
         self.api.retain_recent();
         self.provider.retain_recent();
+        self.widget.retain_recent();
     }
 }
 

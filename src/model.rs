@@ -10,8 +10,10 @@ use uuid::Uuid;
 
 mod contact;
 mod status;
+mod widget;
 pub use contact::{Contact, ContactAddress};
 pub use status::{ConversationStatus, Lifecycle, Timers, parse_duration, whole_number};
+pub use widget::{Branding, FieldRule, Prechat, WidgetSettings};
 
 /// Current wall-clock time, truncated to milliseconds so that what we store, serialize and
 /// read back compare equal on every backend.
@@ -229,6 +231,9 @@ pub struct Account {
     /// in; without it, a number must carry its country code (see `phone`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_region: Option<String>,
+    /// Website accounts (provider `web`): the widget's key, origins, branding and form.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub widget: Option<WidgetSettings>,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
 }
@@ -276,16 +281,20 @@ pub enum ProviderKind {
     Telegram,
     /// Email: SMTP out, an inbound hook in.
     Smtp,
+    /// A website's chat widget (`api::widget`): visitors are webchat participants, so nothing
+    /// is sent through a provider and no adapter is registered for it.
+    Web,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 6] = [
+    pub const ALL: [ProviderKind; 7] = [
         ProviderKind::Line,
         ProviderKind::Smtp,
         ProviderKind::Telegram,
         ProviderKind::Telnyx,
         ProviderKind::Twilio,
         ProviderKind::Whatsapp,
+        ProviderKind::Web,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -296,6 +305,7 @@ impl ProviderKind {
             ProviderKind::Whatsapp => "whatsapp",
             ProviderKind::Telegram => "telegram",
             ProviderKind::Smtp => "smtp",
+            ProviderKind::Web => "web",
         }
     }
 
@@ -337,12 +347,31 @@ pub enum MessageStatus {
     Received,
 }
 
-/// An attachment: a URL the recipient can fetch, with its content type.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, ToSchema)]
+/// An attachment: a URL the recipient can fetch, with its content type. A send may instead
+/// name an upload (`{"media_id"}`, see `POST /v1.0/media`): the stored message then carries
+/// the upload's signed `url`, `content_type`, `size` and `name` (`crate::media::attach`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, ToSchema)]
 pub struct Media {
+    #[serde(default)]
     pub url: String,
     #[serde(default)]
     pub content_type: String,
+    /// The id of a media the hub stores (an upload, or a re-hosted inbound media).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<Uuid>,
+    /// Bytes, for a stored media.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The file name it was uploaded with, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Media {
+    /// A media the recipient fetches at `url` (not stored by the hub).
+    pub fn link(url: impl Into<String>, content_type: impl Into<String>) -> Media {
+        Media { url: url.into(), content_type: content_type.into(), ..Default::default() }
+    }
 }
 
 /// One entry in a conversation's history. `seq` is assigned by the store, gap-free per room.

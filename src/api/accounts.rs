@@ -2,13 +2,16 @@
 //!
 //! Credentials are write-only: accepted on create and update, checked for the keys the
 //! provider needs, never returned (the view lists only which keys are set) and never logged.
+//! Website accounts (provider `web`, type `webchat`) carry `widget` settings instead of a
+//! provider adapter; their `identity_secret` is a credential like any other (see
+//! `api::widget`).
 
 use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::broker::{Event, EventKind};
 use crate::error::{Error, ErrorBody, Json, Path, Result};
 use crate::events::emit;
-use crate::model::{Account, AddressType, MatchMode, ProviderKind, now};
+use crate::model::{Account, AddressType, MatchMode, ProviderKind, WidgetSettings, now};
 use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
@@ -27,6 +30,8 @@ pub struct CreateAccount {
     #[serde(default)]
     pub name: String,
     /// Our address: the phone number (E.164), LINE channel id, WhatsApp number, bot username.
+    /// Website accounts may leave it out (their name stands in).
+    #[serde(default)]
     pub address: String,
     /// Provider secrets (write-only), e.g. Twilio `{account_sid, auth_token}`.
     #[schema(value_type = Object)]
@@ -41,6 +46,9 @@ pub struct CreateAccount {
     /// address of theirs it came in on).
     #[serde(default, rename = "match")]
     pub match_mode: MatchMode,
+    /// Website accounts (provider `web`): allowed origins, branding, pre-chat form. The
+    /// `public_key` is generated (a given one is ignored).
+    pub widget: Option<WidgetSettings>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,6 +65,8 @@ pub struct UpdateAccount {
     /// `account` or `contact` (see `CreateAccount`).
     #[serde(rename = "match")]
     pub match_mode: Option<MatchMode>,
+    /// Website accounts: replaces the widget settings (the public key is kept).
+    pub widget: Option<WidgetSettings>,
 }
 
 /// An account as the API shows it: no secrets.
@@ -78,6 +88,9 @@ pub struct AccountView {
     pub match_mode: MatchMode,
     /// Where to point the provider's webhooks (messages and delivery reports).
     pub inbound_url: String,
+    /// Website accounts: the widget's public key, origins, branding and pre-chat form.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub widget: Option<WidgetSettings>,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
 }
@@ -101,6 +114,7 @@ fn view(state: &AppState, a: &Account) -> AccountView {
         default_region: a.default_region.clone(),
         match_mode: a.match_mode,
         inbound_url: format!("{}/v1.0/hooks/{}/{}", state.public_base(), a.provider, a.id),
+        widget: a.widget.clone(),
         tm_create: a.tm_create,
         tm_update: a.tm_update,
     }
@@ -111,6 +125,9 @@ fn unknown_provider(state: &AppState) -> Error {
 }
 
 fn validate(state: &AppState, a: &Account) -> Result<()> {
+    if a.provider == ProviderKind::Web || a.widget.is_some() {
+        return crate::api::widget::settings::validate(state, a);
+    }
     let p = state.channels.get(a.provider).ok_or_else(|| unknown_provider(state))?;
     if p.channel() != a.kind {
         return Err(Error::invalid(
@@ -170,9 +187,12 @@ pub async fn create(
         api_base_url: b.api_base_url,
         default_region: b.default_region.map(|r| r.trim().to_ascii_uppercase()),
         match_mode: b.match_mode,
+        widget: b.widget,
         tm_create: at,
         tm_update: at,
     };
+    let mut a = a;
+    crate::api::widget::settings::prepare(&mut a);
     validate(&state, &a)?;
     state.channel_store.put_account(&a).await?;
     let v = view(&state, &a);
@@ -225,6 +245,11 @@ pub async fn update(
     }
     if let Some(m) = b.match_mode {
         a.match_mode = m;
+    }
+    if let Some(w) = b.widget {
+        let key = a.widget.as_ref().map(|w| w.public_key.clone());
+        a.widget = Some(WidgetSettings { public_key: key.unwrap_or_default(), ..w });
+        crate::api::widget::settings::prepare(&mut a);
     }
     a.tm_update = now();
     validate(&state, &a)?;

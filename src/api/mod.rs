@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod contacts;
 pub mod conversations;
 pub mod health;
+pub mod media;
 pub mod messages;
 pub mod metrics;
 pub mod observe;
@@ -17,6 +18,7 @@ pub mod pagination;
 pub mod participants;
 pub mod tokens;
 pub mod webhooks;
+pub mod widget;
 
 use crate::app::AppState;
 use crate::error::Error;
@@ -68,17 +70,27 @@ pub fn router(state: AppState) -> Router {
                 .layer(crate::limits::webhook_body_limit(&state.config)),
         )
         .route("/media/{account_id}/{reference}", get(crate::channels::media::fetch))
+        .route("/media", post(media::upload))
+        .route("/media/{id}", get(crate::media::serve::download))
         .route("/ws", get(crate::ws::upgrade))
+        .layer(widget::cors::bearer_api())
+        .merge(widget::routes(&state))
         .fallback(|| async { Error::NotFound("route") });
     let static_dir = &state.config.server.static_dir;
     let files = ServeDir::new(static_dir).fallback(ServeFile::new(format!("{static_dir}/index.html")));
     let app = Router::new()
         .nest("/v1.0", api)
+        .merge(widget::files(static_dir))
         .route("/metrics", get(metrics::scrape))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/openapi.json", get(openapi::serve))
-        .nest_service("/sdk", ServeDir::new(&state.config.server.sdk_dir))
+        .nest_service(
+            "/sdk",
+            axum::Router::new()
+                .fallback_service(ServeDir::new(&state.config.server.sdk_dir))
+                .layer(axum::middleware::from_fn(widget::cors::public_files)),
+        )
         .fallback_service(files)
         .layer(axum::middleware::map_response(crate::error::json_405))
         .layer(DefaultBodyLimit::max(state.config.limits.max_body_bytes));

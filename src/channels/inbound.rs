@@ -132,6 +132,7 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
     let mut text = std::mem::take(&mut m.text);
     clip(&mut text, state.config.limits.max_text_bytes);
     let mut medias = std::mem::take(&mut m.medias);
+    let provider_medias = super::inbound_media::sources(&medias);
     super::media::resolve(state, account, &mut medias);
     let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
         Some(room) => (room.id, room.participant, room.opened, false),
@@ -185,6 +186,18 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
         state.metrics.inbound_duplicate(account.provider.as_str());
     } else {
         state.metrics.message_posted(crate::metrics::Entry::Provider);
+        // Provider media are copied into storage in the background (a retried webhook is a
+        // duplicate: no second copy).
+        super::inbound_media::enqueue(
+            state,
+            super::inbound_media::Job {
+                tenant: account.tenant_id,
+                account: account.id,
+                conversation,
+                message: appended.message.id,
+                items: provider_medias,
+            },
+        );
         // A resolved or snoozed room opens again when the peer writes (the status came with
         // the post's room read: an open room costs no extra round trip).
         if appended.reopens

@@ -53,7 +53,7 @@ fn content(m: &Value) -> (String, Vec<Media>) {
     let media = |ct: &str| {
         // Content the user sent from outside LINE (`external`) has a public URL; use it.
         let url = m["contentProvider"]["originalContentUrl"].as_str().filter(|u| u.starts_with("https://"));
-        vec![Media { url: url.map_or_else(|| content_ref(id), str::to_string), content_type: ct.into() }]
+        vec![Media::link(url.map_or_else(|| content_ref(id), str::to_string), ct)]
     };
     match str_of(m, "type") {
         "text" => (str_of(m, "text").into(), vec![]),
@@ -64,8 +64,7 @@ fn content(m: &Value) -> (String, Vec<Media>) {
         "sticker" => {
             let sticker = str_of(m, "stickerId");
             let url = format!("https://stickershop.line-scdn.net/stickershop/v1/sticker/{sticker}/android/sticker.png");
-            let medias =
-                if sticker.is_empty() { vec![] } else { vec![Media { url, content_type: "image/png".into() }] };
+            let medias = if sticker.is_empty() { vec![] } else { vec![Media::link(url, "image/png")] };
             ("[sticker]".into(), medias)
         }
         "location" => {
@@ -272,14 +271,14 @@ mod tests {
 
     #[test]
     fn objects_respect_the_cap_and_degrade_non_images_to_links() {
-        let img = |u: &str| Media { url: u.into(), content_type: "image/png".into() };
+        let img = |u: &str| Media::link(u, "image/png");
         let medias: Vec<Media> = (0..6).map(|i| img(&format!("https://x/{i}.png"))).collect();
         let o = objects("hello", &medias);
         assert_eq!(o.len(), 5);
         assert_eq!(o[0]["text"], "hello");
         assert_eq!(o[1]["text"], "https://x/3.png\nhttps://x/4.png\nhttps://x/5.png");
         assert_eq!(o[2]["originalContentUrl"], "https://x/0.png");
-        let pdf = Media { url: "https://x/a.pdf".into(), content_type: "application/pdf".into() };
+        let pdf = Media::link("https://x/a.pdf", "application/pdf");
         let o = objects("", &[pdf, img("http://insecure/p.png")]);
         assert_eq!(o, vec![json!({"type": "text", "text": "https://x/a.pdf\nhttp://insecure/p.png"})]);
     }

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod dispatch;
 pub mod email;
 pub mod inbound;
+pub mod inbound_media;
 pub mod line;
 pub mod media;
 pub mod outbox;

@@ -44,7 +44,7 @@ fn media_of(m: &Value) -> Vec<Media> {
     if id.is_empty() {
         return vec![];
     }
-    vec![Media { url: format!("{}{id}", super::media::MEDIA_REF), content_type: ct.to_string() }]
+    vec![Media::link(format!("{}{id}", super::media::MEDIA_REF), ct.to_string())]
 }
 
 /// The text of a message, with a placeholder for what we cannot carry as media.
@@ -115,6 +115,21 @@ fn request(out: &Outgoing<'_>) -> (&'static str, Value) {
             })
             .collect();
         return ("sendMediaGroup", json!({"chat_id": chat, "media": media}));
+    }
+    // One other file: sendVideo / sendAudio / sendDocument by URL, the text as its caption.
+    if let [m] = out.medias
+        && caption_fits
+    {
+        let (method, field) = match m.content_type.as_str() {
+            "video/mp4" => ("sendVideo", "video"),
+            "audio/mpeg" | "audio/mp4" => ("sendAudio", "audio"),
+            _ => ("sendDocument", "document"),
+        };
+        let mut body = json!({"chat_id": chat, field: m.url});
+        if !out.text.is_empty() {
+            body["caption"] = json!(out.text);
+        }
+        return (method, body);
     }
     // Anything else degrades to links below the text.
     let mut text = out.text.to_string();
@@ -280,7 +295,7 @@ mod tests {
 
     #[test]
     fn chooses_the_method_by_media() {
-        let media = |url: &str, ct: &str| Media { url: url.into(), content_type: ct.into() };
+        let media = |url: &str, ct: &str| Media::link(url, ct);
         let send = |text: &str, medias: &[Media]| {
             request(&Outgoing { to: "42", text, medias, status_callback: "", key: "k", request_id: "" })
         };

@@ -145,7 +145,7 @@ impl Provider for Telnyx {
                     .iter()
                     .filter(|m| !str_of(m, "url").is_empty())
                     .take(10)
-                    .map(|m| Media { url: str_of(m, "url").into(), content_type: str_of(m, "content_type").into() })
+                    .map(|m| Media::link(str_of(m, "url"), str_of(m, "content_type")))
                     .collect();
                 let mut text = str_of(p, "text").to_string();
                 if text.trim().is_empty() && medias.is_empty() {

@@ -98,7 +98,7 @@ impl Provider for Twilio {
             .filter_map(|i| {
                 let url = field(&p, &format!("MediaUrl{i}"))?;
                 let ct = field(&p, &format!("MediaContentType{i}")).unwrap_or("");
-                Some(Media { url: url.into(), content_type: ct.into() })
+                Some(Media::link(url, ct))
             })
             .collect();
         inbound.messages.push(InboundMessage {

@@ -58,10 +58,9 @@ fn media_of(m: &Value) -> Vec<crate::model::Media> {
     let kind = str_of(m, "type");
     let body = &m[kind];
     match (kind, str_of(body, "id")) {
-        ("image" | "video" | "audio" | "sticker" | "document", id) if !id.is_empty() => vec![crate::model::Media {
-            url: format!("{}{id}", super::media::MEDIA_REF),
-            content_type: str_of(body, "mime_type").to_string(),
-        }],
+        ("image" | "video" | "audio" | "sticker" | "document", id) if !id.is_empty() => {
+            vec![crate::model::Media::link(format!("{}{id}", super::media::MEDIA_REF), str_of(body, "mime_type"))]
+        }
         _ => vec![],
     }
 }
@@ -112,23 +111,41 @@ fn status_error(s: &Value) -> Option<String> {
     })
 }
 
+/// The WhatsApp message type that carries `m` by link, if one does.
+fn media_kind(m: &crate::model::Media, no_text: bool) -> Option<&'static str> {
+    let ct = m.content_type.as_str();
+    match ct {
+        "image/jpeg" | "image/png" => Some("image"),
+        "video/mp4" | "video/3gpp" => Some("video"),
+        _ if ct.starts_with("audio/") => no_text.then_some("audio"),
+        // WhatsApp renders no SVG, GIF or WebP (stickers) as an image: those go as documents.
+        _ if m.media_id.is_some() || ct == "application/pdf" => Some("document"),
+        _ => None,
+    }
+}
+
 /// The request body for one outgoing message.
 fn body(out: &Outgoing<'_>) -> Value {
     // We keep E.164 (`+1…`); WhatsApp names the peer by its wa_id, the same digits without `+`.
     let to = out.to.trim_start_matches('+');
     let base = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to});
-    let one_image = match out.medias {
-        [m] if m.content_type.starts_with("image/") && out.text.chars().count() <= MAX_CAPTION => Some(m),
+    // One media goes as a media message by link (the caption carries the text); audio takes
+    // no caption, so audio with text, and several medias, degrade to links in a text message.
+    let one = match out.medias {
+        [m] if out.text.chars().count() <= MAX_CAPTION => media_kind(m, out.text.is_empty()).map(|k| (m, k)),
         _ => None,
     };
     let mut b = base;
-    if let Some(m) = one_image {
-        let mut image = json!({"link": m.url});
+    if let Some((m, kind)) = one {
+        let mut obj = json!({"link": m.url});
         if !out.text.is_empty() {
-            image["caption"] = json!(out.text);
+            obj["caption"] = json!(out.text);
         }
-        b["type"] = json!("image");
-        b["image"] = image;
+        if kind == "document" {
+            obj["filename"] = json!(m.name.as_deref().unwrap_or("file"));
+        }
+        b["type"] = json!(kind);
+        b[kind] = obj;
     } else {
         let mut text = out.text.to_string();
         for m in out.medias {
@@ -328,14 +345,17 @@ mod tests {
 
     #[test]
     fn one_image_goes_as_image_else_links() {
-        let img = [Media { url: "https://x/a.png".into(), content_type: "image/png".into() }];
+        let img = [Media::link("https://x/a.png", "image/png")];
         let b = body(&Outgoing { to: "1", text: "hi", medias: &img, status_callback: "", key: "k", request_id: "" });
         assert_eq!(
             (b["type"].as_str(), &b["image"]),
             (Some("image"), &json!({"link": "https://x/a.png", "caption": "hi"}))
         );
-        let pdf = [Media { url: "https://x/a.pdf".into(), content_type: "application/pdf".into() }];
+        let pdf = [Media::link("https://x/a.pdf", "application/pdf")];
         let b = body(&Outgoing { to: "1", text: "hi", medias: &pdf, status_callback: "", key: "k", request_id: "" });
-        assert_eq!(b["text"]["body"], "hi\nhttps://x/a.pdf");
+        assert_eq!(b["document"], json!({"link": "https://x/a.pdf", "caption": "hi", "filename": "file"}));
+        let zip = [Media::link("https://x/a.zip", "application/zip")];
+        let b = body(&Outgoing { to: "1", text: "hi", medias: &zip, status_callback: "", key: "k", request_id: "" });
+        assert_eq!(b["text"]["body"], "hi\nhttps://x/a.zip");
     }
 }

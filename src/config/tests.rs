@@ -37,6 +37,7 @@ fn redis_settings_are_checked_only_for_the_redis_backend() {
     c.auth.token_secret = "x".repeat(32);
     c.redis.key_prefix = "a{b}".into();
     c.redis.url = "redis://a:1,redis://b:2".into();
+    c.media.shared = true;
     c.validate().unwrap();
     c.store.backend = Backend::Redis;
     let errs = c.validate().unwrap_err();
@@ -64,4 +65,21 @@ fn retention_days_take_fractions_and_refuse_nonsense() {
     assert_eq!(errs.len(), 2, "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("tenants[0].retention_days")), "{errs:?}");
     assert!(errs.iter().any(|e| e.starts_with("retention.sweep_secs")), "{errs:?}");
+}
+
+#[test]
+fn fs_media_on_several_nodes_needs_a_shared_directory() {
+    let mut c = Config::defaults();
+    c.auth.token_secret = "x".repeat(32);
+    c.store.backend = Backend::Redis;
+    let errs = c.validate().unwrap_err();
+    assert!(errs.iter().any(|e| e.starts_with("media.backend") && e.contains("shared")), "{errs:?}");
+    c.media.shared = true;
+    c.validate().unwrap();
+    c.media.shared = false;
+    c.media.backend = MediaBackend::S3;
+    let errs = c.validate().unwrap_err();
+    assert_eq!(errs, vec!["media.s3.bucket: required with media.backend = \"s3\"".to_string()]);
+    c.media.s3.bucket = "b".into();
+    c.validate().unwrap();
 }

@@ -51,6 +51,7 @@ impl Config {
                 ));
             }
         }
+        self.media.validate(self.store.backend == Backend::Redis, &mut errs);
         let l = &self.limits;
         for (name, v) in [
             ("limits.max_body_bytes", l.max_body_bytes),
@@ -104,6 +105,7 @@ impl Config {
         for (rate, burst, name) in [
             (l.api_rate_per_sec, l.api_burst, "limits.api_burst"),
             (l.provider_rate_per_sec, l.provider_burst, "limits.provider_burst"),
+            (l.widget_rate_per_sec, l.widget_burst, "limits.widget_burst"),
             (ws.rate_per_sec, ws.rate_burst, "ws.rate_burst"),
         ] {
             if rate > 0 && burst == 0 {

@@ -19,7 +19,7 @@ pub use participants::{
     webchat_participant,
 };
 pub use post::{Author, PostRequest, post, post_many, screen};
-pub use revise::{Reviser, delete as delete_message, edit as edit_message};
+pub use revise::{Reviser, delete as delete_message, edit as edit_message, rehosted};
 
 use crate::app::AppState;
 use crate::broker::{Event, EventKind};
@@ -141,6 +141,7 @@ pub async fn delete(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Conversa
     for p in &members {
         participants::unbind_all(state, p).await;
     }
+    crate::media::attach::forget(state, id).await;
     emit(state, event(EventKind::ConversationDeleted, tenant, id, &c)).await;
     Ok(c)
 }

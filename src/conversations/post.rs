@@ -199,7 +199,10 @@ pub async fn screen(state: &AppState, req: &mut PostRequest, participants: &[Par
 
 /// Checks one request against its room's participants and builds the draft (intercept
 /// webhooks included: they may reject it or change its content).
-async fn draft(state: &AppState, req: PostRequest, participants: &[Participant]) -> Result<Draft> {
+async fn draft(state: &AppState, mut req: PostRequest, participants: &[Participant]) -> Result<Draft> {
+    if req.medias.len() <= state.config.limits.max_medias {
+        crate::media::attach::resolve(state, req.tenant, req.conversation_id, &mut req.medias).await?;
+    }
     validate(state, &req)?;
     let channel = match &req.author {
         Author::Api => None,

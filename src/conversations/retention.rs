@@ -11,11 +11,12 @@
 //! seq, epoch) is kept; only messages go.
 //!
 //! Removing messages is not a change users are told about (no event, no frame): history simply
-//! starts later. This module does not delete media objects yet: see [`forget_medias`].
+//! starts later. The stored media of removed messages are deleted with them
+//! (`media::attach::forget_medias`).
 
 use crate::app::AppState;
 use crate::error::Result;
-use crate::model::{Media, now};
+use crate::model::now;
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
 use uuid::Uuid;
@@ -73,7 +74,7 @@ pub async fn sweep(state: &AppState, tenant: Uuid, before: DateTime<Utc>) -> Res
                     }
                 };
                 removed += step.removed;
-                forget_medias(c.id, &step.medias);
+                crate::media::attach::forget_medias(state, &step.medias).await;
                 if step.removed < batch {
                     break;
                 }
@@ -85,14 +86,5 @@ pub async fn sweep(state: &AppState, tenant: Uuid, before: DateTime<Utc>) -> Res
             Some(last) if page.len() == PAGE => cursor = Some(last.id),
             _ => return Ok(removed),
         }
-    }
-}
-
-/// Where the media of removed messages are deleted. Today a message's medias are URLs its
-/// sender hosts (nothing is stored by us), so there is nothing to delete; when uploads land (a
-/// later issue), the stored objects behind `medias` are deleted here.
-fn forget_medias(conversation: Uuid, medias: &[Media]) {
-    if !medias.is_empty() {
-        tracing::debug!(%conversation, count = medias.len(), "retention: removed messages had medias (not stored by us)");
     }
 }

@@ -100,12 +100,15 @@ pub(super) async fn redact(
     id: Uuid,
     people: &[Uuid],
 ) -> Result<()> {
+    // The stored media of erased messages are deleted too (a sync lock, never held across
+    // an await: the closure runs inside the store's compare-and-set).
+    let dropped = std::sync::Mutex::new(Vec::new());
     let change = |m: &mut Message| {
         let mut changed = false;
         if m.author.is_some_and(|a| people.contains(&a)) {
             if m.deleted_at.is_none() || !m.text.is_empty() || !m.medias.is_empty() {
                 m.text.clear();
-                m.medias.clear();
+                dropped.lock().unwrap_or_else(|p| p.into_inner()).extend(m.medias.drain(..));
                 m.deleted_at.get_or_insert_with(now);
                 changed = true;
             }
@@ -119,6 +122,39 @@ pub(super) async fn redact(
     };
     if let Some((m, true)) = state.store.change_message(conversation, id, &change).await? {
         announce(state, tenant, EventKind::MessageDeleted, &m).await;
+    }
+    let dropped = dropped.into_inner().unwrap_or_else(|p| p.into_inner());
+    crate::media::attach::forget_medias(state, &dropped).await;
+    Ok(())
+}
+
+/// Puts stored copies in place of a message's provider medias (`crate::media::rehost`): each
+/// `(index, media)` replaces the media at that index unless it is gone or already stored.
+/// Announced as `message_updated`. A deleted message is left alone.
+pub async fn rehosted(
+    state: &AppState,
+    tenant: Uuid,
+    conversation: Uuid,
+    id: Uuid,
+    replaced: &[(usize, crate::model::Media)],
+) -> Result<()> {
+    let change = |m: &mut Message| {
+        if m.deleted_at.is_some() {
+            return Ok(false);
+        }
+        let mut changed = false;
+        for (i, media) in replaced {
+            if let Some(slot) = m.medias.get_mut(*i)
+                && slot.media_id.is_none()
+            {
+                *slot = media.clone();
+                changed = true;
+            }
+        }
+        Ok(changed)
+    };
+    if let Some((m, true)) = state.store.change_message(conversation, id, &change).await? {
+        announce(state, tenant, EventKind::MessageUpdated, &m).await;
     }
     Ok(())
 }

@@ -169,6 +169,12 @@ async fn changed(state: &AppState, set: &StatusSet) {
     let c = &set.conversation;
     let data = Changed { conversation: c, previous_status: set.previous };
     emit(state, event(EventKind::ConversationUpdated, c.tenant_id, c.id, &data)).await;
+    // The room hears it too (a `status` frame): the people in it, end users included, are not
+    // conversation watchers.
+    let frame = crate::wire::ServerFrame::Status { conversation_id: c.id, status: c.lifecycle.status }.to_text();
+    if let Err(e) = state.broker.publish(crate::wire::Publication::Ephemeral { room: c.id, frame }).await {
+        tracing::warn!(error = %e.chain(), conversation = %c.id, "status frame not published");
+    }
 }
 
 /// Handles one claimed deadline: applies the step that is due, or reschedules.

@@ -28,6 +28,22 @@ impl Keys {
         format!("{}:outbox:{{channels}}", self.prefix)
     }
 
+    /// `P:media:<media id>` → the media record's JSON (`crate::media::records_redis`).
+    pub fn media(&self, id: Uuid) -> String {
+        format!("{}:media:{}", self.prefix, id)
+    }
+
+    /// `P:cmedia:{<conversation id>}`: SET of the media ids used in the conversation (in the
+    /// room's slot), deleted with it.
+    pub fn conversation_media(&self, room: Uuid) -> String {
+        format!("{}:cmedia:{{{}}}", self.prefix, room)
+    }
+
+    /// `P:mhash:{<tenant id>}`: HASH content sha256 → media id (re-hosting dedupe).
+    pub fn media_hashes(&self, tenant: Uuid) -> String {
+        format!("{}:mhash:{{{}}}", self.prefix, tenant)
+    }
+
     /// `P:timers`: ZSET of conversation deadlines, member `<tenant id>:<conversation id>`,
     /// score the deadline in ms (`crate::timers::redis`).
     pub fn timers(&self) -> String {

@@ -162,6 +162,12 @@ pub enum ServerFrame<'a> {
         owner_type: Option<crate::model::OwnerType>,
         owner_id: Option<&'a str>,
     },
+    /// The conversation's status changed (`open`, `pending`, `snoozed`, `resolved`, `closed`):
+    /// sent to the room, so an end user's page can say the conversation has ended.
+    Status {
+        conversation_id: Uuid,
+        status: crate::model::ConversationStatus,
+    },
     /// The `refresh` token is in use; the connection now lives until `expires_at`.
     Refreshed {
         expires_at: chrono::DateTime<chrono::Utc>,

@@ -2,8 +2,8 @@
 //! retries. LINE has no delivery callbacks, so a delivery ends at `sent`.
 
 use crate::common::channels::{
-    agent_ws, config, conversations, create_account, first_conversation, fixture, json_webhook, messages, next_update,
-    post_webhook, send_and_settle,
+    SVG, agent_ws, config, conversations, create_account, first_conversation, fixture, json_webhook, messages,
+    next_update, post_webhook, rehosted, send_and_settle,
 };
 use crate::common::stub::{Answer, Stub};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
@@ -16,7 +16,10 @@ const USER: &str = "U4af4980629a1b2c3d4e5f60718293a4b";
 
 /// A stub LINE push API answering like the real one (200 + sentMessages).
 async fn line_stub() -> Stub {
-    Stub::start(|_, i| {
+    Stub::start(|req, i| {
+        if req.path.ends_with("/content") {
+            return Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: SVG.into() };
+        }
         Answer::status(200, &fixture("line_push_response.json").replace("__ID__", &format!("{}", 481000 + i)))
     })
     .await
@@ -99,8 +102,9 @@ async fn inbound_creates_a_room_then_reuses_it_and_dedupes_redelivery_on(backend
     assert_eq!(conversations(&srv).await.len(), 1);
     let msgs = messages(&srv, c).await;
     assert_eq!(msgs.len(), 3);
-    assert_eq!(msgs[1]["medias"][0]["content_type"], "image/jpeg");
     assert!(msgs[1]["medias"][0]["url"].as_str().unwrap().starts_with(&srv.url("/v1.0/media/")), "{}", msgs[1]);
+    // The image is re-hosted (its type sniffed from the bytes LINE served).
+    assert_eq!(rehosted(&srv, c, 1).await["medias"][0]["content_type"], "image/svg+xml");
     assert_eq!(msgs[2]["text"], "[sticker]");
     assert_eq!(
         msgs[2]["medias"][0]["url"],
@@ -204,19 +208,20 @@ async fn transient_errors_are_retried_and_permanent_ones_fail_on(backend: Backen
     srv.stop().await;
 }
 
-/// An image a user sends is LINE content only the channel token opens: the message carries
-/// our signed link, which fetches it from LINE's content API with the token.
+/// An image a user sends is LINE content only the channel token opens: the message first
+/// carries our signed proxy link, then the content is re-hosted (fetched with the token and
+/// stored) and the message updated to our stored copy.
 #[tokio::test]
-async fn images_arrive_as_media_behind_a_signed_proxy() {
-    on_every_backend(images_arrive_as_media_behind_a_signed_proxy_on).await;
+async fn images_arrive_behind_a_signed_proxy_and_are_rehosted() {
+    on_every_backend(line_rehost_on).await;
 }
 
-async fn images_arrive_as_media_behind_a_signed_proxy_on(backend: Backend) {
+async fn line_rehost_on(backend: Backend) {
     let srv = TestServer::start_on(backend, config()).await;
     let stub = Stub::start(|req, _| {
         assert_eq!(req.header("authorization"), format!("Bearer {TOKEN}"));
         assert_eq!(req.path, "/v2/bot/message/468789577898262531/content");
-        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: "JPEGBYTES".into() }
+        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: SVG.into() }
     })
     .await;
     let acc = account(&srv, &stub, "1650000001").await;
@@ -225,13 +230,15 @@ async fn images_arrive_as_media_behind_a_signed_proxy_on(backend: Backend) {
     let m = messages(&srv, &c).await.remove(0);
     let url = m["medias"][0]["url"].as_str().unwrap();
     assert!(url.starts_with(&srv.url("/v1.0/media/")) && !url.contains("api-data.line.me"), "{url}");
+    let m = rehosted(&srv, &c, 0).await;
+    let url = m["medias"][0]["url"].as_str().unwrap();
+    let fetched = stub.requests().len();
     let r = reqwest::get(url).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.headers()["content-type"], "image/jpeg");
-    assert_eq!(r.text().await.unwrap(), "JPEGBYTES");
-    assert_eq!(stub.requests().len(), 1);
+    assert_eq!(r.headers()["content-type"], "image/svg+xml");
+    assert_eq!(r.text().await.unwrap(), SVG);
+    assert_eq!(stub.requests().len(), fetched, "a stored copy is served without asking LINE");
     let last = if url.ends_with('0') { '1' } else { '0' };
     assert_eq!(reqwest::get(format!("{}{last}", &url[..url.len() - 1])).await.unwrap().status(), 403, "tampered");
-    assert_eq!(stub.requests().len(), 1, "a tampered link never reaches LINE");
     srv.stop().await;
 }

@@ -2,8 +2,8 @@
 //! `sendPhoto` through a stub Bot API, 429 `retry_after`, failures. No delivery callbacks.
 
 use crate::common::channels::{
-    config, conversations, create_account, first_conversation, fixture, json_webhook, messages, send_and_settle,
-    settled,
+    SVG, config, conversations, create_account, first_conversation, fixture, json_webhook, messages, rehosted,
+    send_and_settle, settled,
 };
 use crate::common::stub::{Answer, Stub};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
@@ -175,31 +175,37 @@ async fn retry_after_is_honoured_and_failures_keep_the_token_out_on(backend: Bac
     srv.stop().await;
 }
 
-/// A photo arrives as a media whose URL is ours (signed); opening it downloads the largest
-/// size through the Bot API (getFile, then the file path) without exposing the bot token.
+/// A photo arrives behind our signed proxy, then is re-hosted: the largest size is
+/// downloaded through the Bot API (getFile, then the file path) and stored; the message is
+/// updated to our copy, and the bot token is never exposed.
 #[tokio::test]
-async fn photos_arrive_as_media_behind_a_signed_proxy() {
-    let srv = TestServer::start_on(Backend::Memory, config()).await;
+async fn photos_arrive_behind_a_signed_proxy_and_are_rehosted() {
+    on_every_backend(telegram_rehost_on).await;
+}
+
+async fn telegram_rehost_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = Stub::start(|req, _| {
         if req.path.contains("/getFile") {
             assert!(req.path.contains("file_id=AgACAgIAAxkBAAIBZmTdLarge"), "largest size asked: {}", req.path);
             return Answer::status(200, r#"{"ok":true,"result":{"file_id":"x","file_path":"photos/file_7.jpg"}}"#);
         }
         assert!(req.path.ends_with("/photos/file_7.jpg"), "{}", req.path);
-        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: "JPEGBYTES".into() }
+        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: SVG.into() }
     })
     .await;
     let acc = account(&srv, &stub.url, "switchboard_support_bot").await;
     webhook(&srv, &acc, &fixture("telegram_update_photo.json"), Some(SECRET_TOKEN)).await;
     let c = first_conversation(&srv).await;
     let m = messages(&srv, &c).await.remove(0);
-    let media = &m["medias"][0];
-    assert_eq!(media["content_type"], "image/jpeg");
-    let url = media["url"].as_str().unwrap();
+    let url = m["medias"][0]["url"].as_str().unwrap();
     assert!(url.starts_with(&srv.url("/v1.0/media/")) && !url.contains(BOT_TOKEN), "{url}");
+    let m = rehosted(&srv, &c, 0).await;
+    let url = m["medias"][0]["url"].as_str().unwrap();
+    assert!(!url.contains(BOT_TOKEN), "{url}");
     let r = reqwest::get(url).await.unwrap();
-    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "image/jpeg"));
-    assert_eq!(r.text().await.unwrap(), "JPEGBYTES");
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "image/svg+xml"));
+    assert_eq!(r.text().await.unwrap(), SVG);
     let last = if url.ends_with('0') { '1' } else { '0' };
     let forged = format!("{}{last}", &url[..url.len() - 1]);
     assert_eq!(reqwest::get(&forged).await.unwrap().status(), 403);

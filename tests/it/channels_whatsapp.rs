@@ -2,8 +2,8 @@
 //! outbound through a stub Graph API, status webhooks, retries.
 
 use crate::common::channels::{
-    agent_ws, config, conversations, create_account, delivery_when, first_conversation, fixture, hook_url,
-    json_webhook, messages, next_update, post, send_and_settle, settled,
+    SVG, agent_ws, config, conversations, create_account, delivery_when, first_conversation, fixture, hook_url,
+    json_webhook, messages, next_update, post, rehosted, send_and_settle, settled,
 };
 use crate::common::stub::{Answer, Stub};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
@@ -203,11 +203,16 @@ async fn throttling_is_retried_and_permanent_errors_fail_on(backend: Backend) {
     srv.stop().await;
 }
 
-/// An image arrives as a media whose URL is ours (signed); opening it resolves the media id
-/// through the Graph API and downloads it with the account's token.
+/// An image arrives behind our signed proxy, then is re-hosted: the media id is resolved
+/// through the Graph API, downloaded with the account's token and stored; the message is
+/// updated to our stored copy, and no provider URL is exposed.
 #[tokio::test]
-async fn images_arrive_as_media_behind_a_signed_proxy() {
-    let srv = TestServer::start_on(Backend::Memory, config()).await;
+async fn images_arrive_behind_a_signed_proxy_and_are_rehosted() {
+    on_every_backend(whatsapp_rehost_on).await;
+}
+
+async fn whatsapp_rehost_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
     let stub = Stub::start(|req, _| {
         assert_eq!(req.header("authorization"), format!("Bearer {ACCESS_TOKEN}"));
         if req.path.ends_with("/v17.0/1003383421387256") {
@@ -218,20 +223,23 @@ async fn images_arrive_as_media_behind_a_signed_proxy() {
             );
         }
         assert_eq!(req.path, "/blob/1003383421387256");
-        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: "JPEGBYTES".into() }
+        Answer { status: 200, headers: vec![("content-type", "image/jpeg".into())], body: SVG.into() }
     })
     .await;
     let acc = account(&srv, &stub, NUMBER_ID).await;
     webhook(&srv, &acc, &fixture("whatsapp_inbound_image.json"), Some(APP_SECRET)).await;
     let c = first_conversation(&srv).await;
     let m = messages(&srv, &c).await.remove(0);
-    let media = &m["medias"][0];
-    assert_eq!(media["content_type"], "image/jpeg");
-    let url = media["url"].as_str().unwrap();
+    let url = m["medias"][0]["url"].as_str().unwrap();
     assert!(url.starts_with(&srv.url("/v1.0/media/")), "{url}");
+    let m = rehosted(&srv, &c, 0).await;
+    let media = &m["medias"][0];
+    let url = media["url"].as_str().unwrap();
+    assert!(url.starts_with(&srv.url(&format!("/v1.0/media/{}?", media["media_id"].as_str().unwrap()))), "{url}");
+    assert_eq!(media["content_type"], "image/svg+xml", "the type is sniffed, not the provider's");
     let r = reqwest::get(url).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.text().await.unwrap(), "JPEGBYTES");
+    assert_eq!(r.text().await.unwrap(), SVG);
     let last = if url.ends_with('0') { '1' } else { '0' };
     assert_eq!(reqwest::get(format!("{}{last}", &url[..url.len() - 1])).await.unwrap().status(), 403);
     srv.stop().await;

@@ -134,6 +134,9 @@ async fn a_closed_conversation_refuses_sends_and_status_changes_but_keeps_its_hi
 
         let (s, c) = put(&api, &conv, json!({"status": "closed"})).await;
         assert_eq!((s, c["status"].as_str()), (200, Some("closed")), "{c}");
+        // The end user in the room hears it (the widget says the conversation has ended).
+        let f = ws.next_of("status").await;
+        assert_eq!((f["conversation_id"].as_str(), f["status"].as_str()), (Some(conv.as_str()), Some("closed")), "{f}");
         let (s, v) = api.post(&path, json!({"text": "after"})).await;
         assert_eq!((s, v["error"]["code"].as_str()), (409, Some("closed")), "{backend:?}: {v}");
         ws.send(json!({"type": "send", "conversation_id": conv, "text": "after", "client_id": "c1"})).await;

@@ -119,7 +119,7 @@ async fn trim_removes_the_oldest_in_bounded_steps_and_keeps_seqs() {
         m.seq = 0;
         if i < 3 {
             m.tm_create = old;
-            m.medias = vec![crate::model::Media { url: format!("https://x/{i}"), content_type: String::new() }];
+            m.medias = vec![crate::model::Media::link(format!("https://x/{i}"), String::new())];
         }
         store.append(Draft { message: m, idempotency_key: Some(format!("k{i}")), webhook_event: None }).await.unwrap();
     }

@@ -127,3 +127,16 @@ pub async fn next_update(ws: &mut Ws) -> Value {
         }
     }
 }
+
+/// A tiny SVG a stub serves as a provider's media (text, so it fits a stub's string body).
+pub const SVG: &str =
+    r#"<svg xmlns="http://www.w3.org/2000/svg" width="2" height="2"><rect width="2" height="2"/></svg>"#;
+
+/// Message `i` of conversation `c` once its first media was re-hosted (has a `media_id`).
+pub async fn rehosted(srv: &TestServer, c: &str, i: usize) -> Value {
+    eventually(|| async {
+        let msgs = messages(srv, c).await;
+        msgs.get(i).filter(|m| m["medias"][0]["media_id"].is_string()).cloned()
+    })
+    .await
+}

@@ -37,6 +37,12 @@ pub fn test_config() -> Config {
     c.ws.rate_per_sec = 0;
     // Presence frames at once, in order with typing and reads; coalescing has its own tests.
     c.ws.presence_interval_ms = 0;
+    // One media directory per test process, shared by the nodes it starts (as a shared mount).
+    c.media.dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("media-{}", std::process::id()))
+        .to_string_lossy()
+        .into_owned();
+    c.media.shared = true;
     c.tenants = vec![
         switchboard::config::TenantConfig {
             id: None,

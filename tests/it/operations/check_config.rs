@@ -98,4 +98,12 @@ fn check_config_explains_unknown_keys_bad_types_bad_toml_and_missing_files() {
     let (code, err) = run_binary(Some(&without_secret), &["check-config"]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("auth.token_secret: required with store.backend"), "{err}");
+    // Uploads on each node's own disk, with several nodes: refused unless declared shared.
+    let local_media = production.replace("backend = \"s3\"", "backend = \"fs\"");
+    let (code, err) = run_binary(Some(&local_media), &["check-config"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("media.shared = true"), "{err}");
+    let shared = local_media.replace("backend = \"fs\"", "backend = \"fs\"\nshared = true");
+    let (code, err) = run_binary(Some(&shared), &["check-config"]);
+    assert_eq!(code, 0, "{err}");
 }
