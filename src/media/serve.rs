@@ -72,7 +72,7 @@ pub async fn download(
     headers: HeaderMap,
 ) -> Result<Response> {
     let variant = match q.variant.as_deref() {
-        None | Some("original") => Variant::Original,
+        None | Some("" | "original") => Variant::Original,
         Some("thumbnail") => Variant::Thumbnail,
         Some(_) => return Err(Error::bad_request("variant must be `thumbnail` or absent")),
     };
