@@ -15,6 +15,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --home /app switchboard
 WORKDIR /app
+# Uploads go to data/media (media.dir) by default: the only directory the user may write.
+# Mount a volume there to keep them, or use media.backend = "s3".
+RUN mkdir -p data/media && chown -R switchboard data
+VOLUME /app/data
 COPY --from=build /src/target/release/switchboard /usr/local/bin/switchboard
 COPY static static
 COPY clients/js/src clients/js/src
