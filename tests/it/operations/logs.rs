@@ -44,10 +44,15 @@ async fn no_secrets_in_logs_of_a_full_scenario() {
         .with(tracing_subscriber::EnvFilter::new("trace"))
         .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(move || writer.clone()));
     let guard = subscriber.set_default();
+    // Tracing caches each callsite's interest process-wide. A callsite first hit by another
+    // test on another thread while this subscriber registers can keep a stale "never", and its
+    // lines would be missing here: rebuild the cache now and once the server's callsites exist.
+    tracing::callsite::rebuild_interest_cache();
 
     let mut cfg = common::test_config();
     cfg.metrics.token = METRICS_TOKEN.into();
     let srv = TestServer::start_with(cfg).await;
+    tracing::callsite::rebuild_interest_cache();
     let http = reqwest::Client::new();
     let res = http.get(srv.url("/v1.0/conversations")).bearer_auth(KEY_A).header("x-request-id", "req-ops-1").send();
     let res = res.await.unwrap();
