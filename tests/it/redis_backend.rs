@@ -8,6 +8,7 @@
 //! `tls` runs a node against a TLS-only Redis port.
 
 mod cluster;
+mod failover;
 mod rollback;
 mod store;
 mod tls;

@@ -184,17 +184,36 @@ pub struct RedisCluster {
 }
 
 impl RedisCluster {
+    /// Three masters, no replicas.
     pub async fn start() -> RedisCluster {
+        Self::start_with_replicas(0).await
+    }
+
+    /// Three masters with `replicas` replicas each (`nodes[0..3]` are the masters), and a
+    /// 1-second node timeout so a killed master fails over in a few seconds.
+    pub async fn start_with_replicas(replicas: usize) -> RedisCluster {
         let mut nodes = Vec::new();
-        for _ in 0..3 {
-            let args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--appendonly", "no"];
+        for _ in 0..3 * (1 + replicas) {
+            let args = [
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                "nodes.conf",
+                "--cluster-node-timeout",
+                "1000",
+                // A replica syncs at once (the default waits 5 s for more replicas).
+                "--repl-diskless-sync-delay",
+                "0",
+                "--appendonly",
+                "no",
+            ];
             nodes.push(RedisServer::start_with(&args).await);
         }
         let out = tokio::process::Command::new(redis_binary("redis-cli"))
             .arg("--cluster")
             .arg("create")
             .args(nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)))
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .args(["--cluster-replicas", &replicas.to_string(), "--cluster-yes"])
             .output()
             .await
             .expect("run redis-cli --cluster create");
