@@ -6,6 +6,7 @@ use crate::common::channels::{
     agent_ws, config, conversations, create_account, first_conversation, fixture, hook_url, messages, post,
     post_webhook, send_and_settle,
 };
+use crate::common::redis::{Monitor, monitor_client};
 use crate::common::stub::{Answer, Stub, eventually};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
@@ -363,41 +364,6 @@ fn redis_round_trips(srv: &TestServer, command: &str) -> u64 {
         .lines()
         .filter(|l| l.starts_with("switchboard_redis_command_duration_seconds_count{") && l.contains(&label));
     series.filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok()).sum::<f64>() as u64
-}
-
-/// `MONITOR` on the test's own `redis-server`: every command it executes, as it logs them.
-struct Monitor {
-    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-}
-
-impl Monitor {
-    async fn start(port: u16) -> Monitor {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-        let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
-        stream.write_all(b"MONITOR\r\n").await.unwrap();
-        let mut reader = tokio::io::BufReader::new(stream);
-        let mut ok = String::new();
-        reader.read_line(&mut ok).await.unwrap();
-        assert_eq!(ok.trim(), "+OK");
-        let lines: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
-        let sink = lines.clone();
-        tokio::spawn(async move {
-            let mut lines = reader.lines();
-            while let Ok(Some(l)) = lines.next_line().await {
-                sink.lock().unwrap().push(l);
-            }
-        });
-        Monitor { lines }
-    }
-
-    fn lines(&self) -> Vec<String> {
-        self.lines.lock().unwrap().clone()
-    }
-}
-
-/// The client address of a `MONITOR` line (`<time> [<db> <addr>] "CMD" …`).
-fn monitor_client(line: &str) -> &str {
-    line.split_once(" [").and_then(|(_, r)| r.split_once(']')).map_or("", |(c, _)| c)
 }
 
 /// Redis backend: a burst of 64 WebSocket `send`s (posted together by `post_many`) into a room

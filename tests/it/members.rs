@@ -131,3 +131,52 @@ async fn a_second_node_on_the_same_redis_sees_membership_changes() {
     }
     assert!(got.is_empty(), "node A stops delivering to the participant removed on B: {got:?}");
 }
+
+/// The Redis cost of a steady message: in a 2-person chat room that has seen traffic, a
+/// WebSocket send is one append script (check, seq, history, publish) plus the conversation
+/// read and the event's publish — nothing re-reads the participants.
+#[tokio::test]
+async fn a_steady_message_in_a_small_room_costs_one_append_and_no_membership_read() {
+    use crate::common::redis::Monitor;
+    let srv = TestServer::start_on(Backend::Redis, test_config()).await;
+    let api = srv.api(KEY_A);
+    let conv = api.conversation("steady").await;
+    api.webchat(&conv, "alice").await;
+    api.webchat(&conv, "bob").await;
+    let mut alice = srv.ws(&api.token("alice", &[&conv]).await).await;
+    let mut bob = srv.ws(&api.token("bob", &[&conv]).await).await;
+    alice.subscribe(&conv, None).await;
+    bob.subscribe(&conv, None).await;
+    let send = |i: usize| json!({"type": "send", "conversation_id": conv, "text": format!("m{i}"), "client_id": format!("c{i}")});
+    for i in 0..5 {
+        alice.send(send(i)).await;
+        alice.next_of("ack").await;
+    }
+    const N: usize = 20;
+    let monitor = Monitor::start(srv.redis.as_ref().unwrap().port).await;
+    for i in 5..5 + N {
+        alice.send(send(i)).await;
+        alice.next_of("ack").await;
+        loop {
+            let f = bob.next().await;
+            if f["type"] == "message" && f["message"]["text"] == format!("m{i}") {
+                break;
+            }
+        }
+    }
+    // Top-level commands on this room's keys (a script's inner commands are logged as `lua`;
+    // background stream readers touch no room key).
+    let room_cmds: Vec<String> = monitor
+        .lines()
+        .into_iter()
+        .filter(|l| !l.contains(" lua]") && l.contains(&format!("{{{conv}}}")))
+        .map(|l| l.split('"').nth(1).unwrap_or("?").to_uppercase())
+        .collect();
+    let count = |c: &str| room_cmds.iter().filter(|x| *x == c).count();
+    assert_eq!(count("EVALSHA"), N, "one append script per message: {room_cmds:?}");
+    assert!(count("HMGET") <= N, "at most one conversation read per message: {room_cmds:?}");
+    for read in ["HGETALL", "HVALS", "SMEMBERS", "HSCAN", "ZRANGE"] {
+        assert_eq!(count(read), 0, "no membership read on the post path ({read}): {room_cmds:?}");
+    }
+    assert!(room_cmds.len() <= 2 * N, "{} room commands for {N} messages: {room_cmds:?}", room_cmds.len());
+}
