@@ -16,39 +16,14 @@ use crate::wire::{LocalBus, Publication, message_frame};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use uuid::Uuid;
 
-#[derive(Debug, Default)]
-struct RoomLog {
-    /// `messages[i].seq == trimmed + i + 1`.
-    messages: VecDeque<Message>,
-    /// How many of the oldest messages retention removed (`Store::trim_history`).
-    trimmed: u64,
-    /// message id → seq
-    by_id: HashMap<Uuid, u64>,
-    /// idempotency key → (seq, when it was stored)
-    idempotency: HashMap<String, (u64, Instant)>,
-}
-
-impl RoomLog {
-    /// The room's newest seq.
-    fn seq(&self) -> u64 {
-        self.trimmed + self.messages.len() as u64
-    }
-
-    /// The message with `seq`, if still kept.
-    fn at(&self, seq: u64) -> Option<&Message> {
-        self.messages.get(seq.checked_sub(self.trimmed + 1)? as usize)
-    }
-
-    fn at_mut(&mut self, seq: u64) -> Option<&mut Message> {
-        self.messages.get_mut(seq.checked_sub(self.trimmed + 1)? as usize)
-    }
-}
+mod room_log;
+use room_log::{RoomLog, lock, slice};
 
 /// See the module docs.
 #[derive(Debug)]
@@ -141,12 +116,6 @@ impl MemoryStore {
     fn room(&self, conversation: Uuid) -> Option<Arc<Mutex<RoomLog>>> {
         self.rooms.get(&conversation).map(|r| r.clone())
     }
-}
-
-fn lock(room: &Mutex<RoomLog>) -> std::sync::MutexGuard<'_, RoomLog> {
-    // A panic elsewhere must not take the room down with it: the log itself stays consistent
-    // because every mutation below is a single push/pop/insert.
-    room.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[async_trait]
@@ -415,19 +384,6 @@ impl Store for MemoryStore {
         }
         Ok(out)
     }
-}
-
-/// The indexes of `range` in a log of `len` messages whose first has seq `trimmed + 1`.
-fn slice(trimmed: u64, len: usize, range: SeqRange) -> std::ops::Range<usize> {
-    let len = len as u64;
-    // Exclusive upper bound as an index: seq < before  <=>  index < before - 1 - trimmed.
-    let end = range.before.map_or(len, |b| b.saturating_sub(1).saturating_sub(trimmed).min(len)) as usize;
-    let start = match range.after {
-        Some(a) => (a.saturating_sub(trimmed).min(end as u64) as usize).min(end),
-        None => end.saturating_sub(range.limit),
-    };
-    let stop = (start + range.limit).min(end);
-    start..stop
 }
 
 #[cfg(test)]
