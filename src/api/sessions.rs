@@ -115,9 +115,9 @@ pub async fn accept(
     if b.token.len() > 256 {
         return Err(Error::Gone { code: "invite_invalid", message: "this invite link is unknown, used or expired".into() });
     }
-    let hash = sessions::hash_password(b.password).await?;
+    // The invite first, so a made-up token costs no hashing.
     let mut a = accounts::take_invite(&*state.records, &b.token).await?;
-    a.password_hash = Some(hash);
+    a.password_hash = Some(sessions::hash_password(b.password).await?);
     accounts::save(&*state.records, &a).await?;
     // A new password ends every older session.
     sessions::end_all(&*state.records, a.tenant_id, a.id).await?;
