@@ -69,13 +69,8 @@ fn taken(code: &str) -> Error {
 
 /// Every canned response of the tenant whose short code starts with `prefix`, by short code.
 pub async fn list(r: &dyn Records, tenant: Uuid, prefix: &str) -> Result<Vec<Canned>> {
-    let mut all: Vec<Canned> = r
-        .all(&ns_docs(tenant))
-        .await?
-        .iter()
-        .map(|(_, v)| parse(v))
-        .filter(|c| c.as_ref().map_or(true, |c| c.short_code.starts_with(prefix)))
-        .collect::<Result<_>>()?;
+    let mut all: Vec<Canned> = r.all(&ns_docs(tenant)).await?.iter().map(|(_, v)| parse(v)).collect::<Result<_>>()?;
+    all.retain(|c| c.short_code.starts_with(prefix));
     all.sort_by(|a, b| a.short_code.cmp(&b.short_code));
     Ok(all)
 }

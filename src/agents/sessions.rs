@@ -106,8 +106,9 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| {
         SaltString::encode_b64(b"switchboard-dummy")
             .ok()
-            .and_then(|salt| Argon2::default().hash_password(b"no account has this password", &salt).ok())
-            .map(|h| h.to_string())
+            .and_then(|salt| {
+                Argon2::default().hash_password(b"no account has this password", &salt).ok().map(|h| h.to_string())
+            })
             .unwrap_or_default()
     })
 }

@@ -174,7 +174,7 @@ pub async fn refresh(
     Ok((StatusCode::CREATED, Json(answer(&state, &a, issued).await?)))
 }
 
-#[utoipa::path(delete, path = "/v1.0/sessions", tag = "sessions", request_body(content = Option<RefreshBody>, description = "or `Authorization: Bearer <refresh token>`"),
+#[utoipa::path(delete, path = "/v1.0/sessions", tag = "sessions", request_body(content = RefreshBody, description = "or no body and `Authorization: Bearer <refresh token>`"),
     responses((status = 204, description = "signed out: the refresh token and the session's access tokens no longer work"),
         (status = 400, body = ErrorBody), (status = 401, description = "`invalid_refresh`", body = ErrorBody)))]
 pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<StatusCode> {

@@ -261,9 +261,12 @@ const QUEUE: usize = 32;
 impl Session {
     /// Moves this staff identity's server-side read marker (`crate::agents::reads`) in `room`,
     /// never past the newest message.
-    async fn mark_staff_read(&self, room: Uuid, seq: u64) -> Result<(), Error> {
-        let c = crate::conversations::get(&self.state, self.claims.tid, room).await?;
-        crate::agents::reads::mark(&*self.state.records, room, &self.claims.sub, seq.min(c.last_seq)).await.map(drop)
+    fn mark_staff_read(&self, room: Uuid, seq: u64) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let (state, tenant, identity) = (self.state.clone(), self.claims.tid, self.claims.sub.clone());
+        async move {
+            let c = crate::conversations::get(&state, tenant, room).await?;
+            crate::agents::reads::mark(&*state.records, room, &identity, seq.min(c.last_seq)).await.map(drop)
+        }
     }
 
     /// Queues `frame` for every subscriber of `room` on every node; never waits.

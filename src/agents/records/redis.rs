@@ -77,7 +77,8 @@ impl Records for RedisRecords {
     }
 
     async fn all(&self, ns: &str) -> Result<Vec<(String, String)>> {
-        self.redis.query(cmd("HGETALL").arg(self.key(ns))).await
+        let all: std::collections::HashMap<String, String> = self.redis.query(cmd("HGETALL").arg(self.key(ns))).await?;
+        Ok(all.into_iter().collect())
     }
 
     async fn put(&self, ns: &str, key: &str, value: &str) -> Result<()> {
