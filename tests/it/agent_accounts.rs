@@ -140,6 +140,15 @@ async fn an_agent_signs_up_signs_in_refreshes_and_signs_out() {
             "the family is revoked"
         );
         assert_eq!(me.get("/v1.0/conversations").await.0, 401, "and so are its access tokens");
+        // The open WebSocket cannot renew itself with a token of the ended session.
+        ws.send(json!({"type": "refresh", "token": second["token"]})).await;
+        let e = loop {
+            let f = ws.next().await;
+            if f["type"] == "error" || f["type"] == "refreshed" {
+                break f;
+            }
+        };
+        assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("invalid_token")), "{e}");
 
         // Sign out: with the body, then with the bearer header.
         for by_header in [false, true] {
