@@ -1,5 +1,6 @@
-// The conversation list: name, channel badges, last message preview, time and unread count;
-// plus (operator) "new conversation" and "load more".
+// The conversation list: name, channel badges, last message preview, time, unread count, the
+// assignee and a status other than open; only the rooms matching the tab, status filter and
+// search (store.matches); plus (API-key operator) "new conversation" and "load more".
 
 import { $, h, channelBadges, channelLabel, fullTime, roomTitle, setChildren, textDir, timeEl } from './dom.js';
 
@@ -19,7 +20,8 @@ export class ListView {
     this.items = new Map(); // room id -> li
     this.order = '';
     const form = $('#new-conv');
-    form.hidden = store.mode !== 'operator';
+    // Creating a conversation takes an API key.
+    form.hidden = store.role !== 'key';
     form.onsubmit = (ev) => this.create(ev);
     const more = $('#more-convs');
     more.onclick = async () => {
@@ -70,11 +72,11 @@ export class ListView {
 
   render() {
     const s = this.store;
-    const rooms = [...s.rooms.values()].filter((r) => r.access !== 'gone');
+    const rooms = [...s.rooms.values()].filter((r) => s.mode !== 'operator' || s.matches(r));
     rooms.sort((a, b) => (this.sortKey(b) > this.sortKey(a) ? 1 : this.sortKey(b) < this.sortKey(a) ? -1 : 0));
     const focusedId = document.activeElement && document.activeElement.closest('#conv-list') ? document.activeElement.dataset.id : null;
     for (const [id, li] of this.items) {
-      if (!s.rooms.has(id) || s.room(id).access === 'gone') {
+      if (!s.rooms.has(id) || !rooms.includes(s.room(id))) {
         li.remove();
         this.items.delete(id);
       }
@@ -95,9 +97,11 @@ export class ListView {
       if (focusedId && this.items.has(focusedId)) this.items.get(focusedId).firstChild.focus();
     }
     if (!rooms.length) {
-      if (!this.ul.querySelector('.none')) {
-        setChildren(this.ul, h('li', { class: 'none muted' }, s.mode === 'operator' ? 'No conversations yet: create one above.' : 'No conversations.'));
-      }
+      const f = s.filter;
+      const text =
+        s.mode !== 'operator' ? 'No conversations.' : f.q || f.status || f.tab !== 'all' ? 'No conversation matches.' : 'No conversations yet.';
+      const none = this.ul.querySelector('.none');
+      if (!none || none.textContent !== text) setChildren(this.ul, h('li', { class: 'none muted' }, text));
     } else {
       const none = this.ul.querySelector('.none');
       if (none) none.remove();
@@ -124,9 +128,13 @@ export class ListView {
     const channels = [...s.channels(r)];
     // The name a screen reader announces carries everything the button shows: name, unread
     // count, channels, last message and its time.
+    const owner = s.mode === 'operator' ? ownerText(s, r) : '';
+    const status = s.mode === 'operator' && r.status !== 'open' ? r.status : '';
     const label = [
       title,
       unread ? `${unread} unread` : '',
+      status,
+      owner ? `assigned to ${owner.slice(2)}` : '',
       (channels.length ? channels : ['webchat']).map(channelLabel).join(', '),
       shownPreview,
       last ? fullTime(last.tm_create) : '',
@@ -134,7 +142,7 @@ export class ListView {
       .filter(Boolean)
       .join(', ');
     button.setAttribute('aria-label', label);
-    const sig = JSON.stringify([title, preview, unread, [...s.channels(r)], last && last.tm_create, r.access]);
+    const sig = JSON.stringify([title, preview, unread, [...s.channels(r)], last && last.tm_create, r.access, owner, status]);
     if (button.dataset.sig === sig) return;
     button.dataset.sig = sig;
     setChildren(
@@ -153,6 +161,22 @@ export class ListView {
         h('span', { class: 'preview', dir: body ? textDir(body) : 'auto' }, shownPreview),
         unread ? h('span', { class: 'unread', 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null,
       ),
+      owner || status
+        ? h(
+            'span',
+            { class: 'conv-owner' },
+            status ? h('span', { class: `st st-${status}` }, status) : null,
+            owner ? h('bdi', {}, owner) : null,
+          )
+        : null,
     );
   }
+}
+
+/** "→ Ann" (the assignee's name when the agents are known), "You", or "" when unassigned. */
+function ownerText(s, r) {
+  if (!r.owner) return '';
+  if (r.owner === s.identity) return '→ You';
+  const a = s.agents.get(r.owner);
+  return `→ ${(a && a.name) || r.owner}`;
 }
