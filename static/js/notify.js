@@ -4,6 +4,7 @@
 // the chat (end users). Nothing fires for one's own messages, for a room on screen in a visible
 // tab, or for history loaded when scrolling back (only messages newer than the page's start).
 
+import { totalUnread } from './inbox.js';
 import { $ } from './views/dom.js';
 
 const TITLE = 'Switchboard';
@@ -62,7 +63,7 @@ export class Notifier {
   /** After every store change: the title, and any new message worth a sound or a notification. */
   update() {
     const s = this.store;
-    const n = s.totalUnread();
+    const n = totalUnread(s);
     const title = n ? `(${n > 99 ? '99+' : n}) ${TITLE}` : TITLE;
     if (document.title !== title) document.title = title;
     for (const r of s.rooms.values()) {

@@ -297,35 +297,10 @@ export class Store {
     return set;
   }
 
-  // ---- the list's tabs, status filter and search ----------------------------------------------
-
-  /** Whether room `r` is in tab `tab` (mine | unassigned | all) under the status filter and search. */
-  matches(r, tab = this.filter.tab) {
-    if (r.access === 'gone') return false;
-    if (tab === 'mine' && r.owner !== this.identity) return false;
-    if (tab === 'unassigned' && r.owner) return false;
-    const f = this.filter;
-    if (f.status && r.status !== f.status) return false;
-    if (f.q && f.qIds && !f.qIds.has(r.id)) return false;
-    return true;
-  }
-
-  /** Rooms per tab (of the conversations loaded so far). */
-  counts() {
-    const out = { mine: 0, unassigned: 0, all: 0 };
-    for (const r of this.rooms.values()) for (const t of Object.keys(out)) if (this.matches(r, t)) out[t] += 1;
-    return out;
-  }
-
-  /** Unread messages over all rooms a staff member is told about (Mine and Unassigned). */
-  totalUnread() {
-    let n = 0;
-    for (const r of this.rooms.values()) {
-      if (r.access !== 'ok') continue;
-      if (this.mode === 'operator' && r.owner && r.owner !== this.identity) continue;
-      n += this.unread(r);
-    }
-    return n;
+  /** The first customer's display name or address ('' when none is known). */
+  customerName(r) {
+    for (const p of r.participants.values()) if (!this.isStaff(r, p)) return p.address.name || p.address.target;
+    return '';
   }
 
   learnName(r, pid, identity) {

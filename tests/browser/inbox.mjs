@@ -225,7 +225,7 @@ async function main() {
 
     run.step = 'assigning from the picker (presence shown)';
     await admin.click(`#conv-list button[data-id="${open.id}"]`);
-    await admin.evaluate(() => window.switchboard.chat.directory.loadAgents());
+    await admin.evaluate(() => window.switchboard.chat.directory.loadAgents().then(() => true));
     await admin.locator('#assign-agent option[value="ann"]', { hasText: 'Ann Agent — online' }).waitFor({ state: 'attached', timeout: WAIT });
     assert(await admin.locator('#assign-agent option[value="ben"]', { hasText: 'Ben — away' }).count(), 'Ben shows as away');
     await admin.selectOption('#assign-agent', 'ann');

@@ -161,7 +161,6 @@ export class Composer {
 
   renderList() {
     this.list.hidden = false;
-    this.text.setAttribute('aria-expanded', 'true');
     setChildren(
       this.list,
       this.shown.map((c, i) =>
@@ -208,7 +207,6 @@ export class Composer {
     this.list.hidden = true;
     this.shown = [];
     this.active = -1;
-    this.text.setAttribute('aria-expanded', 'false');
     this.text.removeAttribute('aria-activedescendant');
   }
 }

@@ -70,9 +70,12 @@ export function shortId(id) {
   return String(id).slice(-6);
 }
 
-/** Name shown for a room (an end user never sees ids: "Support chat" when it has no name). */
-export function roomTitle(r, mode = 'operator') {
-  return r.name || (mode === 'user' ? 'Support chat' : `Conversation …${shortId(r.id)}`);
+/**
+ * Name shown for a room: its name, else (staff) its customer's name or address; an end user
+ * never sees ids ("Support chat" when it has no name).
+ */
+export function roomTitle(r, mode = 'operator', customer = '') {
+  return r.name || (mode === 'user' ? 'Support chat' : customer || `Conversation …${shortId(r.id)}`);
 }
 
 /** Local calendar day of an ISO time ("2026-12-03"), for day separators. */

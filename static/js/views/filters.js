@@ -5,6 +5,7 @@
 // matches contacts and addresses the page has never loaded. Counts are of the rooms loaded so
 // far (the API answers pages, not totals).
 
+import { counts as countRooms } from '../inbox.js';
 import { $ } from './dom.js';
 
 const SEARCH_DEBOUNCE_MS = 250;
@@ -79,7 +80,7 @@ export class FiltersView {
 
   render() {
     const f = this.store.filter;
-    const counts = this.store.counts();
+    const counts = countRooms(this.store);
     for (const b of this.tabs) {
       const on = b.dataset.tab === f.tab;
       b.setAttribute('aria-selected', String(on));

@@ -2,6 +2,7 @@
 // assignee and a status other than open; only the rooms matching the tab, status filter and
 // search (store.matches); plus (API-key operator) "new conversation" and "load more".
 
+import { matches } from '../inbox.js';
 import { $, h, channelBadges, channelLabel, fullTime, roomTitle, setChildren, textDir, timeEl } from './dom.js';
 
 /** The room's last message: from its loaded history, or the list watch's newer preview. */
@@ -72,7 +73,7 @@ export class ListView {
 
   render() {
     const s = this.store;
-    const rooms = [...s.rooms.values()].filter((r) => s.mode !== 'operator' || s.matches(r));
+    const rooms = [...s.rooms.values()].filter((r) => r.access !== 'gone' && (s.mode !== 'operator' || matches(s, r)));
     rooms.sort((a, b) => (this.sortKey(b) > this.sortKey(a) ? 1 : this.sortKey(b) < this.sortKey(a) ? -1 : 0));
     const focusedId = document.activeElement && document.activeElement.closest('#conv-list') ? document.activeElement.dataset.id : null;
     for (const [id, li] of this.items) {
@@ -123,7 +124,7 @@ export class ListView {
     const active = s.activeId === r.id;
     if (active) button.setAttribute('aria-current', 'true');
     else button.removeAttribute('aria-current');
-    const title = roomTitle(r, s.mode);
+    const title = roomTitle(r, s.mode, s.customerName(r));
     const shownPreview = r.access === 'denied' ? 'No access' : preview;
     const channels = [...s.channels(r)];
     // The name a screen reader announces carries everything the button shows: name, unread

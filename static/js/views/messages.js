@@ -34,7 +34,8 @@ export class MessagesView {
     this.pinnedTop = 0; // scrollTop where we last pinned (0: not pinned on screen yet)
     this.dividerSeq = null; // my read marker when the room was opened: "New messages" below it
     this.accounts = new Map(); // channel account id -> account, for "via SMS to +1 555…"
-    if (chat.directory) {
+    // Reading channel accounts takes an API key.
+    if (chat.directory && store.role === 'key') {
       chat.directory.accounts().then((list) => {
         this.accounts = new Map(list.map((a) => [a.id, a]));
         this.nodes.forEach((li) => delete li.dataset.sig);

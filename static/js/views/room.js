@@ -78,7 +78,7 @@ export class RoomView {
     const s = this.store;
     const r = s.room(this.roomId);
     if (!r) return;
-    const title = roomTitle(r, s.mode);
+    const title = roomTitle(r, s.mode, s.customerName(r));
     if ($('#room-title').textContent !== title) $('#room-title').textContent = title;
     const channels = [...s.channels(r)];
     const badges = $('#room-badges');
