@@ -51,7 +51,11 @@ async fn agent_inbox_in_chromium() {
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     server.stop().await;
     println!("inbox browser test: {:.1}s in all", started.elapsed().as_secs_f64());
-    assert!(out.status.success(), "inbox.mjs failed ({}); output above, screenshots in target/screenshots/", out.status);
+    assert!(
+        out.status.success(),
+        "inbox.mjs failed ({}); output above, screenshots in target/screenshots/",
+        out.status
+    );
     let sent: Vec<_> = twilio.requests().into_iter().filter(|r| r.path.ends_with("/Messages.json")).collect();
     let bodies: Vec<_> = sent.iter().map(|r| (r.form_field("To"), r.form_field("Body"))).collect();
     assert!(

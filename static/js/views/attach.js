@@ -1,4 +1,4 @@
-// Attachments in the composer: files picked (📎), pasted or dropped on the room are uploaded at
+// Attachments in the composer: files picked (the paperclip), pasted or dropped on the room are uploaded at
 // once (`POST /v1.0/media`, multipart, with the conversation's id first so end users' tokens
 // may upload too) and shown as chips — an image preview or the file's name and size, a
 // progress bar while uploading, a remove button, and an error that says what was wrong (too
@@ -156,7 +156,7 @@ export class Attachments {
         h(
           'li',
           { class: `chip ${it.state}` },
-          it.preview ? h('img', { src: it.preview, alt: '', class: 'thumb' }) : h('span', { class: 'file-icon', 'aria-hidden': 'true' }, '📄'),
+          it.preview ? h('img', { src: it.preview, alt: '', class: 'thumb' }) : h('span', { class: 'file-icon', 'aria-hidden': 'true' }, (it.file.name.split('.').pop() || 'file').slice(0, 4).toUpperCase()),
           h(
             'span',
             { class: 'chip-body' },

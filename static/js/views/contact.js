@@ -6,7 +6,6 @@
 
 import { $, h, channelLabel, roomTitle, setChildren } from './dom.js';
 
-const ICONS = { tel: '📱', whatsapp: '💬', line: '🟩', telegram: '✈️', webchat: '🌐', email: '✉️', agent: '🎧' };
 
 export class ContactPanel {
   /** @param {{store: import('../store.js').Store, chat: import('../chat.js').Chat}} o */
@@ -108,7 +107,6 @@ export class ContactPanel {
         return h(
           'li',
           {},
-          h('span', { class: 'ch-icon', 'aria-hidden': 'true' }, ICONS[a.type] || '•'),
           h('span', { class: 'badge' }, channelLabel(a.type)),
           ' ',
           h('bdi', {}, a.name && a.name !== a.target ? `${a.name} (${a.target})` : a.target),
@@ -139,7 +137,7 @@ export class ContactPanel {
           'ul',
           { class: 'addresses' },
           (c.addresses || []).map((a) =>
-            h('li', {}, h('span', { class: 'ch-icon', 'aria-hidden': 'true' }, ICONS[a.type] || '•'), h('span', { class: 'sr-only' }, `${channelLabel(a.type)}: `), h('bdi', {}, a.target)),
+            h('li', {}, h('span', { class: 'badge' }, channelLabel(a.type)), ' ', h('bdi', {}, a.target)),
           ),
         ),
         meta.length ? h('h3', {}, 'Details') : null,

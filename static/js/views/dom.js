@@ -19,7 +19,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 function append(el, children) {
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -39,6 +39,8 @@ const CHANNELS = {
   line: { label: 'LINE', cls: 'line' },
   whatsapp: { label: 'WhatsApp', cls: 'whatsapp' },
   telegram: { label: 'Telegram', cls: 'telegram' },
+  email: { label: 'Email', cls: 'email' },
+  agent: { label: 'Agent', cls: 'agent' },
 };
 
 /** Channel badges for a set of address types (channels first, then "Chat"; "Chat" when empty). */

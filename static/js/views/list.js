@@ -3,7 +3,7 @@
 // search (store.matches); plus (API-key operator) "new conversation" and "load more".
 
 import { matches } from '../inbox.js';
-import { $, h, channelBadges, channelLabel, fullTime, roomTitle, setChildren, textDir, timeEl } from './dom.js';
+import { $, h, channelBadges, roomTitle, setChildren, textDir, timeEl } from './dom.js';
 
 /** The room's last message: from its loaded history, or the list watch's newer preview. */
 function lastShown(store, r) {
@@ -118,7 +118,7 @@ export class ListView {
     let preview = 'No messages yet';
     let body = '';
     if (pendingLast) body = pendingLast.text;
-    else if (last) body = last.text || (last.medias.length ? '📎 attachment' : '');
+    else if (last) body = last.text || (last.medias.length ? 'Attachment' : '');
     if (pendingLast) preview = `You: ${body}`;
     else if (last) preview = `${s.authorName(r, last)}: ${body}`;
     const active = s.activeId === r.id;
@@ -126,23 +126,12 @@ export class ListView {
     else button.removeAttribute('aria-current');
     const title = roomTitle(r, s.mode, s.customerName(r));
     const shownPreview = r.access === 'denied' ? 'No access' : preview;
-    const channels = [...s.channels(r)];
-    // The name a screen reader announces carries everything the button shows: name, unread
-    // count, channels, last message and its time.
+    // The button's accessible name is its own text (so it always contains what is shown, as
+    // WCAG's "label in name" asks), with commas and words for screen readers only: name,
+    // channels, time, last message, "2 unread", status, "assigned to Ann".
     const owner = s.mode === 'operator' ? ownerText(s, r) : '';
     const status = s.mode === 'operator' && r.status !== 'open' ? r.status : '';
-    const label = [
-      title,
-      unread ? `${unread} unread` : '',
-      status,
-      owner ? `assigned to ${owner.slice(2)}` : '',
-      (channels.length ? channels : ['webchat']).map(channelLabel).join(', '),
-      shownPreview,
-      last ? fullTime(last.tm_create) : '',
-    ]
-      .filter(Boolean)
-      .join(', ');
-    button.setAttribute('aria-label', label);
+    const sep = () => [h('span', { class: 'sr-only' }, ', '), ' '];
     const sig = JSON.stringify([title, preview, unread, [...s.channels(r)], last && last.tm_create, r.access, owner, status]);
     if (button.dataset.sig === sig) return;
     button.dataset.sig = sig;
@@ -152,32 +141,34 @@ export class ListView {
         'span',
         { class: 'conv-top' },
         h('span', { class: 'conv-name', dir: 'auto' }, title),
+        sep(),
         h('span', { class: 'badges' }, channelBadges(s.channels(r))),
-        last ? timeEl(last.tm_create) : null,
+        last ? [sep(), timeEl(last.tm_create)] : null,
       ),
+      sep(),
       h(
         'span',
         { class: 'conv-bottom' },
         // Laid out in the direction of the message text (not of the author's name before it).
         h('span', { class: 'preview', dir: body ? textDir(body) : 'auto' }, shownPreview),
-        unread ? h('span', { class: 'unread', 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null,
+        unread ? [sep(), h('span', { class: 'unread' }, unread > 99 ? '99+' : String(unread), h('span', { class: 'sr-only' }, ' unread'))] : null,
       ),
       owner || status
         ? h(
             'span',
             { class: 'conv-owner' },
-            status ? h('span', { class: `st st-${status}` }, status) : null,
-            owner ? h('bdi', {}, owner) : null,
+            status ? [sep(), h('span', { class: `st st-${status}` }, status)] : null,
+            owner ? [sep(), h('span', { class: 'sr-only' }, 'assigned to '), h('span', { 'aria-hidden': 'true' }, '→ '), h('bdi', {}, owner)] : null,
           )
         : null,
     );
   }
 }
 
-/** "→ Ann" (the assignee's name when the agents are known), "You", or "" when unassigned. */
+/** The assignee's name (when the agents are known), "You", or "" when unassigned. */
 function ownerText(s, r) {
   if (!r.owner) return '';
-  if (r.owner === s.identity) return '→ You';
+  if (r.owner === s.identity) return 'You';
   const a = s.agents.get(r.owner);
-  return `→ ${(a && a.name) || r.owner}`;
+  return (a && a.name) || r.owner;
 }

@@ -159,8 +159,8 @@ export class MessagesView {
         this.nodes.set(item.key, li);
       }
       if (!li) {
-        if (item.key === 'divider') li = h('li', { class: 'divider', role: 'separator' }, h('span', {}, 'New messages'));
-        else if (item.day) li = h('li', { class: 'day', role: 'separator' }, h('span', {}, item.day));
+        if (item.key === 'divider') li = h('li', { class: 'divider' }, h('span', {}, 'New messages'));
+        else if (item.day) li = h('li', { class: 'day' }, h('span', {}, item.day));
         else li = h('li', { class: 'msg' });
         this.nodes.set(item.key, li);
       }
@@ -335,5 +335,5 @@ function mediaEl(media) {
   } catch {
     // keep it encoded
   }
-  return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'file' }, `📎 ${name}`);
+  return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'file' }, `Attachment: ${name}`);
 }

@@ -42,7 +42,9 @@ fn ensure_node_modules(dir: &Path) {
     // node_modules the first one is filling (as `provision`'s apt-get lock, one per process).
     static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = NPM.lock().unwrap_or_else(|p| p.into_inner());
-    if dir.join("node_modules/playwright-core/package.json").exists() && dir.join("node_modules/axe-core/axe.min.js").exists() {
+    if dir.join("node_modules/playwright-core/package.json").exists()
+        && dir.join("node_modules/axe-core/axe.min.js").exists()
+    {
         return;
     }
     eprintln!("browser test: running `npm ci` in {}", dir.display());
