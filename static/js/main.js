@@ -18,6 +18,7 @@ import { MessagesView } from './views/messages.js';
 import { RoomView } from './views/room.js';
 
 const SESSION_KEY = 'switchboard:operator';
+const ENDED_KEY = 'switchboard:session-ended';
 
 const CONN_TEXT = {
   connecting: 'connecting…',
@@ -77,9 +78,16 @@ async function startSession(session) {
   const getToken = ({ reason } = {}) => (reason === 'connect' ? session.token() : session.refresh());
   await session.token();
   const chat = new Chat({ store, api, token: session.current, getToken, announce });
+  // The session ended elsewhere (signed out, password changed, refresh refused): start over,
+  // saying why, from a fresh page (the views are bound once per page).
   session.onEnd = (text) => {
     chat.stop();
-    showLogin({ onPassword, onKey, error: text });
+    try {
+      sessionStorage.setItem(ENDED_KEY, text);
+    } catch {
+      // the sign-in page then shows no reason
+    }
+    location.href = '/';
   };
   await chat.start();
   mount(store, chat, () => session.signOut());
@@ -241,7 +249,14 @@ async function boot() {
     return;
   }
   if (!saved) {
-    showLogin({ onPassword, onKey });
+    let ended = '';
+    try {
+      ended = sessionStorage.getItem(ENDED_KEY) || '';
+      sessionStorage.removeItem(ENDED_KEY);
+    } catch {
+      // storage disabled
+    }
+    showLogin({ onPassword, onKey, error: ended });
     return;
   }
   try {

@@ -135,7 +135,7 @@ async function main() {
     log('operator: list shows 2 unread in "Billing question"');
     // The list button's accessible name (computed by the browser) carries what it shows.
     await op
-      .getByRole('button', { name: /^Billing question,\s*Chat,\s*\S.*,\s*API: Invoice 88-311 attached\.,\s*2 unread$/ })
+      .getByRole('button', { name: /^Billing question\s*,\s*Chat\s*,\s*\S.*,\s*API: Invoice 88-311 attached\.\s*,\s*2 unread$/ })
       .waitFor({ timeout: WAIT });
     const wrapped = await op.evaluate(() =>
       [...document.querySelectorAll('#conv-list time')].filter((t) => {

@@ -306,7 +306,7 @@ async function main() {
     });
     assert(phone.client > 0 && phone.height - phone.top - phone.client < 40, `the phone room opens at its newest message: ${JSON.stringify(phone)}`);
     await axeClean(ann2, 'a room at phone size');
-    await ann2.blur('#composer-text').catch(() => {});
+    await ann2.locator('#composer-text').blur();
     await ann2.screenshot({ path: path.join(SHOTS, 'inbox-phone-light.png') });
     await ann2.emulateMedia({ colorScheme: 'dark' });
     await axeClean(ann2, 'a room at phone size, dark');

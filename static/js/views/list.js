@@ -151,7 +151,7 @@ export class ListView {
         { class: 'conv-bottom' },
         // Laid out in the direction of the message text (not of the author's name before it).
         h('span', { class: 'preview', dir: body ? textDir(body) : 'auto' }, shownPreview),
-        unread ? [sep(), h('span', { class: 'unread' }, unread > 99 ? '99+' : String(unread), h('span', { class: 'sr-only' }, ' unread'))] : null,
+        unread ? [sep(), h('span', { class: 'unread' }, unread > 99 ? '99+' : String(unread)), h('span', { class: 'sr-only' }, ' unread')] : null,
       ),
       owner || status
         ? h(
