@@ -72,6 +72,9 @@ pub struct Inner {
     pub contacts: Arc<dyn crate::contacts::ContactStore>,
     /// Stored media: uploads and re-hosted inbound media (`crate::media`).
     pub media: crate::media::MediaStore,
+    /// Agent accounts, sign-in sessions, canned responses, read markers
+    /// (`crate::agents::records`).
+    pub records: Arc<dyn crate::agents::records::Records>,
 }
 
 impl Deref for AppState {
@@ -189,6 +192,10 @@ impl AppState {
             None => Arc::new(crate::contacts::memory::MemoryContacts::default()),
         };
         let media = crate::media::MediaStore::build(&config, &secret, webhook_redis.clone())?;
+        let records: Arc<dyn crate::agents::records::Records> = match &webhook_redis {
+            Some(r) => Arc::new(crate::agents::records::redis::RedisRecords::new(r.clone(), &config.redis.key_prefix)),
+            None => Arc::new(crate::agents::records::memory::MemoryRecords::default()),
+        };
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
@@ -224,6 +231,7 @@ impl AppState {
             deadlines,
             contacts,
             media,
+            records,
         }));
         Ok((state, boot))
     }

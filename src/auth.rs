@@ -46,6 +46,10 @@ pub struct ClientClaims {
     /// conversations assigned to it or unassigned (see `crate::agents`). Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// The sign-in session (`POST /v1.0/sessions`) this token was minted for, if any: such a
+    /// token dies with its session (sign-out, reuse of a dead refresh token, agent deleted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// The `role` claim of agent tokens.
@@ -185,6 +189,7 @@ mod tests {
             iat: now as u64,
             exp: (now + exp_offset) as u64,
             role: None,
+            sid: None,
         }
     }
 

@@ -293,6 +293,20 @@ pub struct LimitsConfig {
     pub widget_rate_per_sec: u32,
     #[serde(default = "widget_burst")]
     pub widget_burst: u32,
+    /// Sign-in attempts (`POST /v1.0/sessions`) per minute per email; 0 = unlimited.
+    #[serde(default = "login_per_email")]
+    pub login_per_email_per_min: u32,
+    /// Sign-in and invite-accept attempts per minute per client address; 0 = unlimited.
+    #[serde(default = "login_per_address")]
+    pub login_per_address_per_min: u32,
+}
+
+fn login_per_email() -> u32 {
+    5
+}
+
+fn login_per_address() -> u32 {
+    20
 }
 
 fn widget_rate() -> u32 {

@@ -25,6 +25,12 @@ pub enum Error {
     BadRequest { code: &'static str, message: String },
     #[error("{0}")]
     Unauthorized(String),
+    /// A 401 with its own code, e.g. `invalid_credentials` (sign-in) or `invalid_refresh`.
+    #[error("{message}")]
+    Denied { code: &'static str, message: String },
+    /// A 410 with its own code, e.g. `invite_invalid`: the thing existed once and is gone.
+    #[error("{message}")]
+    Gone { code: &'static str, message: String },
     #[error("{0}")]
     Forbidden(String),
     /// Unknown resource, or one that belongs to another tenant (indistinguishable on purpose).
@@ -120,7 +126,8 @@ impl Error {
     pub fn status(&self) -> StatusCode {
         match self {
             Error::BadRequest { .. } => StatusCode::BAD_REQUEST,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::Unauthorized(_) | Error::Denied { .. } => StatusCode::UNAUTHORIZED,
+            Error::Gone { .. } => StatusCode::GONE,
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             Error::NotFound(_) => StatusCode::NOT_FOUND,
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -140,7 +147,9 @@ impl Error {
             Error::BadRequest { code, .. }
             | Error::Unprocessable { code, .. }
             | Error::TooMany { code, .. }
-            | Error::Refused { code, .. } => code,
+            | Error::Refused { code, .. }
+            | Error::Denied { code, .. }
+            | Error::Gone { code, .. } => code,
             Error::Unauthorized(_) => "unauthorized",
             Error::Forbidden(_) => "forbidden",
             Error::NotFound(_) => "not_found",

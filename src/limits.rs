@@ -48,6 +48,12 @@ impl KeyedLimiter {
         KeyedLimiter { limiter: quota(rate, burst).map(governor::RateLimiter::keyed), clock: DefaultClock::default() }
     }
 
+    /// `per_min` requests per minute per key, all of them usable at once; 0 never limits.
+    pub fn per_minute(per_min: u32) -> Self {
+        let quota = NonZeroU32::new(per_min).map(Quota::per_minute);
+        KeyedLimiter { limiter: quota.map(governor::RateLimiter::keyed), clock: DefaultClock::default() }
+    }
+
     /// Takes one cell for `key`, or says how long to wait.
     pub fn check(&self, key: &str) -> Result<(), Error> {
         let Some(l) = &self.limiter else { return Ok(()) };
@@ -122,6 +128,11 @@ pub struct Limits {
     /// Website widget requests per client address (`api::widget`): the one keyed limiter whose
     /// keys are not authenticated, so `upkeep` trims it like the others.
     pub widget: KeyedLimiter,
+    /// Sign-in attempts per email (`limits.login_per_email_per_min`; keys are SHA-256 hashes of
+    /// the lowercased email, never the address), trimmed by `upkeep`.
+    pub login_email: KeyedLimiter,
+    /// Sign-in and invite-accept attempts per client address (`limits.login_per_address_per_min`).
+    pub login_address: KeyedLimiter,
     max_connections: usize,
     max_per_identity: usize,
     counts: Arc<Counts>,
@@ -134,6 +145,8 @@ impl Limits {
             api: KeyedLimiter::new(l.api_rate_per_sec, l.api_burst),
             provider: KeyedLimiter::new(l.provider_rate_per_sec, l.provider_burst),
             widget: KeyedLimiter::new(l.widget_rate_per_sec, l.widget_burst),
+            login_email: KeyedLimiter::per_minute(l.login_per_email_per_min),
+            login_address: KeyedLimiter::per_minute(l.login_per_address_per_min),
             max_connections: ws.max_connections,
             max_per_identity: ws.max_connections_per_identity,
             counts: Arc::default(),
@@ -182,6 +195,8 @@ impl Limits {
         self.api.retain_recent();
         self.provider.retain_recent();
         self.widget.retain_recent();
+        self.login_email.retain_recent();
+        self.login_address.retain_recent();
     }
 }
 

@@ -80,6 +80,7 @@ fn main() -> ExitCode {
                 iat: now,
                 exp: now + ttl,
                 role: None,
+                sid: None,
             };
             println!("{}", TokenSigner::new(config.auth.token_secret.as_bytes()).sign(&claims));
             ExitCode::SUCCESS

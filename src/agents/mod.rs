@@ -19,7 +19,12 @@
 //! (`conversation.updated`) and the same live `assigned` frame in the room. [`presence`] knows
 //! which agents are available; [`auto_assign`] hands new inbound conversations to them.
 
+pub mod accounts;
+pub mod canned;
 pub mod presence;
+pub mod reads;
+pub mod records;
+pub mod sessions;
 
 pub use presence::{Presence, Roster};
 
@@ -160,6 +165,16 @@ impl Caller {
         }
     }
 
+    /// The staff identity whose read state this caller carries: an agent token's identity, an
+    /// operator (or admin) token's; `None` for API keys and end-user tokens.
+    pub fn staff_identity(&self) -> Option<&str> {
+        match self {
+            Caller::Agent { identity, .. } => Some(identity),
+            Caller::Client(c) if c.convs.is_none() => Some(&c.sub),
+            _ => None,
+        }
+    }
+
     /// Whether the caller sees private notes: API keys, agent and operator tokens do, scoped
     /// end-user tokens do not.
     pub fn sees_internal(&self) -> bool {
@@ -179,6 +194,7 @@ impl Caller {
         };
         match (self, asked) {
             (Caller::Operator(_), asked) => Ok(asked.unwrap_or(OwnerFilter::Any)),
+            (Caller::Client(c), asked) if c.convs.is_none() => Ok(asked.unwrap_or(OwnerFilter::Any)),
             (Caller::Agent { identity, .. }, None) => Ok(OwnerFilter::AgentOrUnassigned(identity.clone())),
             (Caller::Agent { .. }, Some(OwnerFilter::Unassigned)) => Ok(OwnerFilter::Unassigned),
             (Caller::Agent { identity, .. }, Some(OwnerFilter::Agent(a))) if a == *identity => {
@@ -194,7 +210,9 @@ impl Caller {
     /// The conversation, if it exists in the caller's tenant (else 404) and the caller may read
     /// it (else 403: assigned to another agent).
     pub async fn conversation(&self, state: &AppState, id: Uuid) -> Result<Conversation> {
-        if let Caller::Client(_) = self {
+        if let Caller::Client(c) = self
+            && c.convs.is_some()
+        {
             return Err(client_reads_messages_only());
         }
         let c = conversations::get(state, self.tenant(), id).await?;
@@ -257,6 +275,9 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(token) = bearer(parts).filter(|t| t.matches('.').count() == 2) {
             match state.tokens.verify(token) {
                 Ok(c) => {
+                    if !sessions::alive(state, &c).await? {
+                        return Err(Error::Unauthorized("this token's session has ended; sign in again".into()));
+                    }
                     let who = if c.is_agent() { "agent" } else { "client" };
                     if let Err(e) = state.limits.api.check(&format!("{who}:{}:{}", c.tid, c.sub)) {
                         state.metrics.rate_limited("api");

@@ -3,6 +3,7 @@
 //! (including the owner), unassign, delete. Reads also accept agent tokens (`agents::Caller`).
 
 use super::pagination::{Page, decode_cursor, encode_cursor, page_size};
+use super::reads::{ConversationView, annotate};
 use crate::agents::{self, Caller};
 use crate::app::AppState;
 use crate::auth::TenantCtx;
@@ -219,7 +220,7 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/v1.0/conversations", tag = "conversations", params(ListParams),
-    responses((status = 200, body = Page<Conversation>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+    responses((status = 200, body = Page<ConversationView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "`account_id` names no account of this tenant", body = ErrorBody),
         (status = 422, description = "`invalid_filter`: an unknown `status` or `channel`, `account_id` without `address`, `unassigned=true` with an `owner_id`; `invalid_address`: an `address` that is not `<type>:<target>` or a phone number that is not one", body = ErrorBody)),
     security(("api_key" = [])))]
@@ -227,7 +228,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
     Query(q): Query<ListParams>,
-) -> Result<Json<Page<Conversation>>> {
+) -> Result<Json<Page<ConversationView>>> {
     if let (Some(account), Some(address)) = (q.account_id, q.address.as_deref()) {
         // The binding lookup (it applies the caller's visibility itself); the other filters
         // narrow its one result.
@@ -242,6 +243,7 @@ pub async fn list(
                 result.push(c);
             }
         }
+        let result = annotate(&state, &caller, result).await?;
         return Ok(Json(Page { result, next_page_token: None }));
     }
     if q.account_id.is_some() {
@@ -264,13 +266,27 @@ pub async fn list(
     } else {
         None
     };
+    let result = annotate(&state, &caller, result).await?;
     Ok(Json(Page { result, next_page_token }))
 }
 
 #[utoipa::path(get, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)),
-    responses((status = 200, body = Conversation), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<Conversation>> {
-    Ok(Json(caller.conversation(&state, id).await?))
+    responses((status = 200, body = ConversationView, description = "to an end-user token: its conversation without `metadata`, `detail` and timers"),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
+pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<ConversationView>> {
+    let c = match &caller {
+        // An end user sees its room's name, status and owner, not the operator's own data.
+        Caller::Client(claims) if claims.convs.is_some() => {
+            caller.messages_of(&state, id).await?;
+            let mut c = conversations::get(&state, claims.tid, id).await?;
+            c.metadata = serde_json::json!({});
+            c.detail = String::new();
+            c.timers = None;
+            c
+        }
+        _ => caller.conversation(&state, id).await?,
+    };
+    annotate(&state, &caller, vec![c]).await?.into_iter().next().map(Json).ok_or(Error::NotFound("conversation"))
 }
 
 #[utoipa::path(put, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)), request_body = UpdateConversation,
@@ -288,7 +304,9 @@ pub async fn update(
 ) -> Result<Json<Conversation>> {
     let tenant = caller.tenant();
     match &caller {
+        // Operator and admin tokens (no conversation scope) change what an API key may.
         Caller::Operator(_) => {}
+        Caller::Client(c) if c.convs.is_none() => {}
         Caller::Agent { .. } if body.beyond_status() || body.status.is_none() => {
             return Err(Error::Forbidden("an agent token changes only the status; use an API key".into()));
         }
@@ -333,5 +351,7 @@ pub async fn delete(
     TenantCtx(t): TenantCtx,
     Path(id): Path<Uuid>,
 ) -> Result<Json<Conversation>> {
-    Ok(Json(conversations::delete(&state, t.id, id).await?))
+    let c = conversations::delete(&state, t.id, id).await?;
+    crate::agents::reads::forget(&*state.records, id).await?;
+    Ok(Json(c))
 }

@@ -112,6 +112,10 @@ pub async fn post(
     if !appended.duplicate {
         state.metrics.message_posted(crate::metrics::Entry::Rest);
     }
+    if let Some(identity) = caller.staff_identity() {
+        // Whoever writes has read up to there (`agents::reads`).
+        crate::agents::reads::own_message(&*state.records, id, identity, appended.message.seq).await?;
+    }
     let status = if appended.duplicate { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(appended.message)))
 }

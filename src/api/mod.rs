@@ -5,6 +5,8 @@
 //! back; they hold no business rules of their own. Every error leaves as the JSON error body.
 
 pub mod accounts;
+pub mod agents;
+pub mod canned;
 pub mod contacts;
 pub mod conversations;
 pub mod health;
@@ -16,6 +18,8 @@ pub mod openapi;
 mod openapi_schemas;
 pub mod pagination;
 pub mod participants;
+pub mod reads;
+pub mod sessions;
 pub mod tokens;
 pub mod webhooks;
 pub mod widget;
@@ -46,7 +50,16 @@ pub fn router(state: AppState) -> Router {
         .route("/contacts/{id}/merge", post(contacts::merge))
         .route("/contacts/{id}/conversations", get(contacts::conversations))
         .route("/contacts/{id}/export", get(contacts::export))
+        .route("/conversations/{id}/read", post(reads::mark))
         .route("/tokens", post(tokens::mint))
+        .route("/agents", post(agents::create).get(agents::list))
+        .route("/agents/{id}", get(agents::get).patch(agents::update).delete(agents::delete))
+        .route("/agents/{id}/invite", post(agents::invite))
+        .route("/invites/accept", post(sessions::accept))
+        .route("/sessions", post(sessions::sign_in).delete(sessions::sign_out))
+        .route("/sessions/refresh", post(sessions::refresh))
+        .route("/canned_responses", post(canned::create).get(canned::list))
+        .route("/canned_responses/{id}", get(canned::get).patch(canned::update).delete(canned::delete))
         .route("/conversation_accounts", post(accounts::create).get(accounts::list))
         .route("/conversation_accounts/{id}", get(accounts::get).put(accounts::update).delete(accounts::delete))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))

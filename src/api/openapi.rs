@@ -12,7 +12,9 @@ use crate::config::Config;
 use serde_json::{Value, json};
 use utoipa::OpenApi;
 
-use super::{accounts, contacts, conversations, health, messages, participants, tokens, webhooks};
+use super::{
+    accounts, agents, canned, contacts, conversations, health, messages, participants, reads, sessions, tokens, webhooks,
+};
 
 /// The derived part of the document; see [`document`] for the whole.
 #[derive(OpenApi)]
@@ -20,7 +22,10 @@ use super::{accounts, contacts, conversations, health, messages, participants, t
     info(title = "Switchboard", description = "Conversation hub REST API. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         conversations::create, conversations::list, conversations::get, conversations::update, conversations::delete,
-        conversations::unassign,
+        conversations::unassign, reads::mark,
+        agents::create, agents::list, agents::get, agents::update, agents::delete, agents::invite,
+        sessions::accept, sessions::sign_in, sessions::refresh, sessions::sign_out,
+        canned::list, canned::create, canned::get, canned::update, canned::delete,
         participants::add, participants::list, participants::remove, participants::link,
         messages::post, messages::list, messages::get, messages::edit, messages::delete,
         contacts::create, contacts::list, contacts::get, contacts::update, contacts::delete, contacts::merge,

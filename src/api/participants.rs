@@ -1,10 +1,15 @@
 //! `/v1.0/conversations/{id}/participants`: add, list, remove.
+//!
+//! The list is also open to an end-user token of the conversation, so its chat view can name
+//! who wrote: it then sees every participant's display name and kind, its own address, and
+//! agents' identities, but no other participant's address, links, contact or channel data.
+//! Agent participants without a display name are named after their agent account, if any.
 
 use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::conversations;
 use crate::error::{ErrorBody, Json, Path, Result};
-use crate::model::{Address, Participant};
+use crate::model::{Address, AddressType, Participant};
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
@@ -62,8 +67,35 @@ pub async fn list(
     caller: crate::agents::Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<ParticipantList>> {
-    caller.conversation(&state, id).await?;
-    Ok(Json(ParticipantList { result: state.store.list_participants(id).await? }))
+    let end_user = match &caller {
+        crate::agents::Caller::Client(c) if c.convs.is_some() => {
+            caller.messages_of(&state, id).await?;
+            Some((c.address_kind(), c.sub.clone()))
+        }
+        _ => {
+            caller.conversation(&state, id).await?;
+            None
+        }
+    };
+    let mut result = state.store.list_participants(id).await?;
+    for p in &mut result {
+        if p.address.kind == AddressType::Agent && p.address.name.is_empty() {
+            let a = crate::agents::accounts::by_identity(&*state.records, p.tenant_id, &p.address.target).await?;
+            p.address.name = a.map(|a| a.name).unwrap_or_default();
+        }
+        if let Some((kind, me)) = &end_user {
+            let own = p.address.kind == *kind && p.address.target == *me;
+            if !own && p.address.kind != AddressType::Agent {
+                p.address.target = String::new();
+            }
+            if !own {
+                (p.account_id, p.reply_via, p.contact_id) = (None, None, None);
+                p.linked.clear();
+                p.data.clear();
+            }
+        }
+    }
+    Ok(Json(ParticipantList { result }))
 }
 
 #[utoipa::path(delete, path = "/v1.0/conversations/{id}/participants/{participant_id}", tag = "participants",

@@ -103,7 +103,7 @@ pub async fn mint(
         _ => return Err(Error::invalid("invalid_scope", "give either conversation_ids or all_conversations = true")),
     };
     let now = chrono::Utc::now().timestamp() as u64;
-    let claims = ClientClaims { sub: identity.clone(), tid: t.id, convs, iat: now, exp: now + ttl, role };
+    let claims = ClientClaims { sub: identity.clone(), tid: t.id, convs, iat: now, exp: now + ttl, role, sid: None };
     let token = state.tokens.sign(&claims);
     let expires_at = chrono::DateTime::from_timestamp((now + ttl) as i64, 0).unwrap_or_default();
     Ok((StatusCode::CREATED, Json(TokenResponse { token, identity, tenant_id: t.id, expires_at })))

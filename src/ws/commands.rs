@@ -64,6 +64,13 @@ impl Session {
                     {
                         return self.error(&e, Some(conversation_id), None).await;
                     }
+                    // Staff (agent, admin, operator tokens) keep a server-side marker too, the
+                    // one `POST …/read` moves and conversation lists report.
+                    if self.claims.convs.is_none()
+                        && let Err(e) = self.mark_staff_read(conversation_id, seq).await
+                    {
+                        return self.error(&e, Some(conversation_id), None).await;
+                    }
                     let f = ServerFrame::Read { conversation_id, participant_id: pid, identity: &self.identity, seq };
                     self.ephemeral(conversation_id, f.to_text())
                 }
@@ -252,6 +259,16 @@ impl Session {
 const QUEUE: usize = 32;
 
 impl Session {
+    /// Moves this staff identity's server-side read marker (`crate::agents::reads`) in `room`,
+    /// never past the newest message.
+    fn mark_staff_read(&self, room: Uuid, seq: u64) -> impl Future<Output = Result<(), Error>> + Send + 'static {
+        let (state, tenant, identity) = (self.state.clone(), self.claims.tid, self.claims.sub.clone());
+        async move {
+            let c = crate::conversations::get(&state, tenant, room).await?;
+            crate::agents::reads::mark(&*state.records, room, &identity, seq.min(c.last_seq)).await.map(drop)
+        }
+    }
+
     /// Queues `frame` for every subscriber of `room` on every node; never waits.
     pub(super) fn publish_ephemeral(&mut self, room: Uuid, frame: Utf8Bytes) {
         let tx = self.publisher.get_or_insert_with(|| spawn_publisher(&self.state));

@@ -67,6 +67,15 @@ pub async fn upgrade(
                     Some(v) => v,
                     None => admission::first_frame(&state, &mut socket, &mut permit).await,
                 };
+                // A token of a signed-out session (or a deleted agent) opens nothing.
+                let verdict = match verdict {
+                    Ok(c) => match crate::agents::sessions::alive(&state, &c).await {
+                        Ok(true) => Ok(c),
+                        Ok(false) => Err(close::INVALID_TOKEN),
+                        Err(_) => Err(close::TRY_AGAIN_LATER),
+                    },
+                    Err(code) => Err(code),
+                };
                 match verdict {
                     Ok(claims) if !state.shutdown.is_cancelled() => {
                         // An agent with an open connection is available for auto-assignment.

@@ -135,6 +135,11 @@ impl Session {
                         self.state.metrics.message_posted(crate::metrics::Entry::Ws);
                     }
                     let m = &a.message;
+                    if self.claims.convs.is_none()
+                        && let Err(e) = crate::agents::reads::own_message(&*self.state.records, room, &self.claims.sub, m.seq).await
+                    {
+                        tracing::warn!(error = %e.chain(), %room, "read marker not moved past an own message");
+                    }
                     ServerFrame::Ack {
                         conversation_id: room,
                         client_id: m.client_id.as_deref(),

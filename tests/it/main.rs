@@ -6,6 +6,8 @@
 
 mod common;
 
+mod agent_accounts;
+mod agent_inbox;
 mod agents;
 mod auth;
 mod browser;

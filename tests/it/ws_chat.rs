@@ -254,6 +254,7 @@ async fn tokens_are_checked_and_scoped() {
             iat: now - 100,
             exp: now - 10,
             role: None,
+            sid: None,
         });
     let mut ws = srv.ws(&expired).await;
     assert_eq!(ws.close_code().await, 4002, "expired token");

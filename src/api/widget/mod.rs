@@ -123,6 +123,6 @@ pub fn client_token(state: &AppState, tenant: Uuid, identity: &str, conversation
     let now = unix_now();
     let exp = now + state.config.auth.token_ttl_secs;
     let claims =
-        ClientClaims { sub: identity.to_string(), tid: tenant, convs: Some(conversations), iat: now, exp, role: None };
+        ClientClaims { sub: identity.to_string(), tid: tenant, convs: Some(conversations), iat: now, exp, role: None, sid: None };
     (state.tokens.sign(&claims), exp)
 }

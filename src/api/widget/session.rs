@@ -160,6 +160,7 @@ pub async fn create(
         iat: now,
         exp: now + VISITOR_TTL_SECS,
         role: Some(ROLE_VISITOR.into()),
+        sid: None,
     };
     let conversation = conversation(&state, &account, &identity).await?;
     let (token, token_expires_at) =

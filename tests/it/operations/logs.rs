@@ -109,6 +109,20 @@ async fn no_secrets_in_logs_of_a_full_scenario() {
     api.post(&format!("/v1.0/conversations/{sms_room}/messages"), json!({"text": "reply"})).await;
     let sent = stub.wait_for(1).await;
     let basic = sent[0].header("authorization").trim_start_matches("Basic ").to_string();
+    // An agent account: its invite token, password, session and refresh tokens.
+    let password = "pw-never-logged-5b2e9a";
+    let agent = crate::agent_accounts::create(&api, "logged@example.com", "agent").await;
+    let invite = crate::agent_accounts::invite_token(&agent);
+    let anon = srv.api("");
+    let (s, accepted) = anon.post("/v1.0/invites/accept", json!({"token": invite, "password": password})).await;
+    assert_eq!(s, 201, "{accepted}");
+    let wrong_password = "wrong-pw-never-logged-77";
+    assert_eq!(crate::agent_accounts::sign_in(&srv, "logged@example.com", wrong_password).await.0, 401);
+    let (_, session) = crate::agent_accounts::sign_in(&srv, "logged@example.com", password).await;
+    let refresh_token = session["refresh_token"].as_str().unwrap().to_string();
+    let (_, refreshed) = anon.post("/v1.0/sessions/refresh", json!({"refresh_token": refresh_token})).await;
+    let (_, _) = anon.post("/v1.0/sessions/refresh", json!({"refresh_token": refresh_token})).await;
+    let session_token = session["token"].as_str().unwrap().to_string();
     scrape(&srv).await;
     ws.stream.send(Message::Close(None)).await.unwrap();
     srv.stop().await;
@@ -132,6 +146,12 @@ async fn no_secrets_in_logs_of_a_full_scenario() {
         auth_token.to_string(),
         sig.clone(),
         basic.clone(),
+        password.to_string(),
+        wrong_password.to_string(),
+        invite.clone(),
+        refresh_token.clone(),
+        refreshed["refresh_token"].as_str().unwrap().to_string(),
+        signature(&session_token),
     ];
     for s in &secrets {
         assert!(!logs.contains(s.as_str()), "a secret leaked into the logs: {s}");
