@@ -95,6 +95,19 @@ export function startUser(token, { mount, announce }) {
   const chat = new Chat({ store, api: null, token, conversationIds: claims.convs, announce });
   const name = savedRoomName();
   if (name && claims.convs.length === 1) store.room(claims.convs[0]).name = name;
+  // The server lets an end user read its conversation's name (links made without `&name=`).
+  for (const id of claims.convs.slice(0, 5)) {
+    chat.client
+      .request('GET', `/conversations/${id}`)
+      .then((c) => {
+        const r = store.room(id);
+        if (r && c && c.name && !r.name) {
+          r.name = c.name;
+          store.touch({ room: id });
+        }
+      })
+      .catch(() => {});
+  }
   chat.start();
   mount(store, chat);
   return undefined;

@@ -18,6 +18,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import zlib from 'node:zlib';
 import { ROOT, SHOTS, WAIT, assert, axeClean, expectConn, launch, restClient, runner, signIn, signInPassword, waitForText, watchConsole } from './lib.mjs';
 
 const [base, apiKey, twilioStub] = process.argv.slice(2);
@@ -39,7 +40,44 @@ const NOTE = 'Internal: customer is VIP, refund without asking.';
 const REFUND = 'We have refunded your order; it shows on your card in 3 to 5 days.';
 const PASSWORD = 'correct horse battery staple';
 const ARABIC = 'هل يمكنني استرداد المبلغ من فضلك؟';
-const PNG = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=', 'base64');
+const PNG = png(160, 96);
+
+/** A `w`×`h` PNG (a blue label with a white band), made here so the test needs no file. */
+function png(w, h) {
+  const crcTable = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = crcTable[(c ^ b) & 0xff] ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type, data) => {
+    const len = Buffer.alloc(4);
+    len.writeUInt32BE(data.length);
+    const td = Buffer.concat([Buffer.from(type), data]);
+    const c = Buffer.alloc(4);
+    c.writeUInt32BE(crc(td));
+    return Buffer.concat([len, td, c]);
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(w, 0);
+  ihdr.writeUInt32BE(h, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8); // 8-bit RGB
+  const rows = [];
+  for (let y = 0; y < h; y++) {
+    const row = Buffer.alloc(1 + w * 3);
+    for (let x = 0; x < w; x++) {
+      const band = y > h / 3 && y < (2 * h) / 3 && x > 12 && x < w - 12;
+      row.set(band ? [255, 255, 255] : [37, 99, 235], 1 + x * 3);
+    }
+    rows.push(row);
+  }
+  const sig = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
+}
 
 async function twilioHook(accountId, fields) {
   const url = `${base}/v1.0/hooks/twilio/${accountId}`;

@@ -198,7 +198,8 @@ export class MessagesView {
     const author = p ? 'You' : s.authorName(r, m);
     const participant = m && m.author ? r.participants.get(m.author) : null;
     const channel = (m && m.channel) || (participant && participant.address.type) || 'webchat';
-    let via = channel !== 'webchat' ? channelLabel(channel) : '';
+    // The customer's channel (not the hub's own webchat or agent participants).
+    let via = channel !== 'webchat' && channel !== 'agent' ? channelLabel(channel) : '';
     const account = m && m.via && m.via.account_id ? this.accounts.get(m.via.account_id) : null;
     if (via && account && !mine) via = `${via} to ${account.address}`;
     const statusTitle = deliveries.map((d) => `${channelLabel(d.channel)} to ${d.to}: ${d.status}${d.error ? ` (${d.error})` : ''}`).join('\n');
