@@ -108,9 +108,9 @@ export class Directory {
     return r;
   }
 
-  /** The tenant's channel accounts, fetched once (empty when none or not available). */
-  accounts() {
-    if (!this.accountsPromise) {
+  /** The tenant's channel accounts, fetched once or when `fresh` (empty when none or not available). */
+  accounts(fresh = false) {
+    if (!this.accountsPromise || fresh) {
       this.accountsPromise = this.api
         .listAccounts()
         .then((res) => res.result || [])

@@ -41,6 +41,8 @@ export class ContactPanel {
     $('#panel').hidden = false;
     document.body.classList.add('panel-open');
     $('#people-toggle').setAttribute('aria-expanded', 'true');
+    // Accounts may have been added since: read them again.
+    if (this.key) this.chat.directory.accounts(true);
     this.fillAccounts();
     this.contactId = null; // fetched afresh
     const r = this.store.room(this.roomId);
