@@ -40,7 +40,8 @@ fn ns_codes(tenant: Uuid) -> String {
 }
 
 fn parse(s: &str) -> Result<Canned> {
-    serde_json::from_str(s).map_err(|e| Error::Internal { message: format!("stored canned response: {e}"), source: None })
+    serde_json::from_str(s)
+        .map_err(|e| Error::Internal { message: format!("stored canned response: {e}"), source: None })
 }
 
 fn json(c: &Canned) -> String {
@@ -76,7 +77,11 @@ pub async fn list(r: &dyn Records, tenant: Uuid, prefix: &str) -> Result<Vec<Can
 }
 
 pub async fn get(r: &dyn Records, tenant: Uuid, id: Uuid) -> Result<Canned> {
-    r.get(&ns_docs(tenant), &id.to_string()).await?.map(|s| parse(&s)).transpose()?.ok_or(Error::NotFound("canned response"))
+    r.get(&ns_docs(tenant), &id.to_string())
+        .await?
+        .map(|s| parse(&s))
+        .transpose()?
+        .ok_or(Error::NotFound("canned response"))
 }
 
 /// Stores a new one (409 `short_code_taken`, 422 `too_many` past the tenant's limit).

@@ -18,8 +18,8 @@ use super::records::Records;
 use crate::app::AppState;
 use crate::auth::{ClientClaims, hash_api_key};
 use crate::error::{Error, Result};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use std::sync::OnceLock;
@@ -122,15 +122,22 @@ fn parse<T: for<'de> Deserialize<'de>>(s: &str) -> Result<T> {
 }
 
 fn invalid_refresh() -> Error {
-    Error::Denied { code: "invalid_refresh", message: "this refresh token is unknown, used, expired or signed out".into() }
+    Error::Denied {
+        code: "invalid_refresh",
+        message: "this refresh token is unknown, used, expired or signed out".into(),
+    }
 }
 
 /// Starts a session for `a` and issues its first pair of tokens.
 pub async fn start(state: &AppState, a: &Account) -> Result<Issued> {
     let family = Uuid::now_v7().to_string();
     let r = &*state.records;
-    r.put(NS_SESSIONS, &family, &serde_json::to_string(&Family { tenant: a.tenant_id, agent: a.id }).unwrap_or_default())
-        .await?;
+    r.put(
+        NS_SESSIONS,
+        &family,
+        &serde_json::to_string(&Family { tenant: a.tenant_id, agent: a.id }).unwrap_or_default(),
+    )
+    .await?;
     r.put(&ns_agent_sessions(a.tenant_id, a.id), &family, "1").await?;
     issue(state, a, family).await
 }
@@ -139,8 +146,17 @@ pub async fn start(state: &AppState, a: &Account) -> Result<Issued> {
 async fn issue(state: &AppState, a: &Account, family: String) -> Result<Issued> {
     let refresh_token = crate::auth::random_key("rt_");
     let refresh_expires_at = crate::model::now() + Duration::days(REFRESH_TTL_DAYS);
-    let rec = Refresh { tenant: a.tenant_id, agent: a.id, family: family.clone(), expires_at: refresh_expires_at, used: false };
-    state.records.put(NS_REFRESH, &hash_api_key(&refresh_token), &serde_json::to_string(&rec).unwrap_or_default()).await?;
+    let rec = Refresh {
+        tenant: a.tenant_id,
+        agent: a.id,
+        family: family.clone(),
+        expires_at: refresh_expires_at,
+        used: false,
+    };
+    state
+        .records
+        .put(NS_REFRESH, &hash_api_key(&refresh_token), &serde_json::to_string(&rec).unwrap_or_default())
+        .await?;
     let now = Utc::now().timestamp() as u64;
     let ttl = state.config.auth.token_ttl_secs;
     let role = match a.role {
@@ -188,8 +204,7 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<(Account, 
 /// Signs out the session `refresh_token` belongs to (401 `invalid_refresh` if it has none).
 pub async fn sign_out(state: &AppState, refresh_token: &str) -> Result<()> {
     let r = &*state.records;
-    let rec: Refresh =
-        parse(&r.remove(NS_REFRESH, &hash_api_key(refresh_token)).await?.ok_or_else(invalid_refresh)?)?;
+    let rec: Refresh = parse(&r.remove(NS_REFRESH, &hash_api_key(refresh_token)).await?.ok_or_else(invalid_refresh)?)?;
     end(r, &rec.family).await
 }
 

@@ -69,7 +69,10 @@ fn check_avatar(url: Option<String>) -> Result<Option<String>> {
         && u.len() <= MAX_AVATAR_URL
         && !u.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
-        return Err(Error::invalid("invalid_avatar_url", format!("avatar_url is an http(s) URL of at most {MAX_AVATAR_URL} bytes")));
+        return Err(Error::invalid(
+            "invalid_avatar_url",
+            format!("avatar_url is an http(s) URL of at most {MAX_AVATAR_URL} bytes"),
+        ));
     }
     Ok(Some(u))
 }
@@ -80,7 +83,9 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
         return state.public_base();
     }
     let clean = |v: &str| !v.is_empty() && v.len() < 256 && v.chars().all(|c| c.is_ascii_graphic());
-    if let Some(o) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).filter(|o| clean(o) && o.starts_with("http")) {
+    if let Some(o) =
+        headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).filter(|o| clean(o) && o.starts_with("http"))
+    {
         return o.trim_end_matches('/').to_string();
     }
     match headers.get(header::HOST).and_then(|h| h.to_str().ok()).filter(|h| clean(h) && !h.contains('/')) {
@@ -213,7 +218,11 @@ pub async fn update(
 #[utoipa::path(delete, path = "/v1.0/agents/{id}", tag = "agents", params(("id" = Uuid, Path)),
     responses((status = 204, description = "deleted; its sessions are ended"), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn delete(State(state): State<AppState>, TenantCtx(t): TenantCtx, Path(id): Path<Uuid>) -> Result<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantCtx(t): TenantCtx,
+    Path(id): Path<Uuid>,
+) -> Result<StatusCode> {
     let a = find(&state, t.id, id).await?;
     sessions::end_all(&*state.records, t.id, a.id).await?;
     accounts::delete(&*state.records, &a).await?;

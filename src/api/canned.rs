@@ -57,7 +57,11 @@ fn tenant(caller: &Caller) -> Result<Uuid> {
 #[utoipa::path(get, path = "/v1.0/canned_responses", tag = "canned_responses", params(CannedParams),
     responses((status = 200, body = CannedList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn list(State(state): State<AppState>, caller: Caller, Query(q): Query<CannedParams>) -> Result<Json<CannedList>> {
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<CannedParams>,
+) -> Result<Json<CannedList>> {
     let t = tenant(&caller)?;
     let prefix = q.q.unwrap_or_default().trim().trim_start_matches('/').to_lowercase();
     if prefix.len() > canned::MAX_CODE {

@@ -273,7 +273,11 @@ pub async fn list(
 #[utoipa::path(get, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)),
     responses((status = 200, body = ConversationView, description = "to an end-user token: its conversation without `metadata`, `detail` and timers"),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)), security(("api_key" = [])))]
-pub async fn get(State(state): State<AppState>, caller: Caller, Path(id): Path<Uuid>) -> Result<Json<ConversationView>> {
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<Uuid>,
+) -> Result<Json<ConversationView>> {
     let c = match &caller {
         // An end user sees its room's name, status and owner, not the operator's own data.
         Caller::Client(claims) if claims.convs.is_some() => {

@@ -30,7 +30,11 @@ pub struct ConversationView {
 }
 
 /// `conversations` with `caller`'s read state, if it has any.
-pub async fn annotate(state: &AppState, caller: &Caller, conversations: Vec<Conversation>) -> Result<Vec<ConversationView>> {
+pub async fn annotate(
+    state: &AppState,
+    caller: &Caller,
+    conversations: Vec<Conversation>,
+) -> Result<Vec<ConversationView>> {
     let Some(identity) = caller.staff_identity() else {
         return Ok(conversations
             .into_iter()

@@ -113,7 +113,10 @@ pub async fn accept(
     state.limits.login_address.check(&peer.ip().to_string()).map_err(|e| limited(&state, e))?;
     sessions::check_password(&b.password)?;
     if b.token.len() > 256 {
-        return Err(Error::Gone { code: "invite_invalid", message: "this invite link is unknown, used or expired".into() });
+        return Err(Error::Gone {
+            code: "invite_invalid",
+            message: "this invite link is unknown, used or expired".into(),
+        });
     }
     // The invite first, so a made-up token costs no hashing.
     let mut a = accounts::take_invite(&*state.records, &b.token).await?;
@@ -177,7 +180,11 @@ pub async fn refresh(
 #[utoipa::path(delete, path = "/v1.0/sessions", tag = "sessions", request_body(content = RefreshBody, description = "or no body and `Authorization: Bearer <refresh token>`"),
     responses((status = 204, description = "signed out: the refresh token and the session's access tokens no longer work"),
         (status = 400, body = ErrorBody), (status = 401, description = "`invalid_refresh`", body = ErrorBody)))]
-pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Result<StatusCode> {
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<StatusCode> {
     let from_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())

@@ -160,6 +160,13 @@ impl Session {
                 return self.send_error("invalid_token", "the new token is malformed or forged").await;
             }
         };
+        // A token of a session that has ended (signed out, agent deleted) renews nothing.
+        let state = self.state.clone();
+        match crate::agents::sessions::alive(&state, &claims).await {
+            Ok(true) => {}
+            Ok(false) => return self.send_error("invalid_token", "this token's session has ended").await,
+            Err(_) => return self.send_error("unavailable", "the session could not be checked; retry").await,
+        }
         if claims.tid != self.claims.tid || claims.sub != self.claims.sub {
             return self.send_error("forbidden", "a refresh token must name the same tenant and identity").await;
         }

@@ -136,7 +136,8 @@ impl Session {
                     }
                     let m = &a.message;
                     if self.claims.convs.is_none()
-                        && let Err(e) = crate::agents::reads::own_message(&*self.state.records, room, &self.claims.sub, m.seq).await
+                        && let Err(e) =
+                            crate::agents::reads::own_message(&*self.state.records, room, &self.claims.sub, m.seq).await
                     {
                         tracing::warn!(error = %e.chain(), %room, "read marker not moved past an own message");
                     }

@@ -10,7 +10,8 @@ pub const PASSWORD: &str = "correct horse battery";
 
 /// Creates an agent with the API key and answers it (with its `invite_url`).
 pub async fn create(api: &Api, email: &str, role: &str) -> Value {
-    let (s, v) = api.post("/v1.0/agents", json!({"email": email, "name": format!("Agent {email}"), "role": role})).await;
+    let (s, v) =
+        api.post("/v1.0/agents", json!({"email": email, "name": format!("Agent {email}"), "role": role})).await;
     assert_eq!(s, 201, "{v}");
     v
 }
@@ -22,10 +23,8 @@ pub fn invite_token(agent: &Value) -> String {
 /// Creates an agent, accepts its invite with [`PASSWORD`]: the session answer.
 pub async fn signed_up(srv: &TestServer, key: &str, email: &str, role: &str) -> Value {
     let agent = create(&srv.api(key), email, role).await;
-    let (s, v) = srv
-        .api("")
-        .post("/v1.0/invites/accept", json!({"token": invite_token(&agent), "password": PASSWORD}))
-        .await;
+    let (s, v) =
+        srv.api("").post("/v1.0/invites/accept", json!({"token": invite_token(&agent), "password": PASSWORD})).await;
     assert_eq!(s, 201, "{v}");
     v
 }
@@ -41,13 +40,19 @@ fn ids(page: &Value) -> Vec<String> {
 #[tokio::test]
 async fn an_agent_signs_up_signs_in_refreshes_and_signs_out() {
     for backend in BACKENDS {
-        let srv = TestServer::start_on(backend, common::test_config()).await;
+        // More sign-ins than the default allowance per email; the limits have their own test.
+        let mut cfg = common::test_config();
+        cfg.limits.login_per_email_per_min = 100;
+        let srv = TestServer::start_on(backend, cfg).await;
         let op = srv.api(KEY_A);
         let anon = srv.api("");
         let agent = create(&op, " Ann.Lee@Example.com ", "agent").await;
         assert_eq!(agent["email"], "ann.lee@example.com", "{backend:?}");
         assert_eq!(agent["identity"], "ann.lee");
-        assert_eq!((agent["role"].as_str(), agent["online"].as_bool(), agent["active"].as_bool()), (Some("agent"), Some(false), Some(false)));
+        assert_eq!(
+            (agent["role"].as_str(), agent["online"].as_bool(), agent["active"].as_bool()),
+            (Some("agent"), Some(false), Some(false))
+        );
         let url = agent["invite_url"].as_str().unwrap();
         assert!(url.starts_with(&format!("http://{}/#invite=", srv.addr)), "{url}");
         assert!(agent["invite_expires_at"].is_string());
@@ -102,7 +107,11 @@ async fn an_agent_signs_up_signs_in_refreshes_and_signs_out() {
         let (s, page) = me.get("/v1.0/conversations").await;
         assert_eq!((s, ids(&page)), (200, vec![free.clone()]), "{page}");
         assert_eq!(me.get(&format!("/v1.0/conversations/{theirs}")).await.0, 403);
-        assert_eq!(me.post("/v1.0/agents", json!({"email": "z@example.com", "name": "Z"})).await.0, 403, "writes need the API key");
+        assert_eq!(
+            me.post("/v1.0/agents", json!({"email": "z@example.com", "name": "Z"})).await.0,
+            403,
+            "writes need the API key"
+        );
         let mut ws = srv.ws(&token).await;
         ws.subscribe(&free, None).await;
         ws.send(json!({"type": "subscribe", "conversation_id": theirs})).await;
@@ -125,8 +134,21 @@ async fn an_agent_signs_up_signs_in_refreshes_and_signs_out() {
         assert_eq!(srv.api(second["token"].as_str().unwrap()).get("/v1.0/conversations").await.0, 200);
         let (s, v) = anon.post("/v1.0/sessions/refresh", json!({"refresh_token": r1})).await;
         assert_eq!((s, v["error"]["code"].as_str()), (401, Some("invalid_refresh")));
-        assert_eq!(anon.post("/v1.0/sessions/refresh", json!({"refresh_token": r2})).await.0, 401, "the family is revoked");
+        assert_eq!(
+            anon.post("/v1.0/sessions/refresh", json!({"refresh_token": r2})).await.0,
+            401,
+            "the family is revoked"
+        );
         assert_eq!(me.get("/v1.0/conversations").await.0, 401, "and so are its access tokens");
+        // The open WebSocket cannot renew itself with a token of the ended session.
+        ws.send(json!({"type": "refresh", "token": second["token"]})).await;
+        let e = loop {
+            let f = ws.next().await;
+            if f["type"] == "error" || f["type"] == "refreshed" {
+                break f;
+            }
+        };
+        assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("invalid_token")), "{e}");
 
         // Sign out: with the body, then with the bearer header.
         for by_header in [false, true] {
@@ -156,7 +178,8 @@ async fn an_agent_signs_up_signs_in_refreshes_and_signs_out() {
         let r3 = s3["refresh_token"].as_str().unwrap();
         assert_eq!(anon.post("/v1.0/sessions/refresh", json!({"refresh_token": r3})).await.0, 401);
         assert_eq!(sign_in(&srv, "ann.lee@example.com", PASSWORD).await.0, 401);
-        let (s, _) = anon.post("/v1.0/invites/accept", json!({"token": invite_token(&again), "password": PASSWORD})).await;
+        let (s, _) =
+            anon.post("/v1.0/invites/accept", json!({"token": invite_token(&again), "password": PASSWORD})).await;
         assert_eq!(s, 410, "a deleted agent's invite is dead");
         srv.stop().await;
     }
@@ -179,8 +202,17 @@ async fn admins_get_an_operator_token_and_agents_can_be_changed() {
         // PATCH: name, avatar; a role change ends the sessions (their tokens carry the role).
         let id = session["agent"]["id"].as_str().unwrap();
         let path = format!("/v1.0/agents/{id}");
-        let (s, v) = op.call(reqwest::Method::PATCH, &path, Some(json!({"name": "The Boss", "avatar_url": "https://x.example/a.png"}))).await;
-        assert_eq!((s, v["name"].as_str(), v["avatar_url"].as_str()), (200, Some("The Boss"), Some("https://x.example/a.png")));
+        let (s, v) = op
+            .call(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"name": "The Boss", "avatar_url": "https://x.example/a.png"})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["name"].as_str(), v["avatar_url"].as_str()),
+            (200, Some("The Boss"), Some("https://x.example/a.png"))
+        );
         assert_eq!(admin.get("/v1.0/conversations").await.0, 200, "a name change keeps the session");
         let (s, v) = op.call(reqwest::Method::PATCH, &path, Some(json!({"role": "agent", "avatar_url": null}))).await;
         assert_eq!((s, v["role"].as_str(), v["avatar_url"].is_null()), (200, Some("agent"), true), "{v}");

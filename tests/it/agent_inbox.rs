@@ -19,9 +19,11 @@ async fn canned_responses_crud_conflicts_limits_and_isolation() {
         let op = srv.api(KEY_A);
         let session = signed_up(&srv, KEY_A, "ann@example.com", "agent").await;
         let agent = srv.api(session["token"].as_str().unwrap());
-        let (s, thanks) = op.post("/v1.0/canned_responses", json!({"short_code": "thanks", "content": "Thank you!"})).await;
+        let (s, thanks) =
+            op.post("/v1.0/canned_responses", json!({"short_code": "thanks", "content": "Thank you!"})).await;
         assert_eq!(s, 201, "{backend:?}: {thanks}");
-        let (s, _) = agent.post("/v1.0/canned_responses", json!({"short_code": "thx-2", "content": "Thanks again"})).await;
+        let (s, _) =
+            agent.post("/v1.0/canned_responses", json!({"short_code": "thx-2", "content": "Thanks again"})).await;
         assert_eq!(s, 201, "agents add canned responses too");
         op.post("/v1.0/canned_responses", json!({"short_code": "hello", "content": "Hi there"})).await;
         assert_eq!(codes(&agent.get("/v1.0/canned_responses").await.1), ["hello", "thanks", "thx-2"]);
@@ -41,14 +43,22 @@ async fn canned_responses_crud_conflicts_limits_and_isolation() {
             let (s, v) = op.post("/v1.0/canned_responses", body).await;
             assert_eq!((s, v["error"]["code"].as_str()), (422, Some(code)), "{v}");
         }
-        assert_eq!(op.post("/v1.0/canned_responses", json!({"short_code": "max", "content": "x".repeat(4096)})).await.0, 201);
+        assert_eq!(
+            op.post("/v1.0/canned_responses", json!({"short_code": "max", "content": "x".repeat(4096)})).await.0,
+            201
+        );
 
         let path = format!("/v1.0/canned_responses/{}", thanks["id"].as_str().unwrap());
         let (s, v) = agent.call(reqwest::Method::PATCH, &path, Some(json!({"short_code": "hello"}))).await;
         assert_eq!((s, v["error"]["code"].as_str()), (409, Some("short_code_taken")), "{v}");
-        let (s, v) = agent.call(reqwest::Method::PATCH, &path, Some(json!({"short_code": "ty", "content": "Thanks!"}))).await;
+        let (s, v) =
+            agent.call(reqwest::Method::PATCH, &path, Some(json!({"short_code": "ty", "content": "Thanks!"}))).await;
         assert_eq!((s, v["short_code"].as_str(), v["content"].as_str()), (200, Some("ty"), Some("Thanks!")), "{v}");
-        assert_eq!(op.post("/v1.0/canned_responses", json!({"short_code": "thanks", "content": "reused"})).await.0, 201, "the old code is free again");
+        assert_eq!(
+            op.post("/v1.0/canned_responses", json!({"short_code": "thanks", "content": "reused"})).await.0,
+            201,
+            "the old code is free again"
+        );
         assert_eq!(agent.get(&path).await.1["short_code"], "ty");
 
         // Another tenant sees and touches nothing; end-user tokens get nothing.
@@ -56,7 +66,11 @@ async fn canned_responses_crud_conflicts_limits_and_isolation() {
         assert!(codes(&other.get("/v1.0/canned_responses").await.1).is_empty());
         assert_eq!(other.get(&path).await.0, 404);
         assert_eq!(other.delete(&path).await.0, 404);
-        assert_eq!(other.post("/v1.0/canned_responses", json!({"short_code": "ty", "content": "b's own"})).await.0, 201, "codes are per tenant");
+        assert_eq!(
+            other.post("/v1.0/canned_responses", json!({"short_code": "ty", "content": "b's own"})).await.0,
+            201,
+            "codes are per tenant"
+        );
         let c = op.conversation("room").await;
         op.webchat(&c, "carol").await;
         let carol = srv.api(&op.token("carol", &[&c]).await);
@@ -87,12 +101,21 @@ async fn read_state_lives_on_the_server_per_agent() {
         let c = op.conversation("customer").await;
         let pid = op.webchat(&c, "carol").await;
         for text in ["one", "two", "three"] {
-            let (s, v) = op.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": text, "author_participant_id": pid})).await;
+            let (s, v) = op
+                .post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": text, "author_participant_id": pid}))
+                .await;
             assert_eq!(s, 201, "{v}");
         }
         let (_, page) = a1.get("/v1.0/conversations").await;
-        assert_eq!((page["result"][0]["last_read_seq"].as_u64(), page["result"][0]["unread_count"].as_u64()), (Some(0), Some(3)), "{backend:?}: {page}");
-        assert!(op.get("/v1.0/conversations").await.1["result"][0].get("unread_count").is_none(), "API keys have no read state");
+        assert_eq!(
+            (page["result"][0]["last_read_seq"].as_u64(), page["result"][0]["unread_count"].as_u64()),
+            (Some(0), Some(3)),
+            "{backend:?}: {page}"
+        );
+        assert!(
+            op.get("/v1.0/conversations").await.1["result"][0].get("unread_count").is_none(),
+            "API keys have no read state"
+        );
 
         // REST marks; the other sign-in sees it; a marker never moves back.
         let (s, v) = a1.post(&format!("/v1.0/conversations/{c}/read"), json!({"seq": 2})).await;
@@ -108,7 +131,8 @@ async fn read_state_lives_on_the_server_per_agent() {
         eventually(|| async { (state_of(&a1, &c).await == (3, 0)).then_some(()) }).await;
 
         // A new message from the customer is unread; the agent's own reply is not.
-        op.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "four", "author_participant_id": pid})).await;
+        op.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "four", "author_participant_id": pid}))
+            .await;
         assert_eq!(state_of(&a1, &c).await, (3, 1));
         ws.send(json!({"type": "send", "conversation_id": c, "text": "on it", "client_id": "r1"})).await;
         ws.next_of("ack").await;
@@ -140,7 +164,12 @@ async fn an_end_user_reads_names_but_no_addresses() {
         let c = op.conversation("Order #42").await;
         op.put(&format!("/v1.0/conversations/{c}"), json!({"owner_id": "ann", "metadata": {"internal": "vip"}})).await;
         op.webchat(&c, "carol").await;
-        let (s, v) = op.post(&format!("/v1.0/conversations/{c}/participants"), json!({"address": {"type": "webchat", "target": "dave-secret-id", "name": "Dave"}})).await;
+        let (s, v) = op
+            .post(
+                &format!("/v1.0/conversations/{c}/participants"),
+                json!({"address": {"type": "webchat", "target": "dave-secret-id", "name": "Dave"}}),
+            )
+            .await;
         assert_eq!(s, 201, "{v}");
         let agent = srv.api(session["token"].as_str().unwrap());
         agent.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "hello"})).await;
@@ -152,9 +181,14 @@ async fn an_end_user_reads_names_but_no_addresses() {
         assert_eq!(conv["metadata"], json!({}), "not the operator's own data");
         let (s, list) = carol.get(&format!("/v1.0/conversations/{c}/participants")).await;
         assert_eq!(s, 200, "{list}");
-        let named = |n: &str| list["result"].as_array().unwrap().iter().find(|p| p["address"]["name"] == n).unwrap().clone();
+        let named =
+            |n: &str| list["result"].as_array().unwrap().iter().find(|p| p["address"]["name"] == n).unwrap().clone();
         let ann = named("Agent ann@example.com");
-        assert_eq!((ann["address"]["type"].as_str(), ann["address"]["target"].as_str()), (Some("agent"), Some("ann")), "agents are named after their account");
+        assert_eq!(
+            (ann["address"]["type"].as_str(), ann["address"]["target"].as_str()),
+            (Some("agent"), Some("ann")),
+            "agents are named after their account"
+        );
         assert_eq!(named("carol")["address"]["target"], "carol", "its own address");
         assert!(named("carol")["contact_id"].is_string());
         assert_eq!(named("Dave")["address"]["target"], "", "no one else's address");

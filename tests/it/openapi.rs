@@ -156,7 +156,8 @@ async fn schemathesis_finds_nothing_on_any_operation() {
         .current_dir(dir.path())
         .kill_on_drop(true)
         .output();
-    let out = tokio::time::timeout(Duration::from_secs(240), out).await.expect("schemathesis within 240 s").unwrap();
+    // 66 operations on a machine shared with the rest of the suite: generous, only a hang trips it.
+    let out = tokio::time::timeout(Duration::from_secs(420), out).await.expect("schemathesis within 420 s").unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     let summary = text.rfind("SUMMARY").map_or(&text[..], |i| &text[i..]);
     eprintln!("schemathesis took {:?}:\n{summary}", started.elapsed());

@@ -318,11 +318,15 @@ async fn client_tokens_read_their_own_conversations_messages_only() {
         let id = page["result"][0]["id"].as_str().unwrap();
         assert_eq!(alice.get(&format!("/v1.0/conversations/{c}/messages/{id}")).await.0, 200);
 
+        // Its own conversation and participants it may read (names, not others' addresses:
+        // see agent_inbox); nothing else.
+        assert_eq!(alice.get(&format!("/v1.0/conversations/{c}")).await.1["name"], "mine");
+        assert_eq!(alice.get(&format!("/v1.0/conversations/{c}/participants")).await.0, 200);
         for path in [
             format!("/v1.0/conversations/{d}/messages"),
             "/v1.0/conversations".to_string(),
-            format!("/v1.0/conversations/{c}"),
-            format!("/v1.0/conversations/{c}/participants"),
+            format!("/v1.0/conversations/{d}"),
+            format!("/v1.0/conversations/{d}/participants"),
         ] {
             let (s, e) = alice.get(&path).await;
             assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "{backend:?} {path}");
@@ -332,6 +336,7 @@ async fn client_tokens_read_their_own_conversations_messages_only() {
         assert_eq!(api.delete(&format!("/v1.0/conversations/{c}/participants/{alice_id}")).await.0, 200);
         let (s, e) = alice.get(&format!("/v1.0/conversations/{c}/messages")).await;
         assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "removed from the room");
+        assert_eq!(alice.get(&format!("/v1.0/conversations/{c}")).await.0, 403, "removed from the room");
         srv.stop().await;
     })
     .await;

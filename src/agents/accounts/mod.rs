@@ -187,12 +187,8 @@ pub async fn delete(r: &dyn Records, a: &Account) -> Result<()> {
 
 /// The accounts an email signs in to: `(tenant, agent id)`, at most a few.
 pub async fn by_email(r: &dyn Records, email: &str) -> Result<Vec<(Uuid, Uuid)>> {
-    let mut out: Vec<(Uuid, Uuid)> = r
-        .all(&ns_login(email))
-        .await?
-        .iter()
-        .filter_map(|(t, a)| Some((t.parse().ok()?, a.parse().ok()?)))
-        .collect();
+    let mut out: Vec<(Uuid, Uuid)> =
+        r.all(&ns_login(email)).await?.iter().filter_map(|(t, a)| Some((t.parse().ok()?, a.parse().ok()?))).collect();
     out.sort();
     Ok(out)
 }
@@ -215,7 +211,8 @@ pub async fn invite(r: &dyn Records, a: &mut Account) -> Result<String> {
 /// Consumes an invite token: the account it was made for, if the token is live (410
 /// `invite_invalid` otherwise: unknown, used, expired, or superseded by a newer one).
 pub async fn take_invite(r: &dyn Records, token: &str) -> Result<Account> {
-    let dead = || Error::Gone { code: "invite_invalid", message: "this invite link is unknown, used or expired".into() };
+    let dead =
+        || Error::Gone { code: "invite_invalid", message: "this invite link is unknown, used or expired".into() };
     let hash = hash_api_key(token);
     let invite: Invite = match r.remove(NS_INVITES, &hash).await? {
         Some(s) => parse(&s)?,

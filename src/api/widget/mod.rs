@@ -122,7 +122,14 @@ pub fn unix_now() -> u64 {
 pub fn client_token(state: &AppState, tenant: Uuid, identity: &str, conversations: Vec<Uuid>) -> (String, u64) {
     let now = unix_now();
     let exp = now + state.config.auth.token_ttl_secs;
-    let claims =
-        ClientClaims { sub: identity.to_string(), tid: tenant, convs: Some(conversations), iat: now, exp, role: None, sid: None };
+    let claims = ClientClaims {
+        sub: identity.to_string(),
+        tid: tenant,
+        convs: Some(conversations),
+        iat: now,
+        exp,
+        role: None,
+        sid: None,
+    };
     (state.tokens.sign(&claims), exp)
 }
