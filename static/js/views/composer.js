@@ -48,7 +48,13 @@ export class Composer {
       this.suggest();
       if (this.roomId && this.text.value.trim()) this.chat.typing(this.roomId);
     });
-    this.text.addEventListener('blur', () => setTimeout(() => this.closeList(), 150));
+    // Leaving the box closes the list (later, so a click on an option lands first; not if the
+    // focus came back meanwhile).
+    this.text.addEventListener('blur', () =>
+      setTimeout(() => {
+        if (document.activeElement !== this.text) this.closeList();
+      }, 150),
+    );
   }
 
   get note() {
