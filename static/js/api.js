@@ -1,5 +1,5 @@
-// The operator's REST calls with an API key (conversation list, tokens, participants,
-// assignment). The HTTP mechanics (errors as ApiError with the server's `code`, concurrency,
+// The staff's REST calls (conversation list, tokens, participants, assignment, agents, canned
+// responses, contacts), with an API key or with a signed-in agent's token. The HTTP mechanics (errors as ApiError with the server's `code`, concurrency,
 // 429 retries) are the JS client's `Rest` (served at /sdk/), as are history pages, which the
 // page reads with its client token through the client.
 
@@ -8,9 +8,12 @@ import { ApiError, decodeToken, Rest } from '/sdk/index.js';
 export { ApiError, decodeToken };
 
 export class Api extends Rest {
-  /** @param {string} key API key sent as `Authorization: Bearer <key>` */
-  constructor(key, base = '') {
-    super({ url: base, auth: key });
+  /**
+   * @param {string | (() => string)} auth API key, or a function giving the session's current
+   *   token (sent as `Authorization: Bearer …`)
+   */
+  constructor(auth, base = '') {
+    super({ url: base, auth });
   }
 
   /** Operator token: may join any conversation of the tenant. */
@@ -23,9 +26,13 @@ export class Api extends Rest {
     return this.call('POST', '/tokens', { identity, conversation_ids: conversationIds });
   }
 
-  listConversations({ pageSize = 30, pageToken } = {}) {
+  /** Newest first; `filter`: `{ownerId ('none': unassigned), status, q}` (server-side filters). */
+  listConversations({ pageSize = 30, pageToken, filter = {} } = {}) {
     const q = new URLSearchParams({ page_size: String(pageSize) });
     if (pageToken) q.set('page_token', pageToken);
+    if (filter.ownerId) q.set('owner_id', filter.ownerId);
+    if (filter.status) q.set('status', filter.status);
+    if (filter.q) q.set('q', filter.q);
     return this.call('GET', `/conversations?${q}`);
   }
 
@@ -50,8 +57,37 @@ export class Api extends Rest {
   }
 
   /** Sets the conversation's status (`open`, `resolved`…); returns the updated conversation. */
-  setStatus(conversationId, status) {
-    return this.call('PUT', `/conversations/${conversationId}`, { status });
+  setStatus(conversationId, status, snoozedUntil) {
+    const body = { status };
+    if (snoozedUntil) body.snoozed_until = snoozedUntil;
+    return this.call('PUT', `/conversations/${conversationId}`, body);
+  }
+
+  /** The tenant's agents, each with `online` (`GET /v1.0/agents`). */
+  agents() {
+    return this.call('GET', '/agents?page_size=100');
+  }
+
+  /** Canned responses whose short code starts with `prefix`. */
+  canned(prefix = '') {
+    return this.call('GET', `/canned_responses${prefix ? `?${new URLSearchParams({ q: prefix })}` : ''}`);
+  }
+
+  contact(id) {
+    return this.call('GET', `/contacts/${id}`);
+  }
+
+  contactConversations(id) {
+    return this.call('GET', `/contacts/${id}/conversations`);
+  }
+
+  findContacts(q) {
+    return this.call('GET', `/contacts?${new URLSearchParams({ q, page_size: '10' })}`);
+  }
+
+  /** Merges contact `otherId` into `id`: `{contact, merged_id}`. */
+  mergeContact(id, otherId) {
+    return this.call('POST', `/contacts/${id}/merge`, { contact_id: otherId });
   }
 
   unassign(conversationId) {

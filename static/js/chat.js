@@ -19,6 +19,8 @@ const HISTORY_PAGE = 30;
  * while connected to a server that does not confirm the watch with `watching`.
  */
 const LIST_POLL_MS = 60000;
+/** How often the agent picker's presence is refreshed. */
+const AGENTS_POLL_MS = 30000;
 /** Below the server's `ws.max_subscriptions` (100 by default). */
 export const MAX_SUBSCRIPTIONS = 90;
 
@@ -26,12 +28,13 @@ export class Chat {
   /**
    * @param {object} o
    * @param {import('./store.js').Store} o.store
-   * @param {import('./api.js').Api|null} o.api present in operator mode (API key)
-   * @param {string} o.token client token (operator or end user)
+   * @param {import('./api.js').Api|null} o.api present for staff (API key or signed-in agent)
+   * @param {string} o.token client token (operator, agent or end user)
+   * @param {(o: {reason: string}) => Promise<string>} [o.getToken] staff: a fresh token
    * @param {string[]} [o.conversationIds] end-user mode: the token's conversations
    * @param {(text: string) => void} o.announce screen-reader announcement
    */
-  constructor({ store, api, token, conversationIds, announce }) {
+  constructor({ store, api, token, getToken, conversationIds, announce }) {
     this.store = store;
     this.api = api;
     /** Operator-only REST actions (conversation list, participants, invites). */
@@ -42,9 +45,10 @@ export class Chat {
     this.watchLive = false; // the server confirmed `watch_conversations` on this connection
     this.client = new SwitchboardClient({
       token,
-      // Operators mint a new token with the API key (ahead of expiry, or after a refusal); an
-      // end user's link cannot be renewed: the page then shows the link as expired.
-      getToken: api ? async () => (await api.mintOperatorToken(store.identity)).token : undefined,
+      // Staff get a new token ahead of expiry or after a refusal (minted with the API key, or
+      // renewed with the session's refresh token); an end user's link cannot be renewed: the
+      // page then shows the link as expired.
+      getToken,
     });
     for (const id of conversationIds || []) {
       store.ensureRoom(id);
@@ -82,11 +86,17 @@ export class Chat {
       this.pollTimer = setInterval(() => {
         if (this.client.connected && !this.watchLive) dir.refresh();
       }, LIST_POLL_MS);
+      // The picker's presence dots: agents come and go without a frame to this page.
+      dir.loadAgents().catch(() => {});
+      this.agentsTimer = setInterval(() => {
+        if (document.visibilityState === 'visible') dir.loadAgents().catch(() => {});
+      }, AGENTS_POLL_MS);
     }
   }
 
   stop() {
     clearInterval(this.pollTimer);
+    clearInterval(this.agentsTimer);
     this.client.close();
   }
 
@@ -277,10 +287,11 @@ export class Chat {
     s.touch({ list: true, room: roomId });
   }
 
-  send(roomId, text, medias = []) {
+  /** `visibility: 'internal'`: a private note (staff only, never sent over a channel). */
+  send(roomId, text, medias = [], visibility = 'public') {
     const body = text.trim();
     if (!body && !medias.length) return;
-    const p = { clientId: newClientId(), text: body, medias, tm: new Date().toISOString(), state: 'sending' };
+    const p = { clientId: newClientId(), text: body, medias, visibility, tm: new Date().toISOString(), state: 'sending' };
     this.store.addPending(roomId, p);
     this.transmit(roomId, p);
   }
@@ -298,7 +309,12 @@ export class Chat {
   /** The client retries until the ack (same client_id: never stored twice); a refusal fails it. */
   transmit(roomId, p) {
     this.client
-      .send(roomId, { text: p.text, medias: p.medias, clientId: p.clientId })
+      .send(roomId, {
+        text: p.text,
+        medias: p.medias.map((m) => (m.id ? { media_id: m.id } : m)),
+        clientId: p.clientId,
+        visibility: p.visibility === 'internal' ? 'internal' : undefined,
+      })
       .catch((e) => this.store.failPending(roomId, p.clientId, e.message));
   }
 

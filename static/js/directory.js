@@ -1,6 +1,7 @@
-// Operator-only actions: the conversation list (the first page over REST whenever the socket's
-// watch says `watching`, then live `conversation` frames; further pages on demand), creating a
-// conversation, adding participants, joining, and minting end-user invite links.
+// Staff-only actions: the conversation list (the first page over REST whenever the socket's
+// watch says `watching`, then live `conversation` frames; further pages on demand; a page under
+// the list's filters), the agents for the picker (with presence), creating a conversation,
+// adding participants, joining, and minting end-user invite links.
 
 const LIST_PAGE = 30;
 
@@ -54,6 +55,31 @@ export class Directory {
     }
   }
 
+  /** The first page under `filter` (`{ownerId, status, q}`), added to the known rooms. */
+  async search(filter) {
+    const page = await this.api.listConversations({ pageSize: LIST_PAGE, filter });
+    this.add(page.result, true);
+    return page;
+  }
+
+  /**
+   * The tenant's agents with their presence (`GET /v1.0/agents`): `null` when this server has no
+   * agent accounts (404) or this sign-in may not list them (403); the picker then falls back.
+   */
+  async loadAgents() {
+    try {
+      const page = await this.api.agents();
+      const s = this.store;
+      s.agents = new Map(page.result.map((a) => [a.identity, a]));
+      s.agentsKnown = true;
+      s.touch({ list: true, room: s.activeId });
+      return s.agents;
+    } catch (e) {
+      if (e.status === 404 || e.status === 403 || e.status === 405) return null;
+      throw e;
+    }
+  }
+
   async loadMore() {
     const token = this.store.nextPageToken;
     if (!token) return;
@@ -62,12 +88,13 @@ export class Directory {
     this.add(page.result);
   }
 
-  add(list) {
+  /** `quiet`: found by a search, not new (no announcement). */
+  add(list, quiet = false) {
     for (const c of list) {
       const known = this.store.room(c.id);
       const r = this.store.upsertConversation(c);
       if (known) continue;
-      if (this.listed) this.chat.announce(`New conversation: ${c.name || 'unnamed'}`);
+      if (this.listed && !quiet) this.chat.announce(`New conversation: ${c.name || 'unnamed'}`);
       if (this.chat.canSubscribe()) this.chat.subscribe(r);
     }
     this.listed = true;
@@ -81,9 +108,9 @@ export class Directory {
     return r;
   }
 
-  /** The tenant's channel accounts, fetched once (empty when none or not available). */
-  accounts() {
-    if (!this.accountsPromise) {
+  /** The tenant's channel accounts, fetched once or when `fresh` (empty when none or not available). */
+  accounts(fresh = false) {
+    if (!this.accountsPromise || fresh) {
       this.accountsPromise = this.api
         .listAccounts()
         .then((res) => res.result || [])
@@ -110,8 +137,8 @@ export class Directory {
   }
 
   /** Sets the room's status (Resolve / Reopen); watchers learn it from the `conversation` frame too. */
-  async setStatus(roomId, status) {
-    const c = await this.api.setStatus(roomId, status);
+  async setStatus(roomId, status, snoozedUntil) {
+    const c = await this.api.setStatus(roomId, status, snoozedUntil);
     this.store.upsertConversation(c);
     return c;
   }

@@ -1,75 +1,24 @@
-// Entry point: picks the mode (operator with an API key, or end user with `#token=` — or the
-// `?token=` of older links), builds the store, controller and views, and routes store changes to
-// the views.
+// Entry point: picks the mode — staff signed in with email and password (session.js), an admin
+// with an API key, or an end user with a `#token=` link (enduser.js) — builds the store,
+// controller and views, and routes store changes to the views.
 
-import { Api, decodeToken } from './api.js';
+import { Api } from './api.js';
 import { Chat } from './chat.js';
+import { hasLeft, leave, startUser, userToken } from './enduser.js';
+import { Notifier } from './notify.js';
+import { Session } from './session.js';
 import { Store } from './store.js';
+import { ContactPanel } from './views/contact.js';
+import { Composer } from './views/composer.js';
 import { $ } from './views/dom.js';
+import { FiltersView } from './views/filters.js';
 import { ListView } from './views/list.js';
-import { hideLogin, showLogin } from './views/login.js';
+import { hideLogin, showInvite, showLogin } from './views/login.js';
 import { MessagesView } from './views/messages.js';
 import { RoomView } from './views/room.js';
 
 const SESSION_KEY = 'switchboard:operator';
-const USER_KEY = 'switchboard:user-token';
-const USER_NAME_KEY = 'switchboard:user-room-name';
-const LEFT_KEY = 'switchboard:user-left'; // this tab's end user left: a reload says goodbye again
-
-/**
- * The end user's client token: from the link's fragment (`#token=`), else its query (`?token=`,
- * links made before the fragment), else the one this tab was opened with (kept in
- * sessionStorage, so a reload stays signed in). A token found in the URL is removed from the
- * address bar at once (history.replaceState), so it is not bookmarked, copied or sent along as
- * `Referer`.
- */
-let userRoomName = '';
-
-function savedRoomName() {
-  try {
-    return userRoomName || sessionStorage.getItem(USER_NAME_KEY) || '';
-  } catch {
-    return userRoomName;
-  }
-}
-
-function userToken() {
-  const hash = new URLSearchParams(location.hash.slice(1));
-  const query = new URLSearchParams(location.search);
-  const token = hash.get('token') || query.get('token');
-  // The conversation's name rides along in the invite link (`&name=`): an end user's token reads
-  // messages only, so the page could not look it up.
-  const name = hash.get('name') || query.get('name');
-  if (name) {
-    try {
-      sessionStorage.setItem(USER_NAME_KEY, name);
-    } catch {
-      // storage disabled: shown for this page load only
-    }
-    userRoomName = name;
-  }
-  if (!token) {
-    try {
-      return sessionStorage.getItem(USER_KEY);
-    } catch {
-      return null;
-    }
-  }
-  try {
-    sessionStorage.setItem(USER_KEY, token);
-    sessionStorage.removeItem(LEFT_KEY);
-  } catch {
-    // storage disabled: a reload needs the link again
-  }
-  hash.delete('token');
-  query.delete('token');
-  hash.delete('name');
-  query.delete('name');
-  const q = query.toString();
-  const f = hash.toString();
-  history.replaceState(null, '', `${location.pathname}${q ? `?${q}` : ''}${f ? `#${f}` : ''}`);
-  return token;
-}
+const ENDED_KEY = 'switchboard:session-ended';
 
 const CONN_TEXT = {
   connecting: 'connecting…',
@@ -97,6 +46,7 @@ function savedOperator() {
   }
 }
 
+/** An admin with the tenant's API key: an operator token minted with it (and renewed with it). */
 async function startOperator({ key, identity }) {
   const api = new Api(key);
   const t = await api.mintOperatorToken(identity);
@@ -106,60 +56,63 @@ async function startOperator({ key, identity }) {
   } catch {
     // storage disabled: a reload asks again
   }
-  const store = new Store({ mode: 'operator', identity: t.identity || identity });
-  const chat = new Chat({ store, api, token: t.token, announce });
+  const store = new Store({ mode: 'operator', identity: t.identity || identity, role: 'key' });
+  const getToken = async () => (await api.mintOperatorToken(store.identity)).token;
+  const chat = new Chat({ store, api, token: t.token, getToken, announce });
   await chat.start();
-  mount(store, chat);
+  mount(store, chat, () => {
+    try {
+      sessionStorage.removeItem(SESSION_KEY);
+    } catch {
+      // nothing saved
+    }
+  });
 }
 
-function startUser(token) {
-  const claims = decodeToken(token);
-  const fail = (text) => {
-    hideLogin();
-    $('#app').hidden = false;
-    $('#sidebar').hidden = true;
-    $('#conn').textContent = 'not connected';
-    $('#signout').hidden = true;
-    $('#notice').textContent = text;
-    $('#notice').hidden = false;
+/** Staff signed in with email and password: the session's token, renewed with its refresh token. */
+async function startSession(session) {
+  const api = new Api(() => session.current);
+  const role = session.admin ? 'admin' : 'agent';
+  const store = new Store({ mode: 'operator', identity: session.identity, role, name: session.agent.name });
+  // The client asks for a token on connect (fresh enough) and ahead of expiry (renewed).
+  const getToken = ({ reason } = {}) => (reason === 'connect' ? session.token() : session.refresh());
+  await session.token();
+  const chat = new Chat({ store, api, token: session.current, getToken, announce });
+  // The session ended elsewhere (signed out, password changed, refresh refused): start over,
+  // saying why, from a fresh page (the views are bound once per page).
+  session.onEnd = (text) => {
+    chat.stop();
+    try {
+      sessionStorage.setItem(ENDED_KEY, text);
+    } catch {
+      // the sign-in page then shows no reason
+    }
+    location.href = '/';
   };
-  if (!claims) return fail('This chat link is not valid.');
-  if (!Array.isArray(claims.convs)) return fail('This is an operator token: sign in with an API key instead.');
-  if (claims.exp * 1000 <= Date.now()) return fail('This chat link has expired. Ask for a new one.');
-  const store = new Store({ mode: 'user', identity: claims.sub });
-  const chat = new Chat({ store, api: null, token, conversationIds: claims.convs, announce });
-  const name = savedRoomName();
-  if (name && claims.convs.length === 1) store.room(claims.convs[0]).name = name;
-  chat.start();
-  mount(store, chat);
-  return undefined;
+  await chat.start();
+  mount(store, chat, () => session.signOut());
 }
 
-/**
- * An end user leaving: the tab forgets the link's token and shows a goodbye, not the
- * operator's API-key sign-in (the link they were given brings them back).
- */
-function leave() {
-  try {
-    sessionStorage.removeItem(USER_KEY);
-    sessionStorage.removeItem(USER_NAME_KEY);
-    sessionStorage.setItem(LEFT_KEY, '1');
-  } catch {
-    // nothing saved
-  }
-  $('#app').hidden = true;
-  hideLogin();
-  $('#left').hidden = false;
-  $('#left h1').focus();
+async function onPassword({ email, password }) {
+  await startSession(await Session.signIn(email, password));
 }
 
-function mount(store, chat) {
+async function onKey(v) {
+  await startOperator(v);
+}
+
+function mount(store, chat, signOut) {
   hideLogin();
   $('#app').hidden = false;
   document.body.dataset.mode = store.mode;
-  $('#me').textContent = store.mode === 'operator' ? `${store.identity} (operator)` : store.identity;
+  const roleText = { key: 'operator', admin: 'admin', agent: 'agent' }[store.role] || '';
+  $('#me').textContent = roleText ? `${store.name || store.identity} (${roleText})` : store.identity;
   const messages = new MessagesView({ store, chat });
-  const room = new RoomView({ store, chat, messages });
+  const composer = new Composer({ store, chat, messages });
+  const panel = new ContactPanel({ store, chat });
+  const room = new RoomView({ store, chat, messages, composer, panel });
+  const notifier = new Notifier({ store });
+  if (store.mode === 'operator') new FiltersView({ store, chat });
   const open = (id, { focus = true } = {}) => {
     // Shown first, then filled: the history pins to its newest message in a visible scroller.
     document.body.classList.add('room-open');
@@ -170,6 +123,12 @@ function mount(store, chat) {
     if (focus) $('#composer-text').focus();
   };
   const list = new ListView({ store, chat, onOpen: (id) => open(id) });
+  panel.onOpen = (id) => open(id);
+  // A desktop notification's click sets `#c=<id>`.
+  window.addEventListener('hashchange', () => {
+    const m = /^#c=([0-9a-f-]{36})$/.exec(location.hash);
+    if (m && store.room(m[1]) && store.activeId !== m[1]) open(m[1], { focus: false });
+  });
   const back = () => {
     if (!document.body.classList.contains('room-open')) return;
     document.body.classList.remove('room-open');
@@ -183,14 +142,17 @@ function mount(store, chat) {
     const target = store.activeId ? $('#scroller') : $('#conv-list button');
     if (target) target.focus();
   };
-  // Escape closes what is open, innermost first: the participants panel, then (phone width)
-  // the room, back to the list.
+  // Escape closes what is open, innermost first: the canned list (the composer's), the settings,
+  // the contact panel, the notice, then (phone width) the room, back to the list.
   document.addEventListener('keydown', (ev) => {
     if (ev.key !== 'Escape' || ev.defaultPrevented) return;
-    const people = $('#people');
-    if (people.open) {
-      people.open = false;
-      people.querySelector('summary').focus();
+    const settings = $('#settings');
+    if (settings.open) {
+      settings.open = false;
+      settings.querySelector('summary').focus();
+      ev.preventDefault();
+    } else if (panel.isOpen()) {
+      panel.close();
       ev.preventDefault();
     } else if (!$('#notice').hidden) {
       store.setNotice(null);
@@ -207,12 +169,9 @@ function mount(store, chat) {
       leave();
       return;
     }
-    try {
-      sessionStorage.removeItem(SESSION_KEY);
-    } catch {
-      // nothing saved
-    }
-    location.href = '/';
+    Promise.resolve(signOut && signOut()).finally(() => {
+      location.href = '/';
+    });
   };
 
   let noticeShown = null;
@@ -232,6 +191,7 @@ function mount(store, chat) {
     }
     if (d.list) list.render();
     if (store.activeId && d.rooms.has(store.activeId)) room.render();
+    notifier.update();
   });
   $('#notice').addEventListener('click', () => store.setNotice(null));
 
@@ -254,26 +214,49 @@ function mount(store, chat) {
   window.switchboard = { store, chat };
 }
 
+/** The invite link's token (`/#invite=`), taken out of the address bar at once. */
+function inviteToken() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const token = hash.get('invite');
+  if (token) history.replaceState(null, '', location.pathname + location.search);
+  return token;
+}
+
 async function boot() {
-  const token = userToken();
-  if (token) {
-    startUser(token);
+  const invite = inviteToken();
+  if (invite) {
+    showInvite({ onSubmit: async (password) => startSession(await Session.acceptInvite(invite, password)) });
     return;
   }
-  const saved = savedOperator();
-  const login = (error) => showLogin({ onSubmit: startOperator, error });
-  let left = false;
-  try {
-    left = sessionStorage.getItem(LEFT_KEY) === '1';
-  } catch {
-    // storage disabled
+  const token = userToken();
+  if (token) {
+    startUser(token, { mount, announce });
+    return;
   }
-  if (left && !saved) {
+  const session = Session.restore();
+  if (session) {
+    try {
+      await startSession(session);
+      return;
+    } catch (e) {
+      showLogin({ onPassword, onKey, error: e.status === 401 ? 'Your session has ended: sign in again.' : e.message });
+      return;
+    }
+  }
+  const saved = savedOperator();
+  if (hasLeft() && !saved) {
     leave();
     return;
   }
   if (!saved) {
-    login();
+    let ended = '';
+    try {
+      ended = sessionStorage.getItem(ENDED_KEY) || '';
+      sessionStorage.removeItem(ENDED_KEY);
+    } catch {
+      // storage disabled
+    }
+    showLogin({ onPassword, onKey, error: ended });
     return;
   }
   try {
@@ -284,7 +267,7 @@ async function boot() {
     } catch {
       // nothing saved
     }
-    login(e.status === 401 ? 'Your API key is no longer accepted.' : e.message);
+    showLogin({ onPassword, onKey, keyError: e.status === 401 ? 'Your API key is no longer accepted.' : e.message });
   }
 }
 

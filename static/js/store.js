@@ -4,6 +4,8 @@
 // send replaced by its acked message, unread counts from seq vs the read marker). Changes are
 // coalesced and announced once per microtask as {list, conn, rooms: Set<roomId>}.
 
+import { Saved } from './saved.js';
+
 const TYPING_MS = 5000;
 
 export function newRoom(id) {
@@ -32,19 +34,26 @@ export function newRoom(id) {
     typing: new Map(), // identity -> expiry (ms)
     reads: new Map(), // identity -> highest seq that identity read
     readSeq: 0, // my read marker
+    serverUnread: null, // `unread_count` of the conversation object (staff), before history loads
+    snoozedUntil: null,
     preview: null, // newest message announced by the list watch (rooms not streamed to us)
   };
 }
 
 export class Store {
-  constructor({ mode, identity }) {
-    this.mode = mode; // operator | user
+  constructor({ mode, identity, role = null, name = '' }) {
+    this.mode = mode; // operator (all staff) | user
+    this.role = role; // staff: key (API key) | admin | agent (signed in with a password)
     this.identity = identity;
+    this.name = name;
+    this.filter = { tab: 'all', status: '', q: '', qIds: null }; // the list's tab, status and search
+    this.agents = new Map(); // identity -> agent {identity, name, online, …} (the picker's list)
     this.conn = 'connecting';
     this.notice = null; // {text, kind}
     this.rooms = new Map();
     this.activeId = null;
     this.nextPageToken = null;
+    this.saved = new Saved(identity);
     this.listeners = new Set();
     this.dirty = { list: false, conn: false, rooms: new Set() };
     this.queued = false;
@@ -81,8 +90,8 @@ export class Store {
     let r = this.rooms.get(id);
     if (!r) {
       r = newRoom(id);
-      r.readSeq = this.loadNumber('read', id);
-      for (const pid of this.loadList('me', id)) r.myPids.add(pid);
+      r.readSeq = this.saved.loadNumber('read', id);
+      for (const pid of this.saved.loadList('me', id)) r.myPids.add(pid);
       this.rooms.set(id, r);
       this.touch({ list: true });
     }
@@ -95,7 +104,11 @@ export class Store {
     r.tmCreate = c.tm_create || r.tmCreate;
     r.owner = c.owner_id || null;
     r.status = c.status || 'open';
+    r.snoozedUntil = c.snoozed_until || null;
     r.headSeq = Math.max(r.headSeq, c.last_seq || 0);
+    // Read state kept by the server per agent: the same in every browser.
+    if (typeof c.last_read_seq === 'number') this.setReadSeq(r, c.last_read_seq);
+    if (typeof c.unread_count === 'number') r.serverUnread = c.unread_count;
     this.touch({ room: r.id });
     return r;
   }
@@ -203,6 +216,7 @@ export class Store {
         status: 'sent',
         client_id: clientId,
         tm_create: p.tm,
+        visibility: p.visibility === 'internal' ? 'internal' : undefined,
         synthetic: true,
       });
       r.sorted = null;
@@ -225,7 +239,7 @@ export class Store {
   rememberMe(r, pid) {
     if (r.myPids.has(pid)) return;
     r.myPids.add(pid);
-    this.saveList('me', r.id, [...r.myPids]);
+    this.saved.saveList('me', r.id, [...r.myPids]);
   }
 
   setParticipants(roomId, list) {
@@ -266,11 +280,27 @@ export class Store {
     return r.names.get(m.author) || (this.mode === 'user' ? 'Agent' : 'Participant');
   }
 
-  /** Channel types present in the room: webchat, tel, line, whatsapp, telegram. */
+  /** A participant who is staff (an agent, me, a known agent's identity), not a customer. */
+  isStaff(r, p) {
+    const a = p.address;
+    if (a.type === 'agent' || r.myPids.has(p.id)) return true;
+    return a.type === 'webchat' && (a.target === this.identity || this.agents.has(a.target));
+  }
+
+  /**
+   * Channel types of the room's customers: webchat, tel, line, whatsapp, telegram. Staff who
+   * joined to reply (an operator joins as `webchat`) do not make an SMS room a chat.
+   */
   channels(r) {
     const set = new Set();
-    for (const p of r.participants.values()) set.add(p.address.type);
+    for (const p of r.participants.values()) if (!this.isStaff(r, p)) set.add(p.address.type);
     return set;
+  }
+
+  /** The first customer's display name or address ('' when none is known). */
+  customerName(r) {
+    for (const p of r.participants.values()) if (!this.isStaff(r, p)) return p.address.name || p.address.target;
+    return '';
   }
 
   learnName(r, pid, identity) {
@@ -305,7 +335,7 @@ export class Store {
   setReadSeq(r, seq) {
     if (!(seq > r.readSeq)) return false;
     r.readSeq = seq;
-    this.saveNumber('read', r.id, seq);
+    this.saved.saveNumber('read', r.id, seq);
     this.touch({ room: r.id });
     return true;
   }
@@ -339,46 +369,7 @@ export class Store {
       if (m.seq > r.readSeq && !this.isMine(r, m)) n += 1;
     }
     if (r.hasMore && oldest !== Infinity && r.readSeq < oldest - 1) n += oldest - 1 - r.readSeq;
-    if (!r.loaded && r.messages.size === 0) n = Math.max(0, r.headSeq - r.readSeq);
+    if (!r.loaded && r.messages.size === 0) n = r.serverUnread !== null ? r.serverUnread : Math.max(0, r.headSeq - r.readSeq);
     return n;
-  }
-
-  // ---- persistence (per identity, per room) ------------------------------------------------------
-
-  key(kind, roomId) {
-    return `switchboard:${kind}:${this.identity}:${roomId}`;
-  }
-
-  loadNumber(kind, roomId) {
-    try {
-      return Number(localStorage.getItem(this.key(kind, roomId))) || 0;
-    } catch {
-      return 0;
-    }
-  }
-
-  saveNumber(kind, roomId, n) {
-    try {
-      localStorage.setItem(this.key(kind, roomId), String(n));
-    } catch {
-      // storage disabled: markers live for this page only
-    }
-  }
-
-  loadList(kind, roomId) {
-    try {
-      const v = JSON.parse(localStorage.getItem(this.key(kind, roomId)) || '[]');
-      return Array.isArray(v) ? v : [];
-    } catch {
-      return [];
-    }
-  }
-
-  saveList(kind, roomId, list) {
-    try {
-      localStorage.setItem(this.key(kind, roomId), JSON.stringify(list.slice(-20)));
-    } catch {
-      // see saveNumber
-    }
   }
 }

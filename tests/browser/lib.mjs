@@ -3,6 +3,7 @@
 // Every wait has a deadline and fails with what the page showed instead.
 
 import { chromium } from 'playwright-core';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -191,8 +192,40 @@ export function contrastProblems(page, root) {
 /** Signs the operator in with an API key and waits for the live connection. */
 export async function signIn(page, base, apiKey, identity) {
   await page.goto(base);
+  // The API-key form is folded away under the email and password sign-in.
+  await page.click('#key-login summary');
   await page.fill('#login-key', apiKey);
   await page.fill('#login-identity', identity);
   await page.press('#login-identity', 'Enter');
   await expectConn(page, 'connected', identity);
+}
+
+/** Signs an agent in with email and password and waits for the live connection. */
+export async function signInPassword(page, base, email, password, who) {
+  await page.goto(base);
+  await page.fill('#login-email', email);
+  await page.fill('#login-password', password);
+  await page.press('#login-password', 'Enter');
+  await expectConn(page, 'connected', who);
+}
+
+const AXE = path.join(ROOT, 'tests', 'browser', 'node_modules', 'axe-core', 'axe.min.js');
+
+/**
+ * axe-core (WCAG 2.x A and AA rules) on what `page` shows now: throws listing every serious or
+ * critical violation, with the elements concerned.
+ */
+export async function axeClean(page, view) {
+  if (!(await page.evaluate(() => typeof window.axe !== 'undefined'))) {
+    await page.addScriptTag({ content: fs.readFileSync(AXE, 'utf8') });
+  }
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return r.violations
+      .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+      .map((v) => `${v.impact} ${v.id}: ${v.help}\n      ${v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')} — ${n.failureSummary.replace(/\n/g, ' ')}`).join('\n      ')}`);
+  });
+  assert(!result.length, `axe-core on ${view}:\n  ${result.join('\n  ')}`);
+  return result;
 }

@@ -23,6 +23,7 @@ mod channels_whatsapp;
 mod contacts;
 mod conversation_filters;
 mod http_answers;
+mod inbox_browser;
 mod js_client;
 mod layers;
 mod media;

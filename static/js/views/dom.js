@@ -19,7 +19,7 @@ export function h(tag, attrs = {}, ...children) {
 }
 
 function append(el, children) {
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -39,6 +39,8 @@ const CHANNELS = {
   line: { label: 'LINE', cls: 'line' },
   whatsapp: { label: 'WhatsApp', cls: 'whatsapp' },
   telegram: { label: 'Telegram', cls: 'telegram' },
+  email: { label: 'Email', cls: 'email' },
+  agent: { label: 'Agent', cls: 'agent' },
 };
 
 /** Channel badges for a set of address types (channels first, then "Chat"; "Chat" when empty). */
@@ -70,9 +72,12 @@ export function shortId(id) {
   return String(id).slice(-6);
 }
 
-/** Name shown for a room (an end user never sees ids: "Support chat" when it has no name). */
-export function roomTitle(r, mode = 'operator') {
-  return r.name || (mode === 'user' ? 'Support chat' : `Conversation …${shortId(r.id)}`);
+/**
+ * Name shown for a room: its name, else (staff) its customer's name or address; an end user
+ * never sees ids ("Support chat" when it has no name).
+ */
+export function roomTitle(r, mode = 'operator', customer = '') {
+  return r.name || (mode === 'user' ? 'Support chat' : customer || `Conversation …${shortId(r.id)}`);
 }
 
 /** Local calendar day of an ISO time ("2026-12-03"), for day separators. */

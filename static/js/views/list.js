@@ -1,7 +1,9 @@
-// The conversation list: name, channel badges, last message preview, time and unread count;
-// plus (operator) "new conversation" and "load more".
+// The conversation list: name, channel badges, last message preview, time, unread count, the
+// assignee and a status other than open; only the rooms matching the tab, status filter and
+// search (store.matches); plus (API-key operator) "new conversation" and "load more".
 
-import { $, h, channelBadges, channelLabel, fullTime, roomTitle, setChildren, textDir, timeEl } from './dom.js';
+import { matches } from '../inbox.js';
+import { $, h, channelBadges, roomTitle, setChildren, textDir, timeEl } from './dom.js';
 
 /** The room's last message: from its loaded history, or the list watch's newer preview. */
 function lastShown(store, r) {
@@ -19,7 +21,8 @@ export class ListView {
     this.items = new Map(); // room id -> li
     this.order = '';
     const form = $('#new-conv');
-    form.hidden = store.mode !== 'operator';
+    // Creating a conversation takes an API key.
+    form.hidden = store.role !== 'key';
     form.onsubmit = (ev) => this.create(ev);
     const more = $('#more-convs');
     more.onclick = async () => {
@@ -70,11 +73,11 @@ export class ListView {
 
   render() {
     const s = this.store;
-    const rooms = [...s.rooms.values()].filter((r) => r.access !== 'gone');
+    const rooms = [...s.rooms.values()].filter((r) => r.access !== 'gone' && (s.mode !== 'operator' || matches(s, r)));
     rooms.sort((a, b) => (this.sortKey(b) > this.sortKey(a) ? 1 : this.sortKey(b) < this.sortKey(a) ? -1 : 0));
     const focusedId = document.activeElement && document.activeElement.closest('#conv-list') ? document.activeElement.dataset.id : null;
     for (const [id, li] of this.items) {
-      if (!s.rooms.has(id) || s.room(id).access === 'gone') {
+      if (!s.rooms.has(id) || !rooms.includes(s.room(id))) {
         li.remove();
         this.items.delete(id);
       }
@@ -95,9 +98,11 @@ export class ListView {
       if (focusedId && this.items.has(focusedId)) this.items.get(focusedId).firstChild.focus();
     }
     if (!rooms.length) {
-      if (!this.ul.querySelector('.none')) {
-        setChildren(this.ul, h('li', { class: 'none muted' }, s.mode === 'operator' ? 'No conversations yet: create one above.' : 'No conversations.'));
-      }
+      const f = s.filter;
+      const text =
+        s.mode !== 'operator' ? 'No conversations.' : f.q || f.status || f.tab !== 'all' ? 'No conversation matches.' : 'No conversations yet.';
+      const none = this.ul.querySelector('.none');
+      if (!none || none.textContent !== text) setChildren(this.ul, h('li', { class: 'none muted' }, text));
     } else {
       const none = this.ul.querySelector('.none');
       if (none) none.remove();
@@ -113,28 +118,21 @@ export class ListView {
     let preview = 'No messages yet';
     let body = '';
     if (pendingLast) body = pendingLast.text;
-    else if (last) body = last.text || (last.medias.length ? '📎 attachment' : '');
+    else if (last) body = last.text || (last.medias.length ? 'Attachment' : '');
     if (pendingLast) preview = `You: ${body}`;
     else if (last) preview = `${s.authorName(r, last)}: ${body}`;
     const active = s.activeId === r.id;
     if (active) button.setAttribute('aria-current', 'true');
     else button.removeAttribute('aria-current');
-    const title = roomTitle(r, s.mode);
+    const title = roomTitle(r, s.mode, s.customerName(r));
     const shownPreview = r.access === 'denied' ? 'No access' : preview;
-    const channels = [...s.channels(r)];
-    // The name a screen reader announces carries everything the button shows: name, unread
-    // count, channels, last message and its time.
-    const label = [
-      title,
-      unread ? `${unread} unread` : '',
-      (channels.length ? channels : ['webchat']).map(channelLabel).join(', '),
-      shownPreview,
-      last ? fullTime(last.tm_create) : '',
-    ]
-      .filter(Boolean)
-      .join(', ');
-    button.setAttribute('aria-label', label);
-    const sig = JSON.stringify([title, preview, unread, [...s.channels(r)], last && last.tm_create, r.access]);
+    // The button's accessible name is its own text (so it always contains what is shown, as
+    // WCAG's "label in name" asks), with commas and words for screen readers only: name,
+    // channels, time, last message, "2 unread", status, "assigned to Ann".
+    const owner = s.mode === 'operator' ? ownerText(s, r) : '';
+    const status = s.mode === 'operator' && r.status !== 'open' ? r.status : '';
+    const sep = () => [h('span', { class: 'sr-only' }, ', '), ' '];
+    const sig = JSON.stringify([title, preview, unread, [...s.channels(r)], last && last.tm_create, r.access, owner, status]);
     if (button.dataset.sig === sig) return;
     button.dataset.sig = sig;
     setChildren(
@@ -143,16 +141,34 @@ export class ListView {
         'span',
         { class: 'conv-top' },
         h('span', { class: 'conv-name', dir: 'auto' }, title),
+        sep(),
         h('span', { class: 'badges' }, channelBadges(s.channels(r))),
-        last ? timeEl(last.tm_create) : null,
+        last ? [sep(), timeEl(last.tm_create)] : null,
       ),
+      sep(),
       h(
         'span',
         { class: 'conv-bottom' },
         // Laid out in the direction of the message text (not of the author's name before it).
         h('span', { class: 'preview', dir: body ? textDir(body) : 'auto' }, shownPreview),
-        unread ? h('span', { class: 'unread', 'aria-hidden': 'true' }, unread > 99 ? '99+' : String(unread)) : null,
+        unread ? [sep(), h('span', { class: 'unread' }, unread > 99 ? '99+' : String(unread)), h('span', { class: 'sr-only' }, ' unread')] : null,
       ),
+      owner || status
+        ? h(
+            'span',
+            { class: 'conv-owner' },
+            status ? [sep(), h('span', { class: `st st-${status}` }, status)] : null,
+            owner ? [sep(), h('span', { class: 'sr-only' }, 'assigned to '), h('span', { 'aria-hidden': 'true' }, '→ '), h('bdi', {}, owner)] : null,
+          )
+        : null,
     );
   }
+}
+
+/** The assignee's name (when the agents are known), "You", or "" when unassigned. */
+function ownerText(s, r) {
+  if (!r.owner) return '';
+  if (r.owner === s.identity) return 'You';
+  const a = s.agents.get(r.owner);
+  return (a && a.name) || r.owner;
 }

@@ -1,7 +1,9 @@
 // The message list of the open room: keyed bubbles (an optimistic bubble becomes its acked
 // message in place), images for image medias, scroll pinning, infinite scroll back through
-// history, read receipts for what is on screen, an unread divider, day separators, and the
-// typing line.
+// history, read receipts for what is on screen, an unread divider, day separators, the typing
+// line; consecutive bubbles of one author grouped, private notes (yellow), edited and deleted
+// messages marked, the channel and account of inbound messages ("via SMS to +1 555…") and the
+// delivery status per recipient in a tooltip.
 //
 // Scrolling: a room opens pinned to its newest message and stays pinned until the user scrolls
 // up. The pin is kept as state (not measured at render time) because the list may be rendered
@@ -11,6 +13,8 @@
 import { $, h, channelLabel, dayKey, dayLabel, linkify, safeUrl, setChildren, timeEl } from './dom.js';
 
 const NEAR_BOTTOM_PX = 80;
+/** Bubbles of one author closer than this are grouped (one name line). */
+const GROUP_MS = 5 * 60_000;
 const LOAD_OLDER_PX = 160;
 
 export class MessagesView {
@@ -29,6 +33,15 @@ export class MessagesView {
     this.pinned = true; // follow the newest message (until the user scrolls up)
     this.pinnedTop = 0; // scrollTop where we last pinned (0: not pinned on screen yet)
     this.dividerSeq = null; // my read marker when the room was opened: "New messages" below it
+    this.accounts = new Map(); // channel account id -> account, for "via SMS to +1 555…"
+    // Reading channel accounts takes an API key.
+    if (chat.directory && store.role === 'key') {
+      chat.directory.accounts().then((list) => {
+        this.accounts = new Map(list.map((a) => [a.id, a]));
+        this.nodes.forEach((li) => delete li.dataset.sig);
+        this.render();
+      });
+    }
     this.readObserver = new IntersectionObserver((entries) => this.onSeen(entries), {
       root: this.scroller,
       threshold: 0.5,
@@ -103,17 +116,21 @@ export class MessagesView {
     const items = [];
     let divided = !(this.dividerSeq > 0);
     let day = '';
+    let prevMsg = null;
     for (const m of s.sorted(r)) {
       const d = dayKey(m.tm_create);
       if (d && d !== day) {
         day = d;
         items.push({ key: `day:${d}`, day: dayLabel(m.tm_create) });
+        prevMsg = null;
       }
       if (!divided && m.seq > this.dividerSeq && !s.isMine(r, m)) {
         items.push({ key: 'divider' });
         divided = true;
+        prevMsg = null;
       }
-      items.push({ key: `m:${m.id}`, m });
+      items.push({ key: `m:${m.id}`, m, grouped: !!prevMsg && sameGroup(s, r, prevMsg, m) });
+      prevMsg = m;
     }
     for (const p of r.pending.values()) {
       const d = dayKey(p.tm);
@@ -142,8 +159,8 @@ export class MessagesView {
         this.nodes.set(item.key, li);
       }
       if (!li) {
-        if (item.key === 'divider') li = h('li', { class: 'divider', role: 'separator' }, h('span', {}, 'New messages'));
-        else if (item.day) li = h('li', { class: 'day', role: 'separator' }, h('span', {}, item.day));
+        if (item.key === 'divider') li = h('li', { class: 'divider' }, h('span', {}, 'New messages'));
+        else if (item.day) li = h('li', { class: 'day' }, h('span', {}, item.day));
         else li = h('li', { class: 'msg' });
         this.nodes.set(item.key, li);
       }
@@ -169,7 +186,7 @@ export class MessagesView {
     this.scheduleRead();
   }
 
-  fill(li, r, { m, p }) {
+  fill(li, r, { m, p, grouped = false }) {
     const s = this.store;
     const mine = p ? true : s.isMine(r, m);
     const deliveries = (m && m.deliveries) || [];
@@ -181,15 +198,21 @@ export class MessagesView {
     const author = p ? 'You' : s.authorName(r, m);
     const participant = m && m.author ? r.participants.get(m.author) : null;
     const channel = (m && m.channel) || (participant && participant.address.type) || 'webchat';
-    const via = channel !== 'webchat' ? channelLabel(channel) : '';
+    // The customer's channel (not the hub's own webchat or agent participants).
+    let via = channel !== 'webchat' && channel !== 'agent' ? channelLabel(channel) : '';
+    const account = m && m.via && m.via.account_id ? this.accounts.get(m.via.account_id) : null;
+    if (via && account && !mine) via = `${via} to ${account.address}`;
     const statusTitle = deliveries.map((d) => `${channelLabel(d.channel)} to ${d.to}: ${d.status}${d.error ? ` (${d.error})` : ''}`).join('\n');
-    const text = p ? p.text : m.text;
-    const medias = p ? p.medias : m.medias;
+    const deleted = !!(m && m.deleted_at);
+    const note = (p ? p.visibility : m.visibility) === 'internal';
+    const text = deleted ? '' : p ? p.text : m.text;
+    const medias = deleted ? [] : p ? p.medias : m.medias;
     const tm = p ? p.tm : m.tm_create;
-    const sig = JSON.stringify([mine, status, statusTitle, author, via, text, tm, medias.length, p && p.error]);
+    const edited = m && !deleted && m.edited_at;
+    const sig = JSON.stringify([mine, status, statusTitle, author, via, text, tm, medias.length, p && p.error, grouped, note, deleted, edited]);
     if (li.dataset.sig === sig) return;
     li.dataset.sig = sig;
-    li.className = `msg ${mine ? 'mine' : 'theirs'}${p ? ' pending' : ''}${status === 'failed' ? ' failed' : ''}`;
+    li.className = `msg ${mine ? 'mine' : 'theirs'}${p ? ' pending' : ''}${status === 'failed' ? ' failed' : ''}${grouped ? ' grouped' : ''}${note ? ' note' : ''}${deleted ? ' deleted' : ''}`;
     if (m) {
       li.dataset.seq = String(m.seq);
       li.dataset.id = m.id;
@@ -205,13 +228,21 @@ export class MessagesView {
       h(
         'div',
         { class: 'bubble' },
-        h('div', { class: 'meta' }, h('span', { class: 'author', dir: 'auto' }, author), via ? h('span', { class: 'via' }, ` via ${via}`) : null),
+        note ? h('div', { class: 'note-label' }, 'Private note — only the team sees it') : null,
+        h(
+          'div',
+          { class: grouped ? 'meta sr-only' : 'meta' },
+          h('span', { class: 'author', dir: 'auto' }, author),
+          via ? h('span', { class: 'via' }, ` via ${via}`) : null,
+        ),
         text ? h('p', { class: 'text', dir: 'auto' }, linkify(text)) : null,
+        deleted ? h('p', { class: 'text gone' }, 'This message was deleted.') : null,
         medias.length ? h('div', { class: 'medias' }, medias.map(mediaEl)) : null,
         h(
           'div',
           { class: 'foot' },
           timeEl(tm),
+          edited ? h('span', { class: 'edited', title: `Edited ${new Date(edited).toLocaleString()}` }, 'edited') : null,
           status ? h('span', { class: `status st-${status.replace(/\W/g, '')}`, title: statusTitle || null }, status) : null,
           p && p.error ? h('span', { class: 'error' }, p.error) : null,
           retry,
@@ -277,6 +308,13 @@ export class MessagesView {
   }
 }
 
+/** `m` continues `prev`'s group: same author (and side), same kind, within GROUP_MS. */
+function sameGroup(s, r, prev, m) {
+  if (s.isMine(r, prev) !== s.isMine(r, m)) return false;
+  if ((prev.author || null) !== (m.author || null) || prev.visibility !== m.visibility) return false;
+  return Date.parse(m.tm_create) - Date.parse(prev.tm_create) < GROUP_MS;
+}
+
 /** Aggregate of per-channel deliveries: failed > queued > sent > delivered. */
 function deliveryStatus(list) {
   if (list.some((d) => d.status === 'failed')) return 'failed';
@@ -289,13 +327,14 @@ function mediaEl(media) {
   const url = safeUrl(media.url);
   if (!url) return null;
   if ((media.content_type || '').startsWith('image/')) {
-    return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, h('img', { src: url, alt: 'Image attachment', loading: 'lazy' }));
+    const thumb = media.thumbnail_url ? safeUrl(media.thumbnail_url) : null;
+    return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer' }, h('img', { src: thumb || url, alt: media.name ? `Image: ${media.name}` : 'Image attachment', loading: 'lazy' }));
   }
-  let name = new URL(url).pathname.split('/').pop() || 'attachment';
+  let name = media.name || new URL(url).pathname.split('/').pop() || 'attachment';
   try {
     name = decodeURIComponent(name);
   } catch {
     // keep it encoded
   }
-  return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'file' }, `📎 ${name}`);
+  return h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', class: 'file' }, `Attachment: ${name}`);
 }

@@ -1,15 +1,25 @@
-// The open room's header (title, channel badges, who is online, participants, add a
-// participant, join, invite links) and its composer.
-//
-// On a touch device Enter inserts a new line (a phone keyboard's return key is how people break
-// lines; sending is the Send button); with a keyboard, Enter sends and Shift+Enter breaks.
+// The open room's header: title, channel badges, who is online, the status with Resolve,
+// Reopen and Snooze (presets), and the assignee with the agent picker (agents with their
+// presence, from `GET /v1.0/agents`; a free-text field where the server has no agent list).
+// The composer (composer.js), the contact panel (contact.js) and the messages (messages.js)
+// are their own views; this one shows and hides them with the room.
 
-import { $, h, channelBadges, channelLabel, roomTitle, setChildren } from './dom.js';
-
-/** A touch screen without a fine pointer: phones and tablets. */
-const touch = () => matchMedia('(pointer: coarse)').matches && !matchMedia('(pointer: fine)').matches;
+import { $, h, channelBadges, roomTitle, setChildren } from './dom.js';
 
 const STATUS_LABELS = { open: 'Open', pending: 'Pending', snoozed: 'Snoozed', resolved: 'Resolved', closed: 'Closed' };
+
+/** When a snooze preset ends, from now (local time). */
+export function snoozeUntil(preset, now = new Date()) {
+  const d = new Date(now);
+  if (preset === '1h') return new Date(d.getTime() + 3600_000);
+  if (preset === '4h') return new Date(d.getTime() + 4 * 3600_000);
+  d.setHours(9, 0, 0, 0);
+  if (preset === 'tomorrow') d.setDate(d.getDate() + 1);
+  else if (preset === 'week') d.setDate(d.getDate() + (((8 - d.getDay()) % 7) || 7));
+  return d;
+}
+
+const untilFmt = new Intl.DateTimeFormat(undefined, { weekday: 'short', hour: '2-digit', minute: '2-digit' });
 
 export class RoomView {
   /**
@@ -17,44 +27,34 @@ export class RoomView {
    * @param {import('../store.js').Store} o.store
    * @param {import('../chat.js').Chat} o.chat
    * @param {import('./messages.js').MessagesView} o.messages
+   * @param {import('./composer.js').Composer} o.composer
+   * @param {import('./contact.js').ContactPanel} o.panel
    */
-  constructor({ store, chat, messages }) {
+  constructor({ store, chat, messages, composer, panel }) {
     this.store = store;
     this.chat = chat;
     this.messages = messages;
+    this.composer = composer;
+    this.panel = panel;
     this.roomId = null;
     this.operator = store.mode === 'operator';
-    $('#add-person').hidden = !this.operator;
-    $('#add-person').onsubmit = (ev) => this.addPerson(ev);
-    $('#add-type').onchange = () => this.fillAccounts();
-    $('#people').addEventListener('toggle', () => {
-      if ($('#people').open) this.fillAccounts();
-    });
-    $('#join').onclick = () => this.join();
-    $('#assign-form').hidden = !this.operator;
+    // Assigning takes an API key or an admin's sign-in (an agent token may only change the
+    // status).
+    this.canAssign = store.role === 'key' || store.role === 'admin';
+    $('#assign-form').hidden = !this.canAssign;
     $('#assign-form').onsubmit = (ev) => {
       ev.preventDefault();
-      this.assign($('#assign-agent').value.trim());
+      this.assign($('#assign-agent').value);
     };
     $('#unassign').onclick = () => this.assign(null);
     $('#status-actions').hidden = !this.operator;
     $('#resolve').onclick = () => this.setStatus('resolved');
     $('#reopen').onclick = () => this.setStatus('open');
-    this.text = $('#composer-text');
-    $('#composer').onsubmit = (ev) => {
-      ev.preventDefault();
-      this.send();
+    $('#snooze').onchange = () => {
+      const preset = $('#snooze').value;
+      $('#snooze').value = '';
+      if (preset) this.setStatus('snoozed', snoozeUntil(preset).toISOString());
     };
-    this.text.addEventListener('keydown', (ev) => {
-      if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing && !touch()) {
-        ev.preventDefault();
-        this.send();
-      }
-    });
-    this.text.addEventListener('input', () => {
-      this.grow();
-      if (this.roomId && this.text.value.trim()) this.chat.typing(this.roomId);
-    });
   }
 
   show(roomId) {
@@ -62,13 +62,11 @@ export class RoomView {
     this.roomId = roomId;
     $('#empty').hidden = !!roomId;
     $('#room').hidden = !roomId;
+    this.panel.show(roomId);
     if (!roomId) return;
     if (changed) {
-      $('#add-result').textContent = '';
-      $('#assign-agent').value = '';
-      $('#people').open = false;
-      this.text.value = '';
-      this.grow();
+      this.pickerSig = '';
+      this.composer.reset(roomId);
     }
     // Opening a room (again) shows its newest message.
     this.messages.pinToBottom();
@@ -76,26 +74,11 @@ export class RoomView {
     this.render();
   }
 
-  send() {
-    const text = this.text.value;
-    if (!this.roomId || !text.trim()) return;
-    this.messages.pinToBottom();
-    this.chat.send(this.roomId, text);
-    this.text.value = '';
-    this.grow();
-    this.text.focus();
-  }
-
-  grow() {
-    this.text.style.height = 'auto';
-    this.text.style.height = `${Math.min(this.text.scrollHeight, 160)}px`;
-  }
-
   render() {
     const s = this.store;
     const r = s.room(this.roomId);
     if (!r) return;
-    const title = roomTitle(r, s.mode);
+    const title = roomTitle(r, s.mode, s.customerName(r));
     if ($('#room-title').textContent !== title) $('#room-title').textContent = title;
     const channels = [...s.channels(r)];
     const badges = $('#room-badges');
@@ -106,22 +89,9 @@ export class RoomView {
     this.renderOnline(r);
     this.renderOwner(r);
     this.renderStatus(r);
-    this.renderPeople(r);
-    const denied = r.access !== 'ok';
-    const closed = r.status === 'closed';
-    this.text.disabled = denied || closed;
-    this.text.placeholder = denied
-      ? r.access === 'gone' ? 'This conversation was deleted.' : 'You no longer have access to this conversation.'
-      : closed
-        ? 'This conversation is closed.'
-        : this.placeholder();
+    this.panel.render(r);
+    this.composer.render(r);
     this.messages.render();
-  }
-
-  /** Short enough to fit a phone's composer; the Enter hint only where Enter sends. */
-  placeholder() {
-    if (touch()) return 'Message';
-    return matchMedia('(max-width: 720px)').matches ? 'Message (Enter to send)' : 'Write a message — Enter to send, Shift+Enter for a new line';
   }
 
   renderOnline(r) {
@@ -135,32 +105,59 @@ export class RoomView {
     }
   }
 
+  agentName(identity) {
+    const a = this.store.agents.get(identity);
+    return (a && a.name) || identity;
+  }
+
   renderOwner(r) {
+    const s = this.store;
     const el = $('#owner');
     // Assignment is the team's business (and an end user's token does not see it).
     el.hidden = !this.operator;
-    const text = r.owner ? `Assigned to ${r.owner}` : 'Unassigned';
+    const who = r.owner === s.identity ? 'you' : r.owner ? this.agentName(r.owner) : '';
+    const text = r.owner ? `Assigned to ${who}` : 'Unassigned';
     if (el.textContent !== text) el.textContent = text;
     el.toggleAttribute('data-assigned', !!r.owner);
-    $('#unassign').hidden = !this.operator || !r.owner;
+    $('#unassign').hidden = !this.canAssign || !r.owner;
+    if (this.canAssign) this.renderPicker(r);
+  }
+
+  /** The picker: every agent with a presence mark, online first; the current owner selected. */
+  renderPicker(r) {
+    const s = this.store;
+    const agents = [...s.agents.values()].sort((a, b) => b.online - a.online || String(a.name).localeCompare(String(b.name)));
+    const sig = JSON.stringify([r.id, r.owner, agents.map((a) => [a.identity, a.name, a.online])]);
+    if (this.pickerSig === sig) return;
+    this.pickerSig = sig;
+    const select = $('#assign-agent');
+    const options = agents.map((a) =>
+      h('option', { value: a.identity, selected: a.identity === r.owner }, `${a.online ? '● ' : '○ '}${a.name || a.identity} — ${a.online ? 'online' : 'away'}`),
+    );
+    if (r.owner && !s.agents.has(r.owner)) options.push(h('option', { value: r.owner, selected: true }, r.owner));
+    setChildren(select, h('option', { value: '', selected: !r.owner }, agents.length ? 'Choose an agent…' : 'No agents yet'), options);
   }
 
   renderStatus(r) {
     const el = $('#status');
     el.hidden = !this.operator;
-    const text = STATUS_LABELS[r.status] || r.status;
+    let text = STATUS_LABELS[r.status] || r.status;
+    if (r.status === 'snoozed' && r.snoozedUntil) text = `Snoozed until ${untilFmt.format(new Date(r.snoozedUntil))}`;
     if (el.textContent !== text) el.textContent = text;
     el.dataset.status = r.status;
     // Resolve what is still being worked on; reopen what is parked or done; closed is final.
     $('#resolve').hidden = !['open', 'pending'].includes(r.status);
     $('#reopen').hidden = !['snoozed', 'resolved'].includes(r.status);
+    $('#snooze').hidden = !['open', 'pending'].includes(r.status);
   }
 
-  async setStatus(status) {
+  async setStatus(status, snoozedUntil) {
+    const verb = { open: 'reopen', resolved: 'resolve', snoozed: 'snooze' }[status] || 'change';
     try {
-      await this.chat.directory.setStatus(this.roomId, status);
+      await this.chat.directory.setStatus(this.roomId, status, snoozedUntil);
+      this.chat.announce(status === 'snoozed' ? 'Snoozed' : STATUS_LABELS[status]);
     } catch (e) {
-      this.store.setNotice(`Could not ${status === 'open' ? 'reopen' : 'resolve'}: ${e.message}`);
+      this.store.setNotice(`Could not ${verb}: ${e.message}`);
     }
   }
 
@@ -171,116 +168,8 @@ export class RoomView {
     }
     try {
       await this.chat.directory.assign(this.roomId, agent);
-      $('#assign-agent').value = '';
     } catch (e) {
       this.store.setNotice(`Could not ${agent ? 'assign' : 'unassign'}: ${e.message}`);
-    }
-  }
-
-  renderPeople(r) {
-    const list = [...r.participants.values()];
-    const summary = $('#people summary');
-    const label = this.operator ? `Participants (${list.length})` : 'Participants';
-    if (summary.textContent !== label) summary.textContent = label;
-    $('#people').hidden = !this.operator;
-    const joined = list.some((p) => p.address.type === 'webchat' && p.address.target === this.store.identity);
-    $('#join').hidden = !this.operator || joined || r.access !== 'ok';
-    const ul = $('#people-list');
-    const sig = JSON.stringify(list.map((p) => [p.id, p.address, [...r.online].includes(p.address.target)]));
-    if (ul.dataset.sig === sig) return;
-    ul.dataset.sig = sig;
-    setChildren(
-      ul,
-      list.map((p) => {
-        const a = p.address;
-        const me = a.type === 'webchat' && a.target === this.store.identity;
-        const invite =
-          this.operator && a.type === 'webchat' && !me
-            ? h('button', { type: 'button', class: 'link', onclick: (ev) => this.invite(ev, r.id, a.target) }, 'Invite link')
-            : null;
-        return h(
-          'li',
-          {},
-          h('span', { class: 'badge' }, channelLabel(a.type)),
-          ' ',
-          h('bdi', {}, a.name && a.name !== a.target ? `${a.name} (${a.target})` : a.target),
-          me ? ' — you' : '',
-          r.online.has(a.target) && a.type === 'webchat' ? h('span', { class: 'dot on', title: 'online' }) : null,
-          invite ? ' ' : null,
-          invite,
-        );
-      }),
-    );
-  }
-
-  async invite(ev, roomId, identity) {
-    const li = ev.target.closest('li');
-    try {
-      const url = await this.chat.directory.inviteLink(roomId, identity);
-      const old = li.querySelector('input');
-      if (old) old.remove();
-      const input = h('input', { type: 'text', readonly: true, value: url, 'aria-label': `Invite link for ${identity}`, class: 'invite' });
-      li.append(input);
-      input.focus();
-      input.select();
-    } catch (e) {
-      $('#add-result').textContent = `Could not mint a link: ${e.message}`;
-    }
-  }
-
-  /** Non-webchat addresses are reached through one of the tenant's accounts of that channel. */
-  async fillAccounts() {
-    const type = $('#add-type').value;
-    const select = $('#add-account');
-    const webchat = type === 'webchat';
-    select.hidden = webchat;
-    $('#add-account-label').hidden = webchat;
-    if (webchat) return;
-    const accounts = (await this.chat.directory.accounts()).filter((a) => a.type === type);
-    if ($('#add-type').value !== type) return;
-    setChildren(
-      select,
-      accounts.length
-        ? accounts.map((a) => h('option', { value: a.id }, `${a.name || a.provider} (${a.address})`))
-        : h('option', { value: '' }, `No ${channelLabel(type)} account configured`),
-    );
-  }
-
-  async addPerson(ev) {
-    ev.preventDefault();
-    const out = $('#add-result');
-    const type = $('#add-type').value;
-    const target = $('#add-target').value.trim();
-    const name = $('#add-name').value.trim();
-    const accountId = type === 'webchat' ? null : $('#add-account').value;
-    if (!target) {
-      out.textContent = 'Enter an address.';
-      $('#add-target').focus();
-      return;
-    }
-    if (type !== 'webchat' && !accountId) {
-      out.textContent = `Set up an account for ${channelLabel(type)} first (POST /v1.0/conversation_accounts).`;
-      return;
-    }
-    const button = ev.target.querySelector('button[type=submit]');
-    button.disabled = true;
-    try {
-      await this.chat.directory.addParticipant(this.roomId, { type, target, name }, accountId);
-      out.textContent = `Added ${name || target} (${channelLabel(type)}).`;
-      $('#add-target').value = '';
-      $('#add-name').value = '';
-    } catch (e) {
-      out.textContent = `Not added: ${e.message}`;
-    } finally {
-      button.disabled = false;
-    }
-  }
-
-  async join() {
-    try {
-      await this.chat.directory.join(this.roomId);
-    } catch (e) {
-      $('#add-result').textContent = `Could not join: ${e.message}`;
     }
   }
 }

@@ -1,6 +1,6 @@
 //! What the browser tests (`tests/browser.rs`, `tests/browser_restart.rs`) need before they
 //! can drive Chromium: Debian's `chromium` (installed through `provision`) and the node
-//! packages of `tests/browser` (playwright-core only, `npm ci`). Anything missing that cannot
+//! packages of `tests/browser` (playwright-core and axe-core, `npm ci`). Anything missing that cannot
 //! be installed fails the test with what to do; it never skips.
 
 use std::path::{Path, PathBuf};
@@ -31,8 +31,8 @@ fn run(cmd: &str, args: &[&str], dir: Option<&Path>) -> Result<(), String> {
     }
 }
 
-/// Runs `npm ci` in tests/browser when its node_modules are missing (playwright-core only:
-/// it downloads no browser).
+/// Runs `npm ci` in tests/browser when its node_modules are missing (playwright-core, which
+/// downloads no browser, and axe-core).
 fn ensure_node_modules(dir: &Path) {
     assert!(
         run("node", &["--version"], None).is_ok(),
@@ -42,7 +42,9 @@ fn ensure_node_modules(dir: &Path) {
     // node_modules the first one is filling (as `provision`'s apt-get lock, one per process).
     static NPM: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = NPM.lock().unwrap_or_else(|p| p.into_inner());
-    if dir.join("node_modules/playwright-core/package.json").exists() {
+    if dir.join("node_modules/playwright-core/package.json").exists()
+        && dir.join("node_modules/axe-core/axe.min.js").exists()
+    {
         return;
     }
     eprintln!("browser test: running `npm ci` in {}", dir.display());

@@ -1,0 +1,69 @@
+//! The agent inbox of issue 19 (`static/`), end to end in Debian's headless Chromium.
+//!
+//! Starts the server in-process and a stub Twilio API, runs
+//! `node tests/browser/inbox.mjs <base url> <api key> <stub url>` (playwright-core driving
+//! `/usr/bin/chromium`, axe-core for accessibility; see that file for the scenarios: agent
+//! sign-in from an invite and with email and password, tabs, filters, search, the agent picker,
+//! notes, canned responses, attachments, the title badge, unread counts across browsers, RTL,
+//! phone size, sign-out), then checks what reached the stub SMS provider: the canned reply typed
+//! in the SMS room went out, the private note typed there never did. What the run needs is
+//! installed when missing (`common::browser`); it never skips.
+
+use crate::common;
+use crate::common::stub::{Answer, Stub};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// What inbox.mjs sends in the SMS room: a private note, then a canned response.
+const NOTE: &str = "Internal: customer is VIP, refund without asking.";
+const REFUND: &str = "We have refunded your order; it shows on your card in 3 to 5 days.";
+const SMS_PEER: &str = "+14155550111";
+const RUN_TIMEOUT: Duration = Duration::from_secs(240);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_inbox_in_chromium() {
+    let started = Instant::now();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let dir = common::browser::dir();
+    tokio::task::spawn_blocking(common::browser::ensure).await.unwrap();
+
+    let server = common::TestServer::start_with(common::test_config()).await;
+    let base = server.url("");
+    let fixture = std::fs::read_to_string(root.join("tests/fixtures/twilio_send_response.json")).unwrap();
+    let twilio = Stub::start(move |req, i| {
+        let body = req.form_field("Body").unwrap_or_default();
+        Answer::status(201, &fixture.trim().replace("__SID__", &format!("SM{:032x}", i + 1)).replace("__BODY__", &body))
+    })
+    .await;
+    let child = tokio::process::Command::new("node")
+        .arg(dir.join("inbox.mjs"))
+        .arg(&base)
+        .arg(common::KEY_A)
+        .arg(&twilio.url)
+        .current_dir(&root)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(RUN_TIMEOUT, child)
+        .await
+        .unwrap_or_else(|_| panic!("inbox.mjs did not finish within {RUN_TIMEOUT:?}"))
+        .expect("cannot run node");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    server.stop().await;
+    println!("inbox browser test: {:.1}s in all", started.elapsed().as_secs_f64());
+    assert!(
+        out.status.success(),
+        "inbox.mjs failed ({}); output above, screenshots in target/screenshots/",
+        out.status
+    );
+    let sent: Vec<_> = twilio.requests().into_iter().filter(|r| r.path.ends_with("/Messages.json")).collect();
+    let bodies: Vec<_> = sent.iter().map(|r| (r.form_field("To"), r.form_field("Body"))).collect();
+    assert!(
+        sent.iter().any(|r| r.form_field("Body").as_deref() == Some(REFUND) && r.form_field("To").as_deref() == Some(SMS_PEER)),
+        "the canned reply never reached the stub Twilio API; it got: {bodies:?}"
+    );
+    assert!(
+        !sent.iter().any(|r| r.form_field("Body").unwrap_or_default().contains(NOTE)),
+        "the private note reached the SMS provider: {bodies:?}"
+    );
+}
