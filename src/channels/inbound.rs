@@ -100,6 +100,9 @@ pub async fn handle(
     for s in &inbound.statuses {
         dispatch::on_status(state, account.tenant_id, account.id, s).await;
     }
+    for r in &inbound.reads {
+        dispatch::on_read(state, account.id, r).await;
+    }
     let reply = p.reply();
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
 }
@@ -137,6 +140,13 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
     let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
         Some(room) => (room.id, room.participant, room.opened, false),
         None => {
+            // Messenger and Instagram name nobody: a new peer's name is asked for once.
+            if m.from.name.is_empty()
+                && let Some(p) = state.channels.get(account.provider)
+                && let Some(name) = p.profile_name(&state.http, account, &m.from.target).await
+            {
+                m.from.name = name;
+            }
             // A new peer: the intercept webhooks rule before anything exists, so a rejected
             // first message creates no room, participant, binding or event. The draft they
             // see carries the ids reserved for the room.
@@ -153,6 +163,7 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
                 last_read_seq: 0,
                 tm_create: crate::model::now(),
                 data: Default::default(),
+                window_expires_at: None,
             };
             let mut req = request(account, &m, &p, client_id.clone(), text, medias);
             conversations::screen(state, &mut req, std::slice::from_ref(&p)).await?;
@@ -218,6 +229,8 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
             changed = true;
         }
     }
+    // The customer-service window counts from this message (before `reply_via` moves).
+    changed |= conversations::window::after_inbound(&mut p, &endpoint, m.sent_at);
     // Replies follow the person to the channel they last wrote from.
     let current = p.reply_endpoint();
     if !(current.address.same_endpoint(&endpoint.address) && current.account_id == endpoint.account_id) {
@@ -252,6 +265,8 @@ fn request(
         screened: false,
         send_via: None,
         visibility: Default::default(),
+        template: None,
+        tag: None,
     }
 }
 
