@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod email;
 pub mod inbound;
 pub mod inbound_media;
+pub mod inbound_room;
 pub mod line;
 pub mod media;
 pub mod messenger;
