@@ -50,7 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tokens", post(tokens::mint))
         .route("/conversation_accounts", post(accounts::create).get(accounts::list))
         .route("/conversation_accounts/{id}", get(accounts::get).put(accounts::update).delete(accounts::delete))
-        .route("/conversation_accounts/{id}/templates", get(templates::list))
+        .route("/conversation_accounts/{id}/templates", get(templates::list_templates))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))
         .route("/webhooks/{id}", get(webhooks::get).put(webhooks::update).delete(webhooks::delete))
         .route("/webhooks/{id}/rotate_secret", post(webhooks::rotate_secret))

@@ -28,7 +28,7 @@ use super::{accounts, contacts, conversations, health, messages, participants, t
         tokens::mint,
         super::widget::session::create, super::widget::room::post,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
-        super::templates::list,
+        super::templates::list_templates,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::deliveries, webhooks::redeliver,
         health::healthz, health::readyz,

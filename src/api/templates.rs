@@ -28,7 +28,7 @@ pub struct TemplateList {
         (status = 422, body = ErrorBody, description = "not a WhatsApp account, or no `business_account_id`"),
         (status = 503, body = ErrorBody, description = "Meta could not be asked; retry")),
     security(("api_key" = [])))]
-pub async fn list(
+pub async fn list_templates(
     State(state): State<AppState>,
     TenantCtx(t): TenantCtx,
     Path(id): Path<Uuid>,
