@@ -148,3 +148,46 @@ async fn replies_and_receipts_on(backend: Backend) {
     );
     srv.stop().await;
 }
+
+/// Contact matching (`match: contact`): a known contact who texted first and then writes on
+/// Messenger lands in the same room, and the reply follows them to Messenger.
+#[tokio::test]
+async fn a_known_contact_writing_on_messenger_joins_their_room() {
+    on_every_backend(contact_match_on).await;
+}
+
+async fn contact_match_on(backend: Backend) {
+    use crate::contacts::{id, participants, sms, twilio};
+    let srv = TestServer::start_on(backend, config()).await;
+    let api = srv.api(KEY_A);
+    let twilio_api = Stub::start(|_, i| {
+        Answer::status(201, &fixture("twilio_send_response.json").replace("__SID__", &format!("SM{:032x}", i + 1)))
+    })
+    .await;
+    let stub = graph_stub().await;
+    let sms_acc = twilio(&srv, &twilio_api.url, "+15005550006", "contact").await;
+    let acc = account(&srv, &stub).await;
+    let (s, a) = api.put(&format!("/v1.0/conversation_accounts/{acc}"), json!({"match": "contact"})).await;
+    assert_eq!(s, 200, "{a}");
+    let person = json!({"name": "Peter Chang", "addresses": [{"type": "tel", "target": "+16505550111"},
+                                                             {"type": "messenger", "target": PSID}]});
+    let (s, c) = api.post("/v1.0/contacts", person).await;
+    assert_eq!(s, 201, "{c}");
+
+    sms(&srv, &sms_acc, "+16505550111", "SM20", "texting first").await;
+    assert_eq!(webhook(&srv, &acc, &fixture("messenger_inbound_text.json")).await.status(), 200);
+    let convs = conversations(&srv).await;
+    assert_eq!(convs.len(), 1, "{backend:?}: one room for one person: {convs:?}");
+    let room = id(&convs[0]);
+    let texts: Vec<String> =
+        messages(&srv, &room).await.iter().map(|m| m["text"].as_str().unwrap().to_string()).collect();
+    assert_eq!(texts, ["texting first", "Hello, are you open on Sunday?"]);
+    let people = participants(&api, &room).await;
+    assert_eq!((people.len(), people[0]["contact_id"].as_str()), (1, c["id"].as_str()), "{people:?}");
+
+    let (s, m) = api.post(&format!("/v1.0/conversations/{room}/messages"), json!({"text": "We are"})).await;
+    assert_eq!((s, m["deliveries"][0]["account_id"].as_str()), (201, Some(acc.as_str())), "{m}");
+    let out = eventually(|| async { sends(&stub).first().cloned() }).await;
+    assert_eq!(out.json()["recipient"]["id"], PSID);
+    srv.stop().await;
+}
