@@ -32,6 +32,8 @@ pub struct Inner {
     pub channel_store: Arc<dyn ChannelStore>,
     /// Accounts as recently read, for provider callbacks (`channels::accounts`).
     pub accounts: crate::channels::accounts::AccountCache,
+    /// WhatsApp templates as recently read (`channels::templates`).
+    pub templates: crate::channels::templates::TemplateCache,
     pub broker: Arc<dyn Broker>,
     /// Provider adapters by name.
     pub channels: Registry,
@@ -220,6 +222,7 @@ impl AppState {
             media_key: secret.clone(),
             key_cache: DashMap::new(),
             accounts: Default::default(),
+            templates: Default::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             events: crate::events::EventQueue::default(),

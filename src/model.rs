@@ -11,9 +11,11 @@ use uuid::Uuid;
 mod contact;
 mod status;
 mod widget;
+pub mod window;
 pub use contact::{Contact, ContactAddress};
 pub use status::{ConversationStatus, Lifecycle, Timers, parse_duration, whole_number};
 pub use widget::{Branding, FieldRule, Prechat, WidgetSettings};
+pub use window::TemplateSend;
 
 /// Current wall-clock time, truncated to milliseconds so that what we store, serialize and
 /// read back compare equal on every backend.
@@ -47,6 +49,12 @@ pub enum AddressType {
     Agent,
     /// An email address, reached over SMTP.
     Email,
+    /// A Facebook Messenger page-scoped user id (PSID).
+    Messenger,
+    /// An Instagram-scoped user id (IGSID).
+    Instagram,
+    /// A Viber user id.
+    Viber,
 }
 
 impl AddressType {
@@ -59,6 +67,9 @@ impl AddressType {
             AddressType::Telegram => "telegram",
             AddressType::Agent => "agent",
             AddressType::Email => "email",
+            AddressType::Messenger => "messenger",
+            AddressType::Instagram => "instagram",
+            AddressType::Viber => "viber",
         }
     }
 }
@@ -159,6 +170,11 @@ pub struct Participant {
     #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
     #[schema(value_type = Object)]
     pub data: serde_json::Map<String, serde_json::Value>,
+    /// WhatsApp, Messenger, Instagram: when the 24-hour customer-service window of the endpoint
+    /// it last wrote from closes (absent: none open; see `model::window`). Free-form sends
+    /// after it are refused with `window_closed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub window_expires_at: Option<DateTime<Utc>>,
 }
 
 impl Participant {
@@ -234,6 +250,10 @@ pub struct Account {
     /// Website accounts (provider `web`): the widget's key, origins, branding and form.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub widget: Option<WidgetSettings>,
+    /// Messenger and Instagram: the message tags this page may send with outside the 24-hour
+    /// window (e.g. `HUMAN_AGENT`, once Meta granted it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub message_tags: Vec<String>,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
 }
@@ -281,18 +301,27 @@ pub enum ProviderKind {
     Telegram,
     /// Email: SMTP out, an inbound hook in.
     Smtp,
+    /// Facebook Messenger (Graph API Send API).
+    Messenger,
+    /// Instagram Direct (Instagram messaging API).
+    Instagram,
+    /// Viber bots (REST bot API).
+    Viber,
     /// A website's chat widget (`api::widget`): visitors are webchat participants, so nothing
     /// is sent through a provider and no adapter is registered for it.
     Web,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 7] = [
+    pub const ALL: [ProviderKind; 10] = [
+        ProviderKind::Instagram,
         ProviderKind::Line,
+        ProviderKind::Messenger,
         ProviderKind::Smtp,
         ProviderKind::Telegram,
         ProviderKind::Telnyx,
         ProviderKind::Twilio,
+        ProviderKind::Viber,
         ProviderKind::Whatsapp,
         ProviderKind::Web,
     ];
@@ -305,6 +334,9 @@ impl ProviderKind {
             ProviderKind::Whatsapp => "whatsapp",
             ProviderKind::Telegram => "telegram",
             ProviderKind::Smtp => "smtp",
+            ProviderKind::Messenger => "messenger",
+            ProviderKind::Instagram => "instagram",
+            ProviderKind::Viber => "viber",
             ProviderKind::Web => "web",
         }
     }
@@ -410,6 +442,12 @@ pub struct Message {
     /// When it was deleted: it is then a tombstone (no text, no medias) that keeps its seq.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Sent as this WhatsApp template (its rendered body is `text`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<TemplateSend>,
+    /// Sent with this Messenger/Instagram message tag (outside the window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
 }
 
 /// Who may see a message.

@@ -49,6 +49,10 @@ pub struct CreateAccount {
     /// Website accounts (provider `web`): allowed origins, branding, pre-chat form. The
     /// `public_key` is generated (a given one is ignored).
     pub widget: Option<WidgetSettings>,
+    /// Messenger and Instagram: message tags this page may send with outside the 24-hour
+    /// window (e.g. `["HUMAN_AGENT"]`, once Meta granted the page that permission).
+    #[serde(default)]
+    pub message_tags: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -67,6 +71,8 @@ pub struct UpdateAccount {
     pub match_mode: Option<MatchMode>,
     /// Website accounts: replaces the widget settings (the public key is kept).
     pub widget: Option<WidgetSettings>,
+    /// Messenger and Instagram: replaces the allowed message tags.
+    pub message_tags: Option<Vec<String>>,
 }
 
 /// An account as the API shows it: no secrets.
@@ -91,6 +97,9 @@ pub struct AccountView {
     /// Website accounts: the widget's public key, origins, branding and pre-chat form.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub widget: Option<WidgetSettings>,
+    /// Messenger and Instagram: message tags allowed outside the 24-hour window.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub message_tags: Vec<String>,
     pub tm_create: DateTime<Utc>,
     pub tm_update: DateTime<Utc>,
 }
@@ -115,6 +124,7 @@ fn view(state: &AppState, a: &Account) -> AccountView {
         match_mode: a.match_mode,
         inbound_url: format!("{}/v1.0/hooks/{}/{}", state.public_base(), a.provider, a.id),
         widget: a.widget.clone(),
+        message_tags: a.message_tags.clone(),
         tm_create: a.tm_create,
         tm_update: a.tm_update,
     }
@@ -150,6 +160,12 @@ fn validate(state: &AppState, a: &Account) -> Result<()> {
     }
     if let Some(r) = &a.default_region {
         crate::phone::region(r)?;
+    }
+    if a.message_tags.len() > 16 || !a.message_tags.iter().all(|t| crate::conversations::window::valid_tag(t)) {
+        return Err(Error::invalid("invalid_message_tags", "message_tags: at most 16 tags like HUMAN_AGENT"));
+    }
+    if !a.message_tags.is_empty() && !matches!(a.kind, AddressType::Messenger | AddressType::Instagram) {
+        return Err(Error::invalid("invalid_message_tags", "message_tags are for messenger and instagram accounts"));
     }
     if let Some(u) = &a.api_base_url
         && !(u.starts_with("https://") || u.starts_with("http://"))
@@ -188,6 +204,7 @@ pub async fn create(
         default_region: b.default_region.map(|r| r.trim().to_ascii_uppercase()),
         match_mode: b.match_mode,
         widget: b.widget,
+        message_tags: b.message_tags,
         tm_create: at,
         tm_update: at,
     };
@@ -245,6 +262,9 @@ pub async fn update(
     }
     if let Some(m) = b.match_mode {
         a.match_mode = m;
+    }
+    if let Some(t) = b.message_tags {
+        a.message_tags = t;
     }
     if let Some(w) = b.widget {
         let key = a.widget.as_ref().map(|w| w.public_key.clone());

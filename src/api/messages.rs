@@ -35,6 +35,12 @@ pub struct PostMessage {
     /// `{account_id}`: deliver through this channel account to the participants that have an
     /// address on it (e.g. answer a person on WhatsApp rather than where they last wrote).
     pub via: Option<crate::model::SendVia>,
+    /// Send an approved WhatsApp template (`{name, language, parameters}`) instead of `text`
+    /// (leave `text` empty: the rendered body becomes it). Allowed after the 24-hour window.
+    pub template: Option<crate::model::TemplateSend>,
+    /// A Messenger/Instagram message tag (e.g. `HUMAN_AGENT`) for a send after the 24-hour
+    /// window, where the account's `message_tags` allow it.
+    pub tag: Option<String>,
 }
 
 /// The new text of a message.
@@ -68,7 +74,8 @@ pub struct MessagePage {
     responses((status = 201, body = Message), (status = 200, body = Message, description = "duplicate client_id: the original"),
         (status = 403, body = ErrorBody, description = "an end-user token, an agent on another agent's conversation, or a token naming `author_participant_id`"),
         (status = 404, body = ErrorBody), (status = 409, description = "`closed`: the conversation takes no more messages", body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody), (status = 503, body = ErrorBody)),
+        (status = 413, body = ErrorBody), (status = 422, body = ErrorBody, description = "among others `window_closed`: every channel recipient's 24-hour window is closed (send a `template` or an allowed `tag`)"),
+        (status = 503, body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn post(
     State(state): State<AppState>,
@@ -96,17 +103,26 @@ pub async fn post(
             ));
         }
     };
+    let mut text = body.text;
+    if let Some(t) = &body.template {
+        if !text.is_empty() || !body.medias.is_empty() {
+            return Err(Error::invalid("invalid_template", "a template send carries no text or medias of its own"));
+        }
+        text = super::templates::render(&state, tenant, id, t, body.via.map(|v| v.account_id)).await?;
+    }
     let req = PostRequest {
         tenant,
         conversation_id: id,
         author,
-        text: body.text,
+        text,
         medias: body.medias,
         client_id: body.client_id,
         via: None,
         screened: false,
         send_via: body.via.map(|v| v.account_id),
         visibility: body.visibility,
+        template: body.template,
+        tag: body.tag,
     };
     let appended = conversations::post(&state, req).await?;
     if !appended.duplicate {

@@ -20,6 +20,7 @@ pub mod pagination;
 pub mod participants;
 pub mod reads;
 pub mod sessions;
+pub mod templates;
 pub mod tokens;
 pub mod webhooks;
 pub mod widget;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/canned_responses/{id}", get(canned::get).patch(canned::update).delete(canned::delete))
         .route("/conversation_accounts", post(accounts::create).get(accounts::list))
         .route("/conversation_accounts/{id}", get(accounts::get).put(accounts::update).delete(accounts::delete))
+        .route("/conversation_accounts/{id}/templates", get(templates::list_templates))
         .route("/webhooks", post(webhooks::create).get(webhooks::list))
         .route("/webhooks/{id}", get(webhooks::get).put(webhooks::update).delete(webhooks::delete))
         .route("/webhooks/{id}/rotate_secret", post(webhooks::rotate_secret))

@@ -34,6 +34,7 @@ use super::{
         tokens::mint,
         super::widget::session::create, super::widget::room::post,
         accounts::create, accounts::list, accounts::get, accounts::update, accounts::delete,
+        super::templates::list_templates,
         webhooks::create, webhooks::list, webhooks::get, webhooks::update, webhooks::delete,
         webhooks::rotate_secret, webhooks::deliveries, webhooks::redeliver,
         health::healthz, health::readyz,

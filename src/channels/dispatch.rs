@@ -9,7 +9,7 @@
 use super::outbox::Job;
 use crate::app::AppState;
 use crate::broker::{Event, EventKind};
-use crate::model::{Delivery, Message, MessageStatus, Participant, now};
+use crate::model::{Delivery, Endpoint, Message, MessageStatus, Participant, now, window};
 use crate::wire::Publication;
 use crate::wire::ServerFrame;
 use uuid::Uuid;
@@ -17,23 +17,43 @@ use uuid::Uuid;
 /// One queued delivery per participant other than the author that is reachable over a
 /// channel account (webchat participants get the message live instead): through `via` when
 /// the sender named an account the participant has an address on, else where it last wrote.
-pub fn plan(participants: &[Participant], author: Option<Uuid>, via: Option<Uuid>) -> Vec<Delivery> {
+///
+/// The customer-service window (`model::window`): when that endpoint's window is closed and
+/// `lifted` (the send carries a template or an allowed tag for it) does not apply, another
+/// endpoint of the person that can take it is used instead (their SMS number next to a
+/// WhatsApp whose window closed) — unless the sender named the account. With none, the
+/// delivery is planned `failed` with error `window_closed` and never reaches the provider.
+pub fn plan(
+    participants: &[Participant],
+    author: Option<Uuid>,
+    via: Option<Uuid>,
+    lifted: &dyn Fn(&Endpoint) -> bool,
+) -> Vec<Delivery> {
+    let at = now();
     participants
         .iter()
         .filter(|p| Some(p.id) != author)
         .filter_map(|p| {
             let named = via.and_then(|a| p.endpoints().into_iter().find(|e| e.account_id == Some(a)));
-            let e = named.unwrap_or_else(|| p.reply_endpoint());
+            let may = |e: &Endpoint| e.account_id.is_some() && (window::open(p, e, at) || lifted(e));
+            let e = match named {
+                Some(e) => e,
+                None => {
+                    let last = p.reply_endpoint();
+                    if may(&last) { last } else { p.endpoints().into_iter().find(|x| may(x)).unwrap_or(last) }
+                }
+            };
+            let held = !may(&e);
             Some(Delivery {
                 participant_id: p.id,
                 account_id: e.account_id?,
                 channel: e.address.kind,
                 to: e.address.target,
-                status: MessageStatus::Queued,
+                status: if held { MessageStatus::Failed } else { MessageStatus::Queued },
                 provider_message_id: None,
-                error: None,
+                error: held.then(|| window::WINDOW_CLOSED.to_string()),
                 attempts: 0,
-                tm_update: now(),
+                tm_update: at,
             })
         })
         .collect()
@@ -45,6 +65,8 @@ pub fn jobs(tenant: Uuid, message: &Message) -> Vec<Job> {
     message
         .deliveries
         .iter()
+        // A delivery a closed window held back is settled already: nothing to send.
+        .filter(|d| d.status == MessageStatus::Queued)
         .map(|d| Job {
             tenant,
             conversation_id: message.conversation_id,
@@ -60,6 +82,8 @@ pub fn jobs(tenant: Uuid, message: &Message) -> Vec<Job> {
             provider_ids: Vec::new(),
             not_before_ms: 0,
             request_id: request_id.clone(),
+            tag: message.tag.clone(),
+            template: message.template.clone(),
             token: None,
         })
         .collect()
@@ -105,4 +129,49 @@ pub async fn on_status(state: &AppState, tenant: Uuid, account: Uuid, update: &s
     d.error.clone_from(&update.error);
     d.tm_update = now();
     apply_delivery(state, tenant, r.conversation_id, r.message_id, d).await;
+}
+
+/// A provider's read receipt: the peer's read marker in its room moves up to the message it
+/// names, or to our last message sent before its watermark, and the room is told (`read`
+/// frame, as when a chat client reads). A receipt for nothing we know is ignored.
+pub async fn on_read(state: &AppState, account: uuid::Uuid, r: &super::ReadReceipt) {
+    let found = match read_position(state, account, r).await {
+        Ok(Some(f)) => f,
+        Ok(None) => return,
+        Err(e) => return tracing::warn!(error = %e.chain(), "read receipt not applied"),
+    };
+    let (conversation, participant, seq) = found;
+    if let Err(e) = state.store.mark_read(conversation, participant, seq).await {
+        return tracing::warn!(error = %e.chain(), "read marker not stored");
+    }
+    let identity = r.from.target.as_str();
+    let frame = ServerFrame::Read { conversation_id: conversation, participant_id: Some(participant), identity, seq };
+    if let Err(e) = state.broker.publish(Publication::Ephemeral { room: conversation, frame: frame.to_text() }).await {
+        tracing::warn!(error = %e.chain(), "read frame not published");
+    }
+}
+
+/// `(conversation, participant, seq)` a read receipt reaches.
+async fn read_position(
+    state: &AppState,
+    account: Uuid,
+    r: &super::ReadReceipt,
+) -> crate::error::Result<Option<(Uuid, Uuid, u64)>> {
+    if let Some(id) = &r.provider_message_id {
+        let Some(d) = state.channel_store.provider_ref(account, id).await? else { return Ok(None) };
+        let m = state.store.get_message(d.conversation_id, d.message_id).await?;
+        return Ok(m.map(|m| (d.conversation_id, d.participant_id, m.seq)));
+    }
+    let (Some(watermark), Some(b)) = (r.watermark, state.channel_store.binding(account, &r.from).await?) else {
+        return Ok(None);
+    };
+    let recent = crate::store::SeqRange { after: None, before: None, limit: 100 };
+    let seq = state
+        .store
+        .messages(b.conversation_id, recent)
+        .await?
+        .iter()
+        .rev()
+        .find_map(|m| (m.author != Some(b.participant_id) && m.tm_create <= watermark).then_some(m.seq));
+    Ok(seq.map(|s| (b.conversation_id, b.participant_id, s)))
 }

@@ -11,20 +11,21 @@
 //! *before* its room exists (`conversations::screen`, with the ids reserved for the room): a
 //! rejected one leaves nothing behind — no room, participant, binding, event or watcher frame.
 //! A text over `limits.max_text_bytes` is cut, never refused (a provider retries a refusal
-//! forever). Status reports update the delivery they name. A
-//! backend failure answers 503 so the provider retries later.
+//! forever). Status reports update the delivery they name, read receipts the peer's read
+//! marker. A backend failure answers 503 so the provider retries later. Finding and opening
+//! the room is `inbound_room.rs`.
 
+use super::inbound_room::{resolve_room, route};
 use super::{HookRequest, InboundMessage, dispatch};
 use crate::app::AppState;
-use crate::conversations::{self, Author, ContactOf, NewParticipant, PostRequest};
+use crate::conversations::{self, Author, PostRequest};
 use crate::error::{Error, Path, Result};
-use crate::model::{Account, Address, ConversationStatus, Endpoint, MatchMode, Participant};
+use crate::model::{Account, Endpoint, Participant};
 use crate::store::{Binding, DeliveryRef};
 use axum::extract::{OriginalUri, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use std::time::Duration;
 use uuid::Uuid;
 
 /// The URL the provider called, as it saw it (Twilio signs it).
@@ -100,12 +101,15 @@ pub async fn handle(
     for s in &inbound.statuses {
         dispatch::on_status(state, account.tenant_id, account.id, s).await;
     }
+    for r in &inbound.reads {
+        dispatch::on_read(state, account.id, r).await;
+    }
     let reply = p.reply();
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
 }
 
 /// `s` cut to at most `max` bytes, on a character boundary.
-fn clip(s: &mut String, max: usize) {
+pub(super) fn clip(s: &mut String, max: usize) {
     if s.len() > max {
         let cut = (0..=max).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
         s.truncate(cut);
@@ -137,6 +141,13 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
     let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
         Some(room) => (room.id, room.participant, room.opened, false),
         None => {
+            // Messenger and Instagram name nobody: a new peer's name is asked for once.
+            if m.from.name.is_empty()
+                && let Some(p) = state.channels.get(account.provider)
+                && let Some(name) = p.profile_name(&state.http, account, &m.from.target).await
+            {
+                m.from.name = name;
+            }
             // A new peer: the intercept webhooks rule before anything exists, so a rejected
             // first message creates no room, participant, binding or event. The draft they
             // see carries the ids reserved for the room.
@@ -153,6 +164,7 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
                 last_read_seq: 0,
                 tm_create: crate::model::now(),
                 data: Default::default(),
+                window_expires_at: None,
             };
             let mut req = request(account, &m, &p, client_id.clone(), text, medias);
             conversations::screen(state, &mut req, std::slice::from_ref(&p)).await?;
@@ -218,6 +230,8 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
             changed = true;
         }
     }
+    // The customer-service window counts from this message (before `reply_via` moves).
+    changed |= conversations::window::after_inbound(&mut p, &endpoint, m.sent_at);
     // Replies follow the person to the channel they last wrote from.
     let current = p.reply_endpoint();
     if !(current.address.same_endpoint(&endpoint.address) && current.account_id == endpoint.account_id) {
@@ -252,6 +266,8 @@ fn request(
         screened: false,
         send_via: None,
         visibility: Default::default(),
+        template: None,
+        tag: None,
     }
 }
 
@@ -266,177 +282,4 @@ async fn abandon(state: &AppState, account: &Account, conversation: Uuid) {
     if let Err(err) = result {
         tracing::warn!(error = %err, %conversation, "room of a refused first message not removed");
     }
-}
-
-/// The room of the thread `m` answers, if we know one and the sender can take part there;
-/// else the sender's own room, if it has one; `None` for a new peer. `true`: the room was
-/// opened for this message (its binding vanished meanwhile).
-async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<Option<Room>> {
-    let (replies_to, name) = m.thread.as_ref().map_or((&[][..], ""), |t| (&t.replies_to[..], t.subject.as_str()));
-    for id in replies_to {
-        if let Some(r) = state.channel_store.provider_ref(account.id, id).await? {
-            let status = status(state, account, r.conversation_id).await?;
-            if status == Some(ConversationStatus::Closed) {
-                break;
-            }
-            if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
-                return Ok(Some(Room { id: r.conversation_id, participant: p, opened: false }));
-            }
-            break;
-        }
-    }
-    let known = state.channel_store.binding(account.id, &m.from).await?;
-    if known.is_none()
-        && account.match_mode == MatchMode::Contact
-        && let Some(room) = contact_room(state, account, &m.from).await?
-    {
-        return Ok(Some(room));
-    }
-    let Some(known) = known else { return Ok(None) };
-    resolve_room(state, account, &m.from, name, None, Some(known)).await.map(Some)
-}
-
-/// Contact matching (`match: contact`): a sender this account has no room for, who is a known
-/// contact, joins the contact's most recent conversation that is not closed — its address
-/// becomes a link of the contact's participant there (bound, so the next message goes
-/// straight there). `None`: no such contact or conversation; the caller opens a room.
-async fn contact_room(state: &AppState, account: &Account, from: &Address) -> Result<Option<Room>> {
-    let tenant = account.tenant_id;
-    let Some(contact) = conversations::contacts::lookup(state, tenant, from).await? else { return Ok(None) };
-    for c in conversations::contacts::conversations(state, tenant, contact, None, 20).await? {
-        if c.lifecycle.status == ConversationStatus::Closed {
-            continue;
-        }
-        let members = state.store.list_participants(c.id).await?;
-        let Some(p) = members.into_iter().find(|p| p.contact_id == Some(contact)) else { continue };
-        return match conversations::link_endpoint(state, tenant, c.id, p.id, from.clone(), Some(account.id)).await {
-            Ok(p) => Ok(Some(Room { id: c.id, participant: p, opened: false })),
-            // Bound elsewhere meanwhile (a racing message), or a sender no number can be
-            // made of: the ordinary path takes it from here.
-            Err(Error::Conflict(_) | Error::Unprocessable { .. } | Error::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        };
-    }
-    Ok(None)
-}
-
-/// The sender's participant in `conversation`, added (and bound) if it is not there yet;
-/// `None` when it cannot be: the room is gone, or the sender is bound to another room.
-async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Address) -> Result<Option<Participant>> {
-    if let Some(p) = conversations::member(state, conversation, from.kind, &from.target).await? {
-        return Ok(Some(p));
-    }
-    let new = NewParticipant {
-        id: None,
-        address: from.clone(),
-        account_id: Some(account.id),
-        as_sent: true,
-        contact: ContactOf::Auto,
-    };
-    match conversations::add_participant(state, account.tenant_id, conversation, new).await {
-        Ok(p) => Ok(Some(p)),
-        Err(Error::Conflict(_) | Error::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-/// A sender's room as the inbound door resolved it.
-#[derive(Debug)]
-pub struct Room {
-    pub id: Uuid,
-    pub participant: Participant,
-    /// This call opened the room.
-    pub opened: bool,
-}
-
-/// The room and participant for `peer` on `account`, created when there is none (named
-/// `name`, or after the peer when that is empty, with the ids `reserved` when given).
-/// `known` is the peer's binding when the caller just read it (saves reading it again).
-///
-/// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
-/// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
-/// for the winner to finish creating it.
-pub async fn resolve_room(
-    state: &AppState,
-    account: &Account,
-    peer: &Address,
-    name: &str,
-    mut reserved: Option<Binding>,
-    mut known: Option<Binding>,
-) -> Result<Room> {
-    let store = &state.channel_store;
-    for attempt in 0..20 {
-        let binding = match known.take() {
-            Some(b) => Some(b),
-            // The caller just found none and brings the ids to reserve: straight to the
-            // create-if-absent below, which still catches a sender racing this one.
-            None if attempt == 0 && reserved.is_some() => None,
-            None => store.binding(account.id, peer).await?,
-        };
-        if let Some(b) = binding {
-            // A closed room is found out by the post (see `receive_in`), not read here.
-            match conversations::participant(state, b.conversation_id, b.participant_id).await {
-                Ok(p) => return Ok(Room { id: b.conversation_id, participant: p, opened: false }),
-                Err(Error::NotFound(_)) if attempt < 19 => {
-                    tokio::time::sleep(Duration::from_millis(25)).await;
-                    continue;
-                }
-                Err(Error::NotFound(_)) => {
-                    // A binding left behind by a room that never finished; take it over.
-                    store.unbind(account.id, peer, b.conversation_id).await?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        let b = reserved
-            .take()
-            .unwrap_or_else(|| Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() });
-        if store.bind(account.id, peer, b).await?.is_some() {
-            continue;
-        }
-        let (id, participant) = open_room(state, account, peer, name, b).await?;
-        return Ok(Room { id, participant, opened: true });
-    }
-    Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
-}
-
-/// The status of `conversation`; `None` when it is gone (the caller finds out).
-async fn status(state: &AppState, account: &Account, conversation: Uuid) -> Result<Option<ConversationStatus>> {
-    match conversations::get(state, account.tenant_id, conversation).await {
-        Ok(c) => Ok(Some(c.lifecycle.status)),
-        Err(Error::NotFound(_)) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
-async fn open_room(
-    state: &AppState,
-    account: &Account,
-    peer: &Address,
-    name: &str,
-    b: Binding,
-) -> Result<(Uuid, Participant)> {
-    let mut name = [name, peer.name.as_str(), peer.target.as_str()]
-        .into_iter()
-        .find(|n| !n.is_empty())
-        .unwrap_or_default()
-        .to_string();
-    // A name the limits refuse would fail the webhook, which the provider retries forever.
-    clip(&mut name, state.config.limits.max_name_bytes);
-    let detail = format!("{} via {}", peer.kind.as_str(), account.name);
-    let metadata = serde_json::json!({"source": {"account_id": account.id, "provider": account.provider}});
-    let t = account.tenant_id;
-    conversations::create_with_id(state, b.conversation_id, t, name, detail, metadata).await?;
-    // The binding already names this participant, so adding it re-binds to the same target.
-    let new = NewParticipant {
-        id: Some(b.participant_id),
-        address: peer.clone(),
-        account_id: Some(account.id),
-        as_sent: true,
-        contact: ContactOf::Auto,
-    };
-    let p = conversations::add_participant(state, t, b.conversation_id, new).await?;
-    crate::agents::auto_assign(state, t, b.conversation_id).await;
-    Ok((b.conversation_id, p))
 }

@@ -166,6 +166,7 @@ impl Provider for Line {
                 text,
                 medias,
                 thread: None,
+                sent_at: None,
             });
         }
         Ok(inbound)

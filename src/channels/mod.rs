@@ -11,15 +11,20 @@ pub mod dispatch;
 pub mod email;
 pub mod inbound;
 pub mod inbound_media;
+pub mod inbound_room;
 pub mod line;
 pub mod media;
+pub mod messenger;
+pub mod meta;
 pub mod outbox;
 pub mod split;
 pub mod telegram;
 pub mod telnyx;
+pub mod templates;
 #[cfg(test)]
 pub(crate) mod test_support;
 pub mod twilio;
+pub mod viber;
 pub mod whatsapp;
 
 use crate::error::Error;
@@ -58,6 +63,9 @@ pub struct InboundMessage {
     pub medias: Vec<Media>,
     /// Where it sits in a thread the provider keeps itself (email); `None` elsewhere.
     pub thread: Option<Thread>,
+    /// When the peer sent it, as the provider reports it (`None`: now). The 24-hour
+    /// customer-service window of WhatsApp, Messenger and Instagram counts from here.
+    pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a threaded channel (email: Message-ID, In-Reply-To, References, Subject) adds to an
@@ -84,11 +92,22 @@ pub struct StatusUpdate {
     pub error: Option<String>,
 }
 
+/// A read receipt: the peer read what we sent, up to one message (Instagram names it) or up
+/// to a time (Messenger's `watermark`: everything sent before it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadReceipt {
+    pub from: Address,
+    pub provider_message_id: Option<String>,
+    pub watermark: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// What an inbound request carried.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Inbound {
     pub messages: Vec<InboundMessage>,
     pub statuses: Vec<StatusUpdate>,
+    /// Read receipts, which become the peer's read marker in its room.
+    pub reads: Vec<ReadReceipt>,
     /// A verification handshake to answer with this body (WhatsApp `hub.challenge`).
     pub challenge: Option<String>,
 }
@@ -119,6 +138,10 @@ pub struct Outgoing<'a> {
     pub key: &'a str,
     /// `X-Request-Id` of the API request that posted the message ("" when none).
     pub request_id: &'a str,
+    /// A Messenger/Instagram message tag (`HUMAN_AGENT`…) sending outside the 24-hour window.
+    pub tag: Option<&'a str>,
+    /// A WhatsApp template to send instead of the text (which is its rendered body).
+    pub template: Option<&'a crate::model::TemplateSend>,
 }
 
 /// `builder` carrying the message's request id, so a provider-side log lines up with ours.
@@ -191,6 +214,11 @@ pub trait Provider: Send + Sync + 'static {
     ) -> Result<(String, bytes::Bytes), Error> {
         Err(Error::NotFound("media"))
     }
+    /// The display name of peer `id`, for a new peer whose message came without one
+    /// (Messenger and Instagram send only ids): asked once, when its room is opened.
+    async fn profile_name(&self, _http: &reqwest::Client, _account: &Account, _id: &str) -> Option<String> {
+        None
+    }
     /// What the outbox calls: `send` with its context; providers needing none keep this.
     async fn send_in(&self, ctx: &SendContext<'_>, out: &Outgoing<'_>) -> SendOutcome {
         self.send(&ctx.state.http, ctx.account, out).await
@@ -257,6 +285,9 @@ impl Default for Registry {
             Arc::new(whatsapp::WhatsApp),
             Arc::new(telegram::Telegram),
             Arc::new(email::Smtp),
+            Arc::new(messenger::Messenger),
+            Arc::new(messenger::Instagram),
+            Arc::new(viber::Viber),
         ];
         Registry { providers: Arc::new(all.into_iter().map(|p| (p.kind(), p)).collect()) }
     }

@@ -193,6 +193,7 @@ impl Provider for Telegram {
             text: text_of(m),
             medias: media_of(m),
             thread: None,
+            sent_at: None,
         });
         Ok(inbound)
     }
@@ -297,7 +298,16 @@ mod tests {
     fn chooses_the_method_by_media() {
         let media = |url: &str, ct: &str| Media::link(url, ct);
         let send = |text: &str, medias: &[Media]| {
-            request(&Outgoing { to: "42", text, medias, status_callback: "", key: "k", request_id: "" })
+            request(&Outgoing {
+                to: "42",
+                text,
+                medias,
+                status_callback: "",
+                key: "k",
+                request_id: "",
+                tag: None,
+                template: None,
+            })
         };
         assert_eq!(send("hi", &[]), ("sendMessage", json!({"chat_id": 42, "text": "hi"})));
         let a = media("https://x/a.png", "image/png");

@@ -157,6 +157,7 @@ impl Provider for Telnyx {
                     text,
                     medias,
                     thread: None,
+                    sent_at: None,
                 });
             }
             "message.sent" | "message.finalized" => {

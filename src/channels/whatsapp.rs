@@ -13,35 +13,19 @@
 //! goes as an image message (caption ≤ 1,024), anything else degrades to links in the text.
 //! Credentials: `access_token`, `app_secret`, `verify_token`, `phone_number_id`.
 
+use super::meta::{GRAPH_VERSION, str_of};
 use super::{HookRequest, Inbound, InboundMessage, Outgoing, Provider, SendOutcome, StatusUpdate};
 use crate::error::Error;
 use crate::model::{Account, Address, AddressType, MessageStatus, ProviderKind};
 use async_trait::async_trait;
-use axum::http::Method;
-use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::Sha256;
+
+pub use super::meta::signature;
 
 #[derive(Debug)]
 pub struct WhatsApp;
 
-const GRAPH_VERSION: &str = "v17.0";
 const MAX_CAPTION: usize = 1024;
-
-/// Graph error codes Meta documents as throttling or temporary: worth a retry even on a 400.
-const TRANSIENT_CODES: &[i64] = &[1, 2, 4, 80007, 130429, 131000, 131016, 131056];
-
-/// The `X-Hub-Signature-256` header value for `body`.
-pub fn signature(app_secret: &str, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key length");
-    mac.update(body);
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
-}
-
-fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
-    v[key].as_str().unwrap_or("")
-}
 
 fn status(s: &str) -> Option<MessageStatus> {
     Some(match s {
@@ -129,6 +113,9 @@ fn body(out: &Outgoing<'_>) -> Value {
     // We keep E.164 (`+1…`); WhatsApp names the peer by its wa_id, the same digits without `+`.
     let to = out.to.trim_start_matches('+');
     let base = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": to});
+    if let Some(t) = out.template {
+        return template_body(base, t);
+    }
     // One media goes as a media message by link (the caption carries the text); audio takes
     // no caption, so audio with text, and several medias, degrade to links in a text message.
     let one = match out.medias {
@@ -160,6 +147,18 @@ fn body(out: &Outgoing<'_>) -> Value {
     b
 }
 
+/// A template message: the approved template by name and language, its body's parameters.
+fn template_body(mut b: Value, t: &crate::model::TemplateSend) -> Value {
+    let mut template = json!({"name": t.name, "language": {"code": t.language}});
+    if !t.parameters.is_empty() {
+        let params: Vec<Value> = t.parameters.iter().map(|p| json!({"type": "text", "text": p})).collect();
+        template["components"] = json!([{"type": "body", "parameters": params}]);
+    }
+    b["type"] = json!("template");
+    b["template"] = template;
+    b
+}
+
 #[async_trait]
 impl Provider for WhatsApp {
     fn kind(&self) -> ProviderKind {
@@ -179,31 +178,12 @@ impl Provider for WhatsApp {
     }
 
     fn verify(&self, account: &Account, req: &HookRequest) -> Result<(), Error> {
-        let eq = crate::auth::constant_time_eq;
-        if req.method == Method::GET {
-            let mode = req.query.get("hub.mode").map(String::as_str);
-            let token = req.query.get("hub.verify_token").map_or("", String::as_str);
-            let expected = super::verify_secret(account, "verify_token")?;
-            if mode == Some("subscribe") && eq(token.as_bytes(), expected.as_bytes()) {
-                return Ok(());
-            }
-            return Err(Error::Forbidden("hub.verify_token does not match".into()));
-        }
-        let given =
-            req.header("x-hub-signature-256").ok_or_else(|| Error::Forbidden("missing X-Hub-Signature-256".into()))?;
-        let expected = signature(super::verify_secret(account, "app_secret")?, &req.body);
-        if eq(given.trim().to_ascii_lowercase().as_bytes(), expected.as_bytes()) {
-            Ok(())
-        } else {
-            Err(Error::Forbidden("X-Hub-Signature-256 does not match".into()))
-        }
+        super::meta::verify(account, req)
     }
 
     async fn parse(&self, account: &Account, req: &HookRequest) -> Result<Inbound, Error> {
-        if req.method == Method::GET {
-            let challenge =
-                req.query.get("hub.challenge").ok_or_else(|| Error::bad_request("hub.challenge is missing"))?;
-            return Ok(Inbound { challenge: Some(challenge.clone()), ..Inbound::default() });
+        if let Some(handshake) = super::meta::challenge(req)? {
+            return Ok(handshake);
         }
         let v: Value = serde_json::from_slice(&req.body)
             .map_err(|e| Error::bad_request(format!("invalid WhatsApp webhook JSON: {e}")))?;
@@ -229,6 +209,7 @@ impl Provider for WhatsApp {
                     text: text_of(m),
                     medias: media_of(m),
                     thread: None,
+                    sent_at: super::meta::timestamp(&m["timestamp"]),
                 });
             }
             for s in value["statuses"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -250,7 +231,7 @@ impl Provider for WhatsApp {
         reference: &str,
     ) -> Result<(String, bytes::Bytes), Error> {
         let token = account.secret("access_token")?;
-        let url = format!("{}/v17.0/{reference}", super::api_base(self, account));
+        let url = format!("{}/{GRAPH_VERSION}/{reference}", super::api_base(self, account));
         let (_, meta) = super::media::download(http, &url, Some(token)).await?;
         let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::unavailable("bad media metadata"))?;
         let link = meta["url"].as_str().ok_or_else(|| Error::unavailable("media has no download url"))?;
@@ -264,25 +245,10 @@ impl Provider for WhatsApp {
                 (Err(e), _) | (_, Err(e)) => return e,
             };
         let url = format!("{}/{GRAPH_VERSION}/{number}/messages", super::api_base(self, account));
-        let res = super::traced(http.post(url), out).bearer_auth(token).json(&body(out)).send().await;
-        let res = match res {
-            Ok(r) => r,
-            Err(e) => return super::outcome_for_error(&e),
+        let v = match super::meta::call(super::traced(http.post(url), out).bearer_auth(token).json(&body(out))).await {
+            Ok(v) => v,
+            Err(o) => return o,
         };
-        let status = res.status();
-        let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).map(str::to_string);
-        let text = res.text().await.unwrap_or_default();
-        let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        if let Some(o) = super::outcome_for_status(status, retry_after.as_deref(), &text) {
-            // Meta reports throttling as a 400 with a Graph error code.
-            let code = v["error"]["code"].as_i64().unwrap_or(0);
-            if let SendOutcome::Failed { error } = &o
-                && TRANSIENT_CODES.contains(&code)
-            {
-                return SendOutcome::Retry { after: None, error: error.clone() };
-            }
-            return o;
-        }
         match v["messages"][0]["id"].as_str() {
             Some(id) => SendOutcome::Sent { provider_message_id: id.into() },
             None => SendOutcome::Failed { error: "WhatsApp answered without a message id".into() },
@@ -295,6 +261,7 @@ mod tests {
     use super::*;
     use crate::channels::test_support::{self, req, req_with};
     use crate::model::Media;
+    use axum::http::Method;
 
     fn account() -> Account {
         let credentials = json!({"app_secret": "s", "verify_token": "vt", "phone_number_id": "106540352242922"});
@@ -346,16 +313,43 @@ mod tests {
     #[test]
     fn one_image_goes_as_image_else_links() {
         let img = [Media::link("https://x/a.png", "image/png")];
-        let b = body(&Outgoing { to: "1", text: "hi", medias: &img, status_callback: "", key: "k", request_id: "" });
+        let b = body(&Outgoing {
+            to: "1",
+            text: "hi",
+            medias: &img,
+            status_callback: "",
+            key: "k",
+            request_id: "",
+            tag: None,
+            template: None,
+        });
         assert_eq!(
             (b["type"].as_str(), &b["image"]),
             (Some("image"), &json!({"link": "https://x/a.png", "caption": "hi"}))
         );
         let pdf = [Media::link("https://x/a.pdf", "application/pdf")];
-        let b = body(&Outgoing { to: "1", text: "hi", medias: &pdf, status_callback: "", key: "k", request_id: "" });
+        let b = body(&Outgoing {
+            to: "1",
+            text: "hi",
+            medias: &pdf,
+            status_callback: "",
+            key: "k",
+            request_id: "",
+            tag: None,
+            template: None,
+        });
         assert_eq!(b["document"], json!({"link": "https://x/a.pdf", "caption": "hi", "filename": "file"}));
         let zip = [Media::link("https://x/a.zip", "application/zip")];
-        let b = body(&Outgoing { to: "1", text: "hi", medias: &zip, status_callback: "", key: "k", request_id: "" });
+        let b = body(&Outgoing {
+            to: "1",
+            text: "hi",
+            medias: &zip,
+            status_callback: "",
+            key: "k",
+            request_id: "",
+            tag: None,
+            template: None,
+        });
         assert_eq!(b["text"]["body"], "hi\nhttps://x/a.zip");
     }
 }

@@ -13,6 +13,7 @@ mod post;
 pub mod retention;
 mod revise;
 pub mod status;
+pub mod window;
 
 pub use participants::{
     ContactOf, NewParticipant, add_participant, link_endpoint, member, participant, remove_participant,

@@ -167,6 +167,7 @@ pub async fn add_participant(
         last_read_seq: 0,
         tm_create: now(),
         data: Default::default(),
+        window_expires_at: None,
     };
     if let Err(err) = state.store.add_participant(&p).await {
         if let Some(account) = e.account_id {

@@ -40,6 +40,10 @@ pub struct PostRequest {
     /// `Internal` for a private note: stored and shown to operators and agents, never
     /// delivered over a channel (no deliveries planned). Who may write one is the door's check.
     pub visibility: Visibility,
+    /// Send as this WhatsApp template (`text` is its rendered body): lifts a closed window.
+    pub template: Option<crate::model::TemplateSend>,
+    /// A Messenger/Instagram message tag: lifts a closed window where the account allows it.
+    pub tag: Option<String>,
 }
 
 const MAX_CLIENT_ID: usize = 128;
@@ -220,8 +224,14 @@ async fn draft(state: &AppState, mut req: PostRequest, participants: &[Participa
         }
     };
     // A private note never leaves the hub: no channel participant gets it.
-    let deliveries =
-        if req.visibility.is_public() { dispatch::plan(participants, author, req.send_via) } else { Vec::new() };
+    let deliveries = if req.visibility.is_public() {
+        let lift = super::window::Lift::of(state, &req, participants).await?;
+        let planned = dispatch::plan(participants, author, req.send_via, &|e| lift.lifts(e));
+        super::window::check(&req, &planned, participants)?;
+        planned
+    } else {
+        Vec::new()
+    };
     let status =
         if direction == Direction::Outbound && !deliveries.is_empty() { MessageStatus::Queued } else { status };
     let idempotency_key = req.client_id.as_ref().map(|c| format!("{scope}:{c}"));
@@ -250,6 +260,8 @@ async fn draft(state: &AppState, mut req: PostRequest, participants: &[Participa
         visibility: req.visibility,
         edited_at: None,
         deleted_at: None,
+        template: req.template,
+        tag: req.tag,
     };
     // Customer intercept webhooks may reject (422, nothing stored) or modify the draft.
     if !req.screened {

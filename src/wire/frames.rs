@@ -290,6 +290,8 @@ mod tests {
             visibility: Default::default(),
             edited_at: None,
             deleted_at: None,
+            template: None,
+            tag: None,
         };
         let open = OpenSeq::new(&m).unwrap();
         let with = Message { seq: 17, ..m };

@@ -117,6 +117,8 @@ impl Session {
                         screened: false,
                         send_via: o.via.map(|v| v.account_id),
                         visibility: o.visibility,
+                        template: None,
+                        tag: None,
                     });
                     Ok(reqs.len() - 1)
                 }

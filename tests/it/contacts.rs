@@ -8,10 +8,10 @@ use crate::common::stub::{Answer, Stub, eventually};
 use crate::common::{Api, KEY_A, KEY_B, TestServer, on_every_backend};
 use serde_json::{Value, json};
 
-const TWILIO_TOKEN: &str = "twilio-auth-token-0123456789";
-const WA_SECRET: &str = "wa-app-secret-0123456789abcdef";
+pub const TWILIO_TOKEN: &str = "twilio-auth-token-0123456789";
+pub const WA_SECRET: &str = "wa-app-secret-0123456789abcdef";
 
-fn id(v: &Value) -> String {
+pub fn id(v: &Value) -> String {
     v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
 }
 
@@ -25,7 +25,7 @@ async fn contact(api: &Api, body: Value) -> Value {
     c
 }
 
-async fn twilio(srv: &TestServer, api_base: &str, address: &str, mode: &str) -> String {
+pub async fn twilio(srv: &TestServer, api_base: &str, address: &str, mode: &str) -> String {
     let body = json!({"type": "tel", "provider": "twilio", "name": "sms", "address": address, "match": mode,
                       "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TWILIO_TOKEN},
                       "api_base_url": api_base});
@@ -33,7 +33,7 @@ async fn twilio(srv: &TestServer, api_base: &str, address: &str, mode: &str) -> 
 }
 
 /// An inbound SMS from `from` to `account`, message sid `sid`, signed as Twilio signs it.
-async fn sms(srv: &TestServer, account: &str, from: &str, sid: &str, text: &str) {
+pub async fn sms(srv: &TestServer, account: &str, from: &str, sid: &str, text: &str) {
     let mut params: Vec<(String, String)> =
         form_urlencoded::parse(fixture("twilio_inbound_sms.form").as_bytes()).into_owned().collect();
     for (k, v) in params.iter_mut() {
@@ -52,7 +52,7 @@ async fn sms(srv: &TestServer, account: &str, from: &str, sid: &str, text: &str)
 }
 
 /// The participants of `conv`.
-async fn participants(api: &Api, conv: &str) -> Vec<Value> {
+pub async fn participants(api: &Api, conv: &str) -> Vec<Value> {
     let (s, p) = api.get(&format!("/v1.0/conversations/{conv}/participants")).await;
     assert_eq!(s, 200, "{p}");
     p["result"].as_array().unwrap().clone()

@@ -83,6 +83,8 @@ pub async fn post(
             send_via: None,
             screened: false,
             visibility: Default::default(),
+            template: None,
+            tag: None,
         };
         match conversations::post(&state, req).await {
             Ok(a) => break a,

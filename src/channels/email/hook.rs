@@ -65,6 +65,7 @@ pub fn message(email: Email) -> InboundMessage {
             participant_data: Some((THREAD_KEY.into(), thread)),
         }),
         provider_message_id: email.message_id,
+        sent_at: None,
     }
 }
 

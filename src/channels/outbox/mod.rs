@@ -54,6 +54,12 @@ pub struct Job {
     /// `X-Request-Id` of the API request that posted the message.
     #[serde(default)]
     pub request_id: String,
+    /// A Messenger/Instagram message tag the message was sent with (outside the window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The WhatsApp template the message was sent as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<crate::model::TemplateSend>,
     /// The durable queue entry this job came from, acknowledged once the delivery is settled.
     #[serde(skip)]
     pub token: Option<String>,

@@ -35,7 +35,9 @@ async fn run(state: &AppState, mut job: Job) -> bool {
         return false;
     };
     let callback = format!("{}/v1.0/hooks/{}/{}", state.public_base(), provider.name(), account.id);
-    let pieces = split(&job.text, provider.max_text_chars());
+    // A template is one message whatever its rendered length.
+    let pieces =
+        if job.template.is_some() { vec![job.text.clone()] } else { split(&job.text, provider.max_text_chars()) };
     while job.pieces_sent < pieces.len() {
         let first = job.pieces_sent == 0;
         let key = format!("{}:{}:{}", job.message_id, job.participant_id, job.pieces_sent);
@@ -46,6 +48,8 @@ async fn run(state: &AppState, mut job: Job) -> bool {
             text: &pieces[job.pieces_sent],
             medias: if first { &job.medias } else { &[] },
             status_callback: &callback,
+            tag: job.tag.as_deref(),
+            template: job.template.as_ref(),
         };
         let ctx = SendContext {
             state,

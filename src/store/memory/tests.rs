@@ -22,6 +22,8 @@ fn msgs(n: u64) -> Vec<Message> {
             visibility: Default::default(),
             edited_at: None,
             deleted_at: None,
+            template: None,
+            tag: None,
         })
         .collect()
 }

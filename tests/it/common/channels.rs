@@ -6,9 +6,19 @@ use super::stub::eventually;
 use super::{KEY_A, TestServer, Ws};
 use serde_json::Value;
 
-/// `tests/fixtures/<name>`, trimmed.
+/// `tests/fixtures/<name>`, trimmed, its `__TIMESTAMP__` (unix seconds) and
+/// `__TIMESTAMP_MS__` (milliseconds) placeholders set to now.
 pub fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap().trim().to_string()
+    fixture_at(name, 0)
+}
+
+/// [`fixture`] sent `secs_ago` seconds ago: the providers' own timestamps are what the
+/// 24-hour customer-service window counts from, so "25 hours later" needs no clock.
+pub fn fixture_at(name: &str, secs_ago: i64) -> String {
+    let raw = std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
+        - secs_ago * 1000;
+    raw.trim().replace("__TIMESTAMP_MS__", &ms.to_string()).replace("__TIMESTAMP__", &(ms / 1000).to_string())
 }
 
 /// The test config with quick retries (10 ms base, 50 ms cap) and at most 3 attempts.

@@ -39,6 +39,8 @@ fn message(conversation: Uuid, text: &str) -> Message {
         visibility: Default::default(),
         edited_at: None,
         deleted_at: None,
+        template: None,
+        tag: None,
     }
 }
 

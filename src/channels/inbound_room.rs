@@ -1,0 +1,190 @@
+//! The inbound door's room finding: which room an inbound message belongs to — the room of the
+//! thread it answers (email), the room bound to `(account, peer)`, or with `match: contact` the
+//! contact's latest open room — and opening one, race-free across nodes, for a new peer.
+//!
+//! Split from `inbound.rs` (the handler and the post) because it is a concept of its own: the
+//! binding index and room creation. It does not post messages nor verify anything; it is part
+//! of the inbound door (floor 11) and calls `conversations` the way the REST API does.
+
+use super::InboundMessage;
+use super::inbound::clip;
+use crate::app::AppState;
+use crate::conversations::{self, ContactOf, NewParticipant};
+use crate::error::{Error, Result};
+use crate::model::{Account, Address, ConversationStatus, MatchMode, Participant};
+use crate::store::Binding;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The room of the thread `m` answers, if we know one and the sender can take part there;
+/// else the sender's own room, if it has one; `None` for a new peer. `true`: the room was
+/// opened for this message (its binding vanished meanwhile).
+pub(super) async fn route(state: &AppState, account: &Account, m: &InboundMessage) -> Result<Option<Room>> {
+    let (replies_to, name) = m.thread.as_ref().map_or((&[][..], ""), |t| (&t.replies_to[..], t.subject.as_str()));
+    for id in replies_to {
+        if let Some(r) = state.channel_store.provider_ref(account.id, id).await? {
+            let status = status(state, account, r.conversation_id).await?;
+            if status == Some(ConversationStatus::Closed) {
+                break;
+            }
+            if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
+                return Ok(Some(Room { id: r.conversation_id, participant: p, opened: false }));
+            }
+            break;
+        }
+    }
+    let known = state.channel_store.binding(account.id, &m.from).await?;
+    if known.is_none()
+        && account.match_mode == MatchMode::Contact
+        && let Some(room) = contact_room(state, account, &m.from).await?
+    {
+        return Ok(Some(room));
+    }
+    let Some(known) = known else { return Ok(None) };
+    resolve_room(state, account, &m.from, name, None, Some(known)).await.map(Some)
+}
+
+/// Contact matching (`match: contact`): a sender this account has no room for, who is a known
+/// contact, joins the contact's most recent conversation that is not closed — its address
+/// becomes a link of the contact's participant there (bound, so the next message goes
+/// straight there). `None`: no such contact or conversation; the caller opens a room.
+async fn contact_room(state: &AppState, account: &Account, from: &Address) -> Result<Option<Room>> {
+    let tenant = account.tenant_id;
+    let Some(contact) = conversations::contacts::lookup(state, tenant, from).await? else { return Ok(None) };
+    for c in conversations::contacts::conversations(state, tenant, contact, None, 20).await? {
+        if c.lifecycle.status == ConversationStatus::Closed {
+            continue;
+        }
+        let members = state.store.list_participants(c.id).await?;
+        let Some(p) = members.into_iter().find(|p| p.contact_id == Some(contact)) else { continue };
+        return match conversations::link_endpoint(state, tenant, c.id, p.id, from.clone(), Some(account.id)).await {
+            Ok(p) => Ok(Some(Room { id: c.id, participant: p, opened: false })),
+            // Bound elsewhere meanwhile (a racing message), or a sender no number can be
+            // made of: the ordinary path takes it from here.
+            Err(Error::Conflict(_) | Error::Unprocessable { .. } | Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        };
+    }
+    Ok(None)
+}
+
+/// The sender's participant in `conversation`, added (and bound) if it is not there yet;
+/// `None` when it cannot be: the room is gone, or the sender is bound to another room.
+async fn seat(state: &AppState, account: &Account, conversation: Uuid, from: &Address) -> Result<Option<Participant>> {
+    if let Some(p) = conversations::member(state, conversation, from.kind, &from.target).await? {
+        return Ok(Some(p));
+    }
+    let new = NewParticipant {
+        id: None,
+        address: from.clone(),
+        account_id: Some(account.id),
+        as_sent: true,
+        contact: ContactOf::Auto,
+    };
+    match conversations::add_participant(state, account.tenant_id, conversation, new).await {
+        Ok(p) => Ok(Some(p)),
+        Err(Error::Conflict(_) | Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// A sender's room as the inbound door resolved it.
+#[derive(Debug)]
+pub struct Room {
+    pub id: Uuid,
+    pub participant: Participant,
+    /// This call opened the room.
+    pub opened: bool,
+}
+
+/// The room and participant for `peer` on `account`, created when there is none (named
+/// `name`, or after the peer when that is empty, with the ids `reserved` when given).
+/// `known` is the peer's binding when the caller just read it (saves reading it again).
+///
+/// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
+/// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
+/// for the winner to finish creating it.
+pub async fn resolve_room(
+    state: &AppState,
+    account: &Account,
+    peer: &Address,
+    name: &str,
+    mut reserved: Option<Binding>,
+    mut known: Option<Binding>,
+) -> Result<Room> {
+    let store = &state.channel_store;
+    for attempt in 0..20 {
+        let binding = match known.take() {
+            Some(b) => Some(b),
+            // The caller just found none and brings the ids to reserve: straight to the
+            // create-if-absent below, which still catches a sender racing this one.
+            None if attempt == 0 && reserved.is_some() => None,
+            None => store.binding(account.id, peer).await?,
+        };
+        if let Some(b) = binding {
+            // A closed room is found out by the post (see `receive_in`), not read here.
+            match conversations::participant(state, b.conversation_id, b.participant_id).await {
+                Ok(p) => return Ok(Room { id: b.conversation_id, participant: p, opened: false }),
+                Err(Error::NotFound(_)) if attempt < 19 => {
+                    tokio::time::sleep(Duration::from_millis(25)).await;
+                    continue;
+                }
+                Err(Error::NotFound(_)) => {
+                    // A binding left behind by a room that never finished; take it over.
+                    store.unbind(account.id, peer, b.conversation_id).await?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        let b = reserved
+            .take()
+            .unwrap_or_else(|| Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() });
+        if store.bind(account.id, peer, b).await?.is_some() {
+            continue;
+        }
+        let (id, participant) = open_room(state, account, peer, name, b).await?;
+        return Ok(Room { id, participant, opened: true });
+    }
+    Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
+}
+
+/// The status of `conversation`; `None` when it is gone (the caller finds out).
+async fn status(state: &AppState, account: &Account, conversation: Uuid) -> Result<Option<ConversationStatus>> {
+    match conversations::get(state, account.tenant_id, conversation).await {
+        Ok(c) => Ok(Some(c.lifecycle.status)),
+        Err(Error::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+async fn open_room(
+    state: &AppState,
+    account: &Account,
+    peer: &Address,
+    name: &str,
+    b: Binding,
+) -> Result<(Uuid, Participant)> {
+    let mut name = [name, peer.name.as_str(), peer.target.as_str()]
+        .into_iter()
+        .find(|n| !n.is_empty())
+        .unwrap_or_default()
+        .to_string();
+    // A name the limits refuse would fail the webhook, which the provider retries forever.
+    clip(&mut name, state.config.limits.max_name_bytes);
+    let detail = format!("{} via {}", peer.kind.as_str(), account.name);
+    let metadata = serde_json::json!({"source": {"account_id": account.id, "provider": account.provider}});
+    let t = account.tenant_id;
+    conversations::create_with_id(state, b.conversation_id, t, name, detail, metadata).await?;
+    // The binding already names this participant, so adding it re-binds to the same target.
+    let new = NewParticipant {
+        id: Some(b.participant_id),
+        address: peer.clone(),
+        account_id: Some(account.id),
+        as_sent: true,
+        contact: ContactOf::Auto,
+    };
+    let p = conversations::add_participant(state, t, b.conversation_id, new).await?;
+    crate::agents::auto_assign(state, t, b.conversation_id).await;
+    Ok((b.conversation_id, p))
+}
