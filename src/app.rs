@@ -37,6 +37,8 @@ pub struct Inner {
     pub channels: Registry,
     /// Outbound deliveries to channel participants.
     pub outbox: Outbox,
+    /// The inbound media re-hosting queue (`channels::rehost`): durable on Redis.
+    pub rehost: Arc<dyn crate::channels::rehost::RehostQueue>,
     /// Shared HTTP client for provider APIs (connection pooling, request timeout).
     pub http: reqwest::Client,
     pub hub: Hub,
@@ -45,8 +47,6 @@ pub struct Inner {
     /// Connections following their tenant's conversation list (`crate::watch`).
     pub watchers: crate::watch::Watchers,
     pub tokens: TokenSigner,
-    /// Key signing media proxy URLs (`channels::media`); the token secret's bytes.
-    pub media_key: Vec<u8>,
     /// API-key hash → tenant, filled on first use (keys are not revocable at run time yet).
     pub key_cache: DashMap<String, Tenant>,
     /// Fires when the node starts shutting down.
@@ -189,6 +189,13 @@ impl AppState {
             None => Arc::new(crate::contacts::memory::MemoryContacts::default()),
         };
         let media = crate::media::MediaStore::build(&config, &secret, webhook_redis.clone())?;
+        let rehost: Arc<dyn crate::channels::rehost::RehostQueue> = match &webhook_redis {
+            Some(r) => Arc::new(crate::channels::rehost::redis::RedisRehost::new(crate::redis::StreamQueue::new(
+                r.clone(),
+                crate::redis::Keys::new(&config.redis.key_prefix).rehost_queue(),
+            ))),
+            None => Arc::new(crate::channels::rehost::memory::MemoryRehost),
+        };
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
@@ -205,12 +212,12 @@ impl AppState {
             broker,
             channels: Registry::default(),
             outbox,
+            rehost,
             http,
             presence,
             hub,
             watchers,
             tokens: TokenSigner::new(&secret),
-            media_key: secret.clone(),
             key_cache: DashMap::new(),
             accounts: Default::default(),
             shutdown: CancellationToken::new(),
@@ -270,6 +277,7 @@ pub async fn serve(
     let app = crate::api::router(state.clone());
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
+    state.rehost.start(&state);
     crate::events::start_event_publisher(&state);
     crate::hub::presence::start(&state);
     crate::watch::start(&state);

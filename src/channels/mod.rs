@@ -14,6 +14,7 @@ pub mod inbound_media;
 pub mod line;
 pub mod media;
 pub mod outbox;
+pub mod rehost;
 pub mod split;
 pub mod telegram;
 pub mod telnyx;
@@ -58,6 +59,17 @@ pub struct InboundMessage {
     pub medias: Vec<Media>,
     /// Where it sits in a thread the provider keeps itself (email); `None` elsewhere.
     pub thread: Option<Thread>,
+    /// Files that came inside the webhook itself (email attachments): stored like uploads
+    /// before the message is posted, and added to its medias.
+    pub files: Vec<InboundFile>,
+}
+
+/// A file carried in a webhook body (an email attachment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundFile {
+    /// The sender's file name, cleaned (`media::upload::clean_name`).
+    pub name: Option<String>,
+    pub bytes: bytes::Bytes,
 }
 
 /// What a threaded channel (email: Message-ID, In-Reply-To, References, Subject) adds to an
@@ -181,14 +193,16 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// Sends one message (already split to `max_text_chars`).
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome;
-    /// Downloads an inbound media that the provider only names (its `media::MEDIA_REF`
-    /// reference): `(content type, bytes)`. Providers whose media URLs are public need none.
+    /// Opens an inbound media that the provider only names (its `media::MEDIA_REF`
+    /// reference): `(content type, body)`, the body streamed as it arrives (never buffered
+    /// whole: the reader enforces its size limit). Providers whose media URLs are public need
+    /// none.
     async fn fetch_media(
         &self,
         _http: &reqwest::Client,
         _account: &Account,
         _reference: &str,
-    ) -> Result<(String, bytes::Bytes), Error> {
+    ) -> Result<(String, crate::media::ByteStream), Error> {
         Err(Error::NotFound("media"))
     }
     /// What the outbox calls: `send` with its context; providers needing none keep this.

@@ -157,6 +157,7 @@ impl Provider for Telnyx {
                     text,
                     medias,
                     thread: None,
+                    files: Vec::new(),
                 });
             }
             "message.sent" | "message.finalized" => {

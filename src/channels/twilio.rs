@@ -111,6 +111,7 @@ impl Provider for Twilio {
             text: field(&p, "Body").unwrap_or("").into(),
             medias,
             thread: None,
+            files: Vec::new(),
         });
         Ok(inbound)
     }

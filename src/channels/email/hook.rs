@@ -65,6 +65,7 @@ pub fn message(email: Email) -> InboundMessage {
             participant_data: Some((THREAD_KEY.into(), thread)),
         }),
         provider_message_id: email.message_id,
+        files: email.files,
     }
 }
 
@@ -101,6 +102,7 @@ mod tests {
             message_id: "<r29@x>".into(),
             replies_to: vec!["<r28@x>".into()],
             references,
+            files: Vec::new(),
         };
         let m = message(email);
         assert_eq!(m.provider_message_id, "<r29@x>");
