@@ -37,8 +37,8 @@ pub struct Inner {
     pub channels: Registry,
     /// Outbound deliveries to channel participants.
     pub outbox: Outbox,
-    /// The inbound media re-hosting queue (`channels::rehost`): durable on Redis.
-    pub rehost: Arc<dyn crate::channels::rehost::RehostQueue>,
+    /// The inbound media re-hosting queue (`channels::inbound_rehost`): durable on Redis.
+    pub rehost: Arc<dyn crate::channels::inbound_rehost::RehostQueue>,
     /// Shared HTTP client for provider APIs (connection pooling, request timeout).
     pub http: reqwest::Client,
     pub hub: Hub,
@@ -189,12 +189,14 @@ impl AppState {
             None => Arc::new(crate::contacts::memory::MemoryContacts::default()),
         };
         let media = crate::media::MediaStore::build(&config, &secret, webhook_redis.clone())?;
-        let rehost: Arc<dyn crate::channels::rehost::RehostQueue> = match &webhook_redis {
-            Some(r) => Arc::new(crate::channels::rehost::redis::RedisRehost::new(crate::redis::StreamQueue::new(
-                r.clone(),
-                crate::redis::Keys::new(&config.redis.key_prefix).rehost_queue(),
-            ))),
-            None => Arc::new(crate::channels::rehost::memory::MemoryRehost),
+        let rehost: Arc<dyn crate::channels::inbound_rehost::RehostQueue> = match &webhook_redis {
+            Some(r) => {
+                Arc::new(crate::channels::inbound_rehost::redis::RedisRehost::new(crate::redis::StreamQueue::new(
+                    r.clone(),
+                    crate::redis::Keys::new(&config.redis.key_prefix).rehost_queue(),
+                )))
+            }
+            None => Arc::new(crate::channels::inbound_rehost::memory::MemoryRehost),
         };
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);

@@ -230,7 +230,7 @@ async fn post_in(
             not_before_ms: 0,
             token: None,
         };
-        super::rehost::enqueue(state, job).await;
+        super::inbound_rehost::enqueue(state, job).await;
         // A resolved or snoozed room opens again when the peer writes (the status came with
         // the post's room read: an open room costs no extra round trip).
         if appended.reopens

@@ -2,7 +2,7 @@
 //! (which expire, or need the provider's credentials — Telegram's even contain the bot token).
 //!
 //! When an inbound message with medias is stored, a job for it goes to the re-hosting queue
-//! (`channels::rehost`: durable on Redis, in-process on memory), and each round ([`attempt`]):
+//! (`channels::inbound_rehost`: durable on Redis, in-process on memory), and each round ([`attempt`]):
 //! each media is downloaded — a provider reference (WhatsApp media id, Telegram file id, LINE
 //! content) through the provider's own `fetch_media`, a plain URL (Twilio, Telnyx, LINE
 //! stickers) streamed, with the account's basic auth for Twilio — and stored like an upload
@@ -15,7 +15,7 @@
 //! Files that come inside the webhook itself (email attachments) need no download: [`store_files`]
 //! stores them before the message is posted, and the message carries them from the start.
 //!
-//! Scheduling, retries and surviving a restart are the queue's (`channels::rehost`); this file
+//! Scheduling, retries and surviving a restart are the queue's (`channels::inbound_rehost`); this file
 //! owns what one round does.
 
 use super::media::MEDIA_REF;
