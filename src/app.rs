@@ -39,6 +39,8 @@ pub struct Inner {
     pub channels: Registry,
     /// Outbound deliveries to channel participants.
     pub outbox: Outbox,
+    /// The inbound media re-hosting queue (`channels::inbound_rehost`): durable on Redis.
+    pub rehost: Arc<dyn crate::channels::inbound_rehost::RehostQueue>,
     /// Shared HTTP client for provider APIs (connection pooling, request timeout).
     pub http: reqwest::Client,
     pub hub: Hub,
@@ -47,8 +49,6 @@ pub struct Inner {
     /// Connections following their tenant's conversation list (`crate::watch`).
     pub watchers: crate::watch::Watchers,
     pub tokens: TokenSigner,
-    /// Key signing media proxy URLs (`channels::media`); the token secret's bytes.
-    pub media_key: Vec<u8>,
     /// API-key hash → tenant, filled on first use (keys are not revocable at run time yet).
     pub key_cache: DashMap<String, Tenant>,
     /// Fires when the node starts shutting down.
@@ -198,6 +198,15 @@ impl AppState {
             Some(r) => Arc::new(crate::agents::records::redis::RedisRecords::new(r.clone(), &config.redis.key_prefix)),
             None => Arc::new(crate::agents::records::memory::MemoryRecords::default()),
         };
+        let rehost: Arc<dyn crate::channels::inbound_rehost::RehostQueue> = match &webhook_redis {
+            Some(r) => {
+                Arc::new(crate::channels::inbound_rehost::redis::RedisRehost::new(crate::redis::StreamQueue::new(
+                    r.clone(),
+                    crate::redis::Keys::new(&config.redis.key_prefix).rehost_queue(),
+                )))
+            }
+            None => Arc::new(crate::channels::inbound_rehost::memory::MemoryRehost),
+        };
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
         let webhooks = crate::webhooks::Webhooks::new(&config, &node_id, webhook_store)?;
@@ -214,12 +223,12 @@ impl AppState {
             broker,
             channels: Registry::default(),
             outbox,
+            rehost,
             http,
             presence,
             hub,
             watchers,
             tokens: TokenSigner::new(&secret),
-            media_key: secret.clone(),
             key_cache: DashMap::new(),
             accounts: Default::default(),
             templates: Default::default(),
@@ -281,6 +290,7 @@ pub async fn serve(
     let app = crate::api::router(state.clone());
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
+    state.rehost.start(&state);
     crate::events::start_event_publisher(&state);
     crate::hub::presence::start(&state);
     crate::watch::start(&state);

@@ -397,6 +397,10 @@ pub struct Media {
     /// The file name it was uploaded with, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// A preview image: for a stored image, its signed thumbnail; for a video, what the sender
+    /// gave (channels that show videos with a poster frame, like LINE, need one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_url: Option<String>,
 }
 
 impl Media {

@@ -15,6 +15,7 @@ mod pin;
 mod report;
 mod scenarios;
 mod servers;
+mod upload;
 
 use clap::{Parser, Subcommand};
 use std::time::Duration;
@@ -121,6 +122,12 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_values_t = FANOUT_RATES.to_vec())]
         rates: Vec<u64>,
     },
+    /// Run only the upload scenario: one `--mib` MiB file to `POST /v1.0/media` of a fresh
+    /// memory node, with the server's RSS before, at its peak and after.
+    Upload {
+        #[arg(long, default_value_t = 100)]
+        mib: usize,
+    },
     /// Serve the baseline broadcast server (used by `all`).
     Baseline {
         #[arg(long, default_value = "127.0.0.1:9100")]
@@ -144,6 +151,12 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(bigroom_only(members, Duration::from_secs(join_secs), rate, redis))
         }
         Cmd::Ingest { redis, concurrency } => rt.block_on(ingest_only(redis, concurrency)),
+        Cmd::Upload { mib } => rt.block_on(async {
+            let node = scenarios::node(None).await?;
+            let u = upload::upload(&node, mib).await?;
+            println!("{}", u.markdown());
+            Ok(())
+        }),
         Cmd::IdleCluster { nodes, per_node } => rt.block_on(idle_cluster_only(nodes, per_node)),
         Cmd::Hold { ws, token, room, n, source } => rt.block_on(hold::hold(&ws, &token, &room, n, source)),
         Cmd::Fanout { subscribers, redis, baseline, rates } => {

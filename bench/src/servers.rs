@@ -42,13 +42,18 @@ impl Proc {
     /// Resident set size of the process, from /proc.
     pub fn rss_bytes(&self) -> u64 {
         let Some(child) = &self.child else { return 0 };
-        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or(0, |kb| kb * 1024)
+        rss_of(child.id())
     }
+}
+
+/// Resident set size of process `pid`, from /proc (0 when unknown).
+pub fn rss_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 pub fn free_port() -> u16 {
@@ -87,7 +92,9 @@ pub async fn hub(redis: Option<&str>) -> anyhow::Result<Proc> {
         "[server]\nlisten = \"127.0.0.1:{port}\"\n{backend}[auth]\ntoken_secret = \"{SECRET}\"\n\
          [limits]\napi_rate_per_sec = 0\nprovider_rate_per_sec = 0\n\
          [ws]\nmax_connections = 19500\nmax_connections_per_identity = 19500\nrate_per_sec = 0\n\
-         [[tenants]]\nname = \"bench\"\napi_keys = [\"{API_KEY}\"]\n[log]\nfilter = \"warn\"\n"
+         [media]\ndir = \"{media}\"\nmax_file_bytes = 209715200\n\
+         [[tenants]]\nname = \"bench\"\napi_keys = [\"{API_KEY}\"]\n[log]\nfilter = \"warn\"\n",
+        media = dir.path().join("media").display()
     );
     let path = dir.path().join("bench.toml");
     std::fs::write(&path, config)?;

@@ -160,6 +160,7 @@ pub async fn list(
     }
     // A private note is left out for readers that may not see it (the page may then be short).
     result.retain(|m| notes || !m.is_internal());
+    crate::media::attach::fresh_all(&state, &mut result);
     Ok(Json(MessagePage { result, has_more }))
 }
 
@@ -172,7 +173,10 @@ pub async fn get(
     Path((id, message_id)): Path<(Uuid, Uuid)>,
 ) -> Result<Json<Message>> {
     caller.messages_of(&state, id).await?;
-    let m = state.store.get_message(id, message_id).await?;
+    let mut m = state.store.get_message(id, message_id).await?;
+    if let Some(m) = m.as_mut() {
+        crate::media::attach::fresh(&state, m);
+    }
     m.filter(|m| caller.sees_internal() || !m.is_internal()).map(Json).ok_or(Error::NotFound("message"))
 }
 

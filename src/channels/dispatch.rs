@@ -145,8 +145,11 @@ pub async fn on_read(state: &AppState, account: uuid::Uuid, r: &super::ReadRecei
         return tracing::warn!(error = %e.chain(), "read marker not stored");
     }
     let identity = r.from.target.as_str();
-    let frame = ServerFrame::Read { conversation_id: conversation, participant_id: Some(participant), identity, seq };
-    if let Err(e) = state.broker.publish(Publication::Ephemeral { room: conversation, frame: frame.to_text() }).await {
+    // Staff see the peer's address; visitors' sockets never get identities (see `ws::commands`).
+    let (conversation_id, participant_id) = (conversation, Some(participant));
+    let staff = ServerFrame::Read { conversation_id, participant_id, identity: Some(identity), seq }.to_text();
+    let public = ServerFrame::Read { conversation_id, participant_id, identity: None, seq }.to_text();
+    if let Err(e) = state.broker.publish(Publication::Audience { room: conversation, staff, public }).await {
         tracing::warn!(error = %e.chain(), "read frame not published");
     }
 }

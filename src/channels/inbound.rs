@@ -131,13 +131,44 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
     if crate::phone::is_phone(m.from.kind) {
         m.from.target = crate::phone::for_sender(account, &m.from.target);
     }
-    let client_id: String = format!("{}:{}", account.provider, m.provider_message_id).chars().take(128).collect();
     // A provider retries until we accept, so an over-long text is cut rather than refused.
     let mut text = std::mem::take(&mut m.text);
-    clip(&mut text, state.config.limits.max_text_bytes);
     let mut medias = std::mem::take(&mut m.medias);
     let provider_medias = super::inbound_media::sources(&medias);
     super::media::resolve(state, account, &mut medias);
+    // Files carried in the webhook (email attachments) are stored before the post; whatever
+    // stops the message from being kept below deletes them again.
+    let room = state.config.limits.max_medias.saturating_sub(medias.len());
+    let files = std::mem::take(&mut m.files);
+    let (stored, notes) = super::inbound_media::store_files(state, account.tenant_id, files, room).await?;
+    for n in notes {
+        text = if text.is_empty() { n } else { format!("{text}\n{n}") };
+    }
+    clip(&mut text, state.config.limits.max_text_bytes);
+    medias.extend(stored.iter().cloned());
+    let mut kept = false;
+    let posted = post_in(state, account, (m, original), text, medias, provider_medias, again, &mut kept).await;
+    if !kept {
+        super::inbound_media::forget_stored(state, &stored).await;
+    }
+    posted
+}
+
+/// The rest of [`receive_in`]: routes and posts the message; sets `kept` once it is stored as
+/// a new message (not a duplicate, nor handed to a retry in a new room).
+#[allow(clippy::too_many_arguments)]
+async fn post_in(
+    state: &AppState,
+    account: &Account,
+    (mut m, original): (InboundMessage, InboundMessage),
+    text: String,
+    medias: Vec<crate::model::Media>,
+    provider_medias: Vec<(usize, super::inbound_media::Source)>,
+    again: bool,
+    kept: &mut bool,
+) -> Result<()> {
+    let (mut text, mut medias) = (text, medias);
+    let client_id: String = format!("{}:{}", account.provider, m.provider_message_id).chars().take(128).collect();
     let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
         Some(room) => (room.id, room.participant, room.opened, false),
         None => {
@@ -194,22 +225,24 @@ async fn receive_in(state: &AppState, account: &Account, mut m: InboundMessage, 
             return Err(e);
         }
     };
+    *kept = !appended.duplicate;
     if appended.duplicate {
         state.metrics.inbound_duplicate(account.provider.as_str());
     } else {
         state.metrics.message_posted(crate::metrics::Entry::Provider);
         // Provider media are copied into storage in the background (a retried webhook is a
         // duplicate: no second copy).
-        super::inbound_media::enqueue(
-            state,
-            super::inbound_media::Job {
-                tenant: account.tenant_id,
-                account: account.id,
-                conversation,
-                message: appended.message.id,
-                items: provider_medias,
-            },
-        );
+        let job = super::inbound_media::Job {
+            tenant: account.tenant_id,
+            account: account.id,
+            conversation,
+            message: appended.message.id,
+            items: provider_medias,
+            attempt: 0,
+            not_before_ms: 0,
+            token: None,
+        };
+        super::inbound_rehost::enqueue(state, job).await;
         // A resolved or snoozed room opens again when the peer writes (the status came with
         // the post's room read: an open room costs no extra round trip).
         if appended.reopens

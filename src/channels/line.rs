@@ -88,10 +88,27 @@ fn peer(source: &Value) -> Option<&str> {
     source[key].as_str().filter(|s| !s.is_empty())
 }
 
-/// The message objects of one push: text first, then images (HTTPS only, as LINE requires);
-/// other media, and images beyond the five-object cap, degrade to links in a text object.
+/// Whether LINE shows `m` itself: an image, or an MP4 video with a preview image (LINE
+/// requires one), all at HTTPS URLs.
+fn is_visual(m: &Media) -> bool {
+    let https = |u: &str| u.starts_with("https://");
+    let video = m.content_type == "video/mp4" && m.preview_url.as_deref().is_some_and(https);
+    (m.content_type.starts_with("image/") || video) && https(&m.url)
+}
+
+/// The object of one visual media (see [`is_visual`]); an image previews itself unless it
+/// has a thumbnail.
+fn visual(m: &Media) -> Value {
+    let kind = if m.content_type.starts_with("video/") { "video" } else { "image" };
+    let preview = m.preview_url.as_deref().filter(|p| p.starts_with("https://")).unwrap_or(&m.url);
+    json!({"type": kind, "originalContentUrl": m.url, "previewImageUrl": preview})
+}
+
+/// The message objects of one push: text first, then images and videos (HTTPS only, videos
+/// with a preview image, as LINE requires); other media, and visuals beyond the five-object
+/// cap, degrade to links in a text object.
 fn objects(text: &str, medias: &[Media]) -> Vec<Value> {
-    let is_image = |m: &&Media| m.content_type.starts_with("image/") && m.url.starts_with("https://");
+    let is_image = |m: &&Media| is_visual(m);
     let mut images: Vec<&Media> = medias.iter().filter(is_image).collect();
     let mut links: Vec<&str> = medias.iter().filter(|m| !is_image(m)).map(|m| m.url.as_str()).collect();
     let texts = usize::from(!text.is_empty());
@@ -107,7 +124,7 @@ fn objects(text: &str, medias: &[Media]) -> Vec<Value> {
     if !links.is_empty() {
         out.push(json!({"type": "text", "text": links.join("\n")}));
     }
-    out.extend(images.iter().map(|m| json!({"type": "image", "originalContentUrl": m.url, "previewImageUrl": m.url})));
+    out.extend(images.iter().map(|m| visual(m)));
     out
 }
 
@@ -167,6 +184,7 @@ impl Provider for Line {
                 medias,
                 thread: None,
                 sent_at: None,
+                files: Vec::new(),
             });
         }
         Ok(inbound)
@@ -177,7 +195,7 @@ impl Provider for Line {
         http: &reqwest::Client,
         account: &Account,
         reference: &str,
-    ) -> Result<(String, bytes::Bytes), Error> {
+    ) -> Result<(String, crate::media::ByteStream), Error> {
         // LINE message ids are digits; anything else never came from `content_ref`.
         if reference.is_empty() || !reference.bytes().all(|b| b.is_ascii_digit()) {
             return Err(Error::NotFound("media"));
@@ -186,7 +204,7 @@ impl Provider for Line {
         // An `api_base_url` override (a gateway, the tests' stub) serves the content too.
         let base = account.api_base_url.as_deref().filter(|u| !u.is_empty()).unwrap_or(DATA_API);
         let url = format!("{}/v2/bot/message/{reference}/content", base.trim_end_matches('/'));
-        super::media::download(http, &url, Some(token)).await
+        super::media::download_stream(http, &url, Some(token)).await
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {
@@ -282,5 +300,16 @@ mod tests {
         let pdf = Media::link("https://x/a.pdf", "application/pdf");
         let o = objects("", &[pdf, img("http://insecure/p.png")]);
         assert_eq!(o, vec![json!({"type": "text", "text": "https://x/a.pdf\nhttp://insecure/p.png"})]);
+        let video = Media::link("https://x/v.mp4", "video/mp4");
+        let o = objects("", std::slice::from_ref(&video));
+        assert_eq!(o, vec![json!({"type": "text", "text": "https://x/v.mp4"})], "no preview: a link");
+        let with_preview = Media { preview_url: Some("https://x/v.jpg".into()), ..video };
+        let o = objects("", &[with_preview]);
+        assert_eq!(
+            o,
+            vec![
+                json!({"type": "video", "originalContentUrl": "https://x/v.mp4", "previewImageUrl": "https://x/v.jpg"})
+            ]
+        );
     }
 }

@@ -171,6 +171,7 @@ impl Platform {
                     text: text_of(m),
                     medias: medias_of(m),
                     thread: None,
+                    files: Vec::new(),
                     sent_at: super::meta::timestamp(&e["timestamp"]),
                 });
                 continue;

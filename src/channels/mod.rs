@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod email;
 pub mod inbound;
 pub mod inbound_media;
+pub mod inbound_rehost;
 pub mod inbound_room;
 pub mod line;
 pub mod media;
@@ -66,6 +67,17 @@ pub struct InboundMessage {
     /// When the peer sent it, as the provider reports it (`None`: now). The 24-hour
     /// customer-service window of WhatsApp, Messenger and Instagram counts from here.
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Files that came inside the webhook itself (email attachments): stored like uploads
+    /// before the message is posted, and added to its medias.
+    pub files: Vec<InboundFile>,
+}
+
+/// A file carried in a webhook body (an email attachment).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundFile {
+    /// The sender's file name, cleaned (`media::upload::clean_name`).
+    pub name: Option<String>,
+    pub bytes: bytes::Bytes,
 }
 
 /// What a threaded channel (email: Message-ID, In-Reply-To, References, Subject) adds to an
@@ -204,14 +216,16 @@ pub trait Provider: Send + Sync + 'static {
     }
     /// Sends one message (already split to `max_text_chars`).
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome;
-    /// Downloads an inbound media that the provider only names (its `media::MEDIA_REF`
-    /// reference): `(content type, bytes)`. Providers whose media URLs are public need none.
+    /// Opens an inbound media that the provider only names (its `media::MEDIA_REF`
+    /// reference): `(content type, body)`, the body streamed as it arrives (never buffered
+    /// whole: the reader enforces its size limit). Providers whose media URLs are public need
+    /// none.
     async fn fetch_media(
         &self,
         _http: &reqwest::Client,
         _account: &Account,
         _reference: &str,
-    ) -> Result<(String, bytes::Bytes), Error> {
+    ) -> Result<(String, crate::media::ByteStream), Error> {
         Err(Error::NotFound("media"))
     }
     /// The display name of peer `id`, for a new peer whose message came without one

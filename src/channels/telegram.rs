@@ -194,6 +194,7 @@ impl Provider for Telegram {
             medias: media_of(m),
             thread: None,
             sent_at: None,
+            files: Vec::new(),
         });
         Ok(inbound)
     }
@@ -203,7 +204,7 @@ impl Provider for Telegram {
         http: &reqwest::Client,
         account: &Account,
         reference: &str,
-    ) -> Result<(String, bytes::Bytes), Error> {
+    ) -> Result<(String, crate::media::ByteStream), Error> {
         let token = account.secret("bot_token")?;
         let base = format!("{}/bot{token}", super::api_base(self, account));
         let id: String = form_urlencoded::byte_serialize(reference.as_bytes()).collect();
@@ -211,7 +212,7 @@ impl Provider for Telegram {
         let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::unavailable("bad getFile answer"))?;
         let path = meta["result"]["file_path"].as_str().ok_or(Error::NotFound("media"))?;
         let file = format!("{}/file/bot{token}/{path}", super::api_base(self, account));
-        super::media::download(http, &file, None).await
+        super::media::download_stream(http, &file, None).await
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {

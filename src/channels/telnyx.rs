@@ -158,6 +158,7 @@ impl Provider for Telnyx {
                     medias,
                     thread: None,
                     sent_at: None,
+                    files: Vec::new(),
                 });
             }
             "message.sent" | "message.finalized" => {

@@ -112,6 +112,7 @@ impl Provider for Twilio {
             medias,
             thread: None,
             sent_at: None,
+            files: Vec::new(),
         });
         Ok(inbound)
     }

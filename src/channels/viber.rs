@@ -160,6 +160,7 @@ impl Provider for Viber {
                     text: text_of(m),
                     medias: medias_of(m),
                     thread: None,
+                    files: Vec::new(),
                     sent_at: super::meta::timestamp(&v["timestamp"]),
                 });
             }

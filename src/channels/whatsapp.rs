@@ -210,6 +210,7 @@ impl Provider for WhatsApp {
                     medias: media_of(m),
                     thread: None,
                     sent_at: super::meta::timestamp(&m["timestamp"]),
+                    files: Vec::new(),
                 });
             }
             for s in value["statuses"].as_array().map(Vec::as_slice).unwrap_or_default() {
@@ -229,13 +230,13 @@ impl Provider for WhatsApp {
         http: &reqwest::Client,
         account: &Account,
         reference: &str,
-    ) -> Result<(String, bytes::Bytes), Error> {
+    ) -> Result<(String, crate::media::ByteStream), Error> {
         let token = account.secret("access_token")?;
         let url = format!("{}/{GRAPH_VERSION}/{reference}", super::api_base(self, account));
         let (_, meta) = super::media::download(http, &url, Some(token)).await?;
         let meta: Value = serde_json::from_slice(&meta).map_err(|_| Error::unavailable("bad media metadata"))?;
         let link = meta["url"].as_str().ok_or_else(|| Error::unavailable("media has no download url"))?;
-        super::media::download(http, link, Some(token)).await
+        super::media::download_stream(http, link, Some(token)).await
     }
 
     async fn send(&self, http: &reqwest::Client, account: &Account, out: &Outgoing<'_>) -> SendOutcome {

@@ -33,6 +33,8 @@ pub struct MediaConfig {
     pub max_audio_bytes: u64,
     pub max_video_bytes: u64,
     pub max_file_bytes: u64,
+    /// Most bytes of stored media attached to one outbound email; medias past it go as links.
+    pub email_attachment_max_bytes: u64,
     /// Attempts of the inbound re-hosting job before a provider media is given up.
     pub rehost_attempts: u32,
     pub s3: S3Config,

@@ -288,6 +288,14 @@ fn validate(state: &AppState, req: &PostRequest) -> Result<()> {
         if m.content_type.len() > 255 {
             return Err(Error::invalid("invalid_media", "media content_type is too long"));
         }
+        if let Some(p) = &m.preview_url
+            && (!(p.starts_with("https://") || p.starts_with("http://")) || p.len() > 2048)
+        {
+            return Err(Error::invalid(
+                "invalid_media",
+                "media preview_url must be an http(s) URL of at most 2048 bytes",
+            ));
+        }
     }
     if let Some(c) = &req.client_id
         && (c.is_empty() || c.len() > MAX_CLIENT_ID)

@@ -1,5 +1,9 @@
 //! The one URL signer for media downloads: `/v1.0/media/{id}?exp=<unix secs>&sig=<hex>`,
-//! `sig` = HMAC-SHA256(node key, `"media:" id ":" variant ":" exp`).
+//! `sig` = HMAC-SHA256(node key, `"media:" id ":" variant ":" exp`); and for a provider media
+//! not yet copied in (the proxy route `channels::media`):
+//! `/v1.0/media/{account}/{reference}?exp=&sig=`, `sig` = HMAC-SHA256(node key,
+//! `"provider:" account "/" reference ":" exp`). The prefixes keep one kind of signature from
+//! ever passing for the other.
 //!
 //! A signed URL is a capability, like a presigned S3 link: an `<img src>`, a provider fetching
 //! an MMS attachment or a mail client cannot send our bearer header, so the URL itself proves
@@ -48,10 +52,42 @@ impl Signer {
         Signer { key: key.to_vec(), ttl_secs }
     }
 
-    fn mac(&self, id: Uuid, variant: Variant, exp: u64) -> String {
+    fn hmac(&self, what: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key length");
-        mac.update(format!("media:{id}:{}:{exp}", variant.tag()).as_bytes());
+        mac.update(what.as_bytes());
         mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn mac(&self, id: Uuid, variant: Variant, exp: u64) -> String {
+        self.hmac(&format!("media:{id}:{}:{exp}", variant.tag()))
+    }
+
+    fn provider_mac(&self, account: Uuid, reference: &str, exp: u64) -> String {
+        self.hmac(&format!("provider:{account}/{reference}:{exp}"))
+    }
+
+    /// `{base}/v1.0/media/{account}/{reference}?exp=&sig=`: the proxy URL of a provider
+    /// media that is not copied in yet, valid for the configured TTL from now.
+    pub fn provider_url(&self, base: &str, account: Uuid, reference: &str) -> String {
+        let exp = now_secs() + self.ttl_secs;
+        let r: String = form_urlencoded::byte_serialize(reference.as_bytes()).collect();
+        format!("{base}/v1.0/media/{account}/{r}?exp={exp}&sig={}", self.provider_mac(account, reference, exp))
+    }
+
+    /// 403 unless `sig` signs (`account`, `reference`, `exp`) and `exp` is not past.
+    pub fn check_provider(&self, account: Uuid, reference: &str, exp: u64, sig: &str) -> Result<()> {
+        let expected = self.provider_mac(account, reference, exp);
+        Self::verdict(sig, &expected, exp)
+    }
+
+    fn verdict(sig: &str, expected: &str, exp: u64) -> Result<()> {
+        if !crate::auth::constant_time_eq(sig.as_bytes(), expected.as_bytes()) {
+            return Err(Error::Forbidden("media signature does not match".into()));
+        }
+        if exp < now_secs() {
+            return Err(Error::Forbidden("this media link has expired; ask for the message again".into()));
+        }
+        Ok(())
     }
 
     /// `{base}/v1.0/media/{id}?…` valid for the configured TTL from now.
@@ -70,13 +106,7 @@ impl Signer {
     /// not past.
     pub fn check(&self, id: Uuid, variant: Variant, exp: u64, sig: &str) -> Result<()> {
         let expected = self.mac(id, variant, exp);
-        if !crate::auth::constant_time_eq(sig.as_bytes(), expected.as_bytes()) {
-            return Err(Error::Forbidden("media signature does not match".into()));
-        }
-        if exp < now_secs() {
-            return Err(Error::Forbidden("this media link has expired; ask for the message again".into()));
-        }
-        Ok(())
+        Self::verdict(sig, &expected, exp)
     }
 }
 
@@ -98,5 +128,19 @@ mod tests {
         let old = now_secs() - 1;
         let url = s.url_until("http://h", id, Variant::Original, old);
         assert!(s.check(id, Variant::Original, old, url.rsplit("sig=").next().unwrap()).is_err());
+    }
+
+    #[test]
+    fn provider_urls_are_signed_apart() {
+        let s = Signer::new(b"k", 60);
+        let account = Uuid::new_v4();
+        let url = s.provider_url("http://h", account, "file/1 2");
+        assert!(url.starts_with(&format!("http://h/v1.0/media/{account}/file%2F1+2?exp=")), "{url}");
+        let exp: u64 = url.split("exp=").nth(1).unwrap().split('&').next().unwrap().parse().unwrap();
+        let sig = url.rsplit("sig=").next().unwrap();
+        assert!(s.check_provider(account, "file/1 2", exp, sig).is_ok());
+        assert!(s.check_provider(account, "file/1 3", exp, sig).is_err());
+        assert!(s.check_provider(Uuid::new_v4(), "file/1 2", exp, sig).is_err());
+        assert!(Signer::new(b"other", 60).check_provider(account, "file/1 2", exp, sig).is_err());
     }
 }

@@ -28,6 +28,11 @@ impl Keys {
         format!("{}:outbox:{{channels}}", self.prefix)
     }
 
+    /// `P:rehost:{media}`: the inbound media re-hosting stream (`channels::inbound_rehost::redis`).
+    pub fn rehost_queue(&self) -> String {
+        format!("{}:rehost:{{media}}", self.prefix)
+    }
+
     /// `P:media:<media id>` → the media record's JSON (`crate::media::records_redis`).
     pub fn media(&self, id: Uuid) -> String {
         format!("{}:media:{}", self.prefix, id)

@@ -119,15 +119,18 @@ pub enum ServerFrame<'a> {
         /// The participant the message was written as (an operator token joins on its first send).
         author_participant_id: Option<Uuid>,
     },
+    /// `identity` only for connections that see the room's inside (`Publication::Audience`).
     Typing {
         conversation_id: Uuid,
         participant_id: Option<Uuid>,
-        identity: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        identity: Option<&'a str>,
     },
     Read {
         conversation_id: Uuid,
         participant_id: Option<Uuid>,
-        identity: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        identity: Option<&'a str>,
         seq: u64,
     },
     Presence {

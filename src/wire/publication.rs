@@ -23,6 +23,11 @@ pub enum Publication {
     /// An `Ephemeral` frame about a private note (its `message_updated`): only for connections
     /// that see notes.
     Internal { room: Uuid, frame: Utf8Bytes },
+    /// An ephemeral frame in two versions: `staff` for connections that see a room's inside
+    /// (agent and operator tokens: it names the sender's identity), `public` for end-user
+    /// connections (widget visitors, webchat users), which never learn internal identities.
+    /// Typing and read frames travel this way.
+    Audience { room: Uuid, staff: Utf8Bytes, public: Utf8Bytes },
     /// The room's owner changed (`assigned` frame). An agent connection that is not the new
     /// owner loses the room after the frame.
     Assigned { room: Uuid, owner_id: Option<String>, frame: Utf8Bytes },
@@ -50,6 +55,7 @@ impl Publication {
             Publication::Message { room, .. }
             | Publication::Ephemeral { room, .. }
             | Publication::Internal { room, .. }
+            | Publication::Audience { room, .. }
             | Publication::Assigned { room, .. }
             | Publication::Sync { room, .. }
             | Publication::Removed { room, .. }
@@ -63,7 +69,8 @@ impl Publication {
     ///
     /// Layout: a tag letter, then `<seq> <frame>` (`M`; `N` for a private note), `<frame>`
     /// (`E`; `I` for a frame about a private note), or
-    /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned), or `<participant id>`
+    /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned), or
+    /// `<staff frame length> <staff frame><public frame>` (`V`), or `<participant id>`
     /// (`R`, no frame: each session writes its own `unsubscribed`), or nothing (`P`, members
     /// changed; the Redis scripts publish it as the bare tag). The frame comes last and
     /// is never parsed by a receiver.
@@ -72,6 +79,7 @@ impl Publication {
             Publication::Message { seq, frame, internal, .. } => Some(message_payload(*seq, frame, *internal)),
             Publication::Ephemeral { frame, .. } => Some(format!("E{frame}")),
             Publication::Internal { frame, .. } => Some(format!("I{frame}")),
+            Publication::Audience { staff, public, .. } => Some(format!("V{} {staff}{public}", staff.len())),
             Publication::Assigned { owner_id, frame, .. } => {
                 let owner = owner_id.as_deref().unwrap_or("");
                 Some(format!("A{} {owner}{frame}", owner.len()))
@@ -99,6 +107,12 @@ impl Publication {
                 let (owner, frame) = (rest.get(..len)?, rest.get(len..)?);
                 let owner_id = (!owner.is_empty()).then(|| owner.to_string());
                 Publication::Assigned { room, owner_id, frame: frame.into() }
+            }
+            "V" => {
+                let (len, rest) = rest.split_once(' ')?;
+                let len: usize = len.parse().ok()?;
+                let (staff, public) = (rest.get(..len)?, rest.get(len..)?);
+                Publication::Audience { room, staff: staff.into(), public: public.into() }
             }
             "R" => Publication::Removed { room, participant_id: rest.parse().ok()? },
             MEMBERS_TAG => Publication::Members { room },
@@ -164,6 +178,7 @@ mod tests {
             Publication::Internal { room, frame: r#"{"type":"message_updated"}"#.into() },
             Publication::Assigned { room, owner_id: Some("ann lee".into()), frame: r#"{"x":1}"#.into() },
             Publication::Assigned { room, owner_id: None, frame: r#"{"x":1}"#.into() },
+            Publication::Audience { room, staff: r#"{"identity":"ann"}"#.into(), public: r#"{"t":1}"#.into() },
             Publication::Removed { room, participant_id: Uuid::now_v7() },
             Publication::Members { room },
         ];
@@ -175,6 +190,7 @@ mod tests {
         assert_eq!(Publication::decode(room, b"{}"), None);
         assert_eq!(Publication::decode(room, b"Mx {}"), None);
         assert_eq!(Publication::decode(room, b"A9 ab"), None);
+        assert_eq!(Publication::decode(room, b"V9 ab"), None);
         assert_eq!(Publication::decode(room, b"Rnot-a-uuid"), None);
     }
 

@@ -52,8 +52,10 @@ impl Session {
             }
             ClientFrame::Typing { conversation_id } => match self.subscribed_participant(conversation_id) {
                 Ok(pid) => {
-                    let f = ServerFrame::Typing { conversation_id, participant_id: pid, identity: &self.identity };
-                    self.ephemeral(conversation_id, f.to_text())
+                    let id = Some(&*self.identity);
+                    let staff = ServerFrame::Typing { conversation_id, participant_id: pid, identity: id }.to_text();
+                    let public = ServerFrame::Typing { conversation_id, participant_id: pid, identity: None }.to_text();
+                    self.audience(conversation_id, staff, public)
                 }
                 Err(e) => self.error(&e, Some(conversation_id), None).await,
             },
@@ -71,8 +73,10 @@ impl Session {
                     {
                         return self.error(&e, Some(conversation_id), None).await;
                     }
-                    let f = ServerFrame::Read { conversation_id, participant_id: pid, identity: &self.identity, seq };
-                    self.ephemeral(conversation_id, f.to_text())
+                    let (participant_id, id) = (pid, Some(&*self.identity));
+                    let staff = ServerFrame::Read { conversation_id, participant_id, identity: id, seq }.to_text();
+                    let public = ServerFrame::Read { conversation_id, participant_id, identity: None, seq }.to_text();
+                    self.audience(conversation_id, staff, public)
                 }
                 Err(e) => self.error(&e, Some(conversation_id), None).await,
             },
@@ -181,6 +185,7 @@ impl Session {
                 if same_epoch && s <= pos.seq && pos.seq - s <= max && s + 1 >= retained {
                     replay =
                         store.messages(room, SeqRange { after: Some(s), before: None, limit: max as usize }).await?;
+                    crate::media::attach::fresh_all(&self.state, &mut replay);
                     true
                 } else {
                     false
@@ -249,8 +254,10 @@ impl Session {
     }
 
     /// Typing and read frames: published on the side (`publish_ephemeral`), nothing to answer.
-    fn ephemeral(&mut self, room: Uuid, frame: Utf8Bytes) -> Sent {
-        self.publish_ephemeral(room, frame);
+    /// Publishes a typing or read frame: with the sender's identity to staff connections,
+    /// without it to end users (who know people by participant: name and avatar).
+    fn audience(&mut self, room: Uuid, staff: Utf8Bytes, public: Utf8Bytes) -> Sent {
+        self.publish(Publication::Audience { room, staff, public });
         Ok(())
     }
 }
@@ -271,9 +278,14 @@ impl Session {
 
     /// Queues `frame` for every subscriber of `room` on every node; never waits.
     pub(super) fn publish_ephemeral(&mut self, room: Uuid, frame: Utf8Bytes) {
+        self.publish(Publication::Ephemeral { room, frame });
+    }
+
+    fn publish(&mut self, p: Publication) {
         let tx = self.publisher.get_or_insert_with(|| spawn_publisher(&self.state));
-        if tx.try_send(Publication::Ephemeral { room, frame }).is_err() {
-            tracing::debug!(%room, "ephemeral frame dropped: the broker is not keeping up");
+        let room = p.room();
+        if tx.try_send(p).is_err() {
+            tracing::debug!(?room, "ephemeral frame dropped: the broker is not keeping up");
         }
     }
 }

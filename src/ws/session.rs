@@ -223,6 +223,14 @@ impl Session {
                     wrote = true;
                     continue;
                 }
+                Publication::Audience { room, staff, public } => {
+                    if self.subs.contains_key(room) {
+                        let frame = if self.claims.sees_internal() { staff } else { public };
+                        self.socket.feed(Message::Text(frame.clone())).await?;
+                        wrote = true;
+                    }
+                    continue;
+                }
                 Publication::Ephemeral { room, frame }
                 | Publication::Internal { room, frame }
                 | Publication::Assigned { room, frame, .. } => {
@@ -315,7 +323,8 @@ impl Session {
                 }
             };
         let notes = self.claims.sees_internal();
-        for m in missing {
+        for mut m in missing {
+            crate::media::attach::fresh(&self.state, &mut m);
             // Private notes are skipped for readers that may not see them (a seq gap they expect).
             if notes || !m.is_internal() {
                 self.socket.feed(Message::Text(message_frame(&m))).await?;

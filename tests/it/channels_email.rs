@@ -174,7 +174,13 @@ async fn inbound_email_opens_a_room_and_the_reply_is_threaded() {
         assert_eq!(conversations(&srv).await.len(), 1);
         let msgs = messages(&srv, &c).await;
         assert_eq!(msgs.len(), 3);
-        assert_eq!(msgs[2]["text"], "Thanks, got it!\n[attachment: receipt.pdf (application/pdf, 16 bytes)]");
+        assert_eq!(msgs[2]["text"], "Thanks, got it!");
+        let pdf = &msgs[2]["medias"][0];
+        assert_eq!(
+            (pdf["name"].as_str(), pdf["content_type"].as_str()),
+            (Some("receipt.pdf"), Some("application/pdf"))
+        );
+        assert!(pdf["media_id"].is_string(), "the attachment is stored: {pdf}");
 
         // The next reply threads under her latest mail, with the whole chain in References.
         let m = reply(&srv, &c, "Glad to help.").await;
@@ -228,9 +234,10 @@ async fn replies_match_by_thread_first_then_by_sender() {
         let convs = conversations(&srv).await;
         assert_eq!(convs.len(), 2);
         let carol = convs.iter().find(|x| x["id"] != c.as_str()).unwrap();
+        let first = &messages(&srv, carol["id"].as_str().unwrap()).await[0];
         assert_eq!(
-            messages(&srv, carol["id"].as_str().unwrap()).await[0]["text"],
-            "Me too\n[attachment: receipt.pdf (application/pdf, 16 bytes)]"
+            (first["text"].as_str(), first["medias"][0]["name"].as_str()),
+            (Some("Me too"), Some("receipt.pdf"))
         );
         srv.stop().await;
     }

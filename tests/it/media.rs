@@ -4,8 +4,11 @@
 //! conversation, forged and expired links. Both store backends; S3 against a real
 //! S3-compatible server in `media::s3`; channels in `media::outbound` and `media::inbound`.
 
+mod email;
 mod inbound;
 mod outbound;
+mod rehost_restart;
+mod resign;
 mod s3;
 mod serving;
 

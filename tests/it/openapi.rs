@@ -162,8 +162,11 @@ async fn schemathesis_finds_nothing_on_any_operation() {
     let summary = text.rfind("SUMMARY").map_or(&text[..], |i| &text[i..]);
     eprintln!("schemathesis took {:?}:\n{summary}", started.elapsed());
     assert!(out.status.success(), "schemathesis failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(text.contains("Tested: 67"), "not every operation was tested:
-{text}");
+    assert!(
+        text.contains("Tested: 67"),
+        "not every operation was tested:
+{text}"
+    );
     assert!(text.contains("✅ Stateful"), "the stateful (links) phase did not pass:\n{summary}");
     srv.stop().await;
 }

@@ -305,11 +305,25 @@ async fn typing_read_and_presence_reach_the_room() {
         (p["type"].as_str(), p["identity"].as_str(), p["state"].as_str()),
         (Some("presence"), Some("bob"), Some("joined"))
     );
+    // An operator watching the room sees who types by identity; end users only by participant.
+    let (_, t) = api.post("/v1.0/tokens", json!({"identity": "agent-7", "all_conversations": true})).await;
+    let mut op = srv.ws(t["token"].as_str().unwrap()).await;
+    op.subscribe(&c, None).await;
+    let (_, parts) = api.get(&format!("/v1.0/conversations/{c}/participants")).await;
+    let bob_pid =
+        parts["result"].as_array().unwrap().iter().find(|p| p["address"]["target"] == "bob").unwrap()["id"].clone();
     bob.send(json!({"type": "typing", "conversation_id": c})).await;
-    let t = alice.next().await;
-    assert_eq!((t["type"].as_str(), t["identity"].as_str()), (Some("typing"), Some("bob")));
+    let t = alice.next_of("typing").await;
+    assert_eq!((&t["participant_id"], t.get("identity")), (&bob_pid, None), "no identity for end users: {t}");
+    let t = op.next_of("typing").await;
+    assert_eq!((&t["participant_id"], t["identity"].as_str()), (&bob_pid, Some("bob")));
+    op.send(json!({"type": "typing", "conversation_id": c})).await;
+    let t = alice.next_of("typing").await;
+    assert!(t.get("identity").is_none() && !t.to_string().contains("agent-7"), "the operator's identity leaked: {t}");
     bob.send(json!({"type": "read", "conversation_id": c, "seq": 0})).await;
-    assert_eq!(alice.next().await["type"], "read");
+    let r = alice.next_of("read").await;
+    assert_eq!((&r["participant_id"], r.get("identity")), (&bob_pid, None), "{r}");
+    assert_eq!(op.next_of("read").await["identity"], "bob");
     drop(bob);
     let p = alice.next().await;
     assert_eq!((p["type"].as_str(), p["state"].as_str()), (Some("presence"), Some("left")));

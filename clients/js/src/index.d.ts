@@ -115,8 +115,9 @@ export interface ClientEvents {
   message: (message: Message) => void;
   message_updated: (message: Message) => void;
   ack: (frame: Ack) => void;
-  typing: (frame: { conversation_id: string; participant_id: string | null; identity: string }) => void;
-  read: (frame: { conversation_id: string; participant_id: string | null; identity: string; seq: number }) => void;
+  /** `identity` only on agent and operator connections; end users get `participant_id` alone. */
+  typing: (frame: { conversation_id: string; participant_id: string | null; identity?: string }) => void;
+  read: (frame: { conversation_id: string; participant_id: string | null; identity?: string; seq: number }) => void;
   presence: (frame: { conversation_id: string; identity: string; state: 'joined' | 'left' }) => void;
   assigned: (frame: { conversation_id: string; owner_type: string | null; owner_id: string | null }) => void;
   unsubscribed: (frame: { conversation_id: string; reason: 'client' | 'token_scope' | 'reassigned' | 'removed' }) => void;

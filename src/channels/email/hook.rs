@@ -66,6 +66,7 @@ pub fn message(email: Email) -> InboundMessage {
         }),
         provider_message_id: email.message_id,
         sent_at: None,
+        files: email.files,
     }
 }
 
@@ -102,6 +103,7 @@ mod tests {
             message_id: "<r29@x>".into(),
             replies_to: vec!["<r28@x>".into()],
             references,
+            files: Vec::new(),
         };
         let m = message(email);
         assert_eq!(m.provider_message_id, "<r29@x>");

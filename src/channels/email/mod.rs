@@ -7,7 +7,8 @@
 //! account's `address` is the From address, its `name` the From display name.
 //!
 //! Outbound rides the common outbox (retries, delivery statuses) as a [`Provider`]: one
-//! multipart text + HTML message per delivery, sent with `lettre`. Every message gets a stable
+//! multipart text + HTML message per delivery, sent with `lettre`; stored medias go along as
+//! real attachments up to `media.email_attachment_max_bytes`, the rest as links ([`files`]). Every message gets a stable
 //! `Message-ID` (`<message id@switchboard>`: a retry sends the same id, and the outbox indexes
 //! it so replies find the room); when the recipient wrote to us before, `In-Reply-To` /
 //! `References` point at its last mail (kept in the participant's `data.email_thread` by the
@@ -19,6 +20,7 @@
 //! [`Thread`](super::Thread) (In-Reply-To / References, subject, the participant's
 //! `email_thread`) lets the shared path pick the room, name a new one and thread our replies.
 
+pub mod files;
 pub mod hook;
 pub mod parse;
 pub mod text;
@@ -27,7 +29,8 @@ use super::{HookRequest, Inbound, Outgoing, Provider, SendContext, SendOutcome};
 use crate::error::Error;
 use crate::model::{Account, AddressType, ProviderKind};
 use async_trait::async_trait;
-use lettre::message::{Mailbox, MultiPart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -125,13 +128,19 @@ fn display_name(account: &Account) -> &str {
     if account.name.trim().is_empty() { &account.address } else { account.name.trim() }
 }
 
-fn build(account: &Account, out: &Outgoing<'_>, t: &Thread, id: &str) -> Result<Message, String> {
+fn build(
+    account: &Account,
+    out: &Outgoing<'_>,
+    t: &Thread,
+    id: &str,
+    (attached, links): (Vec<files::Attachment>, Vec<&crate::model::Media>),
+) -> Result<Message, String> {
     let from_addr = account.address.parse().map_err(|e| format!("account address is not an email address: {e}"))?;
     let from = Mailbox::new(Some(display_name(account).to_string()).filter(|n| *n != account.address), from_addr);
     let to: Mailbox = out.to.parse().map_err(|e| format!("`{}` is not an email address: {e}", out.to))?;
     let mut plain = out.text.to_string();
     let mut html = format!("<div style=\"white-space:pre-wrap\">{}</div>", escape_html(out.text));
-    for m in out.medias {
+    for m in links {
         plain.push_str(&format!("\n\n{}", m.url));
         html.push_str(&format!("<p><a href=\"{0}\">{0}</a></p>", escape_html(&m.url)));
     }
@@ -142,7 +151,18 @@ fn build(account: &Account, out: &Outgoing<'_>, t: &Thread, id: &str) -> Result<
     if !t.references.is_empty() {
         b = b.references(t.references.join(" "));
     }
-    b.multipart(MultiPart::alternative_plain_html(plain, html)).map_err(|e| format!("cannot build the email: {e}"))
+    let body = MultiPart::alternative_plain_html(plain, html);
+    if attached.is_empty() {
+        return b.multipart(body).map_err(|e| format!("cannot build the email: {e}"));
+    }
+    let mut mixed = MultiPart::mixed().multipart(body);
+    for a in attached {
+        let ct = ContentType::parse(&a.content_type)
+            .or_else(|_| ContentType::parse("application/octet-stream"))
+            .map_err(|e| format!("attachment type: {e}"))?;
+        mixed = mixed.singlepart(Attachment::new(a.name).body(a.bytes, ct));
+    }
+    b.multipart(mixed).map_err(|e| format!("cannot build the email: {e}"))
 }
 
 /// An SMTP client for the account's settings (`host`, `port`, `tls`, `username`, `password`).
@@ -198,7 +218,8 @@ async fn send(account: &Account, out: &Outgoing<'_>, ctx: Option<&SendContext<'_
         },
         None => (Thread::default(), DEFAULT_TIMEOUT),
     };
-    let email = match build(account, out, &t, &id) {
+    let parts = files::split(ctx.map(|c| c.state), out.medias).await;
+    let email = match build(account, out, &t, &id, parts) {
         Ok(m) => m,
         Err(error) => return SendOutcome::Failed { error },
     };

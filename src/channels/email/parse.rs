@@ -4,8 +4,9 @@
 //! `multipart/form-data` (or, from Mailgun without attachments, `x-www-form-urlencoded`) with
 //! the sender, subject, text/HTML bodies, the threading headers (SendGrid: a raw `headers`
 //! block; Mailgun: `Message-Id` / `In-Reply-To` / `References` fields or `message-headers`
-//! JSON) and attachments as file parts. Attachments are not stored (there is no media store):
-//! their names are listed at the end of the text.
+//! JSON) and attachments as file parts. Attachments are handed on as [`File`]s (at most
+//! [`MAX_FILES`]); the inbound path stores them like uploads (`channels::inbound`), this file
+//! only reads them out of the form.
 
 use super::text::{header_block, html_to_text, message_ids, parse_mailbox, trim_quoted};
 use crate::error::{Error, Result};
@@ -26,13 +27,18 @@ pub struct Email {
     pub replies_to: Vec<String>,
     /// The sender's `References` chain followed by its own Message-ID, for our replies.
     pub references: Vec<String>,
+    /// Its attachments (file parts), in order.
+    pub files: Vec<crate::channels::InboundFile>,
 }
 
-/// A form field: name, file name (attachments), content type, value.
+/// Most attachments taken from one email; further ones are only named in the text.
+pub const MAX_FILES: usize = 10;
+
+/// A form field: name, file name (attachments), value. The sender's content type of a file
+/// is not kept: storage sniffs the type from the bytes.
 struct Part {
     name: String,
     file: Option<String>,
-    content_type: String,
     value: Bytes,
 }
 
@@ -40,9 +46,7 @@ async fn parts(content_type: &str, body: Bytes) -> Result<Vec<Part>> {
     let ct = content_type.to_ascii_lowercase();
     if ct.starts_with("application/x-www-form-urlencoded") {
         let pairs = form_urlencoded::parse(&body).into_owned();
-        return Ok(pairs
-            .map(|(name, v)| Part { name, file: None, content_type: String::new(), value: Bytes::from(v) })
-            .collect());
+        return Ok(pairs.map(|(name, v)| Part { name, file: None, value: Bytes::from(v) }).collect());
     }
     let boundary = multer::parse_boundary(content_type)
         .map_err(|_| Error::bad_request("expected multipart/form-data (or x-www-form-urlencoded) with a boundary"))?;
@@ -53,9 +57,8 @@ async fn parts(content_type: &str, body: Bytes) -> Result<Vec<Part>> {
     while let Some(field) = form.next_field().await.map_err(bad)? {
         let name = field.name().unwrap_or("").to_string();
         let file = field.file_name().map(str::to_string);
-        let content_type = field.content_type().map(|m| m.to_string()).unwrap_or_default();
         let value = field.bytes().await.map_err(bad)?;
-        out.push(Part { name, file, content_type, value });
+        out.push(Part { name, file, value });
     }
     Ok(out)
 }
@@ -107,13 +110,18 @@ pub async fn parse(content_type: &str, body: Bytes) -> Result<Email> {
             .map(|h| trim_quoted(&html_to_text(&h)))
             .unwrap_or_default(),
     };
-    let files: Vec<String> = parts
-        .iter()
-        .filter_map(|p| {
-            p.file.as_ref().map(|f| format!("[attachment: {f} ({}, {} bytes)]", p.content_type, p.value.len()))
-        })
-        .collect();
-    let text = [text].into_iter().chain(files).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n");
+    let mut files = Vec::new();
+    let mut skipped = Vec::new();
+    for p in parts.iter().filter(|p| p.file.is_some() && !p.value.is_empty()) {
+        let name = p.file.as_deref().map(crate::media::upload::clean_name).filter(|n| !n.is_empty());
+        if files.len() < MAX_FILES {
+            files.push(crate::channels::InboundFile { name, bytes: p.value.clone() });
+        } else {
+            let n = name.unwrap_or_else(|| "unnamed".into());
+            skipped.push(format!("[attachment not kept: {n} ({} bytes): more than {MAX_FILES} files]", p.value.len()));
+        }
+    }
+    let text = [text].into_iter().chain(skipped).filter(|t| !t.is_empty()).collect::<Vec<_>>().join("\n");
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     let message_id =
         header(&h, "Message-ID").and_then(|v| message_ids(v).into_iter().next()).unwrap_or(format!("<{hex}@inbound>"));
@@ -124,10 +132,11 @@ pub async fn parse(content_type: &str, body: Bytes) -> Result<Email> {
     Ok(Email {
         from: Address { kind: AddressType::Email, target: addr, name },
         subject,
-        text: if text.trim().is_empty() { "(empty email)".into() } else { text },
+        text: if text.trim().is_empty() && files.is_empty() { "(empty email)".into() } else { text },
         message_id,
         replies_to,
         references,
+        files,
     })
 }
 
@@ -157,7 +166,9 @@ mod tests {
         ]);
         let e = parse(&ct, body).await.unwrap();
         assert_eq!((e.from.target.as_str(), e.from.name.as_str()), ("alice@x.org", "Alice"));
-        assert_eq!(e.text, "Great\n[attachment: a.pdf (application/pdf, 4 bytes)]");
+        assert_eq!(e.text, "Great");
+        assert_eq!((e.files.len(), e.files[0].name.as_deref()), (1, Some("a.pdf")));
+        assert_eq!(&e.files[0].bytes[..], b"%PDF");
         assert_eq!(e.message_id, "<m2@mail.x>");
         assert_eq!(e.replies_to, ["<out1@switchboard>", "<out1@switchboard>", "<m1@mail.x>"]);
         assert_eq!(e.references, ["<m1@mail.x>", "<out1@switchboard>", "<m2@mail.x>"]);

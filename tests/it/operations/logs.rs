@@ -96,7 +96,10 @@ async fn no_secrets_in_logs_of_a_full_scenario() {
     let (s, accepted) = anon.post("/v1.0/invites/accept", json!({"token": invite, "password": password})).await;
     assert_eq!(s, 201, "{accepted}");
     let wrong_password = "wrong-pw-never-logged-77";
-    assert_eq!(anon.post("/v1.0/sessions", json!({"email": "logged@example.com", "password": wrong_password})).await.0, 401);
+    assert_eq!(
+        anon.post("/v1.0/sessions", json!({"email": "logged@example.com", "password": wrong_password})).await.0,
+        401
+    );
     let (_, session) = anon.post("/v1.0/sessions", json!({"email": "logged@example.com", "password": password})).await;
     let refresh_token = session["refresh_token"].as_str().unwrap().to_string();
     let (_, refreshed) = anon.post("/v1.0/sessions/refresh", json!({"refresh_token": refresh_token})).await;

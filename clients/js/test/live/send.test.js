@@ -89,17 +89,20 @@ test('a send the server refuses rejects with its code and is not retried', async
   assert.deepEqual(c.unacked(), []);
 });
 
-test('typing and read reach the other participant', async (t) => {
+test('typing and read reach the other participant, by participant and without identity', async (t) => {
   const conv = await api(B, 'POST', '/conversations', { name: 'typing' });
+  const pids = {};
   for (const who of ['erin', 'frank']) {
-    await api(B, 'POST', `/conversations/${conv.id}/participants`, { address: { type: 'webchat', target: who } });
+    const p = await api(B, 'POST', `/conversations/${conv.id}/participants`, { address: { type: 'webchat', target: who } });
+    pids[who] = p.id;
   }
   const tok = async (who) => (await api(B, 'POST', '/tokens', { identity: who, conversation_ids: [conv.id] })).token;
   const erin = client(t, { token: await tok('erin') });
   const frank = client(t, { token: await tok('frank') });
   const seen = [];
-  frank.on('typing', (f) => seen.push(['typing', f.identity]));
-  frank.on('read', (f) => seen.push(['read', f.identity, f.seq]));
+  // End users know each other by participant: internal identities stay with agents and operators.
+  frank.on('typing', (f) => seen.push(['typing', f.participant_id, f.identity]));
+  frank.on('read', (f) => seen.push(['read', f.participant_id, f.identity, f.seq]));
   for (const c of [erin, frank]) {
     c.subscribe(conv.id);
     c.connect();
@@ -112,5 +115,5 @@ test('typing and read reach the other participant', async (t) => {
   assert.equal(erin.read(conv.id, ack.seq), true);
   assert.equal(erin.read(conv.id, ack.seq), false, 'a read marker only rises');
   await until(frank, () => seen.length === 2, 'typing and read at frank');
-  assert.deepEqual(seen, [['typing', 'erin'], ['read', 'erin', 1]]);
+  assert.deepEqual(seen, [['typing', pids.erin, undefined], ['read', pids.erin, undefined, 1]]);
 });
