@@ -137,7 +137,7 @@ async fn a_second_node_on_the_same_redis_sees_membership_changes() {
 /// read and the event's publish — nothing re-reads the participants.
 #[tokio::test]
 async fn a_steady_message_in_a_small_room_costs_one_append_and_no_membership_read() {
-    use crate::common::redis::Monitor;
+    use crate::common::monitor::Monitor;
     let srv = TestServer::start_on(Backend::Redis, test_config()).await;
     let api = srv.api(KEY_A);
     let conv = api.conversation("steady").await;

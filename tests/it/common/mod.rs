@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod channels;
+pub mod monitor;
 pub mod provision;
 pub mod redis;
 pub mod smtp;
