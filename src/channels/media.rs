@@ -54,9 +54,9 @@ pub async fn fetch(
     Ok((headers, axum::body::Body::from_stream(body)).into_response())
 }
 
-/// GETs `url` (with `bearer` when given) and returns the body; provider errors are a 502-ish
-/// `Unavailable`, never the provider's credentials.
-pub async fn download(http: &reqwest::Client, url: &str, bearer: Option<&str>) -> Result<(String, bytes::Bytes)> {
+/// GETs `url` (with `bearer` when given): the provider's answer once it said yes, and its
+/// content type. Provider errors are a 502-ish `Unavailable`, never the provider's credentials.
+async fn fetch_ok(http: &reqwest::Client, url: &str, bearer: Option<&str>) -> Result<(String, reqwest::Response)> {
     let mut req = http.get(url);
     if let Some(b) = bearer {
         req = req.bearer_auth(b);
@@ -67,7 +67,12 @@ pub async fn download(http: &reqwest::Client, url: &str, bearer: Option<&str>) -
     }
     let ct =
         res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
-    let ct = ct.to_string();
+    Ok((ct.to_string(), res))
+}
+
+/// GETs `url` (with `bearer` when given) and returns the body (see [`fetch_ok`]).
+pub async fn download(http: &reqwest::Client, url: &str, bearer: Option<&str>) -> Result<(String, bytes::Bytes)> {
+    let (ct, res) = fetch_ok(http, url, bearer).await?;
     let body = res.bytes().await.map_err(|_| Error::unavailable("media download interrupted"))?;
     Ok((ct, body))
 }
@@ -79,17 +84,7 @@ pub async fn download_stream(
     bearer: Option<&str>,
 ) -> Result<(String, crate::media::ByteStream)> {
     use futures_util::{StreamExt, TryStreamExt};
-    let mut req = http.get(url);
-    if let Some(b) = bearer {
-        req = req.bearer_auth(b);
-    }
-    let res = req.send().await.map_err(|_| Error::unavailable("the provider's media server did not answer"))?;
-    if !res.status().is_success() {
-        return Err(Error::unavailable(format!("the provider refused the media ({})", res.status().as_u16())));
-    }
-    let ct =
-        res.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/octet-stream");
-    let ct = ct.to_string();
+    let (ct, res) = fetch_ok(http, url, bearer).await?;
     let body = res.bytes_stream().map_err(|_| std::io::Error::other("media download interrupted")).boxed();
     Ok((ct, body))
 }

@@ -28,6 +28,8 @@ pub struct Subscriber {
     pub ctl: Arc<ConnCtl>,
     /// The holder's identity, for presence.
     pub identity: Arc<str>,
+    /// Staff (agent, operator tokens): its identity is listed `online` only to staff.
+    pub staff: bool,
 }
 
 /// A room's local subscribers, indexed so that a join or a leave costs O(1) whatever the
@@ -39,6 +41,8 @@ struct Room {
     at: FxHashMap<ConnId, usize>,
     /// Identity → how many of its connections are in `subs`.
     identities: FxHashMap<Arc<str>, u32>,
+    /// The identities above that are staff (see `Subscriber::staff`).
+    staff: rustc_hash::FxHashSet<Arc<str>>,
 }
 
 /// What changed when a connection joined a room.
@@ -89,6 +93,9 @@ impl Hub {
         let count = r.identities.entry(sub.identity.clone()).or_insert(0);
         *count += 1;
         let first_for_identity = *count == 1;
+        if sub.staff {
+            r.staff.insert(sub.identity.clone());
+        }
         let i = r.subs.len();
         r.at.insert(sub.conn, i);
         r.subs.push(sub);
@@ -111,6 +118,7 @@ impl Hub {
                     }
                     _ => {
                         r.identities.remove(&gone.identity);
+                        r.staff.remove(&gone.identity);
                         true
                     }
                 };
@@ -140,10 +148,13 @@ impl Hub {
         n
     }
 
-    /// Identities with at least one connection in `room` on this node.
-    pub fn online(&self, room: Uuid) -> Vec<String> {
+    /// Identities with at least one connection in `room` on this node; staff identities only
+    /// when `with_staff` (an end user never learns them).
+    pub fn online(&self, room: Uuid, with_staff: bool) -> Vec<String> {
         let mut ids: Vec<String> = match self.inner.rooms.get(&room) {
-            Some(r) => r.identities.keys().map(|i| i.to_string()).collect(),
+            Some(r) => {
+                r.identities.keys().filter(|i| with_staff || !r.staff.contains(*i)).map(|i| i.to_string()).collect()
+            }
             None => Vec::new(),
         };
         ids.sort();
@@ -186,7 +197,16 @@ mod tests {
 
     fn sub(hub: &Hub, identity: &str, cap: usize) -> (Subscriber, mpsc::Receiver<Arc<Publication>>) {
         let (tx, rx) = mpsc::channel(cap);
-        (Subscriber { conn: hub.next_conn_id(), tx, ctl: Arc::new(ConnCtl::default()), identity: identity.into() }, rx)
+        (
+            Subscriber {
+                conn: hub.next_conn_id(),
+                tx,
+                ctl: Arc::new(ConnCtl::default()),
+                identity: identity.into(),
+                staff: false,
+            },
+            rx,
+        )
     }
 
     fn publication(room: Uuid, seq: u64) -> Publication {
@@ -201,7 +221,7 @@ mod tests {
         let (a2, _r2) = sub(&hub, "alice", 4);
         assert_eq!(hub.subscribe(room, a1.clone()), Joined { first_in_room: true, first_for_identity: true });
         assert_eq!(hub.subscribe(room, a2.clone()), Joined { first_in_room: false, first_for_identity: false });
-        assert_eq!(hub.online(room), vec!["alice".to_string()]);
+        assert_eq!(hub.online(room, true), vec!["alice".to_string()]);
         assert_eq!(hub.room_size(room), (2, 1));
         assert_eq!(hub.unsubscribe(room, a1.conn), Some(Left { last_in_room: false, last_for_identity: false }));
         assert_eq!(hub.unsubscribe(room, a2.conn), Some(Left { last_in_room: true, last_for_identity: true }));
@@ -222,7 +242,7 @@ mod tests {
         assert_eq!(hub.unsubscribe(room, subs[1].0.conn), Some(Left { last_in_room: false, last_for_identity: false }));
         assert_eq!(hub.unsubscribe(room, subs[4].0.conn), Some(Left { last_in_room: false, last_for_identity: false }));
         assert_eq!(hub.unsubscribe(room, subs[3].0.conn), Some(Left { last_in_room: false, last_for_identity: true }));
-        assert_eq!(hub.online(room), vec!["even".to_string()]);
+        assert_eq!(hub.online(room, true), vec!["even".to_string()]);
         assert_eq!(hub.unsubscribe(room, subs[0].0.conn), Some(Left { last_in_room: false, last_for_identity: false }));
         assert_eq!(hub.unsubscribe(room, subs[2].0.conn), Some(Left { last_in_room: true, last_for_identity: true }));
         assert_eq!(hub.room_size(room), (0, 0));

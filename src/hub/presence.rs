@@ -30,6 +30,9 @@ struct Change {
     /// The first change of this identity in the window (the state before it was the opposite).
     first: bool,
     now: bool,
+    /// A staff identity (agent, operator): announced only to connections that see the room's
+    /// inside, never to end users (`Publication::Internal`).
+    staff: bool,
 }
 
 #[derive(Debug)]
@@ -60,11 +63,20 @@ impl PresenceGate {
     /// `identity` joined or left `room` (of `connections` local connections now): `true` when
     /// the caller publishes the frame now; `false` when it waits for the window's end (or the
     /// room is too big to announce).
-    pub fn admit(&self, room: Uuid, connections: usize, identity: &Arc<str>, joined: bool) -> bool {
-        self.admit_at(Instant::now(), room, connections, identity, joined)
+    /// A `staff` identity's change, when it waits, is later published for staff only.
+    pub fn admit(&self, room: Uuid, connections: usize, identity: &Arc<str>, staff: bool, joined: bool) -> bool {
+        self.admit_at(Instant::now(), room, connections, identity, staff, joined)
     }
 
-    fn admit_at(&self, now: Instant, room: Uuid, connections: usize, identity: &Arc<str>, joined: bool) -> bool {
+    fn admit_at(
+        &self,
+        now: Instant,
+        room: Uuid,
+        connections: usize,
+        identity: &Arc<str>,
+        staff: bool,
+        joined: bool,
+    ) -> bool {
         if !self.announces(connections) {
             return false;
         }
@@ -76,7 +88,7 @@ impl PresenceGate {
         match w.pending.get_mut(identity) {
             Some(c) => c.now = joined,
             None => {
-                w.pending.insert(identity.clone(), Change { first: joined, now: joined });
+                w.pending.insert(identity.clone(), Change { first: joined, now: joined, staff });
             }
         }
         false
@@ -100,8 +112,11 @@ impl PresenceGate {
                 // An even number of changes (joined then left, left then joined) is no change.
                 if c.first == c.now {
                     let state = if c.now { "joined" } else { "left" };
-                    let frame = ServerFrame::Presence { conversation_id: *room, identity: &identity, state };
-                    out.push(Publication::Ephemeral { room: *room, frame: frame.to_text() });
+                    let frame = ServerFrame::Presence { conversation_id: *room, identity: &identity, state }.to_text();
+                    out.push(match c.staff {
+                        true => Publication::Internal { room: *room, frame },
+                        false => Publication::Ephemeral { room: *room, frame },
+                    });
                 }
             }
             w.sent = Some(now);
@@ -162,26 +177,26 @@ mod tests {
         let id = |s: &str| -> Arc<str> { s.into() };
         let t0 = Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
-        assert!(gate.admit_at(at(0), room, 1, &id("ann"), true), "a quiet room announces at once");
-        assert!(!gate.admit_at(at(10), room, 2, &id("bob"), true));
-        assert!(!gate.admit_at(at(20), room, 3, &id("cat"), true));
-        assert!(!gate.admit_at(at(30), room, 2, &id("cat"), false), "cat came and went inside the window");
-        assert!(!gate.admit_at(at(40), room, 1, &id("ann"), false));
+        assert!(gate.admit_at(at(0), room, 1, &id("ann"), false, true), "a quiet room announces at once");
+        assert!(!gate.admit_at(at(10), room, 2, &id("bob"), false, true));
+        assert!(!gate.admit_at(at(20), room, 3, &id("cat"), false, true));
+        assert!(!gate.admit_at(at(30), room, 2, &id("cat"), false, false), "cat came and went inside the window");
+        assert!(!gate.admit_at(at(40), room, 1, &id("ann"), false, false));
         assert!(gate.due_at(at(500)).is_empty(), "the window is not over");
         assert_eq!(states(&gate.due_at(at(1000))), vec!["ann left", "bob joined"]);
         // Changes keep waiting for the next window's end while the room is busy.
-        assert!(!gate.admit_at(at(1100), room, 2, &id("dan"), true));
+        assert!(!gate.admit_at(at(1100), room, 2, &id("dan"), false, true));
         assert_eq!(states(&gate.due_at(at(2000))), vec!["dan joined"]);
         // Quiet for a whole window: forgotten, and the next change is at once again.
         assert!(gate.due_at(at(3000)).is_empty());
-        assert!(gate.admit_at(at(3001), room, 2, &id("eve"), true));
+        assert!(gate.admit_at(at(3001), room, 2, &id("eve"), false, true));
     }
 
     #[test]
     fn big_rooms_announce_nothing() {
         let gate = PresenceGate::new(Duration::from_secs(1), 10);
         let room = Uuid::now_v7();
-        assert!(!gate.admit(room, 11, &"ann".into(), true));
+        assert!(!gate.admit(room, 11, &"ann".into(), false, true));
         assert!(gate.due().is_empty());
         assert!(gate.announces(10) && !gate.announces(11));
     }

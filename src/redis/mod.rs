@@ -7,8 +7,10 @@
 
 mod client;
 mod keys;
+mod pump;
 pub mod queue;
 
 pub use client::{RedisClient, ToRedisArgsDyn, cluster_builder, single_client, unavailable, urls};
 pub use keys::Keys;
+pub use pump::{Pump, pump};
 pub use queue::{Entry, StreamQueue};

@@ -138,7 +138,13 @@ impl Session {
         let participant = Self::authorize(&self.state, &self.claims, room).await?;
         let joined = self.state.hub.subscribe(
             room,
-            Subscriber { conn: self.conn, tx: self.tx.clone(), ctl: self.ctl.clone(), identity: self.identity.clone() },
+            Subscriber {
+                conn: self.conn,
+                tx: self.tx.clone(),
+                ctl: self.ctl.clone(),
+                identity: self.identity.clone(),
+                staff: self.claims.sees_internal(),
+            },
         );
         if joined.first_in_room {
             self.state.broker.room_interest(room);
@@ -195,7 +201,9 @@ impl Session {
         let last_seq = replay.last().map_or(pos.seq, |m| m.seq.max(pos.seq));
         // A big room lists nobody (that list is O(members) per join): `presence_stats` counts.
         let (connections, _) = self.state.hub.room_size(room);
-        let online = if self.state.presence.announces(connections) { self.state.hub.online(room) } else { Vec::new() };
+        let staff = self.claims.sees_internal();
+        let online =
+            if self.state.presence.announces(connections) { self.state.hub.online(room, staff) } else { Vec::new() };
         let (participant_id, last_read_seq) = match &participant {
             Some(p) => (Some(p.id), Some(p.last_read_seq)),
             None => (None, None),
@@ -239,10 +247,15 @@ impl Session {
     /// the room's other changes by `hub::presence`), or not at all in a big room.
     fn announce_presence(&mut self, room: Uuid, joined: bool) {
         let (connections, _) = self.state.hub.room_size(room);
-        if self.state.presence.admit(room, connections, &self.identity, joined) {
+        // Staff presence is for staff: end users know people by participant, never by identity.
+        let staff = self.claims.sees_internal();
+        if self.state.presence.admit(room, connections, &self.identity, staff, joined) {
             let state = if joined { "joined" } else { "left" };
-            let f = ServerFrame::Presence { conversation_id: room, identity: &self.identity, state }.to_text();
-            self.publish_ephemeral(room, f);
+            let frame = ServerFrame::Presence { conversation_id: room, identity: &self.identity, state }.to_text();
+            match staff {
+                true => self.publish(Publication::Internal { room, frame }),
+                false => self.publish_ephemeral(room, frame),
+            }
         }
     }
 

@@ -10,8 +10,6 @@
 //! installed when missing (`common::browser`); it never skips.
 
 use crate::common;
-use crate::common::stub::{Answer, Stub};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 /// What inbox.mjs sends in the SMS room: a private note, then a canned response.
@@ -23,39 +21,16 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(240);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_inbox_in_chromium() {
     let started = Instant::now();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = common::browser::dir();
     tokio::task::spawn_blocking(common::browser::ensure).await.unwrap();
 
     let server = common::TestServer::start_with(common::test_config()).await;
     let base = server.url("");
-    let fixture = std::fs::read_to_string(root.join("tests/fixtures/twilio_send_response.json")).unwrap();
-    let twilio = Stub::start(move |req, i| {
-        let body = req.form_field("Body").unwrap_or_default();
-        Answer::status(201, &fixture.trim().replace("__SID__", &format!("SM{:032x}", i + 1)).replace("__BODY__", &body))
-    })
-    .await;
-    let child = tokio::process::Command::new("node")
-        .arg(dir.join("inbox.mjs"))
-        .arg(&base)
-        .arg(common::KEY_A)
-        .arg(&twilio.url)
-        .current_dir(&root)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(RUN_TIMEOUT, child)
-        .await
-        .unwrap_or_else(|_| panic!("inbox.mjs did not finish within {RUN_TIMEOUT:?}"))
-        .expect("cannot run node");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    let twilio = common::browser::twilio_stub().await;
+    let (passed, failure) =
+        common::browser::run_scenario("inbox.mjs", &[&base, common::KEY_A, &twilio.url], RUN_TIMEOUT).await;
     server.stop().await;
     println!("inbox browser test: {:.1}s in all", started.elapsed().as_secs_f64());
-    assert!(
-        out.status.success(),
-        "inbox.mjs failed ({}); output above, screenshots in target/screenshots/",
-        out.status
-    );
+    assert!(passed, "{failure}");
     let sent: Vec<_> = twilio.requests().into_iter().filter(|r| r.path.ends_with("/Messages.json")).collect();
     let bodies: Vec<_> = sent.iter().map(|r| (r.form_field("To"), r.form_field("Body"))).collect();
     assert!(

@@ -89,3 +89,41 @@ async fn joins_and_leaves_inside_one_window_are_coalesced() {
     })
     .await;
 }
+
+/// Staff presence is for staff: an end user (a widget visitor, a webchat user) never learns an
+/// agent's identity from `online` or from a `presence` frame, while staff see everyone.
+#[tokio::test]
+async fn end_users_never_see_staff_identities_in_presence() {
+    on_every_backend(async |backend: Backend| {
+        let mut config = test_config();
+        config.ws.presence_interval_ms = 0; // every change goes out at once, in order
+        let srv = TestServer::start_on(backend, config).await;
+        let api = srv.api(KEY_A);
+        let c = api.conversation("staff presence").await;
+        api.webchat(&c, "visitor").await;
+        let mut visitor = srv.ws(&api.token("visitor", &[&c]).await).await;
+        visitor.subscribe(&c, None).await;
+        let (s, t) = api.post("/v1.0/tokens", json!({"identity": "ann", "role": "agent"})).await;
+        assert_eq!(s, 201, "{t}");
+        let mut agent = srv.ws(t["token"].as_str().unwrap()).await;
+        let sub = agent.subscribe(&c, None).await;
+        assert_eq!(sub["online"], json!(["ann", "visitor"]), "{backend:?}: staff see everyone: {sub}");
+
+        api.webchat(&c, "friend").await;
+        let mut friend = srv.ws(&api.token("friend", &[&c]).await).await;
+        let fsub = friend.subscribe(&c, None).await;
+        assert_eq!(fsub["online"], json!(["friend", "visitor"]), "{backend:?}: no staff listed to end users: {fsub}");
+        // The agent's typing follows its own presence on the same road: once the visitor has it,
+        // an announcement of ann would have come first.
+        agent.send(json!({"type": "typing", "conversation_id": c})).await;
+        let got = read_until(&mut visitor, |f| {
+            f.iter().any(|f| f["type"] == "typing") && presence(f).contains(&"friend joined".to_string())
+        })
+        .await;
+        assert!(!serde_json::to_string(&got).unwrap().contains("ann"), "{backend:?}: the visitor learnt ann: {got:?}");
+        let seen = read_until(&mut agent, |f| presence(f).contains(&"friend joined".to_string())).await;
+        assert!(presence(&seen).contains(&"friend joined".to_string()), "{backend:?}: staff see end users come");
+        srv.stop().await;
+    })
+    .await;
+}

@@ -10,10 +10,9 @@ use super::{RehostQueue, reclaim_idle_ms, schedule};
 use crate::app::AppState;
 use crate::channels::inbound_media::Job;
 use crate::error::{Error, Result};
-use crate::redis::StreamQueue;
+use crate::redis::{Pump, StreamQueue};
 use async_trait::async_trait;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The re-hosting stream on Redis.
 #[derive(Debug, Clone)]
@@ -46,41 +45,17 @@ impl RehostQueue for RedisRehost {
 }
 
 async fn pump(state: AppState, q: Arc<StreamQueue>) {
-    let consumer = state.node_id.clone();
-    let idle = reclaim_idle_ms(&state);
-    let mut next_reclaim = tokio::time::Instant::now();
-    loop {
-        let mut entries = match q.claim(&consumer, 16).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e.chain(), "re-hosting stream unreadable; retrying");
-                Vec::new()
-            }
-        };
-        if tokio::time::Instant::now() >= next_reclaim {
-            next_reclaim = tokio::time::Instant::now() + Duration::from_millis(idle / 2);
-            match q.reclaim(&consumer, idle, 16).await {
-                Ok(more) => entries.extend(more),
-                Err(e) => tracing::warn!(error = %e.chain(), "re-hosting reclaim failed"),
-            }
-        }
-        let idle_round = entries.is_empty();
-        for (id, json) in entries {
-            match serde_json::from_str::<Job>(&json) {
-                Ok(mut job) => {
-                    job.token = Some(id);
-                    schedule(&state, job);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "undecodable re-hosting entry dropped");
-                    let _ = q.ack(&id).await;
-                }
-            }
-        }
-        let pause = if idle_round { 100 } else { 0 };
-        tokio::select! {
-            () = state.shutdown.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_millis(pause)) => {}
-        }
-    }
+    let p = Pump {
+        consumer: state.node_id.clone(),
+        batch: 16,
+        reclaim_idle_ms: reclaim_idle_ms(&state),
+        idle_pause_ms: 100,
+        what: "re-hosting",
+    };
+    let shutdown = state.shutdown.clone();
+    crate::redis::pump(q, p, shutdown, |mut job: Job, id| {
+        job.token = Some(id);
+        schedule(&state, job);
+    })
+    .await;
 }

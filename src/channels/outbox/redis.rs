@@ -9,10 +9,9 @@
 use super::{Job, JobQueue, reclaim_idle_ms, schedule};
 use crate::app::AppState;
 use crate::error::{Error, Result};
-use crate::redis::StreamQueue;
+use crate::redis::{Pump, StreamQueue};
 use async_trait::async_trait;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The outbox stream on Redis.
 #[derive(Debug, Clone)]
@@ -52,41 +51,17 @@ impl JobQueue for RedisQueue {
 }
 
 async fn pump(state: AppState, q: Arc<StreamQueue>) {
-    let consumer = state.node_id.clone();
-    let idle = reclaim_idle_ms(&state);
-    let mut next_reclaim = tokio::time::Instant::now();
-    loop {
-        let mut entries = match q.claim(&consumer, 64).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e.chain(), "outbox stream unreadable; retrying");
-                Vec::new()
-            }
-        };
-        if tokio::time::Instant::now() >= next_reclaim {
-            next_reclaim = tokio::time::Instant::now() + std::time::Duration::from_millis(idle / 2);
-            match q.reclaim(&consumer, idle, 64).await {
-                Ok(more) => entries.extend(more),
-                Err(e) => tracing::warn!(error = %e.chain(), "outbox reclaim failed"),
-            }
-        }
-        let idle_round = entries.is_empty();
-        for (id, json) in entries {
-            match serde_json::from_str::<Job>(&json) {
-                Ok(mut job) => {
-                    job.token = Some(id);
-                    schedule(&state, job);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "undecodable outbox entry dropped");
-                    let _ = q.ack(&id).await;
-                }
-            }
-        }
-        let pause = if idle_round { 50 } else { 0 };
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(pause)) => {}
-        }
-    }
+    let p = Pump {
+        consumer: state.node_id.clone(),
+        batch: 64,
+        reclaim_idle_ms: reclaim_idle_ms(&state),
+        idle_pause_ms: 50,
+        what: "outbox",
+    };
+    let shutdown = state.shutdown.clone();
+    crate::redis::pump(q, p, shutdown, |mut job: Job, id| {
+        job.token = Some(id);
+        schedule(&state, job);
+    })
+    .await;
 }

@@ -58,3 +58,38 @@ pub fn ensure() {
     super::provision::ensure("chromium", "chromium");
     ensure_node_modules(&dir());
 }
+
+/// A Twilio Messages API that accepts every send, like the real one (201 + the message
+/// resource of `tests/fixtures/twilio_send_response.json`).
+pub async fn twilio_stub() -> super::stub::Stub {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let fixture = std::fs::read_to_string(root.join("tests/fixtures/twilio_send_response.json")).unwrap();
+    super::stub::Stub::start(move |req, i| {
+        let body = req.form_field("Body").unwrap_or_default();
+        let answer = fixture.trim().replace("__SID__", &format!("SM{:032x}", i + 1)).replace("__BODY__", &body);
+        super::stub::Answer::status(201, &answer)
+    })
+    .await
+}
+
+/// Runs `node tests/browser/<script> <args…>` from the repository root within `limit` (the
+/// script has its own, shorter, deadline), prints what it wrote, and returns whether it passed
+/// with the failure message to assert on.
+pub async fn run_scenario(script: &str, args: &[&str], limit: std::time::Duration) -> (bool, String) {
+    let child = tokio::process::Command::new("node")
+        .arg(dir().join(script))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(limit, child)
+        .await
+        .unwrap_or_else(|_| panic!("{script} did not finish within {limit:?}"))
+        .expect("cannot run node");
+    println!("{}", String::from_utf8_lossy(&out.stdout));
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    (
+        out.status.success(),
+        format!("{script} failed ({}); output above, screenshots in target/screenshots/", out.status),
+    )
+}
