@@ -3,6 +3,8 @@
 //! Messenger tag the page is allowed, goes through; a person with SMS and WhatsApp is answered
 //! over SMS; a room with an open and a closed recipient sends to the open one. "25 hours
 //! later" is the providers' own webhook timestamps, 25 hours in the past: no clock, no sleep.
+//! The template listing takes agent and admin tokens (the inbox's picker), not end users'.
+//! The stub Graph API and the WhatsApp helpers are shared with `inbox_templates`.
 
 use crate::channels_messenger as fb;
 use crate::common::channels::{
