@@ -42,8 +42,12 @@ pub async fn list_templates(
         return Err(Error::Forbidden("an end-user token cannot list templates".into()));
     }
     let tenant = caller.tenant();
-    let account =
-        state.channel_store.get_account(id).await?.filter(|a| a.tenant_id == tenant).ok_or(Error::NotFound("account"))?;
+    let account = state
+        .channel_store
+        .get_account(id)
+        .await?
+        .filter(|a| a.tenant_id == tenant)
+        .ok_or(Error::NotFound("account"))?;
     let list = state.templates.list(&state.http, &state.channels, &account).await?;
     Ok(Json(TemplateList { result: list.as_ref().clone() }))
 }

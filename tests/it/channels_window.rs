@@ -106,8 +106,6 @@ async fn template_callers_on(backend: Backend) {
     let srv = TestServer::start_on(backend, config()).await;
     let stub = graph().await;
     let acc = whatsapp(&srv, &stub, "account").await;
-    wa_inbound(&srv, &acc, &fixture_at("whatsapp_inbound_text.json", DAY_AND_AN_HOUR)).await;
-    let c = first_conversation(&srv).await;
     let path = format!("/v1.0/conversation_accounts/{acc}/templates");
     for role in ["agent", "admin"] {
         let session = crate::agent_accounts::signed_up(&srv, KEY_A, &format!("{role}@example.com"), role).await;
@@ -116,7 +114,10 @@ async fn template_callers_on(backend: Backend) {
         let names: Vec<_> = list["result"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
         assert_eq!(names, vec![json!("order_update"), json!("follow_up")], "{role}");
     }
-    let user = srv.api(KEY_A).token("visitor", &[&c]).await;
+    let op = srv.api(KEY_A);
+    let chat = op.conversation("Web visitor").await;
+    op.webchat(&chat, "visitor").await;
+    let user = op.token("visitor", &[&chat]).await;
     let (s, e) = srv.api(&user).get(&path).await;
     assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "{e}");
     assert_eq!(srv.api("not-a-token").get(&path).await.0, 401);

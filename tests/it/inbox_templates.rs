@@ -45,7 +45,11 @@ async fn an_agent_answers_a_closed_whatsapp_window_with_a_template() {
         .expect("cannot run node");
     println!("{}", String::from_utf8_lossy(&out.stdout));
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "templates.mjs failed ({}); output above, screenshots in target/screenshots/", out.status);
+    assert!(
+        out.status.success(),
+        "templates.mjs failed ({}); output above, screenshots in target/screenshots/",
+        out.status
+    );
 
     let sent = eventually(|| async { sends(&stub).first().cloned() }).await;
     assert_eq!(
