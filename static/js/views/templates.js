@@ -155,7 +155,10 @@ export class TemplatePicker {
     for (let i = 1; t && i <= t.parameters; i++) {
       const id = `tpl-param-${i}`;
       const input = h('input', { id, type: 'text', maxlength: '1000', 'aria-required': 'true', dir: 'auto', autocomplete: 'off' });
-      input.addEventListener('input', () => this.preview());
+      input.addEventListener('input', () => {
+        this.error('');
+        this.preview();
+      });
       fields.push(h('div', { class: 'tpl-field' }, h('label', { for: id }, `Parameter {{${i}}}`), input));
     }
     setChildren($('#tpl-params'), fields);
