@@ -4,9 +4,12 @@
 //! The listing is `channels::templates` (approved templates from the Graph API, cached per
 //! node); here it is only served, and a posted `template` is resolved to the account that
 //! will carry it and rendered into the message's text, so the room reads naturally.
+//!
+//! Callers of the listing: an API key, or an agent, admin or operator token of the tenant
+//! (agents signed in with email and password use the inbox's picker); end-user tokens get 403.
 
+use crate::agents::Caller;
 use crate::app::AppState;
-use crate::auth::TenantCtx;
 use crate::channels::templates::{self, Template};
 use crate::error::{Error, ErrorBody, Json, Path, Result};
 use crate::model::{AddressType, TemplateSend};
@@ -24,17 +27,27 @@ pub struct TemplateList {
 #[utoipa::path(get, path = "/v1.0/conversation_accounts/{id}/templates", tag = "accounts", params(("id" = Uuid, Path)),
     description = "A WhatsApp account's approved message templates (read from Meta, cached for 5 minutes). Needs the \
         account's `business_account_id` credential. Send one with `POST …/messages {\"template\": {name, language, parameters}}`.",
-    responses((status = 200, body = TemplateList), (status = 404, body = ErrorBody),
+    responses((status = 200, body = TemplateList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "not a WhatsApp account, or no `business_account_id`"),
         (status = 503, body = ErrorBody, description = "Meta could not be asked; retry")),
     security(("api_key" = [])))]
 pub async fn list_templates(
     State(state): State<AppState>,
-    TenantCtx(t): TenantCtx,
+    caller: Caller,
     Path(id): Path<Uuid>,
 ) -> Result<Json<TemplateList>> {
-    let account =
-        state.channel_store.get_account(id).await?.filter(|a| a.tenant_id == t.id).ok_or(Error::NotFound("account"))?;
+    if let Caller::Client(c) = &caller
+        && c.convs.is_some()
+    {
+        return Err(Error::Forbidden("an end-user token cannot list templates".into()));
+    }
+    let tenant = caller.tenant();
+    let account = state
+        .channel_store
+        .get_account(id)
+        .await?
+        .filter(|a| a.tenant_id == tenant)
+        .ok_or(Error::NotFound("account"))?;
     let list = state.templates.list(&state.http, &state.channels, &account).await?;
     Ok(Json(TemplateList { result: list.as_ref().clone() }))
 }

@@ -3,20 +3,22 @@
 //! Messenger tag the page is allowed, goes through; a person with SMS and WhatsApp is answered
 //! over SMS; a room with an open and a closed recipient sends to the open one. "25 hours
 //! later" is the providers' own webhook timestamps, 25 hours in the past: no clock, no sleep.
+//! The template listing takes agent and admin tokens (the inbox's picker), not end users'.
+//! The stub Graph API and the WhatsApp helpers are shared with `inbox_templates`.
 
 use crate::channels_messenger as fb;
 use crate::common::channels::{
     config, create_account, first_conversation, fixture, fixture_at, json_webhook, messages,
 };
 use crate::common::stub::{Answer, Stub, eventually};
-use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
+use crate::common::{Backend, KEY_A, KEY_B, TestServer, on_every_backend};
 use crate::contacts::{WA_SECRET, id, participants, sms, twilio};
 use serde_json::json;
 
-const DAY_AND_AN_HOUR: i64 = 25 * 3600;
+pub const DAY_AND_AN_HOUR: i64 = 25 * 3600;
 
 /// A stub Graph API for WhatsApp: sends and the approved templates.
-async fn graph() -> Stub {
+pub async fn graph() -> Stub {
     Stub::start(|req, i| {
         if req.path.contains("/message_templates") {
             return Answer::status(200, &fixture("whatsapp_message_templates.json"));
@@ -26,7 +28,7 @@ async fn graph() -> Stub {
     .await
 }
 
-async fn whatsapp(srv: &TestServer, stub: &Stub, mode: &str) -> String {
+pub async fn whatsapp(srv: &TestServer, stub: &Stub, mode: &str) -> String {
     let body = json!({"type": "whatsapp", "provider": "whatsapp", "name": "WA", "address": "+15550783881", "match": mode,
                       "credentials": {"access_token": "EAAJB000ZDZD", "app_secret": WA_SECRET, "verify_token": "v",
                                       "phone_number_id": "106540352242922", "business_account_id": "102290129340398"},
@@ -34,12 +36,12 @@ async fn whatsapp(srv: &TestServer, stub: &Stub, mode: &str) -> String {
     id(&create_account(srv, body, &[WA_SECRET]).await)
 }
 
-async fn wa_inbound(srv: &TestServer, account: &str, body: &str) {
+pub async fn wa_inbound(srv: &TestServer, account: &str, body: &str) {
     let sig = switchboard::channels::whatsapp::signature(WA_SECRET, body.as_bytes());
     assert_eq!(json_webhook(srv, "whatsapp", account, body, &[("x-hub-signature-256", sig)]).await.status(), 200);
 }
 
-fn sends(stub: &Stub) -> Vec<serde_json::Value> {
+pub fn sends(stub: &Stub) -> Vec<serde_json::Value> {
     stub.requests().iter().filter(|r| r.path.ends_with("/messages")).map(|r| r.json()).collect()
 }
 
@@ -90,6 +92,37 @@ async fn whatsapp_window_on(backend: Backend) {
     let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "Here I am"})).await;
     assert_eq!(s, 201, "{m}");
     eventually(|| async { (sends(&stub).len() == 2).then_some(()) }).await;
+    srv.stop().await;
+}
+
+#[tokio::test]
+async fn staff_tokens_list_templates_end_user_tokens_do_not() {
+    on_every_backend(template_callers_on).await;
+}
+
+/// The inbox's picker asks with the signed-in agent's token: agents and admins of the tenant
+/// get the list; an end user's token is refused; another tenant's key does not see the account.
+async fn template_callers_on(backend: Backend) {
+    let srv = TestServer::start_on(backend, config()).await;
+    let stub = graph().await;
+    let acc = whatsapp(&srv, &stub, "account").await;
+    let path = format!("/v1.0/conversation_accounts/{acc}/templates");
+    for role in ["agent", "admin"] {
+        let session = crate::agent_accounts::signed_up(&srv, KEY_A, &format!("{role}@example.com"), role).await;
+        let (s, list) = srv.api(session["token"].as_str().unwrap()).get(&path).await;
+        assert_eq!(s, 200, "{role}: {list}");
+        let names: Vec<_> = list["result"].as_array().unwrap().iter().map(|t| t["name"].clone()).collect();
+        assert_eq!(names, vec![json!("order_update"), json!("follow_up")], "{role}");
+    }
+    let op = srv.api(KEY_A);
+    let chat = op.conversation("Web visitor").await;
+    op.webchat(&chat, "visitor").await;
+    let user = op.token("visitor", &[&chat]).await;
+    let (s, e) = srv.api(&user).get(&path).await;
+    assert_eq!((s, e["error"]["code"].as_str()), (403, Some("forbidden")), "{e}");
+    assert_eq!(srv.api("not-a-token").get(&path).await.0, 401);
+    let (s, e) = srv.api(KEY_B).get(&path).await;
+    assert_eq!(s, 404, "{e}");
     srv.stop().await;
 }
 

@@ -28,6 +28,7 @@ mod contacts;
 mod conversation_filters;
 mod http_answers;
 mod inbox_browser;
+mod inbox_templates;
 mod js_client;
 mod layers;
 mod media;

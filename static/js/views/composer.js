@@ -1,10 +1,12 @@
 // The composer: the text box (Enter sends with a keyboard, inserts a line on a touch screen),
 // Reply / Private note (staff), canned responses typed as `/code` (a filtered listbox driven
 // from the keyboard: arrows, Enter or Tab inserts, Escape closes) and attachments (attach.js).
-// It does not send over the wire itself: `chat.send` does.
+// It does not send over the wire itself: `chat.send` does. When a WhatsApp customer's 24-hour
+// window is closed, the text box takes only private notes and templates.js offers a template.
 
 import { Attachments } from './attach.js';
 import { $, h, setChildren } from './dom.js';
+import { TemplatePicker } from './templates.js';
 
 /** A touch screen without a fine pointer: phones and tablets. */
 export const touch = () => matchMedia('(pointer: coarse)').matches && !matchMedia('(pointer: fine)').matches;
@@ -36,6 +38,7 @@ export class Composer {
     this.shown = [];
     this.active = -1;
     this.files = new Attachments({ store, chat, onChange: () => this.updateMode() });
+    this.templates = new TemplatePicker({ store, chat, messages });
     $('#compose-mode').hidden = !this.staff;
     for (const radio of document.querySelectorAll('#compose-mode input')) radio.onchange = () => this.updateMode();
     $('#composer').onsubmit = (ev) => {
@@ -74,6 +77,7 @@ export class Composer {
     document.querySelector('#compose-mode input[value=public]').checked = true;
     this.updateMode();
     this.files.reset(roomId);
+    this.templates.reset(roomId);
     this.closeList();
     this.grow();
   }
@@ -81,10 +85,13 @@ export class Composer {
   render(r) {
     const denied = r.access !== 'ok';
     const closed = r.status === 'closed';
-    this.text.disabled = denied || closed;
+    // A closed WhatsApp window: free text cannot go out, a private note still can.
+    const windowClosed = this.templates.render(r) && !this.note;
+    this.text.disabled = denied || closed || windowClosed;
     let ph = this.placeholder();
     if (denied) ph = r.access === 'gone' ? 'This conversation was deleted.' : 'You no longer have access to this conversation.';
     else if (closed) ph = 'This conversation is closed.';
+    else if (windowClosed) ph = 'The WhatsApp window is closed — send a template, or write a private note';
     else if (this.note) ph = touch() ? 'Private note' : 'Private note — only the team sees it';
     if (this.text.placeholder !== ph) this.text.placeholder = ph;
   }
