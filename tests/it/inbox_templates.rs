@@ -16,7 +16,6 @@ use crate::common::channels::{config, first_conversation, fixture_at};
 use crate::common::stub::eventually;
 use crate::common::{self, KEY_A, TestServer};
 use serde_json::json;
-use std::path::PathBuf;
 use std::time::Duration;
 
 const RUN_TIMEOUT: Duration = Duration::from_secs(150);
@@ -24,7 +23,6 @@ const EMAIL: &str = "tara@example.com";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_answers_a_closed_whatsapp_window_with_a_template() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     tokio::task::spawn_blocking(common::browser::ensure).await.unwrap();
     let srv = TestServer::start_with(config()).await;
     let stub = graph().await;
@@ -33,23 +31,10 @@ async fn an_agent_answers_a_closed_whatsapp_window_with_a_template() {
     let room = first_conversation(&srv).await;
     signed_up(&srv, KEY_A, EMAIL, "agent").await;
 
-    let child = tokio::process::Command::new("node")
-        .arg(common::browser::dir().join("templates.mjs"))
-        .args([srv.url(""), EMAIL.to_string(), PASSWORD.to_string(), room.clone()])
-        .current_dir(&root)
-        .kill_on_drop(true)
-        .output();
-    let out = tokio::time::timeout(RUN_TIMEOUT, child)
-        .await
-        .unwrap_or_else(|_| panic!("templates.mjs did not finish within {RUN_TIMEOUT:?}"))
-        .expect("cannot run node");
-    println!("{}", String::from_utf8_lossy(&out.stdout));
-    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
-    assert!(
-        out.status.success(),
-        "templates.mjs failed ({}); output above, screenshots in target/screenshots/",
-        out.status
-    );
+    let args = [srv.url(""), EMAIL.to_string(), PASSWORD.to_string(), room.clone()];
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (passed, failure) = common::browser::run_scenario("templates.mjs", &args, RUN_TIMEOUT).await;
+    assert!(passed, "{failure}");
 
     let sent = eventually(|| async { sends(&stub).first().cloned() }).await;
     assert_eq!(
