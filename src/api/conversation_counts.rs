@@ -65,15 +65,25 @@ pub struct Counts {
         (status = 404, description = "`account_id` names no account of this tenant", body = ErrorBody),
         (status = 422, description = "`invalid_filter` / `invalid_address`, as in the list; `owner_id=none`", body = ErrorBody)),
     security(("api_key" = [])))]
-pub async fn counts(State(state): State<AppState>, caller: Caller, Query(p): Query<CountParams>) -> Result<Json<Counts>> {
+pub async fn counts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(p): Query<CountParams>,
+) -> Result<Json<Counts>> {
     // What the caller may list at all (403 for end-user tokens).
     let all = caller.owner_filter(None)?;
     let mine = match p.owner_id.as_deref().map(str::trim) {
         None | Some("") => caller.staff_identity().map(str::to_string),
         Some("none") => {
-            return Err(Error::invalid("invalid_filter", "`owner_id` names the agent Mine counts; Unassigned is counted anyway"));
+            return Err(Error::invalid(
+                "invalid_filter",
+                "`owner_id` names the agent Mine counts; Unassigned is counted anyway",
+            ));
         }
-        Some(id) => match caller.owner_filter(Some(id))? {
+        Some(id) => match caller
+            .owner_filter(Some(id))
+            .and_then(|o| conversations::check_name(&state, "owner_id", id).map(|()| o))?
+        {
             OwnerFilter::Agent(a) => Some(a),
             _ => None,
         },

@@ -186,7 +186,12 @@ fn participant_address(raw: &str) -> Result<(AddressType, String)> {
 }
 
 /// The conversation `address` is bound to on `account` (none, or one).
-pub(super) async fn by_address(state: &AppState, caller: &Caller, account: Uuid, address: &str) -> Result<Vec<Conversation>> {
+pub(super) async fn by_address(
+    state: &AppState,
+    caller: &Caller,
+    account: Uuid,
+    address: &str,
+) -> Result<Vec<Conversation>> {
     let a = state
         .channel_store
         .get_account(account)

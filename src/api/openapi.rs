@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::{
-    accounts, agents, canned, contacts, conversation_counts, conversations, health, messages, participants, reads, sessions, tokens,
-    webhooks,
+    accounts, agents, canned, contacts, conversation_counts, conversations, health, messages, participants, reads,
+    sessions, tokens, webhooks,
 };
 
 /// The derived part of the document; see [`document`] for the whole.

@@ -148,6 +148,7 @@ async fn counts_refuse_what_the_list_refuses() {
         let api = srv.api(KEY_A);
         let conv = api.conversation("one").await;
         let agent = token(&api, json!({"identity": "olivia", "role": "agent"})).await;
+        api.webchat(&conv, "eve").await;
         let user = Api { key: api.token("eve", &[&conv]).await, ..api.clone() };
         let cases: [(&Api, &str, u16); 9] = [
             (&api, "status=nope", 422),
@@ -163,7 +164,7 @@ async fn counts_refuse_what_the_list_refuses() {
         for (who, q, want) in cases {
             let (s, v) = who.get(&format!("/v1.0/conversations/counts?{q}")).await;
             assert_eq!(s, want, "{backend:?}: `{q}`: {v}");
-            assert!(v["code"].is_string(), "{backend:?}: `{q}`: a JSON error with a code: {v}");
+            assert!(v["error"]["code"].is_string(), "{backend:?}: `{q}`: a JSON error with a code: {v}");
         }
         srv.stop().await;
     })

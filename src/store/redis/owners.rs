@@ -159,7 +159,9 @@ impl RedisStore {
             OwnerFilter::Any => vec![self.keys.tenant_conversations(tenant)],
             OwnerFilter::Unassigned => vec![self.owner_index(tenant, None)],
             OwnerFilter::Agent(a) => vec![self.owner_index(tenant, Some(a))],
-            OwnerFilter::AgentOrUnassigned(a) => vec![self.owner_index(tenant, Some(a)), self.owner_index(tenant, None)],
+            OwnerFilter::AgentOrUnassigned(a) => {
+                vec![self.owner_index(tenant, Some(a)), self.owner_index(tenant, None)]
+            }
         };
         let mut n = 0;
         for index in &indexes {
