@@ -283,6 +283,9 @@ pub struct LimitsConfig {
     pub max_name_bytes: usize,
     pub page_size_default: usize,
     pub page_size_max: usize,
+    /// `GET /v1.0/conversations/counts` counts each tab up to this many (then `capped`).
+    #[serde(default = "count_cap")]
+    pub count_cap: usize,
     pub max_webhook_body_bytes: usize,
     pub api_rate_per_sec: u32,
     pub api_burst: u32,
@@ -307,6 +310,10 @@ fn login_per_email() -> u32 {
 
 fn login_per_address() -> u32 {
     20
+}
+
+fn count_cap() -> usize {
+    10_000
 }
 
 fn widget_rate() -> u32 {

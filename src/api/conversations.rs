@@ -129,7 +129,7 @@ impl ListParams {
     /// The filters of this query beyond the owner, checked and normalised (422 `invalid_filter`
     /// or `invalid_address`).
     /// `address` is a filter unless it goes with `account_id` (a binding lookup instead).
-    fn filter(&self, owner: OwnerFilter) -> Result<ConversationFilter> {
+    pub(super) fn filter(&self, owner: OwnerFilter) -> Result<ConversationFilter> {
         let bad = |m: String| Error::invalid("invalid_filter", m);
         let status = match self.status.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -186,7 +186,12 @@ fn participant_address(raw: &str) -> Result<(AddressType, String)> {
 }
 
 /// The conversation `address` is bound to on `account` (none, or one).
-async fn by_address(state: &AppState, caller: &Caller, account: Uuid, address: &str) -> Result<Vec<Conversation>> {
+pub(super) async fn by_address(
+    state: &AppState,
+    caller: &Caller,
+    account: Uuid,
+    address: &str,
+) -> Result<Vec<Conversation>> {
     let a = state
         .channel_store
         .get_account(account)

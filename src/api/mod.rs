@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod agents;
 pub mod canned;
 pub mod contacts;
+pub mod conversation_counts;
 pub mod conversations;
 pub mod health;
 pub mod media;
@@ -36,6 +37,7 @@ use tower_http::services::{ServeDir, ServeFile};
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/conversations", post(conversations::create).get(conversations::list))
+        .route("/conversations/counts", get(conversation_counts::counts))
         .route("/conversations/{id}", get(conversations::get).put(conversations::update).delete(conversations::delete))
         .route("/conversations/{id}/unassign", post(conversations::unassign))
         .route("/conversations/{id}/participants", post(participants::add).get(participants::list))

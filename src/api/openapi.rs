@@ -13,8 +13,8 @@ use serde_json::{Value, json};
 use utoipa::OpenApi;
 
 use super::{
-    accounts, agents, canned, contacts, conversations, health, messages, participants, reads, sessions, tokens,
-    webhooks,
+    accounts, agents, canned, contacts, conversation_counts, conversations, health, messages, participants, reads,
+    sessions, tokens, webhooks,
 };
 
 /// The derived part of the document; see [`document`] for the whole.
@@ -23,7 +23,7 @@ use super::{
     info(title = "Switchboard", description = "Conversation hub REST API. Authenticate with `Authorization: Bearer <api key>`."),
     paths(
         conversations::create, conversations::list, conversations::get, conversations::update, conversations::delete,
-        conversations::unassign, reads::mark,
+        conversation_counts::counts, conversations::unassign, reads::mark,
         agents::create, agents::list, agents::get, agents::update, agents::delete, agents::invite,
         sessions::accept, sessions::sign_in, sessions::refresh, sessions::sign_out,
         canned::list, canned::create, canned::get, canned::update, canned::delete,

@@ -59,6 +59,7 @@ impl Config {
             ("limits.max_name_bytes", l.max_name_bytes),
             ("limits.page_size_default", l.page_size_default),
             ("limits.page_size_max", l.page_size_max),
+            ("limits.count_cap", l.count_cap),
             ("ws.max_frame_bytes", self.ws.max_frame_bytes),
             ("ws.queue_len", self.ws.queue_len),
             ("ws.max_subscriptions", self.ws.max_subscriptions),

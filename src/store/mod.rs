@@ -107,6 +107,29 @@ pub trait EventOutbox: Send + Sync + std::fmt::Debug {
     fn push_work(&self, json: &str) -> Result<()>;
 }
 
+/// How many conversations one step of `Store::count_conversations` reads.
+pub const COUNT_PAGE: usize = 500;
+
+/// Counts the conversations a paged finder yields, up to `cap`: asks `find(before, want)`
+/// for `COUNT_PAGE` at a time, continuing below the last one. Also counts a contact's list.
+pub async fn count_by_pages<F, Fut>(cap: usize, mut find: F) -> Result<usize>
+where
+    F: FnMut(Option<Uuid>, usize) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<Conversation>>>,
+{
+    let (mut n, mut before) = (0, None);
+    while n < cap {
+        let want = (cap - n).min(COUNT_PAGE);
+        let page = find(before, want).await?;
+        n += page.len();
+        match page.last() {
+            Some(c) if page.len() == want => before = Some(c.id),
+            _ => break,
+        }
+    }
+    Ok(n.min(cap))
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Succeeds when the backend can serve requests (`/readyz`).
@@ -131,6 +154,14 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<Conversation>>;
+    /// How many conversations match `filter`, counted up to `cap` (the answer is at most
+    /// `cap`; `cap` itself means "at least that many"). By default it pages through
+    /// `find_conversations` (`COUNT_PAGE` at a time: at most `cap` conversations read, and on
+    /// Redis the index walks of those pages); Redis answers an owner-only filter with `ZCARD`
+    /// of its owner indexes instead.
+    async fn count_conversations(&self, tenant: Uuid, filter: &ConversationFilter, cap: usize) -> Result<usize> {
+        count_by_pages(cap, |before, want| self.find_conversations(tenant, filter, before, want)).await
+    }
     /// Sets the owning agent (`None` = unassigned) and `tm_update`; returns the conversation as
     /// now stored, or `None` when it is unknown or another tenant's.
     async fn set_owner(

@@ -188,6 +188,10 @@ impl Store for RedisStore {
         self.find(t, f, b, n).await
     }
 
+    async fn count_conversations(&self, t: Uuid, f: &ConversationFilter, cap: usize) -> Result<usize> {
+        self.count(t, f, cap).await
+    }
+
     async fn set_owner(
         &self,
         t: Uuid,

@@ -36,6 +36,18 @@ export class Api extends Rest {
     return this.call('GET', `/conversations?${q}`);
   }
 
+  /**
+   * The tabs' counts `{mine, unassigned, all, capped}` under `filter` (`{ownerId, status, q}`;
+   * `ownerId` is whose conversations Mine counts).
+   */
+  conversationCounts(filter = {}) {
+    const q = new URLSearchParams();
+    if (filter.ownerId) q.set('owner_id', filter.ownerId);
+    if (filter.status) q.set('status', filter.status);
+    if (filter.q) q.set('q', filter.q);
+    return this.call('GET', `/conversations/counts?${q}`);
+  }
+
   createConversation(name) {
     return this.call('POST', '/conversations', { name });
   }

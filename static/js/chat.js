@@ -141,6 +141,7 @@ export class Chat {
         return undefined;
       case 'assigned': {
         s.setOwner(id, f.owner_id);
+        if (this.directory) this.directory.refreshCounts();
         const r = s.room(id);
         if (r && id === s.activeId) this.announce(f.owner_id ? `Assigned to ${f.owner_id}` : 'Unassigned');
         return undefined;

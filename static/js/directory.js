@@ -1,9 +1,12 @@
 // Staff-only actions: the conversation list (the first page over REST whenever the socket's
 // watch says `watching`, then live `conversation` frames; further pages on demand; a page under
-// the list's filters), the agents for the picker (with presence), creating a conversation,
+// the list's filters), the tabs' counts from the server (`store.counts`, asked again whenever the
+// list reloads, its filters change or a conversation changes), the agents for the picker (with presence), creating a conversation,
 // adding participants, joining, and minting end-user invite links.
 
 const LIST_PAGE = 30;
+// Counts asked for within this long of each other (a burst of conversation frames) are one request.
+const COUNTS_DEBOUNCE_MS = 150;
 
 export class Directory {
   /** @param {import('./chat.js').Chat} chat */
@@ -23,6 +26,7 @@ export class Directory {
       const page = await this.api.listConversations({ pageSize: LIST_PAGE });
       this.add(page.result);
       if (this.store.nextPageToken === null) this.store.nextPageToken = page.next_page_token || '';
+      this.refreshCounts();
     } catch (e) {
       if (e.status === 401) this.store.setNotice('The API key was refused.');
     }
@@ -34,6 +38,7 @@ export class Directory {
    * `deleted`/`removed` take it out of the list.
    */
   apply(f) {
+    this.refreshCounts();
     const s = this.store;
     let r = s.room(f.conversation_id);
     if (f.event === 'deleted' || f.event === 'removed') {
@@ -52,6 +57,29 @@ export class Directory {
       r.preview = m; // not part of the loaded history: see ListView's lastShown
       r.headSeq = Math.max(r.headSeq, m.seq);
       s.touch({ room: r.id });
+    }
+  }
+
+  /** Asks the server for the tabs' counts soon (bursts coalesce into one request). */
+  refreshCounts() {
+    clearTimeout(this.countsTimer);
+    this.countsTimer = setTimeout(() => this.loadCounts(), COUNTS_DEBOUNCE_MS);
+  }
+
+  /**
+   * The tabs' counts under the list's status filter and search, Mine for this sign-in's
+   * identity, into `store.counts` (the newest request's answer wins).
+   */
+  async loadCounts() {
+    const s = this.store;
+    const asked = (this.countsAsked = (this.countsAsked || 0) + 1);
+    try {
+      const counts = await this.api.conversationCounts({ ownerId: s.identity, status: s.filter.status, q: s.filter.q });
+      if (asked !== this.countsAsked) return;
+      s.counts = counts;
+      s.touch({ list: true });
+    } catch (e) {
+      if (asked === this.countsAsked) s.setNotice(`Could not count the conversations: ${e.message}`);
     }
   }
 

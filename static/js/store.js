@@ -47,6 +47,7 @@ export class Store {
     this.identity = identity;
     this.name = name;
     this.filter = { tab: 'all', status: '', q: '', qIds: null }; // the list's tab, status and search
+    this.counts = null; // the tabs' counts from the server ({mine, unassigned, all, capped}), staff only
     this.agents = new Map(); // identity -> agent {identity, name, online, …} (the picker's list)
     this.conn = 'connecting';
     this.notice = null; // {text, kind}

@@ -122,6 +122,13 @@ async function expectCounts(page, want, who) {
       const got = await page.$$eval('[data-count]', (els) => els.map((e) => `${e.dataset.count}=${e.textContent}`).join(' '));
       throw new Error(`${who}: tab counts ${got}, expected ${JSON.stringify(want)}`);
     });
+  // The tabs show the server's counts (GET /v1.0/conversations/counts under the page's filters).
+  const server = await page.evaluate(() => {
+    const { store, chat } = window.switchboard;
+    return chat.api.conversationCounts({ ownerId: store.identity, status: store.filter.status, q: store.filter.q });
+  });
+  for (const t of ['mine', 'unassigned', 'all']) assert(server[t] === want[t], `${who}: the server counts ${t}=${server[t]}, expected ${want[t]}`);
+  assert(server.capped === false, `${who}: counts not capped`);
 }
 
 async function main() {

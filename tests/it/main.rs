@@ -25,6 +25,7 @@ mod channels_viber;
 mod channels_whatsapp;
 mod channels_window;
 mod contacts;
+mod conversation_counts;
 mod conversation_filters;
 mod http_answers;
 mod inbox_browser;

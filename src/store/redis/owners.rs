@@ -24,7 +24,7 @@ use super::{RedisStore, is_stale};
 use crate::error::{Error, Result};
 use crate::model::Conversation;
 use crate::redis::ToRedisArgsDyn;
-use crate::store::OwnerFilter;
+use crate::store::{ConversationFilter, OwnerFilter, count_by_pages};
 use chrono::{DateTime, Utc};
 use redis::{Script, cmd};
 use uuid::Uuid;
@@ -145,6 +145,30 @@ impl RedisStore {
         }
         self.index_owner(tenant, id, version, agent).await?;
         Ok(self.read_conversation(id).await?.filter(|c| c.tenant_id == tenant))
+    }
+
+    /// `Store::count_conversations`: an owner-only filter is the `ZCARD` of its index (or the
+    /// sum of the two an agent sees, which never share a member), with no conversation read —
+    /// so, unlike a list, it includes index entries that lag their conversation (module docs)
+    /// until a read repairs them. Any other filter pages through `find` up to `cap`.
+    pub(super) async fn count(&self, tenant: Uuid, filter: &ConversationFilter, cap: usize) -> Result<usize> {
+        if !filter.owner_only() {
+            return count_by_pages(cap, |before, want| self.find(tenant, filter, before, want)).await;
+        }
+        let indexes = match &filter.owner {
+            OwnerFilter::Any => vec![self.keys.tenant_conversations(tenant)],
+            OwnerFilter::Unassigned => vec![self.owner_index(tenant, None)],
+            OwnerFilter::Agent(a) => vec![self.owner_index(tenant, Some(a))],
+            OwnerFilter::AgentOrUnassigned(a) => {
+                vec![self.owner_index(tenant, Some(a)), self.owner_index(tenant, None)]
+            }
+        };
+        let mut n = 0;
+        for index in &indexes {
+            let card: usize = self.redis.query(cmd("ZCARD").arg(index)).await?;
+            n += card;
+        }
+        Ok(n.min(cap))
     }
 
     /// A page of the conversations matching `filter`, newest first, below `before`.

@@ -2,10 +2,10 @@
 // search box (staff only). The filter lives in the store (`store.filter`) and the list shows the
 // rooms that match it; every change also asks the server for the first page under the same
 // filters (`owner_id`, `status`, `q`), so rooms beyond the loaded pages appear, and a search
-// matches contacts and addresses the page has never loaded. Counts are of the rooms loaded so
-// far (the API answers pages, not totals).
+// matches contacts and addresses the page has never loaded. The counts are the server's
+// (`GET /v1.0/conversations/counts` under the same status and search, kept in `store.counts` by
+// the directory), not of the rooms loaded so far; a count the server capped shows as "N+".
 
-import { counts as countRooms } from '../inbox.js';
 import { $ } from './dom.js';
 
 const SEARCH_DEBOUNCE_MS = 250;
@@ -63,6 +63,7 @@ export class FiltersView {
     Object.assign(f, change);
     if ('q' in change) f.qIds = f.q ? new Set() : null;
     this.store.touch({ list: true });
+    this.chat.directory.refreshCounts();
     const asked = { ...f };
     const filter = { status: f.status, q: f.q };
     if (f.tab === 'mine') filter.ownerId = this.store.identity;
@@ -80,13 +81,15 @@ export class FiltersView {
 
   render() {
     const f = this.store.filter;
-    const counts = countRooms(this.store);
+    const counts = this.store.counts;
     for (const b of this.tabs) {
       const on = b.dataset.tab === f.tab;
       b.setAttribute('aria-selected', String(on));
       b.tabIndex = on ? 0 : -1;
+      if (!counts) continue; // until the server's first answer
       const c = b.querySelector('.count');
-      const n = String(counts[b.dataset.tab]);
+      const v = counts[b.dataset.tab];
+      const n = counts.capped && v > 0 && v === Math.max(counts.mine, counts.unassigned, counts.all) ? `${v}+` : String(v);
       if (c.textContent !== n) c.textContent = n;
     }
   }
