@@ -52,7 +52,8 @@ pub async fn bigroom(node: &Proc, members: usize, join: Duration, rate: u64) -> 
     let publisher = Target::Hub { ws_base: node.ws(), token: api.operator_token("publisher").await? };
     let publisher = peer::connect(&publisher, &room, true, 1, epoch, stop.clone()).await?;
     let fanout = receivers.len() as u64;
-    let sweep = sweep(std::slice::from_ref(&publisher.tx), receivers, &[rate], fanout, epoch, stop).await?;
+    let probe = crate::probe::Probe::of(node);
+    let sweep = sweep(std::slice::from_ref(&publisher.tx), receivers, &[rate], fanout, epoch, stop, probe).await?;
     let _ = publisher.done.await;
     Ok(BigRoom { members, joined_in_secs, failed_joins, sweep })
 }

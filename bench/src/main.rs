@@ -8,13 +8,16 @@
 
 mod baseline;
 mod bigroom;
+mod burst;
 mod hold;
 mod ingest;
 mod peer;
 mod pin;
+mod probe;
 mod report;
 mod scenarios;
 mod servers;
+mod targets;
 mod upload;
 
 use clap::{Parser, Subcommand};
@@ -122,6 +125,12 @@ enum Cmd {
         #[arg(long, value_delimiter = ',', default_values_t = FANOUT_RATES.to_vec())]
         rates: Vec<u64>,
     },
+    /// Run only the burst scenario: `--n` connections opened at once on the baseline and on a
+    /// memory node.
+    Burst {
+        #[arg(long, default_value_t = BURST)]
+        n: usize,
+    },
     /// Run only the upload scenario: one `--mib` MiB file to `POST /v1.0/media` of a fresh
     /// memory node, with the server's RSS before, at its peak and after.
     Upload {
@@ -151,6 +160,13 @@ fn main() -> anyhow::Result<()> {
             rt.block_on(bigroom_only(members, Duration::from_secs(join_secs), rate, redis))
         }
         Cmd::Ingest { redis, concurrency } => rt.block_on(ingest_only(redis, concurrency)),
+        Cmd::Burst { n } => rt.block_on(async {
+            let mut r = report::Report::new();
+            r.burst_base = Some(burst::burst(&servers::baseline().await?, false, n).await?);
+            r.burst_hub = Some(burst::burst(&scenarios::node(None).await?, true, n).await?);
+            println!("{}", r.markdown());
+            Ok(())
+        }),
         Cmd::Upload { mib } => rt.block_on(async {
             let node = scenarios::node(None).await?;
             let u = upload::upload(&node, mib).await?;
@@ -165,19 +181,23 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-const FANOUT_RATES: &[u64] = &[50, 100, 200, 400, 800, 1200, 1600, 2400, 3200];
+const FANOUT_RATES: &[u64] = &[50, 100, 200, 300, 400, 800, 1200, 1600, 2400, 3200];
 const ROOM_RATES: &[u64] = &[5000, 10000, 20000];
+/// Connections opened at once in the `burst` scenario (issue 18: all open in ≤ 0.3 s).
+const BURST: usize = 1000;
 
 /// The rooms scenario on the Redis backend, with Redis's command time per message.
 async fn rooms_redis(rooms: usize, auth: scenarios::Auth, rates: &[u64]) -> anyhow::Result<(scenarios::Sweep, f64)> {
     let redis = servers::redis().await?;
     let hub = scenarios::node(Some(&format!("redis://127.0.0.1:{}", redis.port))).await?;
-    let (_, cpu0) = servers::redis_command_usec(redis.port)?;
-    let sweep = scenarios::rooms(&hub, true, rooms, rates, auth).await?;
-    let (_, cpu1) = servers::redis_command_usec(redis.port)?;
-    let sent: u64 = sweep.steps.iter().map(|s| s.expected / 2).sum();
-    // Redis CPU (commands and I/O) per message posted, over the whole run.
-    Ok((sweep, cpu1.saturating_sub(cpu0) as f64 / sent.max(1) as f64))
+    let sweep = scenarios::rooms(&hub, true, rooms, rates, auth, Some(redis.port)).await?;
+    // Redis CPU (commands and I/O) per message posted, over the steps (setup left out).
+    let (mut us, mut sent) = (0.0, 0u64);
+    for st in &sweep.steps {
+        us += st.redis_cpu_us.unwrap_or(0.0) * (st.expected / 2) as f64;
+        sent += st.expected / 2;
+    }
+    Ok((sweep, us / sent.max(1) as f64))
 }
 
 async fn rooms_only(
@@ -191,13 +211,13 @@ async fn rooms_only(
     if let Some(url) = url {
         let port = url.rsplit(':').next().and_then(|p| p.trim_end_matches('/').parse().ok()).unwrap_or(0);
         let external = servers::Proc::external(port);
-        r.rooms_hub = Some(scenarios::rooms(&external, true, rooms, rates, auth).await?);
+        r.rooms_hub = Some(scenarios::rooms(&external, true, rooms, rates, auth, None).await?);
     } else {
         let base = servers::baseline().await?;
-        r.rooms_base = Some(scenarios::rooms(&base, false, rooms, rates, auth).await?);
+        r.rooms_base = Some(scenarios::rooms(&base, false, rooms, rates, auth, None).await?);
         drop(base);
         let hub = scenarios::node(None).await?;
-        r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, rates, auth).await?);
+        r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, rates, auth, None).await?);
         drop(hub);
         if redis {
             let (sweep, us) = rooms_redis(rooms, auth, rates).await?;
@@ -225,14 +245,14 @@ async fn fanout_only(subscribers: usize, redis: bool, baseline: bool, rates: &[u
     let mut r = report::Report::new();
     if baseline {
         let base = servers::baseline().await?;
-        r.fanout_base = Some(scenarios::fanout(&base, false, subscribers, rates).await?);
+        r.fanout_base = Some(scenarios::fanout(&base, false, subscribers, rates, None).await?);
     } else if redis {
         let server = servers::redis().await?;
         let hub = scenarios::node(Some(&format!("redis://127.0.0.1:{}", server.port))).await?;
-        r.fanout_redis = Some(scenarios::fanout(&hub, true, subscribers, rates).await?);
+        r.fanout_redis = Some(scenarios::fanout(&hub, true, subscribers, rates, Some(server.port)).await?);
     } else {
         let hub = scenarios::node(None).await?;
-        r.fanout_hub = Some(scenarios::fanout(&hub, true, subscribers, rates).await?);
+        r.fanout_hub = Some(scenarios::fanout(&hub, true, subscribers, rates, None).await?);
     }
     println!("{}", r.markdown());
     let problems = r.problems();
@@ -279,18 +299,18 @@ async fn all(
     let mut r = report::Report::new();
     eprintln!("fanout: {subscribers} subscribers, rates {FANOUT_RATES:?}");
     let base = servers::baseline().await?;
-    r.fanout_base = Some(scenarios::fanout(&base, false, subscribers, FANOUT_RATES).await?);
+    r.fanout_base = Some(scenarios::fanout(&base, false, subscribers, FANOUT_RATES, None).await?);
     drop(base);
     let hub = scenarios::node(None).await?;
-    r.fanout_hub = Some(scenarios::fanout(&hub, true, subscribers, FANOUT_RATES).await?);
+    r.fanout_hub = Some(scenarios::fanout(&hub, true, subscribers, FANOUT_RATES, None).await?);
     drop(hub);
 
     eprintln!("rooms: {rooms} rooms x 2, rates {ROOM_RATES:?}");
     let base = servers::baseline().await?;
-    r.rooms_base = Some(scenarios::rooms(&base, false, rooms, ROOM_RATES, auth).await?);
+    r.rooms_base = Some(scenarios::rooms(&base, false, rooms, ROOM_RATES, auth, None).await?);
     drop(base);
     let hub = scenarios::node(None).await?;
-    r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, ROOM_RATES, auth).await?);
+    r.rooms_hub = Some(scenarios::rooms(&hub, true, rooms, ROOM_RATES, auth, None).await?);
     drop(hub);
     if !no_redis {
         eprintln!("rooms (redis)");
@@ -313,6 +333,14 @@ async fn all(
     r.idle_hub = Some(scenarios::idle(&hub, true, idle).await?);
     drop(hub);
 
+    eprintln!("burst: {BURST} connections at once");
+    let base = servers::baseline().await?;
+    r.burst_base = Some(burst::burst(&base, false, BURST).await?);
+    drop(base);
+    let hub = scenarios::node(None).await?;
+    r.burst_hub = Some(burst::burst(&hub, true, BURST).await?);
+    drop(hub);
+
     eprintln!("ingest (memory)");
     let hub = scenarios::node(None).await?;
     r.ingest_memory = Some(scenarios::ingest(&hub, 32, Duration::from_secs(5)).await?);
@@ -327,7 +355,7 @@ async fn all(
         drop(hub);
         eprintln!("fanout (redis)");
         let hub = scenarios::node(Some(&url)).await?;
-        r.fanout_redis = Some(scenarios::fanout(&hub, true, subscribers, FANOUT_RATES).await?);
+        r.fanout_redis = Some(scenarios::fanout(&hub, true, subscribers, FANOUT_RATES, Some(redis.port)).await?);
         drop(hub);
         eprintln!("cluster: two nodes on one redis");
         let (a, b) = (scenarios::node(Some(&url)).await?, scenarios::node(Some(&url)).await?);

@@ -29,6 +29,8 @@ pub struct Report {
     /// Redis CPU per message in the Redis `rooms` run (µs, from `INFO cpu`).
     pub redis_us_per_message: Option<f64>,
     pub bigroom: Option<crate::bigroom::BigRoom>,
+    pub burst_base: Option<crate::burst::Burst>,
+    pub burst_hub: Option<crate::burst::Burst>,
 }
 
 fn machine() -> String {
@@ -43,11 +45,11 @@ fn machine() -> String {
     format!("{cores} cores, {cpu}")
 }
 
-fn ratio(a: f64, b: f64) -> String {
+pub fn ratio(a: f64, b: f64) -> String {
     if b > 0.0 { format!("{:.2}×", a / b) } else { "–".into() }
 }
 
-fn mark(ok: bool) -> &'static str {
+pub fn mark(ok: bool) -> &'static str {
     if ok { "✅" } else { "❌" }
 }
 
@@ -108,20 +110,26 @@ impl Report {
 
     fn sweep_table(out: &mut String, title: &str, rows: &[(&str, &Option<Sweep>)]) {
         let _ = writeln!(out, "\n**{title}** (deliveries/s, latency ms at each offered rate)\n");
-        let _ = writeln!(out, "| server | rate msg/s | deliveries/s | p50 | p99 | max | kept up |");
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|:---:|");
+        let _ = writeln!(
+            out,
+            "| server | rate msg/s | deliveries/s | p50 | p99 | max | kept up | server CPU µs/msg | Redis CPU µs/msg |"
+        );
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|:---:|---:|---:|");
+        let us = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1}"));
         for (name, s) in rows {
             let Some(s) = s else { continue };
             for st in &s.steps {
                 let _ = writeln!(
                     out,
-                    "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} |",
+                    "| {name} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {} | {} | {} |",
                     st.rate,
                     st.deliveries_per_sec,
                     st.p50_ms,
                     st.p99_ms,
                     st.max_ms,
-                    mark(st.kept_up)
+                    mark(st.kept_up),
+                    us(st.server_cpu_us),
+                    us(st.redis_cpu_us)
                 );
             }
         }
@@ -130,7 +138,9 @@ impl Report {
     pub fn markdown(&self) -> String {
         let mut o = String::new();
         let _ = writeln!(o, "Run {} on {}; {}.\n", self.date, self.machine, self.pinning);
-        let _ = writeln!(o, "| target | hub | baseline | ratio | goal | met |");
+        crate::targets::table(self, &mut o);
+        let _ = writeln!(o, "\nOther figures:\n");
+        let _ = writeln!(o, "| figure | hub | baseline | ratio | goal | met |");
         let _ = writeln!(o, "|---|---:|---:|---:|---|:---:|");
         if let (Some(h), Some(b)) = (&self.fanout_hub, &self.fanout_base) {
             let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
@@ -152,29 +162,6 @@ impl Report {
                 mark(l <= 2.0)
             );
         }
-        if let (Some(h), Some(b)) = (&self.rooms_hub, &self.rooms_base) {
-            let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
-            let _ = writeln!(
-                o,
-                "| rooms max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.8× | {} |",
-                h.max_deliveries_per_sec,
-                b.max_deliveries_per_sec,
-                ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec),
-                mark(r >= 0.8)
-            );
-        }
-        if let (Some(h), Some(b)) = (&self.idle_hub, &self.idle_base) {
-            let kib = h.bytes_per_connection / 1024.0;
-            let _ = writeln!(
-                o,
-                "| idle RSS per connection ({} conns) | {:.1} KiB | {:.1} KiB | {} | ≤ 16 KiB | {} |",
-                h.connections,
-                kib,
-                b.bytes_per_connection / 1024.0,
-                ratio(h.bytes_per_connection, b.bytes_per_connection),
-                mark(kib <= 16.0)
-            );
-        }
         if let Some(c) = &self.idle_cluster {
             let worst = c.kib_per_connection.iter().copied().fold(0.0, f64::max);
             let per: Vec<String> = c.kib_per_connection.iter().map(|k| format!("{k:.1}")).collect();
@@ -188,28 +175,6 @@ impl Report {
                 per.join(" / "),
                 c.connections,
                 mark(c.connections >= 50_000 && c.received == c.connections && worst <= 16.0)
-            );
-        }
-        for (name, goal, i) in [("memory", 10_000.0, &self.ingest_memory), ("redis", 5_000.0, &self.ingest_redis)] {
-            if let Some(i) = i {
-                let _ = writeln!(
-                    o,
-                    "| ingest webhooks/s ({name}), p99 {:.1} ms | {:.0} | – | – | ≥ {goal:.0}/s, p99 ≤ 20 ms | {} |",
-                    i.p99_ms,
-                    i.per_sec,
-                    mark(i.per_sec >= goal && i.p99_ms <= 20.0)
-                );
-            }
-        }
-        if let (Some(h), Some(b)) = (&self.fanout_redis, &self.fanout_base) {
-            let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
-            let _ = writeln!(
-                o,
-                "| redis fanout max deliveries/s | {:.0} | {:.0} | {} | ≥ 0.6× | {} |",
-                h.max_deliveries_per_sec,
-                b.max_deliveries_per_sec,
-                ratio(h.max_deliveries_per_sec, b.max_deliveries_per_sec),
-                mark(r >= 0.6)
             );
         }
         if let Some((a, b)) = &self.cluster {

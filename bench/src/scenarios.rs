@@ -2,6 +2,7 @@
 //! rows for the report; any lost, duplicated or out-of-order delivery is an error.
 
 use crate::peer::{self, PeerStats, Target};
+use crate::probe::{self, Probe};
 use crate::servers::{self, Api, Proc};
 use serde::Serialize;
 use std::time::{Duration, Instant};
@@ -18,6 +19,10 @@ pub struct StepResult {
     pub p99_ms: f64,
     pub max_ms: f64,
     pub kept_up: bool,
+    /// Server CPU per message sent, over the step and its drain (µs; `None` for `--url`).
+    pub server_cpu_us: Option<f64>,
+    /// Redis CPU per message sent, likewise (Redis-backed runs only).
+    pub redis_cpu_us: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -44,8 +49,9 @@ pub async fn sweep(
     fanout: u64,
     epoch: Instant,
     stop: CancellationToken,
+    probe: Probe,
 ) -> anyhow::Result<Sweep> {
-    let mut v = sweep_groups(senders, vec![(receivers, fanout)], rates, epoch, stop).await?;
+    let mut v = sweep_groups(senders, vec![(receivers, fanout)], rates, epoch, stop, probe).await?;
     Ok(v.remove(0))
 }
 
@@ -56,9 +62,12 @@ pub async fn sweep_groups(
     rates: &[u64],
     epoch: Instant,
     stop: CancellationToken,
+    probe: Probe,
 ) -> anyhow::Result<Vec<Sweep>> {
     let mut sent = vec![0u64; rates.len()];
+    let mut cpu = Vec::with_capacity(rates.len());
     for (step, &rate) in rates.iter().enumerate() {
+        let before = probe.read();
         let interval = Duration::from_secs_f64(1.0 / rate as f64);
         let start = tokio::time::Instant::now();
         let mut i = 0u64;
@@ -72,6 +81,11 @@ pub async fn sweep_groups(
         }
         sent[step] = i;
         tokio::time::sleep(DRAIN).await;
+        let after = probe.read();
+        cpu.push((
+            probe::per_message(before.server, after.server, i),
+            probe::per_message(before.redis, after.redis, i),
+        ));
     }
     stop.cancel();
     let mut out = Vec::new();
@@ -80,12 +94,14 @@ pub async fn sweep_groups(
         for r in receivers {
             total.merge(&r.done.await?);
         }
-        out.push(summarize(&total, rates, &sent, fanout));
+        out.push(summarize(&total, rates, &sent, &cpu, fanout));
     }
     Ok(out)
 }
 
-fn summarize(total: &PeerStats, rates: &[u64], sent: &[u64], fanout: u64) -> Sweep {
+type StepCpu = (Option<f64>, Option<f64>);
+
+fn summarize(total: &PeerStats, rates: &[u64], sent: &[u64], cpu: &[StepCpu], fanout: u64) -> Sweep {
     let mut steps = Vec::new();
     for (i, &rate) in rates.iter().enumerate() {
         let expected = sent[i] * fanout;
@@ -102,6 +118,8 @@ fn summarize(total: &PeerStats, rates: &[u64], sent: &[u64], fanout: u64) -> Swe
             p99_ms: p99,
             max_ms: h.max() as f64 / 1000.0,
             kept_up,
+            server_cpu_us: cpu[i].0,
+            redis_cpu_us: cpu[i].1,
         });
     }
     let best = steps.iter().filter(|s| s.kept_up).map(|s| s.deliveries_per_sec).fold(0.0, f64::max);
@@ -136,14 +154,21 @@ pub async fn cluster(a: &Proc, b: &Proc, per_node: usize, rates: &[u64]) -> anyh
     }
     let publ = Target::Hub { ws_base: a.ws(), token: api.operator_token("publisher").await? };
     let publisher = peer::connect(&publ, &room, true, rates.len(), epoch, stop.clone()).await?;
-    let mut v = sweep_groups(std::slice::from_ref(&publisher.tx), groups, rates, epoch, stop).await?;
+    let mut v = sweep_groups(std::slice::from_ref(&publisher.tx), groups, rates, epoch, stop, Probe::of(a)).await?;
     let _ = publisher.done.await;
     let remote = v.remove(1);
     Ok((v.remove(0), remote))
 }
 
 /// 1 room, `subscribers` receivers, 1 publisher.
-pub async fn fanout(node: &Proc, hub: bool, subscribers: usize, rates: &[u64]) -> anyhow::Result<Sweep> {
+/// `redis_port`: the node's Redis, whose CPU is measured too.
+pub async fn fanout(
+    node: &Proc,
+    hub: bool,
+    subscribers: usize,
+    rates: &[u64],
+    redis_port: Option<u16>,
+) -> anyhow::Result<Sweep> {
     let epoch = Instant::now();
     let stop = CancellationToken::new();
     let (room, sub_target, pub_target) = if hub {
@@ -161,7 +186,8 @@ pub async fn fanout(node: &Proc, hub: bool, subscribers: usize, rates: &[u64]) -
         receivers.push(peer::connect(&sub_target, &room, false, rates.len(), epoch, stop.clone()).await?);
     }
     let publisher = peer::connect(&pub_target, &room, true, rates.len(), epoch, stop.clone()).await?;
-    let r = sweep(std::slice::from_ref(&publisher.tx), receivers, rates, subscribers as u64, epoch, stop).await;
+    let probe = redis_port.map_or(Probe::of(node), |p| Probe::of(node).with_redis(p));
+    let r = sweep(std::slice::from_ref(&publisher.tx), receivers, rates, subscribers as u64, epoch, stop, probe).await;
     let _ = publisher.done.await;
     r
 }
@@ -176,8 +202,16 @@ pub enum Auth {
     Operator,
 }
 
-/// `rooms` rooms of two peers; each peer both writes and reads (1:1 chats).
-pub async fn rooms(node: &Proc, hub: bool, rooms: usize, rates: &[u64], auth: Auth) -> anyhow::Result<Sweep> {
+/// `rooms` rooms of two peers; each peer both writes and reads (1:1 chats). `redis_port`: the
+/// node's Redis, whose CPU is measured too.
+pub async fn rooms(
+    node: &Proc,
+    hub: bool,
+    rooms: usize,
+    rates: &[u64],
+    auth: Auth,
+    redis_port: Option<u16>,
+) -> anyhow::Result<Sweep> {
     let epoch = Instant::now();
     let stop = CancellationToken::new();
     let mut peers = Vec::with_capacity(rooms * 2);
@@ -209,7 +243,8 @@ pub async fn rooms(node: &Proc, hub: bool, rooms: usize, rates: &[u64], auth: Au
     }
     // Alternate rooms first, then sides, so consecutive sends hit different rooms.
     let senders: Vec<_> = (0..2).flat_map(|side| peers.iter().skip(side).step_by(2).map(|p| p.tx.clone())).collect();
-    sweep(&senders, peers, rates, 2, epoch, stop).await
+    let probe = redis_port.map_or(Probe::of(node), |p| Probe::of(node).with_redis(p));
+    sweep(&senders, peers, rates, 2, epoch, stop, probe).await
 }
 
 #[derive(Debug, Clone, Serialize)]
