@@ -109,6 +109,9 @@ impl Report {
     }
 
     fn sweep_table(out: &mut String, title: &str, rows: &[(&str, &Option<Sweep>)]) {
+        if rows.iter().all(|(_, s)| s.is_none()) {
+            return;
+        }
         let _ = writeln!(out, "\n**{title}** (deliveries/s, latency ms at each offered rate)\n");
         let _ = writeln!(
             out,
@@ -139,9 +142,11 @@ impl Report {
         let mut o = String::new();
         let _ = writeln!(o, "Run {} on {}; {}.\n", self.date, self.machine, self.pinning);
         crate::targets::table(self, &mut o);
-        let _ = writeln!(o, "\nOther figures:\n");
-        let _ = writeln!(o, "| figure | hub | baseline | ratio | goal | met |");
-        let _ = writeln!(o, "|---|---:|---:|---:|---|:---:|");
+        if self.fanout_hub.is_some() || self.idle_cluster.is_some() || self.cluster.is_some() {
+            let _ = writeln!(o, "\nOther figures:\n");
+            let _ = writeln!(o, "| figure | hub | baseline | ratio | goal | met |");
+            let _ = writeln!(o, "|---|---:|---:|---:|---|:---:|");
+        }
         if let (Some(h), Some(b)) = (&self.fanout_hub, &self.fanout_base) {
             let r = h.max_deliveries_per_sec / b.max_deliveries_per_sec.max(1.0);
             let _ = writeln!(

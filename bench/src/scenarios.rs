@@ -255,22 +255,38 @@ pub struct Idle {
     pub bytes_per_connection: f64,
 }
 
-/// `n` idle, authenticated, subscribed connections; server RSS growth per connection.
+/// `n` idle, authenticated, subscribed connections; server RSS growth per connection. On the
+/// hub every connection is its own webchat participant with its own room-scoped token, two per
+/// room (1:1 chats, as deployments hold them); the baseline gets the same rooms of two.
 pub async fn idle(node: &Proc, hub: bool, n: usize) -> anyhow::Result<Idle> {
+    use futures_util::{StreamExt, TryStreamExt};
     let epoch = Instant::now();
     let stop = CancellationToken::new();
-    let (target, room) = if hub {
-        let api = Api::new(node);
-        (Target::Hub { ws_base: node.ws(), token: api.operator_token("idle").await? }, api.conversation().await?)
+    let pairs = n.div_ceil(2);
+    // (room, token) per connection; the setup runs 16 requests deep before anything is measured.
+    let targets: Vec<(String, Target)> = if hub {
+        let api = &Api::new(node);
+        let rooms: Vec<Vec<(String, Target)>> = futures_util::stream::iter(0..pairs)
+            .map(|r| async move {
+                let room = api.conversation().await?;
+                let mut v = Vec::with_capacity(2);
+                for side in ["a", "b"] {
+                    let token = api.participant_token(&room, &format!("idle-{side}-{r}")).await?;
+                    v.push((room.clone(), Target::Hub { ws_base: node.ws(), token }));
+                }
+                anyhow::Ok(v)
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await?;
+        rooms.into_iter().flatten().take(n).collect()
     } else {
-        (Target::Baseline { ws_base: node.ws() }, "idle".to_string())
+        (0..n).map(|i| (format!("idle-{}", i / 2), Target::Baseline { ws_base: node.ws() })).collect()
     };
     let before = node.rss_bytes();
     let mut peers = Vec::with_capacity(n);
-    for i in 0..n {
-        // Spread over many rooms so per-room vectors do not dominate.
-        let room = if hub { room.clone() } else { format!("{room}-{}", i % 1000) };
-        peers.push(peer::connect(&target, &room, false, 1, epoch, stop.clone()).await?);
+    for (room, target) in &targets {
+        peers.push(peer::connect(target, room, false, 1, epoch, stop.clone()).await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after = node.rss_bytes();

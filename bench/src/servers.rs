@@ -92,9 +92,11 @@ pub async fn hub(redis: Option<&str>) -> anyhow::Result<Proc> {
         "[server]\nlisten = \"127.0.0.1:{port}\"\n{backend}[auth]\ntoken_secret = \"{SECRET}\"\n\
          [limits]\napi_rate_per_sec = 0\nprovider_rate_per_sec = 0\n\
          [ws]\nmax_connections = 19500\nmax_connections_per_identity = 19500\nrate_per_sec = 0\n\
-         [media]\ndir = \"{media}\"\nmax_file_bytes = 209715200\n\
+         [media]\ndir = \"{media}\"\nmax_file_bytes = 209715200\nshared = {shared}\n\
          [[tenants]]\nname = \"bench\"\napi_keys = [\"{API_KEY}\"]\n[log]\nfilter = \"warn\"\n",
-        media = dir.path().join("media").display()
+        media = dir.path().join("media").display(),
+        // Several Redis-backed nodes of one run share this directory (one machine).
+        shared = redis.is_some(),
     );
     let path = dir.path().join("bench.toml");
     std::fs::write(&path, config)?;
