@@ -1,6 +1,7 @@
 //! `ingest`: signed Twilio-style inbound SMS webhooks per second, half from a pool of known
 //! numbers (existing rooms), half from new numbers (room creation), with p99 latency.
 
+use crate::probe::{self, Probe};
 use crate::servers::{Api, Proc, TWILIO_TOKEN};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -21,10 +22,20 @@ pub struct Ingest {
     /// Messages stored in all rooms after the run (sum of `last_seq`); must equal the
     /// accepted webhooks — fewer is a loss, more a duplicate.
     pub stored: u64,
+    /// Server and Redis CPU per webhook (µs), Redis commands per webhook.
+    pub server_cpu_us: Option<f64>,
+    pub redis_cpu_us: Option<f64>,
+    pub redis_calls: Vec<(String, f64)>,
 }
 
-/// Runs `concurrency` workers posting webhooks for `duration`.
-pub async fn ingest(node: &Proc, concurrency: usize, duration: Duration) -> anyhow::Result<Ingest> {
+/// Runs `concurrency` workers posting webhooks for `duration`; `redis_port`: the node's Redis,
+/// measured too.
+pub async fn ingest(
+    node: &Proc,
+    concurrency: usize,
+    duration: Duration,
+    redis_port: Option<u16>,
+) -> anyhow::Result<Ingest> {
     let api = Api::new(node);
     let acc = api
         .post(
@@ -38,6 +49,8 @@ pub async fn ingest(node: &Proc, concurrency: usize, duration: Duration) -> anyh
     let http = reqwest::Client::builder().pool_max_idle_per_host(concurrency).build()?;
     let counter = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
+    let probe = redis_port.map_or(Probe::of(node), |p| Probe::of(node).with_redis(p));
+    let before = probe.read();
     let start = Instant::now();
     let mut workers = Vec::new();
     for w in 0..concurrency {
@@ -81,6 +94,8 @@ pub async fn ingest(node: &Proc, concurrency: usize, duration: Duration) -> anyh
         all.add(&w.await?).expect("same bounds");
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let after = probe.read();
+    let n = all.len();
     let stored = stored_messages(&api).await?;
     Ok(Ingest {
         requests: all.len(),
@@ -91,6 +106,9 @@ pub async fn ingest(node: &Proc, concurrency: usize, duration: Duration) -> anyh
         max_ms: all.max() as f64 / 1000.0,
         concurrency,
         stored,
+        server_cpu_us: probe::per_message(before.server, after.server, n),
+        redis_cpu_us: probe::per_message(before.redis, after.redis, n),
+        redis_calls: probe::calls_per_message(&before, &after, n),
     })
 }
 

@@ -265,7 +265,8 @@ async fn ingest_only(redis: bool, concurrency: usize) -> anyhow::Result<()> {
     let server = if redis { Some(servers::redis().await?) } else { None };
     let url = server.as_ref().map(|s| format!("redis://127.0.0.1:{}", s.port));
     let hub = scenarios::node(url.as_deref()).await?;
-    let result = Some(scenarios::ingest(&hub, concurrency, Duration::from_secs(5)).await?);
+    let port = server.as_ref().map(|s| s.port);
+    let result = Some(scenarios::ingest(&hub, concurrency, Duration::from_secs(5), port).await?);
     if redis {
         r.ingest_redis = result;
     } else {
@@ -343,7 +344,7 @@ async fn all(
 
     eprintln!("ingest (memory)");
     let hub = scenarios::node(None).await?;
-    r.ingest_memory = Some(scenarios::ingest(&hub, 32, Duration::from_secs(5)).await?);
+    r.ingest_memory = Some(scenarios::ingest(&hub, 32, Duration::from_secs(5), None).await?);
     drop(hub);
 
     if !no_redis {
@@ -351,7 +352,7 @@ async fn all(
         let url = format!("redis://127.0.0.1:{}", redis.port);
         eprintln!("ingest (redis)");
         let hub = scenarios::node(Some(&url)).await?;
-        r.ingest_redis = Some(scenarios::ingest(&hub, 32, Duration::from_secs(5)).await?);
+        r.ingest_redis = Some(scenarios::ingest(&hub, 32, Duration::from_secs(5), Some(redis.port)).await?);
         drop(hub);
         eprintln!("fanout (redis)");
         let hub = scenarios::node(Some(&url)).await?;

@@ -7,6 +7,7 @@
 //! (`--url`) has no pid, so its CPU is not reported.
 
 use crate::servers::{self, Proc};
+use std::collections::BTreeMap;
 
 /// What to read around each step.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,11 +18,12 @@ pub struct Probe {
     pub redis_port: Option<u16>,
 }
 
-/// CPU seconds so far, per probed process.
-#[derive(Debug, Clone, Copy, Default)]
+/// CPU seconds so far, per probed process, and Redis's command calls so far.
+#[derive(Debug, Clone, Default)]
 pub struct Reading {
     pub server: Option<f64>,
     pub redis: Option<f64>,
+    pub redis_calls: BTreeMap<String, u64>,
 }
 
 impl Probe {
@@ -40,8 +42,38 @@ impl Probe {
         Reading {
             server: self.pid.and_then(cpu_secs),
             redis: self.redis_port.and_then(|p| servers::redis_command_usec(p).ok()).map(|(_, cpu)| cpu as f64 / 1e6),
+            redis_calls: self.redis_port.map(redis_calls).unwrap_or_default(),
         }
     }
+}
+
+/// Redis commands per message between two readings, most frequent first (`INFO
+/// commandstats` `calls`; a script's inner commands are counted too, under their own names).
+pub fn calls_per_message(before: &Reading, after: &Reading, messages: u64) -> Vec<(String, f64)> {
+    if messages == 0 {
+        return Vec::new();
+    }
+    let mut v: Vec<(String, f64)> = after
+        .redis_calls
+        .iter()
+        .map(|(k, a)| (k.clone(), a.saturating_sub(*before.redis_calls.get(k).unwrap_or(&0)) as f64 / messages as f64))
+        .filter(|(_, n)| *n >= 0.005)
+        .collect();
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
+}
+
+/// `calls` per command from `INFO commandstats` of the Redis on `port` (empty when unreachable).
+pub fn redis_calls(port: u16) -> BTreeMap<String, u64> {
+    let out = std::process::Command::new("redis-cli").args(["-p", &port.to_string(), "INFO", "commandstats"]).output();
+    let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?.parse().ok()?;
+            Some((name.to_string(), calls))
+        })
+        .collect()
 }
 
 /// µs of CPU per message between two readings.

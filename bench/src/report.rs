@@ -205,6 +205,25 @@ impl Report {
             let _ =
                 writeln!(o, "\nRedis CPU per message (rooms, Redis backend; `INFO cpu`): {us:.1} µs (goal ≤ 25 µs)");
         }
+        let calls = |v: &[(String, f64)]| v.iter().map(|(c, n)| format!("{c} {n:.2}")).collect::<Vec<_>>().join(", ");
+        if let Some(st) = self.rooms_redis.as_ref().and_then(|s| s.steps.first()) {
+            let _ = writeln!(o, "\nRedis commands per message (rooms, {} msg/s): {}", st.rate, calls(&st.redis_calls));
+        }
+        for (name, i) in [("memory", &self.ingest_memory), ("Redis", &self.ingest_redis)] {
+            let Some(i) = i else { continue };
+            let us = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.1} µs"));
+            let _ = writeln!(
+                o,
+                "\nIngest ({name}): server CPU {} and Redis CPU {} per webhook{}",
+                us(i.server_cpu_us),
+                us(i.redis_cpu_us),
+                if i.redis_calls.is_empty() {
+                    String::new()
+                } else {
+                    format!("; Redis commands per webhook: {}", calls(&i.redis_calls))
+                }
+            );
+        }
         if let Some(b) = &self.bigroom {
             let st = &b.sweep.steps[0];
             let _ = writeln!(

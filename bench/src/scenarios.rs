@@ -23,6 +23,9 @@ pub struct StepResult {
     pub server_cpu_us: Option<f64>,
     /// Redis CPU per message sent, likewise (Redis-backed runs only).
     pub redis_cpu_us: Option<f64>,
+    /// Redis commands per message sent, most frequent first (Redis-backed runs only).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub redis_calls: Vec<(String, f64)>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,6 +88,7 @@ pub async fn sweep_groups(
         cpu.push((
             probe::per_message(before.server, after.server, i),
             probe::per_message(before.redis, after.redis, i),
+            probe::calls_per_message(&before, &after, i),
         ));
     }
     stop.cancel();
@@ -99,7 +103,7 @@ pub async fn sweep_groups(
     Ok(out)
 }
 
-type StepCpu = (Option<f64>, Option<f64>);
+type StepCpu = (Option<f64>, Option<f64>, Vec<(String, f64)>);
 
 fn summarize(total: &PeerStats, rates: &[u64], sent: &[u64], cpu: &[StepCpu], fanout: u64) -> Sweep {
     let mut steps = Vec::new();
@@ -120,6 +124,7 @@ fn summarize(total: &PeerStats, rates: &[u64], sent: &[u64], cpu: &[StepCpu], fa
             kept_up,
             server_cpu_us: cpu[i].0,
             redis_cpu_us: cpu[i].1,
+            redis_calls: cpu[i].2.clone(),
         });
     }
     let best = steps.iter().filter(|s| s.kept_up).map(|s| s.deliveries_per_sec).fold(0.0, f64::max);
