@@ -158,14 +158,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    clearTimeout(deadline);
-    log('e2e: all scenarios passed');
-  },
-  (e) => {
-    clearTimeout(deadline);
-    console.error(`e2e FAILED at step "${run.step}": ${e.stack || e}`);
-    process.exit(1);
-  },
-);
+run.finish(main, deadline, 'e2e: all scenarios passed');

@@ -31,7 +31,11 @@ export function launch() {
   });
 }
 
-/** `log(...)` with the seconds since start; `guard(ms)` exits the process if a step hangs. */
+/**
+ * `log(...)` with the seconds since start; `guard(ms)` exits the process if a step hangs;
+ * `finish(main, guard, done)` runs `main`, then clears the guard and logs `done`, or exits 1
+ * naming the step that failed.
+ */
 export function runner(name) {
   const started = Date.now();
   const state = { step: 'start' };
@@ -41,6 +45,19 @@ export function runner(name) {
       console.error(`${name}: timed out during step "${state.step}"`);
       process.exit(1);
     }, ms);
+  state.finish = (main, guard, done) =>
+    main().then(
+      () => {
+        clearTimeout(guard);
+        state.log(done);
+        process.exit(0);
+      },
+      (e) => {
+        clearTimeout(guard);
+        console.error(`${name} FAILED at step "${state.step}": ${e.stack || e}`);
+        process.exit(1);
+      },
+    );
   return state;
 }
 

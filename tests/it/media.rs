@@ -61,11 +61,6 @@ pub async fn fetch(url: &str, range: Option<&str>) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
-/// An `Api` that sends `token` as its bearer credential.
-pub fn as_token(srv: &TestServer, token: &str) -> Api {
-    Api { key: token.to_string(), ..srv.api(crate::common::KEY_A) }
-}
-
 /// A JPEG of `w`×`h` with an APP1 EXIF segment carrying a GPS position.
 pub fn jpeg_with_exif(w: u32, h: u32) -> Vec<u8> {
     let img = image::RgbImage::from_fn(w, h, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 90]));

@@ -27,16 +27,6 @@ async fn say(api: &Api, c: &str, text: &str) -> u64 {
     m["seq"].as_u64().unwrap()
 }
 
-/// The next frame that is not presence/typing/read noise.
-async fn next_real(ws: &mut Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        if !matches!(f["type"].as_str(), Some("presence" | "typing" | "read")) {
-            return f;
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_sweep_removes_old_messages_and_keeps_newer_ones_the_room_and_other_tenants() {
     on_every_backend(sweep_on).await;
@@ -80,15 +70,15 @@ async fn sweep_on(backend: Backend) {
     let sub = ws.subscribe(&mixed, Some(1)).await;
     assert_eq!((sub["recovered"].as_bool(), sub["seq"].as_u64()), (Some(false), Some(4)), "{backend:?}: {sub}");
     ws.send(json!({"type": "unsubscribe", "conversation_id": mixed})).await;
-    assert_eq!(next_real(&mut ws).await["type"], "unsubscribed");
+    assert_eq!(ws.next_real().await["type"], "unsubscribed");
     let sub = ws.subscribe(&mixed, Some(3)).await;
     assert_eq!(sub["recovered"], true, "{backend:?}: {sub}");
-    assert_eq!(next_real(&mut ws).await["message"]["text"], "new", "{backend:?}");
+    assert_eq!(ws.next_real().await["message"]["text"], "new", "{backend:?}");
     let sub = ws.subscribe(&quiet, Some(0)).await;
     assert_eq!((sub["recovered"].as_bool(), sub["seq"].as_u64()), (Some(false), Some(1)), "{backend:?}: {sub}");
 
     // The emptied room takes messages again, numbered on from where it was.
     assert_eq!(say(&a, &quiet, "back again").await, 2, "{backend:?}");
-    assert_eq!(next_real(&mut ws).await["message"]["seq"], 2, "{backend:?}");
+    assert_eq!(ws.next_real().await["message"]["seq"], 2, "{backend:?}");
     srv.stop().await;
 }
