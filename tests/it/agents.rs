@@ -4,7 +4,7 @@
 
 use crate::common;
 use crate::common::stub::eventually;
-use crate::common::{Api, BACKENDS, Backend, KEY_A, KEY_B, TestServer, Ws};
+use crate::common::{Api, BACKENDS, Backend, KEY_A, KEY_B, TestServer};
 use serde_json::{Value, json};
 use switchboard::channels::twilio::signature;
 

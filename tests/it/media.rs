@@ -12,7 +12,7 @@ mod resign;
 mod s3;
 mod serving;
 
-use crate::common::{Api, TestServer};
+use crate::common::Api;
 use serde_json::Value;
 
 /// A multipart body with the text `fields` then a `file` part named `name`.

@@ -3,8 +3,8 @@
 //! among staff — in REST history, on an end user's WebSocket and on the SMS line. Both backends.
 
 use crate::common::channels::{config, create_account, messages, settled, twilio_stub};
-use crate::common::stub::{Answer, Stub, eventually};
-use crate::common::{Api, Backend, KEY_A, TestServer, Ws, on_every_backend};
+use crate::common::stub::eventually;
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::{Value, json};
 
 #[tokio::test]

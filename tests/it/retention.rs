@@ -3,8 +3,8 @@
 //! retention keeps everything. Every scenario runs on both backends.
 
 use crate::common::stub::eventually;
-use crate::common::{Api, Backend, KEY_A, KEY_B, TestServer, Ws, on_every_backend, test_config};
-use serde_json::{Value, json};
+use crate::common::{Api, Backend, KEY_A, KEY_B, TestServer, on_every_backend, test_config};
+use serde_json::json;
 use std::time::Duration;
 
 /// Tenant `a` keeps messages this long; the sweep runs every second.
