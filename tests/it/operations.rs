@@ -72,7 +72,6 @@ async fn alice_room(srv: &TestServer) -> (String, String) {
     (c, t)
 }
 
-
 fn send(c: &str, text: &str, client_id: &str) -> Value {
     json!({"type": "send", "conversation_id": c, "text": text, "client_id": client_id})
 }
