@@ -21,7 +21,7 @@ import path from 'node:path';
 import { chat } from './e2e/chat.mjs';
 import { manage, sms } from './e2e/operator.mjs';
 import { reading, seedIntl } from './e2e/reading.mjs';
-import { ROOT, SHOTS, WAIT, assert, launch, recordFrames, restClient, runner, watchConsole } from './lib.mjs';
+import { ROOT, SHOTS, WAIT, assert, launch, recordFrames, restClient, runner, scrollAfterImage, watchConsole } from './lib.mjs';
 
 const [base, apiKey, twilioStub] = process.argv.slice(2);
 if (!base || !apiKey) {
@@ -122,14 +122,7 @@ async function main() {
     await op.click(`#conv-list button[data-id="${other.id}"]`);
     await op.click('#back');
     await op.click(`#conv-list button[data-id="${conv.id}"]`);
-    await op.waitForFunction(() => {
-      const img = document.querySelector('#messages img');
-      return img && img.complete && img.naturalWidth > 0;
-    }, null, { timeout: WAIT });
-    const opPhone = await op.evaluate(() => {
-      const sc = document.querySelector('#scroller');
-      return { top: sc.scrollTop, height: sc.scrollHeight, client: sc.clientHeight };
-    });
+    const opPhone = await scrollAfterImage(op);
     assert(opPhone.client > 0 && opPhone.height - opPhone.top - opPhone.client < 40, `operator phone at the newest message: ${JSON.stringify(opPhone)}`);
     log(`phone: the room opened at its newest message (scrollTop ${opPhone.top} of ${opPhone.height})`);
 

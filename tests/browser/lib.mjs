@@ -161,6 +161,21 @@ export async function expectTail(page, expected, who, timeout = WAIT) {
 }
 
 /**
+ * The message history's scroll position once the room's first image has loaded: `{ top,
+ * height, client }` of `#scroller` (at the newest message when `height - top - client` is small).
+ */
+export async function scrollAfterImage(page) {
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#messages img');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: WAIT });
+  return page.evaluate(() => {
+    const sc = document.querySelector('#scroller');
+    return { top: sc.scrollTop, height: sc.scrollHeight, client: sc.clientHeight };
+  });
+}
+
+/**
  * Types `text` in the composer and sends it: Enter with a keyboard, the Send button on a touch
  * screen (where Enter is a new line).
  */

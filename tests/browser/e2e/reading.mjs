@@ -7,7 +7,7 @@
 // message by scrolling up; a phone opens a room at its newest message; the token leaves the
 // address bar and the end user sees the room's name, not its assignment.
 
-import { WAIT, assert, expectConn, signIn, texts, waitForText } from '../lib.mjs';
+import { WAIT, assert, expectConn, scrollAfterImage, signIn, texts, waitForText } from '../lib.mjs';
 
 // Right-to-left text and links (a long Hebrew name squeezes the list row's time).
 const INTL_NAME = 'עזרה בהזמנה של לקוח חשוב מאוד מאוד מאוד';
@@ -115,14 +115,7 @@ export async function reading(t) {
   assert(userTitle === conv.name, `the end user sees the room's name, got "${userTitle}"`);
   assert(!(await user.isVisible('#owner')), 'the end user is not shown the assignment');
   // At 390×844 the room opens at its newest message (with its image loaded).
-  await user.waitForFunction(() => {
-    const img = document.querySelector('#messages img');
-    return img && img.complete && img.naturalWidth > 0;
-  }, null, { timeout: WAIT });
-  const phone = await user.evaluate(() => {
-    const sc = document.querySelector('#scroller');
-    return { top: sc.scrollTop, height: sc.scrollHeight, client: sc.clientHeight };
-  });
+  const phone = await scrollAfterImage(user);
   assert(phone.height - phone.top - phone.client < 40, `phone opens at the newest message: ${JSON.stringify(phone)}`);
   // 41 messages are more than the server replays (ws.max_recovery = 30 here): the page reads
   // the newest page over REST with the client token and pages back as the user scrolls up.
