@@ -1,6 +1,8 @@
-//! What the channel suites (`tests/channels_*.rs`) share: fixtures, a config with fast retries,
-//! creating an account, posting a webhook, and reading back rooms, messages and deliveries.
-//! Provider-specific pieces (signing, stub answers, credentials) stay in each suite.
+//! What the channel suites (`tests/it/channels_*.rs`) share: fixtures, a config with fast
+//! retries, a stub Twilio Messages API (which the contact, note and browser suites send SMS
+//! to as well), creating an account, posting a webhook, and reading back rooms, messages and
+//! deliveries. Other provider-specific pieces (signing, stub answers, credentials) stay in
+//! each suite.
 
 use super::stub::{Answer, Stub, eventually};
 use super::{KEY_A, TestServer, Ws};
