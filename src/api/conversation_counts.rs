@@ -11,39 +11,25 @@
 //! read through the list's own finder), so a count always equals the list's length below the
 //! cap. Why a cap: a filtered count costs as much as listing that many conversations.
 
-use super::conversations::{ListParams, by_address};
+use super::conversations::{ConversationFilters, by_address};
+use super::query_parts::QueryParts;
 use crate::agents::Caller;
 use crate::app::AppState;
 use crate::conversations;
-use crate::error::{Error, ErrorBody, Json, Query, Result};
-use crate::model::{AddressType, ConversationStatus};
+use crate::error::{Error, ErrorBody, Json, Result};
 use crate::store::{OwnerFilter, count_by_pages};
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
+/// The counts' own param; the filters are the list's [`ConversationFilters`], read from the same
+/// query string (`QueryParts`: a key neither names, such as the list's `page_size`, is a 400).
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct CountParams {
     /// Whose conversations Mine counts. Default: the caller's own identity (agent, operator
     /// and admin tokens); an API key counts 0 without it. An agent token may name only itself.
     pub owner_id: Option<String>,
-    /// As in the list: only conversations with this status.
-    #[param(value_type = Option<ConversationStatus>)]
-    pub status: Option<String>,
-    /// As in the list: `<type>:<target>` of a participant (with `account_id`: the bound one).
-    pub address: Option<String>,
-    /// As in the list: the channel account `address` is reached through.
-    pub account_id: Option<Uuid>,
-    /// As in the list: only conversations with a participant on this channel.
-    #[param(value_type = Option<AddressType>)]
-    pub channel: Option<String>,
-    /// As in the list: a case-insensitive prefix of the name or of a participant's address
-    /// target or display name.
-    pub q: Option<String>,
-    /// As in the list: only conversations this contact took part in.
-    pub contact_id: Option<Uuid>,
 }
 
 /// The tab counts; each at most `limits.count_cap`.
@@ -59,7 +45,7 @@ pub struct Counts {
     pub capped: bool,
 }
 
-#[utoipa::path(get, path = "/v1.0/conversations/counts", tag = "conversations", params(CountParams),
+#[utoipa::path(get, path = "/v1.0/conversations/counts", tag = "conversations", params(CountParams, ConversationFilters),
     responses((status = 200, body = Counts), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, description = "an end-user token, or an agent token naming another agent's `owner_id`", body = ErrorBody),
         (status = 404, description = "`account_id` names no account of this tenant", body = ErrorBody),
@@ -68,7 +54,7 @@ pub struct Counts {
 pub async fn counts(
     State(state): State<AppState>,
     caller: Caller,
-    Query(p): Query<CountParams>,
+    QueryParts(p, filters): QueryParts<CountParams, ConversationFilters>,
 ) -> Result<Json<Counts>> {
     // What the caller may list at all (403 for end-user tokens).
     let all = caller.owner_filter(None)?;
@@ -88,38 +74,32 @@ pub async fn counts(
             _ => None,
         },
     };
-    if p.account_id.is_some() && p.address.is_none() {
+    if filters.account_id.is_some() && filters.address.is_none() {
         return Err(Error::invalid("invalid_filter", "`account_id` goes with `address`: give both"));
     }
-    let list = ListParams {
-        page_size: None,
-        page_token: None,
-        owner_id: None,
-        unassigned: None,
-        status: p.status,
-        address: p.address,
-        account_id: p.account_id,
-        channel: p.channel,
-        q: p.q,
-        contact_id: p.contact_id,
-    };
     let cap = state.config.limits.count_cap;
-    let all = count(&state, &caller, &list, all, cap).await?;
-    let unassigned = count(&state, &caller, &list, OwnerFilter::Unassigned, cap).await?;
+    let all = count(&state, &caller, &filters, all, cap).await?;
+    let unassigned = count(&state, &caller, &filters, OwnerFilter::Unassigned, cap).await?;
     let mine = match mine {
-        Some(a) => count(&state, &caller, &list, OwnerFilter::Agent(a), cap).await?,
+        Some(a) => count(&state, &caller, &filters, OwnerFilter::Agent(a), cap).await?,
         None => 0,
     };
     let capped = [mine, unassigned, all].iter().any(|n| *n >= cap);
     Ok(Json(Counts { mine, unassigned, all, capped }))
 }
 
-/// How many conversations `list`'s filters and `owner` leave, up to `cap`, found the way the
+/// How many conversations `filters` and `owner` leave, up to `cap`, found the way the
 /// list finds them (binding lookup, contact's list, or the store's indexes).
-async fn count(state: &AppState, caller: &Caller, list: &ListParams, owner: OwnerFilter, cap: usize) -> Result<usize> {
-    let filter = list.filter(owner)?;
+async fn count(
+    state: &AppState,
+    caller: &Caller,
+    filters: &ConversationFilters,
+    owner: OwnerFilter,
+    cap: usize,
+) -> Result<usize> {
+    let filter = filters.filter(owner)?;
     let tenant = caller.tenant();
-    if let (Some(account), Some(address)) = (list.account_id, list.address.as_deref()) {
+    if let (Some(account), Some(address)) = (filters.account_id, filters.address.as_deref()) {
         let mut n = 0;
         for c in by_address(state, caller, account, address).await? {
             if filter.matches(&c, &state.store.list_participants(c.id).await?) {
@@ -128,7 +108,7 @@ async fn count(state: &AppState, caller: &Caller, list: &ListParams, owner: Owne
         }
         return Ok(n.min(cap));
     }
-    match list.contact_id {
+    match filters.contact_id {
         Some(contact) => {
             count_by_pages(cap, |before, want| {
                 conversations::contacts::find(state, tenant, contact, &filter, before, want)

@@ -3,12 +3,13 @@
 //! (including the owner), unassign, delete. Reads also accept agent tokens (`agents::Caller`).
 
 use super::pagination::{Page, decode_cursor, encode_cursor, page_size};
+use super::query_parts::QueryParts;
 use super::reads::{ConversationView, annotate};
 use crate::agents::{self, Caller};
 use crate::app::AppState;
 use crate::auth::TenantCtx;
 use crate::conversations;
-use crate::error::{Error, ErrorBody, Json, Path, Query, Result};
+use crate::error::{Error, ErrorBody, Json, Path, Result};
 use crate::model::{AddressType, Conversation, ConversationStatus, Timers};
 use crate::store::{ConversationFilter, OwnerFilter, search_text};
 use axum::extract::State;
@@ -92,8 +93,10 @@ impl UpdateConversation {
     }
 }
 
+/// The list's paging and owner params; its filters are [`ConversationFilters`], read from the
+/// same query string (`QueryParts`: a key neither names is a 400).
 #[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Items per page (default `limits.page_size_default`, at most `limits.page_size_max`).
     pub page_size: Option<usize>,
@@ -104,6 +107,13 @@ pub struct ListParams {
     pub owner_id: Option<String>,
     /// `true`: only unassigned conversations (the same as `owner_id=none`).
     pub unassigned: Option<bool>,
+}
+
+/// The list's filters beyond the owner, which `GET /v1.0/conversations/counts` takes too, so
+/// a count always means what the list shows.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ConversationFilters {
     /// Only conversations with this status (`open`, `pending`, `snoozed`, `resolved`, `closed`).
     #[param(value_type = Option<ConversationStatus>)]
     pub status: Option<String>,
@@ -125,7 +135,7 @@ pub struct ListParams {
     pub contact_id: Option<Uuid>,
 }
 
-impl ListParams {
+impl ConversationFilters {
     /// The filters of this query beyond the owner, checked and normalised (422 `invalid_filter`
     /// or `invalid_address`).
     /// `address` is a filter unless it goes with `account_id` (a binding lookup instead).
@@ -150,7 +160,9 @@ impl ListParams {
         let q = self.q.as_deref().map(search_text).filter(|q| !q.is_empty());
         Ok(ConversationFilter { owner, status, address, channel, q })
     }
+}
 
+impl ListParams {
     /// The `owner_id` asked for, `unassigned=true` being `owner_id=none`.
     fn owner_id(&self) -> Result<Option<&str>> {
         match (self.unassigned, self.owner_id.as_deref().map(str::trim)) {
@@ -224,7 +236,7 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(c)))
 }
 
-#[utoipa::path(get, path = "/v1.0/conversations", tag = "conversations", params(ListParams),
+#[utoipa::path(get, path = "/v1.0/conversations", tag = "conversations", params(ListParams, ConversationFilters),
     responses((status = 200, body = Page<ConversationView>), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 404, description = "`account_id` names no account of this tenant", body = ErrorBody),
         (status = 422, description = "`invalid_filter`: an unknown `status` or `channel`, `account_id` without `address`, `unassigned=true` with an `owner_id`; `invalid_address`: an `address` that is not `<type>:<target>` or a phone number that is not one", body = ErrorBody)),
@@ -232,16 +244,16 @@ pub async fn create(
 pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListParams>,
+    QueryParts(q, f): QueryParts<ListParams, ConversationFilters>,
 ) -> Result<Json<Page<ConversationView>>> {
-    if let (Some(account), Some(address)) = (q.account_id, q.address.as_deref()) {
+    if let (Some(account), Some(address)) = (f.account_id, f.address.as_deref()) {
         // The binding lookup (it applies the caller's visibility itself); the other filters
         // narrow its one result.
         let owner = match caller {
             Caller::Client(_) => OwnerFilter::Any,
             _ => caller.owner_filter(q.owner_id()?)?,
         };
-        let filter = q.filter(owner)?;
+        let filter = f.filter(owner)?;
         let mut result = Vec::new();
         for c in by_address(&state, &caller, account, address).await? {
             if filter.matches(&c, &state.store.list_participants(c.id).await?) {
@@ -251,14 +263,14 @@ pub async fn list(
         let result = annotate(&state, &caller, result).await?;
         return Ok(Json(Page { result, next_page_token: None }));
     }
-    if q.account_id.is_some() {
+    if f.account_id.is_some() {
         return Err(Error::invalid("invalid_filter", "`account_id` goes with `address`: give both"));
     }
     let limits = &state.config.limits;
     let size = page_size(q.page_size, limits.page_size_default, limits.page_size_max)?;
     let before = q.page_token.as_deref().map(decode_cursor).transpose()?;
-    let filter = q.filter(caller.owner_filter(q.owner_id()?)?)?;
-    let mut result = match q.contact_id {
+    let filter = f.filter(caller.owner_filter(q.owner_id()?)?)?;
+    let mut result = match f.contact_id {
         // The contact's own conversation list drives; the other filters check each one.
         Some(contact) => {
             conversations::contacts::find(&state, caller.tenant(), contact, &filter, before, size + 1).await?

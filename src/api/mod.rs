@@ -19,6 +19,7 @@ pub mod openapi;
 mod openapi_schemas;
 pub mod pagination;
 pub mod participants;
+pub mod query_parts;
 pub mod reads;
 pub mod sessions;
 pub mod templates;

@@ -69,17 +69,17 @@ async fn walk(state: &AppState, conversation: Uuid, mut each: impl FnMut(Vec<Mes
     }
 }
 
+/// The participants of `conversation` that are contact `contact`.
+async fn participants_of(state: &AppState, conversation: Uuid, contact: Uuid) -> Result<Vec<Participant>> {
+    let all = state.store.list_participants(conversation).await?;
+    Ok(all.into_iter().filter(|p| p.contact_id == Some(contact)).collect())
+}
+
 pub async fn export(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Export> {
     let contact = contacts::get(state, tenant, id).await?;
     let mut conversations = Vec::new();
     for conversation in all_conversations(state, tenant, id).await? {
-        let participants: Vec<Participant> = state
-            .store
-            .list_participants(conversation.id)
-            .await?
-            .into_iter()
-            .filter(|p| p.contact_id == Some(id))
-            .collect();
+        let participants = participants_of(state, conversation.id, id).await?;
         let ids: Vec<Uuid> = participants.iter().map(|p| p.id).collect();
         let mut messages = Vec::new();
         walk(state, conversation.id, |batch| {
@@ -99,13 +99,7 @@ pub async fn erase(state: &AppState, tenant: Uuid, id: Uuid) -> Result<()> {
         None => return Err(Error::NotFound("contact")),
     };
     for conversation in all_conversations(state, tenant, id).await? {
-        let mine: Vec<Participant> = state
-            .store
-            .list_participants(conversation.id)
-            .await?
-            .into_iter()
-            .filter(|p| p.contact_id == Some(id))
-            .collect();
+        let mine = participants_of(state, conversation.id, id).await?;
         let ids: Vec<Uuid> = mine.iter().map(|p| p.id).collect();
         let mut touched = Vec::new();
         walk(state, conversation.id, |batch| {

@@ -1,8 +1,10 @@
-// Shared by the browser scenarios (e2e.mjs, restart.mjs): launching Debian's Chromium through
-// playwright-core, a REST client, console-error collection, and waits on what the page shows.
+// Shared by the browser scenarios (e2e.mjs and its parts in e2e/, restart.mjs, templates.mjs,
+// widget.mjs): launching Debian's Chromium through playwright-core, a REST client, a signed
+// Twilio webhook, console-error collection, and waits on what the page shows.
 // Every wait has a deadline and fails with what the page showed instead.
 
 import { chromium } from 'playwright-core';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +31,11 @@ export function launch() {
   });
 }
 
-/** `log(...)` with the seconds since start; `guard(ms)` exits the process if a step hangs. */
+/**
+ * `log(...)` with the seconds since start; `guard(ms)` exits the process if a step hangs;
+ * `finish(main, guard, done)` runs `main`, then clears the guard and logs `done`, or exits 1
+ * naming the step that failed.
+ */
 export function runner(name) {
   const started = Date.now();
   const state = { step: 'start' };
@@ -39,6 +45,19 @@ export function runner(name) {
       console.error(`${name}: timed out during step "${state.step}"`);
       process.exit(1);
     }, ms);
+  state.finish = (main, guard, done) =>
+    main().then(
+      () => {
+        clearTimeout(guard);
+        state.log(done);
+        process.exit(0);
+      },
+      (e) => {
+        clearTimeout(guard);
+        console.error(`${name} FAILED at step "${state.step}": ${e.stack || e}`);
+        process.exit(1);
+      },
+    );
   return state;
 }
 
@@ -54,6 +73,25 @@ export function restClient(base, apiKey) {
     if (!res.ok) throw new Error(`${method} ${p} -> ${res.status} ${JSON.stringify(data)}`);
     return data;
   };
+}
+
+/**
+ * Posts a webhook to `base` the way Twilio does: form-encoded, signed with X-Twilio-Signature
+ * (HMAC-SHA1 of the URL and the sorted fields under the account's auth token).
+ */
+export async function twilioHook(base, authToken, accountId, fields) {
+  const url = `${base}/v1.0/hooks/twilio/${accountId}`;
+  const params = Object.entries(fields);
+  const mac = crypto.createHmac('sha1', authToken).update(url);
+  for (const [k, v] of [...params].sort((a, b) => (a[0] === b[0] ? (a[1] < b[1] ? -1 : 1) : a[0] < b[0] ? -1 : 1))) {
+    mac.update(k + v);
+  }
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': mac.digest('base64') },
+    body: new URLSearchParams(params).toString(),
+  });
+  if (!res.ok) throw new Error(`twilio webhook -> ${res.status} ${await res.text()}`);
 }
 
 export function assert(cond, message) {
@@ -120,6 +158,21 @@ export async function expectTail(page, expected, who, timeout = WAIT) {
     const n = all.filter((x) => x === t).length;
     assert(n === 1, `${who} shows "${t}" ${n} times`);
   }
+}
+
+/**
+ * The message history's scroll position once the room's first image has loaded: `{ top,
+ * height, client }` of `#scroller` (at the newest message when `height - top - client` is small).
+ */
+export async function scrollAfterImage(page) {
+  await page.waitForFunction(() => {
+    const img = document.querySelector('#messages img');
+    return img && img.complete && img.naturalWidth > 0;
+  }, null, { timeout: WAIT });
+  return page.evaluate(() => {
+    const sc = document.querySelector('#scroller');
+    return { top: sc.scrollTop, height: sc.scrollHeight, client: sc.clientHeight };
+  });
 }
 
 /**

@@ -213,15 +213,4 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    clearTimeout(deadline);
-    log('restart: all steps passed');
-    process.exit(0);
-  },
-  (e) => {
-    clearTimeout(deadline);
-    console.error(`restart FAILED at step "${run.step}": ${e.stack || e}`);
-    process.exit(1);
-  },
-);
+run.finish(main, deadline, 'restart: all steps passed');

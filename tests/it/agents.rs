@@ -4,7 +4,7 @@
 
 use crate::common;
 use crate::common::stub::eventually;
-use crate::common::{Api, BACKENDS, Backend, KEY_A, KEY_B, TestServer, Ws};
+use crate::common::{Api, BACKENDS, Backend, KEY_A, KEY_B, TestServer};
 use serde_json::{Value, json};
 use switchboard::channels::twilio::signature;
 
@@ -35,16 +35,6 @@ async fn listed(api: &Api, query: &str) -> Vec<String> {
     let (s, v) = api.get(&format!("/v1.0/conversations{query}")).await;
     assert_eq!(s, 200, "{v}");
     ids(&v)
-}
-
-/// The next frame that is not presence/typing/read noise.
-async fn next_real(ws: &mut Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        if !matches!(f["type"].as_str(), Some("presence" | "typing" | "read")) {
-            return f;
-        }
-    }
 }
 
 #[tokio::test]
@@ -216,7 +206,7 @@ async fn assignment_is_announced_in_the_room_and_limits_what_agents_do_live() {
         let mut ann = srv.ws(&agent_token(&op, "ann").await).await;
         ann.subscribe(&c, None).await;
         ann.send(json!({"type": "subscribe", "conversation_id": taken})).await;
-        let e = next_real(&mut ann).await;
+        let e = ann.next_real().await;
         assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("forbidden")), "{backend:?} {e}");
 
         ann.send(json!({"type": "send", "conversation_id": c, "text": "I'll take this", "client_id": "a1"})).await;
@@ -228,7 +218,7 @@ async fn assignment_is_announced_in_the_room_and_limits_what_agents_do_live() {
         let want = json!({"type": "assigned", "conversation_id": c, "owner_type": "agent", "owner_id": "ann"});
         for ws in [&mut watcher, &mut ann] {
             loop {
-                let f = next_real(ws).await;
+                let f = ws.next_real().await;
                 if f["type"] == "assigned" {
                     assert_eq!(f, want);
                     break;
@@ -238,18 +228,18 @@ async fn assignment_is_announced_in_the_room_and_limits_what_agents_do_live() {
         }
         // Given to someone else: ann is told, and can no longer write there.
         assign(&op, &c, "ben").await;
-        assert_eq!(next_real(&mut ann).await["owner_id"], "ben");
+        assert_eq!(ann.next_real().await["owner_id"], "ben");
         let gone = json!({"type": "unsubscribed", "conversation_id": c, "reason": "reassigned"});
-        assert_eq!(next_real(&mut ann).await, gone);
+        assert_eq!(ann.next_real().await, gone);
         ann.send(json!({"type": "send", "conversation_id": c, "text": "still mine?", "client_id": "a2"})).await;
-        let e = next_real(&mut ann).await;
+        let e = ann.next_real().await;
         assert_eq!(
             (e["type"].as_str(), e["code"].as_str(), e["client_id"].as_str()),
             (Some("error"), Some("forbidden"), Some("a2"))
         );
         op.post(&format!("/v1.0/conversations/{c}/unassign"), json!({})).await;
-        let f = next_real(&mut watcher).await;
-        let f = if f["type"] == "assigned" && f["owner_id"] == "ben" { next_real(&mut watcher).await } else { f };
+        let f = watcher.next_real().await;
+        let f = if f["type"] == "assigned" && f["owner_id"] == "ben" { watcher.next_real().await } else { f };
         assert_eq!(f, json!({"type": "assigned", "conversation_id": c, "owner_type": null, "owner_id": null}));
         srv.stop().await;
     }

@@ -4,7 +4,7 @@
 use crate::common;
 use crate::common::channels::{
     agent_ws, config, conversations, create_account, first_conversation, fixture, hook_url, messages, post,
-    post_webhook, send_and_settle,
+    post_webhook, send_and_settle, twilio_stub,
 };
 use crate::common::monitor::{Monitor, monitor_client};
 use crate::common::stub::{Answer, Stub, eventually};
@@ -15,17 +15,6 @@ mod outbox;
 use switchboard::channels::twilio::signature;
 
 const TOKEN: &str = "twilio-auth-token-0123456789";
-
-/// A stub Twilio Messages API answering like the real one (201 + message resource).
-async fn twilio_stub() -> Stub {
-    Stub::start(|req, i| {
-        let sid = format!("SM{:032x}", i + 1);
-        let body = req.form_field("Body").unwrap_or_default();
-        let json = fixture("twilio_send_response.json").replace("__SID__", &sid).replace("__BODY__", &body);
-        Answer::status(201, &json)
-    })
-    .await
-}
 
 const FORM: &str = "application/x-www-form-urlencoded";
 

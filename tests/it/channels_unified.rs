@@ -5,7 +5,7 @@
 //! live → the agent's next reply goes out on LINE, and Twilio gets nothing more.
 
 use crate::common;
-use crate::common::channels::{create_account, fixture, hook_url, post};
+use crate::common::channels::{create_account, fixture, hook_url, post, twilio_stub};
 use crate::common::stub::{Answer, Stub};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
@@ -55,13 +55,7 @@ async fn a_conversation_starts_on_sms_and_continues_on_line_on(backend: Backend)
     let mut config = common::test_config();
     config.channels.retry_base_ms = 10;
     let srv = TestServer::start_on(backend, config).await;
-    let twilio = Stub::start(|req, i| {
-        let body = fixture("twilio_send_response.json")
-            .replace("__SID__", &format!("SM{:032x}", i + 1))
-            .replace("__BODY__", &req.form_field("Body").unwrap_or_default());
-        Answer::status(201, &body)
-    })
-    .await;
+    let twilio = twilio_stub().await;
     let line_api = Stub::start(|_, i| {
         Answer::status(200, &fixture("line_push_response.json").replace("__ID__", &format!("{}", 9000 + i)))
     })

@@ -8,7 +8,7 @@
 
 use crate::channels_messenger as fb;
 use crate::common::channels::{
-    config, create_account, first_conversation, fixture, fixture_at, json_webhook, messages,
+    config, create_account, first_conversation, fixture, fixture_at, json_webhook, messages, twilio_stub,
 };
 use crate::common::stub::{Answer, Stub, eventually};
 use crate::common::{Backend, KEY_A, KEY_B, TestServer, on_every_backend};
@@ -166,13 +166,7 @@ async fn a_person_with_sms_and_a_closed_whatsapp_window_is_answered_over_sms() {
 async fn sms_fallback_on(backend: Backend) {
     let srv = TestServer::start_on(backend, config()).await;
     let api = srv.api(KEY_A);
-    let twilio_api = Stub::start(|req, i| {
-        let body = fixture("twilio_send_response.json")
-            .replace("__SID__", &format!("SM{:032x}", i + 1))
-            .replace("__BODY__", &req.form_field("Body").unwrap_or_default());
-        Answer::status(201, &body)
-    })
-    .await;
+    let twilio_api = twilio_stub().await;
     let stub = graph().await;
     let sms_acc = twilio(&srv, &twilio_api.url, "+15005550006", "contact").await;
     let wa_acc = whatsapp(&srv, &stub, "contact").await;

@@ -3,7 +3,9 @@
 //! merge (idempotent, and safe when two merges race), contact matching across an SMS and a
 //! WhatsApp account with replies following the person, export and erasure. Both backends.
 
-use crate::common::channels::{config, conversations, create_account, fixture, hook_url, json_webhook, messages, post};
+use crate::common::channels::{
+    config, conversations, create_account, fixture, hook_url, json_webhook, messages, post, twilio_stub,
+};
 use crate::common::stub::{Answer, Stub, eventually};
 use crate::common::{Api, KEY_A, KEY_B, TestServer, on_every_backend};
 use serde_json::{Value, json};
@@ -214,13 +216,7 @@ async fn in_contact_mode_an_sms_and_a_whatsapp_message_land_in_one_room_and_repl
     on_every_backend(async |backend| {
         let srv = TestServer::start_on(backend, config()).await;
         let api = srv.api(KEY_A);
-        let twilio_api = Stub::start(|req, i| {
-            let body = fixture("twilio_send_response.json")
-                .replace("__SID__", &format!("SM{:032x}", i + 1))
-                .replace("__BODY__", &req.form_field("Body").unwrap_or_default());
-            Answer::status(201, &body)
-        })
-        .await;
+        let twilio_api = twilio_stub().await;
         let graph = Stub::start(|_, i| {
             Answer::status(200, &fixture("whatsapp_send_response.json").replace("__WAMID__", &format!("wamid.X{i:04}")))
         })

@@ -150,13 +150,15 @@ async fn counts_refuse_what_the_list_refuses() {
         let agent = token(&api, json!({"identity": "olivia", "role": "agent"})).await;
         api.webchat(&conv, "eve").await;
         let user = Api { key: api.token("eve", &[&conv]).await, ..api.clone() };
-        let cases: [(&Api, &str, u16); 9] = [
+        let cases: [(&Api, &str, u16); 11] = [
             (&api, "status=nope", 422),
             (&api, "channel=fax", 422),
             (&api, "address=tel:abc", 422),
             (&api, "owner_id=none", 422),
             (&api, &format!("account_id={conv}"), 422),
             (&api, "page_size=5", 400),
+            (&api, "unassigned=true&q=a", 400),
+            (&api, "status=open&bogus=1", 400),
             (&agent, "owner_id=max", 403),
             (&user, "", 403),
             (&Api { key: "sk_nope_0123456789".into(), ..api.clone() }, "", 401),
@@ -166,6 +168,12 @@ async fn counts_refuse_what_the_list_refuses() {
             assert_eq!(s, want, "{backend:?}: `{q}`: {v}");
             assert!(v["error"]["code"].is_string(), "{backend:?}: `{q}`: a JSON error with a code: {v}");
         }
+        // The list reads the same filters beside its own paging and owner keys; a key neither
+        // knows is refused there too.
+        let (s, v) = api.get("/v1.0/conversations?page_size=1&unassigned=true&status=open&q=one").await;
+        assert_eq!((s, v["result"].as_array().map(Vec::len)), (200, Some(1)), "{backend:?}: {v}");
+        let (s, v) = api.get("/v1.0/conversations?status=open&bogus=1").await;
+        assert_eq!((s, v["error"]["code"].as_str()), (400, Some("invalid_query")), "{backend:?}: {v}");
         srv.stop().await;
     })
     .await;

@@ -12,7 +12,7 @@ mod resign;
 mod s3;
 mod serving;
 
-use crate::common::{Api, TestServer};
+use crate::common::Api;
 use serde_json::Value;
 
 /// A multipart body with the text `fields` then a `file` part named `name`.
@@ -59,11 +59,6 @@ pub async fn fetch(url: &str, range: Option<&str>) -> reqwest::Response {
         req = req.header("range", r);
     }
     req.send().await.unwrap()
-}
-
-/// An `Api` that sends `token` as its bearer credential.
-pub fn as_token(srv: &TestServer, token: &str) -> Api {
-    Api { key: token.to_string(), ..srv.api(crate::common::KEY_A) }
 }
 
 /// A JPEG of `w`×`h` with an APP1 EXIF segment carrying a GPS position.

@@ -6,25 +6,10 @@ use crate::common::{Api, Backend, KEY_A, TestServer, Ws, on_every_backend, test_
 use serde_json::{Value, json};
 use switchboard::broker::EventKind;
 
-/// `api` with a client or agent token instead of the API key.
-fn as_token(srv: &TestServer, token: &str) -> Api {
-    Api { key: token.to_string(), ..srv.api(KEY_A) }
-}
-
-/// The next frame that is not presence/typing/read noise.
-async fn next_real(ws: &mut Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        if !matches!(f["type"].as_str(), Some("presence" | "typing" | "read")) {
-            return f;
-        }
-    }
-}
-
 /// Proves nothing else is queued for `ws`: a ping's pong is the next real frame.
 async fn nothing_more(ws: &mut Ws) {
     ws.send(json!({"type": "ping", "id": "end"})).await;
-    let f = next_real(ws).await;
+    let f = ws.next_real().await;
     assert_eq!((f["type"].as_str(), f["id"].as_str()), (Some("pong"), Some("end")), "unexpected frame: {f}");
 }
 
@@ -50,7 +35,7 @@ async fn edit_and_delete_on(backend: Backend) {
     api.webchat(&c, "alice").await;
     api.webchat(&c, "bob").await;
     let (alice_t, bob_t) = (api.token("alice", &[&c]).await, api.token("bob", &[&c]).await);
-    let (alice, bob) = (as_token(&srv, &alice_t), as_token(&srv, &bob_t));
+    let (alice, bob) = (srv.as_token(&alice_t), srv.as_token(&bob_t));
     let mut events = srv.state.broker.events();
     let mut alice_ws = srv.ws(&alice_t).await;
     alice_ws.subscribe(&c, None).await;
@@ -60,7 +45,7 @@ async fn edit_and_delete_on(backend: Backend) {
     let ack = alice_ws.next_of("ack").await;
     let id = ack["message_id"].as_str().unwrap().to_string();
     let path = format!("/v1.0/conversations/{c}/messages/{id}");
-    assert_eq!(next_real(&mut bob_ws).await["message"]["text"], "helo");
+    assert_eq!(bob_ws.next_real().await["message"]["text"], "helo");
 
     // Only the author (or an API key) may change it.
     let (s, e) = bob.put(&path, json!({"text": "hacked"})).await;
@@ -76,7 +61,7 @@ async fn edit_and_delete_on(backend: Backend) {
     assert_eq!((edited["text"].as_str(), edited["seq"].as_u64()), (Some("hello"), Some(1)));
     assert!(edited["edited_at"].is_string(), "{edited}");
     assert!(edited.get("deleted_at").is_none(), "{edited}");
-    let f = next_real(&mut bob_ws).await;
+    let f = bob_ws.next_real().await;
     assert_eq!(f["type"], "message_updated", "{backend:?}: {f}");
     assert_eq!((f["message"]["id"].as_str(), f["message"]["text"].as_str()), (Some(id.as_str()), Some("hello")));
     assert_eq!(f["message"]["edited_at"], edited["edited_at"]);
@@ -86,7 +71,7 @@ async fn edit_and_delete_on(backend: Backend) {
     // An API key may edit anybody's message.
     let (s, v) = api.put(&path, json!({"text": "hello!"})).await;
     assert_eq!((s, v["text"].as_str()), (200, Some("hello!")), "{backend:?}: {v}");
-    assert_eq!(next_real(&mut bob_ws).await["message"]["text"], "hello!");
+    assert_eq!(bob_ws.next_real().await["message"]["text"], "hello!");
 
     // Delete: a tombstone that keeps id and seq.
     let (s, gone) = alice.delete(&path).await;
@@ -94,7 +79,7 @@ async fn edit_and_delete_on(backend: Backend) {
     assert_eq!((gone["text"].as_str(), gone["medias"].as_array().map(Vec::len)), (Some(""), Some(0)));
     assert_eq!(gone["seq"], 1);
     assert!(gone["deleted_at"].is_string(), "{gone}");
-    let f = next_real(&mut bob_ws).await;
+    let f = bob_ws.next_real().await;
     assert_eq!((f["type"].as_str(), &f["message"]["deleted_at"]), (Some("message_updated"), &gone["deleted_at"]));
     assert_eq!(f["message"]["text"], "");
     let (s, again) = alice.delete(&path).await;
@@ -113,11 +98,11 @@ async fn edit_and_delete_on(backend: Backend) {
     let mut late = srv.ws(&bob_t).await;
     let sub = late.subscribe(&c, Some(0)).await;
     assert_eq!(sub["recovered"], true, "{sub}");
-    let first = next_real(&mut late).await;
+    let first = late.next_real().await;
     assert_eq!((first["message"]["seq"].as_u64(), &first["message"]["deleted_at"]), (Some(1), &gone["deleted_at"]));
-    assert_eq!(next_real(&mut late).await["message"]["text"], "after");
+    assert_eq!(late.next_real().await["message"]["text"], "after");
     nothing_more(&mut late).await;
-    assert_eq!(next_real(&mut bob_ws).await["message"]["text"], "after");
+    assert_eq!(bob_ws.next_real().await["message"]["text"], "after");
     nothing_more(&mut bob_ws).await;
 
     // An agent token edits what its agent wrote, and nothing else.
@@ -126,7 +111,7 @@ async fn edit_and_delete_on(backend: Backend) {
     let mut ann_ws = srv.ws(&ann_t).await;
     ann_ws.send(json!({"type": "send", "conversation_id": c, "text": "agent here", "client_id": "g1"})).await;
     let mine = ann_ws.next_of("ack").await["message_id"].as_str().unwrap().to_string();
-    let ann = as_token(&srv, &ann_t);
+    let ann = srv.as_token(&ann_t);
     let (s, v) = ann.put(&format!("/v1.0/conversations/{c}/messages/{mine}"), json!({"text": "agent, here"})).await;
     assert_eq!((s, v["text"].as_str()), (200, Some("agent, here")), "{backend:?}: {v}");
     assert_eq!(ann.put(&path, json!({"text": "not mine"})).await.0, 403, "{backend:?}");
@@ -153,7 +138,7 @@ async fn private_notes_on(backend: Backend) {
     let c = api.conversation("notes").await;
     api.webchat(&c, "alice").await;
     let alice_t = api.token("alice", &[&c]).await;
-    let alice = as_token(&srv, &alice_t);
+    let alice = srv.as_token(&alice_t);
     let (_, op) = api.post("/v1.0/tokens", json!({"identity": "sup", "all_conversations": true})).await;
     let op_t = op["token"].as_str().unwrap().to_string();
     let mut alice_ws = srv.ws(&alice_t).await;
@@ -174,14 +159,14 @@ async fn private_notes_on(backend: Backend) {
     post(json!({"text": "two"})).await;
 
     // Live: the operator gets all three, the end user the public two.
-    let op_seen: Vec<Value> = [next_real(&mut op_ws).await, next_real(&mut op_ws).await, next_real(&mut op_ws).await]
+    let op_seen: Vec<Value> = [op_ws.next_real().await, op_ws.next_real().await, op_ws.next_real().await]
         .into_iter()
         .map(|f| f["message"].clone())
         .collect();
     assert_eq!(texts(&op_seen), vec!["one", "secret", "two"], "{backend:?}");
     assert_eq!(op_seen[1]["visibility"], "internal");
-    assert_eq!(next_real(&mut alice_ws).await["message"]["text"], "one", "{backend:?}");
-    let f = next_real(&mut alice_ws).await;
+    assert_eq!(alice_ws.next_real().await["message"]["text"], "one", "{backend:?}");
+    let f = alice_ws.next_real().await;
     assert_eq!((f["message"]["text"].as_str(), f["message"]["seq"].as_u64()), (Some("two"), Some(3)), "{f}");
 
     // REST: the end user's history and lookups leave the note out; the API key's has it.
@@ -197,15 +182,15 @@ async fn private_notes_on(backend: Backend) {
         let sub = again.subscribe(&c, Some(since)).await;
         assert_eq!((sub["recovered"].as_bool(), sub["seq"].as_u64()), (Some(true), Some(3)), "{backend:?}: {sub}");
         if since == 0 {
-            assert_eq!(next_real(&mut again).await["message"]["text"], "one");
+            assert_eq!(again.next_real().await["message"]["text"], "one");
         }
-        assert_eq!(next_real(&mut again).await["message"]["text"], "two", "{backend:?}");
+        assert_eq!(again.next_real().await["message"]["text"], "two", "{backend:?}");
         nothing_more(&mut again).await;
     }
 
     // An end user may not write a note; an operator token may, and it stays among staff.
     alice_ws.send(json!({"type": "send", "conversation_id": c, "text": "psst", "visibility": "internal"})).await;
-    let e = next_real(&mut alice_ws).await;
+    let e = alice_ws.next_real().await;
     assert_eq!((e["type"].as_str(), e["code"].as_str()), (Some("error"), Some("forbidden")), "{backend:?}: {e}");
     assert_eq!(alice.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": "x"})).await.0, 403);
     op_ws.send(json!({"type": "send", "conversation_id": c, "text": "staff only", "visibility": "internal"})).await;
@@ -215,7 +200,7 @@ async fn private_notes_on(backend: Backend) {
     let (s, v) = api.put(&note_path, json!({"text": "secret, edited"})).await;
     assert_eq!(s, 200, "{v}");
     loop {
-        let f = next_real(&mut op_ws).await;
+        let f = op_ws.next_real().await;
         if f["type"] == "message_updated" {
             assert_eq!(
                 (f["message"]["text"].as_str(), &f["message"]["visibility"]),
@@ -225,7 +210,7 @@ async fn private_notes_on(backend: Backend) {
         }
     }
     post(json!({"text": "three"})).await;
-    let f = next_real(&mut alice_ws).await;
+    let f = alice_ws.next_real().await;
     assert_eq!(
         (f["type"].as_str(), f["message"]["text"].as_str()),
         (Some("message"), Some("three")),
@@ -256,7 +241,7 @@ async fn a_client_fills_a_live_gap_across_a_note_without_seeing_it() {
         }
     };
     post(json!({"text": "one"})).await;
-    assert_eq!(next_real(&mut alice_ws).await["message"]["seq"], 1);
+    assert_eq!(alice_ws.next_real().await["message"]["seq"], 1);
 
     // Cut the node's pub/sub link and keep it from reconnecting (no connection slot left),
     // so the next publications are lost on the wire; the store's connection stays.
@@ -272,10 +257,10 @@ async fn a_client_fills_a_live_gap_across_a_note_without_seeing_it() {
     let _: () = redis::cmd("CONFIG").arg("SET").arg("maxclients").arg(10_000).query_async(&mut conn).await.unwrap();
 
     // Back online: the fill brings "two" (seq 3), not the note; live delivery then goes on.
-    let f = next_real(&mut alice_ws).await;
+    let f = alice_ws.next_real().await;
     assert_eq!((f["message"]["text"].as_str(), f["message"]["seq"].as_u64()), (Some("two"), Some(3)), "{f}");
     post(json!({"text": "three"})).await;
-    let f = next_real(&mut alice_ws).await;
+    let f = alice_ws.next_real().await;
     assert_eq!((f["message"]["text"].as_str(), f["message"]["seq"].as_u64()), (Some("three"), Some(4)), "{f}");
     nothing_more(&mut alice_ws).await;
     srv.stop().await;

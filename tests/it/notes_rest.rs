@@ -2,32 +2,10 @@
 //! keys): who may post what, that a token posts as its own participant, and that a note stays
 //! among staff — in REST history, on an end user's WebSocket and on the SMS line. Both backends.
 
-use crate::common::channels::{config, create_account, messages, settled};
-use crate::common::stub::{Answer, Stub, eventually};
-use crate::common::{Api, Backend, KEY_A, TestServer, Ws, on_every_backend};
+use crate::common::channels::{config, create_account, messages, settled, twilio_stub};
+use crate::common::stub::eventually;
+use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::{Value, json};
-
-/// A stub Twilio Messages API: 201 and a message resource for every send.
-async fn twilio_stub() -> Stub {
-    Stub::start(|_, i| {
-        Answer::status(201, &json!({"sid": format!("SM{:032x}", i + 1), "status": "queued"}).to_string())
-    })
-    .await
-}
-
-fn as_token(srv: &TestServer, token: &str) -> Api {
-    Api { key: token.to_string(), ..srv.api(KEY_A) }
-}
-
-/// The next frame that is not presence/typing/read noise.
-async fn next_real(ws: &mut Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        if !matches!(f["type"].as_str(), Some("presence" | "typing" | "read")) {
-            return f;
-        }
-    }
-}
 
 #[tokio::test]
 async fn operator_and_agent_tokens_post_notes_over_rest_that_never_reach_end_users_or_sms() {
@@ -60,13 +38,13 @@ async fn notes_by_token_on(backend: Backend) {
     assert_eq!(s, 201, "{sms}");
     api.webchat(&c, "alice").await;
     let alice_t = api.token("alice", &[&c]).await;
-    let alice = as_token(&srv, &alice_t);
+    let alice = srv.as_token(&alice_t);
     let mut alice_ws = srv.ws(&alice_t).await;
     alice_ws.subscribe(&c, None).await;
     let (_, t) = api.post("/v1.0/tokens", json!({"identity": "ann", "role": "agent"})).await;
-    let ann = as_token(&srv, t["token"].as_str().unwrap());
+    let ann = srv.as_token(t["token"].as_str().unwrap());
     let (_, t) = api.post("/v1.0/tokens", json!({"identity": "sup", "all_conversations": true})).await;
-    let sup = as_token(&srv, t["token"].as_str().unwrap());
+    let sup = srv.as_token(t["token"].as_str().unwrap());
 
     // An agent token posts a note, as its own (new) `agent` participant.
     let (s, note) = ann.post(&path, json!({"text": "VIP, refund him", "visibility": "internal"})).await;
@@ -106,7 +84,7 @@ async fn notes_by_token_on(backend: Backend) {
     let (_, mine) = alice.get(&path).await;
     assert_eq!(texts(mine["result"].as_array().unwrap()), ["Your refund is on its way"], "{backend:?}");
     // Live, the end user gets the reply (seq 2) and nothing else; the SMS line only the reply.
-    let f = next_real(&mut alice_ws).await;
+    let f = alice_ws.next_real().await;
     assert_eq!(
         (f["message"]["text"].as_str(), f["message"]["seq"].as_u64()),
         (Some("Your refund is on its way"), Some(2))
@@ -114,7 +92,7 @@ async fn notes_by_token_on(backend: Backend) {
     alice_ws.send(json!({"type": "ping", "id": "end"})).await;
     loop {
         // Only the reply's delivery reports may come before the pong.
-        let f = next_real(&mut alice_ws).await;
+        let f = alice_ws.next_real().await;
         if f["type"] == "pong" {
             break;
         }

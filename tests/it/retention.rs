@@ -3,8 +3,8 @@
 //! retention keeps everything. Every scenario runs on both backends.
 
 use crate::common::stub::eventually;
-use crate::common::{Api, Backend, KEY_A, KEY_B, TestServer, Ws, on_every_backend, test_config};
-use serde_json::{Value, json};
+use crate::common::{Api, Backend, KEY_A, KEY_B, TestServer, on_every_backend, test_config};
+use serde_json::json;
 use std::time::Duration;
 
 /// Tenant `a` keeps messages this long; the sweep runs every second.
@@ -25,16 +25,6 @@ async fn say(api: &Api, c: &str, text: &str) -> u64 {
     let (s, m) = api.post(&format!("/v1.0/conversations/{c}/messages"), json!({"text": text})).await;
     assert_eq!(s, 201, "{m}");
     m["seq"].as_u64().unwrap()
-}
-
-/// The next frame that is not presence/typing/read noise.
-async fn next_real(ws: &mut Ws) -> Value {
-    loop {
-        let f = ws.next().await;
-        if !matches!(f["type"].as_str(), Some("presence" | "typing" | "read")) {
-            return f;
-        }
-    }
 }
 
 #[tokio::test]
@@ -80,15 +70,15 @@ async fn sweep_on(backend: Backend) {
     let sub = ws.subscribe(&mixed, Some(1)).await;
     assert_eq!((sub["recovered"].as_bool(), sub["seq"].as_u64()), (Some(false), Some(4)), "{backend:?}: {sub}");
     ws.send(json!({"type": "unsubscribe", "conversation_id": mixed})).await;
-    assert_eq!(next_real(&mut ws).await["type"], "unsubscribed");
+    assert_eq!(ws.next_real().await["type"], "unsubscribed");
     let sub = ws.subscribe(&mixed, Some(3)).await;
     assert_eq!(sub["recovered"], true, "{backend:?}: {sub}");
-    assert_eq!(next_real(&mut ws).await["message"]["text"], "new", "{backend:?}");
+    assert_eq!(ws.next_real().await["message"]["text"], "new", "{backend:?}");
     let sub = ws.subscribe(&quiet, Some(0)).await;
     assert_eq!((sub["recovered"].as_bool(), sub["seq"].as_u64()), (Some(false), Some(1)), "{backend:?}: {sub}");
 
     // The emptied room takes messages again, numbered on from where it was.
     assert_eq!(say(&a, &quiet, "back again").await, 2, "{backend:?}");
-    assert_eq!(next_real(&mut ws).await["message"]["seq"], 2, "{backend:?}");
+    assert_eq!(ws.next_real().await["message"]["seq"], 2, "{backend:?}");
     srv.stop().await;
 }

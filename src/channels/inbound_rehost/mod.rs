@@ -15,6 +15,7 @@ pub mod memory;
 pub mod redis;
 
 use super::inbound_media::{Job, attempt};
+use super::reclaim_idle_ms;
 use crate::app::AppState;
 use crate::error::Result;
 use async_trait::async_trait;
@@ -34,13 +35,6 @@ pub trait RehostQueue: Send + Sync + std::fmt::Debug + 'static {
 
 fn now_ms() -> u64 {
     chrono::Utc::now().timestamp_millis().max(0) as u64
-}
-
-/// How long an entry may be held before another node takes it over: a round's downloads are
-/// bounded by the HTTP client's timeout, plus the longest backoff held in process.
-pub fn reclaim_idle_ms(state: &AppState) -> u64 {
-    let c = &state.config.channels;
-    c.retry_max_ms + 2 * c.request_timeout_ms + 1000
 }
 
 /// Queues `job` (nothing to do without items); when the queue keeps nothing, it runs here.

@@ -1,16 +1,17 @@
 //! The Redis backend's [`RehostQueue`]: one durable stream (`{prefix}:rehost:{media}`, a
 //! [`StreamQueue`]) shared by every node.
 //!
-//! Each node runs one pump: it claims new entries, and every half reclaim period takes over
-//! entries another consumer held longer than [`reclaim_idle_ms`] (a node that died mid-round
-//! or while a retry waited). An entry is acknowledged only once its round is over and the
-//! next round, if any, is queued.
+//! Each node runs one pump (`channels::spawn_pump`): it claims new entries, and every half
+//! reclaim period takes over entries another consumer held longer than
+//! `channels::reclaim_idle_ms` (a node that died mid-round or while a retry waited). An entry
+//! is acknowledged only once its round is over and the next round, if any, is queued.
 
-use super::{RehostQueue, reclaim_idle_ms, schedule};
+use super::{RehostQueue, schedule};
 use crate::app::AppState;
 use crate::channels::inbound_media::Job;
+use crate::channels::spawn_pump;
 use crate::error::{Error, Result};
-use crate::redis::{Pump, StreamQueue};
+use crate::redis::StreamQueue;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -36,26 +37,14 @@ impl RehostQueue for RedisRehost {
     }
 
     fn start(&self, state: &AppState) {
-        state.tasks.spawn(pump(state.clone(), self.stream.clone()));
+        let st = state.clone();
+        spawn_pump(state, self.stream.clone(), 16, 100, "re-hosting", move |mut job: Job, id| {
+            job.token = Some(id);
+            schedule(&st, job);
+        });
     }
 
     async fn ack(&self, token: &str) -> Result<()> {
         self.stream.ack(token).await
     }
-}
-
-async fn pump(state: AppState, q: Arc<StreamQueue>) {
-    let p = Pump {
-        consumer: state.node_id.clone(),
-        batch: 16,
-        reclaim_idle_ms: reclaim_idle_ms(&state),
-        idle_pause_ms: 100,
-        what: "re-hosting",
-    };
-    let shutdown = state.shutdown.clone();
-    crate::redis::pump(q, p, shutdown, |mut job: Job, id| {
-        job.token = Some(id);
-        schedule(&state, job);
-    })
-    .await;
 }

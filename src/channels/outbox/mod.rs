@@ -20,6 +20,7 @@ pub mod memory;
 pub mod redis;
 mod send;
 
+use super::reclaim_idle_ms;
 use crate::app::AppState;
 use crate::error::Result;
 use crate::model::{AddressType, Media};
@@ -182,13 +183,6 @@ impl Outbox {
         *d = d.saturating_add_signed(delta);
         state.metrics.outbox_depth("channel", &account.to_string(), *d);
     }
-}
-
-/// How long an entry may stay claimed before another node takes it over: longer than any
-/// retry wait plus two provider calls, so a live node never loses an entry it is still working.
-pub fn reclaim_idle_ms(state: &AppState) -> u64 {
-    let c = &state.config.channels;
-    c.retry_max_ms + 2 * c.request_timeout_ms + 1000
 }
 
 /// Runs `job` now, or once its `not_before` time has come. A durable entry is never held

@@ -1,15 +1,17 @@
 //! The Redis backend's [`JobQueue`]: one durable stream (`{prefix}:outbox:{channels}`, a
 //! [`StreamQueue`]) shared by every node.
 //!
-//! A burst's jobs are written with one pipelined round trip. Each node runs one pump: it
-//! claims entries for its own workers, and every half reclaim period takes over entries
-//! another node held longer than [`reclaim_idle_ms`] (a node that died mid-send). An entry is
-//! acknowledged only once its delivery is settled, so delivery is at least once.
+//! A burst's jobs are written with one pipelined round trip. Each node runs one pump
+//! (`channels::spawn_pump`): it claims entries for its own workers, and every half reclaim
+//! period takes over entries another node held longer than `channels::reclaim_idle_ms` (a
+//! node that died mid-send). An entry is acknowledged only once its delivery is settled, so
+//! delivery is at least once.
 
-use super::{Job, JobQueue, reclaim_idle_ms, schedule};
+use super::{Job, JobQueue, schedule};
 use crate::app::AppState;
+use crate::channels::spawn_pump;
 use crate::error::{Error, Result};
-use crate::redis::{Pump, StreamQueue};
+use crate::redis::StreamQueue;
 use async_trait::async_trait;
 use std::sync::Arc;
 
@@ -42,26 +44,14 @@ impl JobQueue for RedisQueue {
     }
 
     fn start(&self, state: &AppState) {
-        state.tasks.spawn(pump(state.clone(), self.stream.clone()));
+        let st = state.clone();
+        spawn_pump(state, self.stream.clone(), 64, 50, "outbox", move |mut job: Job, id| {
+            job.token = Some(id);
+            schedule(&st, job);
+        });
     }
 
     async fn ack(&self, token: &str) -> Result<()> {
         self.stream.ack(token).await
     }
-}
-
-async fn pump(state: AppState, q: Arc<StreamQueue>) {
-    let p = Pump {
-        consumer: state.node_id.clone(),
-        batch: 64,
-        reclaim_idle_ms: reclaim_idle_ms(&state),
-        idle_pause_ms: 50,
-        what: "outbox",
-    };
-    let shutdown = state.shutdown.clone();
-    crate::redis::pump(q, p, shutdown, |mut job: Job, id| {
-        job.token = Some(id);
-        schedule(&state, job);
-    })
-    .await;
 }

@@ -38,6 +38,7 @@ async fn pending_delivery_survives_a_killed_node() {
     assert_eq!(s, 201);
     // First attempt answered 503: the retry now waits (2 s) in the durable outbox.
     stub.wait_for(1).await;
+    retry_alone_in_the_outbox(&redis).await;
     node.kill();
     node.restart().await;
     let reqs = stub.wait_for(2).await;
@@ -51,6 +52,31 @@ async fn pending_delivery_survives_a_killed_node() {
     .await;
     assert_eq!(d["attempts"], 2);
     assert_eq!(stub.requests().len(), 2, "sent exactly once after the restart");
+}
+
+/// Waits until the outbox stream holds the retry alone: written as its own entry (with a
+/// `not_before_ms`), then the first attempt's entry acknowledged and deleted. A kill between
+/// those two writes may send twice (delivery is at least once, by design); the test above is
+/// about a pending retry surviving, so it kills only once the retry is the one entry.
+async fn retry_alone_in_the_outbox(redis: &common::redis::RedisServer) {
+    use ::redis::AsyncCommands;
+    let key = format!("{}:outbox:{{channels}}", common::test_config().redis.key_prefix);
+    let conn = redis.connection().await;
+    common::redis::wait_until(std::time::Duration::from_secs(10), "the retry alone in the outbox stream", || {
+        let (key, mut conn) = (key.clone(), conn.clone());
+        async move {
+            let reply: ::redis::streams::StreamRangeReply = conn.xrange_all(&key).await.unwrap_or_default();
+            let retry = |e: &::redis::streams::StreamId| {
+                e.map.values().any(|v| {
+                    let text: String = ::redis::from_redis_value_ref(v).unwrap_or_default();
+                    serde_json::from_str::<serde_json::Value>(&text)
+                        .is_ok_and(|j| j["not_before_ms"].as_u64() > Some(0))
+                })
+            };
+            matches!(reply.ids.as_slice(), [only] if retry(only))
+        }
+    })
+    .await;
 }
 
 /// The `X-Request-Id` of the API call that posted a message reaches the provider's API.

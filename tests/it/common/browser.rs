@@ -59,18 +59,8 @@ pub fn ensure() {
     ensure_node_modules(&dir());
 }
 
-/// A Twilio Messages API that accepts every send, like the real one (201 + the message
-/// resource of `tests/fixtures/twilio_send_response.json`).
-pub async fn twilio_stub() -> super::stub::Stub {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let fixture = std::fs::read_to_string(root.join("tests/fixtures/twilio_send_response.json")).unwrap();
-    super::stub::Stub::start(move |req, i| {
-        let body = req.form_field("Body").unwrap_or_default();
-        let answer = fixture.trim().replace("__SID__", &format!("SM{:032x}", i + 1)).replace("__BODY__", &body);
-        super::stub::Answer::status(201, &answer)
-    })
-    .await
-}
+/// The Twilio stub the browser scenarios send SMS replies to (shared with the channel suites).
+pub use super::channels::twilio_stub;
 
 /// Runs `node tests/browser/<script> <args…>` from the repository root within `limit` (the
 /// script has its own, shorter, deadline), prints what it wrote, and returns whether it passed

@@ -1,8 +1,10 @@
-//! What the channel suites (`tests/channels_*.rs`) share: fixtures, a config with fast retries,
-//! creating an account, posting a webhook, and reading back rooms, messages and deliveries.
-//! Provider-specific pieces (signing, stub answers, credentials) stay in each suite.
+//! What the channel suites (`tests/it/channels_*.rs`) share: fixtures, a config with fast
+//! retries, a stub Twilio Messages API (which the contact, note and browser suites send SMS
+//! to as well), creating an account, posting a webhook, and reading back rooms, messages and
+//! deliveries. Other provider-specific pieces (signing, stub answers, credentials) stay in
+//! each suite.
 
-use super::stub::eventually;
+use super::stub::{Answer, Stub, eventually};
 use super::{KEY_A, TestServer, Ws};
 use serde_json::Value;
 
@@ -19,6 +21,18 @@ pub fn fixture_at(name: &str, secs_ago: i64) -> String {
     let ms = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64
         - secs_ago * 1000;
     raw.trim().replace("__TIMESTAMP_MS__", &ms.to_string()).replace("__TIMESTAMP__", &(ms / 1000).to_string())
+}
+
+/// A Twilio Messages API that accepts every send, like the real one: 201 and the message
+/// resource of `tests/fixtures/twilio_send_response.json` (sid `SM…` counting up, the body sent).
+pub async fn twilio_stub() -> Stub {
+    Stub::start(|req, i| {
+        let body = fixture("twilio_send_response.json")
+            .replace("__SID__", &format!("SM{:032x}", i + 1))
+            .replace("__BODY__", &req.form_field("Body").unwrap_or_default());
+        Answer::status(201, &body)
+    })
+    .await
 }
 
 /// The test config with quick retries (10 ms base, 50 ms cap) and at most 3 attempts.

@@ -127,6 +127,11 @@ impl TestServer {
         Api { client: reqwest::Client::new(), base: self.url(""), key: key.to_string() }
     }
 
+    /// An `Api` that sends `token` (a client, agent or operator token) instead of an API key.
+    pub fn as_token(&self, token: &str) -> Api {
+        self.api(token)
+    }
+
     pub async fn ws(&self, token: &str) -> Ws {
         Ws::connect(&format!("ws://{}/v1.0/ws?token={token}", self.addr)).await
     }
@@ -245,6 +250,16 @@ impl Ws {
             let noise = matches!(v["type"].as_str(), Some("presence" | "typing" | "read"))
                 || (kind == "ack" && v["type"] == "message");
             assert!(noise, "expected `{kind}`, got {v}");
+        }
+    }
+
+    /// The next frame that is not presence/typing/read noise, whatever its type.
+    pub async fn next_real(&mut self) -> Value {
+        loop {
+            let f = self.next().await;
+            if !matches!(f["type"].as_str(), Some("presence" | "typing" | "read")) {
+                return f;
+            }
         }
     }
 

@@ -1,7 +1,7 @@
 //! Upload and download on both backends: round trip with Range, serving headers, refusals,
 //! scope and tenant checks, images, messages with `media_id`, deletion, signatures.
 
-use super::{as_token, fetch, jpeg_with_exif, upload};
+use super::{fetch, jpeg_with_exif, upload};
 use crate::common::{Backend, KEY_A, KEY_B, TestServer, on_every_backend, test_config};
 use serde_json::json;
 
@@ -102,7 +102,7 @@ async fn scope_on(backend: Backend) {
     let other = api.conversation("other").await;
     api.webchat(&mine, "ann").await;
     let token = api.token("ann", &[&mine]).await;
-    let ann = as_token(&srv, &token);
+    let ann = srv.as_token(&token);
     let (s, v) = upload(&ann, &[], "a.txt", b"hi there").await;
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["error"]["code"], "conversation_required");
