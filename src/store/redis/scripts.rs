@@ -26,7 +26,8 @@ use redis::Script;
 /// The status is checked and returned here, in the same step as the append, so the post path
 /// can take the rest of the conversation from the node's cache: a room closed, resolved or
 /// snoozed on another node a moment ago refuses (closed) or reopens exactly as if it had been
-/// read, whatever the cache still holds.
+/// read, whatever the cache still holds. One `HMGET` reads all the script needs of the room
+/// (exists, status, `run`).
 ///
 /// A seq at or below the floor means Redis went back in time (a failover or a restart from an
 /// older snapshot lost acknowledged writes): the room then starts the fresh epoch and its seq
@@ -42,8 +43,9 @@ use redis::Script;
 /// History is trimmed in batches (once it is 64 over the limit) so that the trimmed messages'
 /// id-index and patch entries can be removed with them.
 const APPEND: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
-local status = redis.call('HGET', KEYS[1], 'status') or 'open'
+local cur = redis.call('HMGET', KEYS[1], 'tenant', 'status', 'run')
+if not cur[1] then return {0} end
+local status = cur[2] or 'open'
 if status == 'closed' then return {4} end
 local ob = tonumber(ARGV[13])
 local idem = KEYS[5]
@@ -60,7 +62,7 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local floor = tonumber(ARGV[11])
 local run = ARGV[17]
 local was = run
-if run ~= '' then was = redis.call('HGET', KEYS[1], 'run') end
+if run ~= '' then was = cur[3] end
 if seq <= floor then
   seq = floor + 1
   redis.call('HSET', KEYS[1], 'seq', seq, 'epoch', ARGV[12])
