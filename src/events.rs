@@ -110,8 +110,9 @@ mod tests {
     fn a_batch_is_what_is_queued_in_order_and_bounded() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let tenant = uuid::Uuid::now_v7();
-        let events: Vec<Event> =
-            (0..7).map(|i| Event::new(EventKind::MessageCreated, tenant, None, serde_json::json!({ "i": i }))).collect();
+        let events: Vec<Event> = (0..7)
+            .map(|i| Event::new(EventKind::MessageCreated, tenant, None, serde_json::json!({ "i": i })))
+            .collect();
         for e in &events[1..] {
             tx.send(e.clone()).unwrap();
         }

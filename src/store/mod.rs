@@ -22,7 +22,7 @@ use uuid::Uuid;
 pub use self::redis::RedisStore;
 pub use channels::{Binding, ChannelStore, DeliveryRef};
 pub use filter::{ConversationFilter, OwnerFilter, PREFIX_CHARS, indexed_prefix, prefixes, search_text};
-pub use members::{RoomCache, MemberList};
+pub use members::{MemberList, RoomCache};
 pub use memory::MemoryStore;
 
 /// A message about to be appended: everything but `seq`, which the store assigns.

@@ -142,7 +142,8 @@ impl RedisStore {
         let [publish, channel, payload] = self.changed_publication(id);
         let args: [&dyn ToRedisArgsDyn; 6] =
             [&tenant.to_string(), &agent.unwrap_or(""), &at.timestamp_millis(), &publish, &channel, &payload];
-        let version = self.redis.script::<u64>(&self.scripts.owners.set_owner, &[self.keys.conversation(id)], &args).await;
+        let version =
+            self.redis.script::<u64>(&self.scripts.owners.set_owner, &[self.keys.conversation(id)], &args).await;
         self.rooms.invalidate(id);
         let version = version?;
         if version == 0 {
