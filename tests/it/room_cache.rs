@@ -120,6 +120,15 @@ async fn a_reassignment_through_another_node_stops_the_agent_writing_here() {
     let mut ann = a.ws(&token(json!({"identity": "ann", "role": "agent"})).await).await;
     ann.subscribe(&conv, None).await;
     assert_eq!(send(&mut ann, &conv, "I'll take this", "a1").await["type"], "ack", "unassigned: any agent");
+    // Her first send made her a participant (a change: node A dropped the room). Once her
+    // message is back (it travels behind that change), the next send caches the room again.
+    loop {
+        let f = ann.next().await;
+        if f["type"] == "message" && f["message"]["client_id"] == "a1" {
+            break;
+        }
+    }
+    assert_eq!(send(&mut ann, &conv, "on it", "a1b").await["type"], "ack");
     let (s, v) =
         api_b.put(&format!("/v1.0/conversations/{conv}"), json!({"owner_type": "agent", "owner_id": "ben"})).await;
     assert_eq!(s, 200, "{v}");
