@@ -117,7 +117,7 @@ impl AppState {
     pub async fn build(config: Config) -> anyhow::Result<(AppState, Bootstrap)> {
         let hub = Hub::new();
         let watchers = crate::watch::Watchers::default();
-        let members = crate::store::MemberCache::new();
+        let members = crate::store::RoomCache::new();
         let handler = crate::broker::Handler::new(hub.clone(), watchers.clone(), members.clone());
         let node_id = if config.server.node_id.is_empty() {
             format!("node-{}", std::process::id())
@@ -137,7 +137,7 @@ impl AppState {
                     let mem = Arc::new(
                         MemoryStore::new(bus.clone(), ttl)
                             .with_webhook_outbox(memory_hooks.clone())
-                            .with_member_cache(members),
+                            .with_room_cache(members),
                     );
                     (mem.clone(), mem, Arc::new(MemoryBroker::start(bus, receivers, handler)))
                 }
@@ -146,7 +146,7 @@ impl AppState {
                     let redis = crate::redis::RedisClient::connect(&config.redis).await?.observed(metrics.clone());
                     webhook_redis = Some(redis.clone());
                     let store =
-                        Arc::new(crate::store::RedisStore::new(redis.clone(), &config).with_member_cache(members));
+                        Arc::new(crate::store::RedisStore::new(redis.clone(), &config).with_room_cache(members));
                     let broker = crate::broker::RedisBroker::start(redis, &config.redis, handler, store.clone());
                     (store.clone(), store, Arc::new(broker))
                 }

@@ -66,7 +66,9 @@ pub async fn token_writer(state: &AppState, claims: &ClientClaims, room: Uuid) -
     if !claims.may_access(room) {
         return Err(Error::Forbidden("this token does not grant access to that conversation".into()));
     }
-    let c = conversations::get(state, claims.tid, room).await?;
+    // From the node's room cache: an agent's every burst checks the owner (an assignment
+    // anywhere drops the room from every node's cache, see `store::RoomCache`).
+    let c = state.store.cached_conversation(claims.tid, room).await?.ok_or(Error::NotFound("conversation"))?;
     check_claims(claims, &c)?;
     join(state, claims.tid, room, claims.address_kind(), &claims.sub, claims.convs.is_some()).await
 }

@@ -3,13 +3,14 @@
 //! Both brokers call it — the memory broker for what the memory store put on the local bus,
 //! the Redis broker for what arrived over pub/sub — so delivery cannot drift between backends.
 //! It owns nothing but the registries it delivers to: the hub (room subscribers), the
-//! watchers (tenant-wide conversation lists) and the node's membership cache, which it keeps
-//! current: membership changes (`Publication::Members`) invalidate it, and the brokers tell it
-//! which rooms they are certain to hear every change of (`room_live`, `room_dead`, `all_offline`). Every call is synchronous and non-blocking:
+//! watchers (tenant-wide conversation lists) and the node's room cache (memberships and
+//! conversations), which it keeps current: changes (`Publication::Changed`) invalidate it, and
+//! the brokers tell it which rooms they are certain to hear every change of (`room_live`,
+//! `room_dead`, `all_offline`). Every call is synchronous and non-blocking:
 //! fan-out is `try_send` into bounded queues, and a full queue closes that one connection.
 
 use crate::hub::Hub;
-use crate::store::MemberCache;
+use crate::store::RoomCache;
 use crate::watch::Watchers;
 use crate::wire::{Event, Publication};
 use std::sync::Arc;
@@ -20,24 +21,25 @@ use uuid::Uuid;
 pub struct Handler {
     hub: Hub,
     watchers: Watchers,
-    members: Arc<MemberCache>,
+    members: Arc<RoomCache>,
 }
 
 impl Handler {
-    pub fn new(hub: Hub, watchers: Watchers, members: Arc<MemberCache>) -> Handler {
+    pub fn new(hub: Hub, watchers: Watchers, members: Arc<RoomCache>) -> Handler {
         Handler { hub, watchers, members }
     }
 
-    /// A room publication from any node: to every local subscriber of its room (a membership
-    /// change: to the membership cache instead).
+    /// A room publication from any node: to every local subscriber of its room (a change of
+    /// its membership or conversation: to the room cache instead).
     pub fn publication(&self, p: Publication) {
-        if let Publication::Members { room } = p {
+        if let Publication::Changed { room } = p {
             return self.members.invalidate(room);
         }
         self.hub.fanout(p);
     }
 
-    /// The broker now hears every publication of `room`: its membership may be cached.
+    /// The broker now hears every publication of `room`: its membership and conversation may
+    /// be cached.
     pub fn room_live(&self, room: Uuid) {
         self.members.live(room);
     }

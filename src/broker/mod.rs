@@ -32,6 +32,15 @@ pub trait Broker: Send + Sync + 'static {
     /// Publishes an event for outside consumers and in-process observers (`events`). Webhooks
     /// do not listen here: their events reach the durable outbox with the write.
     async fn publish_event(&self, event: &Event) -> Result<()>;
+    /// `publish_event` for a batch, in order (per tenant, the order of `events`). A backend
+    /// that can writes the batch in one round trip (Redis: one pipeline).
+    async fn publish_events(&self, events: &[Event]) -> Result<()> {
+        let mut result = Ok(());
+        for e in events {
+            result = result.and(self.publish_event(e).await);
+        }
+        result
+    }
     /// The hub's interest in `room` changed; the broker reconciles its subscriptions.
     fn room_interest(&self, room: Uuid);
     /// The node's conversation watchers of `tenant` changed (`crate::watch`): the broker

@@ -9,7 +9,9 @@
 //!
 //! Events are published as JSON on `P:events:<tenant>` (for `SUBSCRIBE`rs) and appended to
 //! `P:events:{<tenant>}:stream` (for consumers that must not miss any), besides the in-process
-//! broadcast for in-process observers (webhooks do not read it). While this node has conversation watchers
+//! broadcast for in-process observers (webhooks do not read it). The node's event publisher
+//! hands them over in batches (`Broker::publish_events`): one pipeline per batch on one
+//! server, one per slot on a cluster, in the batch's order. While this node has conversation watchers
 //! of a tenant (`crate::watch`), the control task also subscribes to that tenant's event
 //! channel and hands what arrives — this node's events and every other node's — to them.
 
@@ -67,6 +69,27 @@ impl RedisBroker {
     }
 }
 
+impl RedisBroker {
+    /// An event's `PUBLISH` and, unless the stream is off (`redis.events_stream_max_len = 0`),
+    /// its capped `XADD`.
+    fn event_commands(&self, tenant: Uuid, json: &str) -> (redis::Cmd, Option<redis::Cmd>) {
+        let mut publish = cmd(self.redis.publish_command());
+        publish.arg(self.keys.events_channel(tenant)).arg(json);
+        let xadd = (self.events_stream_max_len > 0).then(|| {
+            let mut xadd = cmd("XADD");
+            xadd.arg(self.keys.events_stream(tenant))
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(self.events_stream_max_len)
+                .arg("*")
+                .arg("event")
+                .arg(json);
+            xadd
+        });
+        (publish, xadd)
+    }
+}
+
 #[async_trait]
 impl Broker for RedisBroker {
     async fn publish(&self, publication: Publication) -> Result<()> {
@@ -78,26 +101,51 @@ impl Broker for RedisBroker {
     }
 
     async fn publish_event(&self, event: &Event) -> Result<()> {
-        // No receiver is fine: nobody may listen in-process.
-        let _ = self.events.send(event.clone());
-        let json = serde_json::to_string(event).map_err(|e| Error::internal_from("encode event", e))?;
-        let mut publish = cmd(self.redis.publish_command());
-        publish.arg(self.keys.events_channel(event.tenant_id)).arg(&json);
-        let publish = self.redis.query::<()>(&publish);
-        if self.events_stream_max_len == 0 {
-            return publish.await;
+        self.publish_events(std::slice::from_ref(event)).await
+    }
+
+    async fn publish_events(&self, events: &[Event]) -> Result<()> {
+        let mut encoded: Vec<(Uuid, String)> = Vec::with_capacity(events.len());
+        for event in events {
+            // No receiver is fine: nobody may listen in-process.
+            let _ = self.events.send(event.clone());
+            let json = serde_json::to_string(event).map_err(|e| Error::internal_from("encode event", e))?;
+            encoded.push((event.tenant_id, json));
         }
-        let mut xadd = cmd("XADD");
-        xadd.arg(self.keys.events_stream(event.tenant_id))
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(self.events_stream_max_len)
-            .arg("*")
-            .arg("event")
-            .arg(&json);
-        // Different slots on a cluster, so two commands; sent together they share a round trip.
-        let (a, b) = tokio::join!(publish, self.redis.query::<()>(&xadd));
-        a.and(b)
+        if !self.redis.is_cluster() {
+            // One server: the whole batch in one pipeline, commands run in the order sent.
+            let mut pipe = redis::pipe();
+            for (tenant, json) in &encoded {
+                let (publish, xadd) = self.event_commands(*tenant, json);
+                pipe.add_command(publish).ignore();
+                if let Some(x) = xadd {
+                    pipe.add_command(x).ignore();
+                }
+            }
+            return self.redis.pipe::<()>(&pipe).await;
+        }
+        // A cluster: the channel and the stream of a tenant are in two slots (and tenants in
+        // others), so one pipeline per slot — each in the batch's order — sent together.
+        let mut slots: Vec<(String, redis::Pipeline)> = Vec::new();
+        let mut add = |slot: String, c: redis::Cmd| match slots.iter_mut().find(|(s, _)| *s == slot) {
+            Some((_, p)) => {
+                p.add_command(c).ignore();
+            }
+            None => {
+                let mut p = redis::pipe();
+                p.add_command(c).ignore();
+                slots.push((slot, p));
+            }
+        };
+        for (tenant, json) in &encoded {
+            let (publish, xadd) = self.event_commands(*tenant, json);
+            add(self.keys.events_channel(*tenant), publish);
+            if let Some(x) = xadd {
+                add(self.keys.events_stream(*tenant), x);
+            }
+        }
+        let done = futures_util::future::join_all(slots.iter().map(|(_, p)| self.redis.pipe::<()>(p))).await;
+        done.into_iter().collect()
     }
 
     fn room_interest(&self, room: Uuid) {

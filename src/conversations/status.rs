@@ -54,7 +54,7 @@ enum Step {
 
 /// The refusal for anything that would write to a closed conversation.
 pub fn closed() -> Error {
-    Error::refused("closed", "the conversation is closed: it takes no more messages and keeps its status")
+    crate::store::closed()
 }
 
 /// Sets the status asked for through the API. `snoozed` needs a future `snoozed_until`; other

@@ -167,6 +167,11 @@ impl RedisClient {
         *self.run.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    /// Whether this is a cluster client (a pipeline must then keep to one slot).
+    pub fn is_cluster(&self) -> bool {
+        self.cluster
+    }
+
     /// The command that publishes on a room or events channel: `SPUBLISH` on a cluster, so a
     /// message only travels to the shard that owns the channel instead of every node.
     pub fn publish_command(&self) -> &'static str {

@@ -42,7 +42,7 @@ pub struct MemoryStore {
     /// Where appends write `message.created` for webhooks, under the room lock (in seq order).
     webhook_outbox: Option<Arc<dyn super::EventOutbox>>,
     /// Memberships of the rooms the broker listens to (`Store::members`); shared with it.
-    members: Arc<super::MemberCache>,
+    members: Arc<super::RoomCache>,
 }
 
 /// The channel side of the memory backend (see `memory_channels.rs`).
@@ -63,8 +63,8 @@ impl MemoryStore {
         self
     }
 
-    /// Shares `cache` with the broker's handler (see `RedisStore::with_member_cache`).
-    pub fn with_member_cache(mut self, cache: Arc<super::MemberCache>) -> Self {
+    /// Shares `cache` with the broker's handler (see `RedisStore::with_room_cache`).
+    pub fn with_room_cache(mut self, cache: Arc<super::RoomCache>) -> Self {
         self.members = cache;
         self
     }
@@ -73,7 +73,7 @@ impl MemoryStore {
     /// change sees it), and the change is published on the bus like on Redis.
     fn members_changed(&self, room: Uuid) {
         self.members.invalidate(room);
-        self.bus.publish(Publication::Members { room });
+        self.bus.publish(Publication::Changed { room });
     }
 
     pub fn new(bus: LocalBus, idempotency_ttl: Duration) -> Self {
@@ -89,7 +89,7 @@ impl MemoryStore {
             rooms: DashMap::new(),
             channels: ChannelMaps::default(),
             webhook_outbox: None,
-            members: super::MemberCache::new(),
+            members: super::RoomCache::new(),
         }
     }
 
@@ -305,7 +305,7 @@ impl Store for MemoryStore {
                 && at.elapsed() < self.idempotency_ttl
             {
                 let Some(m) = log.at(seq) else { return Err(super::trimmed_original()) };
-                return Ok(Appended { message: m.clone(), duplicate: true, reopens: false });
+                return Ok(Appended { message: m.clone(), duplicate: true, reopens: false, status: None });
             }
             let mut message = draft.message;
             message.seq = log.seq() + 1;
@@ -325,7 +325,7 @@ impl Store for MemoryStore {
         if let Some(mut c) = self.conversations.get_mut(&conversation) {
             c.last_seq = c.last_seq.max(message.seq);
         }
-        Ok(Appended { message, duplicate: false, reopens: false })
+        Ok(Appended { message, duplicate: false, reopens: false, status: None })
     }
 
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {

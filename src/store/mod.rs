@@ -22,7 +22,7 @@ use uuid::Uuid;
 pub use self::redis::RedisStore;
 pub use channels::{Binding, ChannelStore, DeliveryRef};
 pub use filter::{ConversationFilter, OwnerFilter, PREFIX_CHARS, indexed_prefix, prefixes, search_text};
-pub use members::{MemberCache, MemberList};
+pub use members::{MemberList, RoomCache};
 pub use memory::MemoryStore;
 
 /// A message about to be appended: everything but `seq`, which the store assigns.
@@ -50,6 +50,16 @@ pub struct Appended {
     /// Set by `conversations::post`, not the store: the room was resolved or snoozed when this
     /// new message reached it (the inbound door reopens it). Read with the room, no extra trip.
     pub reopens: bool,
+    /// The room's status as the append itself found it, where the store reads it in the same
+    /// atomic step (Redis: the append script; `None` on memory, where the caller's read is
+    /// current). Wins over the post path's cached conversation for `reopens`.
+    pub status: Option<ConversationStatus>,
+}
+
+/// The refusal of anything that would write to a closed conversation (the post path's, and the
+/// Redis append script's own check).
+pub fn closed() -> Error {
+    Error::refused("closed", "the conversation is closed: it takes no more messages and keeps its status")
 }
 
 /// A room's position: its newest seq and the epoch its history belongs to.
@@ -142,6 +152,13 @@ pub trait Store: Send + Sync + 'static {
     async fn create_conversation(&self, c: &Conversation) -> Result<()>;
     /// `None` also when the conversation belongs to another tenant.
     async fn get_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Conversation>>;
+    /// The conversation for the post path (its status, timers and owner): from the node's
+    /// [`RoomCache`] while the broker listens to the room. Its `last_seq` and `tm_update` may
+    /// be behind (appends move them without a publication); like [`members`](Store::members),
+    /// it may lag a change made on another node by the time its publication takes to arrive.
+    async fn cached_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<std::sync::Arc<Conversation>>> {
+        Ok(self.get_conversation(tenant, id).await?.map(std::sync::Arc::new))
+    }
     /// Newest first; `before` is the id of the last item of the previous page.
     async fn list_conversations(&self, tenant: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Conversation>>;
     /// `list_conversations` restricted by `filter` (every given filter must match), with the
@@ -191,7 +208,7 @@ pub trait Store: Send + Sync + 'static {
     async fn add_participant(&self, p: &Participant) -> Result<()>;
     async fn list_participants(&self, conversation: Uuid) -> Result<Vec<Participant>>;
     /// The room's participants for the post path: membership and addresses, from the node's
-    /// [`MemberCache`] while the broker listens to the room (read markers may be stale there:
+    /// [`RoomCache`] while the broker listens to the room (read markers may be stale there:
     /// read them with `list_participants`). May lag a change made on another node by the
     /// time its publication takes to arrive.
     async fn members(&self, conversation: Uuid) -> Result<MemberList> {

@@ -35,6 +35,7 @@ use futures_util::future::try_join_all;
 use redis::cmd;
 use scripts::Scripts;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// See the module docs.
@@ -54,8 +55,9 @@ pub struct RedisStore {
     cluster: bool,
     /// `redis.trust_restarts`: rooms keep their epoch across Redis restarts.
     trust_restarts: bool,
-    /// Memberships of the rooms the broker listens to (`Store::members`); shared with it.
-    members: std::sync::Arc<super::MemberCache>,
+    /// Memberships and conversations of the rooms the broker listens to (`Store::members`,
+    /// `Store::cached_conversation`); shared with it.
+    rooms: Arc<super::RoomCache>,
 }
 
 impl RedisStore {
@@ -70,24 +72,24 @@ impl RedisStore {
             floors: dashmap::DashMap::new(),
             cluster: config.redis.cluster,
             trust_restarts: config.redis.trust_restarts,
-            members: super::MemberCache::new(),
+            rooms: super::RoomCache::new(),
         }
     }
 
     /// Shares `cache` with the broker's handler, which marks the rooms it listens to live.
     /// Without it no room is ever live, so nothing is cached.
-    pub fn with_member_cache(mut self, cache: std::sync::Arc<super::MemberCache>) -> RedisStore {
-        self.members = cache;
+    pub fn with_room_cache(mut self, cache: Arc<super::RoomCache>) -> RedisStore {
+        self.rooms = cache;
         self
     }
 
-    /// The last arguments of every participant script: how and where it publishes
-    /// `Publication::Members` (see `scripts::ADD_PARTICIPANT`).
-    fn members_publication(&self, room: Uuid) -> [String; 3] {
+    /// The publication arguments of every script that changes what the post path reads of a
+    /// room: how and where it publishes `Publication::Changed` (see `scripts::ADD_PARTICIPANT`).
+    fn changed_publication(&self, room: Uuid) -> [String; 3] {
         [
             self.redis.publish_command().to_string(),
             self.keys.room_channel(room),
-            crate::wire::publication::MEMBERS_TAG.to_string(),
+            crate::wire::publication::CHANGED_TAG.to_string(),
         ]
     }
 
@@ -147,6 +149,10 @@ impl Store for RedisStore {
         Ok(self.read_conversation(id).await?.filter(|c| c.tenant_id == tenant))
     }
 
+    async fn cached_conversation(&self, tenant: Uuid, id: Uuid) -> Result<Option<Arc<Conversation>>> {
+        Ok(self.rooms.read_conversation(id, self.read_conversation(id)).await?.filter(|c| c.tenant_id == tenant))
+    }
+
     async fn list_conversations(&self, tenant: Uuid, before: Option<Uuid>, limit: usize) -> Result<Vec<Conversation>> {
         let index = self.keys.tenant_conversations(tenant);
         let mut max = before.map_or_else(|| "+".to_string(), |b| format!("({}", b.simple()));
@@ -204,11 +210,14 @@ impl Store for RedisStore {
 
     async fn update_conversation(&self, c: &Conversation) -> Result<bool> {
         let name = find::name_entries(&c.name);
-        let args: [&dyn crate::redis::ToRedisArgsDyn; 4] =
-            [&c.tenant_id.to_string(), &encode(c)?, &Self::member(c.id), &name];
+        let [publish, channel, payload] = self.changed_publication(c.id);
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 7] =
+            [&c.tenant_id.to_string(), &encode(c)?, &Self::member(c.id), &name, &publish, &channel, &payload];
         let mut keys = self.indexing_keys(c.tenant_id, c.id, &[]);
         keys.insert(0, self.keys.conversation(c.id));
-        let n: i64 = self.redis.script(&self.scripts.update_conversation, &keys, &args).await?;
+        let n = self.redis.script::<i64>(&self.scripts.update_conversation, &keys, &args).await;
+        self.rooms.invalidate(c.id);
+        let n = n?;
         if n == 1 {
             self.settle_find(c.tenant_id, c.id).await?;
         }
@@ -229,8 +238,12 @@ impl Store for RedisStore {
         let mut keys = self.keys.room_keys(id);
         let (count, ix) = (keys.len(), keys.iter().position(|k| *k == self.keys.room(id, "ix")).unwrap_or(0) + 1);
         keys.extend(self.find_keys(tenant));
-        let args: [&dyn crate::redis::ToRedisArgsDyn; 4] = [&tenant.to_string(), &Self::member(id), &count, &ix];
-        let n: i64 = self.redis.script(&self.scripts.delete_conversation, &keys, &args).await?;
+        let [publish, channel, payload] = self.changed_publication(id);
+        let args: [&dyn crate::redis::ToRedisArgsDyn; 7] =
+            [&tenant.to_string(), &Self::member(id), &count, &ix, &publish, &channel, &payload];
+        let n = self.redis.script::<i64>(&self.scripts.delete_conversation, &keys, &args).await;
+        self.rooms.invalidate(id);
+        let n = n?;
         if n == 1 {
             self.unindex(tenant, id).await?;
             self.settle_find(tenant, id).await?;
@@ -244,11 +257,11 @@ impl Store for RedisStore {
         keys.insert(0, self.keys.conversation(room));
         let endpoint = format!("{}:{}", p.address.kind.as_str(), p.address.target);
         let entries = find::participant_entries(p);
-        let [publish, channel, payload] = self.members_publication(room);
+        let [publish, channel, payload] = self.changed_publication(room);
         let args: [&dyn crate::redis::ToRedisArgsDyn; 8] =
             [&p.id.to_string(), &endpoint, &encode(p)?, &Self::member(room), &entries, &publish, &channel, &payload];
         let added = self.redis.script::<i64>(&self.scripts.add_participant, &keys, &args).await;
-        self.members.invalidate(room);
+        self.rooms.invalidate(room);
         match added? {
             1 => self.settle_find(p.tenant_id, room).await,
             0 => Err(Error::Conflict(format!(
@@ -278,11 +291,11 @@ impl Store for RedisStore {
         // The tenant names the filter index the removal unfiles the participant's entries from.
         let Some(tenant) = self.tenant_of(conversation).await? else { return Ok(false) };
         let keys = self.indexing_keys(tenant, conversation, &["parts", "eps", "read"]);
-        let [publish, channel, payload] = self.members_publication(conversation);
+        let [publish, channel, payload] = self.changed_publication(conversation);
         let args: [&dyn crate::redis::ToRedisArgsDyn; 5] =
             [&id.to_string(), &Self::member(conversation), &publish, &channel, &payload];
         let removed = self.redis.script(&self.scripts.remove_participant, &keys, &args).await;
-        self.members.invalidate(conversation);
+        self.rooms.invalidate(conversation);
         let n: i64 = removed?;
         if n == 1 {
             self.settle_find(tenant, conversation).await?;
@@ -291,7 +304,7 @@ impl Store for RedisStore {
     }
 
     async fn members(&self, conversation: Uuid) -> Result<super::MemberList> {
-        self.members.read(conversation, self.list_participants(conversation)).await
+        self.rooms.read(conversation, self.list_participants(conversation)).await
     }
 
     async fn mark_read(&self, conversation: Uuid, participant: Uuid, seq: u64) -> Result<()> {

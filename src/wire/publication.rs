@@ -39,10 +39,11 @@ pub enum Publication {
     /// as that participant loses it at once (`unsubscribed`, reason `removed`). Travels on the
     /// room's channel, so it keeps its place among the room's messages on every node.
     Removed { room: Uuid, participant_id: Uuid },
-    /// The room's participants changed (added, removed, updated): every node drops its cached
-    /// membership of the room (`crate::store::MemberCache`). Published by the store with the
-    /// change; never written to a connection.
-    Members { room: Uuid },
+    /// The room changed in what the post path reads: its participants (added, removed,
+    /// updated) or its conversation (status, owner, timers, name, deletion). Every node drops
+    /// its cached entry of the room (`crate::store::RoomCache`). Published by the store with
+    /// the change (on Redis inside the same script); never written to a connection.
+    Changed { room: Uuid },
     /// A frame for the connection itself rather than for one of its rooms (the tenant-wide
     /// `conversation` and `watching` frames): written as it is, in queue order.
     Direct { frame: Utf8Bytes },
@@ -59,7 +60,7 @@ impl Publication {
             | Publication::Assigned { room, .. }
             | Publication::Sync { room, .. }
             | Publication::Removed { room, .. }
-            | Publication::Members { room } => Some(*room),
+            | Publication::Changed { room } => Some(*room),
             Publication::Direct { .. } => None,
         }
     }
@@ -71,7 +72,7 @@ impl Publication {
     /// (`E`; `I` for a frame about a private note), or
     /// `<owner length> <owner><frame>` (`A`, length 0 = unassigned), or
     /// `<staff frame length> <staff frame><public frame>` (`V`), or `<participant id>`
-    /// (`R`, no frame: each session writes its own `unsubscribed`), or nothing (`P`, members
+    /// (`R`, no frame: each session writes its own `unsubscribed`), or nothing (`P`, the room
     /// changed; the Redis scripts publish it as the bare tag). The frame comes last and
     /// is never parsed by a receiver.
     pub fn encode(&self) -> Option<String> {
@@ -85,7 +86,7 @@ impl Publication {
                 Some(format!("A{} {owner}{frame}", owner.len()))
             }
             Publication::Removed { participant_id, .. } => Some(format!("R{participant_id}")),
-            Publication::Members { .. } => Some(MEMBERS_TAG.to_string()),
+            Publication::Changed { .. } => Some(CHANGED_TAG.to_string()),
             Publication::Sync { .. } | Publication::Direct { .. } => None,
         }
     }
@@ -115,7 +116,7 @@ impl Publication {
                 Publication::Audience { room, staff: staff.into(), public: public.into() }
             }
             "R" => Publication::Removed { room, participant_id: rest.parse().ok()? },
-            MEMBERS_TAG => Publication::Members { room },
+            CHANGED_TAG => Publication::Changed { room },
             _ => return None,
         };
         Some(p)
@@ -130,8 +131,8 @@ pub fn message_payload(seq: u64, frame: &str, internal: bool) -> String {
 
 /// What a message payload starts with, before its seq.
 pub const MESSAGE_TAG: &str = "M";
-/// The whole payload of a `Members` publication (the Redis participant scripts publish it).
-pub const MEMBERS_TAG: &str = "P";
+/// The whole payload of a `Changed` publication (the Redis scripts that change a room publish it).
+pub const CHANGED_TAG: &str = "P";
 /// What a private note's payload starts with, before its seq.
 pub const NOTE_TAG: &str = "N";
 
@@ -180,7 +181,7 @@ mod tests {
             Publication::Assigned { room, owner_id: None, frame: r#"{"x":1}"#.into() },
             Publication::Audience { room, staff: r#"{"identity":"ann"}"#.into(), public: r#"{"t":1}"#.into() },
             Publication::Removed { room, participant_id: Uuid::now_v7() },
-            Publication::Members { room },
+            Publication::Changed { room },
         ];
         for p in cases {
             let bytes = p.encode().unwrap();

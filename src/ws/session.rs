@@ -261,7 +261,7 @@ impl Session {
                     continue;
                 }
                 // Taken by the broker's handler; never queued to a connection.
-                Publication::Members { .. } => continue,
+                Publication::Changed { .. } => continue,
                 Publication::Sync { room, seq } => (*room, *seq, None),
                 Publication::Message { room, seq, frame, internal } => {
                     if *internal && !self.claims.sees_internal() {

@@ -42,6 +42,7 @@ mod presence;
 mod redis_backend;
 mod rest_api;
 mod retention;
+mod room_cache;
 mod status;
 mod webhooks;
 mod widget;

@@ -7,7 +7,7 @@
 
 use super::{RedisStore, decode, reply_at};
 use crate::error::{Error, Result};
-use crate::model::Message;
+use crate::model::{ConversationStatus, Message};
 use crate::redis::queue::FIELD;
 use crate::redis::{ToRedisArgsDyn, unavailable};
 use crate::store::{Appended, Draft};
@@ -128,10 +128,15 @@ pub(super) fn append_outcome(reply: &[redis::Value], mut message: Message) -> Re
     match reply_at::<i64>(reply, 0)? {
         1 => {
             message.seq = reply_at(reply, 1)?;
-            Ok(Appended { message, duplicate: false, reopens: false })
+            let status = reply_at::<String>(reply, 2).ok().and_then(|s| ConversationStatus::parse(&s));
+            Ok(Appended { message, duplicate: false, reopens: false, status })
         }
-        2 => Ok(Appended { message: decode(&reply_at::<String>(reply, 1)?)?, duplicate: true, reopens: false }),
+        2 => {
+            let message = decode(&reply_at::<String>(reply, 1)?)?;
+            Ok(Appended { message, duplicate: true, reopens: false, status: None })
+        }
         3 => Err(crate::store::trimmed_original()),
+        4 => Err(crate::store::closed()),
         _ => Err(Error::NotFound("conversation")),
     }
 }

@@ -71,11 +71,11 @@ impl ChannelStore for RedisStore {
         let room = p.conversation_id;
         let keys = self.indexing_keys(p.tenant_id, room, &["parts"]);
         let entries = super::find::participant_entries(p);
-        let [publish, channel, payload] = self.members_publication(room);
+        let [publish, channel, payload] = self.changed_publication(room);
         let args: [&dyn ToRedisArgsDyn; 7] =
             [&p.id.to_string(), &encode(p)?, &RedisStore::member(room), &entries, &publish, &channel, &payload];
         let updated = self.redis.script::<i64>(&self.scripts.update_participant, &keys, &args).await;
-        self.members.invalidate(room);
+        self.rooms.invalidate(room);
         if updated? == 1 {
             self.settle_find(p.tenant_id, room).await?;
         }

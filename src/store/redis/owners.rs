@@ -29,11 +29,13 @@ use chrono::{DateTime, Utc};
 use redis::{Script, cmd};
 use uuid::Uuid;
 
-/// KEYS: conv. ARGV: tenant, agent (empty = unassigned), ms of the change.
+/// KEYS: conv. ARGV: tenant, agent (empty = unassigned), ms of the change, then the `Changed`
+/// publication (see `scripts::ADD_PARTICIPANT`: every node's cache drops the room).
 /// Returns the new ownership version, or 0 for an unknown (or another tenant's) conversation.
 const SET_OWNER: &str = r"
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'oid', ARGV[2], 'otm', ARGV[3])
+redis.call(ARGV[4], ARGV[5], ARGV[6])
 return redis.call('HINCRBY', KEYS[1], 'over', 1)
 ";
 
@@ -137,9 +139,13 @@ impl RedisStore {
         agent: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<Option<Conversation>> {
-        let args: [&dyn ToRedisArgsDyn; 3] = [&tenant.to_string(), &agent.unwrap_or(""), &at.timestamp_millis()];
-        let version: u64 =
-            self.redis.script(&self.scripts.owners.set_owner, &[self.keys.conversation(id)], &args).await?;
+        let [publish, channel, payload] = self.changed_publication(id);
+        let args: [&dyn ToRedisArgsDyn; 6] =
+            [&tenant.to_string(), &agent.unwrap_or(""), &at.timestamp_millis(), &publish, &channel, &payload];
+        let version =
+            self.redis.script::<u64>(&self.scripts.owners.set_owner, &[self.keys.conversation(id)], &args).await;
+        self.rooms.invalidate(id);
+        let version = version?;
         if version == 0 {
             return Ok(None);
         }

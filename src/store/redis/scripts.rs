@@ -19,8 +19,15 @@ use redis::Script;
 ///       the webhook outbox stream (0: none); its entry field; the entry before the message
 ///       JSON, after it (`crate::wire::OpenEvent`); the Redis server's `run_id` as the node
 ///       knows it (empty: do not check)
-/// Returns `{0}` unknown room, `{1, seq}` appended, `{2, json}` duplicate, `{3, seq}` duplicate
-/// whose original fell out of history.
+/// Returns `{0}` unknown room, `{1, seq, status}` appended (the room's status as the append
+/// found it), `{2, json}` duplicate, `{3, seq}` duplicate whose original fell out of history,
+/// `{4}` closed.
+///
+/// The status is checked and returned here, in the same step as the append, so the post path
+/// can take the rest of the conversation from the node's cache: a room closed, resolved or
+/// snoozed on another node a moment ago refuses (closed) or reopens exactly as if it had been
+/// read, whatever the cache still holds. One `HMGET` reads all the script needs of the room
+/// (exists, status, `run`).
 ///
 /// A seq at or below the floor means Redis went back in time (a failover or a restart from an
 /// older snapshot lost acknowledged writes): the room then starts the fresh epoch and its seq
@@ -36,7 +43,10 @@ use redis::Script;
 /// History is trimmed in batches (once it is 64 over the limit) so that the trimmed messages'
 /// id-index and patch entries can be removed with them.
 const APPEND: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return {0} end
+local cur = redis.call('HMGET', KEYS[1], 'tenant', 'status', 'run')
+if not cur[1] then return {0} end
+local status = cur[2] or 'open'
+if status == 'closed' then return {4} end
 local ob = tonumber(ARGV[13])
 local idem = KEYS[5]
 if ob == 5 then idem = nil end
@@ -52,7 +62,7 @@ local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local floor = tonumber(ARGV[11])
 local run = ARGV[17]
 local was = run
-if run ~= '' then was = redis.call('HGET', KEYS[1], 'run') end
+if run ~= '' then was = cur[3] end
 if seq <= floor then
   seq = floor + 1
   redis.call('HSET', KEYS[1], 'seq', seq, 'epoch', ARGV[12])
@@ -78,7 +88,7 @@ if len > max + 64 then
 end
 if ob > 0 then redis.call('XADD', KEYS[ob], '*', ARGV[14], ARGV[15] .. json .. ARGV[16]) end
 redis.call(ARGV[9], ARGV[8], ARGV[10] .. s .. ' ' .. ARGV[3] .. json .. ARGV[4])
-return {1, seq}
+return {1, seq, status}
 ";
 
 /// A slice of history, each message as last updated (history entries are immutable, so a
@@ -127,18 +137,21 @@ reindex(KEYS[2], KEYS[3], ARGV[5], 'nm', ARGV[7])
 return 1
 ";
 
-/// KEYS: conv, ix, [tfind]. ARGV: tenant, doc, conversation id, name entries. Returns 1
-/// updated, 0 unknown (or another tenant's).
+/// KEYS: conv, ix, [tfind]. ARGV: tenant, doc, conversation id, name entries, then the
+/// `Changed` publication (see `ADD_PARTICIPANT`; timers and name are read by the post path).
+/// Returns 1 updated, 0 unknown (or another tenant's).
 const UPDATE_CONVERSATION: &str = r"
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2])
 reindex(KEYS[2], KEYS[3], ARGV[3], 'nm', ARGV[4])
+redis.call(ARGV[5], ARGV[6], ARGV[7])
 return 1
 ";
 
 /// KEYS: conv, then every other room key (`ix` among them), then [tfind]. ARGV: tenant,
-/// conversation id, the number of room keys, the index of `ix` in KEYS. Unfiles every filter
-/// index entry of the room (one server), then deletes the room. Returns 1 deleted, 0 unknown.
+/// conversation id, the number of room keys, the index of `ix` in KEYS, then the `Changed`
+/// publication (see `ADD_PARTICIPANT`). Unfiles every filter index entry of the room (one
+/// server), then deletes the room. Returns 1 deleted, 0 unknown.
 const DELETE_CONVERSATION: &str = r"
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
 local n = tonumber(ARGV[3])
@@ -149,12 +162,14 @@ if tfind then
   end
 end
 redis.call('DEL', unpack(KEYS, 1, n))
+redis.call(ARGV[5], ARGV[6], ARGV[7])
 return 1
 ";
 
-/// Every participant script ends by publishing `Publication::Members` on the room's channel
+/// Every participant script — and every script that changes the conversation itself (status,
+/// owner, document, deletion) — ends by publishing `Publication::Changed` on the room's channel
 /// (ARGV: `PUBLISH` or `SPUBLISH`, the channel, the payload), in the same step as the change,
-/// so every node's membership cache (`crate::store::MemberCache`) drops the room.
+/// so every node's room cache (`crate::store::RoomCache`) drops the room.
 ///
 /// KEYS: conv, parts, eps, ix, [tfind]. ARGV: participant id, endpoint (`type:target`),
 /// participant JSON, conversation id, its filter index entries, then the publication.
