@@ -36,7 +36,8 @@ const CLOSE_LINGER: Duration = Duration::from_millis(250);
 #[derive(Debug)]
 pub(super) struct Sub {
     pub last_seq: u64,
-    pub participant: Option<Participant>,
+    /// Boxed: a `Participant` is ~300 bytes, and a one-room map holds 4 slots of `Sub`.
+    pub participant: Option<Box<Participant>>,
 }
 
 pub(super) struct Session {
@@ -67,39 +68,69 @@ pub(super) enum End {
     PeerClosed(u16),
 }
 
-pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims, permit: ConnPermit) {
-    let (tx, rx) = mpsc::channel(state.config.ws.queue_len);
-    state.metrics.ws_opened();
-    let mut s = Session {
-        hygiene: Hygiene::new(&state.config.ws, permit),
-        conn: state.hub.next_conn_id(),
-        identity: claims.sub.as_str().into(),
-        ctl: Arc::new(ConnCtl::child_of(&state.shutdown)),
-        state,
-        claims,
-        tx,
-        subs: FxHashMap::default(),
-        socket,
-        bad_frames: 0,
-        stash: None,
-        publisher: None,
-    };
-    let end = s.event_loop(rx).await;
-    s.leave_all().await;
-    let code = match end {
-        End::Close(code) => {
-            let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
-            let _ = tokio::time::timeout(timeout, close_handshake(&mut s.socket, code)).await;
-            code
+/// An authenticated connection about to run its loop. `run` takes it by value and works on
+/// it in place: moving its parts out would store them twice in the connection's task.
+pub(super) struct Opened {
+    s: Session,
+    rx: mpsc::Receiver<Arc<Publication>>,
+    /// An agent's `(tenant, identity)`: available for auto-assignment while connected.
+    agent: Option<(Uuid, String)>,
+}
+
+impl Opened {
+    pub fn new(
+        state: AppState,
+        socket: WebSocket,
+        claims: ClientClaims,
+        permit: ConnPermit,
+        agent: Option<(Uuid, String)>,
+    ) -> Opened {
+        let (tx, rx) = mpsc::channel(state.config.ws.queue_len);
+        state.metrics.ws_opened();
+        let s = Session {
+            hygiene: Hygiene::new(&state.config.ws, permit),
+            conn: state.hub.next_conn_id(),
+            identity: claims.sub.as_str().into(),
+            ctl: Arc::new(ConnCtl::child_of(&state.shutdown)),
+            state,
+            claims,
+            tx,
+            subs: FxHashMap::default(),
+            socket,
+            bad_frames: 0,
+            stash: None,
+            publisher: None,
+        };
+        Opened { s, rx, agent }
+    }
+
+    /// The session's life; the steps after the loop are boxed (see `ws::upgrade`).
+    pub async fn run(mut self) {
+        let end = self.s.event_loop(&mut self.rx).await;
+        Box::pin(self.finish(end)).await
+    }
+
+    async fn finish(&mut self, end: End) {
+        let s = &mut self.s;
+        s.leave_all().await;
+        let code = match end {
+            End::Close(code) => {
+                let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
+                let _ = tokio::time::timeout(timeout, close_handshake(&mut s.socket, code)).await;
+                code
+            }
+            End::PeerClosed(code) => code,
+            End::Gone => 1006, // "abnormal closure": no close frame
+        };
+        s.state.metrics.ws_closed(code);
+        if let Some((tenant, identity)) = &self.agent {
+            s.state.agents.disconnected(*tenant, identity).await;
         }
-        End::PeerClosed(code) => code,
-        End::Gone => 1006, // "abnormal closure": no close frame
-    };
-    s.state.metrics.ws_closed(code);
+    }
 }
 
 impl Session {
-    async fn event_loop(&mut self, mut rx: mpsc::Receiver<Arc<Publication>>) -> End {
+    async fn event_loop(&mut self, rx: &mut mpsc::Receiver<Arc<Publication>>) -> End {
         let mut armed_exp = self.claims.exp;
         let mut deadlines = Deadlines::new(&self.state.config.ws, armed_exp);
         let timer = tokio::time::sleep_until(deadlines.next());
@@ -125,7 +156,7 @@ impl Session {
                         if let Due::Expired = deadlines.fired() {
                             return End::Close(close::TOKEN_EXPIRED);
                         }
-                        if let Some(end) = self.keepalive().await {
+                        if let Some(end) = Box::pin(self.keepalive()).await {
                             return end;
                         }
                         timer.as_mut().reset(deadlines.next());
@@ -154,7 +185,7 @@ impl Session {
                 None => return End::Gone,
                 Some(Err(e)) => return read_error(e),
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(code) = self.on_text(text).await {
+                    if let Some(code) = Box::pin(self.on_text(text)).await {
                         return End::Close(code);
                     }
                     if self.claims.exp != armed_exp {
@@ -266,7 +297,7 @@ impl Session {
                 Publication::Message { room, seq, frame, internal } => {
                     if *internal && !self.claims.sees_internal() {
                         // A private note: this reader's position moves past it, nothing is sent.
-                        self.skip_note(*room, *seq).await?;
+                        Box::pin(self.skip_note(*room, *seq)).await?;
                         wrote = true; // the fill below the note may have written
                         continue;
                     }
@@ -279,13 +310,13 @@ impl Session {
                 continue;
             }
             let Some(frame) = frame else {
-                self.fill_gap(room, last, seq + 1).await?;
+                Box::pin(self.fill_gap(room, last, seq + 1)).await?;
                 wrote = true;
                 continue;
             };
             // If the store cannot be read now, hold `last_seq` below the gap and drop this
             // frame: the next publication or sync marker retries the fill, so nothing is skipped.
-            if seq > last + 1 && !self.fill_gap(room, last, seq).await? {
+            if seq > last + 1 && !Box::pin(self.fill_gap(room, last, seq)).await? {
                 continue;
             }
             self.socket.feed(Message::Text(frame.clone())).await?;
@@ -296,11 +327,11 @@ impl Session {
         }
         // A removed participant's connection leaves the hub too (presence, broker interest).
         for room in removed {
-            self.leave(room).await;
+            Box::pin(self.leave(room)).await;
         }
         // An agent whose room went to another agent stops receiving it.
         for room in revoked {
-            self.leave(room).await;
+            Box::pin(self.leave(room)).await;
             let f = ServerFrame::Unsubscribed { conversation_id: room, reason: "reassigned" };
             self.socket.feed(Message::Text(f.to_text())).await?;
         }
