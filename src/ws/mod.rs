@@ -9,6 +9,7 @@
 mod admission;
 mod commands;
 mod hygiene;
+mod open;
 mod send;
 mod session;
 mod watch;
@@ -70,7 +71,7 @@ pub async fn upgrade(
             // `then` lays the opening steps and the session over the same bytes, so an idle
             // connection pays only for the session loop (see docs/benchmarks.md, "Idle memory").
             let session = opening(state, socket, verdict, permit)
-                .then(|opened| OptionFuture::from(opened.map(session::Opened::run)))
+                .then(|opened| OptionFuture::from(opened.map(open::Opened::run)))
                 .map(drop);
             tasks.track_future(session.instrument(span))
         })
@@ -84,7 +85,7 @@ async fn opening(
     mut socket: WebSocket,
     verdict: Option<Result<ClientClaims, u16>>,
     mut permit: ConnPermit,
-) -> Option<session::Opened> {
+) -> Option<open::Opened> {
     let verdict = match verdict {
         Some(v) => v,
         None => Box::pin(admission::first_frame(&state, &mut socket, &mut permit)).await,
@@ -105,7 +106,7 @@ async fn opening(
             if let Some((tenant, identity)) = &agent {
                 Box::pin(state.agents.connected(&state, *tenant, identity)).await;
             }
-            return Some(session::Opened::new(state, socket, claims, permit, agent));
+            return Some(open::Opened::new(state, socket, claims, permit, agent));
         }
         Ok(_) => close::GOING_AWAY,
         Err(code) => code,

@@ -1,6 +1,7 @@
 //! One connection's life: a single task selecting over the client's frames, the connection's
 //! bounded outbound queue, its kill switch, node shutdown, token expiry (re-armed by `refresh`)
-//! and the keepalive timer; `hygiene` holds the rate limit, keepalive and refresh logic.
+//! and the keepalive timer; `hygiene` holds the rate limit, keepalive and refresh logic, `open`
+//! the session's start and end.
 //!
 //! Delivery keeps a per-room `last_seq`: a publication at or below it is a duplicate (history
 //! replay and live fan-out overlap by design, so no message falls between them) and is dropped;
@@ -21,7 +22,6 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -29,8 +29,6 @@ use uuid::Uuid;
 const WRITE_BATCH: usize = 64;
 /// Consecutive malformed frames tolerated before closing with 1002.
 const MAX_BAD_FRAMES: u32 = 5;
-/// How long a closing session waits for the peer's close reply (see `close_handshake`).
-const CLOSE_LINGER: Duration = Duration::from_millis(250);
 
 /// A room this connection is subscribed to.
 #[derive(Debug)]
@@ -68,26 +66,17 @@ pub(super) enum End {
     PeerClosed(u16),
 }
 
-/// An authenticated connection about to run its loop. `run` takes it by value and works on
-/// it in place: moving its parts out would store them twice in the connection's task.
-pub(super) struct Opened {
-    s: Session,
-    rx: mpsc::Receiver<Arc<Publication>>,
-    /// An agent's `(tenant, identity)`: available for auto-assignment while connected.
-    agent: Option<(Uuid, String)>,
-}
-
-impl Opened {
-    pub fn new(
+impl Session {
+    /// The session of an authenticated connection, with the sending side of its queue.
+    pub(super) fn new(
         state: AppState,
         socket: WebSocket,
         claims: ClientClaims,
         permit: ConnPermit,
-        agent: Option<(Uuid, String)>,
-    ) -> Opened {
-        let (tx, rx) = mpsc::channel(state.config.ws.queue_len);
+        tx: mpsc::Sender<Arc<Publication>>,
+    ) -> Session {
         state.metrics.ws_opened();
-        let s = Session {
+        Session {
             hygiene: Hygiene::new(&state.config.ws, permit),
             conn: state.hub.next_conn_id(),
             identity: claims.sub.as_str().into(),
@@ -100,37 +89,10 @@ impl Opened {
             bad_frames: 0,
             stash: None,
             publisher: None,
-        };
-        Opened { s, rx, agent }
-    }
-
-    /// The session's life; the steps after the loop are boxed (see `ws::upgrade`).
-    pub async fn run(mut self) {
-        let end = self.s.event_loop(&mut self.rx).await;
-        Box::pin(self.finish(end)).await
-    }
-
-    async fn finish(&mut self, end: End) {
-        let s = &mut self.s;
-        s.leave_all().await;
-        let code = match end {
-            End::Close(code) => {
-                let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
-                let _ = tokio::time::timeout(timeout, close_handshake(&mut s.socket, code)).await;
-                code
-            }
-            End::PeerClosed(code) => code,
-            End::Gone => 1006, // "abnormal closure": no close frame
-        };
-        s.state.metrics.ws_closed(code);
-        if let Some((tenant, identity)) = &self.agent {
-            s.state.agents.disconnected(*tenant, identity).await;
         }
     }
-}
 
-impl Session {
-    async fn event_loop(&mut self, rx: &mut mpsc::Receiver<Arc<Publication>>) -> End {
+    pub(super) async fn event_loop(&mut self, rx: &mut mpsc::Receiver<Arc<Publication>>) -> End {
         let mut armed_exp = self.claims.exp;
         let mut deadlines = Deadlines::new(&self.state.config.ws, armed_exp);
         let timer = tokio::time::sleep_until(deadlines.next());
@@ -385,37 +347,13 @@ impl Session {
         self.socket.send(Message::Text(frame)).await
     }
 
-    async fn leave_all(&mut self) {
+    pub(super) async fn leave_all(&mut self) {
         self.unwatch();
         let rooms: Vec<Uuid> = self.subs.keys().copied().collect();
         for room in rooms {
             self.leave(room).await;
         }
     }
-}
-
-/// Sends our close frame, then waits (at most `CLOSE_LINGER`) for the peer's close reply
-/// (RFC 6455 §7.1.1), so the socket is not dropped while our close frame may still be unread.
-///
-/// After a read error (an oversized frame, say) the library ends the stream at once while the
-/// unread rest of the frame stays in the kernel buffer: dropping the socket then sends a TCP
-/// reset, which can destroy the close frame before the peer read it. So when the reply cannot
-/// be read we still linger until the deadline before letting go.
-async fn close_handshake(socket: &mut WebSocket, code: u16) {
-    if socket.send(super::close_message(code)).await.is_err() {
-        return;
-    }
-    let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
-    let wait_reply = async {
-        loop {
-            match socket.recv().await {
-                Some(Ok(Message::Close(_))) => return,
-                None | Some(Err(_)) => return tokio::time::sleep_until(deadline).await,
-                Some(Ok(_)) => {}
-            }
-        }
-    };
-    let _ = tokio::time::timeout_at(deadline, wait_reply).await;
 }
 
 fn read_error(e: axum::Error) -> End {
