@@ -91,6 +91,22 @@ enum Cmd {
         #[arg(long, default_value_t = 17_000)]
         per_node: usize,
     },
+    /// Run only the idle scenario: server RSS per subscribed idle connection (the hub on
+    /// memory, or the baseline with `--baseline`), with the slope from `--from` connections on.
+    Idle {
+        #[arg(long, default_value_t = 19_000)]
+        idle: usize,
+        #[arg(long, default_value_t = 1000)]
+        from: usize,
+        #[arg(long)]
+        baseline: bool,
+        /// Drive an already running hub at this base URL (e.g. one under heaptrack) whose
+        /// process is `--pid`, instead of starting one.
+        #[arg(long, requires = "pid")]
+        url: Option<String>,
+        #[arg(long)]
+        pid: Option<u32>,
+    },
     /// Run only the ingest scenario (memory node, or Redis-backed with `--redis`).
     Ingest {
         #[arg(long)]
@@ -159,6 +175,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bigroom { members, join_secs, rate, redis } => {
             rt.block_on(bigroom_only(members, Duration::from_secs(join_secs), rate, redis))
         }
+        Cmd::Idle { idle, from, baseline, url, pid } => rt.block_on(idle_only(idle, from, baseline, url, pid)),
         Cmd::Ingest { redis, concurrency } => rt.block_on(ingest_only(redis, concurrency)),
         Cmd::Burst { n } => rt.block_on(async {
             let mut r = report::Report::new();
@@ -257,6 +274,27 @@ async fn fanout_only(subscribers: usize, redis: bool, baseline: bool, rates: &[u
     println!("{}", r.markdown());
     let problems = r.problems();
     anyhow::ensure!(problems.is_empty(), "delivery errors: {}", problems.join("; "));
+    Ok(())
+}
+
+async fn idle_only(n: usize, from: usize, baseline: bool, url: Option<String>, pid: Option<u32>) -> anyhow::Result<()> {
+    let node = match url {
+        Some(url) => servers::Proc::external(url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)),
+        None if baseline => servers::baseline().await?,
+        None => scenarios::node(None).await?,
+    };
+    let rss = || pid.map_or_else(|| node.rss_bytes(), servers::rss_of);
+    let i = scenarios::idle_from(&node, !baseline, from, n, rss).await?;
+    let slope = i.slope_bytes_per_connection.map_or("–".into(), |s| format!("{:.2} KiB", s / 1024.0));
+    println!(
+        "idle {}: {} connections, RSS {:.1} → {:.1} MiB, {:.2} KiB per connection, slope from {}: {slope}",
+        if baseline { "baseline" } else { "hub" },
+        i.connections,
+        i.rss_before_mib,
+        i.rss_after_mib,
+        i.bytes_per_connection / 1024.0,
+        i.from,
+    );
     Ok(())
 }
 

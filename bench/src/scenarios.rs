@@ -258,12 +258,21 @@ pub struct Idle {
     pub rss_before_mib: f64,
     pub rss_after_mib: f64,
     pub bytes_per_connection: f64,
+    /// Growth per connection between `from` connections and all of them (the slope: start-up
+    /// allocations and arena growth of the first connections left out); `None` when `from` is 0.
+    pub slope_bytes_per_connection: Option<f64>,
+    pub from: usize,
 }
 
 /// `n` idle, authenticated, subscribed connections; server RSS growth per connection. On the
 /// hub every connection is its own webchat participant with its own room-scoped token, two per
 /// room (1:1 chats, as deployments hold them); the baseline gets the same rooms of two.
 pub async fn idle(node: &Proc, hub: bool, n: usize) -> anyhow::Result<Idle> {
+    idle_from(node, hub, 0, n, || node.rss_bytes()).await
+}
+
+/// As `idle`, also reading RSS (through `rss`) once `from` connections are held.
+pub async fn idle_from(node: &Proc, hub: bool, from: usize, n: usize, rss: impl Fn() -> u64) -> anyhow::Result<Idle> {
     use futures_util::{StreamExt, TryStreamExt};
     let epoch = Instant::now();
     let stop = CancellationToken::new();
@@ -288,13 +297,18 @@ pub async fn idle(node: &Proc, hub: bool, n: usize) -> anyhow::Result<Idle> {
     } else {
         (0..n).map(|i| (format!("idle-{}", i / 2), Target::Baseline { ws_base: node.ws() })).collect()
     };
-    let before = node.rss_bytes();
+    let before = rss();
+    let mut at_from = None;
     let mut peers = Vec::with_capacity(n);
-    for (room, target) in &targets {
+    for (i, (room, target)) in targets.iter().enumerate() {
+        if i == from && from > 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            at_from = Some(rss());
+        }
         peers.push(peer::connect(target, room, false, 1, epoch, stop.clone()).await?);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let after = node.rss_bytes();
+    let after = rss();
     stop.cancel();
     for p in peers {
         let _ = p.done.await;
@@ -304,6 +318,8 @@ pub async fn idle(node: &Proc, hub: bool, n: usize) -> anyhow::Result<Idle> {
         rss_before_mib: before as f64 / 1048576.0,
         rss_after_mib: after as f64 / 1048576.0,
         bytes_per_connection: after.saturating_sub(before) as f64 / n as f64,
+        slope_bytes_per_connection: at_from.map(|a| after.saturating_sub(a) as f64 / (n - from) as f64),
+        from,
     })
 }
 

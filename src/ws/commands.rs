@@ -217,7 +217,7 @@ impl Session {
             participant_id,
             last_read_seq,
         };
-        self.subs.insert(room, Sub { last_seq, participant });
+        self.subs.insert(room, Sub { last_seq, participant: participant.map(Box::new) });
         let notes = self.claims.sees_internal();
         let write = async {
             self.socket.feed(Message::Text(f.to_text())).await?;

@@ -9,16 +9,21 @@
 mod admission;
 mod commands;
 mod hygiene;
+mod open;
 mod send;
 mod session;
 mod watch;
 
 use crate::app::AppState;
+use crate::auth::ClientClaims;
+use crate::limits::ConnPermit;
 use crate::wire::close;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use futures_util::future::OptionFuture;
 use serde::Deserialize;
 use tracing::Instrument;
 
@@ -48,7 +53,7 @@ pub async fn upgrade(
         }
     };
     let token = q.token.or_else(|| admission::protocol_token(&headers));
-    let admission::Admitted { verdict, mut permit } = match admission::admit(&state, &headers, token.as_deref()) {
+    let admission::Admitted { verdict, permit } = match admission::admit(&state, &headers, token.as_deref()) {
         Ok(a) => a,
         Err(refused) => return refused.into_response(),
     };
@@ -61,39 +66,53 @@ pub async fn upgrade(
         .max_frame_size(cfg.max_frame_bytes)
         .write_buffer_size(cfg.write_buffer_bytes)
         .read_buffer_size(cfg.read_buffer_bytes)
-        .on_upgrade(move |mut socket| {
-            let session = async move {
-                let verdict = match verdict {
-                    Some(v) => v,
-                    None => admission::first_frame(&state, &mut socket, &mut permit).await,
-                };
-                // A token of a signed-out session (or a deleted agent) opens nothing.
-                let verdict = match verdict {
-                    Ok(c) => match crate::agents::sessions::alive(&state, &c).await {
-                        Ok(true) => Ok(c),
-                        Ok(false) => Err(close::INVALID_TOKEN),
-                        Err(_) => Err(close::TRY_AGAIN_LATER),
-                    },
-                    Err(code) => Err(code),
-                };
-                match verdict {
-                    Ok(claims) if !state.shutdown.is_cancelled() => {
-                        // An agent with an open connection is available for auto-assignment.
-                        let agent = claims.is_agent().then(|| (claims.tid, claims.sub.clone()));
-                        if let Some((tenant, identity)) = &agent {
-                            state.agents.connected(&state, *tenant, identity).await;
-                        }
-                        session::run(state.clone(), socket, claims, permit).await;
-                        if let Some((tenant, identity)) = &agent {
-                            state.agents.disconnected(*tenant, identity).await;
-                        }
-                    }
-                    Ok(_) => close_now(socket, close::GOING_AWAY).await,
-                    Err(code) => close_now(socket, code).await,
-                }
-            };
+        .on_upgrade(move |socket| {
+            // The task is as big as its largest state, held for the connection's whole life.
+            // `then` lays the opening steps and the session over the same bytes, so an idle
+            // connection pays only for the session loop (see docs/benchmarks.md, "Idle memory").
+            let session = opening(state, socket, verdict, permit)
+                .then(|opened| OptionFuture::from(opened.map(open::Opened::run)))
+                .map(drop);
             tasks.track_future(session.instrument(span))
         })
+}
+
+/// Everything before the session loop: the `auth` frame (when the token was not in the
+/// upgrade), the sign-in session check, and the agent's availability; `None` when the socket
+/// was closed instead. Rare steps are boxed so they do not size the task.
+async fn opening(
+    state: AppState,
+    mut socket: WebSocket,
+    verdict: Option<Result<ClientClaims, u16>>,
+    mut permit: ConnPermit,
+) -> Option<open::Opened> {
+    let verdict = match verdict {
+        Some(v) => v,
+        None => Box::pin(admission::first_frame(&state, &mut socket, &mut permit)).await,
+    };
+    // A token of a signed-out session (or a deleted agent) opens nothing.
+    let verdict = match verdict {
+        Ok(c) => match Box::pin(crate::agents::sessions::alive(&state, &c)).await {
+            Ok(true) => Ok(c),
+            Ok(false) => Err(close::INVALID_TOKEN),
+            Err(_) => Err(close::TRY_AGAIN_LATER),
+        },
+        Err(code) => Err(code),
+    };
+    let code = match verdict {
+        Ok(claims) if !state.shutdown.is_cancelled() => {
+            // An agent with an open connection is available for auto-assignment.
+            let agent = claims.is_agent().then(|| (claims.tid, claims.sub.clone()));
+            if let Some((tenant, identity)) = &agent {
+                Box::pin(state.agents.connected(&state, *tenant, identity)).await;
+            }
+            return Some(open::Opened::new(state, socket, claims, permit, agent));
+        }
+        Ok(_) => close::GOING_AWAY,
+        Err(code) => code,
+    };
+    Box::pin(close_now(socket, code)).await;
+    None
 }
 
 async fn close_now(mut socket: WebSocket, code: u16) {

@@ -164,13 +164,14 @@ impl Session {
     /// else authorized now (operator tokens join as a chat participant on their first send).
     async fn author(&mut self, room: Uuid) -> Result<Participant, Error> {
         // Agents are re-checked on every burst: the room may have been assigned elsewhere.
-        let cached = self.subs.get(&room).and_then(|s| s.participant.clone()).filter(|_| !self.claims.is_agent());
+        let cached =
+            self.subs.get(&room).and_then(|s| s.participant.as_deref().cloned()).filter(|_| !self.claims.is_agent());
         let participant = match cached {
             Some(p) => p,
             None => crate::agents::token_writer(&self.state, &self.claims, room).await?,
         };
         if let Some(sub) = self.subs.get_mut(&room) {
-            sub.participant = Some(participant.clone());
+            sub.participant = Some(Box::new(participant.clone()));
         }
         Ok(participant)
     }

@@ -1,6 +1,7 @@
 //! One connection's life: a single task selecting over the client's frames, the connection's
 //! bounded outbound queue, its kill switch, node shutdown, token expiry (re-armed by `refresh`)
-//! and the keepalive timer; `hygiene` holds the rate limit, keepalive and refresh logic.
+//! and the keepalive timer; `hygiene` holds the rate limit, keepalive and refresh logic, `open`
+//! the session's start and end.
 //!
 //! Delivery keeps a per-room `last_seq`: a publication at or below it is a duplicate (history
 //! replay and live fan-out overlap by design, so no message falls between them) and is dropped;
@@ -21,7 +22,6 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -29,14 +29,13 @@ use uuid::Uuid;
 const WRITE_BATCH: usize = 64;
 /// Consecutive malformed frames tolerated before closing with 1002.
 const MAX_BAD_FRAMES: u32 = 5;
-/// How long a closing session waits for the peer's close reply (see `close_handshake`).
-const CLOSE_LINGER: Duration = Duration::from_millis(250);
 
 /// A room this connection is subscribed to.
 #[derive(Debug)]
 pub(super) struct Sub {
     pub last_seq: u64,
-    pub participant: Option<Participant>,
+    /// Boxed: a `Participant` is ~300 bytes, and a one-room map holds 4 slots of `Sub`.
+    pub participant: Option<Box<Participant>>,
 }
 
 pub(super) struct Session {
@@ -67,39 +66,33 @@ pub(super) enum End {
     PeerClosed(u16),
 }
 
-pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims, permit: ConnPermit) {
-    let (tx, rx) = mpsc::channel(state.config.ws.queue_len);
-    state.metrics.ws_opened();
-    let mut s = Session {
-        hygiene: Hygiene::new(&state.config.ws, permit),
-        conn: state.hub.next_conn_id(),
-        identity: claims.sub.as_str().into(),
-        ctl: Arc::new(ConnCtl::child_of(&state.shutdown)),
-        state,
-        claims,
-        tx,
-        subs: FxHashMap::default(),
-        socket,
-        bad_frames: 0,
-        stash: None,
-        publisher: None,
-    };
-    let end = s.event_loop(rx).await;
-    s.leave_all().await;
-    let code = match end {
-        End::Close(code) => {
-            let timeout = Duration::from_millis(s.state.config.ws.close_timeout_ms);
-            let _ = tokio::time::timeout(timeout, close_handshake(&mut s.socket, code)).await;
-            code
-        }
-        End::PeerClosed(code) => code,
-        End::Gone => 1006, // "abnormal closure": no close frame
-    };
-    s.state.metrics.ws_closed(code);
-}
-
 impl Session {
-    async fn event_loop(&mut self, mut rx: mpsc::Receiver<Arc<Publication>>) -> End {
+    /// The session of an authenticated connection, with the sending side of its queue.
+    pub(super) fn new(
+        state: AppState,
+        socket: WebSocket,
+        claims: ClientClaims,
+        permit: ConnPermit,
+        tx: mpsc::Sender<Arc<Publication>>,
+    ) -> Session {
+        state.metrics.ws_opened();
+        Session {
+            hygiene: Hygiene::new(&state.config.ws, permit),
+            conn: state.hub.next_conn_id(),
+            identity: claims.sub.as_str().into(),
+            ctl: Arc::new(ConnCtl::child_of(&state.shutdown)),
+            state,
+            claims,
+            tx,
+            subs: FxHashMap::default(),
+            socket,
+            bad_frames: 0,
+            stash: None,
+            publisher: None,
+        }
+    }
+
+    pub(super) async fn event_loop(&mut self, rx: &mut mpsc::Receiver<Arc<Publication>>) -> End {
         let mut armed_exp = self.claims.exp;
         let mut deadlines = Deadlines::new(&self.state.config.ws, armed_exp);
         let timer = tokio::time::sleep_until(deadlines.next());
@@ -125,7 +118,7 @@ impl Session {
                         if let Due::Expired = deadlines.fired() {
                             return End::Close(close::TOKEN_EXPIRED);
                         }
-                        if let Some(end) = self.keepalive().await {
+                        if let Some(end) = Box::pin(self.keepalive()).await {
                             return end;
                         }
                         timer.as_mut().reset(deadlines.next());
@@ -154,7 +147,7 @@ impl Session {
                 None => return End::Gone,
                 Some(Err(e)) => return read_error(e),
                 Some(Ok(Message::Text(text))) => {
-                    if let Some(code) = self.on_text(text).await {
+                    if let Some(code) = Box::pin(self.on_text(text)).await {
                         return End::Close(code);
                     }
                     if self.claims.exp != armed_exp {
@@ -266,7 +259,7 @@ impl Session {
                 Publication::Message { room, seq, frame, internal } => {
                     if *internal && !self.claims.sees_internal() {
                         // A private note: this reader's position moves past it, nothing is sent.
-                        self.skip_note(*room, *seq).await?;
+                        Box::pin(self.skip_note(*room, *seq)).await?;
                         wrote = true; // the fill below the note may have written
                         continue;
                     }
@@ -279,13 +272,13 @@ impl Session {
                 continue;
             }
             let Some(frame) = frame else {
-                self.fill_gap(room, last, seq + 1).await?;
+                Box::pin(self.fill_gap(room, last, seq + 1)).await?;
                 wrote = true;
                 continue;
             };
             // If the store cannot be read now, hold `last_seq` below the gap and drop this
             // frame: the next publication or sync marker retries the fill, so nothing is skipped.
-            if seq > last + 1 && !self.fill_gap(room, last, seq).await? {
+            if seq > last + 1 && !Box::pin(self.fill_gap(room, last, seq)).await? {
                 continue;
             }
             self.socket.feed(Message::Text(frame.clone())).await?;
@@ -296,11 +289,11 @@ impl Session {
         }
         // A removed participant's connection leaves the hub too (presence, broker interest).
         for room in removed {
-            self.leave(room).await;
+            Box::pin(self.leave(room)).await;
         }
         // An agent whose room went to another agent stops receiving it.
         for room in revoked {
-            self.leave(room).await;
+            Box::pin(self.leave(room)).await;
             let f = ServerFrame::Unsubscribed { conversation_id: room, reason: "reassigned" };
             self.socket.feed(Message::Text(f.to_text())).await?;
         }
@@ -354,37 +347,13 @@ impl Session {
         self.socket.send(Message::Text(frame)).await
     }
 
-    async fn leave_all(&mut self) {
+    pub(super) async fn leave_all(&mut self) {
         self.unwatch();
         let rooms: Vec<Uuid> = self.subs.keys().copied().collect();
         for room in rooms {
             self.leave(room).await;
         }
     }
-}
-
-/// Sends our close frame, then waits (at most `CLOSE_LINGER`) for the peer's close reply
-/// (RFC 6455 §7.1.1), so the socket is not dropped while our close frame may still be unread.
-///
-/// After a read error (an oversized frame, say) the library ends the stream at once while the
-/// unread rest of the frame stays in the kernel buffer: dropping the socket then sends a TCP
-/// reset, which can destroy the close frame before the peer read it. So when the reply cannot
-/// be read we still linger until the deadline before letting go.
-async fn close_handshake(socket: &mut WebSocket, code: u16) {
-    if socket.send(super::close_message(code)).await.is_err() {
-        return;
-    }
-    let deadline = tokio::time::Instant::now() + CLOSE_LINGER;
-    let wait_reply = async {
-        loop {
-            match socket.recv().await {
-                Some(Ok(Message::Close(_))) => return,
-                None | Some(Err(_)) => return tokio::time::sleep_until(deadline).await,
-                Some(Ok(_)) => {}
-            }
-        }
-    };
-    let _ = tokio::time::timeout_at(deadline, wait_reply).await;
 }
 
 fn read_error(e: axum::Error) -> End {
