@@ -5,7 +5,8 @@
 //! It owns nothing but the registries it delivers to: the hub (room subscribers), the
 //! watchers (tenant-wide conversation lists) and the node's membership cache, which it keeps
 //! current: membership changes (`Publication::Members`) invalidate it, and the brokers tell it
-//! which rooms they are certain to hear every change of (`room_live`, `room_dead`, `all_offline`). Every call is synchronous and non-blocking:
+//! which rooms they are certain to hear every change of (`room_live`, `room_dead`, `all_offline`).
+//! An ended sign-in session (`session_ended`) closes its connections here. Every call is synchronous and non-blocking:
 //! fan-out is `try_send` into bounded queues, and a full queue closes that one connection.
 
 use crate::hub::Hub;
@@ -35,6 +36,11 @@ impl Handler {
             return self.members.invalidate(room);
         }
         self.hub.fanout(p);
+    }
+
+    /// Sign-in session `sid` ended (on any node): its connections on this node close (4001).
+    pub fn session_ended(&self, sid: &str) {
+        self.hub.sessions().end(sid);
     }
 
     /// The broker now hears every publication of `room`: its membership may be cached.

@@ -12,6 +12,7 @@
 //! broadcast for in-process observers (webhooks do not read it). While this node has conversation watchers
 //! of a tenant (`crate::watch`), the control task also subscribes to that tenant's event
 //! channel and hands what arrives — this node's events and every other node's — to them.
+//! Ended sign-in sessions go out on `P:sessions:ended`, which every node always listens to.
 
 mod control;
 mod link;
@@ -98,6 +99,12 @@ impl Broker for RedisBroker {
         // Different slots on a cluster, so two commands; sent together they share a round trip.
         let (a, b) = tokio::join!(publish, self.redis.query::<()>(&xadd));
         a.and(b)
+    }
+
+    async fn end_session(&self, sid: &str) -> Result<()> {
+        // Every node's control task listens on this channel from the moment it connects.
+        let publish = self.redis.publish_command();
+        self.redis.query::<()>(cmd(publish).arg(self.keys.sessions_channel()).arg(sid)).await
     }
 
     fn room_interest(&self, room: Uuid) {

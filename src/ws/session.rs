@@ -84,7 +84,9 @@ pub(super) async fn run(state: AppState, socket: WebSocket, claims: ClientClaims
         stash: None,
         publisher: None,
     };
+    s.hold_session().await;
     let end = s.event_loop(rx).await;
+    s.release_session();
     s.leave_all().await;
     let code = match end {
         End::Close(code) => {

@@ -7,6 +7,7 @@
 mod common;
 
 mod agent_accounts;
+mod agent_assign;
 mod agent_inbox;
 mod agents;
 mod auth;
@@ -42,6 +43,7 @@ mod presence;
 mod redis_backend;
 mod rest_api;
 mod retention;
+mod session_sockets;
 mod status;
 mod webhooks;
 mod widget;

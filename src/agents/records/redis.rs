@@ -1,11 +1,13 @@
 //! [`Records`] on Redis: namespace `ns` is the HASH `P:rec:<ns>`. Every operation touches that
-//! one key (cluster-safe); the compare-and-set steps are short Lua scripts. Layout in
+//! one key (cluster-safe); the compare-and-set steps are short Lua scripts; a namespace's
+//! deadline is its key's TTL (`PEXPIREAT`). Layout in
 //! `docs/redis.md`.
 
 use super::Records;
 use crate::error::Result;
 use crate::redis::RedisClient;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use redis::{Script, cmd};
 
 const SWAP: &str = r#"
@@ -110,5 +112,9 @@ impl Records for RedisRecords {
 
     async fn clear(&self, ns: &str) -> Result<()> {
         self.redis.query(cmd("DEL").arg(self.key(ns))).await
+    }
+
+    async fn expire_at(&self, ns: &str, at: DateTime<Utc>) -> Result<()> {
+        self.redis.query(cmd("PEXPIREAT").arg(self.key(ns)).arg(at.timestamp_millis().max(1))).await
     }
 }
