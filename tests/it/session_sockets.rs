@@ -71,7 +71,7 @@ async fn an_ended_session_closes_its_open_sockets() {
         // A role change ends every session of the agent.
         let (s3, s4) = (sign_in(&srv, "ann@example.com", PASSWORD).await.1, sign_in(&srv, "ann@example.com", PASSWORD).await.1);
         let (mut w3, mut w4) = (live_socket(&srv, &s3, &room).await, live_socket(&srv, &s4, &room).await);
-        let (s, v) = op.put(&format!("/v1.0/agents/{ann_id}"), json!({"role": "admin"})).await;
+        let (s, v) = op.call(reqwest::Method::PATCH, &format!("/v1.0/agents/{ann_id}"), Some(json!({"role": "admin"}))).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!((w3.close_code().await, w4.close_code().await), (4001, 4001), "{backend:?}: role change");
 
