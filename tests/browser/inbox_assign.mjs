@@ -116,7 +116,7 @@ async function main() {
     const benSees = (await listed(ben)).find((r) => r.id === parcel.id);
     assert(benSees.owner === 'You', `Ben's list shows it as his: ${JSON.stringify(benSees)}`);
     assert((await rest('GET', `/conversations/${parcel.id}`)).owner_id === 'ben', 'assigned to Ben on the server');
-    log('ann gave it to Ben: it left her list; his Mine went to 2 (server counts)');
+    log('ann gave it to Ben: her counts went to 0, his Mine to 2 (server counts), both lists show the new owner');
 
     run.step = 'an admin turns desktop notifications on';
     const admin = await open('admin', async (ctx) => {
