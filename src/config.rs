@@ -392,9 +392,9 @@ impl Config {
 }
 
 mod media;
-mod validate;
+pub(crate) mod validate;
 
-pub use {media::{MediaBackend, MediaConfig, S3Config}, validate::MAX_REFRESH_TTL_SECS};
+pub use media::{MediaBackend, MediaConfig, S3Config};
 
 #[cfg(test)]
 mod tests;

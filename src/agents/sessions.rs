@@ -192,7 +192,7 @@ async fn issue(state: &AppState, a: &Account, family: String) -> Result<Issued> 
 /// `auth.refresh_ttl_secs`.
 fn refresh_ttl(state: &AppState) -> Duration {
     // At most ten years (checked with the config).
-    Duration::seconds(state.config.auth.refresh_ttl_secs.min(crate::config::MAX_REFRESH_TTL_SECS) as i64)
+    Duration::seconds(state.config.auth.refresh_ttl_secs.min(crate::config::validate::MAX_REFRESH_TTL_SECS) as i64)
 }
 
 /// Rotates `refresh_token`: the account and a new pair. A used token kills its family (401).

@@ -34,7 +34,8 @@ async fn an_agent_assigns_to_itself_a_colleague_or_nobody() {
         let op = srv.api(KEY_A);
         let ann_session = signed_up(&srv, KEY_A, "ann@example.com", "agent").await;
         let ben_session = signed_up(&srv, KEY_A, "ben@example.com", "agent").await;
-        let (ann, ben) = (srv.api(ann_session["token"].as_str().unwrap()), srv.api(ben_session["token"].as_str().unwrap()));
+        let (ann, ben) =
+            (srv.api(ann_session["token"].as_str().unwrap()), srv.api(ben_session["token"].as_str().unwrap()));
         let gone = signed_up(&srv, KEY_A, "gone@example.com", "agent").await;
         assert_eq!(op.delete(&format!("/v1.0/agents/{}", gone["agent"]["id"].as_str().unwrap())).await.0, 204);
         signed_up(&srv, KEY_B, "other@example.com", "agent").await;
@@ -54,7 +55,7 @@ async fn an_agent_assigns_to_itself_a_colleague_or_nobody() {
         let v = put(&ann, &free, json!({"owner_type": "agent", "owner_id": "ann"})).await;
         assert_eq!((v.0, v.1["owner_id"].as_str()), (200, Some("ann")), "{backend:?}: {v:?}");
         assert_eq!(assigned(&mut watcher).await["owner_id"], "ann");
-        assert_eq!(ids(&ann.get("/v1.0/conversations?owner_id=ann").await.1), [free.clone()]);
+        assert_eq!(ids(&ann.get("/v1.0/conversations?owner_id=ann").await.1), [free.as_str()]);
 
         // Not to an identity without an account of this tenant; nothing changes.
         for who in ["nobody", "gone", "other"] {
@@ -62,7 +63,9 @@ async fn an_agent_assigns_to_itself_a_colleague_or_nobody() {
             assert_eq!(code(&v), (422, Some("unknown_agent")), "{backend:?} {who}: {v:?}");
         }
         // Nor anything but the status and the owner, even with an owner change.
-        for body in [json!({"name": "mine now"}), json!({"owner_id": "ben", "metadata": {}}), json!({"timers": {}}), json!({})] {
+        for body in
+            [json!({"name": "mine now"}), json!({"owner_id": "ben", "metadata": {}}), json!({"timers": {}}), json!({})]
+        {
             let v = put(&ann, &free, body.clone()).await;
             assert_eq!(code(&v), (403, Some("forbidden")), "{body}: {v:?}");
         }
@@ -71,15 +74,25 @@ async fn an_agent_assigns_to_itself_a_colleague_or_nobody() {
         // To a colleague, with a status: the colleague's Mine list and counts gain it, the
         // giver loses access.
         let v = put(&ann, &free, json!({"owner_id": "ben", "status": "pending"})).await;
-        assert_eq!((v.0, v.1["owner_id"].as_str(), v.1["status"].as_str()), (200, Some("ben"), Some("pending")), "{v:?}");
+        assert_eq!(
+            (v.0, v.1["owner_id"].as_str(), v.1["status"].as_str()),
+            (200, Some("ben"), Some("pending")),
+            "{v:?}"
+        );
         assert_eq!(assigned(&mut watcher).await["owner_id"], "ben");
-        assert_eq!(ids(&ben.get("/v1.0/conversations?owner_id=ben").await.1), [bens.clone(), free.clone()], "newest first");
+        assert_eq!(
+            ids(&ben.get("/v1.0/conversations?owner_id=ben").await.1),
+            [bens.clone(), free.clone()],
+            "newest first"
+        );
         let counts = ben.get("/v1.0/conversations/counts?owner_id=ben").await.1;
         assert_eq!((counts["mine"].as_u64(), counts["unassigned"].as_u64()), (Some(2), Some(0)), "{counts}");
         assert_eq!(ann.get(&format!("/v1.0/conversations/{free}")).await.0, 403);
 
         // A colleague's conversation stays out of reach: neither taken nor unassigned.
-        for body in [json!({"owner_id": "ann"}), json!({"owner_type": null, "owner_id": null}), json!({"status": "resolved"})] {
+        for body in
+            [json!({"owner_id": "ann"}), json!({"owner_type": null, "owner_id": null}), json!({"status": "resolved"})]
+        {
             assert_eq!(code(&put(&ann, &bens, body.clone()).await), (403, Some("forbidden")), "{body}");
         }
 
@@ -87,7 +100,7 @@ async fn an_agent_assigns_to_itself_a_colleague_or_nobody() {
         let v = put(&ben, &free, json!({"owner_type": null, "owner_id": null})).await;
         assert_eq!((v.0, &v.1["owner_id"]), (200, &Value::Null), "{v:?}");
         assert_eq!(assigned(&mut watcher).await["owner_id"], Value::Null);
-        assert_eq!(ids(&ann.get("/v1.0/conversations?owner_id=none").await.1), [free.clone()]);
+        assert_eq!(ids(&ann.get("/v1.0/conversations?owner_id=none").await.1), [free.as_str()]);
         // A bad owner shape is still 422 `invalid_owner`, for agents too.
         let v = put(&ann, &free, json!({"owner_type": "team", "owner_id": "ben"})).await;
         assert_eq!(code(&v), (422, Some("invalid_owner")));

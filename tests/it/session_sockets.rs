@@ -69,9 +69,11 @@ async fn an_ended_session_closes_its_open_sockets() {
         assert_eq!(other.close_code().await, 4001, "{backend:?}: reuse");
 
         // A role change ends every session of the agent.
-        let (s3, s4) = (sign_in(&srv, "ann@example.com", PASSWORD).await.1, sign_in(&srv, "ann@example.com", PASSWORD).await.1);
+        let (s3, s4) =
+            (sign_in(&srv, "ann@example.com", PASSWORD).await.1, sign_in(&srv, "ann@example.com", PASSWORD).await.1);
         let (mut w3, mut w4) = (live_socket(&srv, &s3, &room).await, live_socket(&srv, &s4, &room).await);
-        let (s, v) = op.call(reqwest::Method::PATCH, &format!("/v1.0/agents/{ann_id}"), Some(json!({"role": "admin"}))).await;
+        let (s, v) =
+            op.call(reqwest::Method::PATCH, &format!("/v1.0/agents/{ann_id}"), Some(json!({"role": "admin"}))).await;
         assert_eq!(s, 200, "{v}");
         assert_eq!((w3.close_code().await, w4.close_code().await), (4001, 4001), "{backend:?}: role change");
 
@@ -151,7 +153,8 @@ async fn the_records_of_expired_sessions_are_swept() {
         if backend == Backend::Redis {
             let mut c = srv.redis.as_ref().unwrap().connection().await;
             for n in &ns {
-                let ttl: i64 = redis::cmd("PTTL").arg(format!("switchboard:rec:{n}")).query_async(&mut c).await.unwrap();
+                let ttl: i64 =
+                    redis::cmd("PTTL").arg(format!("switchboard:rec:{n}")).query_async(&mut c).await.unwrap();
                 assert!(ttl > 0 && ttl <= 2000, "{n} has the refresh lifetime as its TTL: {ttl}");
             }
         }
@@ -169,13 +172,13 @@ async fn the_records_of_expired_sessions_are_swept() {
             }
         })
         .await;
-        let (s, v) = srv.api("").post("/v1.0/sessions/refresh", json!({"refresh_token": second["refresh_token"]})).await;
+        let (s, v) =
+            srv.api("").post("/v1.0/sessions/refresh", json!({"refresh_token": second["refresh_token"]})).await;
         assert_eq!((s, v["error"]["code"].as_str()), (401, Some("invalid_refresh")), "{backend:?}");
         assert_eq!(srv.api(token(&second)).get("/v1.0/conversations").await.0, 401, "the session's access token died");
         if backend == Backend::Redis {
             let mut c = srv.redis.as_ref().unwrap().connection().await;
-            let keys: Vec<String> =
-                redis::cmd("KEYS").arg("switchboard:rec:*ess*").query_async(&mut c).await.unwrap();
+            let keys: Vec<String> = redis::cmd("KEYS").arg("switchboard:rec:*ess*").query_async(&mut c).await.unwrap();
             let refresh: Vec<String> =
                 redis::cmd("KEYS").arg("switchboard:rec:refresh:*").query_async(&mut c).await.unwrap();
             assert!(keys.is_empty() && refresh.is_empty(), "no session or refresh key is left: {keys:?} {refresh:?}");

@@ -129,7 +129,7 @@ impl Records for MemoryRecords {
 
     async fn expire_at(&self, ns: &str, at: DateTime<Utc>) -> Result<()> {
         let mut g = self.lock();
-        if !g.spaces.get(ns).is_some_and(|m| !m.is_empty()) {
+        if g.spaces.get(ns).is_none_or(|m| m.is_empty()) {
             return Ok(());
         }
         g.deadline_of.insert(ns.to_string(), at);
