@@ -11,7 +11,8 @@
 // script (records title, body and tag, then calls the real one) turns desktop notifications on:
 // a customer's message in an Unassigned conversation gives exactly one notification naming the
 // sender with the text; one in another agent's conversation (All only) gives none; and with the
-// setting off, none.
+// setting off, none. Last, deleting Ben ends his session: his open page's WebSocket closes
+// with 4001 and the page goes back to the sign-in, saying so.
 
 import { WAIT, anonClient, assert, expectCounts, expectList, launch, listed, restClient, runner, signIn, signInPassword, watchConsole } from './lib.mjs';
 
@@ -73,18 +74,20 @@ async function main() {
 
   const browser = await launch();
   const contexts = [];
-  const open = async (who, setup) => {
+  // Ben's session is ended on purpose at the end: his page's refused refresh is expected then.
+  let benEnded = false;
+  const open = async (who, setup, expected) => {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     contexts.push(ctx);
     if (setup) await setup(ctx);
     const page = await ctx.newPage();
-    watchConsole(page, who, errors);
+    watchConsole(page, who, errors, expected);
     return page;
   };
   try {
     run.step = 'two agents sign in with email and password';
     const ann = await open('ann');
-    const ben = await open('ben');
+    const ben = await open('ben', null, (t) => benEnded && t.includes('401'));
     await signInPassword(ann, base, 'ann@example.com', PASSWORD, 'ann');
     await signInPassword(ben, base, 'ben@example.com', PASSWORD, 'ben');
     await expectList(ann, ['Where is my parcel'], 'ann');
@@ -174,6 +177,14 @@ async function main() {
     got = await notes(admin);
     assert(JSON.stringify(got.map((n) => n.body)) === JSON.stringify(['Can I return the blue one?', 'And the red one?', 'Back again']), `nothing while off: ${JSON.stringify(got)}`);
     log('notifications: one per Unassigned message, none for Ben\'s conversation, none while off');
+
+    run.step = "an agent deleted: its open page's WebSocket closes (4001) and the page asks to sign in";
+    const benId = (await rest('GET', '/agents')).result.find((a) => a.identity === 'ben').id;
+    benEnded = true;
+    await rest('DELETE', `/agents/${benId}`);
+    await ben.locator('#login-email').waitFor({ timeout: WAIT });
+    await ben.locator('#password-error', { hasText: 'Your session has ended' }).waitFor({ timeout: WAIT });
+    log('Ben deleted: his page went back to the sign-in with "Your session has ended"');
 
     run.step = 'console errors';
     assert(!errors.length, `console errors:\n  ${errors.join('\n  ')}`);
