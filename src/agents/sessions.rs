@@ -147,8 +147,10 @@ pub async fn start(state: &AppState, a: &Account) -> Result<Issued> {
         }
     }
     let f = serde_json::to_string(&Family { tenant: a.tenant_id, agent: a.id }).unwrap_or_default();
-    r.put(&ns_session(&family), ONE, &f).await?;
-    r.put(&agent_ns, &family, "1").await?;
+    // Never without a deadline; `issue` moves it to its refresh token's expiry.
+    let until = crate::model::now() + refresh_ttl(state);
+    r.put_until(&ns_session(&family), ONE, &f, until).await?;
+    r.put_until(&agent_ns, &family, "1", until).await?;
     issue(state, a, family).await
 }
 
@@ -165,9 +167,8 @@ async fn issue(state: &AppState, a: &Account, family: String) -> Result<Issued> 
     };
     let r = &*state.records;
     let ns = ns_refresh(&hash_api_key(&refresh_token));
-    r.put(&ns, ONE, &serde_json::to_string(&rec).unwrap_or_default()).await?;
     // The token, its family and the agent's list all last until the newest token expires.
-    r.expire_at(&ns, refresh_expires_at).await?;
+    r.put_until(&ns, ONE, &serde_json::to_string(&rec).unwrap_or_default(), refresh_expires_at).await?;
     r.expire_at(&ns_session(&family), refresh_expires_at).await?;
     r.expire_at(&ns_agent_sessions(a.tenant_id, a.id), refresh_expires_at).await?;
     let now = Utc::now().timestamp() as u64;

@@ -23,6 +23,16 @@ struct Inner {
 }
 
 impl Inner {
+    /// Gives a namespace that holds something the deadline `at` (a past one removes it now).
+    fn expire_at(&mut self, ns: &str, at: DateTime<Utc>) {
+        if self.spaces.get(ns).is_none_or(|m| m.is_empty()) {
+            return;
+        }
+        self.deadline_of.insert(ns.to_string(), at);
+        self.deadlines.insert((at, ns.to_string()));
+        self.sweep(Utc::now());
+    }
+
     /// Drops every namespace whose deadline has passed.
     fn sweep(&mut self, now: DateTime<Utc>) {
         while let Some((at, ns)) = self.deadlines.first().cloned().filter(|(at, _)| *at <= now) {
@@ -128,13 +138,14 @@ impl Records for MemoryRecords {
     }
 
     async fn expire_at(&self, ns: &str, at: DateTime<Utc>) -> Result<()> {
+        self.lock().expire_at(ns, at);
+        Ok(())
+    }
+
+    async fn put_until(&self, ns: &str, key: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
         let mut g = self.lock();
-        if g.spaces.get(ns).is_none_or(|m| m.is_empty()) {
-            return Ok(());
-        }
-        g.deadline_of.insert(ns.to_string(), at);
-        g.deadlines.insert((at, ns.to_string()));
-        g.sweep(Utc::now());
+        g.spaces.entry(ns.to_string()).or_default().insert(key.to_string(), value.to_string());
+        g.expire_at(ns, at);
         Ok(())
     }
 }
@@ -178,5 +189,9 @@ mod tests {
         assert_eq!(r.get("moved", "k").await.unwrap().as_deref(), Some("1"), "the later deadline replaced the first");
         r.expire_at("kept", Utc::now() - chrono::Duration::seconds(1)).await.unwrap();
         assert_eq!(r.get("kept", "k").await.unwrap(), None, "a deadline in the past removes at once");
+        r.put_until("both", "k", "1", Utc::now() + chrono::Duration::milliseconds(50)).await.unwrap();
+        assert_eq!(r.get("both", "k").await.unwrap().as_deref(), Some("1"));
+        tokio::time::sleep(std::time::Duration::from_millis(120)).await;
+        assert_eq!(r.get("both", "k").await.unwrap(), None, "put_until writes with its deadline");
     }
 }

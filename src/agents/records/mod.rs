@@ -47,4 +47,7 @@ pub trait Records: Send + Sync + 'static {
     /// Makes the whole namespace go at `at` (replacing an earlier deadline). A namespace that
     /// holds nothing is left alone; later writes keep the deadline, `clear` drops it.
     async fn expire_at(&self, ns: &str, at: DateTime<Utc>) -> Result<()>;
+    /// `put`, then `expire_at(ns, at)`, in one step: the namespace never holds the value
+    /// without a deadline.
+    async fn put_until(&self, ns: &str, key: &str, value: &str, at: DateTime<Utc>) -> Result<()>;
 }

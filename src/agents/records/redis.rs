@@ -37,6 +37,12 @@ if n > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return ARGV[2] end
 return tostring(cur)
 "#;
 
+const PUT_UNTIL: &str = r#"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+"#;
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct RedisRecords {
@@ -46,6 +52,7 @@ pub struct RedisRecords {
     remove: Script,
     remove_if: Script,
     raise: Script,
+    put_until: Script,
 }
 
 impl RedisRecords {
@@ -57,6 +64,7 @@ impl RedisRecords {
             remove: Script::new(REMOVE),
             remove_if: Script::new(REMOVE_IF),
             raise: Script::new(RAISE),
+            put_until: Script::new(PUT_UNTIL),
         }
     }
 
@@ -116,5 +124,11 @@ impl Records for RedisRecords {
 
     async fn expire_at(&self, ns: &str, at: DateTime<Utc>) -> Result<()> {
         self.redis.query(cmd("PEXPIREAT").arg(self.key(ns)).arg(at.timestamp_millis().max(1))).await
+    }
+
+    async fn put_until(&self, ns: &str, key: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+        let at = at.timestamp_millis().max(1).to_string();
+        let _: i64 = self.redis.script(&self.put_until, &[self.key(ns)], &[&key, &value, &at.as_str()]).await?;
+        Ok(())
     }
 }
