@@ -140,6 +140,13 @@ impl Session {
         if self.hygiene.last_seen.elapsed() >= Duration::from_secs(cfg.idle_timeout_secs) {
             return Some(End::Close(close::IDLE_TIMEOUT));
         }
+        // Backstop for a lost "session ended" signal (a broker outage): a sign-in's connection
+        // checks its session at every ping (an error keeps it: the store may be reconnecting).
+        if self.claims.sid.is_some()
+            && matches!(crate::agents::sessions::alive(&self.state, &self.claims).await, Ok(false))
+        {
+            return Some(End::Close(close::INVALID_TOKEN));
+        }
         let bound = Duration::from_millis(cfg.close_timeout_ms);
         match tokio::time::timeout(bound, self.socket.send(Message::Ping(Default::default()))).await {
             Ok(Ok(())) => None,

@@ -1,6 +1,7 @@
 //! Ending an agent's sign-in session closes its open WebSockets at once (4001), on both
 //! backends and across nodes: signing out, a reused refresh token, the agent deleted, its role
 //! or its password changed. A connection of another session, or minted with an API key, stays.
+//! Should the signal be lost, the connection notices at its next ping.
 //! And the records of expired or ended sessions do not pile up: with a short
 //! `auth.refresh_ttl_secs` the refresh token's and the session's records are gone after it
 //! (Redis: keys with a TTL, then no key at all).
@@ -124,6 +125,23 @@ async fn a_session_ended_on_one_node_closes_its_socket_on_another() {
     assert_eq!((on_a.close_code().await, kept_on_b.close_code().await), (4001, 4001), "deleted on node B");
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test]
+async fn a_lost_session_end_signal_is_caught_at_the_next_ping() {
+    for backend in common::BACKENDS {
+        let mut cfg = config();
+        cfg.ws.ping_interval_secs = 1;
+        let srv = TestServer::start_on(backend, cfg).await;
+        let room = srv.api(KEY_A).conversation("free").await;
+        let session = signed_up(&srv, KEY_A, "ann@example.com", "agent").await;
+        let mut ws = live_socket(&srv, &session, &room).await;
+        // The session's record goes without the broker hearing of it (as in a pub/sub outage).
+        let sid = srv.state.tokens.verify(token(&session)).unwrap().sid.unwrap();
+        srv.state.records.remove(&format!("session:{sid}"), "v").await.unwrap();
+        assert_eq!(ws.close_code().await, 4001, "{backend:?}");
+        srv.stop().await;
+    }
 }
 
 fn refresh_ns(refresh_token: &str) -> String {
