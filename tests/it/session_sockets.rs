@@ -1,13 +1,14 @@
 //! Ending an agent's sign-in session closes its open WebSockets at once (4001), on both
 //! backends and across nodes: signing out, a reused refresh token, the agent deleted, its role
 //! or its password changed. A connection of another session, or minted with an API key, stays.
-//! Should the signal be lost, the connection notices at its next ping.
+//! Should the signal be lost, the connection notices at its next ping. Across nodes on one
+//! Redis server and on a Redis Cluster (sharded pub/sub).
 //! And the records of expired or ended sessions do not pile up: with a short
 //! `auth.refresh_ttl_secs` the refresh token's and the session's records are gone after it
 //! (Redis: keys with a TTL, then no key at all).
 
 use crate::agent_accounts::{PASSWORD, invite_token, sign_in, signed_up};
-use crate::common::redis::{RedisServer, wait_until};
+use crate::common::redis::{RedisCluster, RedisServer, wait_until};
 use crate::common::{self, Backend, KEY_A, TestServer, Ws};
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -104,10 +105,22 @@ async fn an_ended_session_closes_its_open_sockets() {
 #[tokio::test]
 async fn a_session_ended_on_one_node_closes_its_socket_on_another() {
     let redis = RedisServer::start().await;
+    across_nodes(&redis.url(), false).await;
+}
+
+#[tokio::test]
+async fn a_session_ended_on_one_node_closes_its_socket_on_another_on_a_cluster() {
+    let cluster = RedisCluster::start().await;
+    across_nodes(&cluster.url(), true).await;
+}
+
+/// Two nodes on one Redis (`cluster`: a Redis Cluster, sharded pub/sub).
+async fn across_nodes(url: &str, cluster: bool) {
     let on_redis = || {
         let mut c = config();
         c.store.backend = switchboard::config::Backend::Redis;
-        c.redis.url = redis.url();
+        c.redis.url = url.to_string();
+        c.redis.cluster = cluster;
         c
     };
     let (a, b) = (TestServer::start_with(on_redis()).await, TestServer::start_with(on_redis()).await);
