@@ -225,6 +225,8 @@ pub struct AuthConfig {
     pub token_secret: String,
     pub token_ttl_secs: u64,
     pub token_max_ttl_secs: u64,
+    /// How long an agent sign-in's refresh token (an idle session) lives; ten years at most.
+    pub refresh_ttl_secs: u64,
     pub dev_api_key: String,
 }
 
@@ -390,7 +392,7 @@ impl Config {
 }
 
 mod media;
-mod validate;
+pub(crate) mod validate;
 
 pub use media::{MediaBackend, MediaConfig, S3Config};
 

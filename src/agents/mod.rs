@@ -11,8 +11,9 @@
 //! take a [`Caller`] instead of an API key alone, so an agent's console can list "my
 //! conversations" with the token it already holds for the WebSocket. Of the writes, a token
 //! may post a message (`POST …/messages`, as the participant it writes as on the WebSocket:
-//! [`token_writer`], [`Caller::writer`]), an agent may change a status, the rest stays
-//! API-key only. An agent token is recognised by verifying it as a client token first;
+//! [`token_writer`], [`Caller::writer`]), an agent may change a status and assign the
+//! conversations it may act on (to itself, another agent account of the tenant, or nobody:
+//! [`check_assignee`]), the rest stays API-key only. An agent token is recognised by verifying it as a client token first;
 //! anything that is not one is looked up as an API key, as before.
 //!
 //! Ownership changes go through [`assign`], so every door gets the same event
@@ -128,6 +129,16 @@ pub async fn assign(state: &AppState, tenant: Uuid, id: Uuid, agent: Option<Stri
         tracing::warn!(error = %e.chain(), conversation = %id, "assigned frame not published");
     }
     Ok(c)
+}
+
+/// What an agent token may assign to besides itself: an agent account of the tenant (422
+/// `unknown_agent` for any other identity, a deleted agent's included). API keys and admin
+/// tokens may name any identity, as agents minted with an API key have no account.
+pub async fn check_assignee(state: &AppState, tenant: Uuid, identity: &str) -> Result<()> {
+    match accounts::by_identity(&*state.records, tenant, identity.trim()).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid("unknown_agent", format!("`{}` is no agent of this tenant", identity.trim()))),
+    }
 }
 
 /// With `assignment.auto`, gives a freshly opened conversation to the next available agent

@@ -3,18 +3,21 @@
 //!
 //! A session is a *family* of refresh tokens: signing in starts one, each refresh retires the
 //! token it was given and hands out the next, and presenting a retired token again (someone
-//! copied it) kills the whole family. Records: `refresh` (SHA-256 of a refresh token → its
-//! tenant, agent, family, expiry and whether it was used), `sessions` (live family → tenant
-//! and agent) and `agent_sessions:<tenant>:<agent>` (the agent's live families, so deleting the
-//! agent ends them all). Access tokens are the ordinary client tokens (`crate::auth`) with the
-//! family in their `sid` claim; the REST and WebSocket doors refuse such a token once its
-//! family is gone ([`alive`]).
+//! copied it) kills the whole family. Records, each namespace with a deadline so that
+//! nothing of an expired or ended session stays behind: `refresh:<SHA-256 of a refresh
+//! token>` (its tenant, agent, family, expiry and whether it was used; goes at the token's
+//! expiry), `session:<family>` (the live family's tenant and agent; goes with the family's
+//! newest refresh token, or at once when the session ends) and
+//! `agent_sessions:<tenant>:<agent>` (the agent's families, so deleting the agent ends them
+//! all; pruned of dead families at each sign-in, gone with the newest session). Access tokens
+//! are the ordinary client tokens (`crate::auth`) with the family in their `sid` claim; the
+//! REST and WebSocket doors refuse such a token once its family is gone ([`alive`]), and
+//! ending a session closes its open WebSockets on every node (through the broker, close 4001).
 //!
 //! Not here: the accounts themselves ([`super::accounts`]) and the rate limits on sign-in
 //! (`crate::limits`, applied by the handler before any password is checked).
 
 use super::accounts::{Account, Role};
-use super::records::Records;
 use crate::app::AppState;
 use crate::auth::{ClientClaims, hash_api_key};
 use crate::error::{Error, Result};
@@ -28,13 +31,17 @@ use uuid::Uuid;
 /// Password length bounds, in characters.
 pub const MIN_PASSWORD: usize = 10;
 pub const MAX_PASSWORD: usize = 256;
-/// How long a refresh token lives.
-pub const REFRESH_TTL_DAYS: i64 = 30;
 /// The `role` claim of tokens minted for admin accounts (operator tokens: no conversation scope).
 pub const ROLE_ADMIN: &str = "admin";
 
-const NS_REFRESH: &str = "refresh";
-const NS_SESSIONS: &str = "sessions";
+/// The one key of the single-record namespaces below.
+const ONE: &str = "v";
+fn ns_refresh(token_hash: &str) -> String {
+    format!("refresh:{token_hash}")
+}
+fn ns_session(family: &str) -> String {
+    format!("session:{family}")
+}
 fn ns_agent_sessions(tenant: Uuid, agent: Uuid) -> String {
     format!("agent_sessions:{tenant}:{agent}")
 }
@@ -132,20 +139,25 @@ fn invalid_refresh() -> Error {
 pub async fn start(state: &AppState, a: &Account) -> Result<Issued> {
     let family = Uuid::now_v7().to_string();
     let r = &*state.records;
-    r.put(
-        NS_SESSIONS,
-        &family,
-        &serde_json::to_string(&Family { tenant: a.tenant_id, agent: a.id }).unwrap_or_default(),
-    )
-    .await?;
-    r.put(&ns_agent_sessions(a.tenant_id, a.id), &family, "1").await?;
+    let agent_ns = ns_agent_sessions(a.tenant_id, a.id);
+    // Families that expired since the last sign-in leave the agent's list now.
+    for (old, _) in r.all(&agent_ns).await? {
+        if r.get(&ns_session(&old), ONE).await?.is_none() {
+            r.remove(&agent_ns, &old).await?;
+        }
+    }
+    let f = serde_json::to_string(&Family { tenant: a.tenant_id, agent: a.id }).unwrap_or_default();
+    // Never without a deadline; `issue` moves it to its refresh token's expiry.
+    let until = crate::model::now() + refresh_ttl(state);
+    r.put_until(&ns_session(&family), ONE, &f, until).await?;
+    r.put_until(&agent_ns, &family, "1", until).await?;
     issue(state, a, family).await
 }
 
 /// A new access token and refresh token in `family`.
 async fn issue(state: &AppState, a: &Account, family: String) -> Result<Issued> {
     let refresh_token = crate::auth::random_key("rt_");
-    let refresh_expires_at = crate::model::now() + Duration::days(REFRESH_TTL_DAYS);
+    let refresh_expires_at = crate::model::now() + refresh_ttl(state);
     let rec = Refresh {
         tenant: a.tenant_id,
         agent: a.id,
@@ -153,10 +165,12 @@ async fn issue(state: &AppState, a: &Account, family: String) -> Result<Issued> 
         expires_at: refresh_expires_at,
         used: false,
     };
-    state
-        .records
-        .put(NS_REFRESH, &hash_api_key(&refresh_token), &serde_json::to_string(&rec).unwrap_or_default())
-        .await?;
+    let r = &*state.records;
+    let ns = ns_refresh(&hash_api_key(&refresh_token));
+    // The token, its family and the agent's list all last until the newest token expires.
+    r.put_until(&ns, ONE, &serde_json::to_string(&rec).unwrap_or_default(), refresh_expires_at).await?;
+    r.expire_at(&ns_session(&family), refresh_expires_at).await?;
+    r.expire_at(&ns_agent_sessions(a.tenant_id, a.id), refresh_expires_at).await?;
     let now = Utc::now().timestamp() as u64;
     let ttl = state.config.auth.token_ttl_secs;
     let role = match a.role {
@@ -176,24 +190,30 @@ async fn issue(state: &AppState, a: &Account, family: String) -> Result<Issued> 
     Ok(Issued { token: state.tokens.sign(&claims), expires_at, refresh_token, refresh_expires_at })
 }
 
+/// `auth.refresh_ttl_secs`.
+fn refresh_ttl(state: &AppState) -> Duration {
+    // At most ten years (checked with the config).
+    Duration::seconds(state.config.auth.refresh_ttl_secs.min(crate::config::validate::MAX_REFRESH_TTL_SECS) as i64)
+}
+
 /// Rotates `refresh_token`: the account and a new pair. A used token kills its family (401).
 pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<(Account, Issued)> {
     let r = &*state.records;
-    let key = hash_api_key(refresh_token);
-    let raw = r.get(NS_REFRESH, &key).await?.ok_or_else(invalid_refresh)?;
+    let ns = ns_refresh(&hash_api_key(refresh_token));
+    let raw = r.get(&ns, ONE).await?.ok_or_else(invalid_refresh)?;
     let rec: Refresh = parse(&raw)?;
     if rec.used {
         tracing::warn!(tenant = %rec.tenant, agent = %rec.agent, "a used refresh token came back; its session is revoked");
-        end(r, &rec.family).await?;
+        end(state, &rec.family).await?;
         return Err(invalid_refresh());
     }
-    if rec.expires_at <= Utc::now() || r.get(NS_SESSIONS, &rec.family).await?.is_none() {
+    if rec.expires_at <= Utc::now() || r.get(&ns_session(&rec.family), ONE).await?.is_none() {
         return Err(invalid_refresh());
     }
     let used = serde_json::to_string(&Refresh { used: true, ..rec.clone() }).unwrap_or_default();
-    if !r.swap(NS_REFRESH, &key, &raw, &used).await? {
+    if !r.swap(&ns, ONE, &raw, &used).await? {
         // Another request rotated it a moment ago: the same token twice is a reuse.
-        end(r, &rec.family).await?;
+        end(state, &rec.family).await?;
         return Err(invalid_refresh());
     }
     let a = super::accounts::get(r, rec.tenant, rec.agent).await?.ok_or_else(invalid_refresh)?;
@@ -204,26 +224,44 @@ pub async fn refresh(state: &AppState, refresh_token: &str) -> Result<(Account, 
 /// Signs out the session `refresh_token` belongs to (401 `invalid_refresh` if it has none).
 pub async fn sign_out(state: &AppState, refresh_token: &str) -> Result<()> {
     let r = &*state.records;
-    let rec: Refresh = parse(&r.remove(NS_REFRESH, &hash_api_key(refresh_token)).await?.ok_or_else(invalid_refresh)?)?;
-    end(r, &rec.family).await
+    let raw = r.remove(&ns_refresh(&hash_api_key(refresh_token)), ONE).await?.ok_or_else(invalid_refresh)?;
+    let rec: Refresh = parse(&raw)?;
+    end(state, &rec.family).await
 }
 
-/// Ends one session family: its refresh tokens and the access tokens naming it stop working.
-async fn end(r: &dyn Records, family: &str) -> Result<()> {
-    if let Some(f) = r.remove(NS_SESSIONS, family).await? {
+/// Ends one session family: its refresh tokens and the access tokens naming it stop working,
+/// its open WebSockets close.
+async fn end(state: &AppState, family: &str) -> Result<()> {
+    let r = &*state.records;
+    if let Some(f) = r.remove(&ns_session(family), ONE).await? {
         let f: Family = parse(&f)?;
         r.remove(&ns_agent_sessions(f.tenant, f.agent), family).await?;
+    }
+    close_sockets(state, family).await;
+    Ok(())
+}
+
+/// Ends every session of the agent (deleted, its role or password changed).
+pub async fn end_all(state: &AppState, tenant: Uuid, agent: Uuid) -> Result<()> {
+    let r = &*state.records;
+    let ns = ns_agent_sessions(tenant, agent);
+    let families = r.all(&ns).await?;
+    for (family, _) in &families {
+        r.remove(&ns_session(family), ONE).await?;
+    }
+    r.clear(&ns).await?;
+    for (family, _) in &families {
+        close_sockets(state, family).await;
     }
     Ok(())
 }
 
-/// Ends every session of the agent (deleted, or its password reset).
-pub async fn end_all(r: &dyn Records, tenant: Uuid, agent: Uuid) -> Result<()> {
-    let ns = ns_agent_sessions(tenant, agent);
-    for (family, _) in r.all(&ns).await? {
-        r.remove(NS_SESSIONS, &family).await?;
+/// Tells every node to close the WebSockets of session `family` (4001). The session is over
+/// in the records already, so a lost signal leaves the sockets only until their token expires.
+async fn close_sockets(state: &AppState, family: &str) {
+    if let Err(e) = state.broker.end_session(family).await {
+        tracing::warn!(error = %e.chain(), "the end of a session was not announced to the other nodes");
     }
-    r.clear(&ns).await
 }
 
 /// Whether a token's session is still live: tokens without a `sid` (minted with an API key)
@@ -231,6 +269,6 @@ pub async fn end_all(r: &dyn Records, tenant: Uuid, agent: Uuid) -> Result<()> {
 pub async fn alive(state: &AppState, claims: &ClientClaims) -> Result<bool> {
     match &claims.sid {
         None => Ok(true),
-        Some(sid) => Ok(state.records.get(NS_SESSIONS, sid).await?.is_some()),
+        Some(sid) => Ok(state.records.get(&ns_session(sid), ONE).await?.is_some()),
     }
 }

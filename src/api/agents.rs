@@ -209,7 +209,7 @@ pub async fn update(
     }
     accounts::save(&*state.records, &a).await?;
     if role_changed {
-        sessions::end_all(&*state.records, t.id, a.id).await?;
+        sessions::end_all(&state, t.id, a.id).await?;
     }
     let on = online(&state, t.id).await?.contains(&a.identity);
     Ok(Json(a.view(on, None)))
@@ -224,7 +224,7 @@ pub async fn delete(
     Path(id): Path<Uuid>,
 ) -> Result<StatusCode> {
     let a = find(&state, t.id, id).await?;
-    sessions::end_all(&*state.records, t.id, a.id).await?;
+    sessions::end_all(&state, t.id, a.id).await?;
     accounts::delete(&*state.records, &a).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -53,8 +53,8 @@ pub struct UpdateConversation {
     #[schema(value_type = Option<String>)]
     pub owner_id: Option<Option<String>>,
     /// The new status. `closed` is final: changing a closed conversation's status is 409
-    /// `closed`. Agent tokens may change the status (and only that) of the conversations they
-    /// may act on.
+    /// `closed`. Agent tokens may change the status and the owner (nothing else) of the
+    /// conversations they may act on.
     pub status: Option<ConversationStatus>,
     /// With `snoozed` (required, in the future): when it opens again by itself.
     pub snoozed_until: Option<DateTime<Utc>>,
@@ -69,14 +69,10 @@ fn present<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<Option
 }
 
 impl UpdateConversation {
-    /// Whether the body changes anything but the status.
-    fn beyond_status(&self) -> bool {
-        self.name.is_some()
-            || self.detail.is_some()
-            || self.metadata.is_some()
-            || self.owner_type.is_some()
-            || self.owner_id.is_some()
-            || self.timers.is_some()
+    /// Whether the body changes more than an agent token may: anything but the status and
+    /// the owner.
+    fn beyond_agent(&self) -> bool {
+        self.name.is_some() || self.detail.is_some() || self.metadata.is_some() || self.timers.is_some()
     }
 
     /// The owner change asked for: `None` = leave it, `Some(None)` = unassign.
@@ -312,10 +308,10 @@ pub async fn get(
 
 #[utoipa::path(put, path = "/v1.0/conversations/{id}", tag = "conversations", params(("id" = Uuid, Path)), request_body = UpdateConversation,
     responses((status = 200, body = Conversation), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, description = "an agent token changing more than the status, or another agent's conversation", body = ErrorBody),
+        (status = 403, description = "an agent token changing more than the status and the owner, or another agent's conversation", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`closed`: the conversation is closed for good", body = ErrorBody),
-        (status = 422, body = ErrorBody)),
+        (status = 422, description = "`invalid_owner`, `invalid_status`; `unknown_agent`: an agent token assigning to an identity that is no agent account of the tenant", body = ErrorBody)),
     security(("api_key" = [])))]
 pub async fn update(
     State(state): State<AppState>,
@@ -324,18 +320,27 @@ pub async fn update(
     Json(body): Json<UpdateConversation>,
 ) -> Result<Json<Conversation>> {
     let tenant = caller.tenant();
+    let owner = body.owner()?;
     match &caller {
         // Operator and admin tokens (no conversation scope) change what an API key may.
         Caller::Operator(_) => {}
         Caller::Client(c) if c.convs.is_none() => {}
-        Caller::Agent { .. } if body.beyond_status() || body.status.is_none() => {
-            return Err(Error::Forbidden("an agent token changes only the status; use an API key".into()));
+        Caller::Agent { .. } if body.beyond_agent() || (body.status.is_none() && owner.is_none()) => {
+            return Err(Error::Forbidden(
+                "an agent token changes only the status and the owner; use an API key".into(),
+            ));
         }
-        // 404 / 403 (another agent's conversation) before anything changes.
-        Caller::Agent { .. } => drop(caller.conversation(&state, id).await?),
+        Caller::Agent { identity, .. } => {
+            // 404 / 403 (another agent's conversation) before anything changes.
+            caller.conversation(&state, id).await?;
+            if let Some(Some(agent)) = &owner
+                && agent.trim() != identity
+            {
+                agents::check_assignee(&state, tenant, agent).await?;
+            }
+        }
         Caller::Client(_) => return Err(Error::Forbidden("a client token cannot change a conversation".into())),
     }
-    let owner = body.owner()?;
     if body.status.is_none() && body.snoozed_until.is_some() {
         return Err(Error::invalid("invalid_status", "`snoozed_until` goes with status `snoozed`"));
     }

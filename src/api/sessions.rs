@@ -123,7 +123,7 @@ pub async fn accept(
     a.password_hash = Some(sessions::hash_password(b.password).await?);
     accounts::save(&*state.records, &a).await?;
     // A new password ends every older session.
-    sessions::end_all(&*state.records, a.tenant_id, a.id).await?;
+    sessions::end_all(&state, a.tenant_id, a.id).await?;
     let issued = sessions::start(&state, &a).await?;
     Ok((StatusCode::CREATED, Json(answer(&state, &a, issued).await?)))
 }

@@ -6,7 +6,8 @@
 //! watchers (tenant-wide conversation lists) and the node's room cache (memberships and
 //! conversations), which it keeps current: changes (`Publication::Changed`) invalidate it, and
 //! the brokers tell it which rooms they are certain to hear every change of (`room_live`,
-//! `room_dead`, `all_offline`). Every call is synchronous and non-blocking:
+//! `room_dead`, `all_offline`). An ended sign-in session (`session_ended`) closes its
+//! connections here. Every call is synchronous and non-blocking:
 //! fan-out is `try_send` into bounded queues, and a full queue closes that one connection.
 
 use crate::hub::Hub;
@@ -36,6 +37,11 @@ impl Handler {
             return self.members.invalidate(room);
         }
         self.hub.fanout(p);
+    }
+
+    /// Sign-in session `sid` ended (on any node): its connections on this node close (4001).
+    pub fn session_ended(&self, sid: &str) {
+        self.hub.sessions().end(sid);
     }
 
     /// The broker now hears every publication of `room`: its membership and conversation may

@@ -55,6 +55,11 @@ impl Broker for MemoryBroker {
         Ok(())
     }
 
+    async fn end_session(&self, sid: &str) -> Result<()> {
+        self.handler.session_ended(sid);
+        Ok(())
+    }
+
     fn room_interest(&self, room: Uuid) {
         // One node: every change passes through this process, so a room is live (cacheable)
         // exactly while the hub has subscribers of it; that bounds the cache.

@@ -7,7 +7,7 @@
 //! [`Handler`], which delivers to this node's hub and watchers — so after an append there is
 //! exactly one road to a connection, whatever the backend. The broker also tells the transport
 //! which rooms and tenants this node cares about (`room_interest`, `tenant_interest`), and
-//! publishes event envelopes for outside consumers. It does not write history (the store
+//! publishes event envelopes for outside consumers and the end of sign-in sessions (node-wide). It does not write history (the store
 //! does, publishing atomically with the append) and holds no connection.
 
 mod handler;
@@ -41,6 +41,9 @@ pub trait Broker: Send + Sync + 'static {
         }
         result
     }
+    /// Sign-in session `sid` ended: every node (this one included) closes its WebSockets
+    /// with 4001.
+    async fn end_session(&self, sid: &str) -> Result<()>;
     /// The hub's interest in `room` changed; the broker reconciles its subscriptions.
     fn room_interest(&self, room: Uuid);
     /// The node's conversation watchers of `tenant` changed (`crate::watch`): the broker

@@ -14,6 +14,7 @@
 //! server, one per slot on a cluster, in the batch's order. While this node has conversation watchers
 //! of a tenant (`crate::watch`), the control task also subscribes to that tenant's event
 //! channel and hands what arrives — this node's events and every other node's — to them.
+//! Ended sign-in sessions go out on `P:sessions:ended`, which every node always listens to.
 
 mod control;
 mod link;
@@ -146,6 +147,12 @@ impl Broker for RedisBroker {
         }
         let done = futures_util::future::join_all(slots.iter().map(|(_, p)| self.redis.pipe::<()>(p))).await;
         done.into_iter().collect()
+    }
+
+    async fn end_session(&self, sid: &str) -> Result<()> {
+        // Every node's control task listens on this channel from the moment it connects.
+        let publish = self.redis.publish_command();
+        self.redis.query::<()>(cmd(publish).arg(self.keys.sessions_channel()).arg(sid)).await
     }
 
     fn room_interest(&self, room: Uuid) {

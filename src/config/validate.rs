@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// The longest `auth.refresh_ttl_secs` (ten years).
+pub const MAX_REFRESH_TTL_SECS: u64 = 10 * 365 * 86400;
+
 impl Config {
     /// Every problem, not just the first.
     pub fn validate(&self) -> Result<(), Vec<String>> {
@@ -26,6 +29,9 @@ impl Config {
         }
         if self.auth.token_ttl_secs == 0 || self.auth.token_ttl_secs > self.auth.token_max_ttl_secs {
             errs.push("auth.token_ttl_secs: must be > 0 and <= auth.token_max_ttl_secs".into());
+        }
+        if !(1..=MAX_REFRESH_TTL_SECS).contains(&self.auth.refresh_ttl_secs) {
+            errs.push("auth.refresh_ttl_secs: must be between 1 and 315360000 (ten years)".into());
         }
         let mut seen = std::collections::HashSet::new();
         for (i, t) in self.tenants.iter().enumerate() {

@@ -6,12 +6,16 @@
 //! holds a lock across `.await`, and a full queue marks that one connection as a slow consumer
 //! instead of slowing the room. The hub owns no durable state and knows nothing about other
 //! nodes: every publication, local or remote, reaches it through the broker's one handler.
-//! Tenant-wide watchers are not here but in `crate::watch`.
+//! Tenant-wide watchers are not here but in `crate::watch`; which connections belong to which
+//! sign-in session is [`sessions`] (so an ended session closes them).
 
 pub use crate::conn::{ConnCtl, ConnId, Outbox};
 pub use crate::wire::Publication;
 
 pub mod presence;
+pub mod sessions;
+
+pub use sessions::SessionConns;
 
 use dashmap::DashMap;
 use rustc_hash::FxHashMap;
@@ -72,11 +76,17 @@ struct HubInner {
     rooms: DashMap<Uuid, Room>,
     next_conn: AtomicU64,
     fanout_drops: AtomicU64,
+    sessions: SessionConns,
 }
 
 impl Hub {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The node's connections by sign-in session.
+    pub fn sessions(&self) -> &SessionConns {
+        &self.inner.sessions
     }
 
     pub fn next_conn_id(&self) -> ConnId {

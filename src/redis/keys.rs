@@ -210,6 +210,17 @@ impl Keys {
         Uuid::parse_str(channel.strip_prefix(&self.prefix)?.strip_prefix(":events:")?).ok()
     }
 
+    /// `P:sessions:ended`: every node listens; the payload is the `sid` of a sign-in session
+    /// that just ended, whose WebSockets each node closes (`crate::hub::sessions`).
+    pub fn sessions_channel(&self) -> String {
+        format!("{}:sessions:ended", self.prefix)
+    }
+
+    /// Whether `channel` is the `sessions_channel` (no allocation: every message asks).
+    pub fn is_sessions_channel(&self, channel: &str) -> bool {
+        channel.strip_prefix(&self.prefix) == Some(":sessions:ended")
+    }
+
     /// `P:webhooks:{webhooks}:outbox`: the webhook outbox stream (`crate::webhooks::redis_store`).
     pub fn webhook_outbox(&self) -> String {
         format!("{}:webhooks:{{webhooks}}:outbox", self.prefix)

@@ -1,5 +1,6 @@
 //! What keeps one connection honest and alive: the per-connection frame rate limit, the
-//! ping/pong keepalive with its idle timeout, and the `refresh` frame that extends a token.
+//! ping/pong keepalive with its idle timeout, the `refresh` frame that extends a token, and the
+//! connection's place under its sign-in session (`crate::hub::sessions`: ending it closes us).
 //!
 //! All of it runs inside the session task (no timers of its own beyond the keepalive
 //! interval the session selects on), so there is nothing to share or lock.
@@ -139,6 +140,13 @@ impl Session {
         if self.hygiene.last_seen.elapsed() >= Duration::from_secs(cfg.idle_timeout_secs) {
             return Some(End::Close(close::IDLE_TIMEOUT));
         }
+        // Backstop for a lost "session ended" signal (a broker outage): a sign-in's connection
+        // checks its session at every ping (an error keeps it: the store may be reconnecting).
+        if self.claims.sid.is_some()
+            && matches!(crate::agents::sessions::alive(&self.state, &self.claims).await, Ok(false))
+        {
+            return Some(End::Close(close::INVALID_TOKEN));
+        }
         let bound = Duration::from_millis(cfg.close_timeout_ms);
         match tokio::time::timeout(bound, self.socket.send(Message::Ping(Default::default()))).await {
             Ok(Ok(())) => None,
@@ -178,8 +186,34 @@ impl Session {
         let expires_at = chrono::DateTime::from_timestamp(claims.exp as i64, 0).unwrap_or_default();
         let before = self.claims.clone();
         self.claims = claims;
+        if before.sid != self.claims.sid {
+            // Another sign-in's token: the connection now ends with that session.
+            if let Some(old) = &before.sid {
+                self.state.hub.sessions().release(old, self.conn);
+            }
+            if let Some(new) = &self.claims.sid {
+                self.state.hub.sessions().hold(new, self.conn, self.ctl.clone());
+            }
+        }
         self.send_now(ServerFrame::Refreshed { expires_at }.to_text()).await?;
         self.rewatch_after_refresh(&before).await
+    }
+
+    /// Holds the connection under its token's sign-in session, so ending that session closes
+    /// it (4001); checked once more now, since the session may have ended after the door's
+    /// check and before it was held.
+    pub(super) async fn hold_session(&mut self) {
+        let Some(sid) = &self.claims.sid else { return };
+        self.state.hub.sessions().hold(sid, self.conn, self.ctl.clone());
+        if !crate::agents::sessions::alive(&self.state, &self.claims).await.unwrap_or(true) {
+            self.ctl.kill(close::INVALID_TOKEN);
+        }
+    }
+
+    pub(super) fn release_session(&self) {
+        if let Some(sid) = &self.claims.sid {
+            self.state.hub.sessions().release(sid, self.conn);
+        }
     }
 
     async fn send_error(&mut self, code: &str, message: &str) -> Result<(), axum::Error> {

@@ -45,7 +45,10 @@ impl Opened {
     /// The session's life; the steps after the loop are boxed (see above). An agent
     /// becomes unavailable once its socket is gone.
     pub async fn run(mut self) {
+        // Registered under its sign-in session, so ending that session closes it (4001).
+        Box::pin(self.s.hold_session()).await;
         let end = self.s.event_loop(&mut self.rx).await;
+        self.s.release_session();
         Box::pin(finish(&mut self.s, end)).await;
         let Opened { s, rx, agent } = self;
         let state = s.state.clone();

@@ -102,8 +102,9 @@ export class Api extends Rest {
     return this.call('POST', `/contacts/${id}/merge`, { contact_id: otherId });
   }
 
+  /** Takes the owner away (agent tokens too: `PUT` with a null owner). */
   unassign(conversationId) {
-    return this.call('POST', `/conversations/${conversationId}/unassign`, {});
+    return this.call('PUT', `/conversations/${conversationId}`, { owner_type: null, owner_id: null });
   }
 
   /** Channel accounts (our SMS numbers, LINE channels, bots…): `{result: [{id, type, name, address}]}`. */

@@ -50,8 +50,14 @@ export class Directory {
       return;
     }
     if (!f.conversation) return;
+    // Shown to us again (given back to us, or unassigned): usable and live again.
+    const back = r && r.access === 'denied';
     this.add([f.conversation]);
     r = s.room(f.conversation_id);
+    if (back && r) {
+      r.access = 'ok';
+      if (this.chat.canSubscribe()) this.chat.subscribe(r);
+    }
     const m = f.last_message;
     if (m && r && !(r.preview && r.preview.seq >= m.seq)) {
       r.preview = m; // not part of the loaded history: see ListView's lastShown

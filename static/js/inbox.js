@@ -6,6 +6,8 @@
 /** Whether room `r` is in tab `tab` (mine | unassigned | all) under the status filter and search. */
 export function matches(store, r, tab = store.filter.tab) {
   if (r.access === 'gone') return false;
+  // Lost to another agent: out of every tab, except while it is the room on screen.
+  if (r.access === 'denied' && r.id !== store.activeId) return false;
   if (tab === 'mine' && r.owner !== store.identity) return false;
   if (tab === 'unassigned' && r.owner) return false;
   const f = store.filter;

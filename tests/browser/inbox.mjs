@@ -13,13 +13,14 @@
 // its newest message; list keyboard navigation and Escape; signing out (the refresh token dies);
 // and axe-core with no serious or critical violation on every view (sign-in, invite, list, room,
 // contact panel, phone, dark theme). Screenshots go to target/screenshots/ (inbox-*.png); with
-// UPDATE_SCREENSHOT=1 they are copied to docs/.
+// UPDATE_SCREENSHOT=1 they are copied to docs/. An agent assigning from the picker and desktop
+// notifications are inbox_assign.mjs.
 
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { ROOT, SHOTS, WAIT, assert, axeClean, expectConn, launch, restClient, runner, signIn, signInPassword, waitForText, watchConsole } from './lib.mjs';
+import { ROOT, SHOTS, WAIT, anonClient, assert, axeClean, expectConn, expectCounts, expectList, launch, listed, restClient, runner, signIn, signInPassword, waitForText, watchConsole } from './lib.mjs';
 
 const [base, apiKey, twilioStub] = process.argv.slice(2);
 if (!base || !apiKey || !twilioStub) {
@@ -30,6 +31,7 @@ const run = runner('inbox');
 const { log } = run;
 const errors = [];
 const rest = restClient(base, apiKey);
+const anon = anonClient(base);
 const deadline = run.guard(170_000);
 
 const TWILIO_SID = `AC${'0'.repeat(32)}`;
@@ -90,45 +92,6 @@ async function twilioHook(accountId, fields) {
     body: new URLSearchParams(params).toString(),
   });
   if (!res.ok) throw new Error(`twilio webhook -> ${res.status} ${await res.text()}`);
-}
-
-/** POST without credentials (sessions): `{status, body}`. */
-async function anon(method, p, body) {
-  const res = await fetch(`${base}/v1.0${p}`, { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
-  return { status: res.status, body: await res.json().catch(() => null) };
-}
-
-/** The list as shown: `[{id, name, unread}]`. */
-const listed = (page) =>
-  page.$$eval('#conv-list button.conv', (bs) =>
-    bs.map((b) => ({ id: b.dataset.id, name: b.querySelector('.conv-name').textContent, unread: (b.querySelector('.unread') || { textContent: '0' }).textContent })),
-  );
-
-async function expectList(page, names, who) {
-  await page
-    .waitForFunction((want) => {
-      const got = [...document.querySelectorAll('#conv-list .conv-name')].map((e) => e.textContent).sort();
-      return JSON.stringify(got) === JSON.stringify([...want].sort());
-    }, names, { timeout: WAIT })
-    .catch(async () => {
-      throw new Error(`${who}: list shows ${JSON.stringify((await listed(page)).map((r) => r.name))}, expected ${JSON.stringify(names)}`);
-    });
-}
-
-async function expectCounts(page, want, who) {
-  await page
-    .waitForFunction((w) => ['mine', 'unassigned', 'all'].every((t) => document.querySelector(`[data-count=${t}]`).textContent === String(w[t])), want, { timeout: WAIT })
-    .catch(async () => {
-      const got = await page.$$eval('[data-count]', (els) => els.map((e) => `${e.dataset.count}=${e.textContent}`).join(' '));
-      throw new Error(`${who}: tab counts ${got}, expected ${JSON.stringify(want)}`);
-    });
-  // The tabs show the server's counts (GET /v1.0/conversations/counts under the page's filters).
-  const server = await page.evaluate(() => {
-    const { store, chat } = window.switchboard;
-    return chat.api.conversationCounts({ ownerId: store.identity, status: store.filter.status, q: store.filter.q });
-  });
-  for (const t of ['mine', 'unassigned', 'all']) assert(server[t] === want[t], `${who}: the server counts ${t}=${server[t]}, expected ${want[t]}`);
-  assert(server.capped === false, `${who}: counts not capped`);
 }
 
 async function main() {

@@ -1,6 +1,7 @@
-// Shared by the browser scenarios (e2e.mjs and its parts in e2e/, restart.mjs, templates.mjs,
-// widget.mjs): launching Debian's Chromium through playwright-core, a REST client, a signed
-// Twilio webhook, console-error collection, and waits on what the page shows.
+// Shared by the browser scenarios (e2e.mjs and its parts in e2e/, restart, inbox, inbox_assign,
+// templates, widget): launching Debian's Chromium through playwright-core, REST clients, a signed
+// Twilio webhook, console-error collection, waits on what the page shows, and the inbox's list
+// and tab counts.
 // Every wait has a deadline and fails with what the page showed instead.
 
 import { chromium } from 'playwright-core';
@@ -281,4 +282,52 @@ export async function axeClean(page, view) {
   });
   assert(!result.length, `axe-core on ${view}:\n  ${result.join('\n  ')}`);
   return result;
+}
+
+/** Calls without credentials (sessions, invites): `anon(method, path, body)` → `{status, body}`. */
+export function anonClient(base) {
+  return async function anon(method, p, body) {
+    const res = await fetch(`${base}/v1.0${p}`, { method, headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    return { status: res.status, body: await res.json().catch(() => null) };
+  };
+}
+
+/** The inbox list as shown: `[{id, name, unread, owner}]`. */
+export const listed = (page) =>
+  page.$$eval('#conv-list button.conv', (bs) =>
+    bs.map((b) => ({
+      id: b.dataset.id,
+      name: b.querySelector('.conv-name').textContent,
+      unread: (b.querySelector('.unread') || { textContent: '0' }).textContent,
+      owner: (b.querySelector('.conv-owner bdi') || { textContent: '' }).textContent,
+    })),
+  );
+
+/** The inbox list shows exactly `names` (any order). */
+export async function expectList(page, names, who) {
+  await page
+    .waitForFunction((want) => {
+      const got = [...document.querySelectorAll('#conv-list .conv-name')].map((e) => e.textContent).sort();
+      return JSON.stringify(got) === JSON.stringify([...want].sort());
+    }, names, { timeout: WAIT })
+    .catch(async () => {
+      throw new Error(`${who}: list shows ${JSON.stringify((await listed(page)).map((r) => r.name))}, expected ${JSON.stringify(names)}`);
+    });
+}
+
+/** The Mine / Unassigned / All tabs show `want`, and the server counts the same. */
+export async function expectCounts(page, want, who) {
+  await page
+    .waitForFunction((w) => ['mine', 'unassigned', 'all'].every((t) => document.querySelector(`[data-count=${t}]`).textContent === String(w[t])), want, { timeout: WAIT })
+    .catch(async () => {
+      const got = await page.$$eval('[data-count]', (els) => els.map((e) => `${e.dataset.count}=${e.textContent}`).join(' '));
+      throw new Error(`${who}: tab counts ${got}, expected ${JSON.stringify(want)}`);
+    });
+  // The tabs show the server's counts (GET /v1.0/conversations/counts under the page's filters).
+  const server = await page.evaluate(() => {
+    const { store, chat } = window.switchboard;
+    return chat.api.conversationCounts({ ownerId: store.identity, status: store.filter.status, q: store.filter.q });
+  });
+  for (const t of ['mine', 'unassigned', 'all']) assert(server[t] === want[t], `${who}: the server counts ${t}=${server[t]}, expected ${want[t]}`);
+  assert(server.capped === false, `${who}: counts not capped`);
 }

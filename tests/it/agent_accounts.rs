@@ -140,7 +140,10 @@ async fn an_agent_signs_up_signs_in_refreshes_and_signs_out() {
             "the family is revoked"
         );
         assert_eq!(me.get("/v1.0/conversations").await.0, 401, "and so are its access tokens");
-        // The open WebSocket cannot renew itself with a token of the ended session.
+        // The session's open WebSocket closes at once; another cannot adopt its token.
+        assert_eq!(ws.close_code().await, 4001, "the ended session's WebSocket closes");
+        let minted = op.post("/v1.0/tokens", json!({"identity": "ann.lee", "role": "agent"})).await.1;
+        let mut ws = srv.ws(minted["token"].as_str().unwrap()).await;
         ws.send(json!({"type": "refresh", "token": second["token"]})).await;
         let e = loop {
             let f = ws.next().await;

@@ -67,9 +67,11 @@ async fn agents_read_only_their_own_and_unassigned_conversations() {
         let one = format!("/v1.0/conversations/{theirs}/messages/{}", msg.as_str().unwrap());
         assert_eq!((ann.get(&one).await.0, ben.get(&one).await.0), (403, 200));
 
-        // Agent tokens read; they do not write, and other tenants see nothing.
+        // Agent tokens read; they change no more than status and owner (of their own and
+        // unassigned conversations), and other tenants see nothing.
         assert_eq!(ann.post("/v1.0/conversations", json!({"name": "x"})).await.0, 403);
-        assert_eq!(ann.put(&format!("/v1.0/conversations/{free}"), json!({"owner_id": "ann"})).await.0, 403);
+        assert_eq!(ann.put(&format!("/v1.0/conversations/{free}"), json!({"name": "x"})).await.0, 403);
+        assert_eq!(ann.put(&format!("/v1.0/conversations/{theirs}"), json!({"owner_id": "ann"})).await.0, 403);
         assert_eq!(srv.api(KEY_B).get(&format!("/v1.0/conversations/{mine}")).await.0, 404);
         let other = as_agent(&srv, &agent_token(&srv.api(KEY_B), "ann").await);
         assert!(listed(&other, "").await.is_empty());

@@ -7,7 +7,8 @@
 //! notes, canned responses, attachments, the title badge, unread counts across browsers, RTL,
 //! phone size, sign-out), then checks what reached the stub SMS provider: the canned reply typed
 //! in the SMS room went out, the private note typed there never did. What the run needs is
-//! installed when missing (`common::browser`); it never skips.
+//! installed when missing (`common::browser`); it never skips. A second scenario,
+//! `inbox_assign.mjs`, has an agent assign from the picker and checks desktop notifications.
 
 use crate::common;
 use std::time::{Duration, Instant};
@@ -41,4 +42,17 @@ async fn agent_inbox_in_chromium() {
         !sent.iter().any(|r| r.form_field("Body").unwrap_or_default().contains(NOTE)),
         "the private note reached the SMS provider: {bodies:?}"
     );
+}
+
+/// `inbox_assign.mjs`: an agent (email and password) assigns from the picker, to itself and then
+/// to a colleague whose Mine tab gains the conversation; desktop notifications for Unassigned,
+/// none for another agent's conversation, none with the setting off.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agents_assign_from_the_picker_and_get_desktop_notifications_in_chromium() {
+    tokio::task::spawn_blocking(common::browser::ensure).await.unwrap();
+    let server = common::TestServer::start_with(common::test_config()).await;
+    let (passed, failure) =
+        common::browser::run_scenario("inbox_assign.mjs", &[&server.url(""), common::KEY_A], RUN_TIMEOUT).await;
+    server.stop().await;
+    assert!(passed, "{failure}");
 }

@@ -7,6 +7,7 @@
 mod common;
 
 mod agent_accounts;
+mod agent_assign;
 mod agent_inbox;
 mod agents;
 mod auth;
@@ -43,6 +44,7 @@ mod redis_backend;
 mod rest_api;
 mod retention;
 mod room_cache;
+mod session_sockets;
 mod status;
 mod webhooks;
 mod widget;

@@ -8,7 +8,9 @@
 //! shape. What needs atomicity across keys is built from the single-key primitives here:
 //! uniqueness by claiming an index entry first (`insert`, released again if a later claim
 //! fails), one-time tokens by `remove` (whoever removes it owns it), rotation by `swap`
-//! (compare and set), read markers by `raise` (keep the larger number).
+//! (compare and set), read markers by `raise` (keep the larger number). A namespace may be
+//! given a deadline (`expire_at`): at it the whole namespace goes (a Redis key TTL; swept on
+//! access in memory), so short-lived records such as refresh tokens do not pile up.
 //!
 //! It does not know what the documents mean, nor who may read them: that is the callers' job.
 
@@ -17,6 +19,7 @@ pub mod redis;
 
 use crate::error::Result;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 /// See the module docs.
 #[async_trait]
@@ -41,4 +44,10 @@ pub trait Records: Send + Sync + 'static {
     async fn raise(&self, ns: &str, key: &str, n: u64) -> Result<u64>;
     /// Removes the whole namespace.
     async fn clear(&self, ns: &str) -> Result<()>;
+    /// Makes the whole namespace go at `at` (replacing an earlier deadline). A namespace that
+    /// holds nothing is left alone; later writes keep the deadline, `clear` drops it.
+    async fn expire_at(&self, ns: &str, at: DateTime<Utc>) -> Result<()>;
+    /// `put`, then `expire_at(ns, at)`, in one step: the namespace never holds the value
+    /// without a deadline.
+    async fn put_until(&self, ns: &str, key: &str, value: &str, at: DateTime<Utc>) -> Result<()>;
 }

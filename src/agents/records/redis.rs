@@ -1,11 +1,13 @@
 //! [`Records`] on Redis: namespace `ns` is the HASH `P:rec:<ns>`. Every operation touches that
-//! one key (cluster-safe); the compare-and-set steps are short Lua scripts. Layout in
+//! one key (cluster-safe); the compare-and-set steps are short Lua scripts; a namespace's
+//! deadline is its key's TTL (`PEXPIREAT`). Layout in
 //! `docs/redis.md`.
 
 use super::Records;
 use crate::error::Result;
 use crate::redis::RedisClient;
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use redis::{Script, cmd};
 
 const SWAP: &str = r#"
@@ -35,6 +37,12 @@ if n > cur then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) return ARGV[2] end
 return tostring(cur)
 "#;
 
+const PUT_UNTIL: &str = r#"
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIREAT', KEYS[1], ARGV[3])
+return 1
+"#;
+
 /// See the module docs.
 #[derive(Debug, Clone)]
 pub struct RedisRecords {
@@ -44,6 +52,7 @@ pub struct RedisRecords {
     remove: Script,
     remove_if: Script,
     raise: Script,
+    put_until: Script,
 }
 
 impl RedisRecords {
@@ -55,6 +64,7 @@ impl RedisRecords {
             remove: Script::new(REMOVE),
             remove_if: Script::new(REMOVE_IF),
             raise: Script::new(RAISE),
+            put_until: Script::new(PUT_UNTIL),
         }
     }
 
@@ -110,5 +120,15 @@ impl Records for RedisRecords {
 
     async fn clear(&self, ns: &str) -> Result<()> {
         self.redis.query(cmd("DEL").arg(self.key(ns))).await
+    }
+
+    async fn expire_at(&self, ns: &str, at: DateTime<Utc>) -> Result<()> {
+        self.redis.query(cmd("PEXPIREAT").arg(self.key(ns)).arg(at.timestamp_millis().max(1))).await
+    }
+
+    async fn put_until(&self, ns: &str, key: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+        let at = at.timestamp_millis().max(1).to_string();
+        let _: i64 = self.redis.script(&self.put_until, &[self.key(ns)], &[&key, &value, &at.as_str()]).await?;
+        Ok(())
     }
 }

@@ -11,7 +11,8 @@
 //! Tenants are handled the same way for conversation watchers (`crate::watch`): the task
 //! subscribes to `P:events:<tenant>` while the node has watchers of that tenant, hands what
 //! arrives to the handler, and tells the watchers once subscribed — with `resync`
-//! after a reconnect, since events published during the outage are gone.
+//! after a reconnect, since events published during the outage are gone. The node-wide
+//! `P:sessions:ended` channel (ended sign-in sessions) is subscribed on every link.
 
 use super::link::Link;
 use crate::broker::Handler;
@@ -122,6 +123,8 @@ impl Control {
         let tenants: HashSet<Uuid> = self.handler.watchers().tenants().into_iter().collect();
         let mut channels: Vec<String> = rooms.iter().map(|r| self.keys.room_channel(*r)).collect();
         channels.extend(tenants.iter().map(|t| self.keys.events_channel(*t)));
+        // Always: ended sign-in sessions close their sockets on every node.
+        channels.push(self.keys.sessions_channel());
         if let Err(e) = bounded(t, link.subscribe(&channels)).await {
             tracing::warn!(error = %e, "redis pub/sub resubscribe failed");
             return None;
@@ -224,6 +227,12 @@ impl Control {
 
     /// Hands one received frame to the local subscribers of its room.
     fn deliver(&self, msg: &redis::Msg) {
+        if self.keys.is_sessions_channel(msg.get_channel_name()) {
+            return match std::str::from_utf8(msg.get_payload_bytes()) {
+                Ok(sid) => self.handler.session_ended(sid),
+                Err(_) => tracing::warn!("ignoring a malformed session end"),
+            };
+        }
         let Some(room) = self.keys.room_of_channel(msg.get_channel_name()) else {
             return self.deliver_event(msg);
         };

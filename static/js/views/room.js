@@ -38,9 +38,9 @@ export class RoomView {
     this.panel = panel;
     this.roomId = null;
     this.operator = store.mode === 'operator';
-    // Assigning takes an API key or an admin's sign-in (an agent token may only change the
-    // status).
-    this.canAssign = store.role === 'key' || store.role === 'admin';
+    // Every staff sign-in assigns: API keys and admins any room, an agent the rooms it may act
+    // on (its own and unassigned ones), to itself, another agent or nobody.
+    this.canAssign = ['key', 'admin', 'agent'].includes(store.role);
     $('#assign-form').hidden = !this.canAssign;
     $('#assign-form').onsubmit = (ev) => {
       ev.preventDefault();

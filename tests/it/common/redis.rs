@@ -23,6 +23,17 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local addr").port()
 }
 
+/// A free port whose cluster bus port (the port + 10000) exists and is free too: a cluster node
+/// listens on both, and an ephemeral port above 55535 has no bus port.
+fn free_cluster_port() -> u16 {
+    loop {
+        let p = free_port();
+        if p <= 55_535 && std::net::TcpListener::bind(("127.0.0.1", p + 10_000)).is_ok() {
+            return p;
+        }
+    }
+}
+
 /// `redis-server` / `redis-cli`, installed with Debian's `redis-server` package when missing.
 pub fn redis_binary(name: &str) -> PathBuf {
     super::provision::ensure(name, "redis-server")
@@ -62,8 +73,8 @@ impl RedisServer {
 
     pub async fn start_with(extra: &[&str]) -> RedisServer {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut s =
-            RedisServer { port: free_port(), dir, args: extra.iter().map(|a| a.to_string()).collect(), child: None };
+        let port = if extra.contains(&"--cluster-enabled") { free_cluster_port() } else { free_port() };
+        let mut s = RedisServer { port, dir, args: extra.iter().map(|a| a.to_string()).collect(), child: None };
         s.spawn().await;
         s
     }
