@@ -41,7 +41,7 @@ fn machine() -> String {
                 .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let cores = crate::pin::cpus();
     format!("{cores} cores, {cpu}")
 }
 

@@ -160,7 +160,7 @@ pub fn redis_command_usec(port: u16) -> anyhow::Result<(u64, u64)> {
 pub async fn redis() -> anyhow::Result<Proc> {
     let port = free_port();
     let dir = tempfile::tempdir()?;
-    let child = Command::new("redis-server")
+    let child = crate::pin::floating_command("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(dir.path())
