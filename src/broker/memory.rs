@@ -49,8 +49,12 @@ impl Broker for MemoryBroker {
     }
 
     async fn publish_event(&self, event: &Event) -> Result<()> {
-        // No receiver is fine: nobody may listen in-process.
-        let _ = self.events.send(event.clone());
+        // No receiver is fine: nobody may listen in-process. Then the event is not even
+        // cloned (a `message.created` carries the whole message as a JSON tree: ~9 % of a
+        // post's instructions, measured with callgrind).
+        if self.events.receiver_count() > 0 {
+            let _ = self.events.send(event.clone());
+        }
         self.handler.event(event);
         Ok(())
     }

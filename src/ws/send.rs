@@ -165,11 +165,11 @@ impl Session {
     async fn author(&mut self, room: Uuid) -> Result<Participant, Error> {
         // Agents are re-checked on every burst: the room may have been assigned elsewhere.
         let cached =
-            self.subs.get(&room).and_then(|s| s.participant.as_deref().cloned()).filter(|_| !self.claims.is_agent());
-        let participant = match cached {
-            Some(p) => p,
-            None => crate::agents::token_writer(&self.state, &self.claims, room).await?,
-        };
+            self.subs.get(&room).filter(|_| !self.claims.is_agent()).and_then(|s| s.participant.as_deref().cloned());
+        if let Some(p) = cached {
+            return Ok(p);
+        }
+        let participant = crate::agents::token_writer(&self.state, &self.claims, room).await?;
         if let Some(sub) = self.subs.get_mut(&room) {
             sub.participant = Some(Box::new(participant.clone()));
         }
