@@ -157,7 +157,9 @@ impl Session {
             };
             self.socket.feed(Message::Text(frame)).await?;
         }
-        self.socket.flush().await
+        // Flushed by the loop, with the deliveries already queued (`Session::unflushed`).
+        self.unflushed = true;
+        Ok(())
     }
 
     /// The participant this connection writes to `room` as: cached from the subscription,

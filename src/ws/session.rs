@@ -6,7 +6,8 @@
 //! Delivery keeps a per-room `last_seq`: a publication at or below it is a duplicate (history
 //! replay and live fan-out overlap by design, so no message falls between them) and is dropped;
 //! one above `last_seq + 1` reveals a gap, which is filled from the store before it is sent.
-//! Writes are batched — everything queued is fed, then flushed once — and raced against the
+//! Writes are batched — everything queued is fed, then flushed once (a burst's acks wait for
+//! the deliveries already queued behind them: `Session::unflushed`) — and raced against the
 //! kill switch so a stuck socket cannot pin a dead session.
 
 use super::hygiene::{Deadlines, Due, Hygiene, Throttle};
@@ -55,6 +56,10 @@ pub(super) struct Session {
     pub stash: Option<Option<Result<Message, axum::Error>>>,
     /// Where typing, read and presence frames go to be published (see `commands`).
     pub publisher: Option<mpsc::Sender<Publication>>,
+    /// Frames fed but not flushed: a burst's acks wait for the deliveries already queued (on
+    /// one node the sender's own message is queued before its ack is written), so both leave
+    /// in one write; the loop flushes them before it waits for anything.
+    pub unflushed: bool,
 }
 
 /// Why the loop ended.
@@ -89,6 +94,7 @@ impl Session {
             bad_frames: 0,
             stash: None,
             publisher: None,
+            unflushed: false,
         }
     }
 
@@ -109,6 +115,13 @@ impl Session {
             None => close::INTERNAL_ERROR,
         };
         loop {
+            // Acks fed by a burst go out now, unless deliveries are queued to go with them.
+            if self.unflushed && (self.stash.is_some() || rx.is_empty()) {
+                self.unflushed = false;
+                if self.socket.flush().await.is_err() {
+                    return End::Gone;
+                }
+            }
             let incoming = match self.stash.take() {
                 Some(incoming) => incoming,
                 None => tokio::select! {
@@ -297,7 +310,8 @@ impl Session {
             let f = ServerFrame::Unsubscribed { conversation_id: room, reason: "reassigned" };
             self.socket.feed(Message::Text(f.to_text())).await?;
         }
-        if wrote {
+        if wrote || self.unflushed {
+            self.unflushed = false;
             self.socket.flush().await?;
         }
         Ok(())
