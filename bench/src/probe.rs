@@ -6,7 +6,7 @@
 //! scenario builds the probe from the servers it started. A server this run did not start
 //! (`--url`) has no pid, so its CPU is not reported.
 
-use crate::servers::{self, Proc};
+use crate::servers::Proc;
 use std::collections::BTreeMap;
 
 /// What to read around each step.
@@ -16,6 +16,8 @@ pub struct Probe {
     pub pid: Option<u32>,
     /// A `redis-server` whose CPU counts too.
     pub redis_port: Option<u16>,
+    /// The kernel's clock ticks per second, read once.
+    hz: f64,
 }
 
 /// CPU seconds so far, per probed process, and Redis's command calls so far.
@@ -29,7 +31,7 @@ pub struct Reading {
 impl Probe {
     /// The server `p` (no pid for an external one).
     pub fn of(p: &Proc) -> Probe {
-        Probe { pid: p.child.as_ref().map(|c| c.id()), redis_port: None }
+        Probe { pid: p.child.as_ref().map(|c| c.id()), redis_port: None, hz: clock_ticks() }
     }
 
     /// `self` with Redis on `port` measured too.
@@ -39,11 +41,8 @@ impl Probe {
     }
 
     pub fn read(&self) -> Reading {
-        Reading {
-            server: self.pid.and_then(cpu_secs),
-            redis: self.redis_port.and_then(|p| servers::redis_command_usec(p).ok()).map(|(_, cpu)| cpu as f64 / 1e6),
-            redis_calls: self.redis_port.map(redis_calls).unwrap_or_default(),
-        }
+        let (redis, redis_calls) = self.redis_port.map(redis_info).unwrap_or_default();
+        Reading { server: self.pid.and_then(|pid| cpu_secs(pid, self.hz)), redis, redis_calls }
     }
 }
 
@@ -63,17 +62,23 @@ pub fn calls_per_message(before: &Reading, after: &Reading, messages: u64) -> Ve
     v
 }
 
-/// `calls` per command from `INFO commandstats` of the Redis on `port` (empty when unreachable).
-pub fn redis_calls(port: u16) -> BTreeMap<String, u64> {
-    let out = std::process::Command::new("redis-cli").args(["-p", &port.to_string(), "INFO", "commandstats"]).output();
+/// Redis's CPU seconds so far (`used_cpu_user + used_cpu_sys`: commands and network I/O) and
+/// `calls` per command (`INFO commandstats`), from one `INFO` of the Redis on `port`; nothing
+/// when it is unreachable.
+fn redis_info(port: u16) -> (Option<f64>, BTreeMap<String, u64>) {
+    let out = std::process::Command::new("redis-cli").args(["-p", &port.to_string(), "INFO", "all"]).output();
     let text = out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default();
-    text.lines()
-        .filter_map(|l| {
-            let (name, rest) = l.strip_prefix("cmdstat_")?.split_once(':')?;
-            let calls = rest.split(',').find_map(|kv| kv.strip_prefix("calls="))?.parse().ok()?;
-            Some((name.to_string(), calls))
-        })
-        .collect()
+    let (mut cpu, mut calls) = (None, BTreeMap::new());
+    for l in text.lines() {
+        if let Some(v) = l.strip_prefix("used_cpu_user:").or_else(|| l.strip_prefix("used_cpu_sys:")) {
+            *cpu.get_or_insert(0.0) += v.trim().parse::<f64>().unwrap_or(0.0);
+        } else if let Some((name, rest)) = l.strip_prefix("cmdstat_").and_then(|r| r.split_once(':'))
+            && let Some(n) = rest.split(',').find_map(|kv| kv.strip_prefix("calls=")).and_then(|v| v.parse().ok())
+        {
+            calls.insert(name.to_string(), n);
+        }
+    }
+    (cpu, calls)
 }
 
 /// µs of CPU per message between two readings.
@@ -82,15 +87,16 @@ pub fn per_message(before: Option<f64>, after: Option<f64>, messages: u64) -> Op
     (messages > 0).then(|| (a - b).max(0.0) * 1e6 / messages as f64)
 }
 
-/// `utime + stime` of `pid` in seconds (all threads), from `/proc/PID/stat`.
-pub fn cpu_secs(pid: u32) -> Option<f64> {
+/// `utime + stime` of `pid` in seconds (all threads), from `/proc/PID/stat`; `hz`: clock ticks
+/// per second (`clock_ticks`).
+pub fn cpu_secs(pid: u32, hz: f64) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may hold spaces: count fields after its closing parenthesis.
     let rest = &stat[stat.rfind(')')? + 2..];
     let f: Vec<&str> = rest.split(' ').collect();
     // rest starts at field 3 (state); utime and stime are fields 14 and 15.
     let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
-    Some(ticks / clock_ticks())
+    Some(ticks / hz)
 }
 
 /// The kernel's `USER_HZ` (`getconf CLK_TCK`; 100 on Linux x86-64 and arm64).
@@ -110,7 +116,8 @@ mod tests {
     #[test]
     fn reads_its_own_cpu_time_and_it_grows_with_work() {
         let me = std::process::id();
-        let a = cpu_secs(me).expect("own /proc stat");
+        let hz = clock_ticks();
+        let a = cpu_secs(me, hz).expect("own /proc stat");
         // Spin until the reading moves (it must, long before the wall-clock guard).
         let (mut x, guard) = (0u64, std::time::Instant::now());
         let mut b = a;
@@ -118,7 +125,7 @@ mod tests {
             for _ in 0..1_000_000 {
                 x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
             }
-            b = cpu_secs(me).expect("own /proc stat");
+            b = cpu_secs(me, hz).expect("own /proc stat");
         }
         assert!(b - a >= 0.05, "spinning shows as CPU time: {a} -> {b}");
     }

@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 pub const API_KEY: &str = "sk_bench_0123456789abcdef";
@@ -127,33 +127,6 @@ pub async fn baseline() -> anyhow::Result<Proc> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     anyhow::bail!("baseline did not come up")
-}
-
-/// Redis's own time so far: `(command µs, CPU µs)`. Command time is the `usec` of the
-/// top-level commands in `INFO commandstats` (a script's inner commands are counted inside its
-/// `evalsha`, so they are left out, not counted twice); CPU time is `used_cpu_user` +
-/// `used_cpu_sys` from `INFO cpu` (commands plus network I/O).
-pub fn redis_command_usec(port: u16) -> anyhow::Result<(u64, u64)> {
-    let out = Command::new("redis-cli").args(["-p", &port.to_string(), "INFO", "all"]).output()?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    let (mut scripts, mut all, mut inner, mut cpu) = (0u64, 0u64, 0u64, 0f64);
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("cmdstat_") {
-            let usec = rest.split([':', ',']).find_map(|kv| kv.strip_prefix("usec=")).and_then(|v| v.parse().ok());
-            let usec: u64 = usec.unwrap_or(0);
-            all += usec;
-            if rest.starts_with("evalsha") || rest.starts_with("eval:") {
-                scripts += usec;
-            }
-        } else if let Some(v) = line.strip_prefix("used_cpu_user:").or_else(|| line.strip_prefix("used_cpu_sys:")) {
-            cpu += v.trim().parse::<f64>().unwrap_or(0.0);
-        } else if let Some(v) = line.strip_prefix("script_inner_usec:") {
-            inner = v.trim().parse().unwrap_or(0);
-        }
-    }
-    // Without a figure for the scripts' inner commands, count the script calls only once.
-    let commands = if inner > 0 { all - inner } else { all.max(scripts) };
-    Ok((commands, (cpu * 1e6) as u64))
 }
 
 /// Starts a throwaway `redis-server` (no persistence) on a free port.
