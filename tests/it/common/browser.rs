@@ -78,8 +78,11 @@ pub async fn run_scenario(script: &str, args: &[&str], limit: std::time::Duratio
         .expect("cannot run node");
     println!("{}", String::from_utf8_lossy(&out.stdout));
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    // The failing step goes into the assertion message itself: a CI log may keep only the panic.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let reason = stderr.lines().filter(|l| l.contains("FAILED") || l.starts_with("Error") || l.contains("Error:")).take(6).collect::<Vec<_>>().join("\n");
     (
         out.status.success(),
-        format!("{script} failed ({}); output above, screenshots in target/screenshots/", out.status),
+        format!("{script} failed ({}): {reason}\n(output above, screenshots in target/screenshots/)", out.status),
     )
 }
