@@ -207,6 +207,7 @@ async function main() {
     run.step = 'a second, fresh browser of the same agent shows the same unread counts';
     await signInPassword(ann2, base, 'ann@example.com', PASSWORD, 'ann (second browser)');
     await ann1.click('#tab-all');
+    await expectList(ann1, ['Refund for order 77', 'Shipping question', 'Old resolved case', sms.name || DAN], 'ann (All)');
     await expectList(ann2, ['Refund for order 77', 'Shipping question', 'Old resolved case', sms.name || DAN], 'ann (second browser)');
     await ann2.waitForFunction((id) => {
       const b = document.querySelector(`#conv-list button[data-id="${id}"]`);
@@ -250,8 +251,18 @@ async function main() {
     await admin.fill('#composer-text', NOTE);
     await admin.press('#composer-text', 'Enter');
     await admin.locator('#messages .msg.note .text', { hasText: NOTE }).waitFor({ timeout: WAIT });
-    const noteBg = await admin.$eval('#messages .msg.note .bubble', (e) => getComputedStyle(e).backgroundColor);
-    assert(noteBg === 'rgb(254, 243, 199)', `a note is yellow: ${noteBg}`);
+    // Read the colour in one step in the page: the note's element is re-rendered when its ack
+    // comes, and a handle taken before that would point at a detached node (no computed style).
+    const noteBg = () => admin.evaluate(() => {
+      const b = document.querySelector('#messages .msg.note .bubble');
+      return b ? getComputedStyle(b).backgroundColor : 'no note';
+    });
+    await admin.waitForFunction(() => {
+      const b = document.querySelector('#messages .msg.note .bubble');
+      return b && getComputedStyle(b).backgroundColor === 'rgb(254, 243, 199)';
+    }, null, { timeout: WAIT }).catch(async () => {
+      throw new Error(`a note is yellow: ${await noteBg()}`);
+    });
     await admin.check('#compose-mode input[value=public]');
     await admin.locator('#composer-text').pressSequentially('/ref', { delay: 10 });
     await admin.locator('#canned [role=option]', { hasText: '/refund' }).waitFor({ timeout: WAIT });
