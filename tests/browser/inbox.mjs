@@ -16,11 +16,10 @@
 // UPDATE_SCREENSHOT=1 they are copied to docs/. An agent assigning from the picker and desktop
 // notifications are inbox_assign.mjs.
 
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
-import { ROOT, SHOTS, WAIT, anonClient, assert, axeClean, expectConn, expectCounts, expectList, launch, listed, restClient, runner, signIn, signInPassword, waitForText, watchConsole } from './lib.mjs';
+import { ROOT, SHOTS, WAIT, anonClient, assert, axeClean, expectConn, expectCounts, expectList, launch, listed, restClient, runner, signIn, signInPassword, twilioHook, waitForText, watchConsole } from './lib.mjs';
 
 const [base, apiKey, twilioStub] = process.argv.slice(2);
 if (!base || !apiKey || !twilioStub) {
@@ -81,19 +80,6 @@ function png(w, h) {
   return Buffer.concat([sig, chunk('IHDR', ihdr), chunk('IDAT', zlib.deflateSync(Buffer.concat(rows))), chunk('IEND', Buffer.alloc(0))]);
 }
 
-async function twilioHook(accountId, fields) {
-  const url = `${base}/v1.0/hooks/twilio/${accountId}`;
-  const params = Object.entries(fields);
-  const mac = crypto.createHmac('sha1', TWILIO_TOKEN).update(url);
-  for (const [k, v] of [...params].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))) mac.update(k + v);
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/x-www-form-urlencoded', 'X-Twilio-Signature': mac.digest('base64') },
-    body: new URLSearchParams(params).toString(),
-  });
-  if (!res.ok) throw new Error(`twilio webhook -> ${res.status} ${await res.text()}`);
-}
-
 async function main() {
   fs.mkdirSync(SHOTS, { recursive: true });
   run.step = 'seed over REST';
@@ -118,7 +104,7 @@ async function main() {
   const done = await rest('POST', '/conversations', { name: 'Old resolved case' });
   await rest('POST', `/conversations/${done.id}/messages`, { text: 'Thanks, all good' });
   await rest('PUT', `/conversations/${done.id}`, { status: 'resolved' });
-  await twilioHook(acc.id, { MessageSid: `SM${'2'.repeat(32)}`, AccountSid: TWILIO_SID, From: DAN, To: OUR_NUMBER, Body: 'Hi, I need a refund please', NumMedia: '0' });
+  await twilioHook(base, TWILIO_TOKEN, acc.id, { MessageSid: `SM${'2'.repeat(32)}`, AccountSid: TWILIO_SID, From: DAN, To: OUR_NUMBER, Body: 'Hi, I need a refund please', NumMedia: '0' });
   const sms = (await rest('GET', `/conversations?q=${encodeURIComponent(DAN)}`)).result[0];
   assert(sms, 'the inbound SMS made a conversation');
 

@@ -1,7 +1,7 @@
 //! Phone numbers are one spelling (E.164) wherever they enter: REST participants, provider
 //! inbound senders and the conversation lookup by address — so one person is one room.
 
-use crate::common::channels::{config, conversations, create_account, fixture, messages, post_webhook};
+use crate::common::channels::{config, conversations, create_account, fixture, messages, post_webhook, twilio_account};
 use crate::common::stub::{Answer, Stub};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
@@ -16,9 +16,7 @@ pub(crate) async fn twilio(srv: &TestServer) -> (Stub, String) {
         Answer::status(201, &json)
     })
     .await;
-    let body = json!({"type": "tel", "provider": "twilio", "name": "line", "address": "+15005550006",
-                      "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
-                      "api_base_url": stub.url});
+    let body = twilio_account("line", "+15005550006", TOKEN, &stub.url);
     let a = create_account(srv, body, &[TOKEN]).await;
     (stub, a["id"].as_str().unwrap().to_string())
 }

@@ -4,7 +4,7 @@
 use crate::common;
 use crate::common::channels::{
     agent_ws, config, conversations, create_account, first_conversation, fixture, hook_url, messages, post,
-    post_webhook, send_and_settle, twilio_stub,
+    post_webhook, send_and_settle, twilio_account, twilio_stub,
 };
 use crate::common::monitor::{Monitor, monitor_client};
 use crate::common::stub::{Answer, Stub, eventually};
@@ -19,9 +19,7 @@ const TOKEN: &str = "twilio-auth-token-0123456789";
 const FORM: &str = "application/x-www-form-urlencoded";
 
 async fn account(srv: &TestServer, stub: &Stub, number: &str) -> String {
-    let body = json!({"type": "tel", "provider": "twilio", "name": "support line", "address": number,
-                      "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
-                      "api_base_url": stub.url});
+    let body = twilio_account("support line", number, TOKEN, &stub.url);
     let a = create_account(srv, body, &[TOKEN]).await;
     assert!(a.get("credentials").is_none(), "credentials are write-only: {a}");
     a["id"].as_str().unwrap().to_string()

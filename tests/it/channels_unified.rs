@@ -5,7 +5,7 @@
 //! live → the agent's next reply goes out on LINE, and Twilio gets nothing more.
 
 use crate::common;
-use crate::common::channels::{create_account, fixture, hook_url, post, twilio_stub};
+use crate::common::channels::{create_account, fixture, hook_url, post, twilio_account, twilio_stub};
 use crate::common::stub::{Answer, Stub};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
@@ -60,13 +60,7 @@ async fn a_conversation_starts_on_sms_and_continues_on_line_on(backend: Backend)
         Answer::status(200, &fixture("line_push_response.json").replace("__ID__", &format!("{}", 9000 + i)))
     })
     .await;
-    let sms_acc = account(
-        &srv,
-        json!({"type": "tel", "provider": "twilio", "name": "support", "address": "+15005550006",
-               "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TWILIO_TOKEN},
-               "api_base_url": twilio.url}),
-    )
-    .await;
+    let sms_acc = account(&srv, twilio_account("support", "+15005550006", TWILIO_TOKEN, &twilio.url)).await;
     let line_acc = account(
         &srv,
         json!({"type": "line", "provider": "line", "name": "LINE", "address": "1650000001",

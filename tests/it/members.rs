@@ -2,6 +2,7 @@
 //! (this node, or another node on the same Redis) reaches the very next posts — their channel
 //! deliveries and the author check — even though posts no longer re-read the participant list.
 
+use crate::common::channels::twilio_account;
 use crate::common::redis::{Node, RedisServer};
 use crate::common::{Api, Backend, KEY_A, TestServer, Ws, on_every_backend, test_config};
 use serde_json::{Value, json};
@@ -9,9 +10,7 @@ use std::time::Duration;
 
 /// A Twilio account whose API nobody answers (deliveries are planned, then fail: fine here).
 async fn sms_account(api: &Api) -> String {
-    let body = json!({"type": "tel", "provider": "twilio", "name": "line", "address": "+15005550006",
-                      "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": "t0k"},
-                      "api_base_url": "http://127.0.0.1:9"});
+    let body = twilio_account("line", "+15005550006", "t0k", "http://127.0.0.1:9");
     let (s, a) = api.post("/v1.0/conversation_accounts", body).await;
     assert_eq!(s, 201, "{a}");
     a["id"].as_str().unwrap().to_string()

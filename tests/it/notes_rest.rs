@@ -2,7 +2,7 @@
 //! keys): who may post what, that a token posts as its own participant, and that a note stays
 //! among staff — in REST history, on an end user's WebSocket and on the SMS line. Both backends.
 
-use crate::common::channels::{config, create_account, messages, settled, twilio_stub};
+use crate::common::channels::{config, create_account, messages, settled, twilio_account, twilio_stub};
 use crate::common::stub::eventually;
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::{Value, json};
@@ -16,14 +16,8 @@ async fn notes_by_token_on(backend: Backend) {
     let srv = TestServer::start_on(backend, config()).await;
     let stub = twilio_stub().await;
     let api = srv.api(KEY_A);
-    let acc = create_account(
-        &srv,
-        json!({"type": "tel", "provider": "twilio", "name": "line", "address": "+15005550006",
-               "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": "twilio-token-0123456789"},
-               "api_base_url": stub.url}),
-        &[],
-    )
-    .await["id"]
+    let acc = create_account(&srv, twilio_account("line", "+15005550006", "twilio-token-0123456789", &stub.url), &[])
+        .await["id"]
         .as_str()
         .unwrap()
         .to_string();

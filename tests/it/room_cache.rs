@@ -6,7 +6,7 @@
 //! Each test first makes node A cache the room (a subscriber there, and a post that read it),
 //! then changes the room through node B, then posts through node A.
 
-use crate::common::channels::{fixture, post};
+use crate::common::channels::{fixture, post, twilio_account};
 use crate::common::redis::{Node, RedisServer};
 use crate::common::{Api, KEY_A, Ws};
 use serde_json::{Value, json};
@@ -84,9 +84,7 @@ async fn sms(node: &Node, account: &str, sid: &str, text: &str) {
 async fn a_resolve_through_another_node_is_reopened_by_the_next_inbound_message_here() {
     let (_redis, a, b) = two_nodes().await;
     let (api_a, api_b) = (a.api(KEY_A), b.api(KEY_A));
-    let body = json!({"type": "tel", "provider": "twilio", "name": "line", "address": "+15005550006",
-                      "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
-                      "api_base_url": "http://127.0.0.1:9"});
+    let body = twilio_account("line", "+15005550006", TOKEN, "http://127.0.0.1:9");
     let (s, account) = api_a.post("/v1.0/conversation_accounts", body).await;
     assert_eq!(s, 201, "{account}");
     let account = account["id"].as_str().unwrap();

@@ -3,7 +3,7 @@
 //! moving quiet rooms along, inbound SMS reopening or (after `closed`) opening a new room, and
 //! on Redis each timer firing once however many nodes work the deadlines.
 
-use crate::common::channels::{conversations, create_account, hook_url, messages, post_webhook};
+use crate::common::channels::{self, conversations, create_account, hook_url, messages, post_webhook};
 use crate::common::redis::{RedisServer, next_within};
 use crate::common::stub::{Answer, Recorded, Stub, eventually};
 use crate::common::{Api, Backend, KEY_A, TestServer, on_every_backend, test_config};
@@ -198,9 +198,7 @@ async fn sms(srv: &TestServer, account: &str, sid: &str, text: &str) {
 }
 
 async fn twilio_account(srv: &TestServer) -> String {
-    let body = json!({"type": "tel", "provider": "twilio", "name": "support line", "address": "+15005550006",
-                      "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
-                      "api_base_url": "http://127.0.0.1:9"});
+    let body = channels::twilio_account("support line", "+15005550006", TOKEN, "http://127.0.0.1:9");
     create_account(srv, body, &[TOKEN]).await["id"].as_str().unwrap().to_string()
 }
 

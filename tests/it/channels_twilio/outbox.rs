@@ -3,6 +3,7 @@
 //! one round trip.
 
 use super::*;
+use crate::common::channels::twilio_account;
 
 /// Redis backend: a node SIGKILLed while a delivery waits for its retry loses nothing — the
 /// restarted node reclaims the outbox entry and sends it.
@@ -18,14 +19,8 @@ async fn pending_delivery_survives_a_killed_node() {
     })
     .await;
     let api = node.api(KEY_A);
-    let (_, a) = api
-        .post(
-            "/v1.0/conversation_accounts",
-            json!({"type": "tel", "provider": "twilio", "name": "line", "address": "+15005550006",
-                   "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
-                   "api_base_url": stub.url}),
-        )
-        .await;
+    let (_, a) =
+        api.post("/v1.0/conversation_accounts", twilio_account("line", "+15005550006", TOKEN, &stub.url)).await;
     let acc = a["id"].as_str().unwrap().to_string();
     let url = node.url(&format!("/v1.0/hooks/twilio/{acc}"));
     let form = fixture("twilio_inbound_sms.form");

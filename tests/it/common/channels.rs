@@ -44,6 +44,15 @@ pub fn config() -> switchboard::Config {
     c
 }
 
+/// The body of a Twilio SMS account named `name` on our number `address`, signed with
+/// `auth_token` (account SID `AC0…0`), sending through `api_base` (a stub, or a closed port when
+/// the test never lets a send succeed).
+pub fn twilio_account(name: &str, address: &str, auth_token: &str, api_base: &str) -> Value {
+    serde_json::json!({"type": "tel", "provider": "twilio", "name": name, "address": address,
+                       "credentials": {"account_sid": format!("AC{}", "0".repeat(32)), "auth_token": auth_token},
+                       "api_base_url": api_base})
+}
+
 /// Creates an account for tenant `a` (201 expected) and returns it as the API answered;
 /// none of `secrets` may show in that answer (credentials are write-only).
 pub async fn create_account(srv: &TestServer, body: Value, secrets: &[&str]) -> Value {

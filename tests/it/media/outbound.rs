@@ -2,7 +2,7 @@
 //! through our signed URL, as Twilio does.
 
 use super::{jpeg_with_exif, upload};
-use crate::common::channels::{config, create_account, first_conversation, fixture, hook_url, post};
+use crate::common::channels::{config, create_account, first_conversation, fixture, hook_url, post, twilio_account};
 use crate::common::stub::{Answer, Stub, eventually};
 use crate::common::{Backend, KEY_A, TestServer, on_every_backend};
 use serde_json::json;
@@ -36,9 +36,7 @@ async fn mms_on(backend: Backend) {
         Answer::status(201, &json!({"sid": format!("SM{:032x}", i + 1), "status": "queued"}).to_string())
     })
     .await;
-    let body = json!({"type": "tel", "provider": "twilio", "name": "line", "address": "+15005550006",
-                      "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": TOKEN},
-                      "api_base_url": stub.url});
+    let body = twilio_account("line", "+15005550006", TOKEN, &stub.url);
     let acc = create_account(&srv, body, &[TOKEN]).await["id"].as_str().unwrap().to_string();
     let sms = fixture("twilio_inbound_sms.form");
     let url = hook_url(&srv, "twilio", &acc);

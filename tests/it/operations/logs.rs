@@ -2,6 +2,7 @@
 //! forged token) run on the real binary logging at `trace`, then its log searched for every secret it used.
 
 use super::{METRICS_TOKEN, send};
+use crate::common::channels::twilio_account;
 use crate::common::redis::Node;
 use crate::common::{self, KEY_A, KEY_B, Ws};
 use futures_util::SinkExt;
@@ -57,14 +58,8 @@ async fn no_secrets_in_logs_of_a_full_scenario() {
     let auth_token = "twilio-secret-token-7c1e5a9f";
     let stub =
         common::stub::Stub::start(|_, i| common::stub::Answer::status(201, &format!(r#"{{"sid":"SM{i:032}"}}"#))).await;
-    let (s, acc) = api
-        .post(
-            "/v1.0/conversation_accounts",
-            json!({"type": "tel", "provider": "twilio", "name": "ops", "address": "+15005550006",
-                   "credentials": {"account_sid": "AC00000000000000000000000000000000", "auth_token": auth_token},
-                   "api_base_url": stub.url}),
-        )
-        .await;
+    let (s, acc) =
+        api.post("/v1.0/conversation_accounts", twilio_account("ops", "+15005550006", auth_token, &stub.url)).await;
     assert_eq!(s, 201, "{acc}");
     let url = srv.url(&format!("/v1.0/hooks/twilio/{}", acc["id"].as_str().unwrap()));
     let params: Vec<(String, String)> =
