@@ -8,6 +8,7 @@ use crate::auth::{TokenSigner, hash_api_key, random_key};
 use crate::broker::{Broker, MemoryBroker};
 use crate::channels::Registry;
 use crate::channels::outbox::Outbox;
+use crate::channels::queue::{memory::MemoryQueue, redis::RedisQueue};
 use crate::config::{Backend, Config};
 use crate::hub::Hub;
 use crate::model::Tenant;
@@ -40,7 +41,7 @@ pub struct Inner {
     /// Outbound deliveries to channel participants.
     pub outbox: Outbox,
     /// The inbound media re-hosting queue (`channels::inbound_rehost`): durable on Redis.
-    pub rehost: Arc<dyn crate::channels::inbound_rehost::RehostQueue>,
+    pub rehost: Arc<crate::channels::inbound_rehost::RehostQueue>,
     /// Shared HTTP client for provider APIs (connection pooling, request timeout).
     pub http: reqwest::Client,
     pub hub: Hub,
@@ -198,14 +199,12 @@ impl AppState {
             Some(r) => Arc::new(crate::agents::records::redis::RedisRecords::new(r.clone(), &config.redis.key_prefix)),
             None => Arc::new(crate::agents::records::memory::MemoryRecords::default()),
         };
-        let rehost: Arc<dyn crate::channels::inbound_rehost::RehostQueue> = match &webhook_redis {
+        let rehost: Arc<crate::channels::inbound_rehost::RehostQueue> = match &webhook_redis {
             Some(r) => {
-                Arc::new(crate::channels::inbound_rehost::redis::RedisRehost::new(crate::redis::StreamQueue::new(
-                    r.clone(),
-                    crate::redis::Keys::new(&config.redis.key_prefix).rehost_queue(),
-                )))
+                let key = crate::redis::Keys::new(&config.redis.key_prefix).rehost_queue();
+                Arc::new(RedisQueue::new(crate::redis::StreamQueue::new(r.clone(), key), 16, 100, "re-hosting"))
             }
-            None => Arc::new(crate::channels::inbound_rehost::memory::MemoryRehost),
+            None => Arc::new(MemoryQueue),
         };
         let (roster, webhook_store, outbox) = side_backends(&config, &node_id, webhook_redis, memory_hooks);
         let agents = crate::agents::Presence::new(roster);
@@ -259,7 +258,6 @@ fn side_backends(
     memory_hooks: Arc<crate::webhooks::MemoryWebhookStore>,
 ) -> (Arc<dyn crate::agents::Roster>, Arc<dyn crate::webhooks::WebhookStore>, Outbox) {
     use crate::agents::presence::{memory::MemoryRoster, redis::RedisRoster};
-    use crate::channels::outbox::{memory::MemoryQueue, redis::RedisQueue};
     use crate::webhooks::redis_store::RedisWebhookStore;
     match redis {
         Some(r) => {
@@ -270,7 +268,7 @@ fn side_backends(
             (
                 Arc::new(RedisRoster::new(r.clone(), config, node_id)),
                 Arc::new(RedisWebhookStore::new(r, &config.redis.key_prefix, config.webhooks.retry_horizon_secs)),
-                Outbox::new(Arc::new(RedisQueue::new(stream))),
+                Outbox::new(Arc::new(RedisQueue::new(stream, 64, 50, "outbox"))),
             )
         }
         None => (Arc::new(MemoryRoster::default()), memory_hooks, Outbox::new(Arc::new(MemoryQueue))),
@@ -290,7 +288,7 @@ pub async fn serve(
     let app = crate::api::router(state.clone());
     crate::webhooks::start(&state).await?;
     state.outbox.start(&state);
-    state.rehost.start(&state);
+    state.rehost.start(&state, crate::channels::inbound_rehost::schedule);
     crate::events::start_event_publisher(&state);
     crate::hub::presence::start(&state);
     crate::watch::start(&state);

@@ -18,6 +18,7 @@ pub mod media;
 pub mod messenger;
 pub mod meta;
 pub mod outbox;
+pub mod queue;
 pub mod split;
 pub mod telegram;
 pub mod telnyx;
@@ -28,14 +29,11 @@ pub mod twilio;
 pub mod viber;
 pub mod whatsapp;
 
-use crate::app::AppState;
 use crate::error::Error;
 use crate::model::{Account, Address, AddressType, Media, MessageStatus, ProviderKind};
-use crate::redis::{Pump, StreamQueue};
 use async_trait::async_trait;
 use axum::http::{HeaderMap, Method};
 use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -325,33 +323,4 @@ impl Registry {
         v.sort();
         v
     }
-}
-
-/// How long a durable channel job (an outbox send, a media re-hosting round) may stay claimed
-/// before another node takes it over: longer than any retry wait held in process plus two
-/// provider calls (sends and downloads share `channels.request_timeout_ms`), so a live node
-/// never loses an entry it is still working.
-pub fn reclaim_idle_ms(state: &AppState) -> u64 {
-    let c = &state.config.channels;
-    c.retry_max_ms + 2 * c.request_timeout_ms + 1000
-}
-
-/// Starts this node's pump on a channel job stream on Redis (the outbox, the re-hosting
-/// queue): `batch` entries a round, a pause of `idle_pause_ms` after an empty one, entries
-/// held longer than [`reclaim_idle_ms`] taken over; `each` gets a job and its stream id, the
-/// token the job acknowledges once settled.
-pub(crate) fn spawn_pump<J, F>(
-    state: &AppState,
-    q: Arc<StreamQueue>,
-    batch: usize,
-    idle_pause_ms: u64,
-    what: &'static str,
-    each: F,
-) where
-    J: DeserializeOwned + Send + 'static,
-    F: FnMut(J, String) + Send + 'static,
-{
-    let p =
-        Pump { consumer: state.node_id.clone(), batch, reclaim_idle_ms: reclaim_idle_ms(state), idle_pause_ms, what };
-    state.tasks.spawn(crate::redis::pump(q, p, state.shutdown.clone(), each));
 }

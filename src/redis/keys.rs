@@ -28,7 +28,7 @@ impl Keys {
         format!("{}:outbox:{{channels}}", self.prefix)
     }
 
-    /// `P:rehost:{media}`: the inbound media re-hosting stream (`channels::inbound_rehost::redis`).
+    /// `P:rehost:{media}`: the inbound media re-hosting stream (`channels::queue::redis`).
     pub fn rehost_queue(&self) -> String {
         format!("{}:rehost:{{media}}", self.prefix)
     }

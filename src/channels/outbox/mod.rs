@@ -7,28 +7,23 @@
 //! `channels.max_attempts`; a permanent one (other 4xx) fails at once. Every state change is
 //! written to the message's delivery, published to the room and emitted as `message.updated`.
 //!
-//! What stands in front of the workers is a [`JobQueue`], chosen once in app wiring: on the
-//! memory backend ([`memory`]) there is none — jobs go straight to this process's workers
-//! (nothing else survives a restart either). On Redis ([`redis`]) jobs go through a durable
+//! What stands in front of the workers is a [`JobQueue`] (`channels::queue`), chosen once in
+//! app wiring: on the memory backend there is none — jobs go straight to this process's
+//! workers (nothing else survives a restart either). On Redis jobs go through a durable
 //! stream: every node pumps claimed entries into its local per-account workers and
 //! acknowledges an entry only once its delivery is settled (sent, failed, or re-queued for a
 //! retry with a `not_before` time), and periodically reclaims entries another node held for
 //! too long — so a node killed mid-send loses nothing: another node (or this one, restarted)
 //! sends it. Delivery is at least once. One attempt (send, retry, record) is in [`send`].
 
-pub mod memory;
-pub mod redis;
 mod send;
 
-use super::reclaim_idle_ms;
+use super::queue::{self, JobQueue, Queued, memory::MemoryQueue};
 use crate::app::AppState;
-use crate::error::Result;
 use crate::model::{AddressType, Media};
-use async_trait::async_trait;
 use dashmap::DashMap;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -66,20 +61,13 @@ pub struct Job {
     pub token: Option<String>,
 }
 
-/// What jobs pass through before this node's workers: nothing (memory) or a durable stream
-/// shared by every node (Redis).
-#[async_trait]
-pub trait JobQueue: Send + Sync + std::fmt::Debug + 'static {
-    /// Whether a job outlives this process once pushed (a retry is then a new entry, not a
-    /// timer in this process).
-    fn durable(&self) -> bool;
-    /// Writes `jobs` in order for some node to run. `Ok(false)`: this queue keeps nothing, run
-    /// them here; `Err`: the write failed, also run them here (at least once, as ever).
-    async fn push(&self, jobs: &[Job]) -> Result<bool>;
-    /// Starts feeding entries to this node's workers (through [`schedule`]).
-    fn start(&self, state: &AppState);
-    /// The delivery of entry `token` is settled: drop the entry.
-    async fn ack(&self, token: &str) -> Result<()>;
+impl Queued for Job {
+    fn not_before_ms(&self) -> u64 {
+        self.not_before_ms
+    }
+    fn token(&mut self) -> &mut Option<String> {
+        &mut self.token
+    }
 }
 
 /// Per-account queues, and the [`JobQueue`] in front of them; cheap to clone.
@@ -88,22 +76,18 @@ pub struct Outbox {
     queues: Arc<DashMap<Uuid, mpsc::UnboundedSender<Job>>>,
     /// Jobs handed to each account's worker and not yet attempted (`outbox_depth` gauge).
     depth: Arc<DashMap<Uuid, usize>>,
-    queue: Arc<dyn JobQueue>,
+    queue: Arc<dyn JobQueue<Job>>,
 }
 
 impl Default for Outbox {
     fn default() -> Self {
-        Outbox::new(Arc::new(memory::MemoryQueue))
+        Outbox::new(Arc::new(MemoryQueue))
     }
-}
-
-fn now_ms() -> u64 {
-    chrono::Utc::now().timestamp_millis().max(0) as u64
 }
 
 impl Outbox {
     /// An outbox whose jobs go through `queue` first.
-    pub fn new(queue: Arc<dyn JobQueue>) -> Outbox {
+    pub fn new(queue: Arc<dyn JobQueue<Job>>) -> Outbox {
         Outbox { queues: Arc::default(), depth: Arc::default(), queue }
     }
 
@@ -137,7 +121,7 @@ impl Outbox {
 
     /// Starts pumping the durable queue into this node's workers (no-op in memory mode).
     pub fn start(&self, state: &AppState) {
-        self.queue.start(state);
+        self.queue.start(state, schedule);
     }
 
     /// Hands `job` to its account's worker in this process, starting the worker on first use.
@@ -185,39 +169,15 @@ impl Outbox {
     }
 }
 
-/// Runs `job` now, or once its `not_before` time has come. A durable entry is never held
-/// longer than half the reclaim threshold: a longer wait (a provider's big `Retry-After`) is
-/// passed on as a fresh entry, so no other node mistakes this live one for dead.
-pub fn schedule(state: &AppState, mut job: Job) {
-    let wait = job.not_before_ms.saturating_sub(now_ms());
-    if wait == 0 {
-        return state.outbox.local(state, job);
-    }
-    let hold = reclaim_idle_ms(state) / 2;
-    let st = state.clone();
-    state.tasks.spawn(async move {
-        tokio::select! {
-            _ = st.shutdown.cancelled() => {}
-            _ = tokio::time::sleep(Duration::from_millis(wait.min(hold))) => {
-                if wait <= hold || job.token.is_none() {
-                    return st.outbox.local(&st, job);
-                }
-                let old = job.token.take();
-                st.outbox.enqueue(&st, job.clone()).await;
-                job.token = old;
-                settle(&st, &job).await;
-            }
-        }
-    });
+/// Runs `job` on its account's worker here, now or once its `not_before` time has come
+/// (`queue::schedule`: a long wait is handed over to a fresh durable entry).
+pub fn schedule(state: &AppState, job: Job) {
+    queue::schedule(state, &state.outbox.queue, job, |st, job| st.outbox.local(st, job));
 }
 
 /// The delivery of `job` is settled: drop its durable entry.
 pub(crate) async fn settle(state: &AppState, job: &Job) {
-    if let Some(id) = &job.token
-        && let Err(e) = state.outbox.queue.ack(id).await
-    {
-        tracing::warn!(error = %e.chain(), "outbox entry not acknowledged; it will be sent again");
-    }
+    queue::settle(&state.outbox.queue, job.token.as_deref()).await;
 }
 
 async fn worker(state: AppState, mut rx: mpsc::UnboundedReceiver<Job>) {

@@ -2,8 +2,9 @@
 //! provider, then record the outcome — sent, failed for good, or queued again after a backoff
 //! (a new durable entry when the queue is durable, else a timer in this process).
 
-use super::{Job, now_ms, settle};
+use super::{Job, settle};
 use crate::app::AppState;
+use crate::channels::queue::now_ms;
 use crate::channels::split::split;
 use crate::channels::{Outgoing, SendContext, SendOutcome};
 use crate::model::{Delivery, MessageStatus, now};
