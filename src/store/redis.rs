@@ -16,6 +16,7 @@ mod epoch;
 mod find;
 mod history;
 mod owners;
+mod reindex;
 mod retention;
 mod revise;
 mod scripts;
