@@ -123,6 +123,7 @@ pub async fn post(
         visibility: body.visibility,
         template: body.template,
         tag: body.tag,
+        room: None,
     };
     let appended = conversations::post(&state, req).await?;
     if !appended.duplicate {

@@ -169,8 +169,8 @@ async fn post_in(
 ) -> Result<()> {
     let (mut text, mut medias) = (text, medias);
     let client_id: String = format!("{}:{}", account.provider, m.provider_message_id).chars().take(128).collect();
-    let (conversation, participant, opened, screened) = match route(state, account, &m).await? {
-        Some(room) => (room.id, room.participant, room.opened, false),
+    let (conversation, participant, opened, screened, read) = match route(state, account, &m).await? {
+        Some(room) => (room.id, room.participant, room.opened, false, room.read),
         None => {
             // Messenger and Instagram name nobody: a new peer's name is asked for once.
             if m.from.name.is_empty()
@@ -202,11 +202,11 @@ async fn post_in(
             (text, medias) = (req.text, req.medias);
             let name = m.thread.as_ref().map_or("", |t| t.subject.as_str());
             let room = resolve_room(state, account, &m.from, name, Some(b), None).await?;
-            (room.id, room.participant, room.opened, true)
+            (room.id, room.participant, room.opened, true, room.read)
         }
     };
     let endpoint = Endpoint { address: m.from.clone(), account_id: Some(account.id) };
-    let req = PostRequest { screened, ..request(account, &m, &participant, client_id, text, medias) };
+    let req = PostRequest { screened, room: read, ..request(account, &m, &participant, client_id, text, medias) };
     let appended = match conversations::post(state, req).await {
         Ok(a) => a,
         Err(e) if e.code() == "closed" && !opened && !again => {
@@ -301,6 +301,7 @@ fn request(
         visibility: Default::default(),
         template: None,
         tag: None,
+        room: None,
     }
 }
 

@@ -9,10 +9,11 @@
 use super::InboundMessage;
 use super::inbound::clip;
 use crate::app::AppState;
-use crate::conversations::{self, ContactOf, NewParticipant};
+use crate::conversations::{self, ContactOf, NewParticipant, RoomRead};
 use crate::error::{Error, Result};
-use crate::model::{Account, Address, ConversationStatus, MatchMode, Participant};
-use crate::store::Binding;
+use crate::model::{Account, Address, Conversation, ConversationStatus, MatchMode, Participant};
+use crate::store::{Binding, MemberList};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -28,7 +29,7 @@ pub(super) async fn route(state: &AppState, account: &Account, m: &InboundMessag
                 break;
             }
             if let Some(p) = seat(state, account, r.conversation_id, &m.from).await? {
-                return Ok(Some(Room { id: r.conversation_id, participant: p, opened: false }));
+                return Ok(Some(Room { id: r.conversation_id, participant: p, opened: false, read: None }));
             }
             break;
         }
@@ -58,7 +59,7 @@ async fn contact_room(state: &AppState, account: &Account, from: &Address) -> Re
         let members = state.store.list_participants(c.id).await?;
         let Some(p) = members.into_iter().find(|p| p.contact_id == Some(contact)) else { continue };
         return match conversations::link_endpoint(state, tenant, c.id, p.id, from.clone(), Some(account.id)).await {
-            Ok(p) => Ok(Some(Room { id: c.id, participant: p, opened: false })),
+            Ok(p) => Ok(Some(Room { id: c.id, participant: p, opened: false, read: None })),
             // Bound elsewhere meanwhile (a racing message), or a sender no number can be
             // made of: the ordinary path takes it from here.
             Err(Error::Conflict(_) | Error::Unprocessable { .. } | Error::NotFound(_)) => Ok(None),
@@ -95,6 +96,9 @@ pub struct Room {
     pub participant: Participant,
     /// This call opened the room.
     pub opened: bool,
+    /// The room as just read (or, opened here, as created: its one member is `participant`),
+    /// for the post (`PostRequest::room`); `None`: the post reads it.
+    pub read: Option<RoomRead>,
 }
 
 /// The room and participant for `peer` on `account`, created when there is none (named
@@ -122,9 +126,21 @@ pub async fn resolve_room(
             None => store.binding(account.id, peer).await?,
         };
         if let Some(b) = binding {
-            // A closed room is found out by the post (see `receive_in`), not read here.
-            match conversations::participant(state, b.conversation_id, b.participant_id).await {
-                Ok(p) => return Ok(Room { id: b.conversation_id, participant: p, opened: false }),
+            // A closed room is found out by the post (see `receive_in`), not read here. The
+            // room is read as the post reads it, once: the post takes it from `Room::read`.
+            let seated = match conversations::read_room(state, account.tenant_id, b.conversation_id).await? {
+                Some((c, members)) => match members.iter().find(|p| p.id == b.participant_id).cloned() {
+                    Some(p) => Ok((p, Some((c, members)))),
+                    // Not in the node's cached list: it may have joined on another node a
+                    // moment ago (its publication still on the way); the store decides.
+                    None => {
+                        conversations::participant(state, b.conversation_id, b.participant_id).await.map(|p| (p, None))
+                    }
+                },
+                None => Err(Error::NotFound("conversation")),
+            };
+            match seated {
+                Ok((p, read)) => return Ok(Room { id: b.conversation_id, participant: p, opened: false, read }),
                 Err(Error::NotFound(_)) if attempt < 19 => {
                     tokio::time::sleep(Duration::from_millis(25)).await;
                     continue;
@@ -143,8 +159,9 @@ pub async fn resolve_room(
         if store.bind(account.id, peer, b).await?.is_some() {
             continue;
         }
-        let (id, participant) = open_room(state, account, peer, name, b).await?;
-        return Ok(Room { id, participant, opened: true });
+        let (c, participant) = open_room(state, account, peer, name, b).await?;
+        let read = Some((Arc::new(c), MemberList::from(vec![participant.clone()])));
+        return Ok(Room { id: b.conversation_id, participant, opened: true, read });
     }
     Err(Error::unavailable("could not resolve the conversation for this sender; retry"))
 }
@@ -164,7 +181,7 @@ async fn open_room(
     peer: &Address,
     name: &str,
     b: Binding,
-) -> Result<(Uuid, Participant)> {
+) -> Result<(Conversation, Participant)> {
     let mut name = [name, peer.name.as_str(), peer.target.as_str()]
         .into_iter()
         .find(|n| !n.is_empty())
@@ -175,8 +192,8 @@ async fn open_room(
     let detail = format!("{} via {}", peer.kind.as_str(), account.name);
     let metadata = serde_json::json!({"source": {"account_id": account.id, "provider": account.provider}});
     let t = account.tenant_id;
-    conversations::create_with_id(state, b.conversation_id, t, name, detail, metadata).await?;
-    // The binding already names this participant, so adding it re-binds to the same target.
+    let c = conversations::create_with_id(state, b.conversation_id, t, name, detail, metadata).await?;
+    // The binding already names this participant (reserved above: not written again).
     let new = NewParticipant {
         id: Some(b.participant_id),
         address: peer.clone(),
@@ -184,7 +201,7 @@ async fn open_room(
         as_sent: true,
         contact: ContactOf::Auto,
     };
-    let p = conversations::add_participant(state, t, b.conversation_id, new).await?;
+    let p = conversations::add_participant_to(state, &c, new).await?;
     crate::agents::auto_assign(state, t, b.conversation_id).await;
-    Ok((b.conversation_id, p))
+    Ok((c, p))
 }

@@ -230,14 +230,19 @@ pub async fn for_address(state: &AppState, tenant: Uuid, address: &Address) -> R
         return Ok(None);
     }
     let a = ContactAddress { kind: address.kind, target: address.target.clone() };
+    let (key, kin_key) = (a.key(), sibling(&a).map(|s| s.key()));
     for _ in 0..ATTEMPTS {
-        if let Some(id) = state.contacts.by_address(tenant, &a.key()).await? {
+        // The address and its sibling are looked up together: one round of I/O.
+        let kin = async {
+            match &kin_key {
+                Some(k) => state.contacts.by_address(tenant, k).await,
+                None => Ok(None),
+            }
+        };
+        let (own, kin) = tokio::try_join!(state.contacts.by_address(tenant, &key), kin)?;
+        if let Some(id) = own {
             return Ok(Some(id));
         }
-        let kin = match sibling(&a) {
-            Some(s) => state.contacts.by_address(tenant, &s.key()).await?,
-            None => None,
-        };
         let (change, c) = match kin {
             Some(id) => {
                 let Some(old) = state.contacts.get(tenant, id).await? else { continue };

@@ -16,10 +16,10 @@ pub mod status;
 pub mod window;
 
 pub use participants::{
-    ContactOf, NewParticipant, add_participant, link_endpoint, member, participant, remove_participant,
-    webchat_participant,
+    ContactOf, NewParticipant, add_participant, add_participant_to, link_endpoint, member, participant,
+    remove_participant, webchat_participant,
 };
-pub use post::{Author, PostRequest, post, post_many, screen};
+pub use post::{Author, PostRequest, RoomRead, post, post_many, read_room, screen};
 pub use revise::{Reviser, delete as delete_message, edit as edit_message, rehosted};
 
 use crate::app::AppState;

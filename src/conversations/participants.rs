@@ -18,13 +18,16 @@ use uuid::Uuid;
 /// What the API (or an inbound channel) asks to add.
 #[derive(Debug, Clone)]
 pub struct NewParticipant {
-    /// Chosen by the caller when a room binding already reserved it.
+    /// Chosen by the caller when a room binding already reserved it (for this participant,
+    /// in this room): the binding is then not written again.
     pub id: Option<Uuid>,
     pub address: Address,
     pub account_id: Option<Uuid>,
     /// The address is a provider's sender (inbound): a phone target that is no number we can
     /// normalise (a short code, an alphanumeric sender id) is kept as written, since refusing
     /// it would only make the provider retry. Addresses a caller typed are refused instead.
+    /// The account is then the one the inbound door just read, so it is taken from the node's
+    /// account cache (`AppState::accounts`), not read again.
     pub as_sent: bool,
     /// Which contact this participant is.
     pub contact: ContactOf,
@@ -69,10 +72,12 @@ async fn check_endpoint(
             format!("a `{}` address needs the account_id of a `{}` channel account", kind.as_str(), kind.as_str()),
         )),
         (kind, Some(id)) => {
-            let account = state
-                .channel_store
-                .get_account(id)
-                .await?
+            let account = if as_sent {
+                state.accounts.get(state.channel_store.as_ref(), id).await?
+            } else {
+                state.channel_store.get_account(id).await?
+            };
+            let account = account
                 .filter(|a| a.tenant_id == tenant)
                 // The conversation exists; what the body names does not: 422, not 404.
                 .ok_or_else(|| {
@@ -130,7 +135,17 @@ pub async fn add_participant(
     conversation: Uuid,
     new: NewParticipant,
 ) -> Result<Participant> {
-    get(state, tenant, conversation).await?;
+    let c = get(state, tenant, conversation).await?;
+    add_participant_to(state, &c, new).await
+}
+
+/// [`add_participant`] to `c`, which the caller has just read or created (not read again).
+pub async fn add_participant_to(
+    state: &AppState,
+    c: &crate::model::Conversation,
+    new: NewParticipant,
+) -> Result<Participant> {
+    let (tenant, conversation) = (c.tenant_id, c.id);
     let e = check_endpoint(state, tenant, new.address, new.account_id, new.as_sent).await?;
     let id = new.id.unwrap_or_else(Uuid::now_v7);
     let contact_id = match new.contact {
@@ -153,8 +168,9 @@ pub async fn add_participant(
         ContactOf::Auto => super::contacts::for_address(state, tenant, &e.address).await?,
         ContactOf::Staff => None,
     };
-    let target = Binding { conversation_id: conversation, participant_id: id };
-    bind(state, &e, target).await?;
+    if new.id.is_none() {
+        bind(state, &e, Binding { conversation_id: conversation, participant_id: id }).await?;
+    }
     let p = Participant {
         id,
         conversation_id: conversation,

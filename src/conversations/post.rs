@@ -9,8 +9,10 @@ use crate::broker::{Event, EventKind};
 use crate::channels::dispatch;
 use crate::error::{Error, Result};
 use crate::events::announce;
+use crate::model::Conversation;
 use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, Visibility, now};
-use crate::store::{Appended, Draft};
+use crate::store::{Appended, Draft, MemberList};
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// Who is writing.
@@ -44,6 +46,21 @@ pub struct PostRequest {
     pub template: Option<crate::model::TemplateSend>,
     /// A Messenger/Instagram message tag: lifts a closed window where the account allows it.
     pub tag: Option<String>,
+    /// The room as the door read it for this post a moment ago (or created it: the inbound
+    /// door's new room), so the post reads it no second time. `None`: the post reads it
+    /// (usually from the node's room cache).
+    pub room: Option<RoomRead>,
+}
+
+/// A room's conversation and members, read together.
+pub type RoomRead = (Arc<Conversation>, MemberList);
+
+/// The room's conversation and members as `crate::store::Store::cached_conversation` and
+/// `members` give them, read together (one round of I/O); `None` when the conversation is
+/// unknown or another tenant's.
+pub async fn read_room(state: &AppState, tenant: Uuid, id: Uuid) -> Result<Option<RoomRead>> {
+    let (c, members) = tokio::try_join!(state.store.cached_conversation(tenant, id), state.store.members(id))?;
+    Ok(c.map(|c| (c, members)))
 }
 
 const MAX_CLIENT_ID: usize = 128;
@@ -82,10 +99,12 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
                 Author::Api => None,
             })
             .collect();
+        let known = reqs.iter().find(|r| r.conversation_id == id && r.tenant == tenant).and_then(|r| r.room.clone());
         async move {
-            let (c, mut participants) =
-                tokio::try_join!(state.store.cached_conversation(tenant, id), state.store.members(id))?;
-            let c = c.ok_or(Error::NotFound("conversation"))?;
+            let (c, mut participants) = match known {
+                Some(room) => room,
+                None => read_room(state, tenant, id).await?.ok_or(Error::NotFound("conversation"))?,
+            };
             // A closed conversation keeps its history and takes nothing more.
             if c.lifecycle.status == crate::model::ConversationStatus::Closed {
                 return Err(super::status::closed());

@@ -98,7 +98,9 @@ impl MemoryStore {
         if let Some(mut list) = self.participants.get_mut(&p.conversation_id)
             && let Some(cur) = list.iter_mut().find(|q| q.id == p.id)
         {
-            *cur = p.clone();
+            // A read marker is never lowered (as on Redis): `p` may come from a cached list.
+            let read = cur.last_read_seq.max(p.last_read_seq);
+            *cur = Participant { last_read_seq: read, ..p.clone() };
         }
         self.members_changed(p.conversation_id);
     }

@@ -16,6 +16,7 @@ mod epoch;
 mod find;
 mod history;
 mod owners;
+mod reindex;
 mod retention;
 mod revise;
 mod scripts;
@@ -127,11 +128,11 @@ impl Store for RedisStore {
     }
 
     async fn create_conversation(&self, c: &Conversation) -> Result<()> {
-        // Index first: a conversation must never exist unlisted. If the create below fails,
-        // the index entry points at nothing and `list_conversations` drops it later.
-        let index = self.keys.tenant_conversations(c.tenant_id);
-        self.redis.query::<()>(cmd("ZADD").arg(index).arg(0).arg(c.id.simple().to_string())).await?;
-        self.index_owner(c.tenant_id, c.id, 0, None).await?;
+        // Indexes first (together): a conversation must never exist unlisted. If the create
+        // below fails, the index entry points at nothing and `list_conversations` drops it later.
+        let mut listed = cmd("ZADD");
+        listed.arg(self.keys.tenant_conversations(c.tenant_id)).arg(0).arg(c.id.simple().to_string());
+        tokio::try_join!(self.redis.query::<()>(&listed), self.index_owner(c.tenant_id, c.id, 0, None))?;
         let epoch = new_epoch();
         let mut keys = self.indexing_keys(c.tenant_id, c.id, &[]);
         keys.insert(0, self.keys.conversation(c.id));

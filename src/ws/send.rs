@@ -119,6 +119,7 @@ impl Session {
                         visibility: o.visibility,
                         template: None,
                         tag: None,
+                        room: None,
                     });
                     Ok(reqs.len() - 1)
                 }

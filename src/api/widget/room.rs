@@ -85,6 +85,7 @@ pub async fn post(
             visibility: Default::default(),
             template: None,
             tag: None,
+            room: None,
         };
         match conversations::post(&state, req).await {
             Ok(a) => break a,

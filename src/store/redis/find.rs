@@ -1,10 +1,10 @@
 //! The conversation filter index on Redis: what `GET /v1.0/conversations?status=&address=&
 //! channel=&q=` walks instead of scanning every room.
 //!
-//! Owns the index entries of a conversation, the Lua that keeps them (`REINDEX`, prepended to
-//! every room script whose change they follow) and the listing that walks them. It does not own
-//! what a filter means (`crate::store::ConversationFilter::matches`): every candidate the index
-//! yields is re-checked against the conversation as stored.
+//! Owns the index entries of a conversation and the listing that walks them; the Lua that
+//! keeps them (`REINDEX`, prepended to every room script whose change they follow) is
+//! `reindex`. It does not own what a filter means (`crate::store::ConversationFilter::matches`):
+//! every candidate the index yields is re-checked against the conversation as stored.
 //!
 //! **Layout.** One ZSET per tenant, `P:tfind:{t}`, members `<entry>\0<conversation id>` at
 //! score 0, entries `s:<status>`, `a:<type>:<target>` (a participant's primary or linked
@@ -19,8 +19,8 @@
 //! `p<participant id>`: a participant) records its entries in the room's `ix` hash
 //! (`s<source>` → entries, one a line); `e<entry>` counts the sources holding an entry, so two
 //! participants on `tel` make `c:tel` once, and it leaves only with the last of them; `v` is
-//! bumped at every change. `REINDEX` diffs a source's old and new entries and files or unfiles
-//! the entries whose count crosses zero.
+//! bumped at every change. `REINDEX` diffs each changed source's old and new entries and files or
+//! unfiles the entries whose count crosses zero, in a fixed handful of commands per change.
 //!
 //! **One server vs. a cluster.** On one server the tenant ZSET is passed to the room script
 //! and written in the same step as the change. On a cluster it lives in another slot than the
@@ -42,34 +42,6 @@ use futures_util::future::try_join_all;
 use redis::Script;
 use std::collections::{BTreeSet, HashMap};
 use uuid::Uuid;
-
-/// `reindex(ix, tfind, id, source, new)`: replaces the entries of `source` in the room's `ix`
-/// hash with `new` (entries one a line, sorted), filing in `tfind` (nil on a cluster) each
-/// entry no other source of the room holds yet, and unfiling each that no source holds any
-/// more. Prepended to the room scripts that change an indexed field.
-pub(super) const REINDEX: &str = r"
-local function reindex(ix, tfind, id, source, new)
-  local field = 's' .. source
-  local old = redis.call('HGET', ix, field) or ''
-  if old == new then return end
-  local was, now = {}, {}
-  for e in string.gmatch(old, '[^\n]+') do was[e] = true end
-  for e in string.gmatch(new, '[^\n]+') do now[e] = true end
-  for e in pairs(now) do
-    if not was[e] and redis.call('HINCRBY', ix, 'e' .. e, 1) == 1 and tfind then
-      redis.call('ZADD', tfind, 0, e .. '\0' .. id)
-    end
-  end
-  for e in pairs(was) do
-    if not now[e] and redis.call('HINCRBY', ix, 'e' .. e, -1) <= 0 then
-      redis.call('HDEL', ix, 'e' .. e)
-      if tfind then redis.call('ZREM', tfind, e .. '\0' .. id) end
-    end
-  end
-  if new == '' then redis.call('HDEL', ix, field) else redis.call('HSET', ix, field, new) end
-  redis.call('HINCRBY', ix, 'v', 1)
-end
-";
 
 /// One page of candidates, walked in the tenant slot. KEYS: the indexes the groups name.
 /// ARGV: cursor (32 hex digits, '' = from the newest), how many to find, how many members to

@@ -100,8 +100,14 @@ impl RedisStore {
     pub(super) async fn index_owner(&self, tenant: Uuid, id: Uuid, version: u64, agent: Option<&str>) -> Result<()> {
         let (owners, member) = (self.keys.tenant_owners(tenant), id.simple().to_string());
         let new_index = self.owner_index(tenant, agent);
-        for _ in 0..CAS_ROUNDS {
-            let cur: Option<String> = self.redis.query(cmd("HGET").arg(&owners).arg(&member)).await?;
+        for round in 0..CAS_ROUNDS {
+            // A new conversation (version 0) has nothing recorded yet: its first round skips
+            // the read (the script answers -1 if something was recorded after all).
+            let cur: Option<String> = if round == 0 && version == 0 {
+                None
+            } else {
+                self.redis.query(cmd("HGET").arg(&owners).arg(&member)).await?
+            };
             let cur = cur.unwrap_or_default();
             let old_index =
                 if cur.is_empty() { new_index.clone() } else { self.owner_index(tenant, recorded_owner(&cur)) };

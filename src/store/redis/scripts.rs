@@ -132,8 +132,7 @@ const CREATE_CONVERSATION: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], 'tenant', ARGV[1], 'doc', ARGV[2], 'seq', 0, 'epoch', ARGV[3])
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'run', ARGV[4]) end
-reindex(KEYS[2], KEYS[3], ARGV[5], 'st', ARGV[6])
-reindex(KEYS[2], KEYS[3], ARGV[5], 'nm', ARGV[7])
+reindex(KEYS[2], KEYS[3], ARGV[5], {'st', ARGV[6], 'nm', ARGV[7]})
 return 1
 ";
 
@@ -143,7 +142,7 @@ return 1
 const UPDATE_CONVERSATION: &str = r"
 if redis.call('HGET', KEYS[1], 'tenant') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'doc', ARGV[2])
-reindex(KEYS[2], KEYS[3], ARGV[3], 'nm', ARGV[4])
+reindex(KEYS[2], KEYS[3], ARGV[3], {'nm', ARGV[4]})
 redis.call(ARGV[5], ARGV[6], ARGV[7])
 return 1
 ";
@@ -178,7 +177,7 @@ const ADD_PARTICIPANT: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HSETNX', KEYS[3], ARGV[2], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-reindex(KEYS[4], KEYS[5], ARGV[4], 'p' .. ARGV[1], ARGV[5])
+reindex(KEYS[4], KEYS[5], ARGV[4], {'p' .. ARGV[1], ARGV[5]})
 redis.call(ARGV[6], ARGV[7], ARGV[8])
 return 1
 ";
@@ -192,7 +191,7 @@ local eps = redis.call('HGETALL', KEYS[2])
 for i = 1, #eps, 2 do
   if eps[i + 1] == ARGV[1] then redis.call('HDEL', KEYS[2], eps[i]) end
 end
-reindex(KEYS[4], KEYS[5], ARGV[2], 'p' .. ARGV[1], '')
+reindex(KEYS[4], KEYS[5], ARGV[2], {'p' .. ARGV[1], ''})
 redis.call(ARGV[3], ARGV[4], ARGV[5])
 return 1
 ";
@@ -257,7 +256,7 @@ return 0
 const UPDATE_PARTICIPANT: &str = r"
 if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-reindex(KEYS[2], KEYS[3], ARGV[3], 'p' .. ARGV[1], ARGV[4])
+reindex(KEYS[2], KEYS[3], ARGV[3], {'p' .. ARGV[1], ARGV[4]})
 redis.call(ARGV[5], ARGV[6], ARGV[7])
 return 1
 ";
@@ -290,7 +289,7 @@ pub struct Scripts {
 
 /// A room script that keeps the filter index: `body` after the `reindex` function.
 fn indexing(body: &str) -> Script {
-    Script::new(&format!("{}{body}", super::find::REINDEX))
+    Script::new(&format!("{}{body}", super::reindex::REINDEX))
 }
 
 impl Scripts {

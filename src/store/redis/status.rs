@@ -24,7 +24,7 @@ local cur = redis.call('HGET', KEYS[1], 'status') or 'open'
 for i = 8, #ARGV do
   if ARGV[i] == cur then
     redis.call('HSET', KEYS[1], 'status', ARGV[2], 'st', ARGV[3])
-    reindex(KEYS[2], KEYS[3], ARGV[4], 'st', 's:' .. ARGV[2])
+    reindex(KEYS[2], KEYS[3], ARGV[4], {'st', 's:' .. ARGV[2]})
     redis.call(ARGV[5], ARGV[6], ARGV[7])
     return {1, cur}
   end
