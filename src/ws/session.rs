@@ -13,7 +13,7 @@
 use super::hygiene::{Deadlines, Due, Hygiene, Throttle};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
-use crate::hub::{ConnCtl, ConnId, Publication};
+use crate::hub::{ConnCtl, ConnId, Inbox, Outbox, Publication};
 use crate::limits::ConnPermit;
 use crate::model::Participant;
 use crate::store::SeqRange;
@@ -44,7 +44,7 @@ pub(super) struct Session {
     pub claims: ClientClaims,
     pub conn: ConnId,
     pub ctl: Arc<ConnCtl>,
-    pub tx: mpsc::Sender<Arc<Publication>>,
+    pub tx: Outbox,
     pub identity: Arc<str>,
     /// Keyed by room id with a fast (not flood-resistant) hash: every delivery looks its room
     /// up here, and the keys are server-generated ids of rooms this connection may read.
@@ -78,7 +78,7 @@ impl Session {
         socket: WebSocket,
         claims: ClientClaims,
         permit: ConnPermit,
-        tx: mpsc::Sender<Arc<Publication>>,
+        tx: Outbox,
     ) -> Session {
         state.metrics.ws_opened();
         Session {
@@ -98,7 +98,7 @@ impl Session {
         }
     }
 
-    pub(super) async fn event_loop(&mut self, rx: &mut mpsc::Receiver<Arc<Publication>>) -> End {
+    pub(super) async fn event_loop(&mut self, rx: &mut Inbox) -> End {
         let mut armed_exp = self.claims.exp;
         let mut deadlines = Deadlines::new(&self.state.config.ws, armed_exp);
         let timer = tokio::time::sleep_until(deadlines.next());
@@ -141,8 +141,8 @@ impl Session {
                         let mut batch = vec![p];
                         while batch.len() < WRITE_BATCH {
                             match rx.try_recv() {
-                                Ok(p) => batch.push(p),
-                                Err(_) => break,
+                                Some(p) => batch.push(p),
+                                None => break,
                             }
                         }
                         tokio::select! {
