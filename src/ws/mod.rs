@@ -82,6 +82,7 @@ pub async fn upgrade(
 /// upgrade), the sign-in session check, and the agent's availability; `None` when the socket
 /// was closed instead. Rare steps are boxed so they do not size the task; an `async` block
 /// over the captured arguments (not an `async fn`, which would copy them into a second slot).
+#[allow(clippy::manual_async_fn)] // on purpose: see above
 fn opening(
     state: AppState,
     mut socket: WebSocket,

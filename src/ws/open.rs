@@ -47,6 +47,7 @@ impl Opened {
     /// An `async` block using `self` where it was captured, not an `async fn`: an `async fn`
     /// moves its argument from one slot of the future into a second one, so the task held
     /// the whole `Opened` twice.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
     pub fn run(mut self) -> impl Future<Output = ()> + Send {
         async move {
             // Registered under its sign-in session, so ending that session closes it (4001).

@@ -80,7 +80,12 @@ pub async fn run_scenario(script: &str, args: &[&str], limit: std::time::Duratio
     eprintln!("{}", String::from_utf8_lossy(&out.stderr));
     // The failing step goes into the assertion message itself: a CI log may keep only the panic.
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let reason = stderr.lines().filter(|l| l.contains("FAILED") || l.starts_with("Error") || l.contains("Error:")).take(6).collect::<Vec<_>>().join("\n");
+    let reason = stderr
+        .lines()
+        .filter(|l| l.contains("FAILED") || l.starts_with("Error") || l.contains("Error:"))
+        .take(6)
+        .collect::<Vec<_>>()
+        .join("\n");
     (
         out.status.success(),
         format!("{script} failed ({}): {reason}\n(output above, screenshots in target/screenshots/)", out.status),
