@@ -18,8 +18,9 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::task::{Poll, Waker, ready};
 
-/// A drained queue keeps at most this many slots; a bigger one (after a burst) is freed.
-const KEEP_SLOTS: usize = 64;
+/// A drained queue keeps its slots up to this many bytes (32 `Arc`s); more (after a burst, or
+/// slots of big items) are freed.
+const KEEP_BYTES: usize = 256;
 
 /// Why `try_send` refused an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,7 +150,7 @@ impl<T> Receiver<T> {
 /// Takes the oldest item; a queue drained after a burst gives its slots back.
 fn pop<T>(s: &mut State<T>) -> Option<T> {
     let item = s.items.pop_front()?;
-    if s.items.is_empty() && s.items.capacity() > KEEP_SLOTS {
+    if s.items.is_empty() && s.items.capacity() * size_of::<T>() > KEEP_BYTES {
         s.items = VecDeque::new();
     }
     Some(item)

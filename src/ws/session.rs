@@ -23,7 +23,6 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Most frames written before one flush.
@@ -55,7 +54,7 @@ pub(super) struct Session {
     /// A frame read ahead (while batching `send`s) that is handled next.
     pub stash: Option<Option<Result<Message, axum::Error>>>,
     /// Where typing, read and presence frames go to be published (see `commands`).
-    pub publisher: Option<mpsc::Sender<Publication>>,
+    pub publisher: Option<crate::conn::queue::Sender<Publication>>,
     /// Frames fed but not flushed: a burst's acks wait for the deliveries already queued (on
     /// one node the sender's own message is queued before its ack is written), so both leave
     /// in one write; the loop flushes them before it waits for anything.
