@@ -1,21 +1,32 @@
 //! A live connection's handles as the rest of the node holds them: its id, the sending side
 //! of its bounded outbound queue, and its kill switch.
 //!
+//! The queue itself is `queue` (bounded, and nearly free until something is queued).
+//!
 //! Shared by the hub (room subscribers) and `watch` (tenant-wide watchers), so neither needs
 //! the other. Owns no connection: the WebSocket session (`ws`) owns the socket and the
 //! receiving side of the queue.
 
+pub mod queue;
+
 use crate::wire::Publication;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Identifies one WebSocket connection on this node.
 pub type ConnId = u64;
 
 /// The sending side of a connection's outbound queue: publications shared, never copied.
-pub type Outbox = mpsc::Sender<Arc<Publication>>;
+pub type Outbox = queue::Sender<Arc<Publication>>;
+
+/// The receiving side of a connection's outbound queue (the session's).
+pub type Inbox = queue::Receiver<Arc<Publication>>;
+
+/// A connection's outbound queue of `len` publications at most.
+pub fn outbox(len: usize) -> (Outbox, Inbox) {
+    queue::bounded(len)
+}
 
 /// A connection's kill switch: set once with a close code by whoever decides the connection
 /// must end (the hub on overflow, shutdown, token expiry); the session loop watches it.

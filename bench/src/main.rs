@@ -101,6 +101,10 @@ enum Cmd {
         from: usize,
         #[arg(long)]
         baseline: bool,
+        /// The earlier shape: every connection in one room with one operator token (instead
+        /// of a participant with a scoped token per connection, two per room).
+        #[arg(long, conflicts_with = "baseline")]
+        one_room: bool,
         /// Drive an already running hub at this base URL (e.g. one under heaptrack) whose
         /// process is `--pid`, instead of starting one.
         #[arg(long, requires = "pid")]
@@ -176,7 +180,9 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bigroom { members, join_secs, rate, redis } => {
             rt.block_on(bigroom_only(members, Duration::from_secs(join_secs), rate, redis))
         }
-        Cmd::Idle { idle, from, baseline, url, pid } => rt.block_on(idle_only(idle, from, baseline, url, pid)),
+        Cmd::Idle { idle, from, baseline, one_room, url, pid } => {
+            rt.block_on(idle_only(idle, from, baseline, one_room, url, pid))
+        }
         Cmd::Ingest { redis, concurrency } => rt.block_on(ingest_only(redis, concurrency)),
         Cmd::Burst { n } => rt.block_on(async {
             let mut r = report::Report::new();
@@ -278,18 +284,26 @@ async fn fanout_only(subscribers: usize, redis: bool, baseline: bool, rates: &[u
     Ok(())
 }
 
-async fn idle_only(n: usize, from: usize, baseline: bool, url: Option<String>, pid: Option<u32>) -> anyhow::Result<()> {
+async fn idle_only(
+    n: usize,
+    from: usize,
+    baseline: bool,
+    one_room: bool,
+    url: Option<String>,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
     let node = match url {
         Some(url) => servers::Proc::external(url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)),
         None if baseline => servers::baseline().await?,
         None => scenarios::node(None).await?,
     };
     let rss = || pid.map_or_else(|| node.rss_bytes(), servers::rss_of);
-    let i = scenarios::idle_from(&node, !baseline, from, n, rss).await?;
+    let i = scenarios::idle_from(&node, !baseline, one_room, from, n, rss).await?;
     let slope = i.slope_bytes_per_connection.map_or("–".into(), |s| format!("{:.2} KiB", s / 1024.0));
     println!(
-        "idle {}: {} connections, RSS {:.1} → {:.1} MiB, {:.2} KiB per connection, slope from {}: {slope}",
+        "idle {}{}: {} connections, RSS {:.1} → {:.1} MiB, {:.2} KiB per connection, slope from {}: {slope}",
         if baseline { "baseline" } else { "hub" },
+        if one_room { " (one room, one operator token)" } else { "" },
         i.connections,
         i.rss_before_mib,
         i.rss_after_mib,

@@ -268,17 +268,29 @@ pub struct Idle {
 /// hub every connection is its own webchat participant with its own room-scoped token, two per
 /// room (1:1 chats, as deployments hold them); the baseline gets the same rooms of two.
 pub async fn idle(node: &Proc, hub: bool, n: usize) -> anyhow::Result<Idle> {
-    idle_from(node, hub, 0, n, || node.rss_bytes()).await
+    idle_from(node, hub, false, 0, n, || node.rss_bytes()).await
 }
 
-/// As `idle`, also reading RSS (through `rss`) once `from` connections are held.
-pub async fn idle_from(node: &Proc, hub: bool, from: usize, n: usize, rss: impl Fn() -> u64) -> anyhow::Result<Idle> {
+/// As `idle`, also reading RSS (through `rss`) once `from` connections are held. `one_room`
+/// holds the earlier shape instead: every connection in one room with one operator token.
+pub async fn idle_from(
+    node: &Proc,
+    hub: bool,
+    one_room: bool,
+    from: usize,
+    n: usize,
+    rss: impl Fn() -> u64,
+) -> anyhow::Result<Idle> {
     use futures_util::{StreamExt, TryStreamExt};
     let epoch = Instant::now();
     let stop = CancellationToken::new();
     let pairs = n.div_ceil(2);
     // (room, token) per connection; the setup runs 16 requests deep before anything is measured.
-    let targets: Vec<(String, Target)> = if hub {
+    let targets: Vec<(String, Target)> = if hub && one_room {
+        let api = Api::new(node);
+        let (token, room) = (api.operator_token("idle").await?, api.conversation().await?);
+        vec![(room, Target::Hub { ws_base: node.ws(), token }); n]
+    } else if hub {
         let api = &Api::new(node);
         let rooms: Vec<Vec<(String, Target)>> = futures_util::stream::iter(0..pairs)
             .map(|r| async move {

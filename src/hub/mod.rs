@@ -9,7 +9,7 @@
 //! Tenant-wide watchers are not here but in `crate::watch`; which connections belong to which
 //! sign-in session is [`sessions`] (so an ended session closes them).
 
-pub use crate::conn::{ConnCtl, ConnId, Outbox};
+pub use crate::conn::{ConnCtl, ConnId, Inbox, Outbox};
 pub use crate::wire::Publication;
 
 pub mod presence;
@@ -17,11 +17,11 @@ pub mod sessions;
 
 pub use sessions::SessionConns;
 
+use crate::conn::queue::Refused;
 use dashmap::DashMap;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// One connection's membership in one room.
@@ -148,11 +148,11 @@ impl Hub {
         for s in &room.subs {
             match s.tx.try_send(shared.clone()) {
                 Ok(()) => n += 1,
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(Refused::Full) => {
                     self.inner.fanout_drops.fetch_add(1, Ordering::Relaxed);
                     s.ctl.kill(crate::wire::close::SLOW_CONSUMER);
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => {}
+                Err(Refused::Closed) => {}
             }
         }
         n
@@ -205,8 +205,8 @@ impl Hub {
 mod tests {
     use super::*;
 
-    fn sub(hub: &Hub, identity: &str, cap: usize) -> (Subscriber, mpsc::Receiver<Arc<Publication>>) {
-        let (tx, rx) = mpsc::channel(cap);
+    fn sub(hub: &Hub, identity: &str, cap: usize) -> (Subscriber, Inbox) {
+        let (tx, rx) = crate::conn::outbox(cap);
         (
             Subscriber {
                 conn: hub.next_conn_id(),

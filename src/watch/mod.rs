@@ -20,6 +20,7 @@ mod feed;
 
 pub use feed::start;
 
+use crate::conn::queue::Refused;
 use crate::conn::{ConnCtl, ConnId, Outbox};
 use crate::wire::ServerFrame;
 use crate::wire::{Event, EventKind, Publication};
@@ -98,7 +99,7 @@ impl Default for Watchers {
 
 /// Hands `frame` to one watcher; a full queue closes it as a slow consumer.
 fn push(w: &Watcher, frame: &Arc<Publication>) {
-    if let Err(mpsc::error::TrySendError::Full(_)) = w.tx.try_send(frame.clone()) {
+    if let Err(Refused::Full) = w.tx.try_send(frame.clone()) {
         w.ctl.kill(crate::wire::close::SLOW_CONSUMER);
     }
 }
@@ -216,13 +217,13 @@ impl Watchers {
 mod tests {
     use super::*;
 
-    fn watcher(agent: bool) -> (Watcher, mpsc::Receiver<Arc<Publication>>) {
-        let (tx, rx) = mpsc::channel(4);
+    fn watcher(agent: bool) -> (Watcher, crate::conn::Inbox) {
+        let (tx, rx) = crate::conn::outbox(4);
         (Watcher::new(rand::random(), tx, Arc::new(ConnCtl::default()), "ann".into(), agent), rx)
     }
 
-    fn frames(rx: &mut mpsc::Receiver<Arc<Publication>>) -> Vec<String> {
-        std::iter::from_fn(|| rx.try_recv().ok())
+    fn frames(rx: &mut crate::conn::Inbox) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv())
             .map(|p| match &*p {
                 Publication::Direct { frame } => frame.to_string(),
                 other => panic!("watchers get direct frames only, not {other:?}"),

@@ -16,6 +16,7 @@
 use super::session::{Session, Sub};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
+use crate::conn::queue::Sender;
 use crate::conversations;
 use crate::error::Error;
 use crate::hub::Subscriber;
@@ -24,7 +25,6 @@ use crate::wire::Publication;
 use crate::wire::frames::{ClientFrame, ServerFrame, message_frame};
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::SinkExt;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 type Sent = Result<(), axum::Error>;
@@ -305,8 +305,11 @@ impl Session {
 
 /// The publisher task: ends when the session drops its sender (after publishing what is
 /// queued, e.g. the final `presence left`) or when the node shuts down.
-fn spawn_publisher(state: &AppState) -> mpsc::Sender<Publication> {
-    let (tx, mut rx) = mpsc::channel::<Publication>(QUEUE);
+/// Its queue is `conn::queue`, not tokio's: most connections publish one `presence` frame
+/// and then nothing, and tokio's channel would hold a block of 32 slots for the connection's
+/// whole life (2.8 KiB; this one frees its slots once drained).
+fn spawn_publisher(state: &AppState) -> Sender<Publication> {
+    let (tx, mut rx) = crate::conn::queue::bounded::<Publication>(QUEUE);
     let (broker, shutdown) = (state.broker.clone(), state.shutdown.clone());
     state.tasks.spawn(async move {
         loop {

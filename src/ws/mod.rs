@@ -25,6 +25,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use futures_util::future::OptionFuture;
 use serde::Deserialize;
+use std::future::Future;
 use tracing::Instrument;
 
 pub use admission::origin_allowed;
@@ -79,40 +80,44 @@ pub async fn upgrade(
 
 /// Everything before the session loop: the `auth` frame (when the token was not in the
 /// upgrade), the sign-in session check, and the agent's availability; `None` when the socket
-/// was closed instead. Rare steps are boxed so they do not size the task.
-async fn opening(
+/// was closed instead. Rare steps are boxed so they do not size the task; an `async` block
+/// over the captured arguments (not an `async fn`, which would copy them into a second slot).
+#[allow(clippy::manual_async_fn)] // on purpose: see above
+fn opening(
     state: AppState,
     mut socket: WebSocket,
     verdict: Option<Result<ClientClaims, u16>>,
     mut permit: ConnPermit,
-) -> Option<open::Opened> {
-    let verdict = match verdict {
-        Some(v) => v,
-        None => Box::pin(admission::first_frame(&state, &mut socket, &mut permit)).await,
-    };
-    // A token of a signed-out session (or a deleted agent) opens nothing.
-    let verdict = match verdict {
-        Ok(c) => match Box::pin(crate::agents::sessions::alive(&state, &c)).await {
-            Ok(true) => Ok(c),
-            Ok(false) => Err(close::INVALID_TOKEN),
-            Err(_) => Err(close::TRY_AGAIN_LATER),
-        },
-        Err(code) => Err(code),
-    };
-    let code = match verdict {
-        Ok(claims) if !state.shutdown.is_cancelled() => {
-            // An agent with an open connection is available for auto-assignment.
-            let agent = claims.is_agent().then(|| (claims.tid, claims.sub.clone()));
-            if let Some((tenant, identity)) = &agent {
-                Box::pin(state.agents.connected(&state, *tenant, identity)).await;
+) -> impl Future<Output = Option<open::Opened>> + Send {
+    async move {
+        let verdict = match verdict {
+            Some(v) => v,
+            None => Box::pin(admission::first_frame(&state, &mut socket, &mut permit)).await,
+        };
+        // A token of a signed-out session (or a deleted agent) opens nothing.
+        let verdict = match verdict {
+            Ok(c) => match Box::pin(crate::agents::sessions::alive(&state, &c)).await {
+                Ok(true) => Ok(c),
+                Ok(false) => Err(close::INVALID_TOKEN),
+                Err(_) => Err(close::TRY_AGAIN_LATER),
+            },
+            Err(code) => Err(code),
+        };
+        let code = match verdict {
+            Ok(claims) if !state.shutdown.is_cancelled() => {
+                // An agent with an open connection is available for auto-assignment.
+                let agent = claims.is_agent().then(|| (claims.tid, claims.sub.clone()));
+                if let Some((tenant, identity)) = &agent {
+                    Box::pin(state.agents.connected(&state, *tenant, identity)).await;
+                }
+                return Some(open::Opened::new(state, socket, claims, permit, agent));
             }
-            return Some(open::Opened::new(state, socket, claims, permit, agent));
-        }
-        Ok(_) => close::GOING_AWAY,
-        Err(code) => code,
-    };
-    Box::pin(close_now(socket, code)).await;
-    None
+            Ok(_) => close::GOING_AWAY,
+            Err(code) => code,
+        };
+        Box::pin(close_now(socket, code)).await;
+        None
+    }
 }
 
 async fn close_now(mut socket: WebSocket, code: u16) {

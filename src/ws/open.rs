@@ -10,12 +10,11 @@
 use super::session::{End, Session};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
-use crate::hub::Publication;
+use crate::hub::Inbox;
 use crate::limits::ConnPermit;
 use axum::extract::ws::{Message, WebSocket};
-use std::sync::Arc;
+use std::future::Future;
 use std::time::Duration;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// How long a closing session waits for the peer's close reply (see `close_handshake`).
@@ -25,7 +24,7 @@ const CLOSE_LINGER: Duration = Duration::from_millis(250);
 /// it in place: moving its parts out would store them twice in the connection's task.
 pub(super) struct Opened {
     s: Session,
-    rx: mpsc::Receiver<Arc<Publication>>,
+    rx: Inbox,
     /// An agent's `(tenant, identity)`: available for auto-assignment while connected.
     agent: Option<(Uuid, String)>,
 }
@@ -38,23 +37,30 @@ impl Opened {
         permit: ConnPermit,
         agent: Option<(Uuid, String)>,
     ) -> Opened {
-        let (tx, rx) = mpsc::channel(state.config.ws.queue_len);
+        let (tx, rx) = crate::conn::outbox(state.config.ws.queue_len);
         Opened { s: Session::new(state, socket, claims, permit, tx), rx, agent }
     }
 
     /// The session's life; the steps after the loop are boxed (see above). An agent
     /// becomes unavailable once its socket is gone.
-    pub async fn run(mut self) {
-        // Registered under its sign-in session, so ending that session closes it (4001).
-        Box::pin(self.s.hold_session()).await;
-        let end = self.s.event_loop(&mut self.rx).await;
-        self.s.release_session();
-        Box::pin(finish(&mut self.s, end)).await;
-        let Opened { s, rx, agent } = self;
-        let state = s.state.clone();
-        drop((s, rx));
-        if let Some((tenant, identity)) = agent {
-            Box::pin(state.agents.disconnected(tenant, &identity)).await;
+    ///
+    /// An `async` block using `self` where it was captured, not an `async fn`: an `async fn`
+    /// moves its argument from one slot of the future into a second one, so the task held
+    /// the whole `Opened` twice.
+    #[allow(clippy::manual_async_fn)] // on purpose: see above
+    pub fn run(mut self) -> impl Future<Output = ()> + Send {
+        async move {
+            // Registered under its sign-in session, so ending that session closes it (4001).
+            Box::pin(self.s.hold_session()).await;
+            let end = self.s.event_loop(&mut self.rx).await;
+            self.s.release_session();
+            Box::pin(finish(&mut self.s, end)).await;
+            let Opened { s, rx, agent } = self;
+            let state = s.state.clone();
+            drop((s, rx));
+            if let Some((tenant, identity)) = agent {
+                Box::pin(state.agents.disconnected(tenant, &identity)).await;
+            }
         }
     }
 }

@@ -13,7 +13,7 @@
 use super::hygiene::{Deadlines, Due, Hygiene, Throttle};
 use crate::app::AppState;
 use crate::auth::ClientClaims;
-use crate::hub::{ConnCtl, ConnId, Publication};
+use crate::hub::{ConnCtl, ConnId, Inbox, Outbox, Publication};
 use crate::limits::ConnPermit;
 use crate::model::Participant;
 use crate::store::SeqRange;
@@ -23,7 +23,6 @@ use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use rustc_hash::FxHashMap;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Most frames written before one flush.
@@ -44,7 +43,7 @@ pub(super) struct Session {
     pub claims: ClientClaims,
     pub conn: ConnId,
     pub ctl: Arc<ConnCtl>,
-    pub tx: mpsc::Sender<Arc<Publication>>,
+    pub tx: Outbox,
     pub identity: Arc<str>,
     /// Keyed by room id with a fast (not flood-resistant) hash: every delivery looks its room
     /// up here, and the keys are server-generated ids of rooms this connection may read.
@@ -55,7 +54,7 @@ pub(super) struct Session {
     /// A frame read ahead (while batching `send`s) that is handled next.
     pub stash: Option<Option<Result<Message, axum::Error>>>,
     /// Where typing, read and presence frames go to be published (see `commands`).
-    pub publisher: Option<mpsc::Sender<Publication>>,
+    pub publisher: Option<crate::conn::queue::Sender<Publication>>,
     /// Frames fed but not flushed: a burst's acks wait for the deliveries already queued (on
     /// one node the sender's own message is queued before its ack is written), so both leave
     /// in one write; the loop flushes them before it waits for anything.
@@ -78,7 +77,7 @@ impl Session {
         socket: WebSocket,
         claims: ClientClaims,
         permit: ConnPermit,
-        tx: mpsc::Sender<Arc<Publication>>,
+        tx: Outbox,
     ) -> Session {
         state.metrics.ws_opened();
         Session {
@@ -98,7 +97,7 @@ impl Session {
         }
     }
 
-    pub(super) async fn event_loop(&mut self, rx: &mut mpsc::Receiver<Arc<Publication>>) -> End {
+    pub(super) async fn event_loop(&mut self, rx: &mut Inbox) -> End {
         let mut armed_exp = self.claims.exp;
         let mut deadlines = Deadlines::new(&self.state.config.ws, armed_exp);
         let timer = tokio::time::sleep_until(deadlines.next());
@@ -141,8 +140,8 @@ impl Session {
                         let mut batch = vec![p];
                         while batch.len() < WRITE_BATCH {
                             match rx.try_recv() {
-                                Ok(p) => batch.push(p),
-                                Err(_) => break,
+                                Some(p) => batch.push(p),
+                                None => break,
                             }
                         }
                         tokio::select! {
