@@ -117,7 +117,7 @@ mod tests {
             tx.send(e.clone()).unwrap();
         }
         let first = drain(events[0].clone(), &mut rx, 4);
-        let ids = |b: &[Event]| b.iter().map(|e| e.data["i"].as_u64().unwrap()).collect::<Vec<_>>();
+        let ids = |b: &[Event]| b.iter().map(|e| e.data.value()["i"].as_u64().unwrap()).collect::<Vec<_>>();
         assert_eq!(ids(&first), vec![0, 1, 2, 3]);
         let next = rx.try_recv().unwrap();
         assert_eq!(ids(&drain(next, &mut rx, 4)), vec![4, 5, 6]);

@@ -12,6 +12,7 @@ use crate::events::announce;
 use crate::model::Conversation;
 use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, Visibility, now};
 use crate::store::{Appended, Draft, MemberList};
+use crate::wire::EventData;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -150,29 +151,34 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     }
     let mut appended: Vec<Option<Result<Appended>>> =
         state.store.append_many(drafts).await.into_iter().map(Some).collect();
-    let created: Vec<(Uuid, &Message, Option<Hooked>)> = appended
+    // The event carries each message as the store wrote it: no second serialization.
+    let jsons: Vec<Option<String>> =
+        appended.iter_mut().map(|r| r.as_mut().and_then(|r| r.as_mut().ok()).and_then(|a| a.json.take())).collect();
+    let created: Vec<(Uuid, &Message, Option<Hooked>, Option<String>)> = appended
         .iter()
         .zip(&tenants)
         .zip(hooked)
-        .filter_map(|((r, &tenant), hooked)| match r {
-            Some(Ok(a)) if !a.duplicate => Some((tenant, &a.message, hooked)),
+        .zip(jsons)
+        .filter_map(|(((r, &tenant), hooked), json)| match r {
+            Some(Ok(a)) if !a.duplicate => Some((tenant, &a.message, hooked, json)),
             _ => None,
         })
         .collect();
     // The burst's deliveries go to the outbox together: one write, not one per message.
-    dispatch::enqueue(state, created.iter().map(|(t, m, _)| (*t, *m))).await;
+    dispatch::enqueue(state, created.iter().map(|(t, m, _, _)| (*t, *m))).await;
     let mut events = Vec::with_capacity(created.len());
     let mut unqueued = Vec::new();
-    for (tenant, m, hooked) in created {
+    for (tenant, m, hooked, json) in created {
+        let data = json.map_or_else(|| EventData::of(m), EventData::from_json);
         let ev = match hooked {
             Some((mut ev, queued)) => {
-                ev.data = serde_json::to_value(m).unwrap_or_default();
+                ev.data = data;
                 if !queued {
                     unqueued.push(ev.clone());
                 }
                 ev
             }
-            None => Event::new(EventKind::MessageCreated, tenant, Some(m.conversation_id), m),
+            None => Event::with_data(EventKind::MessageCreated, tenant, Some(m.conversation_id), data),
         };
         events.push(ev);
     }

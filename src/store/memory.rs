@@ -12,7 +12,7 @@ use super::channels::{Binding, DeliveryRef};
 use super::{Appended, ConversationFilter, Draft, MessageChange, RoomState, SeqRange, StatusSet, Store, Trimmed};
 use crate::error::{Error, Result};
 use crate::model::{Account, Conversation, ConversationStatus, Lifecycle, Message, Participant, Tenant};
-use crate::wire::{LocalBus, Publication, message_frame};
+use crate::wire::{LocalBus, Publication, message_frame_of};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
@@ -300,34 +300,36 @@ impl Store for MemoryStore {
     async fn append(&self, draft: Draft) -> Result<Appended> {
         let conversation = draft.message.conversation_id;
         let room = self.room(conversation).ok_or(Error::NotFound("conversation"))?;
-        let message = {
+        let (message, json) = {
             let mut log = lock(&room);
             if let Some(key) = &draft.idempotency_key
                 && let Some(&(seq, at)) = log.idempotency.get(key)
                 && at.elapsed() < self.idempotency_ttl
             {
                 let Some(m) = log.at(seq) else { return Err(super::trimmed_original()) };
-                return Ok(Appended { message: m.clone(), duplicate: true, reopens: false, status: None });
+                return Ok(Appended { message: m.clone(), duplicate: true, reopens: false, status: None, json: None });
             }
             let mut message = draft.message;
             message.seq = log.seq() + 1;
+            // Written once: the frame, the webhook outbox entry and the event all carry it.
+            let json = serde_json::to_string(&message).map_err(|e| Error::internal_from("encode message", e))?;
             if let (Some(outbox), Some(ev)) = (&self.webhook_outbox, &draft.webhook_event) {
-                outbox.push_work(&ev.fill(&serde_json::to_string(&message).unwrap_or_default()))?;
+                outbox.push_work(&ev.fill(&json))?;
             }
             log.by_id.insert(message.id, message.seq);
             if let Some(key) = draft.idempotency_key {
                 log.idempotency.insert(key, (message.seq, Instant::now()));
             }
-            let frame = message_frame(&message);
+            let frame = message_frame_of(&json);
             let internal = message.is_internal();
             self.bus.publish(Publication::Message { room: conversation, seq: message.seq, frame, internal });
             log.messages.push_back(message.clone());
-            message
+            (message, json)
         };
         if let Some(mut c) = self.conversations.get_mut(&conversation) {
             c.last_seq = c.last_seq.max(message.seq);
         }
-        Ok(Appended { message, duplicate: false, reopens: false, status: None })
+        Ok(Appended { message, duplicate: false, reopens: false, status: None, json: Some(json) })
     }
 
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {

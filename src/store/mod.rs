@@ -54,6 +54,9 @@ pub struct Appended {
     /// atomic step (Redis: the append script; `None` on memory, where the caller's read is
     /// current). Wins over the post path's cached conversation for `reopens`.
     pub status: Option<ConversationStatus>,
+    /// A new message's JSON as the store wrote it (`None` for a duplicate): the post path's
+    /// `message.created` carries this text as it is, rather than serializing the message again.
+    pub json: Option<String>,
 }
 
 /// The refusal of anything that would write to a closed conversation (the post path's, and the

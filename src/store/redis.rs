@@ -317,7 +317,7 @@ impl Store for RedisStore {
     async fn append(&self, draft: Draft) -> Result<Appended> {
         let call = self.append_call(&draft, &self.run_id().await?)?;
         let reply: Vec<redis::Value> = self.redis.script(&self.scripts.append, &call.keys, &call.args()).await?;
-        self.observe(append_outcome(&reply, draft.message))
+        self.observe(append_outcome(&reply, draft.message, &call))
     }
 
     async fn append_many(&self, drafts: Vec<Draft>) -> Vec<Result<Appended>> {

@@ -77,8 +77,8 @@ fn coalesce(batch: Vec<Event>) -> Vec<Item> {
     for e in batch {
         let Some(conversation) = e.conversation_id else { continue };
         let change = match e.kind {
-            EventKind::MessageCreated => serde_json::from_value(e.data).ok().map(Change::Message),
-            kind => serde_json::from_value::<Conversation>(e.data).ok().and_then(|c| match kind {
+            EventKind::MessageCreated => e.data.parse().ok().map(Change::Message),
+            kind => e.data.parse::<Conversation>().ok().and_then(|c| match kind {
                 EventKind::ConversationCreated => Some(Change::Created(c)),
                 EventKind::ConversationUpdated => Some(Change::Updated(c)),
                 EventKind::ConversationDeleted => Some(Change::Deleted(c)),

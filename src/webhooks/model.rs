@@ -179,7 +179,7 @@ pub struct Claimed {
 
 /// `event`'s outbox entry with a hole for its `data` (a message the store is about to number).
 pub fn open_outbox_event(event: &Event) -> Option<OpenEvent> {
-    let shell = Work::Event { event: Event { data: serde_json::Value::Null, ..event.clone() } };
+    let shell = Work::Event { event: Event { data: Default::default(), ..event.clone() } };
     OpenEvent::around_data(&serde_json::to_string(&shell).ok()?)
 }
 
@@ -192,7 +192,7 @@ mod tests {
         let ev = Event::new(EventKind::MessageCreated, Uuid::now_v7(), None, serde_json::json!({"seq": 1}));
         let open = open_outbox_event(&ev).unwrap();
         let Work::Event { event } = serde_json::from_str(&open.fill(r#"{"seq":7}"#)).unwrap() else { panic!() };
-        assert_eq!((event.id, event.data), (ev.id, serde_json::json!({"seq": 7})));
+        assert_eq!((event.id, event.data.value()), (ev.id, serde_json::json!({"seq": 7})));
         let entry = OutboxEntry {
             delivery_id: Uuid::now_v7(),
             webhook_id: Uuid::now_v7(),

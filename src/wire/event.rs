@@ -4,6 +4,7 @@
 //! error and every consumer (webhooks, the Redis events channel, watchers) matches on the same
 //! values. Does not own who receives an event (the broker and `webhooks` do).
 
+use axum::extract::ws::Utf8Bytes;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -121,7 +122,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conversation_id: Option<Uuid>,
     #[schema(value_type = Object)]
-    pub data: serde_json::Value,
+    pub data: EventData,
     /// The `X-Request-Id` of the API request that caused it, when there was one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
@@ -129,15 +130,78 @@ pub struct Event {
 
 impl Event {
     pub fn new(kind: EventKind, tenant_id: Uuid, conversation_id: Option<Uuid>, data: impl Serialize) -> Event {
+        Event::with_data(kind, tenant_id, conversation_id, EventData::of(&data))
+    }
+
+    /// An event whose `data` is already JSON (a stored message as the store wrote it).
+    pub fn with_data(kind: EventKind, tenant_id: Uuid, conversation_id: Option<Uuid>, data: EventData) -> Event {
         Event {
             id: Uuid::now_v7(),
             kind,
             tenant_id,
             tm_create: crate::model::now(),
             conversation_id,
-            data: serde_json::to_value(data).unwrap_or_default(),
+            data,
             request_id: crate::logging::current_request_id().filter(|r| !r.is_empty()),
         }
+    }
+}
+
+/// An event's `data` as JSON text: written once where the event is made (for a new message,
+/// the JSON the store already wrote for its frame) and shared, not copied, by every clone.
+/// Envelopes embed it as it is (serde_json's `RawValue`), so no JSON tree is built for an
+/// event on the post path; a consumer that reads the data parses it ([`EventData::parse`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventData(Utf8Bytes);
+
+impl EventData {
+    /// `value` written as JSON (`null` if it cannot be, as a map with non-string keys).
+    pub fn of(value: &impl Serialize) -> EventData {
+        EventData(serde_json::to_string(value).unwrap_or_else(|_| "null".into()).into())
+    }
+
+    /// JSON text as serde_json wrote it. Not checked here (the post path takes the store's
+    /// text as it is): a text that is not JSON makes the event fail where it is serialized.
+    pub fn from_json(json: impl Into<Utf8Bytes>) -> EventData {
+        EventData(json.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+
+    /// The data read as a `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(self.as_str())
+    }
+
+    /// The data as a JSON tree (`null` if it is not JSON), for consumers that look inside.
+    pub fn value(&self) -> serde_json::Value {
+        self.parse().unwrap_or_default()
+    }
+}
+
+impl Default for EventData {
+    fn default() -> Self {
+        EventData(Utf8Bytes::from_static("null"))
+    }
+}
+
+impl Serialize for EventData {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Checked (not copied) on the way out, so an envelope is always valid JSON.
+        let raw: &serde_json::value::RawValue =
+            serde_json::from_str(self.as_str()).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventData {
+    /// Through a tree, as any deserializer can give one: an envelope is also read inside
+    /// untagged enums (the webhook outbox's `Work`), where serde_json's `RawValue` is not.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(deserializer)?;
+        Ok(EventData::of(&v))
     }
 }
 
@@ -182,11 +246,30 @@ mod tests {
     }
 
     #[test]
+    fn data_goes_out_as_written_and_reads_back() {
+        let data = serde_json::json!({"text": "a \"quoted\" ünïcode\n", "n": [1, 2.5, null], "o": {}});
+        let json = serde_json::to_string(&data).unwrap();
+        let e = Event::with_data(EventKind::MessageCreated, Uuid::now_v7(), None, EventData::from_json(json.clone()));
+        let text = serde_json::to_string(&e).unwrap();
+        assert!(text.contains(&format!("\"data\":{json}")), "{text}");
+        let expected = serde_json::json!({
+            "id": e.id, "type": "message.created", "tenant_id": e.tenant_id, "tm_create": e.tm_create, "data": data,
+        });
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&text).unwrap(), expected);
+        assert_eq!(serde_json::to_value(&e).unwrap(), expected);
+        let back: Event = serde_json::from_str(&text).unwrap();
+        assert_eq!((back.id, back.data.value()), (e.id, data));
+        // Text that is not JSON never goes out as a broken envelope.
+        let bad = Event { data: EventData::from_json("{\"oops\""), ..e };
+        assert!(serde_json::to_string(&bad).is_err());
+    }
+
+    #[test]
     fn an_open_event_filled_in_is_the_event() {
         let mut e = Event::new(EventKind::MessageCreated, Uuid::now_v7(), Some(Uuid::now_v7()), ());
         e.request_id = Some(r#"x"data":null"#.into());
         let open = OpenEvent::around_data(&serde_json::to_string(&e).unwrap()).unwrap();
         let back: Event = serde_json::from_str(&open.fill(r#"{"seq":3}"#)).unwrap();
-        assert_eq!((back.data, back.request_id), (serde_json::json!({"seq": 3}), e.request_id));
+        assert_eq!((back.data.value(), back.request_id), (serde_json::json!({"seq": 3}), e.request_id));
     }
 }

@@ -203,6 +203,16 @@ pub fn message_frame(message: &Message) -> Utf8Bytes {
     ServerFrame::Message { message }.to_text()
 }
 
+/// [`message_frame`] around `json`, the message as serde_json already wrote it (no second
+/// serialization): the same bytes.
+pub fn message_frame_of(json: &str) -> Utf8Bytes {
+    let mut frame = String::with_capacity(OpenSeq::FRAME_PREFIX.len() + json.len() + OpenSeq::FRAME_SUFFIX.len());
+    frame.push_str(OpenSeq::FRAME_PREFIX);
+    frame.push_str(json);
+    frame.push_str(OpenSeq::FRAME_SUFFIX);
+    frame.into()
+}
+
 /// A message whose seq is not known yet, as text with the seq left open: the stored JSON is
 /// `JSON_HEAD` + seq + `rest`, its frame `FRAME_PREFIX` + that JSON + `FRAME_SUFFIX`. Built by
 /// construction (the seq is taken out of the JSON object and put first), so a store that
@@ -303,6 +313,7 @@ mod tests {
         let frame: serde_json::Value = serde_json::from_str(&open.frame(17)).unwrap();
         let expected: serde_json::Value = serde_json::from_str(message_frame(&with).as_str()).unwrap();
         assert_eq!(frame, expected);
+        assert_eq!(message_frame_of(&serde_json::to_string(&with).unwrap()), message_frame(&with));
     }
 
     #[test]

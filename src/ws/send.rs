@@ -12,6 +12,7 @@ use super::session::Session;
 use crate::conversations::{self, Author, PostRequest};
 use crate::error::Error;
 use crate::model::{Media, Participant, Visibility};
+use crate::wire::Ack;
 use crate::wire::frames::{ClientFrame, ServerFrame};
 use axum::extract::ws::{Message, Utf8Bytes};
 use futures_util::{FutureExt, SinkExt};
@@ -144,7 +145,7 @@ impl Session {
                     {
                         tracing::warn!(error = %e.chain(), %room, "read marker not moved past an own message");
                     }
-                    ServerFrame::Ack {
+                    Ack {
                         conversation_id: room,
                         client_id: m.client_id.as_deref(),
                         seq: m.seq,

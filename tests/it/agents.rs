@@ -110,7 +110,7 @@ async fn unassign_and_put_null_clear_the_owner_and_emit_events() {
         while owners.len() < 6 {
             let e = tokio::time::timeout(common::WAIT, events.recv()).await.expect("event").unwrap();
             if e.kind == switchboard::wire::EventKind::ConversationUpdated {
-                owners.push(e.data["owner_id"].as_str().map(str::to_string));
+                owners.push(e.data.value()["owner_id"].as_str().map(str::to_string));
             }
         }
         let s = |x: &str| Some(x.to_string());

@@ -312,7 +312,7 @@ async fn events_until(
         let e = tokio::time::timeout(std::time::Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
         // The account's own events may still be on their way.
         if e.conversation_id.is_some() {
-            seen.push((e.kind.to_string(), e.data));
+            seen.push((e.kind.to_string(), e.data.value()));
         }
     }
     seen

@@ -315,8 +315,8 @@ async fn inbound_sms_announces_its_participant_and_is_cut_not_refused() {
         let kinds: Vec<&str> = seen.iter().map(|e| e.kind.as_str()).collect();
         assert_eq!(kinds, ["conversation.created", "participant.added", "message.created"], "{backend:?}");
         let (_, parts) = srv.api(KEY_A).get(&format!("/v1.0/conversations/{c}/participants")).await;
-        assert_eq!(seen[1].data["id"], parts["result"][0]["id"]);
-        assert_eq!(seen[1].data["address"], json!({"type": "tel", "target": "+14155550100", "name": ""}));
+        assert_eq!(seen[1].data.value()["id"], parts["result"][0]["id"]);
+        assert_eq!(seen[1].data.value()["address"], json!({"type": "tel", "target": "+14155550100", "name": ""}));
         assert_eq!(seen[1].conversation_id.map(|id| id.to_string()), Some(c.clone()));
 
         let scrape = reqwest::get(srv.url("/metrics")).await.unwrap().text().await.unwrap();

@@ -119,7 +119,7 @@ async fn edit_and_delete_on(backend: Backend) {
     // Outside consumers: two message.updated (the edits), one message.deleted.
     let mut kinds = Vec::new();
     while let Ok(ev) = events.try_recv() {
-        if ev.data["id"] == id.as_str() && ev.kind != EventKind::MessageCreated {
+        if ev.data.value()["id"] == id.as_str() && ev.kind != EventKind::MessageCreated {
             kinds.push(ev.kind);
         }
     }

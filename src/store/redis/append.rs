@@ -20,9 +20,17 @@ pub(super) struct AppendCall {
     pub argv: Vec<String>,
 }
 
+/// Where in `AppendCall::argv` the message's JSON after its seq is (`OpenSeq::rest`).
+const REST_ARG: usize = 1;
+
 impl AppendCall {
     pub fn args(&self) -> Vec<&dyn ToRedisArgsDyn> {
         self.argv.iter().map(|a| a as &dyn ToRedisArgsDyn).collect()
+    }
+
+    /// The message JSON the script stored, once its seq is known.
+    fn json(&self, seq: u64) -> Option<String> {
+        self.argv.get(REST_ARG).map(|rest| format!("{}{seq}{rest}", OpenSeq::JSON_HEAD))
     }
 }
 
@@ -48,7 +56,7 @@ impl RedisStore {
         }
         let mut argv = vec![
             OpenSeq::JSON_HEAD.to_string(),
-            open.rest,
+            open.rest, // REST_ARG
             OpenSeq::FRAME_PREFIX.to_string(),
             OpenSeq::FRAME_SUFFIX.to_string(),
             message.id.to_string(),
@@ -96,17 +104,20 @@ impl RedisStore {
         // pipeline failed the same way: append those one by one, which loads the script.
         let mut reload = false;
         for (draft, call) in drafts.into_iter().zip(calls) {
-            if let Err(e) = call {
-                out.push(Err(e));
-                continue;
-            }
+            let call = match call {
+                Ok(call) => call,
+                Err(e) => {
+                    out.push(Err(e));
+                    continue;
+                }
+            };
             let reply = replies.next();
             if reload {
                 out.push(self.append_one(draft).await);
                 continue;
             }
             out.push(match reply {
-                Some(Ok(values)) => self.observe(append_outcome(&values, draft.message)),
+                Some(Ok(values)) => self.observe(append_outcome(&values, draft.message, &call)),
                 Some(Err(e)) if e.code() == Some("NOSCRIPT") => {
                     reload = true;
                     self.append_one(draft).await
@@ -123,17 +134,18 @@ impl RedisStore {
     }
 }
 
-/// What the `append` script's reply means for `message` (the draft as sent).
-pub(super) fn append_outcome(reply: &[redis::Value], mut message: Message) -> Result<Appended> {
+/// What the `append` script's reply to `call` means for `message` (the draft as sent).
+pub(super) fn append_outcome(reply: &[redis::Value], mut message: Message, call: &AppendCall) -> Result<Appended> {
     match reply_at::<i64>(reply, 0)? {
         1 => {
             message.seq = reply_at(reply, 1)?;
             let status = reply_at::<String>(reply, 2).ok().and_then(|s| ConversationStatus::parse(&s));
-            Ok(Appended { message, duplicate: false, reopens: false, status })
+            let json = call.json(message.seq);
+            Ok(Appended { message, duplicate: false, reopens: false, status, json })
         }
         2 => {
             let message = decode(&reply_at::<String>(reply, 1)?)?;
-            Ok(Appended { message, duplicate: true, reopens: false, status: None })
+            Ok(Appended { message, duplicate: true, reopens: false, status: None, json: None })
         }
         3 => Err(crate::store::trimmed_original()),
         4 => Err(crate::store::closed()),
