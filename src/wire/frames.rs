@@ -72,6 +72,50 @@ pub enum ClientFrame {
     },
 }
 
+impl ClientFrame {
+    /// Parses a frame. A `send` (the frame sent once per message) is read straight into its
+    /// fields first: serde reads an internally tagged enum by buffering every field into a
+    /// tree before it picks the variant, which cost more than the rest of the parse.
+    pub fn parse(text: &str) -> serde_json::Result<ClientFrame> {
+        match serde_json::from_str::<SendFrame>(text) {
+            Ok(f) => Ok(ClientFrame::Send {
+                conversation_id: f.conversation_id,
+                text: f.text,
+                medias: f.medias,
+                client_id: f.client_id,
+                visibility: f.visibility,
+                via: f.via,
+            }),
+            Err(_) => serde_json::from_str(text),
+        }
+    }
+}
+
+/// `ClientFrame::Send` as a struct (same fields, defaults and refusals; `type` must be `send`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendFrame {
+    #[serde(rename = "type")]
+    _kind: SendTag,
+    conversation_id: Uuid,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    medias: Vec<Media>,
+    #[serde(default)]
+    client_id: Option<String>,
+    #[serde(default)]
+    visibility: crate::model::Visibility,
+    #[serde(default)]
+    via: Option<crate::model::SendVia>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum SendTag {
+    Send,
+}
+
 /// A client token inside a frame: its `Debug` is redacted so it cannot reach a log line.
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(transparent)]
@@ -198,63 +242,6 @@ impl ServerFrame<'_> {
     }
 }
 
-/// The frame every subscriber of a room receives for a new message.
-pub fn message_frame(message: &Message) -> Utf8Bytes {
-    ServerFrame::Message { message }.to_text()
-}
-
-/// [`message_frame`] around `json`, the message as serde_json already wrote it (no second
-/// serialization): the same bytes.
-pub fn message_frame_of(json: &str) -> Utf8Bytes {
-    let mut frame = String::with_capacity(OpenSeq::FRAME_PREFIX.len() + json.len() + OpenSeq::FRAME_SUFFIX.len());
-    frame.push_str(OpenSeq::FRAME_PREFIX);
-    frame.push_str(json);
-    frame.push_str(OpenSeq::FRAME_SUFFIX);
-    frame.into()
-}
-
-/// A message whose seq is not known yet, as text with the seq left open: the stored JSON is
-/// `JSON_HEAD` + seq + `rest`, its frame `FRAME_PREFIX` + that JSON + `FRAME_SUFFIX`. Built by
-/// construction (the seq is taken out of the JSON object and put first), so a store that
-/// assigns the seq inside an atomic step (the Redis append script) fills it in without
-/// parsing or searching JSON.
-#[derive(Debug, Clone, PartialEq)]
-pub struct OpenSeq {
-    /// Everything after the seq, starting with `,` (or `}` for a message with no other field).
-    pub rest: String,
-}
-
-impl OpenSeq {
-    /// What stored message JSON starts with, before the seq.
-    pub const JSON_HEAD: &'static str = "{\"seq\":";
-    /// What a message frame puts before the message JSON, and after it.
-    pub const FRAME_PREFIX: &'static str = "{\"type\":\"message\",\"message\":";
-    pub const FRAME_SUFFIX: &'static str = "}";
-
-    pub fn new(message: &Message) -> serde_json::Result<OpenSeq> {
-        let mut v = serde_json::to_value(message)?;
-        if let Some(o) = v.as_object_mut() {
-            o.remove("seq");
-        }
-        let body = serde_json::to_string(&v)?;
-        let rest = match body.strip_prefix("{}") {
-            Some(_) => "}".to_string(),
-            None => format!(",{}", &body[1..]),
-        };
-        Ok(OpenSeq { rest })
-    }
-
-    /// The stored JSON once the seq is known.
-    pub fn json(&self, seq: u64) -> String {
-        format!("{}{seq}{}", Self::JSON_HEAD, self.rest)
-    }
-
-    /// The frame once the seq is known.
-    pub fn frame(&self, seq: u64) -> String {
-        format!("{}{}{}", Self::FRAME_PREFIX, self.json(seq), Self::FRAME_SUFFIX)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,43 +264,35 @@ mod tests {
     }
 
     #[test]
+    fn the_send_shortcut_reads_what_the_enum_reads() {
+        let id = Uuid::now_v7();
+        let cases = [
+            format!(r#"{{"type":"send","conversation_id":"{id}","text":"hi","client_id":"c1"}}"#),
+            format!(r#"{{"text":"hi","conversation_id":"{id}","type":"send","visibility":"internal"}}"#),
+            format!(
+                r#"{{"type":"send","conversation_id":"{id}","medias":[{{"url":"https://x/y","content_type":"image/png"}}]}}"#
+            ),
+            format!(r#"{{"type":"send","conversation_id":"{id}","via":{{"account_id":"{id}"}}}}"#),
+            format!(r#"{{"type":"send","conversation_id":"{id}","extra":1}}"#),
+            format!(r#"{{"type":"send","conversation_id":"{id}","text":7}}"#),
+            format!(r#"{{"type":"send"}}"#),
+            format!(r#"{{"type":"subscribe","conversation_id":"{id}","since":4}}"#),
+            format!(r#"{{"type":"typing","conversation_id":"{id}"}}"#),
+            r#"{"type":"ping","id":3}"#.to_string(),
+        ];
+        for c in cases {
+            let (fast, slow) = (ClientFrame::parse(&c).ok(), serde_json::from_str::<ClientFrame>(&c).ok());
+            assert_eq!(fast, slow, "{c}");
+        }
+        assert!(matches!(ClientFrame::parse(&format!(r#"{{"type":"send","conversation_id":"{id}"}}"#)),
+            Ok(ClientFrame::Send { ref text, .. }) if text.is_empty()));
+    }
+
+    #[test]
     fn rejects_unknown_types_and_fields() {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"explode"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","extra":1}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"read","conversation_id":"nope","seq":1}"#).is_err());
-    }
-
-    #[test]
-    fn an_open_seq_message_closes_into_the_same_json_as_the_message() {
-        use crate::model::{Direction, MessageStatus, now};
-        let m = Message {
-            id: Uuid::now_v7(),
-            conversation_id: Uuid::now_v7(),
-            seq: 0,
-            author: None,
-            direction: Direction::Outbound,
-            text: "\"seq\":0 inside the text".into(),
-            medias: vec![],
-            status: MessageStatus::Sent,
-            client_id: None,
-            tm_create: now(),
-            channel: None,
-            deliveries: vec![],
-            via: None,
-            visibility: Default::default(),
-            edited_at: None,
-            deleted_at: None,
-            template: None,
-            tag: None,
-        };
-        let open = OpenSeq::new(&m).unwrap();
-        let with = Message { seq: 17, ..m };
-        let json: serde_json::Value = serde_json::from_str(&open.json(17)).unwrap();
-        assert_eq!(json, serde_json::to_value(&with).unwrap());
-        let frame: serde_json::Value = serde_json::from_str(&open.frame(17)).unwrap();
-        let expected: serde_json::Value = serde_json::from_str(message_frame(&with).as_str()).unwrap();
-        assert_eq!(frame, expected);
-        assert_eq!(message_frame_of(&serde_json::to_string(&with).unwrap()), message_frame(&with));
     }
 
     #[test]

@@ -57,7 +57,7 @@ impl Session {
                 break;
             };
             let Ok(ClientFrame::Send { conversation_id, text: body, medias, client_id, visibility, via }) =
-                serde_json::from_str::<ClientFrame>(text.as_str())
+                ClientFrame::parse(text.as_str())
             else {
                 self.stash = Some(Some(Ok(Message::Text(text))));
                 break;

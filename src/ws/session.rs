@@ -18,7 +18,8 @@ use crate::limits::ConnPermit;
 use crate::model::Participant;
 use crate::store::SeqRange;
 use crate::wire::close;
-use crate::wire::frames::{ClientFrame, ServerFrame, message_frame};
+use crate::wire::frames::{ClientFrame, ServerFrame};
+use crate::wire::message_frame;
 use axum::extract::ws::{Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use rustc_hash::FxHashMap;
@@ -178,7 +179,7 @@ impl Session {
 
     /// Parses and runs one client frame; `Some(code)` asks to close.
     async fn on_text(&mut self, text: Utf8Bytes) -> Option<u16> {
-        let parsed = serde_json::from_str(text.as_str());
+        let parsed = ClientFrame::parse(text.as_str());
         if let Ok(ClientFrame::Send { conversation_id, text, medias, client_id, visibility, via }) = parsed {
             // A rate-limited `send` is answered in order with its client_id (see `send`).
             self.bad_frames = 0;
