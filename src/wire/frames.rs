@@ -275,7 +275,7 @@ mod tests {
             format!(r#"{{"type":"send","conversation_id":"{id}","via":{{"account_id":"{id}"}}}}"#),
             format!(r#"{{"type":"send","conversation_id":"{id}","extra":1}}"#),
             format!(r#"{{"type":"send","conversation_id":"{id}","text":7}}"#),
-            format!(r#"{{"type":"send"}}"#),
+            r#"{"type":"send"}"#.to_string(),
             format!(r#"{{"type":"subscribe","conversation_id":"{id}","since":4}}"#),
             format!(r#"{{"type":"typing","conversation_id":"{id}"}}"#),
             r#"{"type":"ping","id":3}"#.to_string(),
