@@ -11,8 +11,7 @@
 //! Memory backend: the in-process server, and every live file but the restart scenario (a
 //! memory node keeps nothing across a restart: there is nothing to resume).
 //!
-//! Both also run `test/media` (an upload through the client, sent as `medias: [{media_id}]`)
-//! in a tree that has the media module (`POST /v1.0/media`, its own branch).
+//! Both also run `test/media` (an upload through the client, sent as `medias: [{media_id}]`).
 //!
 //! `npm ci` runs in clients/js when its node_modules are missing (the `ws` package: Node 20
 //! has no global WebSocket; `typescript` checks the declarations); no node is a failure with
@@ -68,16 +67,6 @@ fn test_files(sub: &str, except: &[&str]) -> Vec<String> {
     files.sort();
     assert!(!files.is_empty(), "no test files in clients/js/test/{sub}");
     files
-}
-
-/// `test/media` (uploads through the client) once the tree has `POST /v1.0/media`
-/// (src/media/upload.rs, a module of its own branch); until then, said out loud, not run.
-fn media_test_files() -> Vec<String> {
-    if PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/media/upload.rs").exists() {
-        return test_files("media", &[]);
-    }
-    eprintln!("js_client: this tree has no POST /v1.0/media (src/media/upload.rs): test/media not run");
-    Vec::new()
 }
 
 /// Runs `node --test files` with `env`; panics with its output (and `log()`) unless it passed.
@@ -141,7 +130,7 @@ async fn js_client_on_redis_resumes_across_a_restart_and_passes_its_suite() {
     let (port, task) = control(a.clone()).await;
     let mut files = test_files("unit", &[]);
     files.extend(test_files("live", &[]));
-    files.extend(media_test_files());
+    files.extend(test_files("media", &[]));
     let env =
         [("SB_URL_A", url_a), ("SB_URL_B", url_b), ("SB_KEY", KEY_A.to_string()), ("SB_CONTROL", port.to_string())];
     let log_a = a.clone();
@@ -155,7 +144,7 @@ async fn js_client_on_memory_passes_its_live_suite() {
     tokio::task::spawn_blocking(ensure_node_modules).await.unwrap();
     let server = TestServer::start_with(test_config()).await;
     let mut files = test_files("live", &["resume.test.js"]);
-    files.extend(media_test_files());
+    files.extend(test_files("media", &[]));
     let env = [("SB_URL_A", server.url("")), ("SB_URL_B", server.url("")), ("SB_KEY", KEY_A.to_string())];
     node_test(&files, &env, String::new).await;
     server.stop().await;

@@ -49,8 +49,14 @@ fn apt_install_locked(package: &str, why: &str) {
          `sudo apt-get update && sudo apt-get install -y {package}` first"
     );
     eprintln!("tests: installing {package} with apt-get");
+    // Another apt-get (a second test process, or the system's own) may hold dpkg's lock: wait
+    // for it rather than fail.
     for args in [vec!["update"], vec!["install", "-y", "--no-install-recommends", package]] {
-        let ok = Command::new("apt-get").args(&args).env("DEBIAN_FRONTEND", "noninteractive").status();
+        let ok = Command::new("apt-get")
+            .args(["-o", "DPkg::Lock::Timeout=600"])
+            .args(&args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
         assert!(matches!(ok, Ok(s) if s.success()), "apt-get {args:?} failed");
     }
 }
