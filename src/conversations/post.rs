@@ -13,6 +13,7 @@ use crate::model::Conversation;
 use crate::model::{Direction, Endpoint, Media, Message, MessageStatus, Participant, Visibility, now};
 use crate::store::{Appended, Draft, MemberList};
 use crate::wire::EventData;
+use axum::extract::ws::Utf8Bytes;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -152,9 +153,9 @@ pub async fn post_many(state: &AppState, reqs: Vec<PostRequest>) -> Vec<Result<A
     let mut appended: Vec<Option<Result<Appended>>> =
         state.store.append_many(drafts).await.into_iter().map(Some).collect();
     // The event carries each message as the store wrote it: no second serialization.
-    let jsons: Vec<Option<String>> =
-        appended.iter_mut().map(|r| r.as_mut().and_then(|r| r.as_mut().ok()).and_then(|a| a.json.take())).collect();
-    let created: Vec<(Uuid, &Message, Option<Hooked>, Option<String>)> = appended
+    let jsons: Vec<Option<Utf8Bytes>> =
+        appended.iter().map(|r| r.as_ref().and_then(|r| r.as_ref().ok()).and_then(|a| a.json.clone())).collect();
+    let created: Vec<(Uuid, &Message, Option<Hooked>, Option<Utf8Bytes>)> = appended
         .iter()
         .zip(&tenants)
         .zip(hooked)

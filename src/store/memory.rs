@@ -329,7 +329,7 @@ impl Store for MemoryStore {
         if let Some(mut c) = self.conversations.get_mut(&conversation) {
             c.last_seq = c.last_seq.max(message.seq);
         }
-        Ok(Appended { message, duplicate: false, reopens: false, status: None, json: Some(json) })
+        Ok(Appended { message, duplicate: false, reopens: false, status: None, json: Some(json.into()) })
     }
 
     async fn get_message(&self, conversation: Uuid, id: Uuid) -> Result<Option<Message>> {

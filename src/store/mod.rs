@@ -55,8 +55,9 @@ pub struct Appended {
     /// current). Wins over the post path's cached conversation for `reopens`.
     pub status: Option<ConversationStatus>,
     /// A new message's JSON as the store wrote it (`None` for a duplicate): the post path's
-    /// `message.created` carries this text as it is, rather than serializing the message again.
-    pub json: Option<String>,
+    /// `message.created` carries this text as it is, rather than serializing the message again,
+    /// and the author's connection frames its own copy from it (`ws::send`). Shared bytes.
+    pub json: Option<axum::extract::ws::Utf8Bytes>,
 }
 
 /// The refusal of anything that would write to a closed conversation (the post path's, and the

@@ -132,6 +132,7 @@ impl Session {
         let mut results: Vec<Option<_>> =
             conversations::post_many(&self.state, reqs).await.into_iter().map(Some).collect();
         for (room, client_id, slot) in slots {
+            let mut echo = None;
             let outcome = slot.and_then(|i| results[i].take().unwrap_or(Err(Error::internal("no outcome"))));
             let frame = match outcome {
                 Ok(a) => {
@@ -139,6 +140,7 @@ impl Session {
                         self.state.metrics.message_posted(crate::metrics::Entry::Ws);
                     }
                     let m = &a.message;
+                    echo = a.json.as_ref().and_then(|json| self.echo(room, m, json.as_str()));
                     if self.claims.convs.is_none()
                         && let Err(e) =
                             crate::agents::reads::own_message(&*self.state.records, room, &self.claims.sub, m.seq).await
@@ -158,10 +160,33 @@ impl Session {
                 Err(e) => error_frame(&e, room, client_id.as_deref()),
             };
             self.socket.feed(Message::Text(frame)).await?;
+            if let Some(echo) = echo {
+                self.socket.feed(Message::Text(echo)).await?;
+            }
         }
         // Flushed by the loop, with the deliveries already queued (`Session::unflushed`).
         self.unflushed = true;
         Ok(())
+    }
+
+    /// The `message` frame of this connection's own new message, to go out right behind its
+    /// ack (one socket write for both), when the connection is subscribed to `room` and the
+    /// message is the very next seq it is owed. The same frame then comes through the broker,
+    /// like every subscriber's copy, and is skipped as already delivered (`seq <= last_seq`).
+    /// Without this the ack was written at once and the copy a moment later: a third write per
+    /// message (ack, own copy, the peer's copy), against the baseline's two. `None` leaves the
+    /// copy to the broker (not subscribed, or an earlier message of the room still on its way:
+    /// delivering this one first would skip that one).
+    fn echo(&mut self, room: Uuid, message: &crate::model::Message, json: &str) -> Option<Utf8Bytes> {
+        if message.is_internal() && !self.claims.sees_internal() {
+            return None;
+        }
+        let sub = self.subs.get_mut(&room)?;
+        if sub.last_seq + 1 != message.seq {
+            return None;
+        }
+        sub.last_seq = message.seq;
+        Some(crate::wire::message_frame_of(json))
     }
 
     /// The participant this connection writes to `room` as: cached from the subscription,

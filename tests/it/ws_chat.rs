@@ -294,3 +294,44 @@ async fn a_burst_of_sends_is_answered_and_delivered_in_send_order() {
     })
     .await;
 }
+
+/// Both sides of a room send bursts at the same moment. A sender's own message goes out right
+/// behind its ack when it is the next seq the sender is owed (`ws::send`'s echo), so this is
+/// where a message of the other side still on its way could be skipped: each side must still
+/// get every message exactly once, in seq order, and one ack per send.
+#[tokio::test]
+async fn both_sides_sending_at_once_each_get_every_message_once_in_order() {
+    common::on_every_backend(async |backend| {
+        let srv = TestServer::start_on(backend, common::test_config()).await;
+        let (c, mut alice, mut bob) = room(&srv).await;
+        const EACH: usize = 60;
+        for round in 0..3 {
+            for i in 0..EACH / 3 {
+                let n = round * EACH / 3 + i;
+                let fa = send(&c, &format!("a{n}"), &format!("a{n}"));
+                let fb = send(&c, &format!("b{n}"), &format!("b{n}"));
+                alice.stream.feed(Message::Text(fa.to_string().into())).await.unwrap();
+                bob.stream.feed(Message::Text(fb.to_string().into())).await.unwrap();
+            }
+            let (a, b) = tokio::join!(alice.stream.flush(), bob.stream.flush());
+            a.unwrap();
+            b.unwrap();
+        }
+        for (name, ws) in [("alice", &mut alice), ("bob", &mut bob)] {
+            let (mut seqs, mut acks) = (Vec::new(), 0);
+            while seqs.len() < 2 * EACH || acks < EACH {
+                let f = ws.next().await;
+                match f["type"].as_str().unwrap() {
+                    "message" => seqs.push(f["message"]["seq"].as_u64().unwrap()),
+                    "ack" => acks += 1,
+                    "presence" => {}
+                    other => panic!("{name}: unexpected {other}: {f}"),
+                }
+            }
+            assert_eq!(seqs, (1..=2 * EACH as u64).collect::<Vec<_>>(), "{name} ({backend:?})");
+            assert_eq!(acks, EACH, "{name} ({backend:?})");
+        }
+        srv.stop().await;
+    })
+    .await;
+}

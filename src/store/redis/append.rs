@@ -140,7 +140,7 @@ pub(super) fn append_outcome(reply: &[redis::Value], mut message: Message, call:
         1 => {
             message.seq = reply_at(reply, 1)?;
             let status = reply_at::<String>(reply, 2).ok().and_then(|s| ConversationStatus::parse(&s));
-            let json = call.json(message.seq);
+            let json = call.json(message.seq).map(Into::into);
             Ok(Appended { message, duplicate: false, reopens: false, status, json })
         }
         2 => {
