@@ -16,7 +16,11 @@ every command that is not script-inner, i.e. sent by the node) and the node's ow
 its round trips to Redis, background readers included). Script runs are `cmdstat_evalsha`
 calls. Sequential sends, so each figure is per webhook, not diluted by batching.
 
-Usage: ingest_cost.py path/to/switchboard [--n 200]
+With `--callgrind`, redis-server runs under valgrind's callgrind and each timed phase also
+reports Redis's instructions per webhook (counters zeroed at the phase's start, dumped at its
+end: `callgrind_control`), a figure the machine's load does not change.
+
+Usage: ingest_cost.py path/to/switchboard [--n 200] [--callgrind]
 """
 import base64, hashlib, hmac, json, os, re, socket, subprocess, sys, tempfile, time, urllib.request, urllib.parse
 
@@ -39,6 +43,15 @@ def commandstats(port):
         if m:
             out[m.group(1)] = (int(m.group(2)), int(m.group(3)))
     return out
+
+
+def slowlog(port):
+    """SLOWLOG GET as [id, time, µs, [args]] entries (redis-cli's plain output, parsed)."""
+    out = subprocess.run(["redis-cli", "-p", str(port), "--json", "SLOWLOG", "GET", "-1"], capture_output=True, text=True).stdout
+    try:
+        return [(e[0], e[1], e[2], e[3]) for e in json.loads(out)]
+    except Exception:
+        return []
 
 
 def node_trips(http):
@@ -69,7 +82,26 @@ def webhook(url, n, sender):
     assert r.status == 200, r.status
 
 
-INNER = None  # commands a script calls: everything but evalsha/eval/script and the node's own
+CALLGRIND = None  # the directory of callgrind's dumps, when redis-server runs under it
+
+
+def callgrind(port, what):
+    """Zeroes (`-z`) or dumps (`-d`) redis-server's callgrind counters; on a dump, returns the
+    instructions counted since the last zeroing."""
+    pid = redis_cli(port, "INFO", "server").split("process_id:")[1].split()[0]
+    before = set(os.listdir(CALLGRIND))
+    subprocess.run(["callgrind_control", what, pid], capture_output=True)
+    if what != "-d":
+        return None
+    for _ in range(100):
+        new = [f for f in os.listdir(CALLGRIND) if f not in before and f.startswith("cg.out")]
+        if new:
+            time.sleep(0.5)
+            for l in open(os.path.join(CALLGRIND, new[0])):
+                if l.startswith("totals:") or l.startswith("summary:"):
+                    return int(l.split()[1])
+        time.sleep(0.1)
+    return None
 
 
 def phase(name, port, http, url, senders, start, monitor):
@@ -78,14 +110,29 @@ def phase(name, port, http, url, senders, start, monitor):
     log = open(os.path.join(tempfile.mkdtemp(), "monitor.log"), "w+")
     mon = subprocess.Popen(["redis-cli", "-p", str(port), "MONITOR"] if monitor else ["sleep", "3600"], stdout=log)
     time.sleep(0.3)
+    # SLOWLOG costs instructions of its own: off under callgrind.
+    redis_cli(port, "CONFIG", "SET", "slowlog-log-slower-than", "-1" if CALLGRIND or monitor else "0")
+    redis_cli(port, "CONFIG", "SET", "slowlog-max-len", "1000000")
+    redis_cli(port, "SLOWLOG", "RESET")
     b, tb = commandstats(port), node_trips(http)
+    if CALLGRIND and not monitor:
+        callgrind(port, "-z")
     t0 = time.monotonic()
     for i, s in enumerate(senders):
         webhook(url, start + i, s)
     wall_ms = (time.monotonic() - t0) * 1000 / len(senders)
     time.sleep(1.0)
+    instr = callgrind(port, "-d") if CALLGRIND and not monitor else None
     a, ta = commandstats(port), node_trips(http)
     mon.terminate(); mon.wait()
+    # Per script, by its first key: the median run time (SLOWLOG with a 0 threshold).
+    runs = {}
+    import json as _j
+    for e in slowlog(port):
+        args = e[3]
+        if args and args[0].lower() == "evalsha" and len(args) > 3 and args[2] != "0":
+            kind = re.sub(r"[0-9a-f]{32}$", "<id>", re.sub(r"\{[^}]*\}", "{}", args[3]))
+            runs.setdefault(kind, []).append(e[2])
     log.seek(0)
     sent, scripts = {}, {}
     for l in log:
@@ -105,7 +152,8 @@ def phase(name, port, http, url, senders, start, monitor):
     n = len(senders)
     d = {k: (a[k][0] - b.get(k, (0, 0))[0], a[k][1] - b.get(k, (0, 0))[1]) for k in a}
     d = {k: v for k, v in d.items() if v[0] > 0}
-    return name, n, d, (ta - tb) / n, wall_ms, sent, scripts
+    med = {k: (sorted(v)[len(v) // 2], len(v)) for k, v in runs.items()}
+    return name, n, d, (ta - tb) / n, wall_ms, med, instr, sent, scripts
 
 
 def main():
@@ -113,8 +161,15 @@ def main():
     n = int(sys.argv[sys.argv.index("--n") + 1]) if "--n" in sys.argv else 200
     rport, hport = free_port(), free_port()
     tmp = tempfile.mkdtemp()
-    redis = subprocess.Popen(["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no"],
-                             stdout=subprocess.DEVNULL)
+    global CALLGRIND
+    CALLGRIND = tmp if "--callgrind" in sys.argv else None
+    wrap = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/cg.out"] if CALLGRIND else []
+    redis = subprocess.Popen(wrap + ["redis-server", "--port", str(rport), "--save", "", "--appendonly", "no"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        if redis_cli(rport, "PING").strip() == "PONG":
+            break
+        time.sleep(0.1)
     conf = os.path.join(tmp, "cost.toml")
     with open(conf, "w") as f:
         f.write(f'[server]\nlisten = "127.0.0.1:{hport}"\n[store]\nbackend = "redis"\n[redis]\n'
@@ -146,8 +201,8 @@ def main():
                  phase("known sender", rport, http, url, senders, n, False)]
         counted = [phase("new sender", rport, http, url, others, 2 * n, True),
                    phase("known sender", rport, http, url, others, 3 * n, True)]
-        results = [t[:5] + c[5:] for t, c in zip(timed, counted)]
-        for name, cnt, d, trips, wall_ms, sent, scripts in results:
+        results = [t[:7] + c[7:] for t, c in zip(timed, counted)]
+        for name, cnt, d, trips, wall_ms, med, instr, sent, scripts in results:
             evalsha = d.get("evalsha", (0, 0))
             # The node's own commands: what is not run inside a script. Approximated as every
             # command minus the script-inner ones, which Redis counts under their own names;
@@ -166,6 +221,9 @@ def main():
                     redis_us += c * d[k][1] / d[k][0]
             print(f"  commands sent by the node per webhook (MONITOR, counted pass): {sum(sent.values()) / cnt:.2f}")
             print(f"  Redis usec per webhook (evalsha + node-sent commands, commandstats): {redis_us / cnt:.1f}")
+            if instr:
+                print(f"  Redis instructions per webhook (callgrind, timed pass): {instr / cnt / 1000:.1f} k")
+            print("  median µs per script run (SLOWLOG, timed pass):", {k: v[0] for k, v in sorted(med.items()) if v[1] >= cnt // 2})
             print("  script runs by first key:", {k: round(v / cnt, 2) for k, v in sorted(scripts.items())})
             print("  node-sent commands:", {k: round(v / cnt, 2) for k, v in sorted(sent.items())})
             for k, (c, u) in sorted(d.items(), key=lambda kv: -kv[1][1]):

@@ -15,6 +15,7 @@ mod codec;
 mod epoch;
 mod find;
 mod history;
+mod open;
 mod owners;
 mod reindex;
 mod retention;

@@ -7,9 +7,9 @@
 
 use super::{RedisStore, decode, encode};
 use crate::error::Result;
-use crate::model::{Account, Address, Delivery, Message, Participant};
+use crate::model::{Account, Address, Conversation, Delivery, Message, Participant};
 use crate::redis::ToRedisArgsDyn;
-use crate::store::channels::{Binding, ChannelStore, DeliveryRef, peer_key};
+use crate::store::channels::{Binding, ChannelStore, DeliveryRef, Opened, peer_key};
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use redis::cmd;
@@ -65,6 +65,10 @@ impl ChannelStore for RedisStore {
     async fn unbind(&self, account: Uuid, peer: &Address, conversation: Uuid) -> Result<()> {
         let args: [&dyn ToRedisArgsDyn; 2] = [&peer_key(peer), &conversation.to_string()];
         self.redis.script::<i64>(&self.scripts.unbind, &[self.keys.bindings(account)], &args).await.map(|_| ())
+    }
+
+    async fn open_room(&self, account: Uuid, peer: &Address, c: &Conversation, p: &Participant) -> Result<Opened> {
+        self.open(account, peer, c, p).await
     }
 
     async fn update_participant(&self, p: &Participant) -> Result<()> {
