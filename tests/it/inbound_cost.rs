@@ -1,0 +1,163 @@
+//! What an inbound provider webhook costs on Redis, pinned, and that the room a new sender's
+//! first message opens in one step is the room users find: listed, unassigned, found by the
+//! filter index, under its contact, announced by events — and one room per sender however
+//! many of its first messages race through how many nodes.
+
+use crate::channels_phone::twilio;
+use crate::common::channels::{config, twilio_account};
+use crate::common::monitor::Monitor;
+use crate::common::redis::{Node, RedisServer, tenant_id};
+use crate::common::{Api, Backend, KEY_A, TestServer, on_every_backend};
+use serde_json::Value;
+use switchboard::channels::twilio::signature;
+
+const TOKEN: &str = "twilio-auth-token-0123456789";
+
+/// A signed Twilio SMS from `from` with message sid `sid`, to `url` (a hook URL).
+async fn sms_to(url: &str, from: &str, sid: &str, text: &str) -> u16 {
+    let params: Vec<(String, String)> = [
+        ("MessageSid", sid),
+        ("AccountSid", "AC00000000000000000000000000000000"),
+        ("From", from),
+        ("To", "+15005550006"),
+        ("Body", text),
+        ("NumMedia", "0"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let body = form_urlencoded::Serializer::new(String::new()).extend_pairs(params.iter()).finish();
+    let r = reqwest::Client::new()
+        .post(url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-twilio-signature", signature(TOKEN, url, &params))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    r.status().as_u16()
+}
+
+async fn sms(srv: &TestServer, account: &str, from: &str, sid: &str) -> u16 {
+    sms_to(&srv.url(&format!("/v1.0/hooks/twilio/{account}")), from, sid, "hello").await
+}
+
+fn ids(page: &Value) -> Vec<String> {
+    page["result"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_string()).collect()
+}
+
+/// The scripts (`EVALSHA`, top level) a webhook ran, each named by what its first key is: the
+/// timer worker and the webhook outbox, which run on their own clock, left out.
+fn scripts(monitor: &Monitor) -> Vec<String> {
+    monitor
+        .lines()
+        .into_iter()
+        .filter(|l| !l.contains(" lua]") && l.to_uppercase().contains("\"EVALSHA\""))
+        .filter_map(|l| l.split('"').nth(7).map(str::to_string))
+        .filter(|key| !key.ends_with(":timers") && !key.contains(":webhooks:"))
+        .map(|key| key.split(':').nth(1).unwrap_or("?").to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_senders_first_message_opens_its_room_in_one_script_and_a_known_sender_runs_only_the_append() {
+    let srv = TestServer::start_on(Backend::Redis, config()).await;
+    let api = srv.api(KEY_A);
+    let (_stub, acc) = twilio(&srv).await;
+    // Scripts loaded, account cached: what follows is the steady cost.
+    assert_eq!(sms(&srv, &acc, "+14155550100", "SM00000000000000000000000000000001").await, 200);
+    let port = srv.redis.as_ref().unwrap().port;
+
+    let monitor = Monitor::start(port).await;
+    assert_eq!(sms(&srv, &acc, "+14155550199", "SM00000000000000000000000000000002").await, 200);
+    // The contact is made (its own slot on a cluster), then one script binds, creates and seats
+    // (was: bind, owner index, create, add participant), then the append.
+    assert_eq!(scripts(&monitor), ["caddr", "binds", "conv"], "a new sender's scripts");
+
+    let monitor = Monitor::start(port).await;
+    assert_eq!(sms(&srv, &acc, "+14155550199", "SM00000000000000000000000000000003").await, 200);
+    assert_eq!(scripts(&monitor), ["conv"], "a known sender's scripts: the append");
+
+    // The room is everything the chain of scripts made it.
+    let (_, all) = api.get("/v1.0/conversations").await;
+    let conv = ids(&all)[0].clone();
+    let (_, c) = api.get(&format!("/v1.0/conversations/{conv}")).await;
+    assert_eq!((c["last_seq"].as_u64(), c["status"].as_str()), (Some(2), Some("open")), "{c}");
+    let (_, parts) = api.get(&format!("/v1.0/conversations/{conv}/participants")).await;
+    let parts = parts["result"].as_array().cloned().unwrap_or_else(|| parts.as_array().cloned().unwrap_or_default());
+    assert_eq!(parts.len(), 1, "{parts:?}");
+    let contact = parts[0]["contact_id"].as_str().expect("the sender's contact").to_string();
+    for query in [
+        "unassigned=true".to_string(),
+        "status=open&channel=tel".to_string(),
+        "address=tel:%2B14155550199".to_string(),
+        "q=%2B1415555019".to_string(),
+        format!("contact_id={contact}"),
+    ] {
+        let (s, found) = api.get(&format!("/v1.0/conversations?{query}")).await;
+        assert_eq!(s, 200, "{found}");
+        assert!(ids(&found).contains(&conv), "{query} finds the room: {found}");
+    }
+    // Announced: created, then its participant, then the message (the tenant's event stream).
+    let mut redis = srv.redis.as_ref().unwrap().connection().await;
+    let pattern = format!("*:events:{{{}}}:stream", tenant_id("a"));
+    let keys: Vec<String> = redis::cmd("KEYS").arg(&pattern).query_async(&mut redis).await.unwrap();
+    let mut kinds = Vec::new();
+    for _ in 0..100 {
+        let entries: Vec<(String, Vec<(String, String)>)> =
+            redis::cmd("XRANGE").arg(&keys[0]).arg("-").arg("+").query_async(&mut redis).await.unwrap();
+        kinds = entries
+            .iter()
+            .filter_map(|(_, f)| serde_json::from_str::<Value>(&f.first()?.1).ok())
+            .filter(|e| e["conversation_id"] == conv.as_str())
+            .filter_map(|e| e["type"].as_str().map(String::from))
+            .collect();
+        if kinds.len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(kinds, ["conversation.created", "participant.added", "message.created", "message.created"]);
+    srv.stop().await;
+}
+
+/// First messages of one new sender, all at once: one room, every message in it.
+async fn racing_first_messages_make_one_room(api: &Api, hooks: &[String]) {
+    const N: usize = 8;
+    let sends = (0..N).map(|i| {
+        let url = hooks[i % hooks.len()].clone();
+        async move { sms_to(&url, "+14155550142", &format!("SM{i:032}"), &format!("m{i}")).await }
+    });
+    let codes = futures_util::future::join_all(sends).await;
+    assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+    let (_, found) = api.get("/v1.0/conversations?address=tel:%2B14155550142").await;
+    let rooms = ids(&found);
+    assert_eq!(rooms.len(), 1, "one room for one sender: {found}");
+    let (_, c) = api.get(&format!("/v1.0/conversations/{}", rooms[0])).await;
+    assert_eq!(c["last_seq"].as_u64(), Some(N as u64), "every message in it: {c}");
+}
+
+#[tokio::test]
+async fn a_new_senders_racing_first_messages_open_one_room() {
+    on_every_backend(async |backend| {
+        let srv = TestServer::start_on(backend, config()).await;
+        let (_stub, acc) = twilio(&srv).await;
+        let hook = srv.url(&format!("/v1.0/hooks/twilio/{acc}"));
+        racing_first_messages_make_one_room(&srv.api(KEY_A), &[hook]).await;
+        srv.stop().await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_new_senders_first_messages_through_two_nodes_open_one_room() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (a, b) = tokio::join!(Node::start(&url, false), Node::start(&url, false));
+    let body = twilio_account("line", "+15005550006", TOKEN, "http://127.0.0.1:9");
+    let (s, account) = a.api(KEY_A).post("/v1.0/conversation_accounts", body).await;
+    assert_eq!(s, 201, "{account}");
+    let acc = account["id"].as_str().unwrap();
+    let hooks = [a.url(&format!("/v1.0/hooks/twilio/{acc}")), b.url(&format!("/v1.0/hooks/twilio/{acc}"))];
+    racing_first_messages_make_one_room(&a.api(KEY_A), &hooks).await;
+}
