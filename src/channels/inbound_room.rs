@@ -158,7 +158,7 @@ pub async fn resolve_room(
             .take()
             .unwrap_or_else(|| Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() });
         let (c, participant) = match open_room(state, account, peer, name, b).await? {
-            Opening::Opened(c, p) => (c, p),
+            Opening::Opened(room) => *room,
             // Another message of this peer bound it first: its room, as found above.
             Opening::Bound(existing) => {
                 known = Some(existing);

@@ -31,7 +31,7 @@ pub struct NewRoom {
 #[derive(Debug)]
 pub enum Opening {
     /// The room, and the peer seated in it.
-    Opened(Conversation, Participant),
+    Opened(Box<(Conversation, Participant)>),
     /// The peer was bound already (another message won the race): nothing was made.
     Bound(Binding),
 }
@@ -93,5 +93,5 @@ pub async fn open_room(
     // A room nobody writes to resolves too (with `resolve_after`).
     status::plan(state, &c, None).await;
     emit(state, event(EventKind::ParticipantAdded, tenant, c.id, &p)).await;
-    Ok(Opening::Opened(c, p))
+    Ok(Opening::Opened(Box::new((c, p))))
 }
