@@ -48,7 +48,20 @@ fn ids(page: &Value) -> Vec<String> {
 
 /// The scripts (`EVALSHA`, top level) a webhook ran, each named by what its first key is: the
 /// timer worker and the webhook outbox, which run on their own clock, left out.
-fn scripts(monitor: &Monitor) -> Vec<String> {
+/// `MONITOR` lines arrive on their own task: waits until `at_least` scripts were logged (or
+/// 2 s passed), then a moment more, so a surplus script would be seen too.
+async fn scripts(monitor: &Monitor, at_least: usize) -> Vec<String> {
+    for _ in 0..100 {
+        if logged(monitor).len() >= at_least {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    logged(monitor)
+}
+
+fn logged(monitor: &Monitor) -> Vec<String> {
     monitor
         .lines()
         .into_iter()
@@ -72,11 +85,11 @@ async fn a_new_senders_first_message_opens_its_room_in_one_script_and_a_known_se
     assert_eq!(sms(&srv, &acc, "+14155550199", "SM00000000000000000000000000000002").await, 200);
     // The contact is made (its own slot on a cluster), then one script binds, creates and seats
     // (was: bind, owner index, create, add participant), then the append.
-    assert_eq!(scripts(&monitor), ["caddr", "binds", "conv"], "a new sender's scripts");
+    assert_eq!(scripts(&monitor, 3).await, ["caddr", "binds", "conv"], "a new sender's scripts");
 
     let monitor = Monitor::start(port).await;
     assert_eq!(sms(&srv, &acc, "+14155550199", "SM00000000000000000000000000000003").await, 200);
-    assert_eq!(scripts(&monitor), ["conv"], "a known sender's scripts: the append");
+    assert_eq!(scripts(&monitor, 1).await, ["conv"], "a known sender's scripts: the append");
 
     // The room is everything the chain of scripts made it.
     let (_, all) = api.get("/v1.0/conversations").await;
@@ -98,6 +111,13 @@ async fn a_new_senders_first_message_opens_its_room_in_one_script_and_a_known_se
         assert_eq!(s, 200, "{found}");
         assert!(ids(&found).contains(&conv), "{query} finds the room: {found}");
     }
+    // Its index entries are counted as the scripts of later changes expect: a status change
+    // moves it between statuses, a deletion unfiles every entry.
+    let (s, v) = api.put(&format!("/v1.0/conversations/{conv}"), serde_json::json!({"status": "resolved"})).await;
+    assert_eq!(s, 200, "{v}");
+    let (_, open) = api.get("/v1.0/conversations?status=open&q=%2B1415555019").await;
+    let (_, resolved) = api.get("/v1.0/conversations?status=resolved&q=%2B1415555019").await;
+    assert_eq!((ids(&open).contains(&conv), ids(&resolved).contains(&conv)), (false, true), "{open} {resolved}");
     // Announced: created, then its participant, then the message (the tenant's event stream).
     let mut redis = srv.redis.as_ref().unwrap().connection().await;
     let pattern = format!("*:events:{{{}}}:stream", tenant_id("a"));
@@ -117,7 +137,25 @@ async fn a_new_senders_first_message_opens_its_room_in_one_script_and_a_known_se
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    assert_eq!(kinds, ["conversation.created", "participant.added", "message.created", "message.created"]);
+    assert_eq!(kinds[..4], ["conversation.created", "participant.added", "message.created", "message.created"]);
+    let (s, v) = api.delete(&format!("/v1.0/conversations/{conv}")).await;
+    assert_eq!(s, 200, "{v}");
+    for query in ["q=%2B1415555019", "address=tel:%2B14155550199", "channel=tel&status=resolved"] {
+        let (_, found) = api.get(&format!("/v1.0/conversations?{query}")).await;
+        assert!(!ids(&found).contains(&conv), "{query} after the deletion: {found}");
+    }
+    let mut ix: Vec<String> = redis::cmd("KEYS").arg(format!("*{{{conv}}}*")).query_async(&mut redis).await.unwrap();
+    ix.retain(|k| !k.contains(":idem:"));
+    assert!(ix.is_empty(), "no key of the room is left: {ix:?}");
+    let tfind: Vec<String> = redis::cmd("KEYS").arg("*:tfind:*").query_async(&mut redis).await.unwrap();
+    let simple = conv.replace('-', "");
+    for key in tfind {
+        let members: Vec<Vec<u8>> =
+            redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query_async(&mut redis).await.unwrap();
+        let left: Vec<String> =
+            members.iter().map(|m| String::from_utf8_lossy(m).into_owned()).filter(|m| m.ends_with(&simple)).collect();
+        assert!(left.is_empty(), "filter index entries left behind: {left:?}");
+    }
     srv.stop().await;
 }
 

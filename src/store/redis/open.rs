@@ -25,15 +25,18 @@ use uuid::Uuid;
 
 /// Binds, creates and seats, all or nothing; one server only (see the module docs). The steps
 /// are those of `BIND`, `owners::SETTLE` (version 0: unassigned), `CREATE_CONVERSATION` and
-/// `ADD_PARTICIPANT` (its `Changed` publication included), one `reindex` filing the status,
-/// the name and the participant, then the contact's conversation list.
+/// `ADD_PARTICIPANT` (its `Changed` publication included), then the contact's conversation
+/// list. The filter index of a room that did not exist has nothing to diff: the node works out
+/// its `ix` fields and `tfind` members (`fresh_index`, what `reindex` would have written), and
+/// the script writes them with one `HSET` and one `ZADD` — no Lua parsing of entries.
 ///
 /// KEYS: 1 binds, 2 conv, 3 parts, 4 eps, 5 ix, 6 tfind, 7 tconvs, 8 towner, 9 tunowned,
 /// [10 the contact's conversations].
 /// ARGV: 1 peer key, 2 binding JSON, 3 tenant, 4 conversation doc, 5 epoch, 6 Redis `run_id`
-/// (empty: none), 7 conversation id (32 hex digits), 8 status entries, 9 name entries,
-/// 10 participant id, 11 endpoint (`type:target`), 12 participant JSON, 13 participant
-/// entries, 14–16 the `Changed` publication (`PUBLISH`, channel, payload).
+/// (empty: none), 7 conversation id (32 hex digits), 8 participant id, 9 endpoint
+/// (`type:target`), 10 participant JSON, 11–13 the `Changed` publication (`PUBLISH`, channel,
+/// payload), 14 the number n of `ix` arguments, then n `ix` field/value arguments, then the
+/// `tfind` score/member arguments.
 /// Returns `{0, binding JSON}`: bound already, nothing changed; `{1}` opened; `{2}` the
 /// conversation exists already, nothing changed.
 const OPEN_ROOM: &str = r"
@@ -48,16 +51,45 @@ if not redis.call('HGET', KEYS[8], ARGV[7]) then
 end
 redis.call('HSET', KEYS[2], 'tenant', ARGV[3], 'doc', ARGV[4], 'seq', 0, 'epoch', ARGV[5])
 if ARGV[6] ~= '' then redis.call('HSET', KEYS[2], 'run', ARGV[6]) end
-redis.call('HSET', KEYS[4], ARGV[11], ARGV[10])
-redis.call('HSET', KEYS[3], ARGV[10], ARGV[12])
-reindex(KEYS[5], KEYS[6], ARGV[7], {'st', ARGV[8], 'nm', ARGV[9], 'p' .. ARGV[10], ARGV[13]})
+redis.call('HSET', KEYS[4], ARGV[9], ARGV[8])
+redis.call('HSET', KEYS[3], ARGV[8], ARGV[10])
+local n = tonumber(ARGV[14])
+for i = 15, 14 + n, 4000 do
+  redis.call('HSET', KEYS[5], unpack(ARGV, i, math.min(i + 3999, 14 + n)))
+end
+for i = 15 + n, #ARGV, 4000 do
+  redis.call('ZADD', KEYS[6], unpack(ARGV, i, math.min(i + 3999, #ARGV)))
+end
 if KEYS[10] then redis.call('ZADD', KEYS[10], 0, ARGV[7]) end
-redis.call(ARGV[14], ARGV[15], ARGV[16])
+redis.call(ARGV[11], ARGV[12], ARGV[13])
 return {1}
 ";
 
 pub(super) fn open_room_script() -> Script {
-    Script::new(&format!("{}{OPEN_ROOM}", super::reindex::REINDEX))
+    Script::new(OPEN_ROOM)
+}
+
+/// What `reindex` files for a room that had no index yet, given its sources (`st`, `nm`,
+/// `p<id>`) and their entries (one a line): the `ix` field/value arguments (each non-empty
+/// source, each entry's count of holding sources, `v` 1) and the `tfind` score/member
+/// arguments (every entry, once).
+fn fresh_index(member: &str, sources: &[(String, String)]) -> (Vec<String>, Vec<String>) {
+    let mut counts: std::collections::BTreeMap<&str, u32> = Default::default();
+    let mut ix = Vec::new();
+    for (source, entries) in sources.iter().filter(|(_, e)| !e.is_empty()) {
+        ix.extend([format!("s{source}"), entries.clone()]);
+        let mine: std::collections::BTreeSet<&str> = entries.split('\n').filter(|e| !e.is_empty()).collect();
+        for e in mine {
+            *counts.entry(e).or_default() += 1;
+        }
+    }
+    let mut tfind = Vec::with_capacity(counts.len() * 2);
+    for (e, n) in &counts {
+        ix.extend([format!("e{e}"), n.to_string()]);
+        tfind.extend(["0".to_string(), format!("{e}\0{member}")]);
+    }
+    ix.extend(["v".to_string(), "1".to_string()]);
+    (ix, tfind)
 }
 
 impl RedisStore {
@@ -87,26 +119,32 @@ impl RedisStore {
         ];
         keys.extend(p.contact_id.map(|contact| self.keys.contact_conversations(t, contact)));
         let endpoint = format!("{}:{}", p.address.kind.as_str(), p.address.target);
-        let (status, name) = (find::status_entries(c.lifecycle.status), find::name_entries(&c.name));
-        let [publish, channel, payload] = self.changed_publication(room);
-        let args: [&dyn ToRedisArgsDyn; 16] = [
-            &peer_key(peer),
-            &encode(&b)?,
-            &t.to_string(),
-            &encode(c)?,
-            &super::epoch::new_epoch(),
-            &self.run_id().await?,
-            &Self::member(room),
-            &status,
-            &name,
-            &p.id.to_string(),
-            &endpoint,
-            &encode(p)?,
-            &find::participant_entries(p),
-            &publish,
-            &channel,
-            &payload,
+        let member = Self::member(room);
+        let sources = [
+            ("st".to_string(), find::status_entries(c.lifecycle.status)),
+            ("nm".to_string(), find::name_entries(&c.name)),
+            (format!("p{}", p.id), find::participant_entries(p)),
         ];
+        let (ix, tfind) = fresh_index(&member, &sources);
+        let [publish, channel, payload] = self.changed_publication(room);
+        let fixed = [
+            peer_key(peer),
+            encode(&b)?,
+            t.to_string(),
+            encode(c)?,
+            super::epoch::new_epoch(),
+            self.run_id().await?,
+            member.clone(),
+            p.id.to_string(),
+            endpoint,
+            encode(p)?,
+            publish,
+            channel,
+            payload,
+            ix.len().to_string(),
+        ];
+        let args: Vec<&dyn ToRedisArgsDyn> =
+            fixed.iter().chain(&ix).chain(&tfind).map(|a| a as &dyn ToRedisArgsDyn).collect();
         let reply: Vec<redis::Value> = self.redis.script(&self.scripts.open_room, &keys, &args).await?;
         self.rooms.invalidate(room);
         match reply_at::<i64>(&reply, 0)? {
