@@ -181,3 +181,37 @@ impl RedisStore {
         Ok(Opened::Created { contact_linked: false })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::fresh_index;
+
+    #[test]
+    fn a_fresh_index_counts_each_entry_once_per_source_holding_it() {
+        let sources = [
+            ("st".to_string(), "s:open".to_string()),
+            ("nm".to_string(), "q:+\nq:+1".to_string()),
+            ("pX".to_string(), "a:tel:+1\nc:tel\nq:+\nq:+1".to_string()),
+            ("pY".to_string(), String::new()),
+        ];
+        let (ix, tfind) = fresh_index("abc", &sources);
+        let pairs: Vec<(&str, &str)> = ix.chunks(2).map(|p| (p[0].as_str(), p[1].as_str())).collect();
+        assert_eq!(
+            pairs,
+            [
+                ("sst", "s:open"),
+                ("snm", "q:+\nq:+1"),
+                ("spX", "a:tel:+1\nc:tel\nq:+\nq:+1"),
+                ("ea:tel:+1", "1"),
+                ("ec:tel", "1"),
+                ("eq:+", "2"),
+                ("eq:+1", "2"),
+                ("es:open", "1"),
+                ("v", "1"),
+            ]
+        );
+        let members: Vec<&str> = tfind.chunks(2).map(|p| p[1].as_str()).collect();
+        assert_eq!(members, ["a:tel:+1\0abc", "c:tel\0abc", "q:+\0abc", "q:+1\0abc", "s:open\0abc"]);
+        assert!(tfind.chunks(2).all(|p| p[0] == "0"));
+    }
+}
