@@ -34,7 +34,31 @@ pub(super) async fn route(state: &AppState, account: &Account, m: &InboundMessag
             break;
         }
     }
-    let known = state.channel_store.binding(account.id, &m.from).await?;
+    let known = match state.channel_store.binding_hint(account.id, &m.from) {
+        // The room this node saw the peer bound to, read together with the binding (one round
+        // of I/O instead of two); taken only when the binding, read now, still names it and the
+        // peer sits there. The post's append checks the room's status itself.
+        Some(hint) => {
+            let (fresh, read) = tokio::join!(
+                state.channel_store.binding(account.id, &m.from),
+                conversations::read_room(state, account.tenant_id, hint.conversation_id)
+            );
+            let fresh = fresh?;
+            if fresh == Some(hint)
+                && let Ok(Some((c, members))) = read
+                && let Some(p) = members.iter().find(|p| p.id == hint.participant_id).cloned()
+            {
+                return Ok(Some(Room {
+                    id: hint.conversation_id,
+                    participant: p,
+                    opened: false,
+                    read: Some((c, members)),
+                }));
+            }
+            fresh
+        }
+        None => state.channel_store.binding(account.id, &m.from).await?,
+    };
     if known.is_none()
         && account.match_mode == MatchMode::Contact
         && let Some(room) = contact_room(state, account, &m.from).await?

@@ -56,6 +56,12 @@ pub trait ChannelStore: Send + Sync + 'static {
     /// when there was one (and then changes nothing).
     async fn bind(&self, account: Uuid, peer: &Address, target: Binding) -> Result<Option<Binding>>;
     async fn binding(&self, account: Uuid, peer: &Address) -> Result<Option<Binding>>;
+    /// The binding of `(account, peer)` as this node last saw it, without I/O: only a guess of
+    /// which room to read *together with* `binding` (a backend with round trips keeps them;
+    /// `None`: no guess). Never to be acted on unless `binding` confirms it.
+    fn binding_hint(&self, _account: Uuid, _peer: &Address) -> Option<Binding> {
+        None
+    }
     /// Removes the binding of `(account, peer)` if it still names `conversation` (a binding
     /// the peer got since, to a newer room, stays: e.g. after its old room was closed).
     async fn unbind(&self, account: Uuid, peer: &Address, conversation: Uuid) -> Result<()>;

@@ -199,3 +199,67 @@ async fn a_new_senders_first_messages_through_two_nodes_open_one_room() {
     let hooks = [a.url(&format!("/v1.0/hooks/twilio/{acc}")), b.url(&format!("/v1.0/hooks/twilio/{acc}"))];
     racing_first_messages_make_one_room(&a.api(KEY_A), &hooks).await;
 }
+
+/// The one open room `from` is in, and its stored message count.
+async fn room_of(api: &Api, from: &str) -> (String, u64) {
+    let (_, found) =
+        api.get(&format!("/v1.0/conversations?status=open&address=tel:{}", from.replace('+', "%2B"))).await;
+    let rooms = ids(&found);
+    assert_eq!(rooms.len(), 1, "{from} is in one open room: {found}");
+    let (_, c) = api.get(&format!("/v1.0/conversations/{}", rooms[0])).await;
+    (rooms[0].clone(), c["last_seq"].as_u64().unwrap())
+}
+
+async fn last_seq(api: &Api, conv: &str) -> u64 {
+    let (s, c) = api.get(&format!("/v1.0/conversations/{conv}")).await;
+    assert_eq!(s, 200, "{c}");
+    c["last_seq"].as_u64().unwrap()
+}
+
+/// A node reads a known sender's room together with its binding, guessing the room from the
+/// binding it saw last; the sender leaving the room, the room closing or being deleted through
+/// another node must still send the next message to a new room, never the old one.
+#[tokio::test]
+async fn a_known_senders_room_guessed_by_a_node_is_never_used_once_changed_through_another() {
+    let redis = RedisServer::start().await;
+    let url = redis.url();
+    let (a, b) = tokio::join!(Node::start(&url, false), Node::start(&url, false));
+    let (api_a, api_b) = (a.api(KEY_A), b.api(KEY_A));
+    let body = twilio_account("line", "+15005550006", TOKEN, "http://127.0.0.1:9");
+    let (s, account) = api_a.post("/v1.0/conversation_accounts", body).await;
+    assert_eq!(s, 201, "{account}");
+    let hook = a.url(&format!("/v1.0/hooks/twilio/{}", account["id"].as_str().unwrap()));
+    let from = "+14155550177";
+    let sid = |i: u32| format!("SM{i:032}");
+    assert_eq!(sms_to(&hook, from, &sid(1), "one").await, 200);
+    assert_eq!(sms_to(&hook, from, &sid(2), "two").await, 200);
+    let (r1, n) = room_of(&api_a, from).await;
+    assert_eq!(n, 2, "both in the first room");
+
+    // The sender leaves the room (through B): the next message opens a new room.
+    let (_, parts) = api_b.get(&format!("/v1.0/conversations/{r1}/participants")).await;
+    let parts = parts["result"].as_array().cloned().unwrap_or_else(|| parts.as_array().cloned().unwrap_or_default());
+    let pid = parts[0]["id"].as_str().unwrap();
+    let (s, v) = api_b.delete(&format!("/v1.0/conversations/{r1}/participants/{pid}")).await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    assert_eq!(sms_to(&hook, from, &sid(3), "three").await, 200);
+    let (r2, n) = room_of(&api_a, from).await;
+    assert_ne!(r2, r1);
+    assert_eq!((n, last_seq(&api_a, &r1).await), (1, 2), "nothing more in the room it left");
+
+    // The room is closed (through B): the next message opens a new room.
+    let (s, v) = api_b.put(&format!("/v1.0/conversations/{r2}"), serde_json::json!({"status": "closed"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(sms_to(&hook, from, &sid(4), "four").await, 200);
+    let (r3, n) = room_of(&api_a, from).await;
+    assert!(r3 != r1 && r3 != r2);
+    assert_eq!((n, last_seq(&api_a, &r2).await), (1, 1), "nothing more in the closed room");
+
+    // The room is deleted (through B): the next message opens a new room.
+    let (s, v) = api_b.delete(&format!("/v1.0/conversations/{r3}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(sms_to(&hook, from, &sid(5), "five").await, 200);
+    let (r4, n) = room_of(&api_a, from).await;
+    assert!(![&r1, &r2, &r3].contains(&&r4));
+    assert_eq!(n, 1);
+}
