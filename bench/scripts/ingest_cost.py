@@ -127,7 +127,6 @@ def phase(name, port, http, url, senders, start, monitor):
     mon.terminate(); mon.wait()
     # Per script, by its first key: the median run time (SLOWLOG with a 0 threshold).
     runs = {}
-    import json as _j
     for e in slowlog(port):
         args = e[3]
         if args and args[0].lower() == "evalsha" and len(args) > 3 and args[2] != "0":
@@ -204,10 +203,8 @@ def main():
         results = [t[:7] + c[7:] for t, c in zip(timed, counted)]
         for name, cnt, d, trips, wall_ms, med, instr, sent, scripts in results:
             evalsha = d.get("evalsha", (0, 0))
-            # The node's own commands: what is not run inside a script. Approximated as every
-            # command minus the script-inner ones, which Redis counts under their own names;
-            # we cannot split them from INFO alone, so usec is taken as evalsha's plus the
-            # node-sent non-script commands (reported separately below).
+            # `commandstats` counts a script's inner commands under their own names too: the
+            # total below includes them; the µs figure does not count them twice (see below).
             total_calls = sum(c for c, _ in d.values())
             print(f"## {name}: {cnt} webhooks, sequential, {wall_ms:.2f} ms each (wall, timed pass)")
             print(f"  EVALSHA (script runs) per webhook: {evalsha[0] / cnt:.2f}, usec {evalsha[1] / cnt:.1f}")
