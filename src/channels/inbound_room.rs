@@ -9,9 +9,9 @@
 use super::InboundMessage;
 use super::inbound::clip;
 use crate::app::AppState;
-use crate::conversations::{self, ContactOf, NewParticipant, RoomRead};
+use crate::conversations::{self, ContactOf, NewParticipant, NewRoom, Opening, RoomRead};
 use crate::error::{Error, Result};
-use crate::model::{Account, Address, Conversation, ConversationStatus, MatchMode, Participant};
+use crate::model::{Account, Address, ConversationStatus, MatchMode, Participant};
 use crate::store::{Binding, MemberList};
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,31 @@ pub(super) async fn route(state: &AppState, account: &Account, m: &InboundMessag
             break;
         }
     }
-    let known = state.channel_store.binding(account.id, &m.from).await?;
+    let known = match state.channel_store.binding_hint(account.id, &m.from) {
+        // The room this node saw the peer bound to, read together with the binding (one round
+        // of I/O instead of two); taken only when the binding, read now, still names it and the
+        // peer sits there. The post's append checks the room's status itself.
+        Some(hint) => {
+            let (fresh, read) = tokio::join!(
+                state.channel_store.binding(account.id, &m.from),
+                conversations::read_room(state, account.tenant_id, hint.conversation_id)
+            );
+            let fresh = fresh?;
+            if fresh == Some(hint)
+                && let Ok(Some((c, members))) = read
+                && let Some(p) = members.iter().find(|p| p.id == hint.participant_id).cloned()
+            {
+                return Ok(Some(Room {
+                    id: hint.conversation_id,
+                    participant: p,
+                    opened: false,
+                    read: Some((c, members)),
+                }));
+            }
+            fresh
+        }
+        None => state.channel_store.binding(account.id, &m.from).await?,
+    };
     if known.is_none()
         && account.match_mode == MatchMode::Contact
         && let Some(room) = contact_room(state, account, &m.from).await?
@@ -105,9 +129,10 @@ pub struct Room {
 /// `name`, or after the peer when that is empty, with the ids `reserved` when given).
 /// `known` is the peer's binding when the caller just read it (saves reading it again).
 ///
-/// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) before
-/// the conversation exists; whoever loses the race uses the winner's room, waiting briefly
-/// for the winner to finish creating it.
+/// Race-free across nodes: the ids are reserved in the binding index (create-if-absent) in the
+/// same step that creates the room (Redis on one server: one script; elsewhere the binding
+/// first); whoever loses the race uses the winner's room, waiting briefly for the winner to
+/// finish creating it where that is not one step.
 pub async fn resolve_room(
     state: &AppState,
     account: &Account,
@@ -156,10 +181,15 @@ pub async fn resolve_room(
         let b = reserved
             .take()
             .unwrap_or_else(|| Binding { conversation_id: Uuid::now_v7(), participant_id: Uuid::now_v7() });
-        if store.bind(account.id, peer, b).await?.is_some() {
-            continue;
-        }
-        let (c, participant) = open_room(state, account, peer, name, b).await?;
+        let (c, participant) = match open_room(state, account, peer, name, b).await? {
+            Opening::Opened(room) => *room,
+            // Another message of this peer bound it first: its room, as found above.
+            Opening::Bound(existing) => {
+                known = Some(existing);
+                continue;
+            }
+        };
+        crate::agents::auto_assign(state, account.tenant_id, b.conversation_id).await;
         let read = Some((Arc::new(c), MemberList::from(vec![participant.clone()])));
         return Ok(Room { id: b.conversation_id, participant, opened: true, read });
     }
@@ -175,13 +205,9 @@ async fn status(state: &AppState, account: &Account, conversation: Uuid) -> Resu
     }
 }
 
-async fn open_room(
-    state: &AppState,
-    account: &Account,
-    peer: &Address,
-    name: &str,
-    b: Binding,
-) -> Result<(Conversation, Participant)> {
+/// Opens the room of `peer` with the ids `b` (bound in the same step; see
+/// `conversations::open_room`), named `name`, else after the peer.
+async fn open_room(state: &AppState, account: &Account, peer: &Address, name: &str, b: Binding) -> Result<Opening> {
     let mut name = [name, peer.name.as_str(), peer.target.as_str()]
         .into_iter()
         .find(|n| !n.is_empty())
@@ -191,17 +217,6 @@ async fn open_room(
     clip(&mut name, state.config.limits.max_name_bytes);
     let detail = format!("{} via {}", peer.kind.as_str(), account.name);
     let metadata = serde_json::json!({"source": {"account_id": account.id, "provider": account.provider}});
-    let t = account.tenant_id;
-    let c = conversations::create_with_id(state, b.conversation_id, t, name, detail, metadata).await?;
-    // The binding already names this participant (reserved above: not written again).
-    let new = NewParticipant {
-        id: Some(b.participant_id),
-        address: peer.clone(),
-        account_id: Some(account.id),
-        as_sent: true,
-        contact: ContactOf::Auto,
-    };
-    let p = conversations::add_participant_to(state, &c, new).await?;
-    crate::agents::auto_assign(state, t, b.conversation_id).await;
-    Ok((c, p))
+    let room = NewRoom { name, detail, metadata };
+    conversations::open_room(state, account.tenant_id, account.id, peer, b, room).await
 }

@@ -8,6 +8,7 @@
 pub mod contacts;
 pub mod erase;
 pub mod merge;
+mod open;
 mod participants;
 mod post;
 pub mod retention;
@@ -15,6 +16,7 @@ mod revise;
 pub mod status;
 pub mod window;
 
+pub use open::{NewRoom, Opening, open_room};
 pub use participants::{
     ContactOf, NewParticipant, add_participant, add_participant_to, link_endpoint, member, participant,
     remove_participant, webchat_participant,

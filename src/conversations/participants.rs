@@ -45,7 +45,7 @@ pub enum ContactOf {
 }
 
 /// Validates an address and, for channel addresses, its account; returns the cleaned endpoint.
-async fn check_endpoint(
+pub(super) async fn check_endpoint(
     state: &AppState,
     tenant: Uuid,
     address: Address,

@@ -1,9 +1,10 @@
 //! [`ChannelStore`] for the embedded backend: maps in this process, same rules as Redis.
 
-use super::channels::{Binding, ChannelStore, DeliveryRef, peer_key};
+use super::Store;
+use super::channels::{Binding, ChannelStore, DeliveryRef, Opened, peer_key};
 use super::memory::MemoryStore;
 use crate::error::Result;
-use crate::model::{Account, Address, Delivery, Message, Participant};
+use crate::model::{Account, Address, Conversation, Delivery, Message, Participant};
 use async_trait::async_trait;
 use uuid::Uuid;
 
@@ -51,6 +52,22 @@ impl ChannelStore for MemoryStore {
     async fn unbind(&self, account: Uuid, peer: &Address, conversation: Uuid) -> Result<()> {
         self.channels.bindings.remove_if(&(account, peer_key(peer)), |_, b| b.conversation_id == conversation);
         Ok(())
+    }
+
+    async fn open_room(&self, account: Uuid, peer: &Address, c: &Conversation, p: &Participant) -> Result<Opened> {
+        let b = Binding { conversation_id: c.id, participant_id: p.id };
+        if let Some(existing) = self.bind(account, peer, b).await? {
+            return Ok(Opened::Bound(existing));
+        }
+        let made = match self.create_conversation(c).await {
+            Ok(()) => self.add_participant(p).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
+            self.unbind(account, peer, c.id).await?;
+            return Err(e);
+        }
+        Ok(Opened::Created { contact_linked: false })
     }
 
     async fn update_participant(&self, p: &Participant) -> Result<()> {

@@ -20,7 +20,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use self::redis::RedisStore;
-pub use channels::{Binding, ChannelStore, DeliveryRef};
+pub use channels::{Binding, ChannelStore, DeliveryRef, Opened};
 pub use filter::{ConversationFilter, OwnerFilter, PREFIX_CHARS, indexed_prefix, prefixes, search_text};
 pub use members::{MemberList, RoomCache};
 pub use memory::MemoryStore;

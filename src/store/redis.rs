@@ -15,6 +15,7 @@ mod codec;
 mod epoch;
 mod find;
 mod history;
+mod open;
 mod owners;
 mod reindex;
 mod retention;
@@ -59,6 +60,8 @@ pub struct RedisStore {
     /// Memberships and conversations of the rooms the broker listens to (`Store::members`,
     /// `Store::cached_conversation`); shared with it.
     rooms: Arc<super::RoomCache>,
+    /// Bindings as this node last saw them (`ChannelStore::binding_hint`).
+    hints: channels::Hints,
 }
 
 impl RedisStore {
@@ -74,6 +77,7 @@ impl RedisStore {
             cluster: config.redis.cluster,
             trust_restarts: config.redis.trust_restarts,
             rooms: super::RoomCache::new(),
+            hints: Default::default(),
         }
     }
 

@@ -29,6 +29,7 @@ mod contacts;
 mod conversation_counts;
 mod conversation_filters;
 mod http_answers;
+mod inbound_cost;
 mod inbox_browser;
 mod inbox_templates;
 mod js_client;

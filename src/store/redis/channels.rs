@@ -7,13 +7,48 @@
 
 use super::{RedisStore, decode, encode};
 use crate::error::Result;
-use crate::model::{Account, Address, Delivery, Message, Participant};
+use crate::model::{Account, Address, Conversation, Delivery, Message, Participant};
 use crate::redis::ToRedisArgsDyn;
-use crate::store::channels::{Binding, ChannelStore, DeliveryRef, peer_key};
+use crate::store::channels::{Binding, ChannelStore, DeliveryRef, Opened, peer_key};
 use async_trait::async_trait;
 use futures_util::future::try_join_all;
 use redis::cmd;
 use uuid::Uuid;
+
+/// Most bindings a node remembers as hints (`ChannelStore::binding_hint`); past it the hints
+/// start over (a hint is only a guess: losing one costs one round trip, never a wrong room).
+const HINTS_MAX: usize = 65_536;
+
+/// The bindings this node last saw, per `(account, peer key)`: which room to read together
+/// with the binding itself, so a known sender's webhook reads binding and room in one round
+/// of I/O. Updated by every read and write of a binding on this node; another node's change
+/// is found out by the binding read that always goes with the hint.
+#[derive(Debug, Default)]
+pub(super) struct Hints(dashmap::DashMap<(Uuid, String), Binding>);
+
+impl Hints {
+    fn get(&self, account: Uuid, peer: &Address) -> Option<Binding> {
+        self.0.get(&(account, peer_key(peer))).map(|b| *b)
+    }
+
+    fn saw(&self, account: Uuid, peer: &Address, b: Option<Binding>) {
+        match b {
+            Some(b) => {
+                if self.0.len() >= HINTS_MAX {
+                    self.0.clear();
+                }
+                self.0.insert((account, peer_key(peer)), b);
+            }
+            None => {
+                self.0.remove(&(account, peer_key(peer)));
+            }
+        }
+    }
+
+    fn forget_account(&self, account: Uuid) {
+        self.0.retain(|(a, _), _| *a != account);
+    }
+}
 
 #[async_trait]
 impl ChannelStore for RedisStore {
@@ -43,6 +78,7 @@ impl ChannelStore for RedisStore {
             _ => return Ok(false),
         }
         // Bindings first: an account that is gone must not keep routing peers into rooms.
+        self.hints.forget_account(id);
         self.redis.query::<()>(cmd("DEL").arg(self.keys.bindings(id))).await?;
         let gone: i64 = self.redis.query(cmd("DEL").arg(self.keys.account(id))).await?;
         self.redis.query::<()>(cmd("SREM").arg(self.keys.tenant_accounts(tenant)).arg(id.to_string())).await?;
@@ -53,18 +89,37 @@ impl ChannelStore for RedisStore {
         let args: [&dyn ToRedisArgsDyn; 2] = [&peer_key(peer), &encode(&target)?];
         let existing: Option<String> =
             self.redis.script(&self.scripts.bind, &[self.keys.bindings(account)], &args).await?;
-        existing.map(|d| decode(&d)).transpose()
+        let existing: Option<Binding> = existing.map(|d| decode(&d)).transpose()?;
+        self.hints.saw(account, peer, Some(existing.unwrap_or(target)));
+        Ok(existing)
     }
 
     async fn binding(&self, account: Uuid, peer: &Address) -> Result<Option<Binding>> {
         let doc: Option<String> =
             self.redis.query(cmd("HGET").arg(self.keys.bindings(account)).arg(peer_key(peer))).await?;
-        doc.map(|d| decode(&d)).transpose()
+        let b: Option<Binding> = doc.map(|d| decode(&d)).transpose()?;
+        self.hints.saw(account, peer, b);
+        Ok(b)
+    }
+
+    fn binding_hint(&self, account: Uuid, peer: &Address) -> Option<Binding> {
+        self.hints.get(account, peer)
     }
 
     async fn unbind(&self, account: Uuid, peer: &Address, conversation: Uuid) -> Result<()> {
+        self.hints.saw(account, peer, None);
         let args: [&dyn ToRedisArgsDyn; 2] = [&peer_key(peer), &conversation.to_string()];
         self.redis.script::<i64>(&self.scripts.unbind, &[self.keys.bindings(account)], &args).await.map(|_| ())
+    }
+
+    async fn open_room(&self, account: Uuid, peer: &Address, c: &Conversation, p: &Participant) -> Result<Opened> {
+        let opened = self.open(account, peer, c, p).await?;
+        let b = match opened {
+            Opened::Bound(existing) => existing,
+            Opened::Created { .. } => Binding { conversation_id: c.id, participant_id: p.id },
+        };
+        self.hints.saw(account, peer, Some(b));
+        Ok(opened)
     }
 
     async fn update_participant(&self, p: &Participant) -> Result<()> {

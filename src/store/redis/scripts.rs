@@ -279,6 +279,8 @@ pub struct Scripts {
     pub bind: Script,
     pub unbind: Script,
     pub update_participant: Script,
+    /// Bind, create and seat a new inbound room at once (source in `open.rs`).
+    pub open_room: Script,
     /// Retention's bounded trim (source in `retention.rs`).
     pub trim: Script,
     /// Conversation ownership (sources in `owners.rs`).
@@ -310,6 +312,7 @@ impl Scripts {
             bind: Script::new(BIND),
             unbind: Script::new(UNBIND),
             update_participant: indexing(UPDATE_PARTICIPANT),
+            open_room: super::open::open_room_script(),
             trim: super::retention::trim_script(),
             owners: super::owners::OwnerScripts::new(),
             find: super::find::FindScripts::new(),
