@@ -28,6 +28,7 @@ mod channels_window;
 mod contacts;
 mod conversation_counts;
 mod conversation_filters;
+mod doc_links;
 mod http_answers;
 mod inbound_cost;
 mod inbox_browser;
