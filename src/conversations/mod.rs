@@ -63,20 +63,10 @@ pub async fn create(
     create_with_id(state, Uuid::now_v7(), tenant, name, detail, metadata).await
 }
 
-/// `create` with a caller-chosen id (inbound channels reserve the id in the room binding first).
-pub async fn create_with_id(
-    state: &AppState,
-    id: Uuid,
-    tenant: Uuid,
-    name: String,
-    detail: String,
-    metadata: serde_json::Value,
-) -> Result<Conversation> {
-    check_name(state, "name", &name)?;
-    check_name(state, "detail", &detail)?;
-    check_metadata(&metadata)?;
+/// A conversation as it is when made: open, unassigned, no messages, created now.
+pub(crate) fn fresh(id: Uuid, tenant: Uuid, name: String, detail: String, metadata: serde_json::Value) -> Conversation {
     let t = now();
-    let c = Conversation {
+    Conversation {
         id,
         tenant_id: tenant,
         name,
@@ -89,7 +79,22 @@ pub async fn create_with_id(
         owner_id: None,
         lifecycle: Default::default(),
         timers: None,
-    };
+    }
+}
+
+/// `create` with a caller-chosen id (inbound channels reserve the id in the room binding first).
+pub async fn create_with_id(
+    state: &AppState,
+    id: Uuid,
+    tenant: Uuid,
+    name: String,
+    detail: String,
+    metadata: serde_json::Value,
+) -> Result<Conversation> {
+    check_name(state, "name", &name)?;
+    check_name(state, "detail", &detail)?;
+    check_metadata(&metadata)?;
+    let c = fresh(id, tenant, name, detail, metadata);
     state.store.create_conversation(&c).await?;
     emit(state, event(EventKind::ConversationCreated, tenant, c.id, &c)).await;
     // A room nobody writes to resolves too (with `resolve_after`).

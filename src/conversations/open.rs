@@ -14,7 +14,7 @@ use super::{check_metadata, check_name, event, participants::check_endpoint, sta
 use crate::app::AppState;
 use crate::error::Result;
 use crate::events::emit;
-use crate::model::{Address, Conversation, Participant, now};
+use crate::model::{Address, Conversation, Participant};
 use crate::store::{Binding, Opened};
 use crate::wire::EventKind;
 use uuid::Uuid;
@@ -51,21 +51,8 @@ pub async fn open_room(
     check_metadata(&room.metadata)?;
     let e = check_endpoint(state, tenant, peer.clone(), Some(account), true).await?;
     let contact_id = super::contacts::for_address(state, tenant, &e.address).await?;
-    let t = now();
-    let c = Conversation {
-        id: b.conversation_id,
-        tenant_id: tenant,
-        name: room.name,
-        detail: room.detail,
-        metadata: room.metadata,
-        last_seq: 0,
-        tm_create: t,
-        tm_update: t,
-        owner_type: None,
-        owner_id: None,
-        lifecycle: Default::default(),
-        timers: None,
-    };
+    let c = super::fresh(b.conversation_id, tenant, room.name, room.detail, room.metadata);
+    let t = c.tm_create;
     let p = Participant {
         id: b.participant_id,
         conversation_id: c.id,

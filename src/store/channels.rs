@@ -81,3 +81,31 @@ pub trait ChannelStore: Send + Sync + 'static {
     /// or `None` when nothing changed (unknown message, or a report that would go backwards).
     async fn update_delivery(&self, conversation: Uuid, message: Uuid, d: &Delivery) -> Result<Option<Message>>;
 }
+
+/// `open_room` as separate steps, for a backend that cannot do it in one (memory; Redis
+/// Cluster, where the keys are in different slots): bind, create, seat. The binding is released
+/// again if the room was refused (a client error); a backend failure may leave it, and the
+/// inbound door takes over a binding whose room never appeared.
+pub async fn open_in_steps<S: ChannelStore + super::Store + ?Sized>(
+    store: &S,
+    account: Uuid,
+    peer: &Address,
+    c: &Conversation,
+    p: &Participant,
+) -> Result<Opened> {
+    let b = Binding { conversation_id: c.id, participant_id: p.id };
+    if let Some(existing) = store.bind(account, peer, b).await? {
+        return Ok(Opened::Bound(existing));
+    }
+    let made = match store.create_conversation(c).await {
+        Ok(()) => store.add_participant(p).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = made {
+        if e.status().is_client_error() {
+            store.unbind(account, peer, c.id).await?;
+        }
+        return Err(e);
+    }
+    Ok(Opened::Created { contact_linked: false })
+}

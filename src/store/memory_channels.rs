@@ -1,6 +1,5 @@
 //! [`ChannelStore`] for the embedded backend: maps in this process, same rules as Redis.
 
-use super::Store;
 use super::channels::{Binding, ChannelStore, DeliveryRef, Opened, peer_key};
 use super::memory::MemoryStore;
 use crate::error::Result;
@@ -55,19 +54,7 @@ impl ChannelStore for MemoryStore {
     }
 
     async fn open_room(&self, account: Uuid, peer: &Address, c: &Conversation, p: &Participant) -> Result<Opened> {
-        let b = Binding { conversation_id: c.id, participant_id: p.id };
-        if let Some(existing) = self.bind(account, peer, b).await? {
-            return Ok(Opened::Bound(existing));
-        }
-        let made = match self.create_conversation(c).await {
-            Ok(()) => self.add_participant(p).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = made {
-            self.unbind(account, peer, c.id).await?;
-            return Err(e);
-        }
-        Ok(Opened::Created { contact_linked: false })
+        super::channels::open_in_steps(self, account, peer, c, p).await
     }
 
     async fn update_participant(&self, p: &Participant) -> Result<()> {

@@ -19,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::model::{Address, Conversation, Participant};
 use crate::redis::ToRedisArgsDyn;
 use crate::store::channels::{Binding, Opened, peer_key};
-use crate::store::{ChannelStore, Store};
 use redis::Script;
 use uuid::Uuid;
 
@@ -103,7 +102,7 @@ impl RedisStore {
     ) -> Result<Opened> {
         let b = Binding { conversation_id: c.id, participant_id: p.id };
         if self.cluster {
-            return self.open_in_steps(account, peer, c, p, b).await;
+            return crate::store::channels::open_in_steps(self, account, peer, c, p).await;
         }
         let (t, room) = (c.tenant_id, c.id);
         let mut keys = vec![
@@ -152,33 +151,6 @@ impl RedisStore {
             1 => Ok(Opened::Created { contact_linked: p.contact_id.is_some() }),
             _ => Err(Error::Conflict(format!("conversation {room} already exists"))),
         }
-    }
-
-    /// The chain `OPEN_ROOM` replaces, for a cluster: bind, create, seat; the binding is
-    /// released again if the room could not be made (a backend failure may leave it: the
-    /// inbound door takes over a binding whose room never appeared).
-    async fn open_in_steps(
-        &self,
-        account: Uuid,
-        peer: &Address,
-        c: &Conversation,
-        p: &Participant,
-        b: Binding,
-    ) -> Result<Opened> {
-        if let Some(existing) = self.bind(account, peer, b).await? {
-            return Ok(Opened::Bound(existing));
-        }
-        let made = match self.create_conversation(c).await {
-            Ok(()) => self.add_participant(p).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = made {
-            if e.status().is_client_error() {
-                self.unbind(account, peer, c.id).await?;
-            }
-            return Err(e);
-        }
-        Ok(Opened::Created { contact_linked: false })
     }
 }
 
